@@ -13,6 +13,8 @@ cdef enum:
 cdef int encode_address(object value, unsigned char *out) except -1
 cdef int encode_int(object value, int bits, bint signed, unsigned char *out) except -1
 
+from libc.stdint cimport uint64_t
+
 cdef class StructHasher:
     cdef readonly str type_name
     cdef readonly bytes type_hash
@@ -22,4 +24,10 @@ cdef class StructHasher:
     cdef int kinds[MAX_FIELDS]
     cdef int sizes[MAX_FIELDS]
     cdef unsigned char prefix[66]
+    # keccak state after the first 136-byte block of the last message, and that block:
+    # adapters sign runs of orders whose first fields (account, product) repeat
+    cdef uint64_t first_state[25]
+    cdef unsigned char first_block[136]
+    cdef bint first_valid
     cdef int _struct_hash(self, tuple values, unsigned char *out) except -1
+    cdef void _hash_buffer(self, const unsigned char *buf, size_t n, unsigned char *out) noexcept

@@ -10,9 +10,14 @@ from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING, PyBytes
 from cpython.long cimport PyLong_Check
 from cpython.unicode cimport PyUnicode_Check
 from cpython.bool cimport PyBool_Check
-from libc.string cimport memcpy, memset
+from libc.stdint cimport uint64_t
+from libc.string cimport memcmp, memcpy, memset
 
 from gateway._core.keccak cimport keccak256_c
+
+cdef extern from "keccak_impl.h" nogil:
+    void keccak_absorb_blocks(uint64_t *s, const unsigned char *data, size_t nblocks)
+    void keccak256_finish(uint64_t *s, const unsigned char *data, size_t n, unsigned char *out)
 
 cdef extern from "pylong.h":
     int gw_long_to_be(object v, unsigned char *out, size_t n, int is_signed) except -1
@@ -151,8 +156,23 @@ cdef class StructHasher:
                     memcpy(w, PyBytes_AS_STRING(v), self.sizes[i])
             except (TypeError, ValueError) as exc:
                 raise type(exc)(f"{self.type_name}.{self.field_names[i]}: {exc}") from None
-        keccak256_c(buf, <size_t>(32 * (self.n_fields + 1)), out)
+        self._hash_buffer(buf, <size_t>(32 * (self.n_fields + 1)), out)
         return 0
+
+    cdef void _hash_buffer(self, const unsigned char *buf, size_t n, unsigned char *out) noexcept:
+        cdef uint64_t state[25]
+        if n <= 136:
+            keccak256_c(buf, n, out)
+            return
+        if self.first_valid and memcmp(buf, self.first_block, 136) == 0:
+            memcpy(state, self.first_state, sizeof(state))
+        else:
+            memset(state, 0, sizeof(state))
+            keccak_absorb_blocks(state, buf, 1)
+            memcpy(self.first_state, state, sizeof(state))
+            memcpy(self.first_block, buf, 136)
+            self.first_valid = True
+        keccak256_finish(state, buf + 136, n - 136, out)
 
     def struct_hash(self, tuple values):
         """hashStruct(message) for values given in field order."""

@@ -150,34 +150,44 @@ static inline void keccak_f1600(uint64_t *s)
     s[24] = a24;
 }
 
-static inline void keccak_absorb_block(uint64_t *s, const uint8_t *block)
+static inline void keccak_absorb_blocks(uint64_t *s, const uint8_t *data, size_t nblocks)
 {
     uint64_t lane;
-    for (int i = 0; i < KECCAK256_RATE / 8; i++) {
-        memcpy(&lane, block + 8 * i, 8);
-        s[i] ^= lane;
+    while (nblocks--) {
+        for (int i = 0; i < KECCAK256_RATE / 8; i++) {
+            memcpy(&lane, data + 8 * i, 8);
+            s[i] ^= lane;
+        }
+        keccak_f1600(s);
+        data += KECCAK256_RATE;
     }
-    keccak_f1600(s);
+}
+
+/* Absorbs data (any length) into a state that may already hold whole blocks,
+ * pads, and writes the 32-byte digest. Callers that hash many messages with
+ * the same first block keep the state after it and start from a copy. */
+static inline void keccak256_finish(uint64_t *s, const uint8_t *data, size_t len, uint8_t *out)
+{
+    uint8_t last[KECCAK256_RATE];
+    size_t full = len / KECCAK256_RATE;
+
+    keccak_absorb_blocks(s, data, full);
+    data += full * KECCAK256_RATE;
+    len -= full * KECCAK256_RATE;
+    memset(last, 0, sizeof(last));
+    if (len)
+        memcpy(last, data, len);
+    last[len] ^= 0x01;
+    last[KECCAK256_RATE - 1] ^= 0x80;
+    keccak_absorb_blocks(s, last, 1);
+    memcpy(out, s, 32);
 }
 
 /* out receives 32 bytes. data may be NULL when len is 0. */
 static inline void keccak256_raw(const uint8_t *data, size_t len, uint8_t *out)
 {
     uint64_t s[25] = {0};
-    uint8_t last[KECCAK256_RATE];
-
-    while (len >= KECCAK256_RATE) {
-        keccak_absorb_block(s, data);
-        data += KECCAK256_RATE;
-        len -= KECCAK256_RATE;
-    }
-    memset(last, 0, sizeof(last));
-    if (len)
-        memcpy(last, data, len);
-    last[len] ^= 0x01;
-    last[KECCAK256_RATE - 1] ^= 0x80;
-    keccak_absorb_block(s, last);
-    memcpy(out, s, 32);
+    keccak256_finish(s, data, len, out);
 }
 
 #endif
