@@ -38,14 +38,6 @@ def _check_eip712() -> str:
     return "EIP-712 fast path, signing and recovery agree"
 
 
-def _check_optional(module: str, label: str, check) -> str:
-    try:
-        __import__(module)
-    except ImportError:
-        return f"{label}: not built yet"
-    return check()
-
-
 def _check_fixedpoint() -> str:
     from gateway._core.fixedpoint import format_scaled, parse_scaled
 
@@ -71,6 +63,6 @@ def run_selfcheck() -> list[str]:
     return [
         _check_keccak(),
         _check_eip712(),
-        _check_optional("gateway._core.fixedpoint", "fixed point", _check_fixedpoint),
-        _check_optional("gateway._core.nonce", "nonce allocator", _check_nonce),
+        _check_fixedpoint(),
+        _check_nonce(),
     ]

@@ -1,0 +1,101 @@
+"""TOML config -> frozen msgspec Structs.
+
+Unknown keys are errors that name their path (`$.venues[0].instrumnets`), so a
+typo never silently falls back to a default. Units are in field names.
+Secrets are never here: keys come from files (mode 0600) or the environment.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Union
+
+import msgspec
+
+from gateway.venues.citrex.config import CitrexConfig
+
+VenueConfigs = Union[CitrexConfig]
+
+DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "gateway.toml"
+
+
+class ServerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    socket_path: str = "/run/order-gateway/gateway.sock"
+    socket_mode: int = 0o660
+    # peers allowed on the socket (SO_PEERCRED); both empty: only the gateway's own uid
+    allowed_uids: list[int] = []
+    allowed_gids: list[int] = []
+    max_frame_bytes: int = 1 << 20
+    max_outbound_buffer_bytes: int = 8 << 20
+
+
+class RiskConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Pre-trade limits per strategy. Quantities and notionals are decimal strings."""
+    max_order_quantity: str = "1000000"
+    max_order_notional: str = "100000000"
+    max_open_orders: int = 10000
+
+
+class OrdersConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    closed_order_ttl_secs: int = 600
+
+
+class MetricsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    address: str = "127.0.0.1:9464"
+    enabled: bool = False
+
+
+class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    venues: list[VenueConfigs]
+    server: ServerConfig = ServerConfig()
+    risk: RiskConfig = RiskConfig()
+    orders: OrdersConfig = OrdersConfig()
+    metrics: MetricsConfig = MetricsConfig()
+    log_level: str = "info"
+
+    def __post_init__(self) -> None:
+        names = [v.name for v in self.venues]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"venue names must be unique, repeated: {', '.join(dupes)}")
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> Config:
+    """Read and validate a TOML config; relative paths in it are made relative to the file."""
+    p = Path(path) if path is not None else DEFAULT_CONFIG
+    try:
+        raw = p.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read config {p}: {exc.strerror}") from None
+    return parse_config(raw, base_dir=p.resolve().parent, origin=str(p))
+
+
+def parse_config(raw: bytes | str, *, base_dir: Path | None = None, origin: str = "<config>") -> Config:
+    try:
+        config = msgspec.toml.decode(raw, type=Config)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(f"{origin}: {exc}") from None
+    except msgspec.DecodeError as exc:
+        raise ConfigError(f"{origin}: not valid TOML: {exc}") from None
+    return _resolve_paths(config, base_dir) if base_dir is not None else config
+
+
+def _resolve(path: str, base_dir: Path) -> str:
+    return path if not path or os.path.isabs(path) else str((base_dir / path).resolve())
+
+
+def _resolve_paths(config: Config, base_dir: Path) -> Config:
+    server = msgspec.structs.replace(config.server, socket_path=_resolve(config.server.socket_path, base_dir))
+    venues = []
+    for venue in config.venues:
+        changes = {
+            name: _resolve(getattr(venue, name), base_dir)
+            for name in ("key_file", "nonce_file")
+            if hasattr(venue, name)
+        }
+        venues.append(msgspec.structs.replace(venue, **changes))
+    return msgspec.structs.replace(config, server=server, venues=venues)

@@ -1,0 +1,143 @@
+"""`gateway run`: wires config, venues (and their embedded simulators), the
+router and the strategy socket on one uvloop loop, and stops cleanly.
+
+Shutdown order on SIGTERM / SIGINT: stop accepting strategies, let requests
+already handed to venues finish, close venues, remove the socket.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+from dataclasses import dataclass, field
+
+import msgspec
+
+from gateway._core.fixedpoint import parse_scaled
+from gateway.config import Config
+from gateway.ipc.server import StrategyServer
+from gateway.orders.model import SCALE
+from gateway.risk import RiskLimits
+from gateway.router import Router
+from gateway.venues.base import VenueAdapter
+from gateway.venues.citrex.adapter import CitrexAdapter
+from gateway.venues.citrex.config import CitrexConfig
+
+log = logging.getLogger("gateway.daemon")
+
+
+def setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=os.environ.get("GATEWAY_LOG_LEVEL", level).upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+async def start_simulator(venue: CitrexConfig):
+    """Start the venue's simulator in this process; returns (sim, config pointed at it)."""
+    from gateway.sim.citrex import CitrexSim, Product
+
+    products = [
+        Product(product_id=int(inst.product_id), symbol=symbol.lower().replace("-", ""),
+                tick=parse_scaled(inst.tick_size, SCALE), lot=parse_scaled(inst.lot_size, SCALE),
+                min_quantity=parse_scaled(inst.min_quantity, SCALE))
+        for symbol, inst in venue.instruments.items()
+    ]
+    mids = {int(venue.instruments[s].product_id): parse_scaled(p, SCALE)
+            for s, p in venue.sim.mid_prices.items() if s in venue.instruments}
+    sim = CitrexSim(products, chain_id=venue.chain_id, verifying_contract=venue.verifying_contract,
+                    domain_name=venue.domain_name, domain_version=venue.domain_version, mid_prices=mids,
+                    market_maker=venue.sim.market_maker, mm_levels=venue.sim.market_maker_levels,
+                    mm_quantity=parse_scaled(venue.sim.market_maker_quantity, SCALE))
+    sim.faults.reorder_ack = venue.sim.reorder_ack
+    sim.faults.duplicate_events = venue.sim.duplicate_events
+    await sim.start(venue.sim.host, venue.sim.port)
+    log.info("simulated venue %s on %s", venue.name, sim.rest_url)
+    return sim, msgspec.structs.replace(venue, rest_url=sim.rest_url, ws_url=sim.ws_url)
+
+
+def make_adapter(venue, router: Router) -> VenueAdapter:
+    if isinstance(venue, CitrexConfig):
+        return CitrexAdapter(venue, router.tracker)
+    raise ValueError(f"venue {venue.name}: no adapter for kind {type(venue).__name__}")
+
+
+@dataclass
+class Gateway:
+    config: Config
+    router: Router
+    server: StrategyServer
+    sims: dict[str, object] = field(default_factory=dict)
+
+    @classmethod
+    async def start(cls, config: Config) -> Gateway:
+        router = Router(RiskLimits(config.risk), closed_ttl_ns=config.orders.closed_order_ttl_secs * 10**9)
+        gw = cls(config, router, StrategyServer(config.server, router))
+        try:
+            for venue in config.venues:
+                if venue.sim is not None and venue.sim.enabled:
+                    sim, venue = await start_simulator(venue)
+                    gw.sims[venue.name] = sim
+                adapter = make_adapter(venue, router)
+                await adapter.start()
+                router.add_venue(adapter)
+                log.info("venue %s ready (account %s)", venue.name, getattr(adapter, "account", "-"))
+            await gw.server.start()
+        except BaseException:
+            await gw.stop()
+            raise
+        gw._purger = asyncio.ensure_future(gw._purge_closed())
+        return gw
+
+    async def _purge_closed(self) -> None:
+        while True:
+            await asyncio.sleep(10)
+            self.router.tracker.purge_closed()
+
+    async def stop(self) -> None:
+        purger = getattr(self, "_purger", None)
+        if purger is not None:
+            purger.cancel()
+        await self.server.stop_accepting()
+        await self.server.close()
+        for adapter in self.router.venues.values():
+            try:
+                await adapter.stop()
+            except Exception:  # noqa: BLE001 - closing the rest matters more
+                log.exception("closing venue %s", adapter.name)
+        for sim in self.sims.values():
+            await sim.stop()
+
+
+async def serve(config: Config) -> None:
+    gw = await Gateway.start(config)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    print(f"order-gateway serving on {config.server.socket_path}", file=sys.stderr, flush=True)
+    try:
+        await stop.wait()
+    finally:
+        log.info("stopping")
+        await gw.stop()
+        _dump_latency(gw.router)
+
+
+def _dump_latency(router: Router) -> None:
+    """GATEWAY_LATENCY_DUMP=path: write tick-to-wire samples (ns, one a line) for bench/."""
+    path = os.environ.get("GATEWAY_LATENCY_DUMP")
+    if path:
+        with open(path, "w") as fh:
+            fh.write("\n".join(str(v) for v in router.tick_to_wire.values()))
+
+
+def run(config: Config) -> int:
+    import uvloop
+
+    setup_logging(config.log_level)
+    uvloop.run(serve(config))
+    return 0

@@ -1,0 +1,218 @@
+"""asyncio client for the strategy socket.
+
+    async with GatewayClient("run/gateway.sock", strategy="demo") as gw:
+        ack = await gw.place("citrex", "ETH-PERP", "buy", "0.01", price="3003")
+        async for event in gw.events():
+            ...
+
+Requests return the gateway's typed reply (`Ack`, a list of `OrderView`);
+order events arrive on `events()` as `OrderUpdate` and `CancelReject`.
+Amounts are decimal strings (or Decimal / int); floats are refused, as the
+gateway would refuse them.
+"""
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import time
+from collections.abc import AsyncIterator, Callable
+from decimal import Decimal
+
+from gateway._core.framing import FrameError, FrameSplitter, encode_frame
+from gateway.ipc import frames as f
+
+Amount = str | Decimal | int
+Event = f.OrderUpdate | f.CancelReject
+
+
+class GatewayError(Exception):
+    def __init__(self, code: str, message: str):
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+def _amount(name: str, value: Amount | None) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool) or isinstance(value, float):
+        raise TypeError(f"{name}: pass a decimal string, not {type(value).__name__} (floats lose cents)")
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, int):
+        return str(value)
+    raise TypeError(f"{name}: expected a decimal string, got {type(value).__name__}")
+
+
+class _Protocol(asyncio.Protocol):
+    def __init__(self, client: GatewayClient):
+        self.client = client
+        self.splitter = FrameSplitter(client.max_frame_bytes)
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            frames = self.splitter.feed(data)
+        except FrameError as exc:
+            self.client._closed(GatewayError("bad_frame", str(exc)))
+            return
+        for payload in frames:
+            self.client._dispatch(f.reply_decoder.decode(payload))
+
+    def connection_lost(self, exc) -> None:
+        self.client._closed(GatewayError("disconnected", str(exc) if exc else "the gateway closed the connection"))
+
+
+class GatewayClient:
+    def __init__(self, path: str | os.PathLike[str], strategy: str, *, cancel_on_disconnect: bool = False,
+                 max_frame_bytes: int = 1 << 20, timeout_s: float = 10.0):
+        self.path = os.fspath(path)
+        self.strategy = strategy
+        self.cancel_on_disconnect = cancel_on_disconnect
+        self.max_frame_bytes = max_frame_bytes
+        self.timeout_s = timeout_s
+        self._req_ids = itertools.count(1)
+        self._cids = itertools.count(1)
+        self._cid_prefix = f"{strategy[:20]}-{time.time_ns() // 1000 % 10**10:x}-"
+        self._pending: dict[int, asyncio.Future] = {}
+        self._events: asyncio.Queue = asyncio.Queue()
+        self._transport: asyncio.Transport | None = None
+        self._error: GatewayError | None = None
+
+    async def __aenter__(self) -> GatewayClient:
+        await self.connect()
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.close()
+
+    async def connect(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            self._transport, _ = await loop.create_unix_connection(lambda: _Protocol(self), self.path)
+        except OSError as exc:
+            raise GatewayError("unreachable", f"cannot connect to {self.path}: {exc.strerror or exc}") from None
+        ack = await self._request(f.Hello(req_id=0, strategy=self.strategy,
+                                          cancel_on_disconnect=self.cancel_on_disconnect))
+        if not ack.ok:
+            await self.close()
+            raise GatewayError(ack.error.code, ack.error.message)
+
+    async def close(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
+            self._transport = None
+
+    def _dispatch(self, message) -> None:
+        if isinstance(message, (f.OrderUpdate, f.CancelReject)):
+            self._events.put_nowait(message)
+            return
+        if isinstance(message, f.ProtocolError):
+            self._closed(GatewayError(message.code, message.message))
+            return
+        waiter = self._pending.pop(message.req_id, None)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(message)
+
+    def _closed(self, error: GatewayError) -> None:
+        if self._error is None:
+            self._error = error
+        for waiter in self._pending.values():
+            if not waiter.done():
+                waiter.set_exception(self._error)
+        self._pending.clear()
+        self._events.put_nowait(None)
+
+    async def _request(self, request):
+        if self._error is not None:
+            raise self._error
+        if self._transport is None:
+            raise GatewayError("not_connected", "use `async with GatewayClient(...)` or connect() first")
+        if request.req_id == 0:
+            request.req_id = next(self._req_ids)
+        waiter = asyncio.get_running_loop().create_future()
+        self._pending[request.req_id] = waiter
+        self._transport.write(encode_frame(f.encoder.encode(request)))
+        return await asyncio.wait_for(waiter, self.timeout_s)
+
+    def new_client_order_id(self) -> str:
+        return f"{self._cid_prefix}{next(self._cids)}"
+
+    # requests
+
+    async def place(self, venue: str, symbol: str, side: str, quantity: Amount, price: Amount | None = None, *,
+                    type: str = "limit", tif: str = "gtc", post_only: bool = False, reduce_only: bool = False,
+                    stop_price: Amount | None = None, client_order_id: str | None = None) -> f.Ack:
+        return await self._request(f.Place(
+            req_id=0, client_order_id=client_order_id or self.new_client_order_id(), venue=venue, symbol=symbol,
+            side=side, quantity=_amount("quantity", quantity), price=_amount("price", price), type=type, tif=tif,
+            post_only=post_only, reduce_only=reduce_only, stop_price=_amount("stop_price", stop_price)))
+
+    async def cancel(self, client_order_id: str | None = None, *, order_id: str | None = None) -> f.Ack:
+        return await self._request(f.Cancel(req_id=0, client_order_id=client_order_id, order_id=order_id))
+
+    async def cancel_all(self, venue: str | None = None, symbol: str | None = None) -> f.Ack:
+        return await self._request(f.CancelAll(req_id=0, venue=venue, symbol=symbol))
+
+    async def replace(self, client_order_id: str, quantity: Amount, price: Amount | None = None, *,
+                      new_client_order_id: str | None = None, proceed_on_failure: bool = False) -> f.Ack:
+        return await self._request(f.Replace(
+            req_id=0, client_order_id=client_order_id,
+            new_client_order_id=new_client_order_id or self.new_client_order_id(),
+            quantity=_amount("quantity", quantity), price=_amount("price", price),
+            proceed_on_failure=proceed_on_failure))
+
+    async def modify(self, client_order_id: str, *, price: Amount | None = None,
+                     quantity: Amount | None = None) -> f.Ack:
+        return await self._request(f.Modify(req_id=0, client_order_id=client_order_id,
+                                            price=_amount("price", price), quantity=_amount("quantity", quantity)))
+
+    async def orders(self, open_only: bool = True) -> list[f.OrderView]:
+        reply = await self._request(f.Orders(req_id=0, open_only=open_only))
+        if isinstance(reply, f.Ack):
+            raise GatewayError(reply.error.code, reply.error.message)
+        return reply.orders
+
+    async def subscribe(self) -> f.Ack:
+        return await self._request(f.Subscribe(req_id=0))
+
+    async def ping(self) -> int:
+        """Round trip in nanoseconds."""
+        t0 = time.perf_counter_ns()
+        await self._request(f.Ping(req_id=0))
+        return time.perf_counter_ns() - t0
+
+    # events
+
+    async def events(self) -> AsyncIterator[Event]:
+        while True:
+            event = await self._events.get()
+            if event is None:
+                self._events.put_nowait(None)  # stay closed for other readers
+                return
+            yield event
+
+    async def next_event(self, timeout_s: float | None = None) -> Event:
+        event = await asyncio.wait_for(self._events.get(), timeout_s or self.timeout_s)
+        if event is None:
+            self._events.put_nowait(None)
+            raise self._error or GatewayError("disconnected", "connection closed")
+        return event
+
+    async def wait_for(self, predicate: Callable[[Event], bool], timeout_s: float | None = None) -> Event:
+        """The next event for which predicate holds; earlier events are dropped."""
+        deadline = time.monotonic() + (timeout_s or self.timeout_s)
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise asyncio.TimeoutError("no matching event in time")
+            event = await self.next_event(remaining)
+            if predicate(event):
+                return event
+
+    async def wait_status(self, client_order_id: str, *statuses: str, timeout_s: float | None = None) -> f.OrderView:
+        """The order's next update whose status is one of statuses."""
+        event = await self.wait_for(
+            lambda e: isinstance(e, f.OrderUpdate) and e.order.client_order_id == client_order_id
+            and e.order.status in statuses, timeout_s)
+        return event.order

@@ -1,0 +1,176 @@
+"""The strategy protocol: every frame on the Unix socket.
+
+A frame is a 4-byte big-endian length, then one msgpack map whose "op" field
+names its type (see README "Strategy protocol"). Prices and quantities are
+decimal strings, never floats. Requests carry a strategy-chosen req_id; the
+gateway answers each with one `ack` (or `orders` for a query, `pong` for a
+ping) at once, and streams `order_update` and `cancel_reject` events later.
+"""
+from __future__ import annotations
+
+from typing import Literal, Union
+
+import msgspec
+
+Side = Literal["buy", "sell"]
+OrderKind = Literal["limit", "market"]
+Tif = Literal["gtc", "ioc", "fok"]
+
+
+class _Frame(msgspec.Struct, tag_field="op", forbid_unknown_fields=True, omit_defaults=True):
+    pass
+
+
+# requests (strategy -> gateway)
+
+class Hello(_Frame, tag="hello"):
+    req_id: int
+    strategy: str
+    cancel_on_disconnect: bool = False
+
+
+class Place(_Frame, tag="place"):
+    req_id: int
+    client_order_id: str
+    venue: str
+    symbol: str
+    side: Side
+    quantity: str
+    price: str | None = None
+    type: OrderKind = "limit"
+    tif: Tif = "gtc"
+    post_only: bool = False
+    reduce_only: bool = False
+    stop_price: str | None = None
+
+
+class Cancel(_Frame, tag="cancel"):
+    """Names the order by the strategy's client_order_id or the gateway's order_id."""
+    req_id: int
+    client_order_id: str | None = None
+    order_id: str | None = None
+
+
+class CancelAll(_Frame, tag="cancel_all"):
+    req_id: int
+    venue: str | None = None
+    symbol: str | None = None
+
+
+class Replace(_Frame, tag="replace"):
+    """Cancel client_order_id and place new_client_order_id in its stead (same venue,
+    symbol, side, type and tif; new price and quantity). With proceed_on_failure the
+    new order is placed even when the cancel fails."""
+    req_id: int
+    client_order_id: str
+    new_client_order_id: str
+    quantity: str
+    price: str | None = None
+    proceed_on_failure: bool = False
+
+
+class Modify(_Frame, tag="modify"):
+    """Amend price and/or quantity in place, where the venue can."""
+    req_id: int
+    client_order_id: str
+    price: str | None = None
+    quantity: str | None = None
+
+
+class Orders(_Frame, tag="orders"):
+    req_id: int
+    open_only: bool = True
+
+
+class Subscribe(_Frame, tag="subscribe"):
+    req_id: int
+
+
+class Ping(_Frame, tag="ping"):
+    req_id: int
+
+
+Request = Union[Hello, Place, Cancel, CancelAll, Replace, Modify, Orders, Subscribe, Ping]
+
+
+# replies and events (gateway -> strategy)
+
+class ErrorInfo(msgspec.Struct, forbid_unknown_fields=True):
+    code: str
+    message: str
+
+
+class Ack(_Frame, tag="ack"):
+    req_id: int
+    ok: bool
+    error: ErrorInfo | None = None
+    order_id: str | None = None
+
+
+class TradeView(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    trade_id: str
+    price: str
+    quantity: str
+    ts_ns: int
+    is_maker: bool | None = None
+
+
+class OrderView(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    order_id: str
+    client_order_id: str
+    venue: str
+    symbol: str
+    side: Side
+    type: OrderKind
+    tif: Tif
+    quantity: str
+    status: str
+    filled: str
+    remaining: str
+    price: str | None = None
+    stop_price: str | None = None
+    avg_price: str | None = None
+    venue_order_id: str | None = None
+    post_only: bool = False
+    reduce_only: bool = False
+    reason: str | None = None
+    last_trades: list[TradeView] = []
+    replaces: str | None = None
+    replaced_by: str | None = None
+    updated_ns: int = 0
+
+
+class OrderUpdate(_Frame, tag="order_update"):
+    order: OrderView
+
+
+class CancelReject(_Frame, tag="cancel_reject"):
+    client_order_id: str
+    order_id: str
+    reason: str
+    req_id: int | None = None
+
+
+class OrdersReply(_Frame, tag="orders"):
+    req_id: int
+    orders: list[OrderView]
+
+
+class Pong(_Frame, tag="pong"):
+    req_id: int
+    ts_ns: int
+
+
+class ProtocolError(_Frame, tag="error"):
+    """Sent once before the gateway closes a connection whose frame it could not read."""
+    code: str
+    message: str
+
+
+Reply = Union[Ack, OrderUpdate, CancelReject, OrdersReply, Pong, ProtocolError]
+
+request_decoder = msgspec.msgpack.Decoder(Request)
+reply_decoder = msgspec.msgpack.Decoder(Reply)
+encoder = msgspec.msgpack.Encoder()
+
+REQUEST_OPS = frozenset(t.__struct_config__.tag for t in Request.__args__)

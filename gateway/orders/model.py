@@ -1,0 +1,98 @@
+"""The gateway's own view of an order. Quantities and prices are integers
+scaled by 10**SCALE (e18) whatever the venue uses; venue adapters convert."""
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+SCALE = 18
+ONE = 10**SCALE
+
+
+class Status(enum.Enum):
+    PENDING_NEW = "PENDING_NEW"
+    UNTRIGGERED = "UNTRIGGERED"
+    TRIGGERED = "TRIGGERED"
+    OPEN = "OPEN"
+    PARTIALLY_FILLED = "PARTIALLY_FILLED"
+    PENDING_CANCEL = "PENDING_CANCEL"
+    PENDING_REPLACE = "PENDING_REPLACE"
+    FILLED = "FILLED"
+    CANCELED = "CANCELED"
+    REJECTED = "REJECTED"
+    EXPIRED = "EXPIRED"
+
+
+TERMINAL = frozenset({Status.FILLED, Status.CANCELED, Status.REJECTED, Status.EXPIRED})
+
+
+class Side(enum.Enum):
+    BUY = "buy"
+    SELL = "sell"
+
+
+class OrderType(enum.Enum):
+    LIMIT = "limit"
+    MARKET = "market"
+
+
+class TimeInForce(enum.Enum):
+    GTC = "gtc"
+    IOC = "ioc"
+    FOK = "fok"
+
+
+@dataclass(slots=True)
+class Fill:
+    trade_id: str
+    price: int
+    quantity: int
+    ts_ns: int
+    is_maker: bool | None = None
+    fee: int | None = None
+
+
+@dataclass(slots=True)
+class Order:
+    order_id: str
+    strategy: str
+    client_order_id: str
+    venue: str
+    symbol: str
+    side: Side
+    type: OrderType
+    tif: TimeInForce
+    price: int | None
+    quantity: int
+    post_only: bool = False
+    reduce_only: bool = False
+    stop_price: int | None = None
+    status: Status = Status.PENDING_NEW
+    venue_order_id: str | None = None
+    filled: int = 0
+    notional: int = 0  # sum of price * quantity over fills, scaled e36
+    fills: list[Fill] = field(default_factory=list)
+    reason: str | None = None
+    created_ns: int = 0
+    updated_ns: int = 0
+    closed_ns: int = 0
+    # status to return to when a cancel or replace is refused by the venue
+    status_before_pending: Status | None = None
+    replaces: str | None = None  # order_id this one replaces (cancel-and-replace)
+    replaced_by: str | None = None
+    trade_ids: set[str] = field(default_factory=set)
+    fills_reported: int = 0  # fills[:fills_reported] went to the strategy already
+    venue_data: dict = field(default_factory=dict)  # adapter-private: nonce, product id, ...
+
+    @property
+    def remaining(self) -> int:
+        return 0 if self.status in TERMINAL else self.quantity - self.filled
+
+    @property
+    def avg_price(self) -> int | None:
+        """Average fill price, truncated to e18 (the exact value is notional / filled)."""
+        return self.notional // self.filled if self.filled else None
+
+    @property
+    def is_closed(self) -> bool:
+        return self.status in TERMINAL

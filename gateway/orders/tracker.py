@@ -1,0 +1,181 @@
+"""Every order the gateway knows: ids, de-duplication, the state machine applied.
+
+The tracker knows the lifecycle and nothing about any venue. Adapters report
+what the venue said (a status, fills, a cumulative filled quantity); the
+tracker books new fills once per trade id, moves the status only where
+`fsm.TRANSITIONS` allows, and tells its listener about every change. Closed
+orders stay for `closed_ttl_ns` so late venue events still find them and a
+strategy cannot reuse a client_order_id while they may arrive.
+"""
+from __future__ import annotations
+
+import itertools
+import logging
+import time
+from collections.abc import Callable, Iterable
+from typing import Protocol
+
+from gateway.orders import fsm
+from gateway.orders.model import TERMINAL, Fill, Order, Status
+
+log = logging.getLogger("gateway.orders")
+
+
+class TrackerListener(Protocol):
+    def order_updated(self, order: Order) -> None: ...
+    def cancel_rejected(self, order: Order, reason: str) -> None: ...
+
+
+class DuplicateOrderError(ValueError):
+    pass
+
+
+class Tracker:
+    def __init__(
+        self,
+        listener: TrackerListener,
+        *,
+        closed_ttl_ns: int = 600 * 10**9,
+        now_ns: Callable[[], int] = time.time_ns,
+        id_prefix: str = "",
+    ):
+        self._listener = listener
+        self._closed_ttl_ns = closed_ttl_ns
+        self._now_ns = now_ns
+        self._ids = itertools.count(1)
+        # the prefix keeps ids unique across restarts of the same journal-less daemon
+        self._id_prefix = id_prefix or f"{time.time_ns() // 1000:x}-"
+        self.orders: dict[str, Order] = {}
+        self._by_client: dict[tuple[str, str], Order] = {}
+        self._by_venue: dict[tuple[str, str], Order] = {}
+        self.unknown_transitions = 0
+        self.duplicate_fills = 0
+
+    # ids and look-ups
+
+    def new_order(self, **fields) -> Order:
+        key = (fields["strategy"], fields["client_order_id"])
+        if key in self._by_client:
+            raise DuplicateOrderError(
+                f"client_order_id {key[1]!r} is already used by an order of this strategy"
+            )
+        now = self._now_ns()
+        order = Order(order_id=f"{self._id_prefix}{next(self._ids)}", created_ns=now, updated_ns=now, **fields)
+        self.orders[order.order_id] = order
+        self._by_client[key] = order
+        return order
+
+    def get(self, order_id: str) -> Order | None:
+        return self.orders.get(order_id)
+
+    def by_client(self, strategy: str, client_order_id: str) -> Order | None:
+        return self._by_client.get((strategy, client_order_id))
+
+    def by_venue(self, venue: str, venue_order_id: str) -> Order | None:
+        return self._by_venue.get((venue, venue_order_id))
+
+    def bind_venue_id(self, order: Order, venue_order_id: str) -> None:
+        if order.venue_order_id == venue_order_id:
+            return
+        if order.venue_order_id is not None:
+            self._by_venue.pop((order.venue, order.venue_order_id), None)
+        order.venue_order_id = venue_order_id
+        self._by_venue[(order.venue, venue_order_id)] = order
+
+    def open_orders(self, strategy: str | None = None, venue: str | None = None) -> list[Order]:
+        return [
+            o for o in self.orders.values()
+            if o.status not in TERMINAL
+            and (strategy is None or o.strategy == strategy)
+            and (venue is None or o.venue == venue)
+        ]
+
+    def strategy_orders(self, strategy: str) -> list[Order]:
+        return [o for o in self.orders.values() if o.strategy == strategy]
+
+    # state changes
+
+    def apply(
+        self,
+        order: Order,
+        status: Status | None,
+        fills: Iterable[Fill] = (),
+        *,
+        filled: int | None = None,
+        reason: str | None = None,
+    ) -> bool:
+        """Apply one venue report; returns whether anything the strategy sees changed."""
+        changed = False
+        for fill in fills:
+            if fill.trade_id in order.trade_ids:
+                self.duplicate_fills += 1
+                continue
+            order.trade_ids.add(fill.trade_id)
+            order.fills.append(fill)
+            order.filled += fill.quantity
+            order.notional += fill.price * fill.quantity
+            changed = True
+        if filled is not None and filled > order.filled:
+            # the venue counts fills we have no trade record of yet: trust its total
+            order.filled = filled
+            changed = True
+
+        current = order.status
+        target = status
+        if order.quantity and order.filled >= order.quantity:
+            target = Status.FILLED
+        elif order.filled and target in (Status.OPEN, Status.TRIGGERED, None):
+            target = Status.PARTIALLY_FILLED if (target is not None or changed) else None
+        if target is Status.PARTIALLY_FILLED and current in fsm.KEEP_ON_PARTIAL:
+            target = current
+        if target is not None and target is not current and fsm.allowed(current, target):
+            order.status = target
+            if target in TERMINAL:
+                order.closed_ns = self._now_ns()
+            if reason and target in (Status.CANCELED, Status.REJECTED, Status.EXPIRED):
+                order.reason = reason
+            changed = True
+        elif status is not None and status is not current and not fsm.allowed(current, status):
+            # a late or impossible report (an ack after the fill): counted, never applied
+            self.unknown_transitions += 1
+            log.info("ignored %s for order %s (%s), which is %s",
+                     status.value, order.order_id, order.venue, current.value)
+        if changed:
+            order.updated_ns = self._now_ns()
+            self._listener.order_updated(order)
+        return changed
+
+    def mark_pending(self, order: Order, pending: Status) -> bool:
+        """PENDING_CANCEL / PENDING_REPLACE before the request leaves; False if not allowed now."""
+        if order.status is pending:
+            return True
+        if not fsm.allowed(order.status, pending):
+            return False
+        order.status_before_pending = order.status
+        order.status = pending
+        order.updated_ns = self._now_ns()
+        self._listener.order_updated(order)
+        return True
+
+    def cancel_refused(self, order: Order, reason: str) -> None:
+        """The venue refused a cancel or replace: go back and tell the strategy why."""
+        if order.status in fsm.KEEP_ON_PARTIAL and order.status_before_pending is not None:
+            back = order.status_before_pending
+            if back in (Status.OPEN, Status.PENDING_NEW) and order.filled:
+                back = Status.PARTIALLY_FILLED
+            order.status = back
+            order.status_before_pending = None
+            order.updated_ns = self._now_ns()
+            self._listener.order_updated(order)
+        self._listener.cancel_rejected(order, reason)
+
+    def purge_closed(self) -> int:
+        """Forget orders closed longer than the TTL; returns how many went."""
+        horizon = self._now_ns() - self._closed_ttl_ns
+        gone = [o for o in self.orders.values() if o.status in TERMINAL and o.closed_ns < horizon]
+        for order in gone:
+            del self.orders[order.order_id]
+            self._by_client.pop((order.strategy, order.client_order_id), None)
+            if order.venue_order_id is not None:
+                self._by_venue.pop((order.venue, order.venue_order_id), None)
+        return len(gone)

@@ -1,0 +1,301 @@
+"""Strategy requests -> validated, tracked orders -> venue adapters; order
+changes -> the owning strategy's connection.
+
+Every request is answered at once: `ok` once the order passed validation and
+risk and its bytes were handed to the venue, or an error with a stable code.
+"""
+from __future__ import annotations
+
+import logging
+import re
+import time
+from typing import TYPE_CHECKING
+
+from gateway._core.fixedpoint import FixedPointError, format_scaled, parse_scaled
+from gateway.ipc import frames as f
+from gateway.ipc.views import order_view
+from gateway.net.http import HttpError
+from gateway.orders.model import SCALE, Order, OrderType, Side, Status, TimeInForce
+from gateway.orders.tracker import DuplicateOrderError, Tracker
+from gateway.risk import RiskError, RiskLimits
+from gateway.venues.base import VenueAdapter, VenueError
+
+if TYPE_CHECKING:
+    from gateway.ipc.server import StrategyConnection
+
+log = logging.getLogger("gateway.router")
+
+STRATEGY_NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+CLIENT_ORDER_ID = re.compile(r"^[\x21-\x7e]{1,64}$")
+
+
+class RequestError(Exception):
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class LatencyLog:
+    """Tick-to-wire samples (frame in -> venue bytes written), in a bounded ring."""
+
+    def __init__(self, size: int = 1 << 16):
+        self.samples = [0] * size
+        self.count = 0
+
+    def add(self, ns: int) -> None:
+        self.samples[self.count % len(self.samples)] = ns
+        self.count += 1
+
+    def values(self) -> list[int]:
+        return self.samples[: min(self.count, len(self.samples))]
+
+
+class Router:
+    def __init__(self, risk: RiskLimits, *, closed_ttl_ns: int):
+        self.tracker = Tracker(self, closed_ttl_ns=closed_ttl_ns)
+        self.venues: dict[str, VenueAdapter] = {}
+        self.risk = risk
+        self.connections: dict[str, StrategyConnection] = {}
+        self.tick_to_wire = LatencyLog()
+        self._handlers = {
+            f.Hello: self._hello, f.Place: self._place, f.Cancel: self._cancel,
+            f.CancelAll: self._cancel_all, f.Replace: self._replace, f.Modify: self._modify,
+            f.Orders: self._orders, f.Subscribe: self._subscribe, f.Ping: self._ping,
+        }
+
+    def add_venue(self, adapter: VenueAdapter) -> None:
+        self.venues[adapter.name] = adapter
+
+    # tracker listener: order changes go to the strategy that owns the order
+
+    def order_updated(self, order: Order) -> None:
+        conn = self.connections.get(order.strategy)
+        if conn is not None:
+            conn.send(f.OrderUpdate(order=order_view(order)))
+
+    def cancel_rejected(self, order: Order, reason: str) -> None:
+        conn = self.connections.get(order.strategy)
+        if conn is not None:
+            conn.send(f.CancelReject(client_order_id=order.client_order_id, order_id=order.order_id, reason=reason))
+
+    # requests
+
+    async def handle(self, conn: StrategyConnection, request, t_in_ns: int) -> None:
+        try:
+            if conn.strategy is None and not isinstance(request, f.Hello):
+                raise RequestError("hello_required", "send hello before any other request")
+            reply = await self._handlers[type(request)](conn, request, t_in_ns)
+        except RequestError as exc:
+            reply = f.Ack(req_id=request.req_id, ok=False, error=f.ErrorInfo(exc.code, exc.message))
+        except Exception:
+            log.exception("request %s failed", type(request).__name__)
+            reply = f.Ack(req_id=request.req_id, ok=False,
+                          error=f.ErrorInfo("internal", "the gateway failed on this request; see its log"))
+        if reply is not None:
+            conn.send(reply)
+
+    async def _hello(self, conn, req: f.Hello, _t) -> f.Ack:
+        if conn.strategy is not None:
+            raise RequestError("already_hello", f"this connection is strategy {conn.strategy!r} already")
+        if not STRATEGY_NAME.match(req.strategy):
+            raise RequestError("bad_field", "strategy must be 1-64 characters of A-Z a-z 0-9 _ . : -")
+        if req.strategy in self.connections:
+            raise RequestError("strategy_in_use", f"strategy {req.strategy!r} is connected already")
+        conn.strategy = req.strategy
+        conn.cancel_on_disconnect = req.cancel_on_disconnect
+        self.connections[req.strategy] = conn
+        log.info("strategy %s connected (pid %s, uid %s)", req.strategy, conn.peer_pid, conn.peer_uid)
+        return f.Ack(req_id=req.req_id, ok=True)
+
+    def disconnected(self, conn: StrategyConnection) -> list[Order]:
+        """Forget the connection; returns the orders to cancel for cancel-on-disconnect."""
+        if conn.strategy is None or self.connections.get(conn.strategy) is not conn:
+            return []
+        del self.connections[conn.strategy]
+        log.info("strategy %s disconnected", conn.strategy)
+        return self.tracker.open_orders(strategy=conn.strategy) if conn.cancel_on_disconnect else []
+
+    def _venue(self, name: str) -> VenueAdapter:
+        adapter = self.venues.get(name)
+        if adapter is None:
+            raise RequestError("unknown_venue", f"no venue {name!r}; configured: {', '.join(sorted(self.venues))}")
+        return adapter
+
+    @staticmethod
+    def _amount(field: str, text: str, step: int | None = None) -> int:
+        try:
+            value = parse_scaled(text, SCALE)
+        except FixedPointError as exc:
+            raise RequestError("bad_decimal", f"{field}: {exc}") from None
+        except TypeError:
+            raise RequestError("bad_decimal", f"{field} must be a decimal string") from None
+        if value == 0:
+            raise RequestError("bad_field", f"{field} must be above zero")
+        if step and value % step:
+            raise RequestError(
+                f"bad_{field}" if field in ("price", "quantity") else "bad_field",
+                f"{field} {text} is not a multiple of {format_scaled(step, SCALE)}",
+            )
+        return value
+
+    def _new_order(self, conn, venue: VenueAdapter, cid: str, symbol: str, side: str, kind: str, tif: str,
+                   price_text: str | None, quantity_text: str, post_only: bool, reduce_only: bool,
+                   stop_text: str | None) -> Order:
+        if not CLIENT_ORDER_ID.match(cid):
+            raise RequestError("bad_field", "client_order_id must be 1-64 printable ASCII characters")
+        inst = venue.instruments.get(symbol)
+        if inst is None:
+            raise RequestError("unknown_symbol", f"{venue.name} has no symbol {symbol!r}; "
+                               f"configured: {', '.join(sorted(venue.instruments))}")
+        tick = parse_scaled(inst.tick_size, SCALE)
+        lot = parse_scaled(inst.lot_size, SCALE)
+        quantity = self._amount("quantity", quantity_text, lot)
+        if quantity < parse_scaled(inst.min_quantity, SCALE):
+            raise RequestError("bad_quantity", f"quantity {quantity_text} is below the minimum {inst.min_quantity}")
+        order_type = OrderType(kind)
+        price = None
+        if order_type is OrderType.LIMIT:
+            if price_text is None:
+                raise RequestError("missing_field", "a limit order needs a price")
+            price = self._amount("price", price_text, tick)
+        elif price_text is not None:
+            raise RequestError("bad_field", "a market order takes no price")
+        elif not venue.capabilities.market_orders:
+            raise RequestError("unsupported", f"{venue.name} takes no market orders")
+        if post_only and (order_type is not OrderType.LIMIT or tif != "gtc"):
+            raise RequestError("bad_field", "post_only needs a GTC limit order")
+        stop = None
+        if stop_text is not None:
+            if not venue.capabilities.stop_orders:
+                raise RequestError("unsupported", f"{venue.name} has no stop orders")
+            stop = self._amount("stop_price", stop_text, tick)
+        if reduce_only and not venue.capabilities.reduce_only:
+            raise RequestError("unsupported", f"{venue.name} has no reduce-only orders")
+        try:
+            self.risk.check(quantity, price, len(self.tracker.open_orders(strategy=conn.strategy)))
+        except RiskError as exc:
+            raise RequestError("risk_limit", str(exc)) from None
+        try:
+            return self.tracker.new_order(
+                strategy=conn.strategy, client_order_id=cid, venue=venue.name, symbol=symbol,
+                side=Side(side), type=order_type, tif=TimeInForce(tif), price=price, quantity=quantity,
+                post_only=post_only, reduce_only=reduce_only, stop_price=stop,
+            )
+        except DuplicateOrderError as exc:
+            raise RequestError("duplicate_client_order_id", str(exc)) from None
+
+    async def _send(self, order: Order, call) -> None:
+        """Run an adapter call; a failure before the venue saw anything rejects the order."""
+        try:
+            await call
+        except VenueError as exc:
+            self.tracker.apply(order, Status.REJECTED, reason=exc.message)
+            raise RequestError(exc.code, exc.message) from None
+        except HttpError as exc:
+            self.tracker.apply(order, Status.REJECTED, reason=str(exc))
+            raise RequestError("venue_unavailable", str(exc)) from None
+
+    async def _place(self, conn, req: f.Place, t_in_ns: int) -> f.Ack:
+        venue = self._venue(req.venue)
+        order = self._new_order(conn, venue, req.client_order_id, req.symbol, req.side, req.type, req.tif,
+                                req.price, req.quantity, req.post_only, req.reduce_only, req.stop_price)
+        await self._send(order, venue.place(order))
+        self.tick_to_wire.add(time.perf_counter_ns() - t_in_ns)
+        return f.Ack(req_id=req.req_id, ok=True, order_id=order.order_id)
+
+    def _own_order(self, conn, client_order_id: str | None, order_id: str | None = None) -> Order:
+        if order_id is not None:
+            order = self.tracker.get(order_id)
+            if order is not None and order.strategy != conn.strategy:
+                raise RequestError("not_your_order", f"order {order_id} belongs to another strategy")
+        elif client_order_id is not None:
+            order = self.tracker.by_client(conn.strategy, client_order_id)
+        else:
+            raise RequestError("missing_field", "name the order by client_order_id or order_id")
+        if order is None:
+            raise RequestError("unknown_order", f"strategy {conn.strategy!r} has no order "
+                               f"{order_id or client_order_id!r}")
+        return order
+
+    async def _cancel(self, conn, req: f.Cancel, _t) -> f.Ack:
+        order = self._own_order(conn, req.client_order_id, req.order_id)
+        await self._cancel_one(order)
+        return f.Ack(req_id=req.req_id, ok=True, order_id=order.order_id)
+
+    async def _cancel_one(self, order: Order) -> None:
+        if order.is_closed:
+            raise RequestError("order_closed", f"order {order.client_order_id} is {order.status.value} already")
+        if order.status in (Status.PENDING_CANCEL, Status.PENDING_REPLACE):
+            return  # already on its way: a second request would only earn a venue error
+        self.tracker.mark_pending(order, Status.PENDING_CANCEL)
+        try:
+            await self.venues[order.venue].cancel(order)
+        except (VenueError, HttpError) as exc:
+            self.tracker.cancel_refused(order, str(exc))
+            raise RequestError("venue_unavailable", str(exc)) from None
+
+    async def _cancel_all(self, conn, req: f.CancelAll, _t) -> f.Ack:
+        if req.venue is not None:
+            self._venue(req.venue)
+        orders = [o for o in self.tracker.open_orders(strategy=conn.strategy)
+                  if (req.venue is None or o.venue == req.venue) and (req.symbol is None or o.symbol == req.symbol)]
+        await self.cancel_orders(orders)
+        return f.Ack(req_id=req.req_id, ok=True)
+
+    async def cancel_orders(self, orders: list[Order]) -> None:
+        for order in orders:
+            try:
+                await self._cancel_one(order)
+            except RequestError as exc:
+                log.warning("cancel of %s: %s", order.order_id, exc.message)
+
+    async def _replace(self, conn, req: f.Replace, _t) -> f.Ack:
+        old = self._own_order(conn, req.client_order_id)
+        venue = self.venues[old.venue]
+        if not venue.capabilities.cancel_replace:
+            raise RequestError("unsupported", f"{venue.name} cannot cancel-and-replace")
+        if old.is_closed:
+            raise RequestError("order_closed", f"order {old.client_order_id} is {old.status.value} already")
+        if old.status in (Status.PENDING_CANCEL, Status.PENDING_REPLACE):
+            raise RequestError("order_pending", f"order {old.client_order_id} is {old.status.value}")
+        new = self._new_order(conn, venue, req.new_client_order_id, old.symbol, old.side.value, old.type.value,
+                              old.tif.value, req.price, req.quantity, old.post_only, old.reduce_only, None)
+        new.replaces, old.replaced_by = old.order_id, new.order_id
+        self.tracker.mark_pending(old, Status.PENDING_REPLACE)
+        try:
+            await venue.replace(old, new, req.proceed_on_failure)
+        except (VenueError, HttpError) as exc:
+            self.tracker.cancel_refused(old, str(exc))
+            self.tracker.apply(new, Status.REJECTED, reason=str(exc))
+            raise RequestError("venue_unavailable", str(exc)) from None
+        return f.Ack(req_id=req.req_id, ok=True, order_id=new.order_id)
+
+    async def _modify(self, conn, req: f.Modify, _t) -> f.Ack:
+        order = self._own_order(conn, req.client_order_id)
+        venue = self.venues[order.venue]
+        if not venue.capabilities.modify:
+            raise RequestError("unsupported", f"{venue.name} cannot amend an order in place: use replace")
+        inst = venue.instruments[order.symbol]
+        price = None if req.price is None else self._amount("price", req.price, parse_scaled(inst.tick_size, SCALE))
+        quantity = None if req.quantity is None else self._amount(
+            "quantity", req.quantity, parse_scaled(inst.lot_size, SCALE))
+        try:
+            await venue.modify(order, price, quantity)
+        except VenueError as exc:
+            raise RequestError(exc.code, exc.message) from None
+        return f.Ack(req_id=req.req_id, ok=True, order_id=order.order_id)
+
+    async def _orders(self, conn, req: f.Orders, _t) -> f.OrdersReply:
+        orders = (self.tracker.open_orders(strategy=conn.strategy) if req.open_only
+                  else self.tracker.strategy_orders(conn.strategy))
+        return f.OrdersReply(req_id=req.req_id, orders=[order_view(o, consume_trades=False) for o in orders])
+
+    async def _subscribe(self, conn, req: f.Subscribe, _t) -> f.Ack:
+        conn.send(f.Ack(req_id=req.req_id, ok=True))
+        for order in self.tracker.open_orders(strategy=conn.strategy):
+            conn.send(f.OrderUpdate(order=order_view(order, consume_trades=False)))
+        return None
+
+    async def _ping(self, conn, req: f.Ping, _t) -> f.Pong:
+        return f.Pong(req_id=req.req_id, ts_ns=time.time_ns())

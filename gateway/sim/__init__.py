@@ -1,0 +1,1 @@
+"""Protocol-faithful venue simulators on one matching engine (engine.py)."""

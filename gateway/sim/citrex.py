@@ -1,0 +1,462 @@
+"""Citrex simulator: the venue's REST and WebSocket protocol on loopback.
+
+Checks what the venue checks: every order, cancel and login signature is
+recovered and must be the account's; a nonce or a digest is accepted once;
+a login timestamp older than 10 s is refused; prices must sit on the
+product's tick. Orders then trade on the shared matching engine, and every
+change to an order is pushed to the account's subscribed WebSockets.
+"""
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import secrets
+import time
+from dataclasses import dataclass, field
+
+import msgspec
+from aiohttp import WSMsgType, web
+
+from gateway.eip712 import StructType
+from gateway.signer import Signer, recover_address
+from gateway.sim.engine import (
+    EngineError,
+    MatchingEngine,
+    Order,
+    OrderType,
+    Side,
+    Status,
+    Stp,
+    TimeInForce,
+    Update,
+)
+from gateway.sim.market_maker import MarketMaker
+from gateway.venues.citrex import schemas
+
+log = logging.getLogger("gateway.sim.citrex")
+
+ORDER_TYPES = {0: OrderType.LIMIT, 1: OrderType.LIMIT_MAKER, 2: OrderType.MARKET}
+TIFS = {0: TimeInForce.GTC, 1: TimeInForce.FOK, 2: TimeInForce.IOC}
+WIRE_STATUS = {
+    Status.UNTRIGGERED: "OPEN", Status.OPEN: "OPEN", Status.PARTIALLY_FILLED: "OPEN",
+    Status.FILLED: "FILLED", Status.CANCELLED: "CANCELLED", Status.REJECTED: "REJECTED",
+}
+LOGIN_MAX_AGE_MS = 10_000
+SESSION_SECS = 21_600
+
+
+@dataclass(frozen=True)
+class Product:
+    product_id: int
+    symbol: str  # the venue's spelling, e.g. "ethperp"
+    tick: int  # e18
+    lot: int  # e18
+    min_quantity: int = 0
+
+
+@dataclass
+class Faults:
+    """Switches tests flip at run time."""
+    reorder_ack: bool = False  # push the WS events first, then a REST reply as of acceptance
+    duplicate_events: bool = False  # push every WS event twice
+    hold_events: bool = False  # keep WS events back until release_events()
+    held: list = field(default_factory=list)
+
+
+class _Reject(Exception):
+    def __init__(self, message: str, status: int = 400):
+        super().__init__(message)
+        self.status = status
+
+
+_place_decoder = msgspec.json.Decoder(schemas.PlaceOrder)
+_cancel_decoder = msgspec.json.Decoder(schemas.CancelOrder)
+_cancel_all_decoder = msgspec.json.Decoder(schemas.CancelOrders)
+_replace_decoder = msgspec.json.Decoder(schemas.CancelAndReplace)
+_login_decoder = msgspec.json.Decoder(schemas.Login)
+
+
+class CitrexSim:
+    def __init__(self, products: list[Product], *, chain_id: int = 1329,
+                 verifying_contract: str = "0x993543DC8BdFCba9fc7355d822108eF49dB6b9F9",
+                 domain_name: str = "ciao", domain_version: str = "0.0.0",
+                 mid_prices: dict[int, int] | None = None, market_maker: bool = True,
+                 mm_levels: int = 5, mm_quantity: int = 10**18):
+        self.products = {p.product_id: p for p in products}
+        domain = {"name": domain_name, "version": domain_version, "chainId": chain_id,
+                  "verifyingContract": verifying_contract}
+        types = schemas.eip712_types()
+        self._order_t = StructType(types, "Order", domain)
+        self._cancel_t = StructType(types, "CancelOrder", domain)
+        self._cancel_all_t = StructType(types, "CancelOrders", domain)
+        self._login_t = StructType(types, "LoginMessage", domain)
+        ids = itertools.count(1)
+        trade_ids = itertools.count(1)
+        self.engine = MatchingEngine(
+            stp=Stp.CANCEL_TAKER,
+            id_factory=lambda: f"0x{next(ids):016x}",
+            trade_id_factory=lambda: f"{secrets.token_hex(4)}-{next(trade_ids):012d}",
+        )
+        self.faults = Faults()
+        self.used_nonces: set[tuple[str, int]] = set()
+        self.used_digests: set[bytes] = set()
+        self.sessions: dict[str, str] = {}  # cookie value -> account (lower case)
+        self.subscribers: dict[str, set[web.WebSocketResponse]] = {}
+        self.mm: MarketMaker | None = None
+        if market_maker:
+            ladders = {}
+            for pid, mid in (mid_prices or {}).items():
+                p = self.products[pid]
+                step = max(p.tick, (mid // 1000) // p.tick * p.tick)
+                ladders[str(pid)] = (mid // p.tick * p.tick, step)
+            mm_account = Signer(secrets.token_bytes(32)).address.lower()
+            self.mm = MarketMaker(self.engine, mm_account, levels=mm_levels, quantity=mm_quantity,
+                                  ladders=ladders)
+            self.mm.refill()
+        self.requests = 0
+        self._runner: web.AppRunner | None = None
+        self.rest_url = self.ws_url = ""
+
+    # server
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.add_routes([
+            web.post("/v1/session/login", self._login),
+            web.post("/v1/order", self._place),
+            web.delete("/v1/order", self._cancel),
+            web.post("/v1/order/cancel-and-replace", self._replace),
+            web.delete("/v1/openOrders", self._cancel_product),
+            web.get("/v1/openOrders", self._open_orders),
+            web.get("/v1/orders", self._orders),
+            web.get("/v1/products", self._products),
+            web.get("/v1/ws/operate", self._ws),
+            web.post("/_sim/take", self._take),
+        ])
+        return app
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        self._runner = web.AppRunner(self.app(), access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, host, port)
+        await site.start()
+        bound = site._server.sockets[0].getsockname()[1]  # port 0: learn the one chosen
+        self.rest_url = f"http://{host}:{bound}"
+        self.ws_url = f"ws://{host}:{bound}/v1/ws/operate"
+
+    async def stop(self) -> None:
+        for sockets in self.subscribers.values():
+            for ws in list(sockets):
+                await ws.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    # helpers
+
+    @staticmethod
+    def _error(message: str, status: int = 400) -> web.Response:
+        return web.json_response({"success": False, "error": message}, status=status)
+
+    async def _body(self, request: web.Request, decoder: msgspec.json.Decoder):
+        self.requests += 1
+        try:
+            return decoder.decode(await request.read())
+        except msgspec.ValidationError as exc:
+            raise _Reject(f"invalid request: {exc}") from None
+        except msgspec.DecodeError:
+            raise _Reject("invalid request: body is not JSON") from None
+
+    def _session(self, request: web.Request) -> str:
+        account = self.sessions.get(request.cookies.get(schemas.SESSION_COOKIE, ""))
+        if account is None:
+            raise _Reject("unauthorized: log in first", 401)
+        return account
+
+    def _check_signer(self, digest: bytes, signature: str, account: str) -> None:
+        try:
+            raw = bytes.fromhex(signature[2:] if signature.startswith("0x") else signature)
+            signer = recover_address(digest, raw)
+        except ValueError:
+            raise _Reject("invalid signature") from None
+        if signer.lower() != account.lower():
+            raise _Reject("invalid signature: signer is not the account")
+
+    def _use_nonce(self, account: str, nonce: int, digest: bytes) -> None:
+        if digest in self.used_digests:
+            raise _Reject("digest already used")
+        if (account.lower(), nonce) in self.used_nonces:
+            raise _Reject("nonce already used")
+        self.used_digests.add(digest)
+        self.used_nonces.add((account.lower(), nonce))
+
+    def _product(self, product_id: int) -> Product:
+        product = self.products.get(product_id)
+        if product is None:
+            raise _Reject(f"unknown productId {product_id}")
+        return product
+
+    def _engine_order(self, body: schemas.PlaceOrder) -> Order:
+        """Verify a signed order and turn it into an engine order (not yet submitted)."""
+        product = self._product(body.productId)
+        if body.orderType not in ORDER_TYPES:
+            raise _Reject(f"orderType {body.orderType} is not implemented")
+        if body.timeInForce not in TIFS:
+            raise _Reject(f"invalid timeInForce {body.timeInForce}")
+        try:
+            price, quantity = int(body.price), int(body.quantity)
+        except ValueError:
+            raise _Reject("price and quantity must be e18 integer strings") from None
+        digest = self._order_t.digest((body.account, body.subAccountId, body.productId, body.isBuy,
+                                       body.orderType, body.timeInForce, body.expiration, price,
+                                       quantity, body.nonce))
+        self._check_signer(digest, body.signature, body.account)
+        kind = ORDER_TYPES[body.orderType]
+        if kind is not OrderType.MARKET and (price <= 0 or price % product.tick):
+            raise _Reject(f"price {body.price} is not a positive multiple of the tick {product.tick}")
+        if quantity <= 0 or quantity % product.lot or quantity < product.min_quantity:
+            raise _Reject(f"quantity {body.quantity} is not a multiple of the lot {product.lot} "
+                          f"at least {product.min_quantity}")
+        if body.expiration <= time.time_ns() // 1_000_000:
+            raise _Reject("order expired")
+        self._use_nonce(body.account, body.nonce, digest)
+        return Order(
+            order_id=self.engine.new_id(), account=body.account.lower(), product=str(body.productId),
+            side=Side.BUY if body.isBuy else Side.SELL, type=kind, tif=TIFS[body.timeInForce],
+            price=None if kind is OrderType.MARKET else price, quantity=quantity,
+            extra={"nonce": body.nonce, "signature": body.signature, "expiration": body.expiration,
+                   "subAccountId": body.subAccountId, "orderType": body.orderType,
+                   "timeInForce": body.timeInForce, "account": body.account},
+        )
+
+    def _wire(self, order: Order, *, as_accepted: bool = False) -> dict:
+        product = self.products[int(order.product)]
+        extra = order.extra
+        trades = [] if as_accepted else [
+            {"price": str(t.price), "quantity": str(t.quantity), "isTaker": t.taker_order_id == order.order_id,
+             "fee": "0", "createdAt": t.ts_ns // 1_000_000, "uid": t.trade_id}
+            for t in order.trades
+        ]
+        return {
+            "id": order.order_id, "productId": product.product_id, "productSymbol": product.symbol,
+            "account": extra.get("account", order.account), "subAccountId": extra.get("subAccountId", 0),
+            "isBuy": order.side is Side.BUY, "orderType": extra.get("orderType", 0),
+            "timeInForce": extra.get("timeInForce", 0), "price": str(order.price or 0),
+            "quantity": str(order.quantity), "nonce": extra.get("nonce", 0),
+            "sender": extra.get("account", order.account), "signature": extra.get("signature", ""),
+            "expiration": extra.get("expiration", 0), "txHash": "", "createdAt": order.created_ns // 1_000_000,
+            "status": "OPEN" if as_accepted else WIRE_STATUS[order.status],
+            "residualQuantity": str(order.quantity if as_accepted else order.quantity - order.filled),
+            "trades": trades,
+        }
+
+    async def _publish(self, updates: list[Update]) -> None:
+        if self.mm is not None:
+            updates = updates + self.mm.refill()
+        for update in updates:
+            order = update.order
+            sockets = self.subscribers.get(order.account)
+            if not sockets:
+                continue
+            frame = schemas.encoder.encode({"jsonrpc": "2.0", "method": schemas.WS_ORDER_UPDATE,
+                                            "params": self._wire(order)}).decode()
+            copies = 2 if self.faults.duplicate_events else 1
+            for ws in list(sockets):
+                for _ in range(copies):
+                    if self.faults.hold_events:
+                        self.faults.held.append((ws, frame))
+                    else:
+                        await ws.send_str(frame)
+
+    async def release_events(self) -> None:
+        held, self.faults.held = self.faults.held, []
+        self.faults.hold_events = False
+        for ws, frame in held:
+            if not ws.closed:
+                await ws.send_str(frame)
+
+    # REST handlers
+
+    async def _login(self, request: web.Request) -> web.Response:
+        try:
+            body = await self._body(request, _login_decoder)
+            now_ms = time.time_ns() // 1_000_000
+            if body.timestamp < now_ms - LOGIN_MAX_AGE_MS:
+                raise _Reject("login timestamp is older than 10 seconds")
+            digest = self._login_t.digest((body.account, body.message, body.timestamp))
+            self._check_signer(digest, body.signature, body.account)
+        except _Reject as exc:
+            return self._error(str(exc), exc.status)
+        token = secrets.token_urlsafe(24)
+        self.sessions[token] = body.account.lower()
+        response = web.json_response({"name": schemas.SESSION_COOKIE, "value": token, "path": "/",
+                                      "max_age": SESSION_SECS, "secure": True, "http_only": True})
+        response.set_cookie(schemas.SESSION_COOKIE, token, max_age=SESSION_SECS, path="/", httponly=True)
+        return response
+
+    async def _place(self, request: web.Request) -> web.Response:
+        try:
+            order = self._engine_order(await self._body(request, _place_decoder))
+        except _Reject as exc:
+            return self._error(str(exc), exc.status)
+        return await self._submit(order)
+
+    async def _submit(self, order: Order) -> web.Response:
+        try:
+            updates = self.engine.submit(order)
+        except EngineError as exc:
+            return self._error(str(exc))
+        if order.status is Status.REJECTED:
+            return self._error(f"order rejected: {order.reason.value if order.reason else 'rejected'}")
+        if self.faults.reorder_ack:
+            reply = self._wire(order, as_accepted=True)
+            await self._publish(updates)
+            await asyncio.sleep(0.02)
+            return web.json_response(reply)
+        reply = self._wire(order)
+        asyncio.get_running_loop().call_soon(asyncio.ensure_future, self._publish(updates))
+        return web.json_response(reply)
+
+    async def _cancel(self, request: web.Request) -> web.Response:
+        try:
+            body = await self._body(request, _cancel_decoder)
+            self._product(body.productId)
+            digest = self._cancel_t.digest((body.account, body.subAccountId, body.productId, body.orderId))
+            self._check_signer(digest, body.signature, body.account)
+            update = self._engine_cancel(body.account, body.orderId)
+        except _Reject as exc:
+            return self._error(str(exc), exc.status)
+        await self._publish([update])
+        return web.json_response({"success": True, "error": None})
+
+    def _engine_cancel(self, account: str, order_id: str) -> Update:
+        try:
+            return self.engine.cancel(account.lower(), order_id)
+        except EngineError as exc:
+            if exc.code == "unknown_order":
+                raise _Reject("order not found") from None
+            raise _Reject(f"order is not open: {self.engine.get(order_id).status.value}") from None
+
+    async def _replace(self, request: web.Request) -> web.Response:
+        try:
+            body = await self._body(request, _replace_decoder)
+            try:
+                new = self._engine_order(body.newOrder)
+            except _Reject as exc:
+                raise _Reject(f"newOrder: {exc}") from None
+            old = self.engine.get(body.idToCancel)
+            if old is not None and old.account == new.account and old.is_open and new.type is OrderType.LIMIT_MAKER:
+                self._check_post_only(new)
+            try:
+                cancelled = self._engine_cancel(body.newOrder.account, body.idToCancel)
+            except _Reject as exc:
+                raise _Reject(f"idToCancel: {exc}") from None
+        except _Reject as exc:
+            return self._error(str(exc), exc.status)
+        await self._publish([cancelled])
+        return await self._submit(new)
+
+    def _check_post_only(self, order: Order) -> None:
+        product = order.product
+        best = self.engine.best_ask(product) if order.side is Side.BUY else self.engine.best_bid(product)
+        if best is not None and (order.price >= best if order.side is Side.BUY else order.price <= best):
+            raise _Reject("newOrder: post-only order would cross")
+
+    async def _cancel_product(self, request: web.Request) -> web.Response:
+        try:
+            body = await self._body(request, _cancel_all_decoder)
+            self._product(body.productId)
+            digest = self._cancel_all_t.digest((body.account, body.subAccountId, body.productId))
+            self._check_signer(digest, body.signature, body.account)
+        except _Reject as exc:
+            return self._error(str(exc), exc.status)
+        await self._publish(self.engine.cancel_all(body.account.lower(), str(body.productId)))
+        return web.json_response({"success": True, "error": None})
+
+    async def _list(self, request: web.Request, open_only: bool) -> web.Response:
+        self.requests += 1
+        try:
+            account = self._session(request)
+        except _Reject as exc:
+            return self._error(str(exc), exc.status)
+        if request.query.get("account", "").lower() != account:
+            return self._error("account does not match the session", 403)
+        orders = (self.engine.open_orders(account) if open_only
+                  else [o for o in self.engine.orders.values() if o.account == account])
+        return web.json_response([self._wire(o) for o in orders])
+
+    async def _open_orders(self, request: web.Request) -> web.Response:
+        return await self._list(request, True)
+
+    async def _orders(self, request: web.Request) -> web.Response:
+        return await self._list(request, False)
+
+    async def _products(self, request: web.Request) -> web.Response:
+        return web.json_response([
+            {"id": p.product_id, "symbol": p.symbol, "type": "perp", "active": True,
+             "increment": str(p.tick), "minQuantity": str(p.min_quantity), "maxQuantity": str(10**30)}
+            for p in self.products.values()
+        ])
+
+    async def _take(self, request: web.Request) -> web.Response:
+        """Simulator control, not Citrex: an outside trader crosses the book."""
+        body = await request.json()
+        updates = self.take(int(body["productId"]), body["isBuy"], int(body["price"]), int(body["quantity"]))
+        await self._publish(updates)
+        return web.json_response({"trades": sum(len(u.new_trades) for u in updates)})
+
+    def take(self, product_id: int, is_buy: bool, price: int, quantity: int) -> list[Update]:
+        if self.mm is None:
+            raise RuntimeError("the simulator runs without a market maker")
+        return self.mm.take(str(product_id), Side.BUY if is_buy else Side.SELL, price, quantity)
+
+    async def take_and_publish(self, product_id: int, is_buy: bool, price: int, quantity: int) -> int:
+        updates = self.take(product_id, is_buy, price, quantity)
+        await self._publish(updates)
+        return sum(len(u.new_trades) for u in updates)
+
+    # WebSocket
+
+    async def _ws(self, request: web.Request) -> web.StreamResponse:
+        try:
+            account = self._session(request)
+        except _Reject as exc:
+            return self._error(str(exc), exc.status)
+        ws = web.WebSocketResponse(heartbeat=None)
+        await ws.prepare(request)
+        try:
+            async for msg in ws:
+                if msg.type != WSMsgType.TEXT:
+                    continue
+                await self._rpc(ws, account, msg.data)
+        finally:
+            self.subscribers.get(account, set()).discard(ws)
+        return ws
+
+    async def _rpc(self, ws: web.WebSocketResponse, account: str, text: str) -> None:
+        try:
+            call = msgspec.json.decode(text)
+            rid, method, params = call.get("id"), call.get("method"), call.get("params") or {}
+        except (msgspec.DecodeError, AttributeError):
+            await ws.send_json({"jsonrpc": "2.0", "id": None, "error": {"code": -32700, "message": "parse error"}})
+            return
+        if not isinstance(rid, str):
+            await ws.send_json({"jsonrpc": "2.0", "id": None,
+                                "error": {"code": -32600, "message": "id must be a string"}})
+            return
+        if method == schemas.WS_SUBSCRIBE and params.get("channel") == schemas.ORDERS_CHANNEL:
+            if str(params.get("account", "")).lower() != account:
+                await ws.send_json({"jsonrpc": "2.0", "id": rid,
+                                    "error": {"code": 403, "message": "account does not match the session"}})
+                return
+            self.subscribers.setdefault(account, set()).add(ws)
+            await ws.send_json({"jsonrpc": "2.0", "id": rid, "result": "OK"})
+        else:
+            await ws.send_json({"jsonrpc": "2.0", "id": rid,
+                                "error": {"code": -32601, "message": f"method not found: {method}"}})
+
+    async def drop_streams(self) -> None:
+        """Fault: close every WebSocket, as a venue restart would."""
+        for sockets in list(self.subscribers.values()):
+            for ws in list(sockets):
+                await ws.close()

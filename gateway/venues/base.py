@@ -1,0 +1,79 @@
+"""The contract every venue adapter implements.
+
+An adapter knows its venue's wire format and nothing of strategies: the
+daemon hands it Orders already validated and tracked, the adapter signs and
+sends them, and reports what the venue says back through the Tracker
+(`tracker.apply(order, status, fills, ...)`, `tracker.cancel_refused(...)`).
+
+Every request method returns once its bytes are written to the venue (or
+queued behind a request they depend on): that is when the strategy gets its
+ack. Replies and stream events are handled afterwards.
+"""
+from __future__ import annotations
+
+import abc
+import logging
+
+import msgspec
+
+from gateway.orders.model import Order
+from gateway.orders.tracker import Tracker
+from gateway.venues.config import InstrumentConfig, VenueConfig
+
+
+class Capabilities(msgspec.Struct, frozen=True):
+    stop_orders: bool = False
+    modify: bool = False
+    cancel_replace: bool = False
+    order_groups: bool = False
+    batch_cancel: bool = False
+    cancel_all: bool = False
+    post_only: bool = True
+    market_orders: bool = True
+    reduce_only: bool = False
+
+
+class VenueError(Exception):
+    """A request the venue could not take; code is a short stable string for strategies."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class VenueAdapter(abc.ABC):
+    capabilities: Capabilities = Capabilities()
+
+    def __init__(self, config: VenueConfig, tracker: Tracker):
+        self.config = config
+        self.name = config.name
+        self.tracker = tracker
+        self.instruments: dict[str, InstrumentConfig] = dict(config.instruments)
+        self.log = logging.getLogger(f"gateway.venue.{self.name}")
+        self.connected = False
+
+    @abc.abstractmethod
+    async def start(self) -> None:
+        """Log in, open streams, learn what must be known before the first order."""
+
+    @abc.abstractmethod
+    async def stop(self) -> None:
+        """Finish requests in flight, close connections."""
+
+    @abc.abstractmethod
+    async def place(self, order: Order) -> None: ...
+
+    @abc.abstractmethod
+    async def cancel(self, order: Order) -> None: ...
+
+    async def cancel_all(self, orders: list[Order]) -> None:
+        """Cancel these (the strategy's open orders on this venue); one by one unless overridden."""
+        for order in orders:
+            await self.cancel(order)
+
+    async def replace(self, old: Order, new: Order, proceed_on_failure: bool) -> None:
+        raise VenueError("unsupported", f"{self.name} cannot cancel-and-replace")
+
+    async def modify(self, order: Order, price: int | None, quantity: int | None) -> None:
+        raise VenueError("unsupported", f"{self.name} cannot amend an order in place: use replace")

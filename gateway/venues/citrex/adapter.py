@@ -1,0 +1,323 @@
+"""Citrex adapter: EIP-712 signed orders over REST, order updates over the WS."""
+from __future__ import annotations
+
+import asyncio
+import time
+from functools import partial
+
+from gateway._core.nonce import NonceAllocator
+from gateway.net.http import HttpClient, HttpError, Response
+from gateway.orders.model import Fill, Order, OrderType, Side, Status, TimeInForce
+from gateway.orders.tracker import Tracker
+from gateway.signer import Signer
+from gateway.venues.base import Capabilities, VenueAdapter, VenueError
+from gateway.venues.citrex import schemas
+from gateway.venues.citrex.config import CitrexConfig
+from gateway.venues.citrex.signing import CitrexSigner
+from gateway.venues.citrex.ws import OrderStream
+
+STATUS = {
+    "OPEN": Status.OPEN,
+    "FILLED": Status.FILLED,
+    "CANCELLED": Status.CANCELED,
+    "CANCELED": Status.CANCELED,
+    "EXPIRED": Status.EXPIRED,
+    "REJECTED": Status.REJECTED,
+    "PENDING": None,
+}
+TIF = {TimeInForce.GTC: 0, TimeInForce.FOK: 1, TimeInForce.IOC: 2}
+JSON = b"Content-Type: application/json\r\n"
+
+# the simulator (and, as far as its docs say, the venue) prefixes a failed
+# cancel-and-replace with the half that failed
+CANCEL_FAILED_PREFIX = "idToCancel:"
+
+
+def load_signer(config: CitrexConfig) -> Signer:
+    if config.key_env:
+        return Signer.from_env(config.key_env)
+    if config.generate_key:
+        try:
+            return Signer.from_file(config.key_file)
+        except Exception as exc:  # noqa: BLE001
+            if "does not exist" not in str(exc):
+                raise
+            return Signer.generate_file(config.key_file)
+    return Signer.from_file(config.key_file)
+
+
+class CitrexAdapter(VenueAdapter):
+    capabilities = Capabilities(cancel_replace=True, cancel_all=True, batch_cancel=False)
+
+    def __init__(self, config: CitrexConfig, tracker: Tracker, *, signer: Signer | None = None):
+        super().__init__(config, tracker)
+        self.config: CitrexConfig = config
+        signer = signer or load_signer(config)
+        self.sign = CitrexSigner(
+            signer, sub_account_id=config.sub_account_id, chain_id=config.chain_id,
+            verifying_contract=config.verifying_contract, domain_name=config.domain_name,
+            domain_version=config.domain_version,
+        )
+        self.account = signer.address
+        self.nonces = NonceAllocator(config.nonce_file, "us")
+        self.http: HttpClient | None = None
+        self.stream: OrderStream | None = None
+        self._cookie: str | None = None
+        self._by_nonce: dict[int, Order] = {}
+        # cancels asked for before the venue told us the order's id
+        self._deferred: dict[str, list] = {}
+        self._session_lock = asyncio.Lock()
+
+    # lifecycle
+
+    async def start(self) -> None:
+        if not self.config.rest_url or not self.config.ws_url:
+            raise VenueError("config", f"venue {self.name}: rest_url and ws_url are required")
+        self.http = HttpClient(self.config.rest_url, connections=self.config.http_connections,
+                               timeout_ms=self.config.request_timeout_ms)
+        await self._login()
+        self.stream = OrderStream(self.config.ws_url, self.account, self.config.sub_account_id,
+                                  headers=self._ws_headers, on_message=self._on_ws)
+        await self.stream.start()
+        self.connected = True
+
+    async def stop(self) -> None:
+        self.connected = False
+        if self.stream is not None:
+            await self.stream.stop()
+        if self.http is not None:
+            await self.http.close()
+        self.nonces.sync()
+        self.nonces.close()
+
+    async def _login(self) -> None:
+        async with self._session_lock:
+            ts = time.time_ns() // 1_000_000
+            body = schemas.encoder.encode(schemas.Login(
+                account=self.account, message=self.config.login_message, timestamp=ts,
+                signature=self.sign.sign_login(self.config.login_message, ts)))
+            response = await self.http.request("POST", "/v1/session/login", body, JSON)
+            cookie = _session_cookie(response)
+            if response.status != 200 or cookie is None:
+                raise VenueError("login_failed", f"{self.name} login refused: {_error_text(response)}")
+            self._cookie = cookie
+            self._auth_headers = JSON + f"Cookie: {schemas.SESSION_COOKIE}={cookie}\r\n".encode()
+
+    async def _ws_headers(self) -> dict[str, str]:
+        if self._cookie is None:
+            await self._login()
+        return {"Cookie": f"{schemas.SESSION_COOKIE}={self._cookie}"}
+
+    # orders
+
+    def _product(self, order: Order) -> int:
+        return int(self.instruments[order.symbol].product_id)
+
+    def _order_body(self, order: Order) -> bytes:
+        """Nonce and signature made here, when the connection is ready to write."""
+        nonce = self.nonces.next()
+        order.venue_data["nonce"] = nonce
+        self._by_nonce[nonce] = order
+        return schemas.encoder.encode(self._signed_order(order, nonce))
+
+    def _signed_order(self, order: Order, nonce: int) -> schemas.PlaceOrder:
+        product = self._product(order)
+        is_buy = order.side is Side.BUY
+        if order.type is OrderType.MARKET:
+            kind, price = 2, 0
+        else:
+            kind, price = (1 if order.post_only else 0), order.price
+        tif = TIF[order.tif]
+        expiration = time.time_ns() // 1_000_000 + self.config.order_expiry_secs * 1000
+        signature = self.sign.sign_order(product, is_buy, kind, tif, expiration, price, order.quantity, nonce)
+        return schemas.PlaceOrder(
+            account=self.account, subAccountId=self.config.sub_account_id, productId=product, isBuy=is_buy,
+            orderType=kind, timeInForce=tif, expiration=expiration, price=str(price),
+            quantity=str(order.quantity), nonce=nonce, signature=signature,
+        )
+
+    async def place(self, order: Order) -> None:
+        reply = await self.http.send("POST", "/v1/order", partial(self._order_body, order), self._auth_headers)
+        reply.add_done_callback(partial(self._on_place_reply, order))
+
+    def _on_place_reply(self, order: Order, reply: asyncio.Future) -> None:
+        try:
+            response: Response = reply.result()
+        except HttpError as exc:
+            asyncio.ensure_future(self._resolve_unknown(order, str(exc)))
+            return
+        if response.status == 200:
+            try:
+                self._apply_venue_order(schemas.order_decoder.decode(response.body), order)
+                return
+            except Exception as exc:  # noqa: BLE001 - a body we cannot read is the venue's error
+                self.log.error("unreadable order reply for %s: %s", order.order_id, exc)
+        self.tracker.apply(order, Status.REJECTED, reason=_error_text(response))
+        self._fail_deferred(order, "order was rejected")
+
+    async def _resolve_unknown(self, order: Order, why: str) -> None:
+        """The reply was lost: ask the venue whether it has the order, by its nonce."""
+        self.log.warning("order %s: %s; asking the venue", order.order_id, why)
+        try:
+            venue_orders = await self._query("/v1/orders")
+        except (HttpError, VenueError) as exc:
+            self.log.error("order %s stays unknown: %s", order.order_id, exc)
+            return
+        nonce = order.venue_data.get("nonce")
+        for venue_order in venue_orders:
+            if venue_order.nonce == nonce:
+                self._apply_venue_order(venue_order, order)
+                return
+        self.tracker.apply(order, Status.REJECTED, reason=f"not received by the venue ({why})")
+
+    async def _query(self, path: str) -> list[schemas.Order]:
+        query = f"{path}?account={self.account}&subAccountId={self.config.sub_account_id}"
+        response = await self.http.request("GET", query, b"", self._auth_headers)
+        if response.status == 401:
+            await self._login()
+            response = await self.http.request("GET", query, b"", self._auth_headers)
+        if response.status != 200:
+            raise VenueError("venue_error", _error_text(response))
+        return schemas.orders_decoder.decode(response.body)
+
+    def _apply_venue_order(self, venue_order: schemas.Order, order: Order | None = None) -> None:
+        if order is None:
+            order = self.tracker.by_venue(self.name, venue_order.id) or self._by_nonce.get(venue_order.nonce)
+            if order is None:
+                return  # not ours: another session of the same account, or long forgotten
+        if order.venue_order_id is None:
+            self.tracker.bind_venue_id(order, venue_order.id)
+            self._run_deferred(order)
+        fills = [
+            Fill(trade_id=t.uid, price=int(t.price), quantity=int(t.quantity),
+                 ts_ns=t.createdAt * 1_000_000, is_maker=not t.isTaker, fee=int(t.fee))
+            for t in venue_order.trades
+        ]
+        filled = int(venue_order.quantity) - int(venue_order.residualQuantity)
+        status = STATUS.get(venue_order.status)
+        reason = None
+        if status is Status.CANCELED:
+            reason = self._cancel_reason(order)
+        self.tracker.apply(order, status, fills, filled=filled, reason=order.reason or reason)
+        if order.is_closed:
+            self._by_nonce.pop(order.venue_data.get("nonce"), None)
+
+    def _cancel_reason(self, order: Order) -> str:
+        if order.status is Status.PENDING_REPLACE and order.replaced_by:
+            new = self.tracker.get(order.replaced_by)
+            return f"replaced by {new.client_order_id if new else order.replaced_by}"
+        if order.status is Status.PENDING_CANCEL:
+            return "canceled by request"
+        if order.type is OrderType.MARKET:
+            return "market order remainder canceled"
+        if order.tif is not TimeInForce.GTC:
+            return f"{order.tif.value.upper()} remainder canceled"
+        return "canceled by the venue"
+
+    def _on_ws(self, payload: bytes) -> None:
+        try:
+            message = schemas.ws_decoder.decode(payload)
+        except Exception as exc:  # noqa: BLE001
+            self.log.warning("unreadable stream message: %s", exc)
+            return
+        if message.method == schemas.WS_ORDER_UPDATE and message.params is not None:
+            self._apply_venue_order(message.params)
+        elif message.error is not None:
+            self.log.warning("stream error %s: %s", message.error.code, message.error.message)
+
+    # cancels
+
+    def _run_deferred(self, order: Order) -> None:
+        for action in self._deferred.pop(order.order_id, ()):
+            asyncio.ensure_future(action())
+
+    def _fail_deferred(self, order: Order, reason: str) -> None:
+        if self._deferred.pop(order.order_id, None):
+            self.tracker.cancel_refused(order, reason)
+
+    async def cancel(self, order: Order) -> None:
+        if order.venue_order_id is None:
+            self._deferred.setdefault(order.order_id, []).append(partial(self.cancel, order))
+            return
+        product = self._product(order)
+
+        def body() -> bytes:
+            return schemas.encoder.encode(schemas.CancelOrder(
+                account=self.account, subAccountId=self.config.sub_account_id, productId=product,
+                orderId=order.venue_order_id, signature=self.sign.sign_cancel(product, order.venue_order_id)))
+
+        reply = await self.http.send("DELETE", "/v1/order", body, self._auth_headers)
+        reply.add_done_callback(partial(self._on_cancel_reply, order))
+
+    def _on_cancel_reply(self, order: Order, reply: asyncio.Future) -> None:
+        try:
+            response: Response = reply.result()
+        except HttpError as exc:
+            self.tracker.cancel_refused(order, f"cancel outcome unknown: {exc}")
+            return
+        result = _result(response)
+        if response.status == 200 and result.success:
+            self.tracker.apply(order, Status.CANCELED, reason=self._cancel_reason(order))
+        else:
+            self.tracker.cancel_refused(order, result.error or f"HTTP {response.status}")
+
+    async def replace(self, old: Order, new: Order, proceed_on_failure: bool) -> None:
+        if old.venue_order_id is None:
+            self._deferred.setdefault(old.order_id, []).append(
+                partial(self.replace, old, new, proceed_on_failure))
+            return
+
+        def body() -> bytes:
+            nonce = self.nonces.next()
+            new.venue_data["nonce"] = nonce
+            self._by_nonce[nonce] = new
+            return schemas.encoder.encode(schemas.CancelAndReplace(
+                idToCancel=old.venue_order_id, newOrder=self._signed_order(new, nonce)))
+
+        reply = await self.http.send("POST", "/v1/order/cancel-and-replace", body, self._auth_headers)
+        reply.add_done_callback(partial(self._on_replace_reply, old, new, proceed_on_failure))
+
+    def _on_replace_reply(self, old: Order, new: Order, proceed: bool, reply: asyncio.Future) -> None:
+        try:
+            response: Response = reply.result()
+        except HttpError as exc:
+            asyncio.ensure_future(self._resolve_unknown(new, str(exc)))
+            return
+        if response.status == 200:
+            self.tracker.apply(old, Status.CANCELED, reason=self._cancel_reason(old))
+            self._apply_venue_order(schemas.order_decoder.decode(response.body), new)
+            return
+        error = _result(response).error or f"HTTP {response.status}"
+        if error.startswith(CANCEL_FAILED_PREFIX):
+            reason = error[len(CANCEL_FAILED_PREFIX):].strip()
+            self.tracker.cancel_refused(old, reason)
+            if proceed:
+                # explicit, documented: proceed_on_failure places the new order on its own
+                self._by_nonce.pop(new.venue_data.get("nonce"), None)
+                asyncio.ensure_future(self.place(new))
+            else:
+                self.tracker.apply(new, Status.REJECTED, reason=f"not placed: cancel of the old order failed: {reason}")
+        else:
+            # the venue checks the new order before touching the old one: the old one still works
+            self.tracker.cancel_refused(old, f"replacement refused: {error}")
+            self.tracker.apply(new, Status.REJECTED, reason=error)
+
+
+def _session_cookie(response: Response) -> str | None:
+    raw = response.headers.get("set-cookie", "")
+    for part in raw.split(";"):
+        name, _, value = part.strip().partition("=")
+        if name == schemas.SESSION_COOKIE and value:
+            return value
+    return None
+
+
+def _result(response: Response) -> schemas.Result:
+    try:
+        return schemas.result_decoder.decode(response.body)
+    except Exception:  # noqa: BLE001
+        return schemas.Result(success=False, error=f"HTTP {response.status}")
+
+
+def _error_text(response: Response) -> str:
+    return _result(response).error or f"HTTP {response.status}"

@@ -1,0 +1,48 @@
+"""Config shared by every venue kind; each venue package subclasses VenueConfig."""
+from __future__ import annotations
+
+import msgspec
+
+
+class InstrumentConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """One unified symbol on one venue. Sizes are decimal strings, checked at load."""
+    product_id: int | str
+    tick_size: str
+    lot_size: str
+    min_quantity: str = "0"
+
+    def __post_init__(self) -> None:
+        from gateway._core.fixedpoint import FixedPointError, parse_scaled
+
+        for name in ("tick_size", "lot_size", "min_quantity"):
+            try:
+                value = parse_scaled(getattr(self, name), 18)
+            except FixedPointError as exc:
+                raise ValueError(f"{name}: {exc}") from None
+            if name != "min_quantity" and value == 0:
+                raise ValueError(f"{name} must be above zero")
+
+
+class SimConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Run this venue's simulator inside the gateway (the embedded default)."""
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = 0  # 0: any free port; the adapter is pointed at it
+    # the market maker quotes around these (unified symbol -> decimal price)
+    mid_prices: dict[str, str] = {}
+    market_maker: bool = True
+    market_maker_levels: int = 5
+    market_maker_quantity: str = "1"
+    # test hooks: deliver the WS event before the REST reply, duplicate WS events
+    reorder_ack: bool = False
+    duplicate_events: bool = False
+
+
+class VenueConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, tag_field="kind"):
+    name: str
+    instruments: dict[str, InstrumentConfig] = {}
+    rest_url: str = ""
+    ws_url: str = ""
+    request_timeout_ms: int = 5000
+    http_connections: int = 4
+    sim: SimConfig | None = None
