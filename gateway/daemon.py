@@ -34,6 +34,8 @@ def setup_logging(level: str) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    # picows logs every connection at INFO; our own lines say what matters
+    logging.getLogger("picows").setLevel(logging.WARNING)
 
 
 async def start_simulator(venue: CitrexConfig):
@@ -138,6 +140,14 @@ def _dump_latency(router: Router) -> None:
 def run(config: Config) -> int:
     import uvloop
 
+    from gateway.signer import KeyFileError
+    from gateway.venues.base import VenueError
+
     setup_logging(config.log_level)
-    uvloop.run(serve(config))
+    try:
+        uvloop.run(serve(config))
+    except (VenueError, KeyFileError, OSError, RuntimeError) as exc:
+        # a start-up failure the operator must fix: one clear line, no traceback
+        print(f"gateway: cannot start: {exc}", file=sys.stderr)
+        return 1
     return 0

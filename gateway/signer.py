@@ -87,7 +87,7 @@ class Signer:
     def generate_file(cls, path: str | os.PathLike[str]) -> Signer:
         """Create a new random key in a 0600 file (for simulators and the embedded default)."""
         p = Path(path)
-        p.parent.mkdir(parents=True, exist_ok=True)
+        p.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         secret = os.urandom(32)
         fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as fh:

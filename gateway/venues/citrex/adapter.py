@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from functools import partial
 
@@ -59,6 +60,9 @@ class CitrexAdapter(VenueAdapter):
             domain_version=config.domain_version,
         )
         self.account = signer.address
+        if not config.nonce_file:
+            raise VenueError("config", f"venue {self.name}: nonce_file is required")
+        os.makedirs(os.path.dirname(config.nonce_file) or ".", mode=0o700, exist_ok=True)
         self.nonces = NonceAllocator(config.nonce_file, "us")
         self.http: HttpClient | None = None
         self.stream: OrderStream | None = None
