@@ -24,6 +24,9 @@ def pytest_terminal_summary(terminalreporter, config):
             lines.append(
                 f"    {b.name:<55} median {b.stats.median * 1e6:10.3f} us   ratio {b.stats.median / base_median:7.3f}"
             )
+            extra = {k: v for k, v in b.extra_info.items() if k.endswith("_us")}
+            if extra:
+                lines.append("        " + "  ".join(f"{k} {v:.1f}" for k, v in extra.items()))
     if lines:
         terminalreporter.section("medians as ratios to each group's baseline (same run)")
         for line in lines:

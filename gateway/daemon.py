@@ -120,6 +120,7 @@ async def serve(config: Config) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGUSR1, _dump_latency, gw.router)
     print(f"order-gateway serving on {config.server.socket_path}", file=sys.stderr, flush=True)
     try:
         await stop.wait()
@@ -130,11 +131,14 @@ async def serve(config: Config) -> None:
 
 
 def _dump_latency(router: Router) -> None:
-    """GATEWAY_LATENCY_DUMP=path: write tick-to-wire samples (ns, one a line) for bench/."""
+    """GATEWAY_LATENCY_DUMP=path: write tick-to-wire samples (ns, one a line) for bench/,
+    on SIGUSR1 and at exit. Issue 8's Prometheus histograms will replace this."""
     path = os.environ.get("GATEWAY_LATENCY_DUMP")
     if path:
-        with open(path, "w") as fh:
+        tmp = f"{path}.tmp"
+        with open(tmp, "w") as fh:
             fh.write("\n".join(str(v) for v in router.tick_to_wire.values()))
+        os.replace(tmp, path)  # readers never see half a file
 
 
 def run(config: Config) -> int:

@@ -173,7 +173,7 @@ class Router:
         if reduce_only and not venue.capabilities.reduce_only:
             raise RequestError("unsupported", f"{venue.name} has no reduce-only orders")
         try:
-            self.risk.check(quantity, price, len(self.tracker.open_orders(strategy=conn.strategy)))
+            self.risk.check(quantity, price, self.tracker.open_count(conn.strategy))
         except RiskError as exc:
             raise RequestError("risk_limit", str(exc)) from None
         try:

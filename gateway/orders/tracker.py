@@ -48,6 +48,7 @@ class Tracker:
         self.orders: dict[str, Order] = {}
         self._by_client: dict[tuple[str, str], Order] = {}
         self._by_venue: dict[tuple[str, str], Order] = {}
+        self._open_count: dict[str, int] = {}  # per strategy, kept as orders open and close
         self.unknown_transitions = 0
         self.duplicate_fills = 0
 
@@ -63,7 +64,11 @@ class Tracker:
         order = Order(order_id=f"{self._id_prefix}{next(self._ids)}", created_ns=now, updated_ns=now, **fields)
         self.orders[order.order_id] = order
         self._by_client[key] = order
+        self._open_count[order.strategy] = self._open_count.get(order.strategy, 0) + 1
         return order
+
+    def open_count(self, strategy: str) -> int:
+        return self._open_count.get(strategy, 0)
 
     def get(self, order_id: str) -> Order | None:
         return self.orders.get(order_id)
@@ -130,8 +135,9 @@ class Tracker:
             target = current
         if target is not None and target is not current and fsm.allowed(current, target):
             order.status = target
-            if target in TERMINAL:
+            if target in TERMINAL and current not in TERMINAL:
                 order.closed_ns = self._now_ns()
+                self._open_count[order.strategy] -= 1
             if reason and target in (Status.CANCELED, Status.REJECTED, Status.EXPIRED):
                 order.reason = reason
             changed = True

@@ -266,14 +266,23 @@ class CitrexSim:
                     if self.faults.hold_events:
                         self.faults.held.append((ws, frame))
                     else:
-                        await ws.send_str(frame)
+                        await self._send(ws, frame)
+
+    @staticmethod
+    async def _send(ws: web.WebSocketResponse, frame: str) -> None:
+        # a subscriber that went away misses the event, as on the venue
+        if ws.closed:
+            return
+        try:
+            await ws.send_str(frame)
+        except ConnectionError:
+            pass
 
     async def release_events(self) -> None:
         held, self.faults.held = self.faults.held, []
         self.faults.hold_events = False
         for ws, frame in held:
-            if not ws.closed:
-                await ws.send_str(frame)
+            await self._send(ws, frame)
 
     # REST handlers
 

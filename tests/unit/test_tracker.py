@@ -151,5 +151,6 @@ def test_any_event_sequence_keeps_invariants(seq):
         assert order.filled == sum(booked.values())
         if was_terminal and order.status is not before:
             assert before is Status.CANCELED and order.status is Status.FILLED
+        assert tracker.open_count("s") == (0 if order.status in TERMINAL else 1)
         if order.filled >= order.quantity:
             assert order.status is Status.FILLED or (before is order.status and before in TERMINAL)
