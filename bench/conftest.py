@@ -17,6 +17,11 @@ def pytest_terminal_summary(terminalreporter, config):
     for group, benches in sorted(groups.items()):
         base = next((b for b in benches if "baseline" in b.name), None)
         if base is None:
+            for b in benches:  # self-contained comparisons carry their figures in extra_info
+                extra = {k: v for k, v in b.extra_info.items() if k.endswith("_us") or k == "ratio"}
+                if extra:
+                    lines.append(f"{group}: {b.name}")
+                    lines.append("        " + "  ".join(f"{k} {v:.3f}" for k, v in extra.items()))
             continue
         base_median = base.stats.median
         lines.append(f"{group}: baseline {base.name} median {base_median * 1e6:.3f} us")
@@ -24,7 +29,7 @@ def pytest_terminal_summary(terminalreporter, config):
             lines.append(
                 f"    {b.name:<55} median {b.stats.median * 1e6:10.3f} us   ratio {b.stats.median / base_median:7.3f}"
             )
-            extra = {k: v for k, v in b.extra_info.items() if k.endswith("_us")}
+            extra = {k: v for k, v in b.extra_info.items() if k.endswith("_us") or k == "ratio"}
             if extra:
                 lines.append("        " + "  ".join(f"{k} {v:.1f}" for k, v in extra.items()))
     if lines:
