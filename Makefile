@@ -6,7 +6,7 @@ PIP    := $(PY) -m pip --disable-pip-version-check -q
 
 CORE_SRC := $(wildcard gateway/_core/*.pyx gateway/_core/*.pxd gateway/_core/*.h)
 
-.PHONY: run test bench core annotate clean
+.PHONY: run test test-deps bench core annotate clean install
 
 $(VENV)/.base.stamp:
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "order-gateway needs Python 3.11 or newer"'
@@ -33,7 +33,20 @@ core: $(VENV)/.run.stamp
 run: core
 	$(VENV)/bin/gateway run
 
-test: $(VENV)/.test.stamp core
+# the real-Prometheus and systemd tests need Debian's prometheus (promtool) and
+# systemd (systemd-analyze); installed here when missing and we are root
+test-deps:
+	@if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null || ! command -v systemd-analyze >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Debian's prometheus and systemd for the tests"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus systemd >/dev/null; \
+	    pkill -x prometheus 2>/dev/null || true; \
+	  else \
+	    echo "warning: prometheus/systemd-analyze missing and not root: those tests will be skipped"; \
+	  fi; \
+	fi
+
+test: $(VENV)/.test.stamp core test-deps
 	$(PY) -m pytest -q --benchmark-disable $(PYTEST_ARGS)
 
 bench: $(VENV)/.bench.stamp core

@@ -121,6 +121,33 @@ def _cmd_order(args: argparse.Namespace) -> int:
         return 1
 
 
+def _cmd_status(args: argparse.Namespace) -> int:
+    from gateway.ipc.client import GatewayClient, GatewayError
+
+    socket_path = args.socket or _config(args).server.socket_path
+
+    async def main():
+        async with GatewayClient(socket_path, strategy=None) as gw:
+            return await gw.status()
+
+    try:
+        st = asyncio.run(main())
+    except GatewayError as exc:
+        print(f"gateway: {exc}", file=sys.stderr)
+        return 1
+    hours, rest = divmod(st.uptime_s, 3600)
+    print(f"up {hours}h{rest // 60:02d}m{rest % 60:02d}s, strategies connected: "
+          f"{', '.join(st.strategies) if st.strategies else 'none'}")
+    fmt = "{:<12} {:<8} {:<10} {:>11} {:>10} {:>14} {:>18} {:>18}"
+    print(fmt.format("venue", "kind", "state", "open orders", "reconnects", "orders (1 min)",
+                     "tick-to-wire p50", "tick-to-wire p99"))
+    us = lambda v: "-" if v is None else f"{v:.0f} us"  # noqa: E731
+    for v in st.venues:
+        print(fmt.format(v.name, v.kind, "connected" if v.connected else "DOWN", v.open_orders, v.reconnects,
+                         v.orders_last_minute, us(v.tick_to_wire_p50_us), us(v.tick_to_wire_p99_us)))
+    return 0 if all(v.connected for v in st.venues) else 3
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gateway", description="order-gateway")
     parser.add_argument("--version", action="version", version=f"order-gateway {__version__}")
@@ -163,6 +190,11 @@ def build_parser() -> argparse.ArgumentParser:
     q = osub.add_parser("list", parents=[common], help="list the strategy's orders")
     q.add_argument("--all", action="store_true", help="closed orders too")
     p.set_defaults(func=_cmd_order)
+
+    p = sub.add_parser("status", help="venues, connection state, open orders, last minute's tick-to-wire")
+    p.add_argument("-c", "--config", help="config whose socket to use")
+    p.add_argument("--socket", help="socket path (overrides the config)")
+    p.set_defaults(func=_cmd_status)
 
     p = sub.add_parser("selfcheck", help="check the compiled core against its reference implementations")
     p.set_defaults(func=_cmd_selfcheck)

@@ -40,6 +40,13 @@ class OrdersConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     closed_order_ttl_secs: int = 600
 
 
+class ShutdownConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """On SIGTERM: stop accepting, optionally cancel every open order and wait for
+    the venues to confirm, up to the deadline; a second SIGTERM exits at once."""
+    cancel_open_orders: bool = False
+    deadline_secs: float = 10.0
+
+
 class MetricsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     address: str = "127.0.0.1:9464"
     enabled: bool = False
@@ -51,6 +58,7 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     risk: RiskConfig = RiskConfig()
     orders: OrdersConfig = OrdersConfig()
     metrics: MetricsConfig = MetricsConfig()
+    shutdown: ShutdownConfig = ShutdownConfig()
     log_level: str = "info"
 
     def __post_init__(self) -> None:

@@ -11,6 +11,7 @@ import logging
 import os
 import signal
 import sys
+import time
 from dataclasses import dataclass, field
 
 import msgspec
@@ -18,6 +19,7 @@ import msgspec
 from gateway._core.fixedpoint import parse_scaled
 from gateway.config import Config
 from gateway.ipc.server import StrategyServer
+from gateway.metrics import Metrics
 from gateway.orders.model import SCALE
 from gateway.risk import RiskLimits
 from gateway.router import Router
@@ -29,13 +31,9 @@ log = logging.getLogger("gateway.daemon")
 
 
 def setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=os.environ.get("GATEWAY_LOG_LEVEL", level).upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    # picows logs every connection at INFO; our own lines say what matters
-    logging.getLogger("picows").setLevel(logging.WARNING)
+    from gateway import logs
+
+    logs.setup(os.environ.get("GATEWAY_LOG_LEVEL", level))
 
 
 async def start_simulator(venue: CitrexConfig):
@@ -63,7 +61,7 @@ async def start_simulator(venue: CitrexConfig):
 
 def make_adapter(venue, router: Router) -> VenueAdapter:
     if isinstance(venue, CitrexConfig):
-        return CitrexAdapter(venue, router.tracker)
+        return CitrexAdapter(venue, router.tracker, router.metrics)
     raise ValueError(f"venue {venue.name}: no adapter for kind {type(venue).__name__}")
 
 
@@ -76,7 +74,8 @@ class Gateway:
 
     @classmethod
     async def start(cls, config: Config) -> Gateway:
-        router = Router(RiskLimits(config.risk), closed_ttl_ns=config.orders.closed_order_ttl_secs * 10**9)
+        router = Router(RiskLimits(config.risk), closed_ttl_ns=config.orders.closed_order_ttl_secs * 10**9,
+                        metrics=Metrics())
         gw = cls(config, router, StrategyServer(config.server, router))
         try:
             for venue in config.venues:
@@ -88,6 +87,9 @@ class Gateway:
                 router.add_venue(adapter)
                 log.info("venue %s ready (account %s)", venue.name, getattr(adapter, "account", "-"))
             await gw.server.start()
+            if config.metrics.enabled:
+                await router.metrics.serve(config.metrics.address)
+                log.info("metrics on http://%s/metrics", router.metrics.address)
         except BaseException:
             await gw.stop()
             raise
@@ -98,6 +100,24 @@ class Gateway:
         while True:
             await asyncio.sleep(10)
             self.router.tracker.purge_closed()
+
+    async def drain(self) -> None:
+        """Stop taking requests; with shutdown.cancel_open_orders, cancel every open order
+        and wait for the venues to confirm, up to shutdown.deadline_secs."""
+        await self.server.stop_accepting()
+        if not self.config.shutdown.cancel_open_orders:
+            return
+        tracker = self.router.tracker
+        orders = tracker.open_orders()
+        log.info("shutdown: cancelling %d open orders", len(orders))
+        await self.router.cancel_orders(orders)
+        deadline = time.monotonic() + self.config.shutdown.deadline_secs
+        while tracker.open_orders() and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        left = tracker.open_orders()
+        if left:
+            log.warning("shutdown: %d orders not confirmed closed by the deadline: %s",
+                        len(left), ", ".join(o.order_id for o in left[:20]))
 
     async def stop(self) -> None:
         purger = getattr(self, "_purger", None)
@@ -112,20 +132,30 @@ class Gateway:
                 log.exception("closing venue %s", adapter.name)
         for sim in self.sims.values():
             await sim.stop()
+        await self.router.metrics.close()
 
 
 async def serve(config: Config) -> None:
     gw = await Gateway.start(config)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+
+    def on_signal() -> None:
+        if stop.is_set():
+            log.warning("second stop signal: exiting now")
+            logging.shutdown()
+            os._exit(1)
+        stop.set()
+
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, on_signal)
     loop.add_signal_handler(signal.SIGUSR1, _dump_latency, gw.router)
     print(f"order-gateway serving on {config.server.socket_path}", file=sys.stderr, flush=True)
     try:
         await stop.wait()
-    finally:
         log.info("stopping")
+        await gw.drain()
+    finally:
         await gw.stop()
         _dump_latency(gw.router)
 
@@ -137,7 +167,8 @@ def _dump_latency(router: Router) -> None:
     if path:
         tmp = f"{path}.tmp"
         with open(tmp, "w") as fh:
-            fh.write("\n".join(str(v) for v in router.tick_to_wire.values()))
+            fh.write("\n".join(str(v) for stages in router.metrics.venues.values()
+                               for _, v in stages.tick_to_wire.recent))
         os.replace(tmp, path)  # readers never see half a file
 
 

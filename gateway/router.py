@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from gateway._core.fixedpoint import FixedPointError, format_scaled, parse_scaled
 from gateway.ipc import frames as f
 from gateway.ipc.views import order_view
+from gateway.metrics import Metrics
 from gateway.net.http import HttpError
 from gateway.orders.model import SCALE, Order, OrderType, Side, Status, TimeInForce
 from gateway.orders.tracker import DuplicateOrderError, Tracker
@@ -36,32 +37,24 @@ class RequestError(Exception):
         self.message = message
 
 
-class LatencyLog:
-    """Tick-to-wire samples (frame in -> venue bytes written), in a bounded ring."""
-
-    def __init__(self, size: int = 1 << 16):
-        self.samples = [0] * size
-        self.count = 0
-
-    def add(self, ns: int) -> None:
-        self.samples[self.count % len(self.samples)] = ns
-        self.count += 1
-
-    def values(self) -> list[int]:
-        return self.samples[: min(self.count, len(self.samples))]
+# statuses that are still the gateway's own guess, before the venue has spoken
+_AWAITING_VENUE = frozenset({Status.PENDING_NEW, Status.PENDING_CANCEL, Status.PENDING_REPLACE})
 
 
 class Router:
-    def __init__(self, risk: RiskLimits, *, closed_ttl_ns: int):
+    def __init__(self, risk: RiskLimits, *, closed_ttl_ns: int, metrics: Metrics | None = None):
         self.tracker = Tracker(self, closed_ttl_ns=closed_ttl_ns)
         self.venues: dict[str, VenueAdapter] = {}
         self.risk = risk
         self.connections: dict[str, StrategyConnection] = {}
-        self.tick_to_wire = LatencyLog()
+        self.metrics = metrics or Metrics()
+        self.metrics.router = self
+        self.started_ns = time.time_ns()
         self._handlers = {
             f.Hello: self._hello, f.Place: self._place, f.Cancel: self._cancel,
             f.CancelAll: self._cancel_all, f.Replace: self._replace, f.Modify: self._modify,
             f.Orders: self._orders, f.Subscribe: self._subscribe, f.Ping: self._ping,
+            f.Status: self._status,
         }
 
     def add_venue(self, adapter: VenueAdapter) -> None:
@@ -70,6 +63,11 @@ class Router:
     # tracker listener: order changes go to the strategy that owns the order
 
     def order_updated(self, order: Order) -> None:
+        sent = order.venue_data.get("sent_ns")
+        if sent is not None and order.status not in _AWAITING_VENUE:
+            # the venue's first word on this order: confirmation latency, once
+            del order.venue_data["sent_ns"]
+            self.metrics.stages(order.venue).confirmation.observe(time.perf_counter_ns() - sent)
         conn = self.connections.get(order.strategy)
         if conn is not None:
             conn.send(f.OrderUpdate(order=order_view(order)))
@@ -81,21 +79,25 @@ class Router:
 
     # requests
 
-    async def handle(self, conn: StrategyConnection, request, t_in_ns: int) -> None:
+    async def handle(self, conn: StrategyConnection, request, t_in_ns: int, decode_ns: int = 0) -> None:
+        code = None
         try:
-            if conn.strategy is None and not isinstance(request, f.Hello):
+            if conn.strategy is None and not isinstance(request, (f.Hello, f.Status)):
                 raise RequestError("hello_required", "send hello before any other request")
-            reply = await self._handlers[type(request)](conn, request, t_in_ns)
+            reply = await self._handlers[type(request)](conn, request, t_in_ns, decode_ns)
         except RequestError as exc:
+            code = exc.code
             reply = f.Ack(req_id=request.req_id, ok=False, error=f.ErrorInfo(exc.code, exc.message))
         except Exception:
+            code = "internal"
             log.exception("request %s failed", type(request).__name__)
             reply = f.Ack(req_id=request.req_id, ok=False,
                           error=f.ErrorInfo("internal", "the gateway failed on this request; see its log"))
+        self.metrics.request_done(request.__struct_config__.tag, code)
         if reply is not None:
             conn.send(reply)
 
-    async def _hello(self, conn, req: f.Hello, _t) -> f.Ack:
+    async def _hello(self, conn, req: f.Hello, *_) -> f.Ack:
         if conn.strategy is not None:
             raise RequestError("already_hello", f"this connection is strategy {conn.strategy!r} already")
         if not STRATEGY_NAME.match(req.strategy):
@@ -196,12 +198,17 @@ class Router:
             self.tracker.apply(order, Status.REJECTED, reason=str(exc))
             raise RequestError("venue_unavailable", str(exc)) from None
 
-    async def _place(self, conn, req: f.Place, t_in_ns: int) -> f.Ack:
+    async def _place(self, conn, req: f.Place, t_in_ns: int, decode_ns: int) -> f.Ack:
         venue = self._venue(req.venue)
+        stages = venue.stages
+        t0 = time.perf_counter_ns()
         order = self._new_order(conn, venue, req.client_order_id, req.symbol, req.side, req.type, req.tif,
                                 req.price, req.quantity, req.post_only, req.reduce_only, req.stop_price)
+        stages.validate.observe(time.perf_counter_ns() - t0)
         await self._send(order, venue.place(order))
-        self.tick_to_wire.add(time.perf_counter_ns() - t_in_ns)
+        t_wire = time.perf_counter_ns()
+        stages.decode.observe(decode_ns)
+        stages.tick_to_wire.observe_recent(t_wire - t_in_ns, t_wire)
         return f.Ack(req_id=req.req_id, ok=True, order_id=order.order_id)
 
     def _own_order(self, conn, client_order_id: str | None, order_id: str | None = None) -> Order:
@@ -218,7 +225,7 @@ class Router:
                                f"{order_id or client_order_id!r}")
         return order
 
-    async def _cancel(self, conn, req: f.Cancel, _t) -> f.Ack:
+    async def _cancel(self, conn, req: f.Cancel, *_) -> f.Ack:
         order = self._own_order(conn, req.client_order_id, req.order_id)
         await self._cancel_one(order)
         return f.Ack(req_id=req.req_id, ok=True, order_id=order.order_id)
@@ -235,7 +242,7 @@ class Router:
             self.tracker.cancel_refused(order, str(exc))
             raise RequestError("venue_unavailable", str(exc)) from None
 
-    async def _cancel_all(self, conn, req: f.CancelAll, _t) -> f.Ack:
+    async def _cancel_all(self, conn, req: f.CancelAll, *_) -> f.Ack:
         if req.venue is not None:
             self._venue(req.venue)
         orders = [o for o in self.tracker.open_orders(strategy=conn.strategy)
@@ -250,7 +257,7 @@ class Router:
             except RequestError as exc:
                 log.warning("cancel of %s: %s", order.order_id, exc.message)
 
-    async def _replace(self, conn, req: f.Replace, _t) -> f.Ack:
+    async def _replace(self, conn, req: f.Replace, *_) -> f.Ack:
         old = self._own_order(conn, req.client_order_id)
         venue = self.venues[old.venue]
         if not venue.capabilities.cancel_replace:
@@ -271,7 +278,7 @@ class Router:
             raise RequestError("venue_unavailable", str(exc)) from None
         return f.Ack(req_id=req.req_id, ok=True, order_id=new.order_id)
 
-    async def _modify(self, conn, req: f.Modify, _t) -> f.Ack:
+    async def _modify(self, conn, req: f.Modify, *_) -> f.Ack:
         order = self._own_order(conn, req.client_order_id)
         venue = self.venues[order.venue]
         if not venue.capabilities.modify:
@@ -286,16 +293,34 @@ class Router:
             raise RequestError(exc.code, exc.message) from None
         return f.Ack(req_id=req.req_id, ok=True, order_id=order.order_id)
 
-    async def _orders(self, conn, req: f.Orders, _t) -> f.OrdersReply:
+    async def _orders(self, conn, req: f.Orders, *_) -> f.OrdersReply:
         orders = (self.tracker.open_orders(strategy=conn.strategy) if req.open_only
                   else self.tracker.strategy_orders(conn.strategy))
         return f.OrdersReply(req_id=req.req_id, orders=[order_view(o, consume_trades=False) for o in orders])
 
-    async def _subscribe(self, conn, req: f.Subscribe, _t) -> f.Ack:
+    async def _subscribe(self, conn, req: f.Subscribe, *_) -> f.Ack:
         conn.send(f.Ack(req_id=req.req_id, ok=True))
         for order in self.tracker.open_orders(strategy=conn.strategy):
             conn.send(f.OrderUpdate(order=order_view(order, consume_trades=False)))
         return None
 
-    async def _ping(self, conn, req: f.Ping, _t) -> f.Pong:
+    async def _ping(self, conn, req: f.Ping, *_) -> f.Pong:
         return f.Pong(req_id=req.req_id, ts_ns=time.time_ns())
+
+    async def _status(self, conn, req: f.Status, *_) -> f.StatusReply:
+        now = time.perf_counter_ns()
+        open_by_venue: dict[str, int] = {}
+        for order in self.tracker.open_orders():
+            open_by_venue[order.venue] = open_by_venue.get(order.venue, 0) + 1
+        venues = []
+        for name, adapter in sorted(self.venues.items()):
+            window = self.metrics.stages(name).tick_to_wire.window_percentiles(now)
+            venues.append(f.VenueStatus(
+                name=name, kind=type(adapter.config).__struct_config__.tag, connected=adapter.connected,
+                open_orders=open_by_venue.get(name, 0), reconnects=adapter.reconnects,
+                orders_last_minute=window[0] if window else 0,
+                tick_to_wire_p50_us=window[1] / 1e3 if window else None,
+                tick_to_wire_p99_us=window[2] / 1e3 if window else None,
+            ))
+        return f.StatusReply(req_id=req.req_id, uptime_s=(time.time_ns() - self.started_ns) // 10**9,
+                             strategies=sorted(self.connections), venues=venues)

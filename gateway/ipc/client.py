@@ -64,7 +64,7 @@ class _Protocol(asyncio.Protocol):
 
 
 class GatewayClient:
-    def __init__(self, path: str | os.PathLike[str], strategy: str, *, cancel_on_disconnect: bool = False,
+    def __init__(self, path: str | os.PathLike[str], strategy: str | None, *, cancel_on_disconnect: bool = False,
                  max_frame_bytes: int = 1 << 20, timeout_s: float = 10.0):
         self.path = os.fspath(path)
         self.strategy = strategy
@@ -73,7 +73,7 @@ class GatewayClient:
         self.timeout_s = timeout_s
         self._req_ids = itertools.count(1)
         self._cids = itertools.count(1)
-        self._cid_prefix = f"{strategy[:20]}-{time.time_ns() // 1000 % 10**10:x}-"
+        self._cid_prefix = f"{(strategy or 'anon')[:20]}-{time.time_ns() // 1000 % 10**10:x}-"
         self._pending: dict[int, asyncio.Future] = {}
         self._events: asyncio.Queue = asyncio.Queue()
         self._transport: asyncio.Transport | None = None
@@ -92,6 +92,8 @@ class GatewayClient:
             self._transport, _ = await loop.create_unix_connection(lambda: _Protocol(self), self.path)
         except OSError as exc:
             raise GatewayError("unreachable", f"cannot connect to {self.path}: {exc.strerror or exc}") from None
+        if self.strategy is None:
+            return  # observer: may only ask for status
         ack = await self._request(f.Hello(req_id=0, strategy=self.strategy,
                                           cancel_on_disconnect=self.cancel_on_disconnect))
         if not ack.ok:
@@ -175,6 +177,10 @@ class GatewayClient:
 
     async def subscribe(self) -> f.Ack:
         return await self._request(f.Subscribe(req_id=0))
+
+    async def status(self) -> f.StatusReply:
+        """Venues, their connection state, open orders, last minute's tick-to-wire (no hello needed)."""
+        return await self._request(f.Status(req_id=0))
 
     async def ping(self) -> int:
         """Round trip in nanoseconds."""

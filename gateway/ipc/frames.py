@@ -90,7 +90,12 @@ class Ping(_Frame, tag="ping"):
     req_id: int
 
 
-Request = Union[Hello, Place, Cancel, CancelAll, Replace, Modify, Orders, Subscribe, Ping]
+class Status(_Frame, tag="status"):
+    """Health and latency; allowed before hello (used by `gateway status`)."""
+    req_id: int
+
+
+Request = Union[Hello, Place, Cancel, CancelAll, Replace, Modify, Orders, Subscribe, Ping, Status]
 
 
 # replies and events (gateway -> strategy)
@@ -161,13 +166,31 @@ class Pong(_Frame, tag="pong"):
     ts_ns: int
 
 
+class VenueStatus(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    name: str
+    kind: str
+    connected: bool
+    open_orders: int
+    reconnects: int = 0
+    orders_last_minute: int = 0
+    tick_to_wire_p50_us: float | None = None  # latency, not money: floats are fine here
+    tick_to_wire_p99_us: float | None = None
+
+
+class StatusReply(_Frame, tag="status"):
+    req_id: int
+    uptime_s: int
+    strategies: list[str]
+    venues: list[VenueStatus]
+
+
 class ProtocolError(_Frame, tag="error"):
     """Sent once before the gateway closes a connection whose frame it could not read."""
     code: str
     message: str
 
 
-Reply = Union[Ack, OrderUpdate, CancelReject, OrdersReply, Pong, ProtocolError]
+Reply = Union[Ack, OrderUpdate, CancelReject, OrdersReply, Pong, StatusReply, ProtocolError]
 
 request_decoder = msgspec.msgpack.Decoder(Request)
 reply_decoder = msgspec.msgpack.Decoder(Reply)

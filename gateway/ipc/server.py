@@ -70,6 +70,7 @@ class StrategyConnection(asyncio.Protocol):
             self._fatal("bad_frame", str(exc))
             return
         for payload in payloads:
+            t0 = time.perf_counter_ns()
             try:
                 request = f.request_decoder.decode(payload)
             except msgspec.ValidationError as exc:
@@ -79,7 +80,7 @@ class StrategyConnection(asyncio.Protocol):
             except msgspec.DecodeError as exc:
                 self._fatal("bad_msgpack", f"frame is not msgpack: {exc}")
                 return
-            self._queue.append((request, t_in))
+            self._queue.append((request, t_in, time.perf_counter_ns() - t0))
         if self._queue and self._worker is None:
             self._worker = asyncio.ensure_future(self._work())
 
@@ -98,17 +99,18 @@ class StrategyConnection(asyncio.Protocol):
             code, message = "unknown_op", f"unknown op {op!r}; known: {', '.join(sorted(f.REQUEST_OPS))}"
         else:
             code = _error_code(message)
-        self._queue.append((f.Ack(req_id=req_id, ok=False, error=f.ErrorInfo(code, message)), 0))
+        self._queue.append((f.Ack(req_id=req_id, ok=False, error=f.ErrorInfo(code, message)), 0, 0))
         return True
 
     async def _work(self) -> None:
         try:
             while self._queue and not self.closing:
-                request, t_in = self._queue.popleft()
+                request, t_in, decode_ns = self._queue.popleft()
                 if isinstance(request, f.Ack):
+                    self._router.metrics.request_done("invalid", request.error.code)
                     self.send(request)
                 else:
-                    await self._router.handle(self, request, t_in)
+                    await self._router.handle(self, request, t_in, decode_ns)
         finally:
             self._worker = None
 

@@ -16,6 +16,7 @@ import logging
 
 import msgspec
 
+from gateway.metrics import Metrics
 from gateway.orders.model import Order
 from gateway.orders.tracker import Tracker
 from gateway.venues.config import InstrumentConfig, VenueConfig
@@ -45,13 +46,23 @@ class VenueError(Exception):
 class VenueAdapter(abc.ABC):
     capabilities: Capabilities = Capabilities()
 
-    def __init__(self, config: VenueConfig, tracker: Tracker):
+    def __init__(self, config: VenueConfig, tracker: Tracker, metrics: Metrics | None = None):
         self.config = config
         self.name = config.name
         self.tracker = tracker
+        self.metrics = metrics or Metrics()
+        self.stages = self.metrics.stages(self.name)
         self.instruments: dict[str, InstrumentConfig] = dict(config.instruments)
         self.log = logging.getLogger(f"gateway.venue.{self.name}")
         self.connected = False
+
+    @property
+    def reconnects(self) -> int:
+        return 0
+
+    def nonce_age_seconds(self) -> float | None:
+        """Clock minus the nonce high-water mark, for the metrics; None without nonces."""
+        return None
 
     @abc.abstractmethod
     async def start(self) -> None:

@@ -50,8 +50,8 @@ def load_signer(config: CitrexConfig) -> Signer:
 class CitrexAdapter(VenueAdapter):
     capabilities = Capabilities(cancel_replace=True, cancel_all=True, batch_cancel=False)
 
-    def __init__(self, config: CitrexConfig, tracker: Tracker, *, signer: Signer | None = None):
-        super().__init__(config, tracker)
+    def __init__(self, config: CitrexConfig, tracker: Tracker, metrics=None, *, signer: Signer | None = None):
+        super().__init__(config, tracker, metrics)
         self.config: CitrexConfig = config
         signer = signer or load_signer(config)
         self.sign = CitrexSigner(
@@ -71,6 +71,15 @@ class CitrexAdapter(VenueAdapter):
         # cancels asked for before the venue told us the order's id
         self._deferred: dict[str, list] = {}
         self._session_lock = asyncio.Lock()
+
+    @property
+    def reconnects(self) -> int:
+        return self.stream.reconnects if self.stream is not None else 0
+
+    def nonce_age_seconds(self) -> float | None:
+        if self.nonces.closed:
+            return None
+        return (time.time_ns() // 1000 - self.nonces.peek()) / 1e6
 
     # lifecycle
 
@@ -119,10 +128,15 @@ class CitrexAdapter(VenueAdapter):
 
     def _order_body(self, order: Order) -> bytes:
         """Nonce and signature made here, when the connection is ready to write."""
+        t0 = time.perf_counter_ns()
         nonce = self.nonces.next()
         order.venue_data["nonce"] = nonce
         self._by_nonce[nonce] = order
-        return schemas.encoder.encode(self._signed_order(order, nonce))
+        body = schemas.encoder.encode(self._signed_order(order, nonce))
+        t1 = time.perf_counter_ns()
+        self.stages.sign.observe(t1 - t0)
+        order.venue_data["sent_ns"] = t1
+        return body
 
     def _signed_order(self, order: Order, nonce: int) -> schemas.PlaceOrder:
         product = self._product(order)
@@ -148,14 +162,19 @@ class CitrexAdapter(VenueAdapter):
         try:
             response: Response = reply.result()
         except HttpError as exc:
+            self.metrics.venue_error(self.name, "transport")
             asyncio.ensure_future(self._resolve_unknown(order, str(exc)))
             return
+        sent = order.venue_data.get("sent_ns")
+        if sent is not None:
+            self.stages.venue_ack.observe(time.perf_counter_ns() - sent)
         if response.status == 200:
             try:
                 self._apply_venue_order(schemas.order_decoder.decode(response.body), order)
                 return
             except Exception as exc:  # noqa: BLE001 - a body we cannot read is the venue's error
                 self.log.error("unreadable order reply for %s: %s", order.order_id, exc)
+        self.metrics.venue_error(self.name, f"http_{response.status}")
         self.tracker.apply(order, Status.REJECTED, reason=_error_text(response))
         self._fail_deferred(order, "order was rejected")
 
