@@ -168,7 +168,7 @@ def _dump_latency(router: Router) -> None:
         tmp = f"{path}.tmp"
         with open(tmp, "w") as fh:
             fh.write("\n".join(str(v) for stages in router.metrics.venues.values()
-                               for _, v in stages.tick_to_wire.recent))
+                               for v in stages.tick_to_wire.recent()))
         os.replace(tmp, path)  # readers never see half a file
 
 

@@ -3,18 +3,17 @@
 prometheus-client's own Histogram takes a lock and, with labels, a dict
 look-up per observation. Here every per-order number lives in a plain
 counter the event loop owns (one thread: no lock needed), each venue's
-stage histograms are resolved once when the venue is added, and a custom
+stage histograms (_core/histogram.pyx: C counters) are resolved once when the venue is added, and a custom
 collector turns them into Prometheus families only when scraped. /metrics is
 served by aiohttp on the same event loop, so a scrape never races an update.
 """
 from __future__ import annotations
 
-import bisect
 import time
-from collections import deque
 from typing import TYPE_CHECKING
 
 from aiohttp import web
+from gateway._core.histogram import BUCKETS_NS, StageHistogram
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.utils import floatToGoString
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
@@ -22,9 +21,6 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 if TYPE_CHECKING:
     from gateway.router import Router
 
-# 1 µs .. 1 s, in nanoseconds (what perf_counter_ns gives): 1-2.5-5 per decade
-BUCKETS_NS = [m * 10**e for e in range(3, 9) for m in (1, 2.5, 5)] + [10**9]
-BUCKETS_NS = [int(b) for b in BUCKETS_NS]
 STAGES = ("decode", "validate", "sign", "tick_to_wire", "venue_ack", "confirmation")
 STAGE_HELP = {
     "decode": "strategy frame decode",
@@ -34,36 +30,6 @@ STAGE_HELP = {
     "venue_ack": "venue request sent to its reply",
     "confirmation": "venue request sent to the venue's first status for the order",
 }
-WINDOW_NS = 60 * 10**9
-
-
-class StageHistogram:
-    """Cumulative counts per bucket plus a recent-samples window for `gateway status`."""
-
-    __slots__ = ("counts", "sum_ns", "count", "recent")
-
-    def __init__(self) -> None:
-        self.counts = [0] * (len(BUCKETS_NS) + 1)  # the last slot is +Inf
-        self.sum_ns = 0
-        self.count = 0
-        self.recent: deque[tuple[int, int]] = deque(maxlen=100_000)
-
-    def observe(self, ns: int) -> None:
-        self.counts[bisect.bisect_left(BUCKETS_NS, ns)] += 1
-        self.sum_ns += ns
-        self.count += 1
-
-    def observe_recent(self, ns: int, now_ns: int) -> None:
-        self.observe(ns)
-        self.recent.append((now_ns, ns))
-
-    def window_percentiles(self, now_ns: int, window_ns: int = WINDOW_NS) -> tuple[int, int, int] | None:
-        """(count, p50, p99) over the last window, in ns; None if empty."""
-        horizon = now_ns - window_ns
-        values = sorted(v for t, v in self.recent if t >= horizon)
-        if not values:
-            return None
-        return len(values), values[len(values) // 2], values[min(len(values) - 1, len(values) * 99 // 100)]
 
 
 class VenueStages:
@@ -78,7 +44,8 @@ class Metrics:
     def __init__(self) -> None:
         self.started = time.time()
         self.venues: dict[str, VenueStages] = {}
-        self.requests: dict[tuple[str, str], int] = {}  # (op, ok|error) -> n
+        self.requests_ok: dict[str, int] = {}  # op -> n
+        self.requests_failed: dict[str, int] = {}  # op -> n
         self.rejects: dict[str, int] = {}  # error code -> n
         self.venue_errors: dict[tuple[str, str], int] = {}  # (venue, code) -> n
         self.router: Router | None = None
@@ -94,10 +61,11 @@ class Metrics:
         return stages
 
     def request_done(self, op: str, error_code: str | None) -> None:
-        key = (op, "ok" if error_code is None else "error")
-        self.requests[key] = self.requests.get(key, 0) + 1
-        if error_code is not None:
-            self.rejects[error_code] = self.rejects.get(error_code, 0) + 1
+        if error_code is None:
+            self.requests_ok[op] = self.requests_ok.get(op, 0) + 1
+            return
+        self.requests_failed[op] = self.requests_failed.get(op, 0) + 1
+        self.rejects[error_code] = self.rejects.get(error_code, 0) + 1
 
     def venue_error(self, venue: str, code: str) -> None:
         key = (venue, code)
@@ -139,15 +107,16 @@ class _Collector:
             for venue, stages in sorted(m.venues.items()):
                 h: StageHistogram = getattr(stages, stage)
                 cumulative, running = [], 0
-                for bound, n in zip(bounds, h.counts):
+                for bound, n in zip(bounds, h.bucket_counts()):
                     running += n
                     cumulative.append((bound, running))
                 fam.add_metric([venue], cumulative, h.sum_ns / 1e9)
             yield fam
 
         fam = CounterMetricFamily("gateway_requests", "Strategy requests by op and outcome.", labels=["op", "outcome"])
-        for (op, outcome), n in sorted(m.requests.items()):
-            fam.add_metric([op, outcome], n)
+        for outcome, counts in (("ok", m.requests_ok), ("error", m.requests_failed)):
+            for op, n in sorted(counts.items()):
+                fam.add_metric([op, outcome], n)
         yield fam
         fam = CounterMetricFamily("gateway_rejects", "Refused strategy requests by error code.", labels=["reason"])
         for reason, n in sorted(m.rejects.items()):
