@@ -16,11 +16,9 @@ from dataclasses import dataclass, field
 
 import msgspec
 
-from gateway._core.fixedpoint import parse_scaled
 from gateway.config import Config
 from gateway.ipc.server import StrategyServer
 from gateway.metrics import Metrics
-from gateway.orders.model import SCALE
 from gateway.risk import RiskLimits
 from gateway.router import Router
 from gateway.venues.base import VenueAdapter
@@ -36,33 +34,27 @@ def setup_logging(level: str) -> None:
     logs.setup(os.environ.get("GATEWAY_LOG_LEVEL", level))
 
 
-async def start_simulator(venue: CitrexConfig):
-    """Start the venue's simulator in this process; returns (sim, config pointed at it)."""
-    from gateway.sim.citrex import CitrexSim, Product
+# one entry per venue kind: its adapter, and the module whose start_for(venue) runs its simulator
+VENUE_KINDS = {
+    CitrexConfig: (CitrexAdapter, "gateway.sim.citrex"),
+}
 
-    products = [
-        Product(product_id=int(inst.product_id), symbol=symbol.lower().replace("-", ""),
-                tick=parse_scaled(inst.tick_size, SCALE), lot=parse_scaled(inst.lot_size, SCALE),
-                min_quantity=parse_scaled(inst.min_quantity, SCALE))
-        for symbol, inst in venue.instruments.items()
-    ]
-    mids = {int(venue.instruments[s].product_id): parse_scaled(p, SCALE)
-            for s, p in venue.sim.mid_prices.items() if s in venue.instruments}
-    sim = CitrexSim(products, chain_id=venue.chain_id, verifying_contract=venue.verifying_contract,
-                    domain_name=venue.domain_name, domain_version=venue.domain_version, mid_prices=mids,
-                    market_maker=venue.sim.market_maker, mm_levels=venue.sim.market_maker_levels,
-                    mm_quantity=parse_scaled(venue.sim.market_maker_quantity, SCALE))
-    sim.faults.reorder_ack = venue.sim.reorder_ack
-    sim.faults.duplicate_events = venue.sim.duplicate_events
-    await sim.start(venue.sim.host, venue.sim.port)
+
+async def start_simulator(venue):
+    """Start the venue's simulator in this process; returns (sim, config pointed at it)."""
+    import importlib
+
+    module = importlib.import_module(VENUE_KINDS[type(venue)][1])
+    sim = await module.start_for(venue)
     log.info("simulated venue %s on %s", venue.name, sim.rest_url)
     return sim, msgspec.structs.replace(venue, rest_url=sim.rest_url, ws_url=sim.ws_url)
 
 
 def make_adapter(venue, router: Router) -> VenueAdapter:
-    if isinstance(venue, CitrexConfig):
-        return CitrexAdapter(venue, router.tracker, router.metrics)
-    raise ValueError(f"venue {venue.name}: no adapter for kind {type(venue).__name__}")
+    kind = VENUE_KINDS.get(type(venue))
+    if kind is None:
+        raise ValueError(f"venue {venue.name}: no adapter for kind {type(venue).__name__}")
+    return kind[0](venue, router.tracker, router.metrics)
 
 
 @dataclass

@@ -13,7 +13,7 @@ import itertools
 import logging
 import secrets
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import msgspec
 from aiohttp import WSMsgType, web
@@ -31,6 +31,7 @@ from gateway.sim.engine import (
     TimeInForce,
     Update,
 )
+from gateway.sim.base import Faults, scaled
 from gateway.sim.market_maker import MarketMaker
 from gateway.venues.citrex import schemas
 
@@ -53,15 +54,6 @@ class Product:
     tick: int  # e18
     lot: int  # e18
     min_quantity: int = 0
-
-
-@dataclass
-class Faults:
-    """Switches tests flip at run time."""
-    reorder_ack: bool = False  # push the WS events first, then a REST reply as of acceptance
-    duplicate_events: bool = False  # push every WS event twice
-    hold_events: bool = False  # keep WS events back until release_events()
-    held: list = field(default_factory=list)
 
 
 class _Reject(Exception):
@@ -424,6 +416,11 @@ class CitrexSim:
         await self._publish(updates)
         return sum(len(u.new_trades) for u in updates)
 
+    async def outside_trade(self, symbol: str, side: str, price: str, quantity: str) -> int:
+        """An outside trader sends an IOC (SimVenue interface); returns the trades made."""
+        product = next(p for p in self.products.values() if p.symbol == symbol.lower().replace("-", ""))
+        return await self.take_and_publish(product.product_id, side == "buy", scaled(price), scaled(quantity))
+
     # WebSocket
 
     async def _ws(self, request: web.Request) -> web.StreamResponse:
@@ -469,3 +466,25 @@ class CitrexSim:
         for sockets in list(self.subscribers.values()):
             for ws in list(sockets):
                 await ws.close()
+
+
+async def start_for(venue) -> CitrexSim:
+    """The simulator for a configured Citrex venue (its instruments, domain and sim section)."""
+    from gateway.venues.config import SimConfig
+
+    cfg = venue.sim or SimConfig()
+    products = [
+        Product(product_id=int(inst.product_id), symbol=symbol.lower().replace("-", ""),
+                tick=scaled(inst.tick_size), lot=scaled(inst.lot_size), min_quantity=scaled(inst.min_quantity))
+        for symbol, inst in venue.instruments.items()
+    ]
+    mids = {int(venue.instruments[s].product_id): scaled(p) for s, p in cfg.mid_prices.items()
+            if s in venue.instruments}
+    sim = CitrexSim(products, chain_id=venue.chain_id, verifying_contract=venue.verifying_contract,
+                    domain_name=venue.domain_name, domain_version=venue.domain_version, mid_prices=mids,
+                    market_maker=cfg.market_maker, mm_levels=cfg.market_maker_levels,
+                    mm_quantity=scaled(cfg.market_maker_quantity))
+    sim.faults.reorder_ack = cfg.reorder_ack
+    sim.faults.duplicate_events = cfg.duplicate_events
+    await sim.start(cfg.host, cfg.port)
+    return sim
