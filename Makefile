@@ -55,5 +55,9 @@ bench: $(VENV)/.bench.stamp core
 annotate: $(VENV)/.run.stamp
 	GATEWAY_ANNOTATE=1 $(PY) setup.py -q build_ext --inplace --force
 
+# as root: the service, its user, /etc/order-gateway and a venv in /opt/order-gateway
+install:
+	systemd/install.sh $(CURDIR)
+
 clean:
 	rm -rf build $(VENV) gateway/_core/*.c gateway/_core/*.so gateway/_core/*.html

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import msgspec
 
+from gateway import sdnotify
 from gateway.config import Config
 from gateway.ipc.server import StrategyServer
 from gateway.metrics import Metrics
@@ -143,11 +144,19 @@ async def serve(config: Config) -> None:
         loop.add_signal_handler(sig, on_signal)
     loop.add_signal_handler(signal.SIGUSR1, _dump_latency, gw.router)
     print(f"order-gateway serving on {config.server.socket_path}", file=sys.stderr, flush=True)
+    # READY only now: venues are logged in and streaming, the socket accepts
+    sdnotify.ready(f"serving on {config.server.socket_path}")
+    period = sdnotify.watchdog_interval_s()
+    # fed from the loop itself: a blocked loop stops the pings and systemd restarts us
+    pinger = asyncio.ensure_future(sdnotify.watchdog_loop(period)) if period else None
     try:
         await stop.wait()
+        sdnotify.stopping()
         log.info("stopping")
         await gw.drain()
     finally:
+        if pinger is not None:
+            pinger.cancel()
         await gw.stop()
         _dump_latency(gw.router)
 
