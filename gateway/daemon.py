@@ -176,13 +176,14 @@ def _dump_latency(router: Router) -> None:
 def run(config: Config) -> int:
     import uvloop
 
+    from gateway.net.http import HttpError
     from gateway.signer import KeyFileError
     from gateway.venues.base import VenueError
 
     setup_logging(config.log_level)
     try:
         uvloop.run(serve(config))
-    except (VenueError, KeyFileError, OSError, RuntimeError) as exc:
+    except (VenueError, KeyFileError, HttpError, OSError, RuntimeError) as exc:
         # a start-up failure the operator must fix: one clear line, no traceback
         print(f"gateway: cannot start: {exc}", file=sys.stderr)
         return 1

@@ -112,8 +112,14 @@ class CitrexSim:
 
     # server
 
+    @web.middleware
+    async def _slow_venue(self, request: web.Request, handler):
+        if self.faults.reply_delay_ms and request.path.startswith("/v1/order"):
+            await asyncio.sleep(self.faults.reply_delay_ms / 1000)
+        return await handler(request)
+
     def app(self) -> web.Application:
-        app = web.Application()
+        app = web.Application(middlewares=[self._slow_venue])
         app.add_routes([
             web.post("/v1/session/login", self._login),
             web.post("/v1/order", self._place),
@@ -486,5 +492,6 @@ async def start_for(venue) -> CitrexSim:
                     mm_quantity=scaled(cfg.market_maker_quantity))
     sim.faults.reorder_ack = cfg.reorder_ack
     sim.faults.duplicate_events = cfg.duplicate_events
+    sim.faults.reply_delay_ms = cfg.reply_delay_ms
     await sim.start(cfg.host, cfg.port)
     return sim

@@ -36,6 +36,7 @@ class SimConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     # test hooks: deliver the WS event before the REST reply, duplicate WS events
     reorder_ack: bool = False
     duplicate_events: bool = False
+    reply_delay_ms: int = 0
 
 
 class VenueConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, tag_field="kind"):

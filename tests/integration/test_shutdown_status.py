@@ -1,0 +1,81 @@
+"""`gateway run` as an operator sees it: status, SIGTERM drains, a second SIGTERM does not wait."""
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from gateway.ipc.client import GatewayClient
+from tests.integration.harness import CONFIG, run_gateway
+
+
+def start(tmp_path, extra_sim="", shutdown=""):
+    config = CONFIG.format(tmp=tmp_path) + shutdown
+    config = config.replace("market_maker_quantity = \"1\"", "market_maker_quantity = \"1\"\n" + extra_sim)
+    (tmp_path / "gw.toml").write_text(config)
+    proc = subprocess.Popen([sys.executable, "-m", "gateway", "run", "-c", str(tmp_path / "gw.toml")],
+                            stderr=subprocess.PIPE, text=True, env=dict(os.environ, GATEWAY_LOG_LEVEL="info"))
+    sock = tmp_path / "gw.sock"
+    for _ in range(400):
+        if sock.exists():
+            return proc, sock
+        if proc.poll() is not None:
+            raise AssertionError(proc.stderr.read())
+        time.sleep(0.05)
+    raise AssertionError("gateway did not start")
+
+
+async def place_resting(sock, cid="s1"):
+    async with GatewayClient(sock, strategy="ops") as gw:
+        ack = await gw.place("citrex", "ETH-PERP", "buy", "1", "2950", client_order_id=cid)
+        assert ack.ok
+        await gw.wait_status(cid, "OPEN")
+
+
+def test_status_reports_venues_and_latency(tmp_path):
+    async def scenario(gw):
+        async with GatewayClient(gw.config.server.socket_path, strategy="alpha") as s:
+            await s.place("citrex", "ETH-PERP", "buy", "1", "2950", client_order_id="q1")
+            await s.wait_status("q1", "OPEN")
+            async with GatewayClient(gw.config.server.socket_path, strategy=None) as observer:
+                st = await observer.status()
+        assert st.strategies == ["alpha"]
+        [v] = st.venues
+        assert (v.name, v.kind, v.connected, v.open_orders, v.orders_last_minute) == ("citrex", "citrex", True, 1, 1)
+        assert 0 < v.tick_to_wire_p50_us <= v.tick_to_wire_p99_us
+
+    run_gateway(tmp_path, scenario)
+
+
+def test_sigterm_cancels_open_orders_then_exits_0(tmp_path):
+    proc, sock = start(tmp_path, extra_sim="reply_delay_ms = 200",
+                       shutdown="\n[shutdown]\ncancel_open_orders = true\ndeadline_secs = 10\n")
+    asyncio.run(place_resting(sock))
+    cli = subprocess.run([sys.executable, "-m", "gateway", "status", "--socket", str(sock)],
+                         capture_output=True, text=True, timeout=30)
+    assert cli.returncode == 0 and "citrex" in cli.stdout and "connected" in cli.stdout
+    t0 = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(30) == 0
+    log = proc.stderr.read()
+    assert "shutdown: cancelling 1 open orders" in log
+    assert "not confirmed" not in log
+    assert time.monotonic() - t0 >= 0.2  # it waited for the venue's (slow) confirmation
+    assert not sock.exists()
+
+
+def test_second_sigterm_exits_at_once(tmp_path):
+    proc, sock = start(tmp_path, extra_sim="reply_delay_ms = 3000",
+                       shutdown="\n[shutdown]\ncancel_open_orders = true\ndeadline_secs = 60\n")
+    asyncio.run(place_resting(sock))  # the place reply itself is slow: OPEN after ~3 s
+    proc.send_signal(signal.SIGTERM)
+    time.sleep(1.0)  # draining now: the cancel waits 3 s for the venue
+    assert proc.poll() is None
+    t0 = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(10) == 1
+    assert time.monotonic() - t0 < 1.5
+    assert "second stop signal" in proc.stderr.read()
