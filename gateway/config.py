@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Union
+from typing import Literal, Union
 
 import msgspec
 
@@ -40,6 +40,13 @@ class OrdersConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     closed_order_ttl_secs: int = 600
 
 
+class JournalConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Append-only order journal; empty path: none (orders are lost with the process)."""
+    path: str = ""
+    fsync: Literal["never", "batch", "always"] = "never"
+    batch_ms: int = 10
+
+
 class ShutdownConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """On SIGTERM: stop accepting, optionally cancel every open order and wait for
     the venues to confirm, up to the deadline; a second SIGTERM exits at once."""
@@ -59,6 +66,7 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     orders: OrdersConfig = OrdersConfig()
     metrics: MetricsConfig = MetricsConfig()
     shutdown: ShutdownConfig = ShutdownConfig()
+    journal: JournalConfig = JournalConfig()
     log_level: str = "info"
 
     def __post_init__(self) -> None:
@@ -98,6 +106,7 @@ def _resolve(path: str, base_dir: Path) -> str:
 
 def _resolve_paths(config: Config, base_dir: Path) -> Config:
     server = msgspec.structs.replace(config.server, socket_path=_resolve(config.server.socket_path, base_dir))
+    journal = msgspec.structs.replace(config.journal, path=_resolve(config.journal.path, base_dir))
     venues = []
     for venue in config.venues:
         changes = {
@@ -106,4 +115,4 @@ def _resolve_paths(config: Config, base_dir: Path) -> Config:
             if hasattr(venue, name)
         }
         venues.append(msgspec.structs.replace(venue, **changes))
-    return msgspec.structs.replace(config, server=server, venues=venues)
+    return msgspec.structs.replace(config, server=server, journal=journal, venues=venues)

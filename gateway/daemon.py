@@ -20,6 +20,7 @@ from gateway import sdnotify
 from gateway.config import Config
 from gateway.ipc.server import StrategyServer
 from gateway.metrics import Metrics
+from gateway.orders.journal import Journal, replay
 from gateway.risk import RiskLimits
 from gateway.router import Router
 from gateway.venues.base import VenueAdapter
@@ -67,8 +68,17 @@ class Gateway:
 
     @classmethod
     async def start(cls, config: Config) -> Gateway:
+        journal = restored = None
+        if config.journal.path:
+            journal = Journal(config.journal.path, fsync=config.journal.fsync, batch_ms=config.journal.batch_ms)
+            restored = replay(journal.read())
         router = Router(RiskLimits(config.risk), closed_ttl_ns=config.orders.closed_order_ttl_secs * 10**9,
-                        metrics=Metrics())
+                        metrics=Metrics(), journal=journal)
+        if journal is not None:
+            n = router.tracker.restore(restored)
+            journal.open(list(router.tracker.orders.values()))
+            log.info("journal %s: %d orders restored, %d open", journal.path, n,
+                     len(router.tracker.open_orders()))
         gw = cls(config, router, StrategyServer(config.server, router))
         try:
             for venue in config.venues:
@@ -78,6 +88,7 @@ class Gateway:
                 adapter = make_adapter(venue, router)
                 await adapter.start()
                 router.add_venue(adapter)
+                await adapter.reconcile(router.tracker.open_orders(venue=venue.name))
                 log.info("venue %s ready (account %s)", venue.name, getattr(adapter, "account", "-"))
             await gw.server.start()
             if config.metrics.enabled:
@@ -126,6 +137,8 @@ class Gateway:
         for sim in self.sims.values():
             await sim.stop()
         await self.router.metrics.close()
+        if self.router.tracker.journal is not None:
+            self.router.tracker.journal.close()
 
 
 async def serve(config: Config) -> None:

@@ -42,8 +42,9 @@ _AWAITING_VENUE = frozenset({Status.PENDING_NEW, Status.PENDING_CANCEL, Status.P
 
 
 class Router:
-    def __init__(self, risk: RiskLimits, *, closed_ttl_ns: int, metrics: Metrics | None = None):
-        self.tracker = Tracker(self, closed_ttl_ns=closed_ttl_ns)
+    def __init__(self, risk: RiskLimits, *, closed_ttl_ns: int, metrics: Metrics | None = None,
+                 journal=None):
+        self.tracker = Tracker(self, closed_ttl_ns=closed_ttl_ns, journal=journal)
         self.venues: dict[str, VenueAdapter] = {}
         self.risk = risk
         self.connections: dict[str, StrategyConnection] = {}
@@ -94,6 +95,8 @@ class Router:
             reply = f.Ack(req_id=request.req_id, ok=False,
                           error=f.ErrorInfo("internal", "the gateway failed on this request; see its log"))
         self.metrics.request_done(request.__struct_config__.tag, code)
+        if self.tracker.journal is not None:
+            self.tracker.journal.flush()  # an acked order is on disk (the kernel's) before its ack
         if reply is not None:
             conn.send(reply)
 

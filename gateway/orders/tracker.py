@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 from typing import Protocol
 
 from gateway.orders import fsm
+from gateway.orders.journal import Journal, fill_record, order_record, state_record, venue_record
 from gateway.orders.model import TERMINAL, Fill, Order, Status
 
 log = logging.getLogger("gateway.orders")
@@ -38,8 +39,10 @@ class Tracker:
         closed_ttl_ns: int = 600 * 10**9,
         now_ns: Callable[[], int] = time.time_ns,
         id_prefix: str = "",
+        journal: Journal | None = None,
     ):
         self._listener = listener
+        self.journal = journal
         self._closed_ttl_ns = closed_ttl_ns
         self._now_ns = now_ns
         self._ids = itertools.count(1)
@@ -65,7 +68,34 @@ class Tracker:
         self.orders[order.order_id] = order
         self._by_client[key] = order
         self._open_count[order.strategy] = self._open_count.get(order.strategy, 0) + 1
+        if self.journal is not None:
+            self.journal.add(order_record(order))
         return order
+
+    def restore(self, orders: Iterable[Order]) -> int:
+        """Take back orders replayed from the journal (same ids); returns how many."""
+        n = 0
+        for order in orders:
+            self.orders[order.order_id] = order
+            self._by_client[(order.strategy, order.client_order_id)] = order
+            if order.venue_order_id is not None:
+                self._by_venue[(order.venue, order.venue_order_id)] = order
+            if order.status not in TERMINAL:
+                self._open_count[order.strategy] = self._open_count.get(order.strategy, 0) + 1
+            n += 1
+        self.purge_closed()
+        return n
+
+    def note_venue_data(self, order: Order) -> None:
+        """Journal what the adapter stored to find the order again (nonce, ...)."""
+        if self.journal is not None:
+            self.journal.add(venue_record(order))
+
+    def _journal_state(self, order: Order, new_fills: list[Fill] = ()) -> None:
+        if self.journal is not None:
+            for fill in new_fills:
+                self.journal.add(fill_record(order, fill))
+            self.journal.add(state_record(order))
 
     def open_count(self, strategy: str) -> int:
         return self._open_count.get(strategy, 0)
@@ -86,6 +116,8 @@ class Tracker:
             self._by_venue.pop((order.venue, order.venue_order_id), None)
         order.venue_order_id = venue_order_id
         self._by_venue[(order.venue, venue_order_id)] = order
+        if self.journal is not None:
+            self.journal.add(venue_record(order))
 
     def open_orders(self, strategy: str | None = None, venue: str | None = None) -> list[Order]:
         return [
@@ -111,12 +143,14 @@ class Tracker:
     ) -> bool:
         """Apply one venue report; returns whether anything the strategy sees changed."""
         changed = False
+        new_fills = []
         for fill in fills:
             if fill.trade_id in order.trade_ids:
                 self.duplicate_fills += 1
                 continue
             order.trade_ids.add(fill.trade_id)
             order.fills.append(fill)
+            new_fills.append(fill)
             order.filled += fill.quantity
             order.notional += fill.price * fill.quantity
             changed = True
@@ -148,6 +182,7 @@ class Tracker:
                      status.value, order.order_id, order.venue, current.value)
         if changed:
             order.updated_ns = self._now_ns()
+            self._journal_state(order, new_fills)
             self._listener.order_updated(order)
         return changed
 
@@ -160,6 +195,7 @@ class Tracker:
         order.status_before_pending = order.status
         order.status = pending
         order.updated_ns = self._now_ns()
+        self._journal_state(order)
         self._listener.order_updated(order)
         return True
 
@@ -172,6 +208,7 @@ class Tracker:
             order.status = back
             order.status_before_pending = None
             order.updated_ns = self._now_ns()
+            self._journal_state(order)
             self._listener.order_updated(order)
         self._listener.cancel_rejected(order, reason)
 

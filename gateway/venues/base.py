@@ -72,6 +72,10 @@ class VenueAdapter(abc.ABC):
     async def stop(self) -> None:
         """Finish requests in flight, close connections."""
 
+    async def reconcile(self, orders: list[Order]) -> None:
+        """Bring these orders (open as far as the gateway knows) in line with the venue:
+        after a restart from the journal and after every stream reconnect."""
+
     @abc.abstractmethod
     async def place(self, order: Order) -> None: ...
 

@@ -90,7 +90,7 @@ class CitrexAdapter(VenueAdapter):
                                timeout_ms=self.config.request_timeout_ms)
         await self._login()
         self.stream = OrderStream(self.config.ws_url, self.account, self.config.sub_account_id,
-                                  headers=self._ws_headers, on_message=self._on_ws)
+                                  headers=self._ws_headers, on_message=self._on_ws, on_up=self._stream_up)
         await self.stream.start()
         self.connected = True
 
@@ -116,6 +116,40 @@ class CitrexAdapter(VenueAdapter):
             self._cookie = cookie
             self._auth_headers = JSON + f"Cookie: {schemas.SESSION_COOKIE}={cookie}\r\n".encode()
 
+    async def _stream_up(self) -> None:
+        if self.stream.reconnects:
+            # events sent while we were away are lost: ask the venue for the truth
+            await self.reconcile(self.tracker.open_orders(venue=self.name))
+
+    async def reconcile(self, orders: list[Order]) -> None:
+        for order in orders:
+            nonce = order.venue_data.get("nonce")
+            if nonce is not None:
+                self._by_nonce[nonce] = order
+        if not orders:
+            return
+        try:
+            venue_orders = await self._query("/v1/orders")
+        except (HttpError, VenueError) as exc:
+            self.log.error("reconcile: cannot list orders: %s", exc)
+            return
+        seen = set()
+        for venue_order in venue_orders:
+            order = self.tracker.by_venue(self.name, venue_order.id) or self._by_nonce.get(venue_order.nonce)
+            if order is not None and order in orders:
+                seen.add(order.order_id)
+                self._apply_venue_order(venue_order, order)
+        for order in orders:
+            if order.order_id in seen:
+                continue
+            if order.venue_order_id is None:
+                # signed but never taken by the venue (or never sent): it will not trade
+                self.tracker.apply(order, Status.REJECTED, reason="not received by the venue")
+            else:
+                self.log.warning("reconcile: order %s (%s) is unknown to the venue", order.order_id,
+                                 order.venue_order_id)
+        self.log.info("reconciled %d orders with the venue", len(orders))
+
     async def _ws_headers(self) -> dict[str, str]:
         if self._cookie is None:
             await self._login()
@@ -132,11 +166,18 @@ class CitrexAdapter(VenueAdapter):
         nonce = self.nonces.next()
         order.venue_data["nonce"] = nonce
         self._by_nonce[nonce] = order
+        self._journal_nonce(order)
         body = schemas.encoder.encode(self._signed_order(order, nonce))
         t1 = time.perf_counter_ns()
         self.stages.sign.observe(t1 - t0)
         order.venue_data["sent_ns"] = t1
         return body
+
+    def _journal_nonce(self, order: Order) -> None:
+        # on disk before the bytes leave: after a crash the order is found at the venue by its nonce
+        self.tracker.note_venue_data(order)
+        if self.tracker.journal is not None:
+            self.tracker.journal.flush()
 
     def _signed_order(self, order: Order, nonce: int) -> schemas.PlaceOrder:
         product = self._product(order)
@@ -294,6 +335,7 @@ class CitrexAdapter(VenueAdapter):
             nonce = self.nonces.next()
             new.venue_data["nonce"] = nonce
             self._by_nonce[nonce] = new
+            self._journal_nonce(new)
             return schemas.encoder.encode(schemas.CancelAndReplace(
                 idToCancel=old.venue_order_id, newOrder=self._signed_order(new, nonce)))
 
