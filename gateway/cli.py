@@ -191,6 +191,9 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--all", action="store_true", help="closed orders too")
     p.set_defaults(func=_cmd_order)
 
+    sub.add_parser("bench", add_help=False,
+                   help="end-to-end load generator and baselines (bench/loadgen.py; `gateway bench --help`)")
+
     p = sub.add_parser("status", help="venues, connection state, open orders, last minute's tick-to-wire")
     p.add_argument("-c", "--config", help="config whose socket to use")
     p.add_argument("--socket", help="socket path (overrides the config)")
@@ -201,7 +204,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _cmd_bench(argv: list[str]) -> int:
+    """`gateway bench ...` = `python -m bench.loadgen ...`; bench/ lives beside gateway/ in a checkout."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    if not (root / "bench" / "loadgen.py").exists():
+        print("gateway: bench needs a source checkout (bench/loadgen.py beside gateway/)", file=sys.stderr)
+        return 2
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    from bench.loadgen import main as loadgen_main
+
+    return loadgen_main(argv)
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["bench"]:  # its own parser: every option goes to bench/loadgen.py
+        return _cmd_bench(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     if getattr(args, "func", None) is None:

@@ -1,0 +1,859 @@
+"""End-to-end load generator: strategies -> gateway -> Citrex simulator, and the numbers.
+
+    python -m bench.loadgen --conns 4 --rate 0 --inflight 8 --duration 10 --json out.json --plot bench/latency.png
+
+Starts a Citrex simulator in its own process (`gateway sim citrex --port 0`), a
+gateway process pointed at it (`gateway run`, metrics on a free port, latency
+dump on SIGUSR1), then N strategy connections speaking the frame protocol
+directly (msgspec msgpack, the compiled frame splitter) that place resting
+limit orders far from the market (optionally a place/cancel/replace mix) at
+--rate orders/s in total (0: as fast as possible with --inflight requests
+awaiting their ack per connection) for --duration seconds after --warmup.
+
+Reported: acked orders/s; strategy->ack and strategy->first venue-confirmed
+`order_update` percentiles (p50/p90/p99/p99.9); the gateway's own tick-to-wire
+(its exact samples dumped on SIGUSR1, cross-checked with the Prometheus
+histogram's buckets); CPU per order of the gateway, the simulator and this
+process (/proc/<pid>/task/*/schedstat, ns resolution; /proc/<pid>/stat ticks if
+absent); and the baselines of bench/baselines.py measured in the same run.
+
+Latency is measured from the moment a request is written (not from when it was
+due), so in --rate mode a stalled gateway shows as a lower achieved rate, not
+as latency (coordinated omission); the achieved send rate is reported.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections import deque
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import msgspec
+
+from gateway._core.framing import FrameSplitter, encode_frame
+
+# ---------------------------------------------------------------------------
+# configuration of the two processes
+
+PRODUCT_ID = 1002
+SYMBOL = "ETH-PERP"
+MID = 3000
+
+SIM_CONFIG = """
+log_level = "warning"
+[server]
+socket_path = "{tmp}/unused.sock"
+[[venues]]
+kind = "citrex"
+name = "citrex"
+key_file = "{tmp}/sim-unused.hex"
+generate_key = true
+nonce_file = "{tmp}/sim-unused.nonce"
+[venues.sim]
+mid_prices = {{ ETH-PERP = "{mid}" }}
+market_maker_levels = 3
+market_maker_quantity = "1"
+{instruments}"""
+
+GATEWAY_CONFIG = """
+log_level = "warning"
+[server]
+socket_path = "{tmp}/gw.sock"
+max_frame_bytes = 65536
+[risk]
+max_order_quantity = "1000000"
+max_order_notional = "1000000000"
+max_open_orders = 100000000
+[metrics]
+enabled = {metrics}
+address = "127.0.0.1:{metrics_port}"
+[[venues]]
+kind = "citrex"
+name = "citrex"
+key_file = "{tmp}/citrex.hex"
+generate_key = true
+nonce_file = "{tmp}/citrex.nonce"
+rest_url = "{rest_url}"
+ws_url = "{ws_url}"
+http_connections = {http_connections}
+{instruments}"""
+
+INSTRUMENTS = """[venues.instruments.ETH-PERP]
+product_id = 1002
+tick_size = "0.1"
+lot_size = "0.001"
+min_quantity = "0.001"
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of a process so far: every thread's schedstat (ns), else /proc/pid/stat."""
+    total, found = 0, False
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            try:
+                with open(f"/proc/{pid}/task/{task}/schedstat") as fh:
+                    total += int(fh.read().split()[0])
+                    found = True
+            except (OSError, ValueError, IndexError):
+                pass
+    except OSError:
+        pass
+    if found:
+        return total / 1e9
+    with open(f"/proc/{pid}/stat") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def start_simulator(config_path: Path) -> tuple[subprocess.Popen, str, str]:
+    sim = subprocess.Popen(
+        [sys.executable, "-m", "gateway", "sim", "citrex", "--port", "0", "-c", str(config_path)],
+        stdout=subprocess.PIPE, text=True, env=dict(os.environ, GATEWAY_LOG_LEVEL="warning"),
+    )
+    line = sim.stdout.readline()  # "citrex simulator: REST http://...  WS ws://..."
+    words = line.split()
+    if "REST" not in words:
+        sim.kill()
+        raise RuntimeError(f"simulator did not start: {line!r}")
+    return sim, words[words.index("REST") + 1], words[words.index("WS") + 1]
+
+
+class Stack:
+    """A Citrex simulator process and a gateway process pointed at it, in a temp dir."""
+
+    def __init__(self, *, http_connections: int = 64, metrics: bool = True, profile: str | None = None,
+                 keep_dir: bool = False):
+        self.http_connections = http_connections
+        self.metrics = metrics
+        self.profile = profile
+        self.keep_dir = keep_dir
+        self.tmp = Path(tempfile.mkdtemp(prefix="loadgen-"))
+        self.sim: subprocess.Popen | None = None
+        self.gw: subprocess.Popen | None = None
+        self.rest_url = self.ws_url = ""
+        self.metrics_port = free_port() if metrics else 0
+        self.dump = self.tmp / "tick_to_wire.txt"
+        self.socket_path = self.tmp / "gw.sock"
+
+    def start(self) -> Stack:
+        (self.tmp / "sim.toml").write_text(SIM_CONFIG.format(tmp=self.tmp, mid=MID, instruments=INSTRUMENTS))
+        self.sim, self.rest_url, self.ws_url = start_simulator(self.tmp / "sim.toml")
+        (self.tmp / "gw.toml").write_text(GATEWAY_CONFIG.format(
+            tmp=self.tmp, metrics="true" if self.metrics else "false", metrics_port=self.metrics_port or 9464,
+            rest_url=self.rest_url, ws_url=self.ws_url, http_connections=self.http_connections,
+            instruments=INSTRUMENTS))
+        env = dict(os.environ, GATEWAY_LATENCY_DUMP=str(self.dump), GATEWAY_LOG_LEVEL="warning")
+        cmd = [sys.executable]
+        if self.profile:
+            cmd += ["-m", "cProfile", "-o", self.profile]
+        cmd += ["-m", "gateway", "run", "-c", str(self.tmp / "gw.toml")]
+        self.gw = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 30
+        while not self.socket_path.exists():
+            if self.gw.poll() is not None:
+                err = self.gw.stderr.read()
+                self.stop()
+                raise RuntimeError(f"gateway exited at start: {err.strip()}")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError("gateway did not open its socket within 30 s")
+            time.sleep(0.02)
+        return self
+
+    def dump_latency(self, timeout_s: float = 5.0) -> list[int]:
+        """The gateway's recent tick-to-wire samples (ns), oldest first (SIGUSR1 + GATEWAY_LATENCY_DUMP)."""
+        with contextlib.suppress(FileNotFoundError):
+            self.dump.unlink()
+        self.gw.send_signal(signal.SIGUSR1)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.dump.exists():
+                return [int(v) for v in self.dump.read_text().split()]
+            time.sleep(0.02)
+        return []
+
+    def scrape(self) -> str:
+        if not self.metrics:
+            return ""
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as r:
+            return r.read().decode()
+
+    def stop(self) -> None:
+        for proc, sig in ((self.gw, signal.SIGINT), (self.sim, signal.SIGTERM)):
+            if proc is None or proc.poll() is not None:
+                continue
+            proc.send_signal(sig)
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if self.gw is not None and self.gw.stderr is not None:
+            self.gw.stderr.close()
+        if self.sim is not None and self.sim.stdout is not None:
+            self.sim.stdout.close()
+        if not self.keep_dir:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def __enter__(self) -> Stack:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+# ---------------------------------------------------------------------------
+# statistics
+
+QUANTILES = (("p50", 0.50), ("p90", 0.90), ("p99", 0.99), ("p999", 0.999))
+
+
+def percentiles_us(samples_ns: list[int] | list[float]) -> dict[str, float]:
+    """Nearest-rank percentiles in microseconds; n = 0 gives an empty dict with n."""
+    s = sorted(samples_ns)
+    out: dict[str, float] = {"n": len(s)}
+    if not s:
+        return out
+    for name, q in QUANTILES:
+        out[name] = s[min(len(s) - 1, max(0, int(q * len(s) + 0.5) - 1))] / 1e3
+    out["mean"] = sum(s) / len(s) / 1e3
+    out["max"] = s[-1] / 1e3
+    return out
+
+
+def histogram_buckets(text: str, name: str, labels: dict[str, str] | None = None) -> list[tuple[float, float]]:
+    """Cumulative (upper bound s, count) pairs of one Prometheus histogram in a /metrics scrape."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    out = []
+    for fam in text_string_to_metric_families(text):
+        if fam.name != name:
+            continue
+        for sample in fam.samples:
+            if sample.name != name + "_bucket":
+                continue
+            if labels and any(sample.labels.get(k) != v for k, v in labels.items()):
+                continue
+            out.append((float(sample.labels["le"]), sample.value))
+    return sorted(out)
+
+
+def bucket_delta(after: list[tuple[float, float]], before: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    prev = dict(before)
+    return [(le, n - prev.get(le, 0.0)) for le, n in after]
+
+
+def bucket_quantiles_us(buckets: list[tuple[float, float]]) -> dict[str, float]:
+    """histogram_quantile(): linear inside the bucket holding the rank."""
+    if not buckets or buckets[-1][1] <= 0:
+        return {"n": 0}
+    total = buckets[-1][1]
+    out: dict[str, float] = {"n": int(total)}
+    for name, q in QUANTILES:
+        rank = q * total
+        lo_bound, lo_count = 0.0, 0.0
+        for le, count in buckets:
+            if count >= rank:
+                if le == float("inf"):
+                    out[name] = lo_bound * 1e6
+                else:
+                    width = count - lo_count
+                    frac = (rank - lo_count) / width if width else 1.0
+                    out[name] = (lo_bound + (le - lo_bound) * frac) * 1e6
+                break
+            lo_bound, lo_count = le, count
+    return out
+
+
+# ---------------------------------------------------------------------------
+# the strategy side: one protocol object per connection
+
+class _Err(msgspec.Struct):
+    code: str
+    message: str = ""
+
+
+class _OrderLite(msgspec.Struct):
+    client_order_id: str
+    status: str
+
+
+class _Ack(msgspec.Struct, tag_field="op", tag="ack"):
+    req_id: int
+    ok: bool
+    error: _Err | None = None
+
+
+class _Update(msgspec.Struct, tag_field="op", tag="order_update"):
+    order: _OrderLite
+
+
+class _CancelReject(msgspec.Struct, tag_field="op", tag="cancel_reject"):
+    client_order_id: str
+    reason: str = ""
+
+
+class _ProtocolError(msgspec.Struct, tag_field="op", tag="error"):
+    code: str
+    message: str = ""
+
+
+_decoder = msgspec.msgpack.Decoder(_Ack | _Update | _CancelReject | _ProtocolError)
+_encoder = msgspec.msgpack.Encoder()
+_PENDING = frozenset({"PENDING_NEW", "PENDING_REPLACE", "PENDING_CANCEL"})
+_QTY = "0.001"
+
+
+def _price(i: int, side: str) -> str:
+    """Far from the market (mid 3000): buys 1000.0-1099.9, sells 5000.0-5099.9, spread over 1000 levels."""
+    base = 10000 if side == "buy" else 50000
+    v = base + (i * 7919) % 1000
+    return f"{v // 10}.{v % 10}"
+
+
+@dataclass
+class Counters:
+    sent: dict[str, int] = field(default_factory=lambda: {"place": 0, "cancel": 0, "replace": 0})
+    acked: int = 0
+    confirmed: int = 0
+    errors: dict[str, int] = field(default_factory=dict)
+
+    def error(self, code: str) -> None:
+        self.errors[code] = self.errors.get(code, 0) + 1
+
+
+class Run:
+    """Shared state of one load run: every connection writes its samples here."""
+
+    def __init__(self, mix: dict[str, float], measure_from_ns: int):
+        self.mix = mix
+        self.measure_from_ns = measure_from_ns
+        self.total = Counters()
+        self.window = Counters()  # requests sent inside the measurement window only
+        self.ack_ns: dict[str, list[int]] = {"place": [], "cancel": [], "replace": []}
+        self.confirm_ns: dict[str, list[int]] = {"place": [], "cancel": [], "replace": []}
+        self.acked_in_window = 0
+        self.sending = True
+
+
+class StrategyConn(asyncio.Protocol):
+    def __init__(self, run: Run, name: str, inflight: int, closed_loop: bool, seed: int):
+        self.run = run
+        self.name = name
+        self.inflight_cap = inflight
+        self.closed_loop = closed_loop
+        self.rng = random.Random(seed)
+        self.splitter = FrameSplitter(1 << 20)
+        self.transport: asyncio.Transport | None = None
+        self.req = 0
+        self.cid = 0
+        self.pending: dict[int, tuple[int, str, str]] = {}  # req_id -> (t0, op, cid)
+        self.awaiting: dict[str, tuple[int, str, str]] = {}  # cid -> (t0, op, side) until the venue's word
+        self.open_cids: deque[tuple[str, str]] = deque()  # confirmed OPEN, nothing asked of them yet
+        self.hello_waiter: asyncio.Future | None = None
+        self.lost: asyncio.Future = asyncio.get_running_loop().create_future()
+        self.side = "buy"
+
+    # connection
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+
+    def connection_lost(self, exc) -> None:
+        if not self.lost.done():
+            self.lost.set_result(exc)
+        if self.hello_waiter is not None and not self.hello_waiter.done():
+            self.hello_waiter.set_exception(ConnectionError("gateway closed the connection"))
+
+    async def hello(self) -> None:
+        self.hello_waiter = asyncio.get_running_loop().create_future()
+        self._write({"op": "hello", "req_id": 0, "strategy": self.name})
+        await asyncio.wait_for(self.hello_waiter, 10)
+
+    def _write(self, message: dict) -> None:
+        self.transport.write(encode_frame(_encoder.encode(message)))
+
+    # sending
+
+    @property
+    def outstanding(self) -> int:
+        return len(self.pending)
+
+    def send_one(self) -> None:
+        op = self._pick_op()
+        self.req += 1
+        req = self.req
+        t0 = time.perf_counter_ns()
+        if op == "place":
+            self.cid += 1
+            cid = f"{self.name}-{self.cid}"
+            self.side = "sell" if self.side == "buy" else "buy"
+            self._write({"op": "place", "req_id": req, "client_order_id": cid, "venue": "citrex",
+                         "symbol": SYMBOL, "side": self.side, "quantity": _QTY,
+                         "price": _price(self.cid, self.side)})
+            self.awaiting[cid] = (t0, op, self.side)
+        elif op == "cancel":
+            cid, side = self.open_cids.popleft()
+            self._write({"op": "cancel", "req_id": req, "client_order_id": cid})
+            self.awaiting[cid] = (t0, op, side)
+        else:
+            old, side = self.open_cids.popleft()
+            self.cid += 1
+            cid = f"{self.name}-{self.cid}"
+            self._write({"op": "replace", "req_id": req, "client_order_id": old, "new_client_order_id": cid,
+                         "quantity": _QTY, "price": _price(self.cid, side)})
+            self.awaiting[cid] = (t0, op, side)
+        self.pending[req] = (t0, op, cid)
+        self.run.total.sent[op] += 1
+        if t0 >= self.run.measure_from_ns:
+            self.run.window.sent[op] += 1
+
+    def _pick_op(self) -> str:
+        mix = self.run.mix
+        if not self.open_cids or mix["place"] >= 1.0:
+            return "place"
+        r = self.rng.random()
+        if r < mix["place"]:
+            return "place"
+        return "cancel" if r < mix["place"] + mix["cancel"] else "replace"
+
+    # receiving
+
+    def data_received(self, data: bytes) -> None:
+        for payload in self.splitter.feed(data):
+            msg = _decoder.decode(payload)
+            now = time.perf_counter_ns()
+            if type(msg) is _Update:
+                self._on_update(msg.order, now)
+            elif type(msg) is _Ack:
+                self._on_ack(msg, now)
+            elif type(msg) is _CancelReject:
+                self._on_cancel_reject(msg)
+            else:
+                self.run.total.error(f"protocol_{msg.code}")
+
+    def _on_ack(self, ack: _Ack, now: int) -> None:
+        if ack.req_id == 0 and self.hello_waiter is not None and not self.hello_waiter.done():
+            if ack.ok:
+                self.hello_waiter.set_result(None)
+            else:
+                self.hello_waiter.set_exception(RuntimeError(f"hello refused: {ack.error}"))
+            return
+        entry = self.pending.pop(ack.req_id, None)
+        if entry is None:
+            return
+        t0, op, cid = entry
+        in_window = t0 >= self.run.measure_from_ns
+        if ack.ok:
+            self.run.total.acked += 1
+            if in_window:
+                self.run.window.acked += 1
+                self.run.ack_ns[op].append(now - t0)
+            if now >= self.run.measure_from_ns and self.run.sending:
+                self.run.acked_in_window += 1
+        else:
+            self.awaiting.pop(cid, None)
+            code = ack.error.code if ack.error else "unknown"
+            self.run.total.error(code)
+            if in_window:
+                self.run.window.error(code)
+        if self.closed_loop and self.run.sending:
+            self.send_one()
+
+    def _on_update(self, order: _OrderLite, now: int) -> None:
+        status = order.status
+        if status in _PENDING:
+            return
+        cid = order.client_order_id
+        entry = self.awaiting.get(cid)
+        if entry is None:
+            return
+        t0, op, side = entry
+        if op == "cancel" and status == "OPEN":
+            return  # an update from before the cancel
+        del self.awaiting[cid]
+        self.run.total.confirmed += 1
+        if t0 >= self.run.measure_from_ns:
+            self.run.window.confirmed += 1
+            self.run.confirm_ns[op].append(now - t0)
+        if status == "OPEN":
+            if op != "cancel":
+                self.open_cids.append((cid, side))
+        elif op != "cancel" or status != "CANCELED":
+            if status in ("REJECTED", "EXPIRED"):
+                self.run.total.error(f"venue_{status.lower()}")
+                if t0 >= self.run.measure_from_ns:
+                    self.run.window.error(f"venue_{status.lower()}")
+
+    def _on_cancel_reject(self, msg: _CancelReject) -> None:
+        entry = self.awaiting.pop(msg.client_order_id, None)
+        self.run.total.error("cancel_reject")
+        if entry is not None and entry[0] >= self.run.measure_from_ns:
+            self.run.window.error("cancel_reject")
+
+
+async def _paced(conn: StrategyConn, rate: float, start: float, end: float) -> None:
+    """Open loop: conn sends rate/s from start to end (monotonic s), never more than its inflight cap."""
+    loop = asyncio.get_running_loop()
+    sent = 0
+    while True:
+        now = loop.time()
+        if now >= end:
+            return
+        due = int((now - start) * rate) - sent
+        room = conn.inflight_cap - conn.outstanding
+        for _ in range(max(0, min(due, room))):
+            conn.send_one()
+            sent += 1
+        await asyncio.sleep(max(0.0005, min(0.01, (sent + 1) / rate - (loop.time() - start))))
+
+
+async def drive(socket_path: str, *, conns: int, rate: float, inflight: int, duration: float, warmup: float,
+                mix: dict[str, float], drain_s: float = 5.0, progress: bool = True,
+                on_window: list | None = None) -> tuple[Run, float]:
+    """Runs the strategies against a gateway. on_window: callables run when the measured window
+    opens and when sending stops (to read CPU counters, scrape metrics). Returns (run, window seconds)."""
+    loop = asyncio.get_running_loop()
+    run = Run(mix, measure_from_ns=1 << 62)
+    tag = f"{os.getpid() % 100000}-{time.time_ns() // 1000 % 10**6}"
+    protos: list[StrategyConn] = []
+    for i in range(conns):
+        _, proto = await loop.create_unix_connection(
+            lambda i=i: StrategyConn(run, f"load{i}-{tag}", inflight, rate <= 0, seed=i), socket_path)
+        await proto.hello()
+        protos.append(proto)
+
+    start = loop.time()
+    t_measure = start + warmup
+    end = t_measure + duration
+    window_start = [0.0]
+
+    async def open_window() -> None:
+        await asyncio.sleep(max(0.0, t_measure - loop.time()))
+        run.measure_from_ns = time.perf_counter_ns()
+        window_start[0] = time.perf_counter()
+        for hook in on_window or ():
+            hook("start")
+
+    async def report_progress() -> None:
+        last_acked, last_t = 0, time.perf_counter()
+        t0 = last_t
+        while True:
+            await asyncio.sleep(1.0)
+            now = time.perf_counter()
+            acked = run.total.acked
+            errors = sum(run.total.errors.values())
+            print(f"[{now - t0:5.1f}s] sent {sum(run.total.sent.values())}  acked {acked}  confirmed "
+                  f"{run.total.confirmed}  errors {errors}  rate {(acked - last_acked) / (now - last_t):.0f}/s"
+                  f"  in flight {sum(p.outstanding for p in protos)}", file=sys.stderr, flush=True)
+            last_acked, last_t = acked, now
+
+    window_task = asyncio.ensure_future(open_window())
+    progress_task = asyncio.ensure_future(report_progress()) if progress else None
+    if rate <= 0:
+        for p in protos:
+            for _ in range(inflight):
+                p.send_one()
+        await asyncio.sleep(max(0.0, end - loop.time()))
+    else:
+        await asyncio.gather(*(_paced(p, rate / conns, start, end) for p in protos))
+    await window_task
+    run.sending = False
+    window_s = time.perf_counter() - window_start[0]
+    for hook in on_window or ():
+        hook("sent")
+    deadline = loop.time() + drain_s
+    while loop.time() < deadline and any(p.pending or p.awaiting for p in protos):
+        if any(p.lost.done() for p in protos):
+            break
+        await asyncio.sleep(0.01)
+    if progress_task is not None:
+        progress_task.cancel()
+    run.unacked = sum(len(p.pending) for p in protos)  # type: ignore[attr-defined]
+    run.unconfirmed = sum(len(p.awaiting) for p in protos)  # type: ignore[attr-defined]
+    run.disconnected = sum(p.lost.done() for p in protos)  # type: ignore[attr-defined]
+    for p in protos:
+        p.transport.close()
+    return run, window_s
+
+
+# ---------------------------------------------------------------------------
+# one whole run
+
+@dataclass
+class Options:
+    conns: int = 4
+    rate: float = 0.0
+    inflight: int = 8
+    duration: float = 10.0
+    warmup: float = 1.0
+    mix: str = "place=1"
+    http_connections: int = 64
+    baselines: bool = True
+    baseline_duration: float = 5.0
+    json_path: str | None = None
+    plot_path: str | None = None
+    profile: str | None = None
+    progress: bool = True
+    samples_out: bool = False  # keep the raw samples in the report (for the plot)
+
+
+def parse_mix(text: str) -> dict[str, float]:
+    weights = {"place": 0.0, "cancel": 0.0, "replace": 0.0}
+    for part in text.split(","):
+        name, _, value = part.partition("=")
+        name = name.strip()
+        if name not in weights:
+            raise ValueError(f"--mix: unknown op {name!r} (place, cancel, replace)")
+        weights[name] = float(value or 1)
+    total = sum(weights.values())
+    if total <= 0 or weights["place"] <= 0:
+        raise ValueError("--mix needs a positive place weight")
+    return {k: v / total for k, v in weights.items()}
+
+
+def run_load(opts: Options) -> dict:
+    """Starts the stack, drives it, returns the report (and the raw samples under "_samples")."""
+    import uvloop
+
+    mix = parse_mix(opts.mix)
+    report: dict = {"options": {k: v for k, v in asdict(opts).items() if k not in ("samples_out",)},
+                    "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]}}
+    stack = Stack(http_connections=opts.http_connections, profile=opts.profile)
+    stack.start()
+    try:
+        marks: dict[str, dict] = {}
+
+        def hook(what: str) -> None:
+            marks[what] = {
+                "gw_cpu": cpu_seconds(stack.gw.pid), "sim_cpu": cpu_seconds(stack.sim.pid),
+                "me_cpu": time.process_time(), "t": time.perf_counter(),
+                "metrics": stack.scrape() if what == "start" else "",
+            }
+
+        async def main():
+            return await drive(str(stack.socket_path), conns=opts.conns, rate=opts.rate, inflight=opts.inflight,
+                               duration=opts.duration, warmup=opts.warmup, mix=mix, progress=opts.progress,
+                               on_window=[hook])
+
+        run, window_s = uvloop.run(main())
+        hook("end")  # after the drain: the CPU of the confirmations of the last orders counts too
+        metrics_end = stack.scrape()
+        dump = stack.dump_latency()
+    finally:
+        stack.stop()
+
+    ops_window = run.window.acked
+    h_name = "gateway_order_tick_to_wire_seconds"
+    before = histogram_buckets(marks["start"]["metrics"], h_name, {"venue": "citrex"})
+    after = histogram_buckets(metrics_end, h_name, {"venue": "citrex"})
+    window_hist = bucket_delta(after, before)
+    n_window = int(window_hist[-1][1]) if window_hist else 0
+    # the dump is the gateway's last 65536 samples; the window's are its last n_window of them
+    dump_window = dump[-n_window:] if n_window and n_window <= len(dump) else dump
+
+    def per_order(key: str) -> float | None:
+        used = marks["end"][key] - marks["start"][key]
+        return used / ops_window * 1e6 if ops_window else None
+
+    elapsed_cpu = marks["end"]["t"] - marks["start"]["t"]
+    g = {
+        "window_s": window_s,
+        "sent": run.window.sent,
+        "acked": run.window.acked,
+        "confirmed": run.window.confirmed,
+        "errors": run.window.errors,
+        "errors_total": run.total.errors,
+        "unacked_at_end": run.unacked,
+        "unconfirmed_at_end": run.unconfirmed,
+        "disconnected": run.disconnected,
+        "throughput_acked_per_s": run.acked_in_window / window_s if window_s else 0.0,
+        "send_rate_per_s": sum(run.window.sent.values()) / window_s if window_s else 0.0,
+        "ack_us": percentiles_us([v for vs in run.ack_ns.values() for v in vs]),
+        "confirm_us": percentiles_us([v for vs in run.confirm_ns.values() for v in vs]),
+        "by_op": {op: {"ack_us": percentiles_us(run.ack_ns[op]), "confirm_us": percentiles_us(run.confirm_ns[op])}
+                  for op in ("place", "cancel", "replace") if run.ack_ns[op]},
+        "tick_to_wire_us": percentiles_us(dump_window),
+        "tick_to_wire_hist_us": bucket_quantiles_us(window_hist),
+        "cpu_us_per_order": {"gateway": per_order("gw_cpu"), "simulator": per_order("sim_cpu"),
+                             "loadgen": per_order("me_cpu")},
+        "cpu_utilisation": {k: (marks["end"][key] - marks["start"][key]) / elapsed_cpu
+                            for k, key in (("gateway", "gw_cpu"), ("simulator", "sim_cpu"), ("loadgen", "me_cpu"))},
+    }
+    report["gateway"] = g
+    samples = {"gateway_ack": [v for vs in run.ack_ns.values() for v in vs],
+               "gateway_confirm": [v for vs in run.confirm_ns.values() for v in vs]}
+
+    if opts.baselines:
+        from bench import baselines
+
+        report["baselines"] = {}
+        pp = baselines.pingpong(rounds=5000)
+        report["baselines"]["pingpong"] = pp["stats"]
+        samples["pingpong"] = pp["samples_ns"]
+        report["baselines"]["coincurve_sign"] = baselines.coincurve_sign()
+        ea = baselines.eth_account_aiohttp(conns=opts.conns, inflight=opts.inflight, rate=opts.rate,
+                                           duration=opts.baseline_duration, warmup=min(opts.warmup, 1.0),
+                                           progress=opts.progress)
+        samples["eth_account"] = ea.pop("samples_ns")
+        report["baselines"]["eth_account_aiohttp"] = ea
+    if opts.samples_out or opts.plot_path:
+        report["_samples"] = samples
+    return report
+
+
+# ---------------------------------------------------------------------------
+# output
+
+def _fmt(v, unit="") -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:,.0f}{unit}" if abs(v) >= 100 else f"{v:,.1f}{unit}"
+    return f"{v}{unit}"
+
+
+def format_table(report: dict) -> str:
+    g = report["gateway"]
+    o = report["options"]
+    lines = [
+        f"load: {o['conns']} connections, rate {'max' if not o['rate'] else o['rate']}, inflight {o['inflight']}"
+        f"/conn, mix {o['mix']}, {g['window_s']:.1f} s measured after {o['warmup']} s warm-up, "
+        f"{report['machine']['cpus']} CPUs",
+        "",
+        f"{'what':<44} {'n':>8} {'p50':>9} {'p90':>9} {'p99':>9} {'p99.9':>9}  throughput",
+    ]
+
+    def row(name: str, st: dict, extra: str = "") -> None:
+        lines.append(f"{name:<44} {st.get('n', 0):>8} " + " ".join(
+            f"{_fmt(st.get(k)):>9}" for k in ("p50", "p90", "p99", "p999")) + f"  {extra}")
+
+    row("gateway: strategy -> ack (us)", g["ack_us"], f"{g['throughput_acked_per_s']:,.0f} acked/s")
+    row("gateway: strategy -> venue-confirmed (us)", g["confirm_us"])
+    for op, st in g["by_op"].items():
+        if len(g["by_op"]) > 1:
+            row(f"  {op}: ack (us)", st["ack_us"])
+            row(f"  {op}: confirmed (us)", st["confirm_us"])
+    row("gateway: tick-to-wire, exact samples (us)", g["tick_to_wire_us"])
+    row("gateway: tick-to-wire, /metrics buckets (us)", g["tick_to_wire_hist_us"])
+    b = report.get("baselines")
+    if b:
+        row("(a) blocking UDS ping-pong, 2 processes (us)", b["pingpong"])
+        cs = b["coincurve_sign"]
+        lines.append(f"{'(b) bare coincurve sign_recoverable':<44} {cs['n']:>8} {_fmt(cs['median_us']):>9}"
+                     f" {'':>9} {'':>9} {'':>9}  {cs['orders_per_s']:,.0f} orders/s on one core")
+        ea = b["eth_account_aiohttp"]
+        row("(c) eth-account + aiohttp: request->reply (us)", ea["latency_us"],
+            f"{ea['throughput_per_s']:,.0f} replies/s, errors {sum(ea['errors'].values())}")
+    cpu = g["cpu_us_per_order"]
+    util = g["cpu_utilisation"]
+    lines += [
+        "",
+        "CPU per order (us) / utilisation: " + ", ".join(
+            f"{k} {_fmt(cpu[k])} / {util[k] * 100:.0f}%" for k in ("gateway", "simulator", "loadgen")),
+        f"sent {sum(g['sent'].values())} {g['sent']}, acked {g['acked']}, confirmed {g['confirmed']}, "
+        f"errors {g['errors'] or 0}, unacked at end {g['unacked_at_end']}, unconfirmed at end "
+        f"{g['unconfirmed_at_end']}",
+    ]
+    return "\n".join(lines)
+
+
+def plot(report: dict, path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    samples = report.get("_samples", {})
+    series = [
+        ("gateway: strategy -> ack", samples.get("gateway_ack")),
+        ("gateway: strategy -> venue-confirmed", samples.get("gateway_confirm")),
+        ("(a) blocking UDS ping-pong", samples.get("pingpong")),
+        ("(c) eth-account + aiohttp: request -> reply", samples.get("eth_account")),
+    ]
+    fig, ax = plt.subplots(figsize=(8, 5), dpi=110)
+    for label, values in series:
+        if not values:
+            continue
+        s = sorted(v / 1e3 for v in values)
+        n = len(s)
+        ax.plot(s, [(i + 1) / n for i in range(n)], label=f"{label} (n={n}, p50 {s[n // 2]:,.0f} us)")
+    ax.set_xscale("log")
+    ax.set_xlabel("latency (us, log)")
+    ax.set_ylabel("fraction of requests")
+    o = report["options"]
+    ax.set_title(f"order-gateway load: {o['conns']} conns, rate {'max' if not o['rate'] else o['rate']}, "
+                 f"inflight {o['inflight']}/conn")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
+    p = parser or argparse.ArgumentParser(prog="python -m bench.loadgen", description=__doc__.split("\n")[0])
+    p.add_argument("--conns", type=int, default=4, help="strategy connections (default 4)")
+    p.add_argument("--rate", type=float, default=0.0, help="orders/s in total; 0: as fast as possible (default)")
+    p.add_argument("--inflight", type=int, default=8, help="requests awaiting their ack per connection (default 8)")
+    p.add_argument("--duration", type=float, default=10.0, help="measured seconds (default 10)")
+    p.add_argument("--warmup", type=float, default=1.0, help="seconds of load before measuring (default 1)")
+    p.add_argument("--mix", default="place=1", help="op weights, e.g. place=6,cancel=3,replace=1 (default place=1)")
+    p.add_argument("--http-connections", type=int, default=64, help="gateway's http_connections (default 64)")
+    p.add_argument("--no-baselines", action="store_true", help="skip the baselines")
+    p.add_argument("--baseline-duration", type=float, default=5.0, help="seconds of baseline (c) (default 5)")
+    p.add_argument("--json", dest="json_path", metavar="PATH", help="write the report as JSON")
+    p.add_argument("--plot", dest="plot_path", metavar="PATH", help="latency CDFs as a PNG (needs matplotlib)")
+    p.add_argument("--profile", metavar="FILE", help="run the gateway under cProfile, stats to FILE")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    return p
+
+
+def options_from_args(args: argparse.Namespace) -> Options:
+    return Options(conns=args.conns, rate=args.rate, inflight=args.inflight, duration=args.duration,
+                   warmup=args.warmup, mix=args.mix, http_connections=args.http_connections,
+                   baselines=not args.no_baselines, baseline_duration=args.baseline_duration,
+                   json_path=args.json_path, plot_path=args.plot_path, profile=args.profile,
+                   progress=not args.quiet)
+
+
+def run_and_report(opts: Options) -> int:
+    report = run_load(opts)
+    print(format_table(report))
+    samples = report.pop("_samples", {})
+    if opts.json_path:
+        Path(opts.json_path).write_text(json.dumps(report, indent=2) + "\n")
+    if opts.plot_path:
+        report["_samples"] = samples
+        plot(report, opts.plot_path)
+        print(f"plot: {opts.plot_path}")
+    g = report["gateway"]
+    return 0 if g["acked"] and not g["errors"] and not g["disconnected"] else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_and_report(options_from_args(build_parser().parse_args(argv)))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
