@@ -42,6 +42,7 @@ class StrategyConnection(asyncio.Protocol):
         self._splitter = FrameSplitter(server.config.max_frame_bytes)
         self._queue: deque = deque()
         self._worker: asyncio.Task | None = None
+        self._out: list[bytes] = []
         self.transport: asyncio.Transport | None = None
         self.strategy: str | None = None
         self.cancel_on_disconnect = False
@@ -111,13 +112,31 @@ class StrategyConnection(asyncio.Protocol):
                     self.send(request)
                 else:
                     await self._router.handle(self, request, t_in, decode_ns)
+                if not self._queue:
+                    self._flush()  # end of a burst: the replies go now, not a loop turn later
         finally:
             self._worker = None
 
     def send(self, message) -> None:
+        """Queue a frame; all frames queued in one loop turn leave in one write.
+
+        Under load an ack and a few order updates are due at once: one system
+        call instead of several (each of which may wake the strategy's process
+        before we are done). A lone reply waits only for the end of this turn.
+        """
         if self.closing or self.transport is None:
             return
-        self.transport.write(encode_frame(f.encoder.encode(message)))
+        self._out.append(encode_frame(f.encoder.encode(message)))
+        if len(self._out) == 1:
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        if self.closing or not self._out:
+            self._out.clear()
+            return
+        data = b"".join(self._out) if len(self._out) > 1 else self._out[0]
+        self._out.clear()
+        self.transport.write(data)
         if self.transport.get_write_buffer_size() > self._server.config.max_outbound_buffer_bytes:
             log.warning("strategy %s stopped reading: disconnecting it", self.strategy)
             self.closing = True
@@ -126,6 +145,7 @@ class StrategyConnection(asyncio.Protocol):
     def _fatal(self, code: str, message: str) -> None:
         log.warning("closing strategy connection %s: %s", self.strategy or f"pid {self.peer_pid}", message)
         self.send(f.ProtocolError(code=code, message=message))
+        self._flush()  # what was queued, then the error, then close
         self.closing = True
         self.transport.close()
 

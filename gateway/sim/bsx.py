@@ -1,0 +1,608 @@
+"""BSX simulator: the venue's REST API and `orders` WS channel on loopback.
+
+Checks what the venue checks: the API key headers (code 16 otherwise), the
+EIP-712 order signature (the recovered signer must be the one registered for
+the order's sender, the key's wallet), nonces (nanoseconds, unique per
+account, not older than 10 minutes), client_order_id (at most 32 characters,
+unique among open orders), tick and lot. Orders trade on the shared engine;
+every change is pushed on the orders channel with the seed's field names and
+types. The WS lives at schemas.WS_PATH and wants the HMAC auth before `sub`.
+"""
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import re
+import secrets
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+
+import msgspec
+from aiohttp import WSMsgType, web
+
+from gateway._core.fixedpoint import FixedPointError, format_scaled, parse_scaled
+from gateway.signer import Signer, recover_address
+from gateway.sim.base import Faults, scaled
+from gateway.sim.engine import (
+    EngineError,
+    MatchingEngine,
+    Order,
+    OrderType,
+    Reason,
+    Side,
+    Status,
+    Stp,
+    TimeInForce,
+    Update,
+)
+from gateway.sim.market_maker import MarketMaker
+from gateway.venues.bsx import schemas
+from gateway.venues.bsx.signing import domain, order_type, ws_auth_signature
+
+log = logging.getLogger("gateway.sim.bsx")
+
+WIRE_STATUS = {
+    Status.UNTRIGGERED: schemas.STOP_ACCEPTED, Status.OPEN: schemas.OPEN, Status.PARTIALLY_FILLED: schemas.OPEN,
+    Status.FILLED: schemas.DONE, Status.CANCELLED: schemas.DONE, Status.REJECTED: schemas.DONE,
+}
+CANCEL_REASON = {
+    Reason.USER: schemas.CANCEL_USER, Reason.CANCEL_ALL: schemas.CANCEL_USER, Reason.REPLACED: schemas.CANCEL_USER,
+    Reason.SELF_TRADE: schemas.CANCEL_STP, Reason.POST_ONLY_WOULD_CROSS: schemas.CANCEL_POST_ONLY,
+    Reason.IOC_REMAINDER: "ioc", Reason.FOK_UNFILLED: "fok", Reason.NO_LIQUIDITY: "market",
+    Reason.EXPIRED: "expired",
+}
+TIFS = {"GTC": TimeInForce.GTC, "IOC": TimeInForce.IOC, "FOK": TimeInForce.FOK}
+CLIENT_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,32}$")
+WS_AUTH_MAX_AGE_NS = 60 * 10**9
+
+
+@dataclass(frozen=True)
+class Product:
+    index: int  # product_index in the signature, e.g. 2
+    product_id: str  # the venue's name, e.g. "ETH-PERP"
+    tick: int  # e18
+    lot: int  # e18
+    min_quantity: int = 0
+
+
+@dataclass
+class User:
+    api_key: str
+    api_secret: str
+    sender: str  # the main wallet
+    signer: str  # the address allowed to sign its orders
+
+
+class _Reject(Exception):
+    def __init__(self, code: int, message: str, status: int = 400):
+        super().__init__(message)
+        self.code = code
+        self.status = status
+
+
+def _fmt(value: int | None) -> str:
+    return format_scaled(value or 0, 18)
+
+
+class BsxSim:
+    def __init__(self, products: list[Product], *, chain_id: int = 8453,
+                 verifying_contract: str = "0x0000000000000000000000000000000000000000",
+                 domain_name: str = "BSX Mainnet", domain_version: str = "1",
+                 mid_prices: dict[str, int] | None = None, market_maker: bool = True,
+                 mm_levels: int = 5, mm_quantity: int = 10**18):
+        self.products = {p.index: p for p in products}
+        self.by_symbol = {p.product_id: p for p in products}
+        self.chain = {"name": domain_name, "version": domain_version, "chain_id": chain_id,
+                      "verifying_contract": verifying_contract}
+        self._order_t = order_type(domain(domain_name, domain_version, chain_id, verifying_contract))
+        self.engine = MatchingEngine(stp=Stp.CANCEL_TAKER, id_factory=lambda: str(uuid.uuid4()),
+                                     trade_id_factory=lambda: str(uuid.uuid4()))
+        self.faults = Faults()
+        self.users: dict[str, User] = {}  # api key -> user
+        self.used_nonces: set[tuple[str, int]] = set()
+        self.subscribers: dict[str, set[web.WebSocketResponse]] = {}
+        self.requests: Counter[str] = Counter()  # "POST /orders" -> count
+        self.mm: MarketMaker | None = None
+        if market_maker:
+            ladders = {}
+            for symbol, mid in (mid_prices or {}).items():
+                p = self.by_symbol[symbol]
+                step = max(p.tick, (mid // 1000) // p.tick * p.tick)
+                ladders[symbol] = (mid // p.tick * p.tick, step)
+            self.mm = MarketMaker(self.engine, Signer(secrets.token_bytes(32)).address.lower(),
+                                  levels=mm_levels, quantity=mm_quantity, ladders=ladders)
+            self.mm.refill()
+        self._runner: web.AppRunner | None = None
+        self.rest_url = self.ws_url = ""
+
+    def register(self, api_key: str, api_secret: str, sender: str, signer: str) -> None:
+        self.users[api_key] = User(api_key, api_secret, sender.lower(), signer.lower())
+
+    # server
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.add_routes([
+            web.get("/chain/configs", self._chain_configs),
+            web.get("/users/api-key", self._api_keys),
+            web.post("/orders", self._create),
+            web.delete("/order", self._cancel),
+            web.get("/order", self._get_order),
+            web.delete("/orders", self._cancel_many),
+            web.get("/orders", self._open_orders),
+            web.delete("/orders/all", self._cancel_all),
+            web.post("/orders/batch", self._batch),
+            web.get(schemas.WS_PATH, self._ws),
+        ])
+        return app
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        self._runner = web.AppRunner(self.app(), access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, host, port)
+        await site.start()
+        bound = site._server.sockets[0].getsockname()[1]  # port 0: learn the one chosen
+        self.rest_url = f"http://{host}:{bound}"
+        self.ws_url = f"ws://{host}:{bound}{schemas.WS_PATH}"
+
+    async def stop(self) -> None:
+        await self.drop_streams()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    # helpers
+
+    @staticmethod
+    def _error(exc: _Reject) -> web.Response:
+        return web.json_response({"code": exc.code, "message": str(exc)}, status=exc.status)
+
+    def _user(self, request: web.Request) -> User:
+        self.requests[f"{request.method} {request.path}"] += 1
+        user = self.users.get(request.headers.get("bsx-key", ""))
+        if user is None or not hmac.compare_digest(user.api_secret, request.headers.get("bsx-secret", "")):
+            raise _Reject(schemas.CODE_UNAUTHENTICATED, "unauthenticated", 401)
+        return user
+
+    @staticmethod
+    async def _decode(request: web.Request, decoder: msgspec.json.Decoder):
+        try:
+            return decoder.decode(await request.read())
+        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+            raise _Reject(schemas.CODE_INVALID, f"invalid request: {exc}") from None
+
+    @staticmethod
+    def _amount(name: str, text: str) -> int:
+        try:
+            return parse_scaled(text, 18)
+        except (FixedPointError, TypeError):
+            raise _Reject(schemas.CODE_INVALID, f"{name} must be a decimal string, got {text!r}") from None
+
+    def _engine_order(self, user: User, body: schemas.CreateOrder) -> Order:
+        """Verify one signed create and turn it into an engine order (not yet submitted)."""
+        product = self.products.get(body.product_index)
+        if product is None:
+            raise _Reject(schemas.CODE_INVALID, f"unknown product_index {body.product_index}")
+        if body.side not in schemas.ORDER_SIDE or body.type not in (0, 1, 2) or body.time_in_force not in TIFS:
+            raise _Reject(schemas.CODE_INVALID, "invalid side, type or time_in_force")
+        price, size = self._amount("price", body.price), self._amount("size", body.size)
+        # the signature carries the e18 integers of the very values the body spells
+        digest = self._order_t.digest((user.sender, size, price, body.nonce, body.product_index,
+                                       schemas.ORDER_SIDE[body.side]))
+        try:
+            raw = bytes.fromhex(body.signature.removeprefix("0x"))
+            signer = recover_address(digest, raw).lower()
+        except ValueError:
+            raise _Reject(schemas.CODE_INVALID, "invalid signature") from None
+        if signer != user.signer:
+            raise _Reject(schemas.CODE_INVALID, "invalid signature: not the registered signer for the sender")
+        now = time.time_ns()
+        if body.nonce < now - schemas.NONCE_MAX_AGE_NS:
+            raise _Reject(schemas.CODE_INVALID, "nonce is older than 10 minutes")
+        if (user.sender, body.nonce) in self.used_nonces:
+            raise _Reject(schemas.CODE_EXISTS, "nonce already used", 409)
+        cid = body.client_order_id
+        if cid is not None and cid != "":
+            if not CLIENT_ID.match(cid):
+                raise _Reject(schemas.CODE_INVALID, "client_order_id must be 1-32 characters")
+            if any((o.client_id or "").lower() == cid.lower() for o in self.engine.open_orders(user.sender)):
+                raise _Reject(schemas.CODE_EXISTS, "client_order_id is used by an open order", 409)
+        stop = None
+        if body.type == 2:
+            if not body.stop_price:
+                raise _Reject(schemas.CODE_INVALID, "a STOP order needs stop_price")
+            stop = self._amount("stop_price", body.stop_price)
+        if body.type != 1 and (price <= 0 or price % product.tick):
+            raise _Reject(schemas.CODE_INVALID, f"price {body.price} is not a positive multiple of the tick")
+        if size <= 0 or size % product.lot or size < product.min_quantity:
+            raise _Reject(schemas.CODE_INVALID, f"size {body.size} is not a multiple of the lot above the minimum")
+        if stop is not None and stop % product.tick:
+            raise _Reject(schemas.CODE_INVALID, "stop_price is not a multiple of the tick")
+        tif = TIFS[body.time_in_force]
+        if body.type == 1:
+            kind = OrderType.MARKET
+        elif body.post_only:
+            if tif is not TimeInForce.GTC:
+                raise _Reject(schemas.CODE_INVALID, "post_only needs GTC")
+            kind = OrderType.LIMIT_MAKER
+        else:
+            kind = OrderType.LIMIT
+        self.used_nonces.add((user.sender, body.nonce))
+        return Order(
+            order_id="", account=user.sender, product=product.product_id,
+            side=Side(body.side), type=kind, tif=tif, price=None if kind is OrderType.MARKET else price,
+            quantity=size, stop_price=stop, client_id=cid or None, reduce_only=body.reduce_only,
+            extra={"nonce": body.nonce, "post_only": body.post_only, "wire_type": body.type},
+        )
+
+    def _wire(self, order: Order, *, trades=None, pending: bool = False, accepted: bool = False) -> dict:
+        """One order as the venue spells it; trades: None leaves last_trades out."""
+        extra = order.extra
+        status = WIRE_STATUS[order.status]
+        done = status == schemas.DONE and not (pending or accepted)
+        if pending:
+            status = schemas.PENDING
+        elif accepted:
+            status = schemas.STOP_ACCEPTED if order.stop_price is not None else schemas.OPEN
+        filled = 0 if (pending or accepted) else order.filled
+        wire = {
+            "avg_price": _fmt(order.notional // order.filled if filled else 0),
+            "cancel_reason": CANCEL_REASON.get(order.reason, "") if done and order.reason else "",
+            "cancel_reject_reason": "",
+            "cancel_requested": extra.get("cancel_requested_at", 0) != 0,
+            "cancel_requested_at": str(extra.get("cancel_requested_at", 0)),
+            "client_order_id": order.client_id or "",
+            "created_at_ts": str(order.created_ns),
+            "filled_fees": "0",
+            "filled_size": _fmt(filled),
+            "id": order.order_id,
+            "initial_margin": "0",
+            "is_liquidation": False,
+        }
+        if trades is not None:
+            wire["last_trades"] = [
+                {"id": t.trade_id, "price": _fmt(t.price), "size": _fmt(t.quantity),
+                 "liquidity_indicator": "MAKER" if t.maker_order_id == order.order_id else "TAKER",
+                 "time": str(t.ts_ns), "funding_payment": "0", "trading_fee": "0", "sequencer_fee": "0"}
+                for t in trades
+            ]
+        wire.update({
+            "nonce": str(extra.get("nonce", 0)),
+            "order_stop_type": "STOP_NONE" if order.stop_price is None else "STOP_LOSS",
+            "post_only": extra.get("post_only", False),
+            "price": _fmt(order.price),
+            "product_id": order.product,
+            "reduce_only": order.reduce_only,
+            "reject_reason": "",
+            "sender": order.account,
+            "side": order.side.value,
+            "size": _fmt(order.quantity),
+            "status": status,
+            "stop_price": _fmt(order.stop_price),
+            "stp": "CANCEL_TAKER",
+            "time_in_force": order.tif.value,
+            "type": "STOP" if order.stop_price is not None else ("MARKET" if order.type is OrderType.MARKET
+                                                                 else "LIMIT"),
+            "updated_at": str(order.updated_ns),
+        })
+        return wire
+
+    def _update_wire(self, update: Update) -> dict:
+        order = update.order
+        if update.new_trades:
+            trades = update.new_trades
+        elif order.status in (Status.CANCELLED, Status.REJECTED):
+            trades = None  # a cancel involves no trades: the field is left out
+        else:
+            trades = []
+        return self._wire(order, trades=trades)
+
+    async def _publish(self, updates: list[Update], pending: list[Order] = ()) -> None:
+        """One update message per account for the new orders' PENDING, then one for the changes."""
+        if self.mm is not None:
+            updates = updates + self.mm.refill()
+        now = str(time.time_ns())
+        messages: dict[str, list[list[dict]]] = {}
+        for order in pending:
+            messages.setdefault(order.account, [[], []])[0].append(self._wire(order, trades=[], pending=True))
+        for update in updates:
+            if update.order.account in self.subscribers:
+                messages.setdefault(update.order.account, [[], []])[1].append(self._update_wire(update))
+        copies = 2 if self.faults.duplicate_events else 1
+        for account, parts in messages.items():
+            frames = [schemas.encoder.encode({"channel": schemas.ORDERS_CHANNEL, "type": "update",
+                                              "data": data, "timestamp": now}).decode()
+                      for data in parts if data]
+            for ws in list(self.subscribers.get(account, ())):
+                for frame in frames:
+                    for _ in range(copies):
+                        if self.faults.hold_events:
+                            self.faults.held.append((ws, frame))
+                        else:
+                            await self._send(ws, frame)
+
+    @staticmethod
+    async def _send(ws: web.WebSocketResponse, frame: str) -> None:
+        # a subscriber that went away misses the event, as on the venue
+        if ws.closed:
+            return
+        try:
+            await ws.send_str(frame)
+        except ConnectionError:
+            pass
+
+    async def release_events(self) -> None:
+        held, self.faults.held = self.faults.held, []
+        self.faults.hold_events = False
+        for ws, frame in held:
+            await self._send(ws, frame)
+
+    # REST handlers
+
+    async def _chain_configs(self, request: web.Request) -> web.Response:
+        self.requests[f"{request.method} {request.path}"] += 1
+        return web.json_response({"main": self.chain})
+
+    async def _api_keys(self, request: web.Request) -> web.Response:
+        try:
+            user = self._user(request)
+        except _Reject as exc:
+            return self._error(exc)
+        expires = time.time_ns() + 30 * 86400 * 10**9
+        return web.json_response({"api_keys": [
+            {"api_key": u.api_key, "api_secret": u.api_secret, "name": "gateway", "expired_at": str(expires),
+             "sender": u.sender, "signer": u.signer}
+            for u in self.users.values() if u.sender == user.sender]})
+
+    async def _create(self, request: web.Request) -> web.Response:
+        try:
+            user = self._user(request)
+            order = self._engine_order(user, await self._decode(request, schemas.create_decoder))
+            updates = self._submit(order)
+        except _Reject as exc:
+            return self._error(exc)
+        if self.faults.reorder_ack:
+            reply = self._wire(order, accepted=True)
+            await self._publish(updates, [order])
+            await asyncio.sleep(0.02)
+            return web.json_response(reply)
+        reply = self._wire(order)
+        asyncio.get_running_loop().call_soon(asyncio.ensure_future, self._publish(updates, [order]))
+        return web.json_response(reply)
+
+    def _submit(self, order: Order) -> list[Update]:
+        try:
+            return self.engine.submit(order)
+        except EngineError as exc:
+            raise _Reject(schemas.CODE_INVALID, str(exc)) from None
+
+    def _find(self, user: User, order_id: str | None, nonce: int | None) -> Order:
+        order = None
+        if order_id:
+            order = self.engine.get(order_id)
+        elif nonce:
+            order = next((o for o in self.engine.orders.values()
+                          if o.account == user.sender and o.extra.get("nonce") == nonce), None)
+        if order is None or order.account != user.sender:
+            raise _Reject(schemas.CODE_NOT_FOUND, "order not found", 404)
+        return order
+
+    def _cancel_one(self, user: User, order_id: str | None, nonce: int | None) -> tuple[Order, Update]:
+        order = self._find(user, order_id, nonce)
+        if not order.is_open:
+            raise _Reject(schemas.CODE_PRECONDITION, f"order is not open: {WIRE_STATUS[order.status]}")
+        order.extra["cancel_requested_at"] = time.time_ns()
+        return order, self.engine.cancel(user.sender, order.order_id)
+
+    @staticmethod
+    def _int_param(request: web.Request, name: str) -> int | None:
+        value = request.query.get(name)
+        if not value:
+            return None
+        try:
+            return int(value)
+        except ValueError:
+            raise _Reject(schemas.CODE_INVALID, f"{name} must be an integer") from None
+
+    async def _cancel(self, request: web.Request) -> web.Response:
+        try:
+            user = self._user(request)
+            order, update = self._cancel_one(user, request.query.get("order_id"), self._int_param(request, "nonce"))
+        except _Reject as exc:
+            return self._error(exc)
+        await self._publish([update])
+        return web.json_response({"order_id": order.order_id, "nonce": order.extra.get("nonce"),
+                                  "client_order_id": order.client_id or ""})
+
+    async def _get_order(self, request: web.Request) -> web.Response:
+        try:
+            user = self._user(request)
+            order = self._find(user, request.query.get("order_id"), self._int_param(request, "nonce"))
+        except _Reject as exc:
+            return self._error(exc)
+        return web.json_response(self._wire(order))
+
+    def _bulk(self, user: User, body: schemas.CancelOrders) -> tuple[list[dict], list[Update]]:
+        targets: list[Order] = []
+        for product in body.product_ids or ():
+            targets += self.engine.open_orders(user.sender, product)
+        for order_id in body.order_ids or ():
+            order = self.engine.get(order_id)
+            if order is not None and order.account == user.sender and order.is_open:
+                targets.append(order)
+        for nonce in body.nonces or ():
+            targets += [o for o in self.engine.open_orders(user.sender) if o.extra.get("nonce") == nonce]
+        done, updates = [], []
+        for order in {id(o): o for o in targets}.values():
+            if order.is_open:
+                order.extra["cancel_requested_at"] = time.time_ns()
+                updates.append(self.engine.cancel(user.sender, order.order_id))
+                done.append({"id": order.order_id, "nonce": order.extra.get("nonce")})
+        return done, updates
+
+    async def _cancel_many(self, request: web.Request) -> web.Response:
+        try:
+            user = self._user(request)
+            done, updates = self._bulk(user, await self._decode(request, schemas.cancel_orders_decoder))
+        except _Reject as exc:
+            return self._error(exc)
+        await self._publish(updates)
+        return web.json_response({"cancel_requested_orders": done})
+
+    async def _cancel_all(self, request: web.Request) -> web.Response:
+        try:
+            user = self._user(request)
+            product = request.query.get("product_id", "")
+            if product not in self.by_symbol:
+                raise _Reject(schemas.CODE_INVALID, f"unknown product_id {product!r}")
+        except _Reject as exc:
+            return self._error(exc)
+        updates = self.engine.cancel_all(user.sender, product)
+        await self._publish(updates)
+        return web.json_response({"cancel_requested_orders": [
+            {"order_id": u.order.order_id, "nonce": u.order.extra.get("nonce")} for u in updates]})
+
+    async def _open_orders(self, request: web.Request) -> web.Response:
+        try:
+            user = self._user(request)
+        except _Reject as exc:
+            return self._error(exc)
+        product = request.query.get("product_id") or None
+        return web.json_response([self._wire(o) for o in self.engine.open_orders(user.sender, product)])
+
+    async def _batch(self, request: web.Request) -> web.Response:
+        try:
+            user = self._user(request)
+            batch = await self._decode(request, schemas.batch_decoder)
+        except _Reject as exc:
+            return self._error(exc)
+        results, updates, created = [], [], []
+        for op in batch.data:
+            try:
+                if op.op_type == "CREATE" and op.create_order_request is not None:
+                    order = self._engine_order(user, op.create_order_request)
+                    updates += self._submit(order)
+                    created.append(order)
+                    results.append({"code": 0, "message": "", "create_order_response": self._wire(order)})
+                elif op.op_type == "CANCEL" and op.cancel_request is not None:
+                    req = op.cancel_request
+                    order, update = self._cancel_one(user, req.order_id, req.nonce)
+                    updates.append(update)
+                    results.append({"code": 0, "message": "", "cancel_response": {
+                        "order_id": order.order_id, "nonce": order.extra.get("nonce"),
+                        "client_order_id": order.client_id or ""}})
+                elif op.op_type == "CANCEL_BULK" and op.cancel_orders_request is not None:
+                    done, more = self._bulk(user, op.cancel_orders_request)
+                    updates += more
+                    results.append({"code": 0, "message": "",
+                                    "cancel_orders_response": {"cancel_requested_orders": done}})
+                elif op.op_type == "CANCEL_ALL" and op.cancel_all_orders_request is not None:
+                    more = self.engine.cancel_all(user.sender, op.cancel_all_orders_request.product_id)
+                    updates += more
+                    results.append({"code": 0, "message": "", "cancel_orders_response": {
+                        "cancel_requested_orders": [{"id": u.order.order_id, "nonce": u.order.extra.get("nonce")}
+                                                    for u in more]}})
+                else:
+                    raise _Reject(schemas.CODE_INVALID, f"invalid op_type {op.op_type!r} or missing request")
+            except _Reject as exc:
+                results.append({"code": exc.code, "message": str(exc)})
+        asyncio.get_running_loop().call_soon(asyncio.ensure_future, self._publish(updates, created))
+        return web.json_response({"data": results})
+
+    # simulator controls (not BSX): the SimVenue hooks of gateway/sim/base.py
+
+    async def outside_trade(self, symbol: str, side: str, price: str, quantity: str) -> int:
+        """An outside trader sends an IOC; returns the trades made."""
+        if self.mm is None:
+            raise RuntimeError("the simulator runs without a market maker")
+        updates = self.mm.take(symbol, Side.BUY if side == "buy" else Side.SELL, scaled(price), scaled(quantity))
+        await self._publish(updates)
+        return sum(len(u.new_trades) for u in updates)
+
+    async def set_last_price(self, symbol: str, price: str) -> None:
+        """A print elsewhere moves the market (and may trigger stops)."""
+        await self._publish(self.engine.set_last_price(symbol, scaled(price)))
+
+    async def drop_streams(self) -> None:
+        """Fault: close every WebSocket, as a venue restart would."""
+        for sockets in list(self.subscribers.values()):
+            for ws in list(sockets):
+                await ws.close()
+
+    # WebSocket
+
+    async def _ws(self, request: web.Request) -> web.StreamResponse:
+        ws = web.WebSocketResponse(heartbeat=None)
+        await ws.prepare(request)
+        user: User | None = None
+        try:
+            async for msg in ws:
+                if msg.type != WSMsgType.TEXT:
+                    continue
+                try:
+                    call = msgspec.json.decode(msg.data)
+                    op = call.get("op")
+                except (msgspec.DecodeError, AttributeError):
+                    await ws.send_json({"type": "error", "message": "invalid message", "code": 400})
+                    continue
+                if op == "auth":
+                    user = self._ws_auth(call.get("data") or {})
+                    await ws.send_json({"channel": schemas.AUTH_CHANNEL, "type": "authenticated"} if user else
+                                       {"channel": schemas.AUTH_CHANNEL, "type": "error",
+                                        "message": "authentication failed", "code": 401})
+                elif op == "sub" and call.get("channel") == schemas.ORDERS_CHANNEL:
+                    if user is None:
+                        await ws.send_json({"channel": schemas.ORDERS_CHANNEL, "type": "error",
+                                            "message": "not authenticated", "code": 401})
+                        continue
+                    snapshot = [self._wire(o) for o in self.engine.open_orders(user.sender)]
+                    self.subscribers.setdefault(user.sender, set()).add(ws)
+                    await ws.send_str(schemas.encoder.encode({
+                        "channel": schemas.ORDERS_CHANNEL, "type": "snapshot", "data": snapshot,
+                        "timestamp": str(time.time_ns())}).decode())
+                elif op == "ping":
+                    await ws.send_json({"channel": "pong", "type": "pong"})
+                else:
+                    await ws.send_json({"type": "error", "message": f"unknown op {op!r}", "code": 400})
+        finally:
+            if user is not None:
+                self.subscribers.get(user.sender, set()).discard(ws)
+        return ws
+
+    def _ws_auth(self, data: dict) -> User | None:
+        user = self.users.get(str(data.get("key", "")))
+        timestamp = str(data.get("timestamp", ""))
+        if user is None or not timestamp.isdigit():
+            return None
+        if abs(time.time_ns() - int(timestamp)) > WS_AUTH_MAX_AGE_NS:
+            return None
+        expected = ws_auth_signature(user.api_secret, user.api_key, timestamp)
+        return user if hmac.compare_digest(expected, str(data.get("signature", ""))) else None
+
+
+async def start_for(venue) -> BsxSim:
+    """The simulator for a configured BSX venue: its instruments, domain, credentials and sim section."""
+    from gateway.venues.bsx.credentials import load_credentials
+    from gateway.venues.config import SimConfig
+
+    cfg = venue.sim or SimConfig()
+    products = [
+        Product(index=int(inst.product_id), product_id=symbol, tick=scaled(inst.tick_size),
+                lot=scaled(inst.lot_size), min_quantity=scaled(inst.min_quantity))
+        for symbol, inst in venue.instruments.items()
+    ]
+    mids = {s: scaled(p) for s, p in cfg.mid_prices.items() if s in venue.instruments}
+    sim = BsxSim(products, chain_id=venue.chain_id, verifying_contract=venue.verifying_contract,
+                 domain_name=venue.domain_name, domain_version=venue.domain_version, mid_prices=mids,
+                 market_maker=cfg.market_maker, mm_levels=cfg.market_maker_levels,
+                 mm_quantity=scaled(cfg.market_maker_quantity))
+    creds = load_credentials(venue)
+    # the wallet is the configured one, or a made-up address the key is registered for
+    sim.register(creds.api_key, creds.api_secret, venue.wallet or Signer(secrets.token_bytes(32)).address,
+                 creds.signer.address)
+    sim.faults.reorder_ack = cfg.reorder_ack
+    sim.faults.duplicate_events = cfg.duplicate_events
+    await sim.start(cfg.host, cfg.port)
+    return sim

@@ -1,0 +1,534 @@
+"""BSX adapter: EIP-712 signed orders over REST (API key headers), order
+updates on the authenticated `orders` WS channel.
+
+Batching. A request goes out on its own the moment it arrives if a pooled
+connection is free; only when every connection already carries a request
+(so a lone request would have had to wait for one anyway) does it queue, and
+whatever queued is sent as one POST /orders/batch as soon as a reply frees a
+connection. A lone order is never delayed, and a burst costs one extra round
+trip instead of one per request beyond the pool. A queued request has been
+validated and will be written next: the strategy is acked then.
+
+Reconciliation. Every (re)subscribe brings a snapshot of the open orders.
+Orders in it are applied like updates (a fill made while the stream was down
+shows as filled_size above what we booked: the difference becomes one fill at
+the price that makes the venue's average). Orders we think open that the
+snapshot lacks are asked for by id over REST and applied from the answer;
+none is dropped without the venue's word.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from functools import partial
+
+from gateway._core.fixedpoint import format_scaled, parse_scaled
+from gateway._core.nonce import NonceAllocator
+from gateway.net.http import HttpClient, HttpError, Response
+from gateway.orders.model import SCALE, Fill, Order, OrderType, Side, Status, TimeInForce
+from gateway.orders.tracker import Tracker
+from gateway.venues.base import Capabilities, VenueAdapter, VenueError
+from gateway.venues.bsx import schemas
+from gateway.venues.bsx.config import BsxConfig
+from gateway.venues.bsx.credentials import Credentials, load_credentials
+from gateway.venues.bsx.signing import BsxSigner, domain
+from gateway.venues.bsx.ws import OrderStream
+
+JSON = b"Content-Type: application/json\r\n"
+_CREATE, _CANCEL = "create", "cancel"
+
+
+def _e18(text: str, signed: bool = False) -> int:
+    return parse_scaled(text, SCALE, signed=signed)
+
+
+class BsxAdapter(VenueAdapter):
+    capabilities = Capabilities(stop_orders=True, reduce_only=True, cancel_all=True, batch_cancel=True,
+                                cancel_replace=False, modify=False)
+
+    def __init__(self, config: BsxConfig, tracker: Tracker, metrics=None, *,
+                 credentials: Credentials | None = None):
+        super().__init__(config, tracker, metrics)
+        self.config: BsxConfig = config
+        self.creds = credentials or load_credentials(config)
+        # raw header lines built once; they hold the secret, so they are never logged
+        self._headers = (JSON + f"bsx-key: {self.creds.api_key}\r\n"
+                         f"bsx-secret: {self.creds.api_secret}\r\n".encode("latin-1"))
+        if not config.nonce_file:
+            raise VenueError("config", f"venue {self.name}: nonce_file is required")
+        os.makedirs(os.path.dirname(config.nonce_file) or ".", mode=0o700, exist_ok=True)
+        self.nonces = NonceAllocator(config.nonce_file, "ns")
+        self.account = config.wallet
+        self.sign: BsxSigner | None = None
+        self.http: HttpClient | None = None
+        self.stream: OrderStream | None = None
+        self._by_nonce: dict[int, Order] = {}
+        self._deferred: dict[str, list] = {}  # cancels asked for before the venue named the order
+        self._in_flight = 0
+        self._queue: list[tuple[str, Order]] = []
+        self._flushing = False
+        self.batches_sent = 0
+
+    @property
+    def reconnects(self) -> int:
+        return self.stream.reconnects if self.stream is not None else 0
+
+    def nonce_age_seconds(self) -> float | None:
+        if self.nonces.closed:
+            return None
+        return (time.time_ns() - self.nonces.peek()) / 1e9
+
+    # lifecycle
+
+    async def start(self) -> None:
+        if not self.config.rest_url or not self.config.ws_url:
+            raise VenueError("config", f"venue {self.name}: rest_url and ws_url are required")
+        self.http = HttpClient(self.config.rest_url, connections=self.config.http_connections,
+                               timeout_ms=self.config.request_timeout_ms)
+        dom = domain(self.config.domain_name, self.config.domain_version, self.config.chain_id,
+                     self.config.verifying_contract)
+        if self.config.fetch_chain_config:
+            response = await self.http.request("GET", "/chain/configs", b"", JSON)
+            if response.status != 200:
+                raise VenueError("venue_error", f"{self.name} GET /chain/configs: {_error_text(response)}")
+            main = schemas.chain_configs_decoder.decode(response.body).main
+            dom = domain(main.name, main.version, int(main.chain_id), main.verifying_contract)
+        await self._learn_wallet()
+        self.sign = BsxSigner(self.creds.signer, self.account, dom)
+        self.stream = OrderStream(self.config.ws_url, self.creds.api_key, self.creds.api_secret,
+                                  self._on_ws, ping_secs=self.config.ws_ping_secs)
+        await self.stream.start()
+        self.connected = True
+
+    async def _learn_wallet(self) -> None:
+        """The wallet (`sender`) is the API key's; a configured one must agree."""
+        response = await self.http.request("GET", "/users/api-key", b"", self._headers)
+        if response.status != 200:
+            raise VenueError("login_failed", f"{self.name} GET /users/api-key: {_error_text(response)}")
+        keys = schemas.api_keys_decoder.decode(response.body).api_keys
+        mine = next((k for k in keys if k.api_key == self.creds.api_key), None)
+        if mine is None or not mine.sender:
+            raise VenueError("login_failed", f"{self.name}: the venue lists no wallet for this API key")
+        if self.account and self.account.lower() != mine.sender.lower():
+            raise VenueError("config", f"{self.name}: wallet {self.account} is not the API key's ({mine.sender})")
+        if mine.signer and mine.signer.lower() != self.creds.signer.address.lower():
+            self.log.warning("signer %s is not the one registered for this key (%s): orders will be refused",
+                             self.creds.signer.address, mine.signer)
+        self.account = mine.sender
+
+    async def stop(self) -> None:
+        self.connected = False
+        if self.stream is not None:
+            await self.stream.stop()
+        if self.http is not None:
+            await self.http.close()
+        self.nonces.sync()
+        self.nonces.close()
+
+    # request pacing and batching
+
+    def _free(self) -> bool:
+        return self._in_flight < self.config.http_connections and not self._queue
+
+    async def _send(self, method: str, path: str, body, on_reply) -> None:
+        self._in_flight += 1
+        try:
+            reply = await self.http.send(method, path, body, self._headers)
+        except BaseException:
+            self._request_done(None)
+            raise
+        reply.add_done_callback(on_reply)
+        reply.add_done_callback(self._request_done)
+
+    def _request_done(self, _reply) -> None:
+        self._in_flight -= 1
+        self._kick()
+
+    def _kick(self) -> None:
+        if self._queue and not self._flushing and self._in_flight < self.config.http_connections:
+            self._flushing = True
+            asyncio.ensure_future(self._flush())
+
+    def _enqueue(self, kind: str, order: Order) -> None:
+        self._queue.append((kind, order))
+        self._kick()
+
+    async def _flush(self) -> None:
+        try:
+            while self._queue and self._in_flight < self.config.http_connections:
+                ops = self._queue[:self.config.max_batch]
+                del self._queue[:len(ops)]
+                try:
+                    if len(ops) == 1:
+                        kind, order = ops[0]
+                        await (self._send_create(order) if kind == _CREATE else self._send_cancel(order))
+                    else:
+                        await self._send_batch(ops)
+                except (HttpError, VenueError) as exc:
+                    self._fail_ops(ops, str(exc))
+        finally:
+            self._flushing = False
+
+    def _fail_ops(self, ops: list[tuple[str, Order]], why: str) -> None:
+        for kind, order in ops:
+            if kind == _CREATE:
+                if "nonce" in order.venue_data:
+                    asyncio.ensure_future(self._resolve_unknown(order, why))
+                else:
+                    self.tracker.apply(order, Status.REJECTED, reason=why)
+            else:
+                self.tracker.cancel_refused(order, f"cancel outcome unknown: {why}")
+
+    async def _send_batch(self, ops: list[tuple[str, Order]]) -> None:
+        def body() -> bytes:
+            data = []
+            for kind, order in ops:
+                if kind == _CREATE:
+                    data.append(schemas.BatchOp("CREATE", create_order_request=self._create(order)))
+                else:
+                    data.append(schemas.BatchOp("CANCEL", cancel_request=schemas.CancelRequest(
+                        order_id=order.venue_order_id)))
+            return schemas.encoder.encode(schemas.Batch(data))
+
+        self.batches_sent += 1
+        await self._send("POST", "/orders/batch", body, partial(self._on_batch_reply, ops))
+
+    def _on_batch_reply(self, ops: list[tuple[str, Order]], reply: asyncio.Future) -> None:
+        try:
+            response: Response = reply.result()
+        except HttpError as exc:
+            self.metrics.venue_error(self.name, "transport")
+            self._fail_ops(ops, str(exc))
+            return
+        results: list[schemas.BatchResult] = []
+        if response.status == 200:
+            try:
+                results = schemas.batch_reply_decoder.decode(response.body).data
+            except Exception as exc:  # noqa: BLE001
+                self.log.error("unreadable batch reply: %s", exc)
+        if len(results) != len(ops):
+            self.metrics.venue_error(self.name, f"http_{response.status}")
+            error = _error_text(response)
+            for kind, order in ops:
+                if kind == _CREATE:
+                    self.tracker.apply(order, Status.REJECTED, reason=error)
+                    self._fail_deferred(order, "order was rejected")
+                else:
+                    self.tracker.cancel_refused(order, error)
+            return
+        for (kind, order), result in zip(ops, results):
+            if kind == _CREATE:
+                if result.code == 0 and result.create_order_response is not None:
+                    self._accepted(order, result.create_order_response)
+                else:
+                    self.tracker.apply(order, Status.REJECTED, reason=result.message or f"code {result.code}")
+                    self._fail_deferred(order, "order was rejected")
+            elif result.code != 0:
+                self.tracker.cancel_refused(order, result.message or f"code {result.code}")
+
+    # orders
+
+    def _venue_client_id(self, order: Order) -> str:
+        # the gateway's order id, not the strategy's: it is unique across strategies (BSX wants
+        # client_order_id unique among the account's open orders) and short enough for BSX
+        cid = order.order_id
+        if len(cid) > schemas.CLIENT_ORDER_ID_MAX:
+            raise VenueError("bad_field", f"client_order_id longer than {schemas.CLIENT_ORDER_ID_MAX}")
+        return cid
+
+    def _create(self, order: Order) -> schemas.CreateOrder:
+        """Nonce and signature made here, when the request is about to be written.
+
+        The body's decimal strings and the signed e18 integers come from the
+        same ints (order.price, order.quantity), so they cannot disagree."""
+        t0 = time.perf_counter_ns()
+        nonce = self.nonces.next()
+        order.venue_data["nonce"] = nonce
+        self._by_nonce[nonce] = order
+        index = int(self.instruments[order.symbol].product_id)
+        side = schemas.ORDER_SIDE["BUY" if order.side is Side.BUY else "SELL"]
+        if order.stop_price is not None:
+            kind = schemas.ORDER_TYPE["STOP"]
+        elif order.type is OrderType.MARKET:
+            kind = schemas.ORDER_TYPE["MARKET"]
+        else:
+            kind = schemas.ORDER_TYPE["LIMIT"]
+        price = order.price or 0
+        signature = self.sign.sign_order(order.quantity, price, nonce, index, side)
+        body = schemas.CreateOrder(
+            side="BUY" if side == 0 else "SELL", type=kind, product_index=index,
+            price=format_scaled(price, SCALE), size=format_scaled(order.quantity, SCALE),
+            post_only=order.post_only, reduce_only=order.reduce_only,
+            time_in_force=order.tif.value.upper(), expired_at=0, nonce=nonce, signature=signature,
+            client_order_id=self._venue_client_id(order),
+            stop_price=None if order.stop_price is None else format_scaled(order.stop_price, SCALE),
+        )
+        t1 = time.perf_counter_ns()
+        self.stages.sign.observe(t1 - t0)
+        order.venue_data["sent_ns"] = t1
+        return body
+
+    def _check(self, order: Order) -> None:
+        if order.stop_price is not None and order.type is OrderType.MARKET:
+            raise VenueError("unsupported", f"{self.name} stop orders carry a limit price: give one")
+        self._venue_client_id(order)
+
+    async def place(self, order: Order) -> None:
+        self._check(order)
+        if self._free():
+            await self._send_create(order)
+        else:
+            self._enqueue(_CREATE, order)
+
+    async def _send_create(self, order: Order) -> None:
+        await self._send("POST", "/orders", lambda: schemas.encoder.encode(self._create(order)),
+                         partial(self._on_place_reply, order))
+
+    def _on_place_reply(self, order: Order, reply: asyncio.Future) -> None:
+        try:
+            response: Response = reply.result()
+        except HttpError as exc:
+            self.metrics.venue_error(self.name, "transport")
+            asyncio.ensure_future(self._resolve_unknown(order, str(exc)))
+            return
+        if response.status == 200:
+            try:
+                self._accepted(order, schemas.order_decoder.decode(response.body))
+                return
+            except Exception as exc:  # noqa: BLE001 - a body we cannot read is the venue's error
+                self.log.error("unreadable order reply for %s: %s", order.order_id, exc)
+        self.metrics.venue_error(self.name, f"http_{response.status}")
+        self.tracker.apply(order, Status.REJECTED, reason=_error_text(response))
+        self._fail_deferred(order, "order was rejected")
+
+    def _accepted(self, order: Order, venue_order: schemas.Order) -> None:
+        """The REST answer to a create: it names the order and says it was accepted.
+        Fills and closes come from the stream, which carries the trades."""
+        sent = order.venue_data.get("sent_ns")
+        if sent is not None:
+            self.stages.venue_ack.observe(time.perf_counter_ns() - sent)
+        if order.venue_order_id is None:
+            self.tracker.bind_venue_id(order, venue_order.id)
+        if venue_order.status == schemas.STOP_ACCEPTED:
+            self.tracker.apply(order, Status.UNTRIGGERED)
+        elif venue_order.status == schemas.OPEN and _e18(venue_order.filled_size) == 0:
+            self.tracker.apply(order, Status.TRIGGERED if order.stop_price is not None else Status.OPEN)
+        self._run_deferred(order)
+
+    async def _query_order(self, query: str) -> schemas.Order | None:
+        response = await self.http.request("GET", f"/order?{query}", b"", self._headers)
+        if response.status == 200:
+            return schemas.order_decoder.decode(response.body)
+        if response.status == 404:
+            return None
+        raise VenueError("venue_error", _error_text(response))
+
+    async def _resolve_unknown(self, order: Order, why: str) -> None:
+        """The reply was lost: ask the venue whether it has the order, by its nonce."""
+        self.log.warning("order %s: %s; asking the venue", order.order_id, why)
+        try:
+            venue_order = await self._query_order(f"nonce={order.venue_data['nonce']}")
+        except (HttpError, VenueError) as exc:
+            self.log.error("order %s stays unknown: %s", order.order_id, exc)
+            return
+        if venue_order is None:
+            self.tracker.apply(order, Status.REJECTED, reason=f"not received by the venue ({why})")
+            self._fail_deferred(order, "order was not received by the venue")
+        else:
+            self._apply_venue_order(venue_order, order)
+
+    def _apply_venue_order(self, venue_order: schemas.Order, order: Order | None = None) -> None:
+        if order is None:
+            order = self.tracker.by_venue(self.name, venue_order.id)
+            if order is None:
+                order = self._by_nonce.get(int(venue_order.nonce))
+            if order is None:
+                return  # not ours: another session of the same account, or long forgotten
+        if order.venue_order_id is None:
+            self.tracker.bind_venue_id(order, venue_order.id)
+            self._run_deferred(order)
+        fills = self._fills(order, venue_order)
+        status, reason = self._status(order, venue_order)
+        if order.status is Status.UNTRIGGERED and (venue_order.status == schemas.OPEN or (
+                venue_order.status == schemas.DONE and _e18(venue_order.filled_size) > 0)):
+            # the venue does not say "triggered": a stop it shows live or trading has been
+            self.tracker.apply(order, Status.TRIGGERED)
+        self.tracker.apply(order, status, fills, reason=order.reason or reason)
+        if order.is_closed:
+            self._by_nonce.pop(order.venue_data.get("nonce"), None)
+
+    def _fills(self, order: Order, venue_order: schemas.Order) -> list[Fill]:
+        trades = [
+            Fill(trade_id=t.id, price=_e18(t.price), quantity=_e18(t.size), ts_ns=int(t.time),
+                 is_maker=t.liquidity_indicator == "MAKER", fee=_e18(t.trading_fee, signed=True))
+            for t in venue_order.last_trades or ()
+        ]
+        # repeats go to the tracker too: it drops and counts them
+        seen = [f for f in trades if f.trade_id in order.trade_ids]
+        fresh = [f for f in trades if f.trade_id not in order.trade_ids]
+        venue_filled = _e18(venue_order.filled_size)
+        booked = order.filled + sum(f.quantity for f in fresh)
+        if booked > venue_filled:
+            # already booked from a gap fill made at a reconcile: the venue's total is the truth
+            return seen
+        if booked < venue_filled:
+            # trades made while the stream was down: one fill for what we missed, priced so
+            # the order's average matches the venue's
+            missed = venue_filled - booked
+            notional = _e18(venue_order.avg_price) * venue_filled - order.notional \
+                - sum(f.price * f.quantity for f in fresh)
+            fresh.append(Fill(trade_id=f"{venue_order.id}:filled:{venue_order.filled_size}",
+                              price=max(notional, 0) // missed, quantity=missed,
+                              ts_ns=int(venue_order.updated_at)))
+        return seen + fresh
+
+    def _status(self, order: Order, venue_order: schemas.Order) -> tuple[Status | None, str | None]:
+        wire = venue_order.status
+        if wire == schemas.PENDING:
+            return None, None
+        if wire == schemas.STOP_ACCEPTED:
+            return Status.UNTRIGGERED, None
+        if wire == schemas.OPEN:
+            return (Status.TRIGGERED if order.stop_price is not None else Status.OPEN), None
+        if wire != schemas.DONE:
+            self.log.warning("unknown BSX status %r for order %s", wire, order.order_id)
+            return None, None
+        if _e18(venue_order.filled_size) >= _e18(venue_order.size):
+            return Status.FILLED, None
+        if venue_order.reject_reason:
+            return Status.REJECTED, venue_order.reject_reason
+        why = venue_order.cancel_reason
+        if why == schemas.CANCEL_POST_ONLY and _e18(venue_order.filled_size) == 0:
+            return Status.REJECTED, "post only: the order would have taken liquidity"
+        if why == schemas.CANCEL_USER:
+            return Status.CANCELED, ("canceled by request" if order.status is Status.PENDING_CANCEL
+                                     else "canceled by the account owner")
+        if why == schemas.CANCEL_STP:
+            return Status.CANCELED, f"self-trade prevention ({venue_order.stp})"
+        if order.type is OrderType.MARKET:
+            return Status.CANCELED, "market order remainder canceled"
+        if order.tif is not TimeInForce.GTC:
+            return Status.CANCELED, f"{order.tif.value.upper()} remainder canceled"
+        return Status.CANCELED, f"canceled by the venue: {why or 'no reason given'}"
+
+    # the orders channel
+
+    def _on_ws(self, payload: bytes) -> None:
+        try:
+            message = schemas.ws_decoder.decode(payload)
+        except Exception as exc:  # noqa: BLE001
+            self.log.warning("unreadable stream message: %s", exc)
+            return
+        if message.channel == schemas.ORDERS_CHANNEL:
+            if message.type == "update":
+                for venue_order in message.data or ():
+                    self._apply_venue_order(venue_order)
+            elif message.type == "snapshot":
+                self._reconcile(message.data or [])
+                self.stream.up.set()
+            elif message.type == "error":
+                self.log.warning("orders channel error %s: %s", message.code, message.message)
+        elif message.channel == schemas.AUTH_CHANNEL and message.type != "authenticated":
+            self.log.warning("stream auth refused: %s %s", message.code, message.message)
+
+    def _reconcile(self, snapshot: list[schemas.Order]) -> None:
+        listed = set()
+        for venue_order in snapshot:
+            listed.add(venue_order.id)
+            self._apply_venue_order(venue_order)
+        missing = [o for o in self.tracker.open_orders(venue=self.name)
+                   if o.venue_order_id is not None and o.venue_order_id not in listed]
+        if missing:
+            asyncio.ensure_future(self._resolve_missing(missing))
+
+    async def _resolve_missing(self, orders: list[Order]) -> None:
+        for order in orders:
+            try:
+                venue_order = await self._query_order(f"order_id={order.venue_order_id}")
+            except (HttpError, VenueError) as exc:
+                self.log.error("order %s not in the snapshot and not answered for: %s", order.order_id, exc)
+                continue
+            if venue_order is None:
+                self.log.error("order %s (%s) is unknown to the venue; left as %s", order.order_id,
+                               order.venue_order_id, order.status.value)
+                continue
+            self._apply_venue_order(venue_order, order)
+
+    # cancels
+
+    def _run_deferred(self, order: Order) -> None:
+        for action in self._deferred.pop(order.order_id, ()):
+            asyncio.ensure_future(action())
+
+    def _fail_deferred(self, order: Order, reason: str) -> None:
+        if self._deferred.pop(order.order_id, None):
+            self.tracker.cancel_refused(order, reason)
+
+    async def cancel(self, order: Order) -> None:
+        if order.venue_order_id is None:
+            self._deferred.setdefault(order.order_id, []).append(partial(self.cancel, order))
+            return
+        if self._free():
+            await self._send_cancel(order)
+        else:
+            self._enqueue(_CANCEL, order)
+
+    async def _send_cancel(self, order: Order) -> None:
+        await self._send("DELETE", f"/order?order_id={order.venue_order_id}", b"",
+                         partial(self._on_cancel_reply, order))
+
+    def _on_cancel_reply(self, order: Order, reply: asyncio.Future) -> None:
+        try:
+            response: Response = reply.result()
+        except HttpError as exc:
+            self.tracker.cancel_refused(order, f"cancel outcome unknown: {exc}")
+            return
+        # 200 means "cancel requested": the order is closed when the stream says DONE
+        if response.status != 200:
+            self.tracker.cancel_refused(order, _error_text(response))
+
+    async def cancel_all(self, orders: list[Order]) -> None:
+        """One DELETE /orders for every order the venue has named; the rest wait for their id."""
+        named = [o for o in orders if o.venue_order_id is not None]
+        for order in orders:
+            if order.venue_order_id is None:
+                await self.cancel(order)
+        if not named:
+            return
+        body = schemas.encoder.encode(schemas.CancelOrders(order_ids=[o.venue_order_id for o in named]))
+        await self._send("DELETE", "/orders", body, partial(self._on_cancel_many_reply, named))
+
+    def _on_cancel_many_reply(self, orders: list[Order], reply: asyncio.Future) -> None:
+        try:
+            response: Response = reply.result()
+        except HttpError as exc:
+            for order in orders:
+                self.tracker.cancel_refused(order, f"cancel outcome unknown: {exc}")
+            return
+        if response.status != 200:
+            for order in orders:
+                self.tracker.cancel_refused(order, _error_text(response))
+            return
+        requested = {r.id or r.order_id for r in schemas.cancel_requested_decoder.decode(
+            response.body).cancel_requested_orders}
+        for order in orders:
+            if order.venue_order_id not in requested:
+                self.tracker.cancel_refused(order, "the venue did not take the cancel: order not open")
+
+    async def cancel_product(self, symbol: str) -> list[str]:
+        """DELETE /orders/all: every open order of the account on symbol, the gateway's or not.
+        Returns the venue ids the venue will cancel; the stream confirms each."""
+        response = await self.http.request("DELETE", f"/orders/all?product_id={symbol}", b"", self._headers)
+        if response.status != 200:
+            raise VenueError("venue_error", _error_text(response))
+        return [r.order_id or r.id for r in schemas.cancel_requested_decoder.decode(
+            response.body).cancel_requested_orders]
+
+
+def _error_text(response: Response) -> str:
+    try:
+        error = schemas.error_decoder.decode(response.body)
+    except Exception:  # noqa: BLE001
+        return f"HTTP {response.status}"
+    return f"{error.message or 'error'} (code {error.code})" if error.code else (error.message or f"HTTP {response.status}")

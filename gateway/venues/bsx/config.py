@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+from gateway.venues.config import VenueConfig
+
+
+class BsxConfig(VenueConfig, tag="bsx", frozen=True, forbid_unknown_fields=True):
+    """BSX Exchange (seed 001). Three secrets, none of them here:
+
+    - the API key and secret (REST headers bsx-key / bsx-secret, WS HMAC auth):
+      files of mode 0600 (`api_key_file`, `api_secret_file`) or environment
+      variables (`api_key_env`, `api_secret_env`);
+    - the signer key, which signs orders for the main wallet (`signer_key_file`
+      or `signer_key_env`).
+
+    `wallet` is the main wallet (the orders' `sender`); empty: learned from
+    `GET /users/api-key` at start. The EIP-712 domain comes from
+    `GET /chain/configs` when `fetch_chain_config` (the official SDK does
+    this); the fields below are the fallback. Nonces are nanoseconds.
+    """
+    api_key_file: str = ""
+    api_secret_file: str = ""
+    api_key_env: str = ""
+    api_secret_env: str = ""
+    signer_key_file: str = ""
+    signer_key_env: str = ""
+    # simulators only: make a throwaway signer key and API key/secret on first run
+    generate_key: bool = False
+    wallet: str = ""
+    nonce_file: str = ""
+    fetch_chain_config: bool = True
+    chain_id: int = 8453
+    verifying_contract: str = "0x0000000000000000000000000000000000000000"
+    domain_name: str = "BSX Mainnet"
+    domain_version: str = "1"
+    ws_ping_secs: float = 15.0
+    # most creates/cancels one POST /orders/batch carries
+    max_batch: int = 20
