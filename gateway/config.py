@@ -12,9 +12,10 @@ from typing import Literal, Union
 
 import msgspec
 
+from gateway.venues.bsx.config import BsxConfig
 from gateway.venues.citrex.config import CitrexConfig
 
-VenueConfigs = Union[CitrexConfig]
+VenueConfigs = Union[CitrexConfig, BsxConfig]
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "gateway.toml"
 
@@ -111,7 +112,7 @@ def _resolve_paths(config: Config, base_dir: Path) -> Config:
     for venue in config.venues:
         changes = {
             name: _resolve(getattr(venue, name), base_dir)
-            for name in ("key_file", "nonce_file")
+            for name in ("key_file", "nonce_file", "api_key_file", "api_secret_file", "signer_key_file")
             if hasattr(venue, name)
         }
         venues.append(msgspec.structs.replace(venue, **changes))

@@ -24,6 +24,8 @@ from gateway.orders.journal import Journal, replay
 from gateway.risk import RiskLimits
 from gateway.router import Router
 from gateway.venues.base import VenueAdapter
+from gateway.venues.bsx.adapter import BsxAdapter
+from gateway.venues.bsx.config import BsxConfig
 from gateway.venues.citrex.adapter import CitrexAdapter
 from gateway.venues.citrex.config import CitrexConfig
 
@@ -39,6 +41,7 @@ def setup_logging(level: str) -> None:
 # one entry per venue kind: its adapter, and the module whose start_for(venue) runs its simulator
 VENUE_KINDS = {
     CitrexConfig: (CitrexAdapter, "gateway.sim.citrex"),
+    BsxConfig: (BsxAdapter, "gateway.sim.bsx"),
 }
 
 

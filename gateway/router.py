@@ -254,11 +254,27 @@ class Router:
         return f.Ack(req_id=req.req_id, ok=True)
 
     async def cancel_orders(self, orders: list[Order]) -> None:
+        """Cancel many (cancel_all, cancel-on-disconnect, shutdown): one batch request per
+        venue that can take one, else one request per order."""
+        by_venue: dict[str, list[Order]] = {}
         for order in orders:
+            if order.is_closed or order.status in (Status.PENDING_CANCEL, Status.PENDING_REPLACE):
+                continue
+            if self.tracker.mark_pending(order, Status.PENDING_CANCEL):
+                by_venue.setdefault(order.venue, []).append(order)
+        for name, pending in by_venue.items():
+            venue = self.venues[name]
             try:
-                await self._cancel_one(order)
-            except RequestError as exc:
-                log.warning("cancel of %s: %s", order.order_id, exc.message)
+                if venue.capabilities.batch_cancel and len(pending) > 1:
+                    await venue.cancel_all(pending)
+                else:
+                    for order in pending:
+                        await venue.cancel(order)
+            except (VenueError, HttpError) as exc:
+                log.warning("cancel of %d orders on %s: %s", len(pending), name, exc)
+                for order in pending:
+                    if order.status is Status.PENDING_CANCEL:
+                        self.tracker.cancel_refused(order, str(exc))
 
     async def _replace(self, conn, req: f.Replace, *_) -> f.Ack:
         old = self._own_order(conn, req.client_order_id)

@@ -5,7 +5,7 @@ A venue's test module subclasses VenueContract and fills in the data: its
 config fragment, the symbol, and prices that sit where its simulator's
 market maker quotes (bids 2997/2994/2991, asks 3003/3006/3009, 1 each, for a
 mid of 3000 on a 0.1 tick). Tests a venue cannot take (no cancel-and-replace,
-say) are skipped by its capability flags, and the reason names the flag.
+say) check instead that the venue refuses it with `unsupported`.
 """
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 from pathlib import Path
 
-import pytest
 import uvloop
 
 from gateway.config import parse_config
@@ -63,9 +62,18 @@ class VenueContract:
     def sim(self, gw: Gateway):
         return gw.sims[self.venue]
 
-    def needs(self, gw: Gateway, capability: str) -> None:
-        if not getattr(gw.router.venues[self.venue].capabilities, capability):
-            pytest.skip(f"{self.venue} does not declare {capability}")
+    async def lacks_replace(self, gw: Gateway) -> bool:
+        """A venue without cancel-and-replace must refuse it clearly, never emulate it silently."""
+        if gw.router.venues[self.venue].capabilities.cancel_replace:
+            return False
+        async with self.strategy(gw, "no-replace") as s:
+            await self.place(s, "buy", "1", "2990", "nr1")
+            await s.wait_status("nr1", "OPEN")
+            ack = await s.replace("nr1", "1", "2991", new_client_order_id="nr2")
+            assert not ack.ok and ack.error.code == "unsupported" and self.venue in ack.error.message
+            [order] = await s.orders()
+            assert order.client_order_id == "nr1" and order.status == "OPEN"
+        return True
 
     async def place(self, s, side, quantity, price, cid, **kwargs):
         ack = await s.place(self.venue, self.symbol, side, quantity, price, client_order_id=cid, **kwargs)
@@ -207,7 +215,8 @@ class VenueContract:
 
     def test_cancel_and_replace(self, tmp_path):
         async def scenario(gw):
-            self.needs(gw, "cancel_replace")
+            if await self.lacks_replace(gw):
+                return
             async with self.strategy(gw, "alpha") as s:
                 await self.place(s, "buy", "1", "2990", "a1")
                 await s.wait_status("a1", "OPEN")
@@ -222,7 +231,8 @@ class VenueContract:
 
     def test_replace_whose_cancel_fails_places_nothing_without_proceed(self, tmp_path):
         async def scenario(gw):
-            self.needs(gw, "cancel_replace")
+            if await self.lacks_replace(gw):
+                return
             async with self.strategy(gw, "alpha") as s:
                 await self.filled_behind_the_gateways_back(gw, s, "x1")
                 assert (await s.replace("x1", "1", "2995", new_client_order_id="x2")).ok
@@ -237,7 +247,8 @@ class VenueContract:
 
     def test_replace_whose_cancel_fails_still_places_with_proceed_on_failure(self, tmp_path):
         async def scenario(gw):
-            self.needs(gw, "cancel_replace")
+            if await self.lacks_replace(gw):
+                return
             async with self.strategy(gw, "alpha") as s:
                 await self.filled_behind_the_gateways_back(gw, s, "y1")
                 self.sim(gw).faults.hold_events = False

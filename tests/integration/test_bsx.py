@@ -294,3 +294,19 @@ def test_embedded_default_config_runs_a_bsx_simulator():
 def test_config_refuses_secrets_inline():
     with pytest.raises(Exception, match="api_key"):
         parse_config(SERVER.replace("{tmp}", "/tmp") + '[[venues]]\nkind = "bsx"\nname = "b"\napi_key = "x"\n')
+
+
+def test_strategy_cancel_all_goes_as_one_venue_request(tmp_path):
+    async def scenario(gw):
+        sim = gw.sims["bsx"]
+        async with gw_strategy(gw) as s:
+            for i in range(3):
+                await s.place("bsx", "ETH-PERP", "sell", "1", f"320{i}", client_order_id=f"ca{i}")
+                await s.wait_status(f"ca{i}", "OPEN")
+            before = sim.requests["DELETE /order"]
+            assert (await s.cancel_all("bsx")).ok
+            for i in range(3):
+                await s.wait_status(f"ca{i}", "CANCELED")
+            assert sim.requests["DELETE /orders"] == 1 and sim.requests["DELETE /order"] == before
+
+    run(tmp_path, scenario)
