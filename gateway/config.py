@@ -35,6 +35,10 @@ class RiskConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     max_order_quantity: str = "1000000"
     max_order_notional: str = "100000000"
     max_open_orders: int = 10000
+    max_orders_per_sec: float = 0  # places per strategy; 0: no limit
+    # a limit price further than this from the symbol's last fill seen by the gateway is
+    # refused (decimal percent; "0": no band). No fill seen yet: no check.
+    price_band_pct: str = "0"
 
 
 class OrdersConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from gateway._core.fixedpoint import format_scaled, parse_scaled
 from gateway.config import RiskConfig
+from gateway.net.ratelimit import TokenBucket
 from gateway.orders.model import SCALE
 
 
@@ -15,8 +16,27 @@ class RiskLimits:
         self.max_quantity = parse_scaled(config.max_order_quantity, SCALE)
         self.max_notional = parse_scaled(config.max_order_notional, SCALE)
         self.max_open_orders = config.max_open_orders
+        self.max_rate = config.max_orders_per_sec
+        self.band = parse_scaled(config.price_band_pct, SCALE)  # percent, e18
+        self._buckets: dict[str, TokenBucket] = {}
+        self.last_trade: dict[tuple[str, str], int] = {}  # (venue, symbol) -> last fill price
 
-    def check(self, quantity: int, price: int | None, open_orders: int) -> None:
+    def check(self, quantity: int, price: int | None, open_orders: int, *, strategy: str = "",
+              venue: str = "", symbol: str = "") -> None:
+        if price is not None and self.band:
+            ref = self.last_trade.get((venue, symbol))
+            # |price - ref| / ref > band / 100, in integers
+            if ref and abs(price - ref) * 100 * 10**SCALE > self.band * ref:
+                raise RiskError(
+                    f"price {format_scaled(price, SCALE)} is more than {format_scaled(self.band, SCALE)}% "
+                    f"from the last trade {format_scaled(ref, SCALE)}"
+                )
+        if self.max_rate > 0:
+            bucket = self._buckets.get(strategy)
+            if bucket is None:
+                bucket = self._buckets[strategy] = TokenBucket(self.max_rate, max(1.0, self.max_rate))
+            if not bucket.try_take():
+                raise RiskError(f"over {self.max_rate:g} orders per second for this strategy")
         if quantity > self.max_quantity:
             raise RiskError(
                 f"quantity {format_scaled(quantity, SCALE)} is over the limit "

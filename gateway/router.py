@@ -16,6 +16,7 @@ from gateway.ipc import frames as f
 from gateway.ipc.views import order_view
 from gateway.metrics import Metrics
 from gateway.net.http import HttpError
+from gateway.net.ratelimit import RateLimited
 from gateway.orders.model import SCALE, Order, OrderType, Side, Status, TimeInForce
 from gateway.orders.tracker import DuplicateOrderError, Tracker
 from gateway.risk import RiskError, RiskLimits
@@ -64,6 +65,8 @@ class Router:
     # tracker listener: order changes go to the strategy that owns the order
 
     def order_updated(self, order: Order) -> None:
+        if order.fills:
+            self.risk.last_trade[(order.venue, order.symbol)] = order.fills[-1].price
         sent = order.venue_data.get("sent_ns")
         if sent is not None and order.status not in _AWAITING_VENUE:
             # the venue's first word on this order: confirmation latency, once
@@ -178,7 +181,8 @@ class Router:
         if reduce_only and not venue.capabilities.reduce_only:
             raise RequestError("unsupported", f"{venue.name} has no reduce-only orders")
         try:
-            self.risk.check(quantity, price, self.tracker.open_count(conn.strategy))
+            self.risk.check(quantity, price, self.tracker.open_count(conn.strategy), strategy=conn.strategy,
+                            venue=venue.name, symbol=symbol)
         except RiskError as exc:
             raise RequestError("risk_limit", str(exc)) from None
         try:
@@ -197,6 +201,9 @@ class Router:
         except VenueError as exc:
             self.tracker.apply(order, Status.REJECTED, reason=exc.message)
             raise RequestError(exc.code, exc.message) from None
+        except RateLimited as exc:
+            self.tracker.apply(order, Status.REJECTED, reason=str(exc))
+            raise RequestError("rate_limited", str(exc)) from None
         except HttpError as exc:
             self.tracker.apply(order, Status.REJECTED, reason=str(exc))
             raise RequestError("venue_unavailable", str(exc)) from None
@@ -241,9 +248,10 @@ class Router:
         self.tracker.mark_pending(order, Status.PENDING_CANCEL)
         try:
             await self.venues[order.venue].cancel(order)
-        except (VenueError, HttpError) as exc:
+        except (VenueError, HttpError, RateLimited) as exc:
             self.tracker.cancel_refused(order, str(exc))
-            raise RequestError("venue_unavailable", str(exc)) from None
+            code = "rate_limited" if isinstance(exc, RateLimited) else "venue_unavailable"
+            raise RequestError(code, str(exc)) from None
 
     async def _cancel_all(self, conn, req: f.CancelAll, *_) -> f.Ack:
         if req.venue is not None:
@@ -270,7 +278,7 @@ class Router:
                 else:
                     for order in pending:
                         await venue.cancel(order)
-            except (VenueError, HttpError) as exc:
+            except (VenueError, HttpError, RateLimited) as exc:
                 log.warning("cancel of %d orders on %s: %s", len(pending), name, exc)
                 for order in pending:
                     if order.status is Status.PENDING_CANCEL:
@@ -291,10 +299,11 @@ class Router:
         self.tracker.mark_pending(old, Status.PENDING_REPLACE)
         try:
             await venue.replace(old, new, req.proceed_on_failure)
-        except (VenueError, HttpError) as exc:
+        except (VenueError, HttpError, RateLimited) as exc:
             self.tracker.cancel_refused(old, str(exc))
             self.tracker.apply(new, Status.REJECTED, reason=str(exc))
-            raise RequestError("venue_unavailable", str(exc)) from None
+            code = "rate_limited" if isinstance(exc, RateLimited) else "venue_unavailable"
+            raise RequestError(code, str(exc)) from None
         return f.Ack(req_id=req.req_id, ok=True, order_id=new.order_id)
 
     async def _modify(self, conn, req: f.Modify, *_) -> f.Ack:

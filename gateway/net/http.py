@@ -20,6 +20,8 @@ from urllib.parse import urlsplit
 
 import httptools
 
+from gateway.net.ratelimit import RateLimited, TokenBucket, retry_after_s
+
 
 class HttpError(Exception):
     """The request's fate is unknown or it failed below HTTP (connect, timeout, reset)."""
@@ -83,6 +85,8 @@ class _Connection(asyncio.Protocol):
     def on_message_complete(self) -> None:
         waiter, self.waiter = self.waiter, None
         response = Response(self._parser.get_status_code(), self._headers, b"".join(self._body))
+        if response.status == 429 and self._pool.limiter is not None:
+            self._pool.limiter.pause(retry_after_s(response.headers))
         if waiter is not None and not waiter.done():
             waiter.set_result(response)
         if self._keep_alive and not self.closed:
@@ -105,6 +109,7 @@ class HttpClient:
         timeout_ms: int = 5000,
         ssl_context: ssl.SSLContext | None = None,
         default_headers: dict[str, str] | None = None,
+        limiter: TokenBucket | None = None,
     ):
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -125,6 +130,7 @@ class HttpClient:
         fixed = {"Host": host_header, "Connection": "keep-alive", **(default_headers or {})}
         self._fixed_headers = "".join(f"{k}: {v}\r\n" for k, v in fixed.items()).encode("latin-1")
         self._closing = False
+        self.limiter = limiter
 
     async def _acquire(self) -> _Connection:
         while True:
@@ -173,14 +179,18 @@ class HttpClient:
         path: str,
         body: bytes | Callable[[], bytes] = b"",
         headers: bytes = b"",
+        weight: float = 1,
     ) -> asyncio.Future[Response]:
         """Write one request; returns a future of its response (HttpError on failure).
 
         body may be a callable, called once a connection is ready: order bodies
         carry a nonce and a signature, which must be made as late as possible.
         headers: pre-encoded "Name: value\\r\\n" lines, so callers on the order
-        path build them without a dict.
+        path build them without a dict. weight: the request's cost in the
+        venue's rate limit (RateLimited, before anything is sent, when over it).
         """
+        if self.limiter is not None:
+            await self.limiter.take(weight)
         conn = await self._acquire()
         if callable(body):
             try:

@@ -519,7 +519,7 @@ class BsxSim:
             raise RuntimeError("the simulator runs without a market maker")
         updates = self.mm.take(symbol, Side.BUY if side == "buy" else Side.SELL, scaled(price), scaled(quantity))
         await self._publish(updates)
-        return sum(len(u.new_trades) for u in updates)
+        return len({t.trade_id for u in updates for t in u.new_trades})
 
     async def set_last_price(self, symbol: str, price: str) -> None:
         """A print elsewhere moves the market (and may trigger stops)."""

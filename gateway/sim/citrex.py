@@ -107,6 +107,7 @@ class CitrexSim:
                                   ladders=ladders)
             self.mm.refill()
         self.requests = 0
+        self.requests_429 = 0
         self._runner: web.AppRunner | None = None
         self.rest_url = self.ws_url = ""
 
@@ -114,8 +115,14 @@ class CitrexSim:
 
     @web.middleware
     async def _slow_venue(self, request: web.Request, handler):
-        if self.faults.reply_delay_ms and request.path.startswith("/v1/order"):
-            await asyncio.sleep(self.faults.reply_delay_ms / 1000)
+        if request.path.startswith("/v1/order"):
+            if self.faults.answer_429 > 0:
+                self.faults.answer_429 -= 1
+                self.requests_429 += 1
+                return web.json_response({"success": False, "error": "too many requests"}, status=429,
+                                         headers={"Retry-After": str(self.faults.retry_after_s)})
+            if self.faults.reply_delay_ms:
+                await asyncio.sleep(self.faults.reply_delay_ms / 1000)
         return await handler(request)
 
     def app(self) -> web.Application:
@@ -410,7 +417,7 @@ class CitrexSim:
         body = await request.json()
         updates = self.take(int(body["productId"]), body["isBuy"], int(body["price"]), int(body["quantity"]))
         await self._publish(updates)
-        return web.json_response({"trades": sum(len(u.new_trades) for u in updates)})
+        return web.json_response({"trades": len({t.trade_id for u in updates for t in u.new_trades})})
 
     def take(self, product_id: int, is_buy: bool, price: int, quantity: int) -> list[Update]:
         if self.mm is None:
@@ -420,7 +427,7 @@ class CitrexSim:
     async def take_and_publish(self, product_id: int, is_buy: bool, price: int, quantity: int) -> int:
         updates = self.take(product_id, is_buy, price, quantity)
         await self._publish(updates)
-        return sum(len(u.new_trades) for u in updates)
+        return len({t.trade_id for u in updates for t in u.new_trades})
 
     async def outside_trade(self, symbol: str, side: str, price: str, quantity: str) -> int:
         """An outside trader sends an IOC (SimVenue interface); returns the trades made."""

@@ -17,6 +17,7 @@ import logging
 import msgspec
 
 from gateway.metrics import Metrics
+from gateway.net.ratelimit import TokenBucket
 from gateway.orders.model import Order
 from gateway.orders.tracker import Tracker
 from gateway.venues.config import InstrumentConfig, VenueConfig
@@ -52,6 +53,11 @@ class VenueAdapter(abc.ABC):
         self.tracker = tracker
         self.metrics = metrics or Metrics()
         self.stages = self.metrics.stages(self.name)
+        self.limiter = (
+            TokenBucket(config.rate_limit_per_s, config.rate_limit_burst or config.rate_limit_per_s,
+                        queue=config.rate_limit_queue, max_wait_s=config.rate_limit_max_wait_ms / 1000)
+            if config.rate_limit_per_s > 0 else None
+        )
         self.instruments: dict[str, InstrumentConfig] = dict(config.instruments)
         self.log = logging.getLogger(f"gateway.venue.{self.name}")
         self.connected = False

@@ -46,4 +46,9 @@ class VenueConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, tag_f
     ws_url: str = ""
     request_timeout_ms: int = 5000
     http_connections: int = 4
+    # the venue's documented limit; 0: none. Over it, requests wait in a bounded line, then are refused
+    rate_limit_per_s: float = 0
+    rate_limit_burst: float = 0
+    rate_limit_queue: int = 100
+    rate_limit_max_wait_ms: int = 1000
     sim: SimConfig | None = None

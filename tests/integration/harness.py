@@ -40,13 +40,16 @@ min_quantity = "0.001"
 """
 
 
-def make_config(tmp: Path, extra: str = "") -> Config:
-    return parse_config(CONFIG.format(tmp=tmp) + extra)
+def make_config(tmp: Path, edit: Callable[[str], str] | None = None) -> Config:
+    text = CONFIG.format(tmp=tmp)
+    return parse_config(edit(text) if edit else text)
 
 
-def run_gateway(tmp: Path, scenario: Callable[[Gateway], Awaitable[None]], *, timeout_s: float = 30) -> None:
+def run_gateway(tmp: Path, scenario: Callable[[Gateway], Awaitable[None]], *, timeout_s: float = 30,
+                edit: Callable[[str], str] | None = None) -> None:
+    """edit: changes the config text first (e.g. adds a venue's rate limit)."""
     async def main() -> None:
-        gw = await Gateway.start(make_config(tmp))
+        gw = await Gateway.start(make_config(tmp, edit))
         try:
             await asyncio.wait_for(scenario(gw), timeout_s)
         finally:

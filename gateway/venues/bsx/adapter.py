@@ -26,6 +26,7 @@ from functools import partial
 from gateway._core.fixedpoint import format_scaled, parse_scaled
 from gateway._core.nonce import NonceAllocator
 from gateway.net.http import HttpClient, HttpError, Response
+from gateway.net.ratelimit import RateLimited
 from gateway.orders.model import SCALE, Fill, Order, OrderType, Side, Status, TimeInForce
 from gateway.orders.tracker import Tracker
 from gateway.venues.base import Capabilities, VenueAdapter, VenueError
@@ -85,7 +86,7 @@ class BsxAdapter(VenueAdapter):
         if not self.config.rest_url or not self.config.ws_url:
             raise VenueError("config", f"venue {self.name}: rest_url and ws_url are required")
         self.http = HttpClient(self.config.rest_url, connections=self.config.http_connections,
-                               timeout_ms=self.config.request_timeout_ms)
+                               timeout_ms=self.config.request_timeout_ms, limiter=self.limiter)
         dom = domain(self.config.domain_name, self.config.domain_version, self.config.chain_id,
                      self.config.verifying_contract)
         if self.config.fetch_chain_config:
@@ -165,7 +166,7 @@ class BsxAdapter(VenueAdapter):
                         await (self._send_create(order) if kind == _CREATE else self._send_cancel(order))
                     else:
                         await self._send_batch(ops)
-                except (HttpError, VenueError) as exc:
+                except (HttpError, VenueError, RateLimited) as exc:
                     self._fail_ops(ops, str(exc))
         finally:
             self._flushing = False

@@ -8,6 +8,7 @@ from functools import partial
 
 from gateway._core.nonce import NonceAllocator
 from gateway.net.http import HttpClient, HttpError, Response
+from gateway.net.ratelimit import retry_after_s
 from gateway.orders.model import Fill, Order, OrderType, Side, Status, TimeInForce
 from gateway.orders.tracker import Tracker
 from gateway.signer import Signer
@@ -87,7 +88,7 @@ class CitrexAdapter(VenueAdapter):
         if not self.config.rest_url or not self.config.ws_url:
             raise VenueError("config", f"venue {self.name}: rest_url and ws_url are required")
         self.http = HttpClient(self.config.rest_url, connections=self.config.http_connections,
-                               timeout_ms=self.config.request_timeout_ms)
+                               timeout_ms=self.config.request_timeout_ms, limiter=self.limiter)
         await self._login()
         self.stream = OrderStream(self.config.ws_url, self.account, self.config.sub_account_id,
                                   headers=self._ws_headers, on_message=self._on_ws, on_up=self._stream_up)
@@ -216,7 +217,10 @@ class CitrexAdapter(VenueAdapter):
             except Exception as exc:  # noqa: BLE001 - a body we cannot read is the venue's error
                 self.log.error("unreadable order reply for %s: %s", order.order_id, exc)
         self.metrics.venue_error(self.name, f"http_{response.status}")
-        self.tracker.apply(order, Status.REJECTED, reason=_error_text(response))
+        reason = _error_text(response)
+        if response.status == 429:
+            reason = f"venue rate limit (HTTP 429), retry after {retry_after_s(response.headers):g} s"
+        self.tracker.apply(order, Status.REJECTED, reason=reason)
         self._fail_deferred(order, "order was rejected")
 
     async def _resolve_unknown(self, order: Order, why: str) -> None:
@@ -339,7 +343,8 @@ class CitrexAdapter(VenueAdapter):
             return schemas.encoder.encode(schemas.CancelAndReplace(
                 idToCancel=old.venue_order_id, newOrder=self._signed_order(new, nonce)))
 
-        reply = await self.http.send("POST", "/v1/order/cancel-and-replace", body, self._auth_headers)
+        # the venue weighs a cancel-and-replace as two requests
+        reply = await self.http.send("POST", "/v1/order/cancel-and-replace", body, self._auth_headers, weight=2)
         reply.add_done_callback(partial(self._on_replace_reply, old, new, proceed_on_failure))
 
     def _on_replace_reply(self, old: Order, new: Order, proceed: bool, reply: asyncio.Future) -> None:

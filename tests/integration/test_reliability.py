@@ -1,0 +1,152 @@
+"""Faults and limits, each test naming the invariant it checks."""
+from __future__ import annotations
+
+import asyncio
+import os
+import struct
+import subprocess
+import sys
+import time
+
+import msgspec
+
+from gateway.ipc import frames as f
+from tests.integration.harness import CONFIG, run_gateway, strategy
+
+E18 = 10**18
+
+
+def venue_option(line: str):
+    """Add an option to the [[venues]] table of the test config."""
+    return lambda text: text.replace('name = "citrex"\n', f'name = "citrex"\n{line}\n', 1)
+
+
+def risk_option(line: str):
+    return lambda text: text.replace("[risk]\n", f"[risk]\n{line}\n", 1)
+
+
+def test_fill_while_the_stream_is_down_reaches_the_strategy_exactly_once(tmp_path):
+    """Invariant: no lost fill, no duplicate fill across a WS reconnect."""
+    async def scenario(gw):
+        sim = gw.sims["citrex"]
+        async with strategy(gw, "alpha") as s:
+            await s.place("citrex", "ETH-PERP", "buy", "1", "2999", client_order_id="w1")
+            await s.wait_status("w1", "OPEN")
+            await sim.drop_streams()
+            # the venue fills it while nobody listens: its event is lost for good
+            assert await sim.outside_trade("ETH-PERP", "sell", "2999", "1") == 1
+            done = await s.wait_status("w1", "FILLED", timeout_s=15)
+            assert done.filled == "1" and len(done.last_trades) == 1
+            assert gw.router.venues["citrex"].reconnects >= 1
+            await asyncio.sleep(0.3)
+            [order] = await s.orders(open_only=False)
+            assert order.filled == "1" and order.status == "FILLED"
+            fills = gw.router.tracker.by_client("alpha", "w1").fills
+            assert len(fills) == 1, fills
+
+    run_gateway(tmp_path, scenario)
+
+
+def test_429_rejects_clearly_then_the_next_order_waits_for_retry_after(tmp_path):
+    """Invariant: a 429 never drops an order silently, and we stop until Retry-After."""
+    async def scenario(gw):
+        sim = gw.sims["citrex"]
+        sim.faults.answer_429, sim.faults.retry_after_s = 1, 1
+        async with strategy(gw, "alpha") as s:
+            assert (await s.place("citrex", "ETH-PERP", "buy", "1", "2950", client_order_id="h1")).ok
+            refused = await s.wait_status("h1", "REJECTED")
+            assert "429" in refused.reason and "retry after 1 s" in refused.reason
+            t0 = time.monotonic()
+            assert (await s.place("citrex", "ETH-PERP", "buy", "1", "2950", client_order_id="h2")).ok
+            assert time.monotonic() - t0 >= 0.8  # held back by the limiter, not sent into the 429
+            await s.wait_status("h2", "OPEN")
+            assert sim.requests_429 == 1
+
+    run_gateway(tmp_path, scenario, edit=venue_option("rate_limit_per_s = 100"))
+
+
+def test_over_the_rate_limit_requests_are_refused_at_once_not_dropped(tmp_path):
+    """Invariant: over the venue's limit a request that cannot go within the wait bound
+    gets `rate_limited` at once (the line's own bound is tests/unit/test_ratelimit.py)."""
+    async def scenario(gw):
+        async with strategy(gw, "alpha") as s:
+            t0 = time.monotonic()
+            acks = await asyncio.gather(*(
+                s.place("citrex", "ETH-PERP", "buy", "0.001", "2900", client_order_id=f"q{i}") for i in range(5)))
+            assert time.monotonic() - t0 < 2
+            codes = [a.error.code if a.error else "ok" for a in acks]
+            assert codes == ["ok", "ok", "rate_limited", "rate_limited", "rate_limited"], codes
+            assert "rate limit" in acks[2].error.message
+            statuses = {o.client_order_id: o.status for o in await s.orders(open_only=False)}
+            assert [statuses[f"q{i}"] for i in range(2, 5)] == ["REJECTED"] * 3
+            await asyncio.sleep(0.6)  # the bucket refills (the login took a token at start too): the next one goes
+            assert (await s.place("citrex", "ETH-PERP", "buy", "0.001", "2900", client_order_id="q5")).ok
+
+    run_gateway(tmp_path, scenario, edit=venue_option(
+        "rate_limit_per_s = 2\nrate_limit_burst = 3\nrate_limit_queue = 1\nrate_limit_max_wait_ms = 300"))
+
+
+def test_orders_per_second_and_price_band(tmp_path):
+    """Invariant: pre-trade limits refuse with a reason before anything reaches the venue."""
+    async def scenario(gw):
+        sim = gw.sims["citrex"]
+        async with strategy(gw, "alpha") as s:
+            assert (await s.place("citrex", "ETH-PERP", "buy", "1", "3003", client_order_id="b1")).ok
+            await s.wait_status("b1", "FILLED")  # the last trade is now 3003
+            requests = sim.requests
+            far = await s.place("citrex", "ETH-PERP", "buy", "1", "2800", client_order_id="b2")
+            assert far.error.code == "risk_limit" and "from the last trade 3003" in far.error.message
+            near = await s.place("citrex", "ETH-PERP", "buy", "1", "2900", client_order_id="b3")
+            assert near.ok
+            assert sim.requests == requests + 1
+            burst = [await s.place("citrex", "ETH-PERP", "buy", "0.001", "2950", client_order_id=f"r{i}")
+                     for i in range(6)]
+            assert any(a.error and a.error.code == "risk_limit" and "orders per second" in a.error.message
+                       for a in burst)
+
+    run_gateway(tmp_path, scenario, edit=risk_option('max_orders_per_sec = 4\nprice_band_pct = "5"'))
+
+
+def test_a_strategy_that_stops_reading_is_cut_off_and_slows_no_one(tmp_path):
+    """Invariant: bounded buffering per strategy; others keep their latency."""
+    async def scenario(gw):
+        reader, writer = await asyncio.open_unix_connection(gw.config.server.socket_path)
+        hello = msgspec.msgpack.encode({"op": "hello", "req_id": 1, "strategy": "sleepy"})
+        writer.write(struct.pack(">I", len(hello)) + hello)
+        ping = msgspec.msgpack.encode({"op": "ping", "req_id": 2})
+        writer.write((struct.pack(">I", len(ping)) + ping) * 40000)  # ~1.5 MB of pongs it never reads
+        try:
+            await writer.drain()
+        except ConnectionError:
+            pass  # the gateway may have cut it off already: that is the point
+        async with strategy(gw, "busy") as s:
+            for _ in range(200):
+                if "sleepy" not in gw.router.connections:
+                    break
+                assert await s.ping() < 1_000_000_000
+                await asyncio.sleep(0.02)
+            assert "sleepy" not in gw.router.connections
+            assert (await s.place("citrex", "ETH-PERP", "buy", "1", "2950", client_order_id="k1")).ok
+        writer.close()
+
+    run_gateway(tmp_path, scenario, edit=lambda t: t.replace(
+        "max_frame_bytes = 65536", "max_frame_bytes = 65536\nmax_outbound_buffer_bytes = 65536"))
+
+
+def test_venue_down_at_start_is_one_clear_error(tmp_path):
+    """Invariant: the daemon refuses to start half-connected, and says why in one line."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again: nothing listens there
+    head, _, rest = CONFIG.format(tmp=tmp_path).partition("[venues.sim]")
+    config = head + f'rest_url = "http://127.0.0.1:{port}"\nws_url = "ws://127.0.0.1:{port}/v1/ws/operate"\n'
+    config += rest[rest.index("[venues.instruments"):]
+    (tmp_path / "gw.toml").write_text(config)
+    run = subprocess.run([sys.executable, "-m", "gateway", "run", "-c", str(tmp_path / "gw.toml")],
+                         capture_output=True, text=True, timeout=60, env=dict(os.environ))
+    assert run.returncode == 1
+    assert "gateway: cannot start: cannot connect to 127.0.0.1" in run.stderr
+    assert "Traceback" not in run.stderr
+    assert not (tmp_path / "gw.sock").exists()
