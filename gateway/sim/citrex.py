@@ -474,6 +474,10 @@ class CitrexSim:
             await ws.send_json({"jsonrpc": "2.0", "id": rid,
                                 "error": {"code": -32601, "message": f"method not found: {method}"}})
 
+    def expire_sessions(self) -> None:
+        """Fault: every session cookie stops working, as after the venue's 6 hours."""
+        self.sessions.clear()
+
     async def drop_streams(self) -> None:
         """Fault: close every WebSocket, as a venue restart would."""
         for sockets in list(self.subscribers.values()):

@@ -150,3 +150,25 @@ def test_venue_down_at_start_is_one_clear_error(tmp_path):
     assert "gateway: cannot start: cannot connect to 127.0.0.1" in run.stderr
     assert "Traceback" not in run.stderr
     assert not (tmp_path / "gw.sock").exists()
+
+
+def test_session_expiry_and_stream_drop_recover_with_a_fresh_login(tmp_path):
+    """Invariant: an expired session never leaves the gateway deaf: it logs in again and resubscribes."""
+    async def scenario(gw):
+        sim = gw.sims["citrex"]
+        async with strategy(gw, "alpha") as s:
+            await s.place("citrex", "ETH-PERP", "buy", "1", "2999", client_order_id="e1")
+            await s.wait_status("e1", "OPEN")
+            sim.expire_sessions()
+            await sim.drop_streams()
+            adapter = gw.router.venues["citrex"]
+            for _ in range(200):
+                if sim.sessions and sim.subscribers.get(adapter.account.lower()):
+                    break
+                await asyncio.sleep(0.05)
+            assert sim.sessions, "no new login"
+            # the new stream delivers: a fill now arrives as an event
+            await sim.outside_trade("ETH-PERP", "sell", "2999", "1")
+            assert (await s.wait_status("e1", "FILLED")).filled == "1"
+
+    run_gateway(tmp_path, scenario)

@@ -151,8 +151,8 @@ class CitrexAdapter(VenueAdapter):
                                  order.venue_order_id)
         self.log.info("reconciled %d orders with the venue", len(orders))
 
-    async def _ws_headers(self) -> dict[str, str]:
-        if self._cookie is None:
+    async def _ws_headers(self, fresh: bool = False) -> dict[str, str]:
+        if fresh or self._cookie is None:
             await self._login()
         return {"Cookie": f"{schemas.SESSION_COOKIE}={self._cookie}"}
 

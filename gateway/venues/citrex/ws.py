@@ -46,12 +46,13 @@ class _Listener(picows.WSListener):
 class OrderStream:
     """Keeps the orders subscription up; calls on_message with each raw frame.
 
-    headers() is awaited before every connect so a reconnect carries a fresh
-    session cookie; on_up runs after each (re)subscribe, for reconciliation.
+    headers(fresh) is awaited before every connect; fresh is True on reconnects,
+    so a session that expired while we were away is renewed (a stale cookie would
+    earn 401s forever). on_up runs after each (re)subscribe, for reconciliation.
     """
 
     def __init__(self, url: str, account: str, sub_account_id: int,
-                 headers: Callable[[], Awaitable[dict[str, str]]],
+                 headers: Callable[[bool], Awaitable[dict[str, str]]],
                  on_message: Callable[[bytes], None],
                  on_up: Callable[[], Awaitable[None]] | None = None):
         self.url = url
@@ -92,7 +93,7 @@ class OrderStream:
         while not self._stopping:
             try:
                 transport, _ = await picows.ws_connect(
-                    lambda: _Listener(self), self.url, extra_headers=await self._headers(),
+                    lambda: _Listener(self), self.url, extra_headers=await self._headers(self.reconnects > 0),
                     enable_auto_ping=True, auto_ping_idle_timeout=15, auto_ping_reply_timeout=10,
                 )
                 self.send(schemas.WS_SUBSCRIBE, {"channel": schemas.ORDERS_CHANNEL,
