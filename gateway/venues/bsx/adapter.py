@@ -34,7 +34,8 @@ from gateway.venues.bsx import schemas
 from gateway.venues.bsx.config import BsxConfig
 from gateway.venues.bsx.credentials import Credentials, load_credentials
 from gateway.venues.bsx.signing import BsxSigner, domain
-from gateway.venues.bsx.ws import OrderStream
+from gateway.net.ws import ReconnectingStream
+from gateway.venues.bsx.ws import order_stream
 
 JSON = b"Content-Type: application/json\r\n"
 _CREATE, _CANCEL = "create", "cancel"
@@ -63,7 +64,7 @@ class BsxAdapter(VenueAdapter):
         self.account = config.wallet
         self.sign: BsxSigner | None = None
         self.http: HttpClient | None = None
-        self.stream: OrderStream | None = None
+        self.stream: ReconnectingStream | None = None
         self._by_nonce: dict[int, Order] = {}
         self._deferred: dict[str, list] = {}  # cancels asked for before the venue named the order
         self._in_flight = 0
@@ -97,8 +98,8 @@ class BsxAdapter(VenueAdapter):
             dom = domain(main.name, main.version, int(main.chain_id), main.verifying_contract)
         await self._learn_wallet()
         self.sign = BsxSigner(self.creds.signer, self.account, dom)
-        self.stream = OrderStream(self.config.ws_url, self.creds.api_key, self.creds.api_secret,
-                                  self._on_ws, ping_secs=self.config.ws_ping_secs)
+        self.stream = order_stream(self.config.ws_url, self.creds.api_key, self.creds.api_secret,
+                                   self._on_ws, ping_secs=self.config.ws_ping_secs)
         await self.stream.start()
         self.connected = True
 

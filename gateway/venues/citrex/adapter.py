@@ -16,7 +16,8 @@ from gateway.venues.base import Capabilities, VenueAdapter, VenueError
 from gateway.venues.citrex import schemas
 from gateway.venues.citrex.config import CitrexConfig
 from gateway.venues.citrex.signing import CitrexSigner
-from gateway.venues.citrex.ws import OrderStream
+from gateway.net.ws import ReconnectingStream
+from gateway.venues.citrex.ws import order_stream
 
 STATUS = {
     "OPEN": Status.OPEN,
@@ -66,7 +67,7 @@ class CitrexAdapter(VenueAdapter):
         os.makedirs(os.path.dirname(config.nonce_file) or ".", mode=0o700, exist_ok=True)
         self.nonces = NonceAllocator(config.nonce_file, "us")
         self.http: HttpClient | None = None
-        self.stream: OrderStream | None = None
+        self.stream: ReconnectingStream | None = None
         self._cookie: str | None = None
         self._by_nonce: dict[int, Order] = {}
         # cancels asked for before the venue told us the order's id
@@ -90,8 +91,8 @@ class CitrexAdapter(VenueAdapter):
         self.http = HttpClient(self.config.rest_url, connections=self.config.http_connections,
                                timeout_ms=self.config.request_timeout_ms, limiter=self.limiter)
         await self._login()
-        self.stream = OrderStream(self.config.ws_url, self.account, self.config.sub_account_id,
-                                  headers=self._ws_headers, on_message=self._on_ws, on_up=self._stream_up)
+        self.stream = order_stream(self.config.ws_url, self.account, self.config.sub_account_id,
+                                   headers=self._ws_headers, on_message=self._on_ws, on_up=self._stream_up)
         await self.stream.start()
         self.connected = True
 
