@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from aiohttp import web
+
 from gateway._core.fixedpoint import parse_scaled
 
 
@@ -31,3 +33,68 @@ class Faults:
 def scaled(text: str) -> int:
     """A decimal string as the simulators' e18 integer."""
     return parse_scaled(text, 18)
+
+
+class SimServer:
+    """The aiohttp server and WebSocket fan-out the simulators share.
+
+    A subclass provides app() and ws_path, keeps subscribers (account -> open
+    sockets) and calls deliver() with each account's frames."""
+
+    ws_path = "/ws"
+
+    def __init__(self) -> None:
+        self.faults = Faults()
+        self.subscribers: dict[str, set[web.WebSocketResponse]] = {}
+        self._runner: web.AppRunner | None = None
+        self.rest_url = self.ws_url = ""
+
+    def app(self) -> web.Application:
+        raise NotImplementedError
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        self._runner = web.AppRunner(self.app(), access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, host, port)
+        await site.start()
+        bound = site._server.sockets[0].getsockname()[1]  # port 0: learn the one chosen
+        self.rest_url = f"http://{host}:{bound}"
+        self.ws_url = f"ws://{host}:{bound}{self.ws_path}"
+
+    async def stop(self) -> None:
+        await self.drop_streams()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def deliver(self, account: str, frames: list[str]) -> None:
+        """Send frames to the account's sockets, as the faults say (twice, or held back)."""
+        copies = 2 if self.faults.duplicate_events else 1
+        for ws in list(self.subscribers.get(account, ())):
+            for frame in frames:
+                for _ in range(copies):
+                    if self.faults.hold_events:
+                        self.faults.held.append((ws, frame))
+                    else:
+                        await self._send(ws, frame)
+
+    @staticmethod
+    async def _send(ws: web.WebSocketResponse, frame: str) -> None:
+        # a subscriber that went away misses the event, as on the venue
+        if ws.closed:
+            return
+        try:
+            await ws.send_str(frame)
+        except ConnectionError:
+            pass
+
+    async def release_events(self) -> None:
+        held, self.faults.held = self.faults.held, []
+        self.faults.hold_events = False
+        for ws, frame in held:
+            await self._send(ws, frame)
+
+    async def drop_streams(self) -> None:
+        """Fault: close every WebSocket, as a venue restart would."""
+        for sockets in list(self.subscribers.values()):
+            for ws in list(sockets):
+                await ws.close()

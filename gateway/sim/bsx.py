@@ -25,7 +25,7 @@ from aiohttp import WSMsgType, web
 
 from gateway._core.fixedpoint import FixedPointError, format_scaled, parse_scaled
 from gateway.signer import Signer, recover_address
-from gateway.sim.base import Faults, scaled
+from gateway.sim.base import SimServer, scaled
 from gateway.sim.engine import (
     EngineError,
     MatchingEngine,
@@ -87,7 +87,9 @@ def _fmt(value: int | None) -> str:
     return format_scaled(value or 0, 18)
 
 
-class BsxSim:
+class BsxSim(SimServer):
+    ws_path = schemas.WS_PATH
+
     def __init__(self, products: list[Product], *, chain_id: int = 8453,
                  verifying_contract: str = "0x0000000000000000000000000000000000000000",
                  domain_name: str = "BSX Mainnet", domain_version: str = "1",
@@ -100,10 +102,9 @@ class BsxSim:
         self._order_t = order_type(domain(domain_name, domain_version, chain_id, verifying_contract))
         self.engine = MatchingEngine(stp=Stp.CANCEL_TAKER, id_factory=lambda: str(uuid.uuid4()),
                                      trade_id_factory=lambda: str(uuid.uuid4()))
-        self.faults = Faults()
+        super().__init__()
         self.users: dict[str, User] = {}  # api key -> user
         self.used_nonces: set[tuple[str, int]] = set()
-        self.subscribers: dict[str, set[web.WebSocketResponse]] = {}
         self.requests: Counter[str] = Counter()  # "POST /orders" -> count
         self.mm: MarketMaker | None = None
         if market_maker:
@@ -115,8 +116,6 @@ class BsxSim:
             self.mm = MarketMaker(self.engine, Signer(secrets.token_bytes(32)).address.lower(),
                                   levels=mm_levels, quantity=mm_quantity, ladders=ladders)
             self.mm.refill()
-        self._runner: web.AppRunner | None = None
-        self.rest_url = self.ws_url = ""
 
     def register(self, api_key: str, api_secret: str, sender: str, signer: str) -> None:
         self.users[api_key] = User(api_key, api_secret, sender.lower(), signer.lower())
@@ -138,20 +137,6 @@ class BsxSim:
             web.get(schemas.WS_PATH, self._ws),
         ])
         return app
-
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        self._runner = web.AppRunner(self.app(), access_log=None, handle_signals=False)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, host, port)
-        await site.start()
-        bound = site._server.sockets[0].getsockname()[1]  # port 0: learn the one chosen
-        self.rest_url = f"http://{host}:{bound}"
-        self.ws_url = f"ws://{host}:{bound}{schemas.WS_PATH}"
-
-    async def stop(self) -> None:
-        await self.drop_streams()
-        if self._runner is not None:
-            await self._runner.cleanup()
 
     # helpers
 
@@ -310,34 +295,11 @@ class BsxSim:
         for update in updates:
             if update.order.account in self.subscribers:
                 messages.setdefault(update.order.account, [[], []])[1].append(self._update_wire(update))
-        copies = 2 if self.faults.duplicate_events else 1
         for account, parts in messages.items():
             frames = [schemas.encoder.encode({"channel": schemas.ORDERS_CHANNEL, "type": "update",
                                               "data": data, "timestamp": now}).decode()
                       for data in parts if data]
-            for ws in list(self.subscribers.get(account, ())):
-                for frame in frames:
-                    for _ in range(copies):
-                        if self.faults.hold_events:
-                            self.faults.held.append((ws, frame))
-                        else:
-                            await self._send(ws, frame)
-
-    @staticmethod
-    async def _send(ws: web.WebSocketResponse, frame: str) -> None:
-        # a subscriber that went away misses the event, as on the venue
-        if ws.closed:
-            return
-        try:
-            await ws.send_str(frame)
-        except ConnectionError:
-            pass
-
-    async def release_events(self) -> None:
-        held, self.faults.held = self.faults.held, []
-        self.faults.hold_events = False
-        for ws, frame in held:
-            await self._send(ws, frame)
+            await self.deliver(account, frames)
 
     # REST handlers
 
@@ -524,12 +486,6 @@ class BsxSim:
     async def set_last_price(self, symbol: str, price: str) -> None:
         """A print elsewhere moves the market (and may trigger stops)."""
         await self._publish(self.engine.set_last_price(symbol, scaled(price)))
-
-    async def drop_streams(self) -> None:
-        """Fault: close every WebSocket, as a venue restart would."""
-        for sockets in list(self.subscribers.values()):
-            for ws in list(sockets):
-                await ws.close()
 
     # WebSocket
 

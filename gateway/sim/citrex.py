@@ -31,7 +31,7 @@ from gateway.sim.engine import (
     TimeInForce,
     Update,
 )
-from gateway.sim.base import Faults, scaled
+from gateway.sim.base import SimServer, scaled
 from gateway.sim.market_maker import MarketMaker
 from gateway.venues.citrex import schemas
 
@@ -69,7 +69,9 @@ _replace_decoder = msgspec.json.Decoder(schemas.CancelAndReplace)
 _login_decoder = msgspec.json.Decoder(schemas.Login)
 
 
-class CitrexSim:
+class CitrexSim(SimServer):
+    ws_path = "/v1/ws/operate"
+
     def __init__(self, products: list[Product], *, chain_id: int = 1329,
                  verifying_contract: str = "0x993543DC8BdFCba9fc7355d822108eF49dB6b9F9",
                  domain_name: str = "ciao", domain_version: str = "0.0.0",
@@ -90,11 +92,10 @@ class CitrexSim:
             id_factory=lambda: f"0x{next(ids):016x}",
             trade_id_factory=lambda: f"{secrets.token_hex(4)}-{next(trade_ids):012d}",
         )
-        self.faults = Faults()
+        super().__init__()
         self.used_nonces: set[tuple[str, int]] = set()
         self.used_digests: set[bytes] = set()
         self.sessions: dict[str, str] = {}  # cookie value -> account (lower case)
-        self.subscribers: dict[str, set[web.WebSocketResponse]] = {}
         self.mm: MarketMaker | None = None
         if market_maker:
             ladders = {}
@@ -108,8 +109,6 @@ class CitrexSim:
             self.mm.refill()
         self.requests = 0
         self.requests_429 = 0
-        self._runner: web.AppRunner | None = None
-        self.rest_url = self.ws_url = ""
 
     # server
 
@@ -136,26 +135,10 @@ class CitrexSim:
             web.get("/v1/openOrders", self._open_orders),
             web.get("/v1/orders", self._orders),
             web.get("/v1/products", self._products),
-            web.get("/v1/ws/operate", self._ws),
+            web.get(self.ws_path, self._ws),
             web.post("/_sim/take", self._take),
         ])
         return app
-
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        self._runner = web.AppRunner(self.app(), access_log=None, handle_signals=False)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, host, port)
-        await site.start()
-        bound = site._server.sockets[0].getsockname()[1]  # port 0: learn the one chosen
-        self.rest_url = f"http://{host}:{bound}"
-        self.ws_url = f"ws://{host}:{bound}/v1/ws/operate"
-
-    async def stop(self) -> None:
-        for sockets in self.subscribers.values():
-            for ws in list(sockets):
-                await ws.close()
-        if self._runner is not None:
-            await self._runner.cleanup()
 
     # helpers
 
@@ -265,29 +248,7 @@ class CitrexSim:
                 continue
             frame = schemas.encoder.encode({"jsonrpc": "2.0", "method": schemas.WS_ORDER_UPDATE,
                                             "params": self._wire(order)}).decode()
-            copies = 2 if self.faults.duplicate_events else 1
-            for ws in list(sockets):
-                for _ in range(copies):
-                    if self.faults.hold_events:
-                        self.faults.held.append((ws, frame))
-                    else:
-                        await self._send(ws, frame)
-
-    @staticmethod
-    async def _send(ws: web.WebSocketResponse, frame: str) -> None:
-        # a subscriber that went away misses the event, as on the venue
-        if ws.closed:
-            return
-        try:
-            await ws.send_str(frame)
-        except ConnectionError:
-            pass
-
-    async def release_events(self) -> None:
-        held, self.faults.held = self.faults.held, []
-        self.faults.hold_events = False
-        for ws, frame in held:
-            await self._send(ws, frame)
+            await self.deliver(order.account, [frame])
 
     # REST handlers
 
@@ -477,13 +438,6 @@ class CitrexSim:
     def expire_sessions(self) -> None:
         """Fault: every session cookie stops working, as after the venue's 6 hours."""
         self.sessions.clear()
-
-    async def drop_streams(self) -> None:
-        """Fault: close every WebSocket, as a venue restart would."""
-        for sockets in list(self.subscribers.values()):
-            for ws in list(sockets):
-                await ws.close()
-
 
 async def start_for(venue) -> CitrexSim:
     """The simulator for a configured Citrex venue (its instruments, domain and sim section)."""

@@ -12,7 +12,9 @@ ack. Replies and stream events are handled afterwards.
 from __future__ import annotations
 
 import abc
+import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 
 import msgspec
 
@@ -61,6 +63,20 @@ class VenueAdapter(abc.ABC):
         self.instruments: dict[str, InstrumentConfig] = dict(config.instruments)
         self.log = logging.getLogger(f"gateway.venue.{self.name}")
         self.connected = False
+        # requests about an order the venue has not named yet (a cancel right after the place)
+        self._deferred: dict[str, list[Callable[[], Awaitable[None]]]] = {}
+
+    def defer(self, order: Order, action: Callable[[], Awaitable[None]]) -> None:
+        """Run action once the venue has named the order (run_deferred), or refuse it (fail_deferred)."""
+        self._deferred.setdefault(order.order_id, []).append(action)
+
+    def run_deferred(self, order: Order) -> None:
+        for action in self._deferred.pop(order.order_id, ()):
+            asyncio.ensure_future(action())
+
+    def fail_deferred(self, order: Order, reason: str) -> None:
+        if self._deferred.pop(order.order_id, None):
+            self.tracker.cancel_refused(order, reason)
 
     @property
     def reconnects(self) -> int:

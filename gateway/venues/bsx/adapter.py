@@ -66,7 +66,6 @@ class BsxAdapter(VenueAdapter):
         self.http: HttpClient | None = None
         self.stream: ReconnectingStream | None = None
         self._by_nonce: dict[int, Order] = {}
-        self._deferred: dict[str, list] = {}  # cancels asked for before the venue named the order
         self._in_flight = 0
         self._queue: list[tuple[str, Order]] = []
         self._flushing = False
@@ -215,7 +214,7 @@ class BsxAdapter(VenueAdapter):
             for kind, order in ops:
                 if kind == _CREATE:
                     self.tracker.apply(order, Status.REJECTED, reason=error)
-                    self._fail_deferred(order, "order was rejected")
+                    self.fail_deferred(order, "order was rejected")
                 else:
                     self.tracker.cancel_refused(order, error)
             return
@@ -225,7 +224,7 @@ class BsxAdapter(VenueAdapter):
                     self._accepted(order, result.create_order_response)
                 else:
                     self.tracker.apply(order, Status.REJECTED, reason=result.message or f"code {result.code}")
-                    self._fail_deferred(order, "order was rejected")
+                    self.fail_deferred(order, "order was rejected")
             elif result.code != 0:
                 self.tracker.cancel_refused(order, result.message or f"code {result.code}")
 
@@ -302,7 +301,7 @@ class BsxAdapter(VenueAdapter):
                 self.log.error("unreadable order reply for %s: %s", order.order_id, exc)
         self.metrics.venue_error(self.name, f"http_{response.status}")
         self.tracker.apply(order, Status.REJECTED, reason=_error_text(response))
-        self._fail_deferred(order, "order was rejected")
+        self.fail_deferred(order, "order was rejected")
 
     def _accepted(self, order: Order, venue_order: schemas.Order) -> None:
         """The REST answer to a create: it names the order and says it was accepted.
@@ -316,7 +315,7 @@ class BsxAdapter(VenueAdapter):
             self.tracker.apply(order, Status.UNTRIGGERED)
         elif venue_order.status == schemas.OPEN and _e18(venue_order.filled_size) == 0:
             self.tracker.apply(order, Status.TRIGGERED if order.stop_price is not None else Status.OPEN)
-        self._run_deferred(order)
+        self.run_deferred(order)
 
     async def _query_order(self, query: str) -> schemas.Order | None:
         response = await self.http.request("GET", f"/order?{query}", b"", self._headers)
@@ -336,7 +335,7 @@ class BsxAdapter(VenueAdapter):
             return
         if venue_order is None:
             self.tracker.apply(order, Status.REJECTED, reason=f"not received by the venue ({why})")
-            self._fail_deferred(order, "order was not received by the venue")
+            self.fail_deferred(order, "order was not received by the venue")
         else:
             self._apply_venue_order(venue_order, order)
 
@@ -349,7 +348,7 @@ class BsxAdapter(VenueAdapter):
                 return  # not ours: another session of the same account, or long forgotten
         if order.venue_order_id is None:
             self.tracker.bind_venue_id(order, venue_order.id)
-            self._run_deferred(order)
+            self.run_deferred(order)
         fills = self._fills(order, venue_order)
         status, reason = self._status(order, venue_order)
         if order.status is Status.UNTRIGGERED and (venue_order.status == schemas.OPEN or (
@@ -459,17 +458,9 @@ class BsxAdapter(VenueAdapter):
 
     # cancels
 
-    def _run_deferred(self, order: Order) -> None:
-        for action in self._deferred.pop(order.order_id, ()):
-            asyncio.ensure_future(action())
-
-    def _fail_deferred(self, order: Order, reason: str) -> None:
-        if self._deferred.pop(order.order_id, None):
-            self.tracker.cancel_refused(order, reason)
-
     async def cancel(self, order: Order) -> None:
         if order.venue_order_id is None:
-            self._deferred.setdefault(order.order_id, []).append(partial(self.cancel, order))
+            self.defer(order, partial(self.cancel, order))
             return
         if self._free():
             await self._send_cancel(order)

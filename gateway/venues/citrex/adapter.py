@@ -70,8 +70,6 @@ class CitrexAdapter(VenueAdapter):
         self.stream: ReconnectingStream | None = None
         self._cookie: str | None = None
         self._by_nonce: dict[int, Order] = {}
-        # cancels asked for before the venue told us the order's id
-        self._deferred: dict[str, list] = {}
         self._session_lock = asyncio.Lock()
 
     @property
@@ -222,7 +220,7 @@ class CitrexAdapter(VenueAdapter):
         if response.status == 429:
             reason = f"venue rate limit (HTTP 429), retry after {retry_after_s(response.headers):g} s"
         self.tracker.apply(order, Status.REJECTED, reason=reason)
-        self._fail_deferred(order, "order was rejected")
+        self.fail_deferred(order, "order was rejected")
 
     async def _resolve_unknown(self, order: Order, why: str) -> None:
         """The reply was lost: ask the venue whether it has the order, by its nonce."""
@@ -256,7 +254,7 @@ class CitrexAdapter(VenueAdapter):
                 return  # not ours: another session of the same account, or long forgotten
         if order.venue_order_id is None:
             self.tracker.bind_venue_id(order, venue_order.id)
-            self._run_deferred(order)
+            self.run_deferred(order)
         fills = [
             Fill(trade_id=t.uid, price=int(t.price), quantity=int(t.quantity),
                  ts_ns=t.createdAt * 1_000_000, is_maker=not t.isTaker, fee=int(t.fee))
@@ -296,17 +294,9 @@ class CitrexAdapter(VenueAdapter):
 
     # cancels
 
-    def _run_deferred(self, order: Order) -> None:
-        for action in self._deferred.pop(order.order_id, ()):
-            asyncio.ensure_future(action())
-
-    def _fail_deferred(self, order: Order, reason: str) -> None:
-        if self._deferred.pop(order.order_id, None):
-            self.tracker.cancel_refused(order, reason)
-
     async def cancel(self, order: Order) -> None:
         if order.venue_order_id is None:
-            self._deferred.setdefault(order.order_id, []).append(partial(self.cancel, order))
+            self.defer(order, partial(self.cancel, order))
             return
         product = self._product(order)
 
@@ -332,8 +322,7 @@ class CitrexAdapter(VenueAdapter):
 
     async def replace(self, old: Order, new: Order, proceed_on_failure: bool) -> None:
         if old.venue_order_id is None:
-            self._deferred.setdefault(old.order_id, []).append(
-                partial(self.replace, old, new, proceed_on_failure))
+            self.defer(old, partial(self.replace, old, new, proceed_on_failure))
             return
 
         def body() -> bytes:
