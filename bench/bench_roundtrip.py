@@ -20,6 +20,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
+from bench.loadgen import start_simulator
 from tests.integration.harness import CONFIG
 
 ROUNDS = int(os.environ.get("GATEWAY_BENCH_ROUNDS", "2000"))
@@ -56,25 +57,12 @@ def _echo_server(path: str, ready) -> None:
         conn.sendall(head + body)
 
 
-def _start_simulator(config_path: Path) -> tuple[subprocess.Popen, str, str]:
-    sim = subprocess.Popen(
-        [sys.executable, "-m", "gateway", "sim", "citrex", "--port", "0", "-c", str(config_path)],
-        stdout=subprocess.PIPE, text=True, env=dict(os.environ, GATEWAY_LOG_LEVEL="warning"),
-    )
-    line = sim.stdout.readline()  # "citrex simulator: REST http://...  WS ws://..."
-    words = line.split()
-    if "REST" not in words:
-        sim.kill()
-        raise RuntimeError(f"simulator did not start: {line!r}")
-    return sim, words[words.index("REST") + 1], words[words.index("WS") + 1]
-
-
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("gw")
     config = CONFIG.format(tmp=tmp).replace("max_open_orders = 50", "max_open_orders = 1000000")
     (tmp / "sim.toml").write_text(config)
-    sim, rest_url, ws_url = _start_simulator(tmp / "sim.toml")
+    sim, rest_url, ws_url = start_simulator(tmp / "sim.toml")
     # the gateway itself: same venue, no embedded simulator, pointed at the other process
     head, _, rest = config.partition("[venues.sim]")
     instruments = rest[rest.index("[venues.instruments"):]

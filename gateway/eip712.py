@@ -16,6 +16,7 @@ from gateway._core.eip712 import StructHasher
 from gateway._core.keccak import keccak256
 
 __all__ = [
+    "DOMAIN_TYPE",
     "StructType",
     "domain_separator",
     "encode_type",
@@ -138,6 +139,14 @@ def hash_struct(primary: str, data: Mapping[str, Any], types: Types) -> bytes:
         parts.append(_encode_value(field["type"], data[name], types))
     return keccak256(b"".join(parts))
 
+
+# the usual domain: name, version, chainId, verifyingContract
+DOMAIN_TYPE = [
+    {"name": "name", "type": "string"},
+    {"name": "version", "type": "string"},
+    {"name": "chainId", "type": "uint256"},
+    {"name": "verifyingContract", "type": "address"},
+]
 
 _DOMAIN_FIELDS = (
     ("name", "string"), ("version", "string"), ("chainId", "uint256"),

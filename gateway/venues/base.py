@@ -14,6 +14,7 @@ from __future__ import annotations
 import abc
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 
 import msgspec
@@ -78,21 +79,36 @@ class VenueAdapter(abc.ABC):
         if self._deferred.pop(order.order_id, None):
             self.tracker.cancel_refused(order, reason)
 
+    # what most adapters hold; set by their start()
+    stream = None  # a gateway.net.ws.ReconnectingStream
+    http = None  # a gateway.net.http.HttpClient
+    nonces = None  # a gateway._core.nonce.NonceAllocator
+    nonce_unit_ns = 1  # nanoseconds per nonce unit, for the age metric
+
     @property
     def reconnects(self) -> int:
-        return 0
+        return self.stream.reconnects if self.stream is not None else 0
 
     def nonce_age_seconds(self) -> float | None:
         """Clock minus the nonce high-water mark, for the metrics; None without nonces."""
-        return None
+        if self.nonces is None or self.nonces.closed:
+            return None
+        return (time.time_ns() - self.nonces.peek() * self.nonce_unit_ns) / 1e9
 
     @abc.abstractmethod
     async def start(self) -> None:
         """Log in, open streams, learn what must be known before the first order."""
 
-    @abc.abstractmethod
     async def stop(self) -> None:
-        """Finish requests in flight, close connections."""
+        """Close the stream and the connections; keep the nonce mark on disk."""
+        self.connected = False
+        if self.stream is not None:
+            await self.stream.stop()
+        if self.http is not None:
+            await self.http.close()
+        if self.nonces is not None and not self.nonces.closed:
+            self.nonces.sync()
+            self.nonces.close()
 
     async def reconcile(self, orders: list[Order]) -> None:
         """Bring these orders (open as far as the gateway knows) in line with the venue:

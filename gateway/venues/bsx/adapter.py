@@ -71,15 +71,6 @@ class BsxAdapter(VenueAdapter):
         self._flushing = False
         self.batches_sent = 0
 
-    @property
-    def reconnects(self) -> int:
-        return self.stream.reconnects if self.stream is not None else 0
-
-    def nonce_age_seconds(self) -> float | None:
-        if self.nonces.closed:
-            return None
-        return (time.time_ns() - self.nonces.peek()) / 1e9
-
     # lifecycle
 
     async def start(self) -> None:
@@ -117,15 +108,6 @@ class BsxAdapter(VenueAdapter):
             self.log.warning("signer %s is not the one registered for this key (%s): orders will be refused",
                              self.creds.signer.address, mine.signer)
         self.account = mine.sender
-
-    async def stop(self) -> None:
-        self.connected = False
-        if self.stream is not None:
-            await self.stream.stop()
-        if self.http is not None:
-            await self.http.close()
-        self.nonces.sync()
-        self.nonces.close()
 
     # request pacing and batching
 

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import msgspec
 
+from gateway.eip712 import DOMAIN_TYPE
+
 WS_PATH = "/ws"
 ORDERS_CHANNEL = "orders"
 AUTH_CHANNEL = "auth"
@@ -47,12 +49,7 @@ ORDER_FIELDS = [
 
 def eip712_types() -> dict[str, list[dict[str, str]]]:
     return {
-        "EIP712Domain": [
-            {"name": "name", "type": "string"},
-            {"name": "version", "type": "string"},
-            {"name": "chainId", "type": "uint256"},
-            {"name": "verifyingContract", "type": "address"},
-        ],
+        "EIP712Domain": DOMAIN_TYPE,
         "Order": ORDER_FIELDS,
     }
 

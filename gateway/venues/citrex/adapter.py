@@ -50,6 +50,7 @@ def load_signer(config: CitrexConfig) -> Signer:
 
 
 class CitrexAdapter(VenueAdapter):
+    nonce_unit_ns = 1000  # microsecond nonces
     capabilities = Capabilities(cancel_replace=True, cancel_all=True, batch_cancel=False)
 
     def __init__(self, config: CitrexConfig, tracker: Tracker, metrics=None, *, signer: Signer | None = None):
@@ -72,15 +73,6 @@ class CitrexAdapter(VenueAdapter):
         self._by_nonce: dict[int, Order] = {}
         self._session_lock = asyncio.Lock()
 
-    @property
-    def reconnects(self) -> int:
-        return self.stream.reconnects if self.stream is not None else 0
-
-    def nonce_age_seconds(self) -> float | None:
-        if self.nonces.closed:
-            return None
-        return (time.time_ns() // 1000 - self.nonces.peek()) / 1e6
-
     # lifecycle
 
     async def start(self) -> None:
@@ -93,15 +85,6 @@ class CitrexAdapter(VenueAdapter):
                                    headers=self._ws_headers, on_message=self._on_ws, on_up=self._stream_up)
         await self.stream.start()
         self.connected = True
-
-    async def stop(self) -> None:
-        self.connected = False
-        if self.stream is not None:
-            await self.stream.stop()
-        if self.http is not None:
-            await self.http.close()
-        self.nonces.sync()
-        self.nonces.close()
 
     async def _login(self) -> None:
         async with self._session_lock:

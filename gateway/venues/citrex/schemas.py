@@ -12,6 +12,8 @@ from typing import Any
 
 import msgspec
 
+from gateway.eip712 import DOMAIN_TYPE
+
 WS_SUBSCRIBE = "subscribe"
 WS_ORDER_UPDATE = "orderUpdate"
 ORDERS_CHANNEL = "orders"
@@ -52,12 +54,7 @@ LOGIN_FIELDS = [
 
 def eip712_types() -> dict[str, list[dict[str, str]]]:
     return {
-        "EIP712Domain": [
-            {"name": "name", "type": "string"},
-            {"name": "version", "type": "string"},
-            {"name": "chainId", "type": "uint256"},
-            {"name": "verifyingContract", "type": "address"},
-        ],
+        "EIP712Domain": DOMAIN_TYPE,
         "Order": ORDER_FIELDS,
         "CancelOrder": CANCEL_ORDER_FIELDS,
         "CancelOrders": CANCEL_ORDERS_FIELDS,
