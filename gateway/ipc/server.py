@@ -19,6 +19,7 @@ import msgspec
 
 from gateway._core.framing import FrameError, FrameSplitter, encode_frame
 from gateway.config import ServerConfig
+from gateway.decoding import DECODE_ERRORS
 from gateway.ipc import frames as f
 from gateway.router import Router
 
@@ -78,7 +79,7 @@ class StrategyConnection(asyncio.Protocol):
                 if not self._invalid_request(payload, str(exc)):
                     return
                 continue
-            except msgspec.DecodeError as exc:
+            except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
                 self._fatal("bad_msgpack", f"frame is not msgpack: {exc}")
                 return
             self._queue.append((request, t_in, time.perf_counter_ns() - t0))
@@ -89,7 +90,7 @@ class StrategyConnection(asyncio.Protocol):
         """Ack a schema error when the frame has a req_id; else close. Returns whether still open."""
         try:
             raw = msgspec.msgpack.decode(payload)
-        except msgspec.DecodeError:
+        except DECODE_ERRORS:
             raw = None
         req_id = raw.get("req_id") if isinstance(raw, dict) else None
         if not isinstance(req_id, int) or isinstance(req_id, bool):

@@ -155,9 +155,15 @@ class Tracker:
             order.notional += fill.price * fill.quantity
             changed = True
         if filled is not None and filled > order.filled:
-            # the venue counts fills we have no trade record of yet: trust its total
-            order.filled = filled
-            changed = True
+            if filled > order.quantity:
+                # a venue report cannot fill more than was ordered: keep the order's size, say so
+                log.warning("order %s: venue reports %d filled of %d; capped", order.order_id, filled,
+                            order.quantity)
+                filled = order.quantity
+            if filled > order.filled:
+                # the venue counts fills we have no trade record of yet: trust its total
+                order.filled = filled
+                changed = True
 
         current = order.status
         target = status

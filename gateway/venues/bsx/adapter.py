@@ -25,6 +25,7 @@ from functools import partial
 
 from gateway._core.fixedpoint import format_scaled, parse_scaled
 from gateway._core.nonce import NonceAllocator
+from gateway.decoding import DECODE_ERRORS
 from gateway.net.http import HttpClient, HttpError, Response
 from gateway.net.ratelimit import RateLimited
 from gateway.orders.model import SCALE, Fill, Order, OrderType, Side, Status, TimeInForce
@@ -399,10 +400,13 @@ class BsxAdapter(VenueAdapter):
 
     def _on_ws(self, payload: bytes) -> None:
         try:
-            message = schemas.ws_decoder.decode(payload)
-        except Exception as exc:  # noqa: BLE001
-            self.log.warning("unreadable stream message: %s", exc)
-            return
+            self._on_message(schemas.ws_decoder.decode(payload))
+        except (*DECODE_ERRORS, ValueError, TypeError) as exc:
+            # one bad message from the venue is dropped and said; the stream goes on
+            self.metrics.venue_error(self.name, "bad_message")
+            self.log.warning("unreadable stream message dropped: %s", exc)
+
+    def _on_message(self, message) -> None:
         if message.channel == schemas.ORDERS_CHANNEL:
             if message.type == "update":
                 for venue_order in message.data or ():
@@ -485,8 +489,13 @@ class BsxAdapter(VenueAdapter):
             for order in orders:
                 self.tracker.cancel_refused(order, _error_text(response))
             return
-        requested = {r.id or r.order_id for r in schemas.cancel_requested_decoder.decode(
-            response.body).cancel_requested_orders}
+        try:
+            listed = schemas.cancel_requested_decoder.decode(response.body).cancel_requested_orders
+        except DECODE_ERRORS as exc:
+            for order in orders:
+                self.tracker.cancel_refused(order, f"cancel outcome unknown: unreadable reply ({exc})")
+            return
+        requested = {r.id or r.order_id for r in listed}
         for order in orders:
             if order.venue_order_id not in requested:
                 self.tracker.cancel_refused(order, "the venue did not take the cancel: order not open")

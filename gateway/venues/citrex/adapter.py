@@ -7,6 +7,7 @@ import time
 from functools import partial
 
 from gateway._core.nonce import NonceAllocator
+from gateway.decoding import DECODE_ERRORS
 from gateway.net.http import HttpClient, HttpError, Response
 from gateway.net.ratelimit import retry_after_s
 from gateway.orders.model import Fill, Order, OrderType, Side, Status, TimeInForce
@@ -228,7 +229,10 @@ class CitrexAdapter(VenueAdapter):
             response = await self.http.request("GET", query, b"", self._auth_headers)
         if response.status != 200:
             raise VenueError("venue_error", _error_text(response))
-        return schemas.orders_decoder.decode(response.body)
+        try:
+            return schemas.orders_decoder.decode(response.body)
+        except DECODE_ERRORS as exc:
+            raise VenueError("venue_error", f"unreadable order list: {exc}") from None
 
     def _apply_venue_order(self, venue_order: schemas.Order, order: Order | None = None) -> None:
         if order is None:
@@ -267,13 +271,14 @@ class CitrexAdapter(VenueAdapter):
     def _on_ws(self, payload: bytes) -> None:
         try:
             message = schemas.ws_decoder.decode(payload)
-        except Exception as exc:  # noqa: BLE001
-            self.log.warning("unreadable stream message: %s", exc)
-            return
-        if message.method == schemas.WS_ORDER_UPDATE and message.params is not None:
-            self._apply_venue_order(message.params)
-        elif message.error is not None:
-            self.log.warning("stream error %s: %s", message.error.code, message.error.message)
+            if message.method == schemas.WS_ORDER_UPDATE and message.params is not None:
+                self._apply_venue_order(message.params)
+            elif message.error is not None:
+                self.log.warning("stream error %s: %s", message.error.code, message.error.message)
+        except (*DECODE_ERRORS, ValueError, TypeError) as exc:
+            # one bad message from the venue is dropped and said; the stream goes on
+            self.metrics.venue_error(self.name, "bad_message")
+            self.log.warning("unreadable stream message dropped: %s", exc)
 
     # cancels
 
@@ -328,7 +333,11 @@ class CitrexAdapter(VenueAdapter):
             return
         if response.status == 200:
             self.tracker.apply(old, Status.CANCELED, reason=self._cancel_reason(old))
-            self._apply_venue_order(schemas.order_decoder.decode(response.body), new)
+            try:
+                self._apply_venue_order(schemas.order_decoder.decode(response.body), new)
+            except (*DECODE_ERRORS, ValueError) as exc:
+                self.log.error("unreadable replace reply for %s: %s; asking the venue", new.order_id, exc)
+                asyncio.ensure_future(self._resolve_unknown(new, "unreadable reply"))
             return
         error = _result(response).error or f"HTTP {response.status}"
         if error.startswith(CANCEL_FAILED_PREFIX):
