@@ -44,6 +44,7 @@ class StrategyConnection(asyncio.Protocol):
         self._queue: deque = deque()
         self._worker: asyncio.Task | None = None
         self._out: list[bytes] = []
+        self._close_after: tuple[str, str] | None = None
         self.transport: asyncio.Transport | None = None
         self.strategy: str | None = None
         self.cancel_on_disconnect = False
@@ -66,11 +67,14 @@ class StrategyConnection(asyncio.Protocol):
         t_in = time.perf_counter_ns()
         if self.closing:
             return
+        if self._close_after is not None:
+            return  # a bad frame came; answering what preceded it, then closing
         try:
             payloads = self._splitter.feed(data)
         except FrameError as exc:
-            self._fatal("bad_frame", str(exc))
-            return
+            # the well-formed requests before the bad header are answered first
+            self._close_after = ("bad_frame", str(exc))
+            payloads = exc.frames
         for payload in payloads:
             t0 = time.perf_counter_ns()
             try:
@@ -85,6 +89,8 @@ class StrategyConnection(asyncio.Protocol):
             self._queue.append((request, t_in, time.perf_counter_ns() - t0))
         if self._queue and self._worker is None:
             self._worker = asyncio.ensure_future(self._work())
+        elif self._close_after is not None and self._worker is None:
+            self._fatal(*self._close_after)
 
     def _invalid_request(self, payload: bytes, message: str) -> bool:
         """Ack a schema error when the frame has a req_id; else close. Returns whether still open."""
@@ -117,6 +123,8 @@ class StrategyConnection(asyncio.Protocol):
                     self._flush()  # end of a burst: the replies go now, not a loop turn later
         finally:
             self._worker = None
+        if self._close_after is not None and not self.closing:
+            self._fatal(*self._close_after)
 
     def send(self, message) -> None:
         """Queue a frame; all frames queued in one loop turn leave in one write.
