@@ -172,3 +172,68 @@ def test_session_expiry_and_stream_drop_recover_with_a_fresh_login(tmp_path):
             assert (await s.wait_status("e1", "FILLED")).filled == "1"
 
     run_gateway(tmp_path, scenario)
+
+
+def test_peers_outside_the_allow_list_are_refused(tmp_path):
+    """Invariant: only allowed uids/gids may use the socket (SO_PEERCRED), whatever its mode."""
+    import pytest
+
+    if os.geteuid() != 0:
+        pytest.skip("needs root to connect as another user")
+    import shutil
+    import tempfile
+
+    # the socket must be reachable for nobody: pytest's own temp tree is 0700
+    sockdir = tempfile.mkdtemp(prefix="gw-peer-")
+    os.chmod(sockdir, 0o755)
+    nobody = 65534
+
+    def connect_as_nobody(path: str) -> bytes:
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # child: become nobody, then connect
+            try:
+                import socket
+
+                os.setgid(nobody)
+                os.setuid(nobody)
+                s = socket.socket(socket.AF_UNIX)
+                s.connect(path)
+                s.settimeout(5)
+                data = s.recv(4096)
+                os.write(w, data)
+            finally:
+                os._exit(0)
+        os.close(w)
+        data = b""
+        while chunk := os.read(r, 4096):
+            data += chunk
+        os.waitpid(pid, 0)
+        return data
+
+    async def scenario(gw):
+        data = await asyncio.get_running_loop().run_in_executor(
+            None, connect_as_nobody, gw.config.server.socket_path)
+        reply = f.reply_decoder.decode(data[4:4 + struct.unpack(">I", data[:4])[0]])
+        assert isinstance(reply, f.ProtocolError) and reply.code == "peer_refused"
+        assert "uid 65534" in reply.message
+        async with strategy(gw, "owner") as s:  # our own uid is let in
+            assert await s.ping() > 0
+
+    try:
+        run_gateway(tmp_path, scenario, edit=lambda t: t.replace(
+            "max_frame_bytes = 65536", "max_frame_bytes = 65536\nsocket_mode = 0o666").replace(
+            f'socket_path = "{tmp_path}/gw.sock"', f'socket_path = "{sockdir}/gw.sock"'))
+    finally:
+        shutil.rmtree(sockdir, ignore_errors=True)
+
+
+def test_allow_listed_uid_is_let_in(tmp_path):
+    """Invariant: a uid on the allow-list passes the peer check."""
+    async def scenario(gw):
+        assert gw.server.peer_allowed(65534, 65534)
+        assert not gw.server.peer_allowed(4242, 4242)
+        assert gw.server.peer_allowed(os.getuid(), -1)
+
+    run_gateway(tmp_path, scenario, edit=lambda t: t.replace(
+        "max_frame_bytes = 65536", "max_frame_bytes = 65536\nallowed_uids = [65534]"))
