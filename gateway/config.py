@@ -12,10 +12,12 @@ from typing import Literal, Union
 
 import msgspec
 
+from gateway.venues.bluefin.config import BluefinConfig
 from gateway.venues.bsx.config import BsxConfig
 from gateway.venues.citrex.config import CitrexConfig
+from gateway.venues.poloniex.config import PoloniexConfig
 
-VenueConfigs = Union[CitrexConfig, BsxConfig]
+VenueConfigs = Union[CitrexConfig, BsxConfig, PoloniexConfig, BluefinConfig]
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "gateway.toml"
 

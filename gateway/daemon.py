@@ -24,10 +24,14 @@ from gateway.orders.journal import Journal, replay
 from gateway.risk import RiskLimits
 from gateway.router import Router
 from gateway.venues.base import VenueAdapter
+from gateway.venues.bluefin.adapter import BluefinAdapter
+from gateway.venues.bluefin.config import BluefinConfig
 from gateway.venues.bsx.adapter import BsxAdapter
 from gateway.venues.bsx.config import BsxConfig
 from gateway.venues.citrex.adapter import CitrexAdapter
 from gateway.venues.citrex.config import CitrexConfig
+from gateway.venues.poloniex.adapter import PoloniexAdapter
+from gateway.venues.poloniex.config import PoloniexConfig
 
 log = logging.getLogger("gateway.daemon")
 
@@ -42,6 +46,8 @@ def setup_logging(level: str) -> None:
 VENUE_KINDS = {
     CitrexConfig: (CitrexAdapter, "gateway.sim.citrex"),
     BsxConfig: (BsxAdapter, "gateway.sim.bsx"),
+    PoloniexConfig: (PoloniexAdapter, "gateway.sim.poloniex"),
+    BluefinConfig: (BluefinAdapter, "gateway.sim.bluefin"),
 }
 
 

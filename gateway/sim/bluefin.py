@@ -1,0 +1,481 @@
+"""Bluefin Pro simulator: the venue's REST and account-stream protocol on loopback.
+
+Checks what the venue checks: the login's payloadSignature (ed25519 over
+blake2b-256 of the exact body, from the key of accountAddress), a Bearer
+access token on every trade call and on the WS upgrade, and the ed25519
+signature of every order over the signed payload it rebuilds from
+signedFields. The HTTP reply to an order or a cancel is only an ACK after
+schema validation (202 {"orderHash"}); what happened comes on the account
+stream: ActiveOrderUpdate (OPEN, PARTIALLY_FILLED_OPEN, FILLED,
+PARTIALLY_FILLED_CANCELLED for an IOC remainder), AccountTradeUpdate per
+trade, OrderCancellationUpdate for a rejected order, a done cancel
+(cancellationReason) or a failed one (null and failureToCancelReason), and
+one UserCancelledAllOnMarket for a cancel of a whole market.
+
+Faults besides the shared ones: expire_access_tokens() / expire_refresh_tokens()
+end sessions early; access_token_secs / refresh_token_secs set their lives.
+"""
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import secrets
+import time
+from dataclasses import dataclass
+
+import msgspec
+from aiohttp import WSMsgType, web
+
+from gateway.sim.base import SimServer, scaled
+from gateway.sim.engine import (
+    EngineError,
+    MatchingEngine,
+    Order,
+    OrderType,
+    Reason,
+    Side,
+    Status,
+    Stp,
+    TimeInForce,
+    Update,
+)
+from gateway.sim.market_maker import MarketMaker
+from gateway.venues.bluefin import schemas
+from gateway.venues.bluefin.signing import (
+    blake2b256,
+    order_hash,
+    order_json,
+    order_signing_digest,
+    parse_serialized,
+    sui_address,
+    verify,
+)
+
+log = logging.getLogger("gateway.sim.bluefin")
+
+E9_TO_E18 = 10**9
+LOGIN_MAX_AGE_MS = 30_000
+SIGNED_AT_MAX_AGE_MS = 60_000
+TIFS = {"GTT": TimeInForce.GTC, "IOC": TimeInForce.IOC, "FOK": TimeInForce.FOK}
+ENGINE_REASON = {
+    Reason.USER: schemas.USER_CANCELLED,
+    Reason.POST_ONLY_WOULD_CROSS: schemas.POST_ONLY_WOULD_TRADE,
+    Reason.SELF_TRADE: schemas.SELF_TRADE_PREVENTION,
+    Reason.EXPIRED: "ORDER_EXPIRED",
+}
+
+
+@dataclass(frozen=True)
+class Market:
+    symbol: str  # the venue's, e.g. "ETH-PERP"
+    tick: int  # e18
+    lot: int  # e18
+    min_quantity: int = 0
+
+
+class _Reject(Exception):
+    def __init__(self, message: str, status: int = 400):
+        super().__init__(message)
+        self.status = status
+
+
+class BluefinSim(SimServer):
+    ws_path = schemas.WS_PATH
+
+    def __init__(self, markets: list[Market], *, ids_id: str = "0x" + "1d" * 32,
+                 mid_prices: dict[str, int] | None = None, market_maker: bool = True, mm_levels: int = 5,
+                 mm_quantity: int = 10**18, access_token_secs: float = 600, refresh_token_secs: float = 3600):
+        super().__init__()
+        self.markets = {m.symbol: m for m in markets}
+        self.ids_id = ids_id
+        self.access_token_secs = access_token_secs
+        self.refresh_token_secs = refresh_token_secs
+        trade_ids = itertools.count(1)
+        self.engine = MatchingEngine(stp=Stp.CANCEL_TAKER, trade_id_factory=lambda: f"T{next(trade_ids)}")
+        self.access: dict[str, tuple[str, float]] = {}  # token -> (account, expires at, monotonic)
+        self.refresh: dict[str, tuple[str, float]] = {}
+        self.hashes: set[str] = set()
+        self.requests = self.requests_401 = self.logins = self.refreshes = 0
+        # what went out, in order: ("ACK", order hash) and (event name, frame text)
+        self.wire_log: list[tuple[str, str]] = []
+        self.mm: MarketMaker | None = None
+        if market_maker:
+            ladders = {}
+            for symbol, mid in (mid_prices or {}).items():
+                m = self.markets[symbol]
+                step = max(m.tick, (mid // 1000) // m.tick * m.tick)
+                ladders[symbol] = (mid // m.tick * m.tick, step)
+            self.mm = MarketMaker(self.engine, "0x" + secrets.token_hex(32), levels=mm_levels,
+                                  quantity=mm_quantity, ladders=ladders)
+            self.mm.refill()
+
+    # server
+
+    @web.middleware
+    async def _faults(self, request: web.Request, handler):
+        if request.path.startswith("/api/v1/trade/orders"):
+            if self.faults.answer_429 > 0:
+                self.faults.answer_429 -= 1
+                return web.json_response({"error": "TOO_MANY_REQUESTS", "message": "rate limited"}, status=429,
+                                         headers={"Retry-After": str(self.faults.retry_after_s)})
+            if self.faults.reply_delay_ms:
+                await asyncio.sleep(self.faults.reply_delay_ms / 1000)
+        return await handler(request)
+
+    def app(self) -> web.Application:
+        app = web.Application(middlewares=[self._faults])
+        app.add_routes([
+            web.get(schemas.EXCHANGE_INFO_PATH, self._exchange_info),
+            web.post(schemas.LOGIN_PATH, self._login),
+            web.put(schemas.REFRESH_PATH, self._refresh),
+            web.post(schemas.ORDERS_PATH, self._place),
+            web.put(schemas.CANCEL_PATH, self._cancel),
+            web.get(schemas.OPEN_ORDERS_PATH, self._open_orders),
+            web.get(self.ws_path, self._ws),
+        ])
+        return app
+
+    @staticmethod
+    def _error(message: str, status: int = 400) -> web.Response:
+        return web.json_response({"error": "BAD_REQUEST" if status == 400 else str(status), "message": message},
+                                 status=status)
+
+    # session
+
+    def _issue(self, account: str) -> dict:
+        now = time.monotonic()
+        access, refresh = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
+        self.access[access] = (account, now + self.access_token_secs)
+        self.refresh[refresh] = (account, now + self.refresh_token_secs)
+        return {"accessToken": access, "accessTokenValidForSeconds": self.access_token_secs,
+                "refreshToken": refresh, "refreshTokenValidForSeconds": self.refresh_token_secs}
+
+    def _account(self, request: web.Request) -> str:
+        header = request.headers.get("Authorization", "")
+        token = header[7:] if header.startswith("Bearer ") else ""
+        entry = self.access.get(token)
+        if entry is None or time.monotonic() >= entry[1]:
+            self.requests_401 += 1
+            raise _Reject("access token missing, unknown or expired", 401)
+        return entry[0]
+
+    def expire_access_tokens(self) -> None:
+        """Fault: every access token stops working now (refresh tokens still do)."""
+        self.access = {t: (a, 0.0) for t, (a, _) in self.access.items()}
+
+    def expire_refresh_tokens(self) -> None:
+        """Fault: refresh tokens stop working too: only a new login helps."""
+        self.expire_access_tokens()
+        self.refresh = {t: (a, 0.0) for t, (a, _) in self.refresh.items()}
+
+    async def _login(self, request: web.Request) -> web.Response:
+        self.requests += 1
+        body = await request.read()
+        try:
+            login = schemas.login_decoder.decode(body)
+            sig, pubkey = parse_serialized(request.headers.get("payloadSignature", ""), urlsafe=True)
+        except (msgspec.ValidationError, msgspec.DecodeError, ValueError) as exc:
+            return self._error(f"invalid login: {exc}")
+        if login.audience != schemas.AUDIENCE:
+            return self._error(f"unknown audience {login.audience!r}")
+        if sui_address(pubkey) != login.accountAddress.lower() or not verify(blake2b256(body), sig, pubkey):
+            return self._error("payloadSignature does not verify for accountAddress", 401)
+        if abs(time.time_ns() // 1_000_000 - login.signedAtMillis) > LOGIN_MAX_AGE_MS:
+            return self._error("signedAtMillis too far from now", 401)
+        self.logins += 1
+        return web.json_response(self._issue(login.accountAddress.lower()))
+
+    async def _refresh(self, request: web.Request) -> web.Response:
+        self.requests += 1
+        try:
+            token = schemas.refresh_decoder.decode(await request.read()).refreshToken
+        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+            return self._error(f"invalid request: {exc}")
+        entry = self.refresh.pop(token, None)  # a refresh token is used once
+        if entry is None or time.monotonic() >= entry[1]:
+            return self._error("refresh token unknown or expired", 401)
+        self.refreshes += 1
+        return web.json_response(self._issue(entry[0]))
+
+    async def _exchange_info(self, request: web.Request) -> web.Response:
+        return web.json_response({
+            "contractsConfig": {"idsId": self.ids_id},
+            "markets": [{"symbol": m.symbol, "tickSizeE9": str(m.tick // E9_TO_E18),
+                         "stepSizeE9": str(m.lot // E9_TO_E18), "minOrderQuantityE9": str(m.min_quantity // E9_TO_E18)}
+                        for m in self.markets.values()],
+        })
+
+    # orders
+
+    def _verify_order(self, account: str, body: schemas.CreateOrder) -> tuple[str, tuple]:
+        """Schema-level checks and the signature: a failure here is an HTTP error, no event."""
+        f = body.signedFields
+        if f.accountAddress.lower() != account:
+            raise _Reject("accountAddress is not the token's account", 403)
+        if f.idsId != self.ids_id:
+            raise _Reject("idsId is not this exchange's")
+        if f.side not in ("LONG", "SHORT") or body.type not in ("LIMIT", "MARKET") \
+                or body.timeInForce not in TIFS:
+            raise _Reject("side, type or timeInForce out of range")
+        try:
+            values = (int(f.priceE9), int(f.quantityE9), int(f.leverageE9), int(f.salt))
+        except ValueError:
+            raise _Reject("E9 fields and salt must be decimal-integer strings") from None
+        if any(v < 0 or v >= 1 << 64 for v in values):
+            raise _Reject("E9 fields and salt must fit a u64")
+        price, quantity, leverage, salt = values
+        position = "ISOLATED" if f.isIsolated else "CROSS"
+        fields = (f.idsId, f.accountAddress, f.symbol, price, quantity, leverage, f.side, position,
+                  f.expiresAtMillis, salt, f.signedAtMillis)
+        try:
+            sig, pubkey = parse_serialized(body.signature)
+        except ValueError as exc:
+            raise _Reject(str(exc)) from None
+        if sui_address(pubkey) != account or not verify(order_signing_digest(order_json(*fields)), sig, pubkey):
+            raise _Reject("signature does not verify for the account")
+        return order_hash(*fields), fields
+
+    def _admit(self, account: str, body: schemas.CreateOrder, digest: str) -> Order | str:
+        """What the matching service checks after the ACK: an engine order, or the rejection reason."""
+        f = body.signedFields
+        market = self.markets.get(f.symbol)
+        if market is None:
+            return "MARKET_NOT_FOUND"
+        if digest in self.hashes:
+            return "DUPLICATE_ORDER"
+        self.hashes.add(digest)
+        now = time.time_ns() // 1_000_000
+        if now - f.signedAtMillis > SIGNED_AT_MAX_AGE_MS:
+            return "SIGNED_AT_TOO_OLD"
+        if f.expiresAtMillis <= now:
+            return "ORDER_EXPIRED"
+        price, quantity = int(f.priceE9) * E9_TO_E18, int(f.quantityE9) * E9_TO_E18
+        is_market = body.type == "MARKET"
+        if not is_market:
+            if price <= 0:
+                return "INVALID_PRICE"
+            if price % market.tick:
+                return "PRICE_OUT_OF_TICK_SIZE"
+        if quantity <= 0 or quantity % market.lot or quantity < market.min_quantity:
+            return "QUANTITY_OUT_OF_STEP_SIZE"
+        tif = TIFS[body.timeInForce]
+        if body.postOnly and tif is not TimeInForce.GTC:
+            return "POST_ONLY_MUST_BE_GTT"
+        return Order(
+            order_id=digest, account=account, product=f.symbol, side=Side.BUY if f.side == "LONG" else Side.SELL,
+            type=OrderType.MARKET if is_market else (OrderType.LIMIT_MAKER if body.postOnly else OrderType.LIMIT),
+            tif=tif, price=None if is_market else price, quantity=quantity, client_id=body.clientOrderId,
+            reduce_only=body.reduceOnly,
+            extra={"signed": f, "type": body.type, "timeInForce": body.timeInForce, "postOnly": body.postOnly},
+        )
+
+    async def _place(self, request: web.Request) -> web.Response:
+        self.requests += 1
+        try:
+            account = self._account(request)
+            try:
+                body = schemas.create_decoder.decode(await request.read())
+            except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+                raise _Reject(f"invalid request: {exc}") from None
+            digest, _ = self._verify_order(account, body)
+        except _Reject as exc:
+            return self._error(str(exc), exc.status)
+        work = self._process(account, body, digest)
+        if self.faults.reorder_ack:
+            await work  # the stream hears of it before the caller gets its ACK
+        else:
+            asyncio.get_running_loop().call_soon(asyncio.ensure_future, work)
+        self.wire_log.append(("ACK", digest))
+        return web.json_response({"orderHash": digest}, status=202)
+
+    async def _process(self, account: str, body: schemas.CreateOrder, digest: str) -> None:
+        admitted = self._admit(account, body, digest)
+        if isinstance(admitted, str):
+            await self._send_frames(account, [self._cancellation(body.signedFields.symbol, digest, admitted,
+                                                                 client_id=body.clientOrderId)])
+            return
+        try:
+            updates = self.engine.submit(admitted)
+        except EngineError as exc:
+            await self._send_frames(account, [self._cancellation(body.signedFields.symbol, digest, "UNSPECIFIED",
+                                                                 client_id=body.clientOrderId)])
+            log.warning("engine refused %s: %s", digest, exc)
+            return
+        await self._publish(updates)
+
+    # frames
+
+    @staticmethod
+    def _frame(event: str, reason: str | None, payload: dict) -> str:
+        return msgspec.json.encode({"event": event, "reason": reason, "payload": payload}).decode()
+
+    def _cancellation(self, symbol: str, digest: str | None, reason: str | None, *, failure: str | None = None,
+                      client_id: str | None = None, remaining: int = 0) -> tuple[str, str]:
+        payload = {"symbol": symbol, "orderHash": digest, "clientOrderId": client_id,
+                   "cancellationReason": reason, "failureToCancelReason": failure,
+                   "remainingQuantityE9": str(remaining // E9_TO_E18), "createdAtMillis": time.time_ns() // 1_000_000}
+        frame = self._frame(schemas.ORDER_CANCELLATION_UPDATE, "OrderCancelled", payload)
+        return schemas.ORDER_CANCELLATION_UPDATE, frame
+
+    def _order_payload(self, order: Order, status: str) -> dict:
+        f: schemas.SignedFields = order.extra["signed"]
+        return {
+            "orderHash": order.order_id, "clientOrderId": order.client_id, "symbol": order.product,
+            "accountAddress": f.accountAddress, "priceE9": f.priceE9, "quantityE9": f.quantityE9,
+            "filledQuantityE9": str(order.filled // E9_TO_E18), "side": f.side, "leverageE9": f.leverageE9,
+            "isIsolated": f.isIsolated, "salt": f.salt, "expiresAtMillis": f.expiresAtMillis,
+            "signedAtMillis": f.signedAtMillis, "type": order.extra["type"], "reduceOnly": order.reduce_only,
+            "postOnly": order.extra["postOnly"], "timeInForce": order.extra["timeInForce"], "status": status,
+            "createdAtMillis": order.created_ns // 1_000_000, "updatedAtMillis": time.time_ns() // 1_000_000,
+        }
+
+    def _order_frames(self, update: Update) -> list[tuple[str, str]]:
+        order = update.order
+        frames = []
+        for trade in update.new_trades:
+            frames.append((schemas.ACCOUNT_TRADE_UPDATE, self._frame(schemas.ACCOUNT_TRADE_UPDATE, "OrderMatched", {
+                "id": trade.trade_id, "orderHash": order.order_id, "clientOrderId": order.client_id,
+                "symbol": order.product, "side": "LONG" if order.side is Side.BUY else "SHORT",
+                "isMaker": trade.maker_order_id == order.order_id, "priceE9": str(trade.price // E9_TO_E18),
+                "quantityE9": str(trade.quantity // E9_TO_E18), "tradingFeeE9": "0",
+                "executedAtMillis": trade.ts_ns // 1_000_000})))
+        status, reason = order.status, order.reason
+        if status is Status.OPEN:
+            wire, why = schemas.OPEN, "OrderCreated"
+        elif status is Status.PARTIALLY_FILLED:
+            wire, why = schemas.PARTIALLY_FILLED_OPEN, "OrderMatched"
+        elif status is Status.FILLED:
+            wire, why = schemas.FILLED, "OrderMatched"
+        elif reason in (Reason.IOC_REMAINDER, Reason.FOK_UNFILLED, Reason.NO_LIQUIDITY):
+            # the seed: no dedicated cancel event for what an IOC could not fill
+            wire, why = (schemas.PARTIALLY_FILLED_CANCELLED if order.filled else "CANCELLED"), "OrderCancelled"
+        else:
+            frames.append(self._cancellation(order.product, order.order_id, ENGINE_REASON.get(reason, "UNSPECIFIED"),
+                                             client_id=order.client_id, remaining=order.remaining))
+            return frames
+        frames.append((schemas.ACTIVE_ORDER_UPDATE, self._frame(schemas.ACTIVE_ORDER_UPDATE, why,
+                                                                self._order_payload(order, wire))))
+        return frames
+
+    async def _publish(self, updates: list[Update]) -> None:
+        if self.mm is not None:
+            updates = updates + self.mm.refill()
+        by_account: dict[str, list[tuple[str, str]]] = {}
+        for update in updates:
+            if "signed" in update.order.extra:  # the market maker has no account stream
+                by_account.setdefault(update.order.account, []).extend(self._order_frames(update))
+        for account, frames in by_account.items():
+            await self._send_frames(account, frames)
+
+    async def _send_frames(self, account: str, frames: list[tuple[str, str]]) -> None:
+        for event, frame in frames:
+            self.wire_log.append((event, frame))
+        await self.deliver(account, [frame for _, frame in frames])
+
+    # cancels and queries
+
+    async def _cancel(self, request: web.Request) -> web.Response:
+        self.requests += 1
+        try:
+            account = self._account(request)
+            try:
+                body = schemas.cancel_decoder.decode(await request.read())
+            except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+                raise _Reject(f"invalid request: {exc}") from None
+            if body.orderHashes is not None and len(body.orderHashes) > schemas.MAX_CANCEL_HASHES:
+                raise _Reject(f"at most {schemas.MAX_CANCEL_HASHES} orderHashes")
+        except _Reject as exc:
+            return self._error(str(exc), exc.status)
+        asyncio.get_running_loop().call_soon(asyncio.ensure_future, self._do_cancel(account, body))
+        return web.json_response({}, status=202)
+
+    async def _do_cancel(self, account: str, body: schemas.CancelOrders) -> None:
+        symbol = body.symbol
+        if symbol not in self.markets:
+            await self._send_frames(account, [self._cancellation(symbol, h, None, failure="MARKET_NOT_FOUND")
+                                              for h in body.orderHashes or [None]])
+            return
+        if not body.orderHashes:
+            updates = self.engine.cancel_all(account, symbol)
+            if not updates:
+                await self._send_frames(account, [self._cancellation(symbol, None, None,
+                                                                     failure="NO_OPEN_ORDERS_ON_MARKET")])
+                return
+            # one message for the whole market
+            await self._send_frames(account, [self._cancellation(symbol, None, schemas.USER_CANCELLED_ALL)])
+            if self.mm is not None:
+                await self._publish([])
+            return
+        frames, updates = [], []
+        for digest in body.orderHashes:
+            try:
+                updates.append(self.engine.cancel(account, digest))
+            except EngineError:
+                frames.append(self._cancellation(symbol, digest, None, failure="ORDER_NOT_FOUND"))
+        await self._send_frames(account, frames)
+        await self._publish(updates)
+
+    async def _open_orders(self, request: web.Request) -> web.Response:
+        self.requests += 1
+        try:
+            account = self._account(request)
+        except _Reject as exc:
+            return self._error(str(exc), exc.status)
+        symbol = request.query.get("symbol")
+        status = {Status.OPEN: schemas.OPEN, Status.PARTIALLY_FILLED: schemas.PARTIALLY_FILLED_OPEN}
+        return web.json_response([self._order_payload(o, status.get(o.status, schemas.STANDBY))
+                                  for o in self.engine.open_orders(account, symbol)])
+
+    # outside traders
+
+    async def outside_trade(self, symbol: str, side: str, price: str, quantity: str) -> int:
+        if self.mm is None:
+            raise RuntimeError("the simulator runs without a market maker")
+        updates = self.mm.take(symbol, Side.BUY if side == "buy" else Side.SELL, scaled(price), scaled(quantity))
+        await self._publish(updates)
+        return len({t.trade_id for u in updates for t in u.new_trades})
+
+    # the account stream
+
+    async def _ws(self, request: web.Request) -> web.StreamResponse:
+        try:
+            account = self._account(request)
+        except _Reject as exc:
+            return self._error(str(exc), exc.status)
+        ws = web.WebSocketResponse(heartbeat=None)
+        await ws.prepare(request)
+        try:
+            async for msg in ws:
+                if msg.type != WSMsgType.TEXT:
+                    continue
+                try:
+                    sub = schemas.subscribe_decoder.decode(msg.data)
+                except (msgspec.ValidationError, msgspec.DecodeError):
+                    await ws.send_str(self._frame("Error", "InvalidMessage", {"message": "not a subscription"}))
+                    continue
+                if sub.method == "Subscribe":
+                    self.subscribers.setdefault(account, set()).add(ws)
+                    await ws.send_str(self._frame("Subscription", None, {"dataStreams": sub.dataStreams}))
+        finally:
+            self.subscribers.get(account, set()).discard(ws)
+        return ws
+
+
+async def start_for(venue) -> BluefinSim:
+    """The simulator for a configured Bluefin venue (its instruments and sim section)."""
+    from gateway.venues.config import SimConfig
+
+    cfg = venue.sim or SimConfig()
+    markets = [Market(symbol=str(inst.product_id), tick=scaled(inst.tick_size), lot=scaled(inst.lot_size),
+                      min_quantity=scaled(inst.min_quantity)) for inst in venue.instruments.values()]
+    mids = {str(venue.instruments[s].product_id): scaled(p) for s, p in cfg.mid_prices.items()
+            if s in venue.instruments}
+    sim = BluefinSim(markets, ids_id=venue.ids_id or "0x" + "1d" * 32, mid_prices=mids,
+                     market_maker=cfg.market_maker, mm_levels=cfg.market_maker_levels,
+                     mm_quantity=scaled(cfg.market_maker_quantity))
+    sim.faults.reorder_ack = cfg.reorder_ack
+    sim.faults.duplicate_events = cfg.duplicate_events
+    sim.faults.reply_delay_ms = cfg.reply_delay_ms
+    await sim.start(cfg.host, cfg.port)
+    return sim

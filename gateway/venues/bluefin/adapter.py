@@ -1,0 +1,537 @@
+"""Bluefin Pro adapter: ed25519-signed orders over REST, whose replies are
+only ACKs; the outcome of every order and cancel arrives on the WS account
+stream (seed 000).
+
+Identity. The venue names an order by its hash, which depends only on the
+signed fields: the adapter computes it while signing and binds it before the
+bytes leave, so a WS event that beats the ACK finds its order. The ACK's hash
+is checked against it.
+
+The ACK says "the venue holds it, still pending": it is applied as
+PENDING_NEW, so a late ACK (after the stream said OPEN or FILLED) is counted
+and ignored like any stale report. A cancel waits for the ACK (or the first
+stream event): before that the venue may not know the hash yet.
+
+Session. Login (POST /auth/token, signed body) gives an access and a refresh
+token. A timer refreshes the access token before it expires (PUT
+/auth/token/refresh) and logs in again when the refresh token has expired too.
+A request the venue refuses with 401 anyway (a token revoked early) renews the
+session once, single-flight, and is sent again, re-signed: a 401 means the
+venue did not take it, so nothing is lost or doubled.
+"""
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from functools import partial
+
+from gateway._core.fixedpoint import FixedPointError, parse_scaled, rescale
+from gateway.net.http import HttpClient, HttpError, Response
+from gateway.net.ratelimit import retry_after_s
+from gateway.net.ws import ReconnectingStream
+from gateway.orders.model import SCALE, Fill, Order, OrderType, Side, Status, TimeInForce
+from gateway.orders.tracker import Tracker
+from gateway.venues.base import Capabilities, VenueAdapter, VenueError
+from gateway.venues.bluefin import schemas
+from gateway.venues.bluefin.config import BluefinConfig
+from gateway.venues.bluefin.credentials import load_key
+from gateway.venues.bluefin.signing import Ed25519Key, check_address, check_symbol, order_hash, order_json
+from gateway.venues.bluefin.ws import account_stream
+
+JSON = b"Content-Type: application/json\r\n"
+E9 = 9
+_RESENDS = 2  # a request refused with 401 is sent again after a session renewal, at most this often
+
+REASON_TEXT = {
+    schemas.POST_ONLY_WOULD_TRADE: "post only: the order would have taken liquidity",
+    schemas.SELF_TRADE_PREVENTION: "self-trade prevention",
+}
+
+
+def _int(text: str, signed: bool = False) -> int:
+    # a decimal-integer string, exactly: never through a float
+    return parse_scaled(text, 0, signed=signed)
+
+
+def _e18(text: str, signed: bool = False) -> int:
+    return rescale(_int(text, signed), E9, SCALE)
+
+
+class BluefinAdapter(VenueAdapter):
+    capabilities = Capabilities(reduce_only=True, cancel_all=True, batch_cancel=True, post_only=True,
+                                market_orders=True, stop_orders=False, cancel_replace=False, modify=False)
+
+    def __init__(self, config: BluefinConfig, tracker: Tracker, metrics=None, *, key: Ed25519Key | None = None):
+        super().__init__(config, tracker, metrics)
+        self.config: BluefinConfig = config
+        self.key = key or load_key(config)
+        self.account = self.key.address
+        self.ids_id = config.ids_id
+        self.leverage_e9 = rescale(parse_scaled(config.leverage, SCALE), SCALE, E9)
+        self.position_type = "ISOLATED" if config.isolated else "CROSS"
+        for symbol, inst in self.instruments.items():
+            check_symbol(str(inst.product_id))
+        # unique and increasing across restarts as long as the clock moves forward
+        self._salts = itertools.count(time.time_ns())
+        self.http: HttpClient | None = None
+        self.auth_http: HttpClient | None = None
+        self.api_http: HttpClient | None = None
+        self.stream: ReconnectingStream | None = None
+        self._auth_headers = JSON
+        self._access_expires = self._refresh_expires = 0.0
+        self._refresh_token = ""
+        self._access_token = ""
+        self.session_generation = 0
+        self.logins = self.refreshes = 0
+        self._auth_lock = asyncio.Lock()
+        self._tokens_changed = asyncio.Event()
+        self._refresher: asyncio.Task | None = None
+        self._pending_fills: dict[str, tuple[Order, list[Fill]]] = {}
+
+    # lifecycle
+
+    async def start(self) -> None:
+        if not self.config.rest_url or not self.config.ws_url:
+            raise VenueError("config", f"venue {self.name}: rest_url and ws_url are required")
+        self.http = HttpClient(self.config.rest_url, connections=self.config.http_connections,
+                               timeout_ms=self.config.request_timeout_ms, limiter=self.limiter)
+        self.auth_http = self._side_client(self.config.auth_url)
+        self.api_http = self._side_client(self.config.api_url)
+        if self.config.fetch_exchange_info:
+            response = await self.api_http.request("GET", schemas.EXCHANGE_INFO_PATH, b"", JSON)
+            if response.status != 200:
+                raise VenueError("venue_error",
+                                 f"{self.name} GET {schemas.EXCHANGE_INFO_PATH}: {_error_text(response)}")
+            self.ids_id = schemas.exchange_info_decoder.decode(response.body).contractsConfig.idsId
+        if not self.ids_id:
+            raise VenueError("config", f"venue {self.name}: no IDS id (set ids_id or fetch_exchange_info)")
+        check_address(self.ids_id)
+        await self._login()
+        self._refresher = asyncio.create_task(self._keep_session(), name=f"{self.name}-session")
+        self.stream = account_stream(self.config.ws_url, headers=self._ws_headers, on_message=self._on_ws,
+                                     on_up=self._stream_up)
+        await self.stream.start()
+        self.connected = True
+
+    def _side_client(self, url: str) -> HttpClient:
+        if not url or url == self.config.rest_url:
+            return self.http
+        return HttpClient(url, connections=1, timeout_ms=self.config.request_timeout_ms)
+
+    async def stop(self) -> None:
+        if self._refresher is not None:
+            self._refresher.cancel()
+        await super().stop()
+        for client in {self.auth_http, self.api_http} - {self.http, None}:
+            await client.close()
+
+    # session
+
+    async def _login(self) -> None:
+        body = schemas.encoder.encode(schemas.Login(accountAddress=self.account,
+                                                    signedAtMillis=time.time_ns() // 1_000_000))
+        headers = JSON + f"payloadSignature: {self.key.sign_login(body)}\r\n".encode()
+        response = await self.auth_http.request("POST", schemas.LOGIN_PATH, body, headers)
+        if response.status != 200:
+            raise VenueError("login_failed", f"{self.name} login refused: {_error_text(response)}")
+        self._set_tokens(schemas.tokens_decoder.decode(response.body))
+        self.logins += 1
+
+    async def _refresh(self) -> bool:
+        body = schemas.encoder.encode(schemas.Refresh(refreshToken=self._refresh_token))
+        response = await self.auth_http.request("PUT", schemas.REFRESH_PATH, body, JSON)
+        if response.status != 200:
+            self.log.info("token refresh refused (%s): logging in again", _error_text(response))
+            return False
+        self._set_tokens(schemas.tokens_decoder.decode(response.body))
+        self.refreshes += 1
+        return True
+
+    def _set_tokens(self, tokens: schemas.Tokens) -> None:
+        now = time.monotonic()
+        self._access_token = tokens.accessToken
+        self._refresh_token = tokens.refreshToken
+        self._access_expires = now + tokens.accessTokenValidForSeconds
+        self._refresh_expires = now + tokens.refreshTokenValidForSeconds
+        # pre-encoded so the order path adds it without formatting; holds the token: never logged
+        self._auth_headers = JSON + f"Authorization: Bearer {tokens.accessToken}\r\n".encode()
+        self.session_generation += 1
+        self._tokens_changed.set()
+
+    async def renew_session(self, seen_generation: int | None = None) -> None:
+        """Refresh, or log in when the refresh token is gone; callers that saw the same
+        session share one renewal."""
+        async with self._auth_lock:
+            if seen_generation is not None and seen_generation != self.session_generation:
+                return  # someone renewed it while we waited
+            if self._refresh_token and time.monotonic() < self._refresh_expires - 1:
+                try:
+                    if await self._refresh():
+                        return
+                except HttpError as exc:
+                    self.log.warning("token refresh failed: %s", exc)
+            await self._login()
+
+    def _refresh_in(self) -> float:
+        life = self._access_expires - time.monotonic()
+        margin = min(self.config.token_refresh_margin_secs, max(life, 0) / 5)
+        return max(life - margin, 0.05)
+
+    async def _keep_session(self) -> None:
+        while True:
+            self._tokens_changed.clear()
+            try:
+                await asyncio.wait_for(self._tokens_changed.wait(), self._refresh_in())
+                continue  # new tokens (a 401 renewed them): a new schedule
+            except asyncio.TimeoutError:
+                pass
+            try:
+                await self.renew_session(self.session_generation)
+            except (HttpError, VenueError) as exc:
+                self.log.error("session renewal failed, retrying: %s", exc)
+                await asyncio.sleep(1)
+
+    async def _fresh_headers(self) -> bytes:
+        if time.monotonic() >= self._access_expires:
+            await self.renew_session(self.session_generation)
+        return self._auth_headers
+
+    async def _ws_headers(self, fresh: bool = False) -> dict[str, str]:
+        if fresh:
+            # the drop may have been the venue ending the session: never reconnect on a stale token
+            await self.renew_session(self.session_generation)
+        return {"Authorization": f"Bearer {self._access_token}"}
+
+    async def _get(self, path: str) -> Response:
+        for _ in range(_RESENDS + 1):
+            generation = self.session_generation
+            response = await self.http.request("GET", path, b"", await self._fresh_headers())
+            if response.status != 401:
+                return response
+            await self.renew_session(generation)
+        return response
+
+    # orders
+
+    def _check(self, order: Order) -> None:
+        if order.stop_price is not None:
+            raise VenueError("unsupported", f"{self.name}: stop orders are not supported")
+        try:
+            order.venue_data["price_e9"] = rescale(order.price or 0, SCALE, E9)
+            order.venue_data["quantity_e9"] = rescale(order.quantity, SCALE, E9)
+        except FixedPointError as exc:
+            raise VenueError("bad_field", f"{self.name} takes 9 decimals at most: {exc}") from None
+        order.venue_data["market"] = str(self.instruments[order.symbol].product_id)
+
+    def _order_body(self, order: Order) -> bytes:
+        """Salt, times, signature and hash made here, when the connection is ready to write."""
+        t0 = time.perf_counter_ns()
+        data = order.venue_data
+        now_ms = time.time_ns() // 1_000_000
+        expiration = now_ms + self.config.order_expiry_secs * 1000
+        salt = next(self._salts)
+        side = "LONG" if order.side is Side.BUY else "SHORT"
+        fields = (self.ids_id, self.account, data["market"], data["price_e9"], data["quantity_e9"],
+                  self.leverage_e9, side, self.position_type, expiration, salt, now_ms)
+        signature = self.key.sign_order(order_json(*fields))
+        self.tracker.bind_venue_id(order, order_hash(*fields))
+        market = order.type is OrderType.MARKET
+        body = schemas.encoder.encode(schemas.CreateOrder(
+            signedFields=schemas.SignedFields(
+                symbol=data["market"], accountAddress=self.account, priceE9=str(data["price_e9"]),
+                quantityE9=str(data["quantity_e9"]), side=side, leverageE9=str(self.leverage_e9),
+                isIsolated=self.config.isolated, salt=str(salt), idsId=self.ids_id,
+                expiresAtMillis=expiration, signedAtMillis=now_ms),
+            signature=signature, clientOrderId=order.order_id, type="MARKET" if market else "LIMIT",
+            reduceOnly=order.reduce_only, postOnly=order.post_only,
+            timeInForce="IOC" if market and order.tif is TimeInForce.GTC else schemas.TIF[order.tif.value],
+        ))
+        t1 = time.perf_counter_ns()
+        self.stages.sign.observe(t1 - t0)
+        data["sent_ns"] = t1
+        return body
+
+    async def place(self, order: Order) -> None:
+        self._check(order)
+        await self._send_place(order, _RESENDS)
+
+    async def _send_place(self, order: Order, resends: int) -> None:
+        generation = self.session_generation
+        reply = await self.http.send("POST", schemas.ORDERS_PATH, partial(self._order_body, order),
+                                     await self._fresh_headers())
+        reply.add_done_callback(partial(self._on_place_reply, order, generation, resends))
+
+    def _on_place_reply(self, order: Order, generation: int, resends: int, reply: asyncio.Future) -> None:
+        try:
+            response: Response = reply.result()
+        except HttpError as exc:
+            self.metrics.venue_error(self.name, "transport")
+            asyncio.ensure_future(self._resolve_unknown(order, str(exc)))
+            return
+        if response.status in (200, 201, 202):
+            try:
+                self._acked(order, schemas.ack_decoder.decode(response.body))
+                return
+            except Exception as exc:  # noqa: BLE001 - a body we cannot read is the venue's error
+                self.log.error("unreadable order ACK for %s: %s", order.order_id, exc)
+        if response.status == 401 and resends > 0:
+            asyncio.ensure_future(self._place_again(order, generation, resends - 1))
+            return
+        self.metrics.venue_error(self.name, f"http_{response.status}")
+        reason = _error_text(response)
+        if response.status == 429:
+            reason = f"venue rate limit (HTTP 429), retry after {retry_after_s(response.headers):g} s"
+        self.tracker.apply(order, Status.REJECTED, reason=reason)
+        self.fail_deferred(order, "order was rejected")
+
+    async def _place_again(self, order: Order, generation: int, resends: int) -> None:
+        try:
+            await self.renew_session(generation)
+            await self._send_place(order, resends)
+        except (HttpError, VenueError) as exc:
+            self.tracker.apply(order, Status.REJECTED, reason=f"session lost: {exc}")
+            self.fail_deferred(order, "order was rejected")
+
+    def _acked(self, order: Order, ack: schemas.OrderAck) -> None:
+        sent = order.venue_data.get("sent_ns")
+        if sent is not None:
+            self.stages.venue_ack.observe(time.perf_counter_ns() - sent)
+        if ack.orderHash != order.venue_order_id:
+            self.log.warning("order %s: the venue's hash %s is not ours (%s)", order.order_id, ack.orderHash,
+                             order.venue_order_id)
+            self.tracker.bind_venue_id(order, ack.orderHash)
+        order.venue_data["acked"] = True
+        if order.status not in (Status.PENDING_CANCEL, Status.PENDING_REPLACE):
+            self.tracker.apply(order, Status.PENDING_NEW)
+        self.run_deferred(order)
+
+    async def _resolve_unknown(self, order: Order, why: str) -> None:
+        """The ACK was lost: the stream still reports the order by the hash bound at signing;
+        the open orders say at once whether it rests."""
+        self.log.warning("order %s: %s; asking the venue", order.order_id, why)
+        try:
+            listed = await self._open_orders(order.venue_data["market"])
+        except (HttpError, VenueError) as exc:
+            self.log.error("order %s stays unknown: %s", order.order_id, exc)
+            return
+        for payload in listed:
+            if payload.orderHash == order.venue_order_id:
+                order.venue_data["acked"] = True
+                self._on_order(payload, order)
+                self.run_deferred(order)
+                return
+        self.log.warning("order %s is not open at the venue; its stream events will settle it", order.order_id)
+
+    # the account stream
+
+    def _on_ws(self, payload: bytes) -> None:
+        try:
+            frame = schemas.frame_decoder.decode(payload)
+            event = frame.event
+            if event == schemas.ACTIVE_ORDER_UPDATE:
+                self._on_order(schemas.order_payload_decoder.decode(frame.payload))
+            elif event == schemas.ORDER_CANCELLATION_UPDATE:
+                self._on_cancellation(schemas.cancellation_decoder.decode(frame.payload))
+            elif event == schemas.ACCOUNT_TRADE_UPDATE:
+                self._on_trade(schemas.trade_decoder.decode(frame.payload))
+        except Exception as exc:  # noqa: BLE001 - one bad frame must not stop the stream
+            self.log.warning("unreadable stream message: %s", exc)
+
+    def _on_order(self, payload: schemas.OrderPayload, order: Order | None = None, filled: int | None = None) -> None:
+        order = order or self.tracker.by_venue(self.name, payload.orderHash)
+        if order is None:
+            return  # not ours: another session of the same account, or long forgotten
+        wire = payload.status
+        reason = None
+        if wire == schemas.OPEN:
+            status = Status.OPEN
+        elif wire == schemas.PARTIALLY_FILLED_OPEN:
+            status = Status.PARTIALLY_FILLED
+        elif wire == schemas.FILLED:
+            status = Status.FILLED
+        elif wire in schemas.PARTIALLY_FILLED_CANCELLED_SPELLINGS or wire in schemas.CANCELLED_SPELLINGS:
+            status, reason = Status.CANCELED, self._cancel_reason(order)
+        elif wire in schemas.EXPIRED_SPELLINGS:
+            status, reason = Status.EXPIRED, "expired"
+        elif wire == schemas.STANDBY:
+            status = None
+        else:
+            self.log.warning("unknown Bluefin status %r for order %s", wire, order.order_id)
+            return
+        fills = self._pending_fills.pop(order.order_id, (None, ()))[1]
+        self.tracker.apply(order, status, fills, filled=filled, reason=order.reason or reason)
+
+    def _cancel_reason(self, order: Order, wire: str | None = None) -> str:
+        if order.status is Status.PENDING_CANCEL:
+            return "canceled by request"
+        if wire:
+            return f"canceled by the venue: {REASON_TEXT.get(wire, wire)}"
+        if order.type is OrderType.MARKET:
+            return "market order remainder canceled"
+        if order.tif is not TimeInForce.GTC:
+            return f"{order.tif.value.upper()} remainder canceled"
+        return "canceled by the venue"
+
+    def _on_cancellation(self, payload: schemas.CancellationPayload) -> None:
+        why = payload.cancellationReason
+        if why is None:
+            # a cancel the venue could not do: the order (if any) stays as it was
+            failure = payload.failureToCancelReason or "UNSPECIFIED"
+            if payload.orderHash:
+                targets = [o for o in [self.tracker.by_venue(self.name, payload.orderHash)] if o is not None]
+            else:
+                targets = [o for o in self.tracker.open_orders(venue=self.name)
+                           if o.status is Status.PENDING_CANCEL and o.venue_data.get("market") == payload.symbol]
+            for order in targets:
+                self.tracker.cancel_refused(order, f"cancel failed: {failure}")
+            return
+        if why in schemas.USER_CANCELLED_ALL_SPELLINGS:
+            # one message for the whole market: every order the venue held there is closed
+            for order in self.tracker.open_orders(venue=self.name):
+                if order.venue_data.get("market") == payload.symbol and order.venue_order_id is not None and (
+                        order.venue_data.get("acked") or order.status is not Status.PENDING_NEW):
+                    reason = ("canceled by request" if order.status is Status.PENDING_CANCEL
+                              else "canceled: all orders on the market canceled")
+                    self.tracker.apply(order, Status.CANCELED, reason=reason)
+            return
+        order = self.tracker.by_venue(self.name, payload.orderHash or "")
+        if order is None:
+            return
+        fills = self._pending_fills.pop(order.order_id, (None, ()))[1]
+        if fills:
+            self.tracker.apply(order, None, fills)
+        if order.status is Status.PENDING_NEW and not order.filled:
+            # the venue never opened it: the seed's way of rejecting an order
+            self.tracker.apply(order, Status.REJECTED, reason=f"{REASON_TEXT.get(why, why)} ({why})")
+            self.fail_deferred(order, "order was rejected")
+        else:
+            self.tracker.apply(order, Status.CANCELED, reason=self._cancel_reason(order, why))
+
+    def _on_trade(self, trade: schemas.TradePayload) -> None:
+        order = self.tracker.by_venue(self.name, trade.orderHash)
+        if order is None:
+            return
+        fill = Fill(trade_id=trade.id, price=_e18(trade.priceE9), quantity=_e18(trade.quantityE9),
+                    ts_ns=trade.executedAtMillis * 1_000_000, is_maker=trade.isMaker,
+                    fee=_e18(trade.tradingFeeE9, signed=True))
+        # trades come one frame each, then the order's update: booked with it, so the strategy
+        # gets one update carrying every trade of a match; leftovers are booked on their own
+        if not self._pending_fills:
+            asyncio.get_running_loop().call_soon(self._flush_fills)
+        self._pending_fills.setdefault(order.order_id, (order, []))[1].append(fill)
+
+    def _flush_fills(self) -> None:
+        pending, self._pending_fills = self._pending_fills, {}
+        for order, fills in pending.values():
+            self.tracker.apply(order, None, fills)
+
+    # reconciliation
+
+    async def _stream_up(self) -> None:
+        if self.stream.reconnects:
+            # events sent while we were away are lost: ask the venue for the truth
+            await self.reconcile(self.tracker.open_orders(venue=self.name))
+
+    async def _open_orders(self, market: str) -> list[schemas.OrderPayload]:
+        response = await self._get(f"{schemas.OPEN_ORDERS_PATH}?symbol={market}")
+        if response.status != 200:
+            raise VenueError("venue_error", _error_text(response))
+        return schemas.orders_decoder.decode(response.body)
+
+    async def reconcile(self, orders: list[Order]) -> None:
+        markets = {o.venue_data.get("market") or str(self.instruments[o.symbol].product_id) for o in orders}
+        for market in sorted(markets):
+            try:
+                listed = {p.orderHash: p for p in await self._open_orders(market)}
+            except (HttpError, VenueError) as exc:
+                self.log.error("reconcile: cannot list open orders on %s: %s", market, exc)
+                continue
+            for order in orders:
+                if (order.venue_data.get("market") or str(self.instruments[order.symbol].product_id)) != market:
+                    continue
+                payload = listed.get(order.venue_order_id or "")
+                if payload is not None:
+                    order.venue_data["acked"] = True
+                    # fills made while away show as the venue's total (no trade records for them)
+                    self._on_order(payload, order, filled=_e18(payload.filledQuantityE9))
+                    self.run_deferred(order)
+                elif order.venue_order_id is None:
+                    self.tracker.apply(order, Status.REJECTED, reason="not received by the venue")
+                else:
+                    self.log.warning("reconcile: order %s (%s) is no longer open at the venue; left as %s",
+                                     order.order_id, order.venue_order_id, order.status.value)
+        self.log.info("reconciled %d orders with the venue", len(orders))
+
+    # cancels
+
+    def _venue_has(self, order: Order) -> bool:
+        return order.venue_order_id is not None and (
+            order.venue_data.get("acked") or order.status not in (Status.PENDING_NEW, Status.PENDING_CANCEL))
+
+    async def cancel(self, order: Order) -> None:
+        if not self._venue_has(order):
+            self.defer(order, partial(self.cancel, order))
+            return
+        await self._send_cancel(order.venue_data["market"], [order], _RESENDS)
+
+    async def cancel_all(self, orders: list[Order]) -> None:
+        """One PUT per market and per 10 hashes; orders the venue has not ACKed wait for it."""
+        by_market: dict[str, list[Order]] = {}
+        for order in orders:
+            if self._venue_has(order):
+                by_market.setdefault(order.venue_data["market"], []).append(order)
+            else:
+                await self.cancel(order)
+        for market, group in by_market.items():
+            for i in range(0, len(group), schemas.MAX_CANCEL_HASHES):
+                await self._send_cancel(market, group[i:i + schemas.MAX_CANCEL_HASHES], _RESENDS)
+
+    async def cancel_product(self, symbol: str) -> None:
+        """Every open order of the account on the market, the gateway's or not (no orderHashes);
+        the stream answers with one UserCancelledAllOnMarket."""
+        market = str(self.instruments[symbol].product_id)
+        body = schemas.encoder.encode(schemas.CancelOrders(symbol=market))
+        response = await self.http.request("PUT", schemas.CANCEL_PATH, body, await self._fresh_headers())
+        if response.status not in (200, 202):
+            raise VenueError("venue_error", _error_text(response))
+
+    async def _send_cancel(self, market: str, orders: list[Order], resends: int) -> None:
+        generation = self.session_generation
+        body = schemas.encoder.encode(schemas.CancelOrders(symbol=market,
+                                                           orderHashes=[o.venue_order_id for o in orders]))
+        reply = await self.http.send("PUT", schemas.CANCEL_PATH, body, await self._fresh_headers())
+        reply.add_done_callback(partial(self._on_cancel_reply, market, orders, generation, resends))
+
+    def _on_cancel_reply(self, market: str, orders: list[Order], generation: int, resends: int,
+                         reply: asyncio.Future) -> None:
+        try:
+            response: Response = reply.result()
+        except HttpError as exc:
+            for order in orders:
+                self.tracker.cancel_refused(order, f"cancel outcome unknown: {exc}")
+            return
+        if response.status in (200, 202):
+            return  # an ACK only: the stream says whether it was done
+        if response.status == 401 and resends > 0:
+            asyncio.ensure_future(self._cancel_again(market, orders, generation, resends - 1))
+            return
+        for order in orders:
+            self.tracker.cancel_refused(order, _error_text(response))
+
+    async def _cancel_again(self, market: str, orders: list[Order], generation: int, resends: int) -> None:
+        try:
+            await self.renew_session(generation)
+            await self._send_cancel(market, orders, resends)
+        except (HttpError, VenueError) as exc:
+            for order in orders:
+                self.tracker.cancel_refused(order, f"session lost: {exc}")
+
+
+def _error_text(response: Response) -> str:
+    try:
+        error = schemas.error_decoder.decode(response.body)
+    except Exception:  # noqa: BLE001
+        return f"HTTP {response.status}"
+    text = error.message or error.error
+    return f"{text} (HTTP {response.status})" if text else f"HTTP {response.status}"

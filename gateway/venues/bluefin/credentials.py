@@ -1,0 +1,21 @@
+"""The Bluefin account key: a 32-byte ed25519 seed as hex, from a 0600 file or
+an environment variable (the BSX helpers do the file checks). Never logged."""
+from __future__ import annotations
+
+import secrets
+
+from gateway.venues.bluefin.config import BluefinConfig
+from gateway.venues.bluefin.signing import Ed25519Key
+from gateway.venues.bsx.credentials import _secret
+
+
+def load_key(config: BluefinConfig) -> Ed25519Key:
+    text = _secret(config.key_file, config.key_env, "ed25519 key", config.generate_key,
+                   lambda: secrets.token_hex(32))
+    try:
+        seed = bytes.fromhex(text.removeprefix("0x"))
+    except ValueError:
+        raise ValueError("ed25519 key: not hex") from None
+    if len(seed) != 32:
+        raise ValueError("ed25519 key: must be a 32-byte seed (64 hex digits)")
+    return Ed25519Key(seed)

@@ -1,0 +1,603 @@
+"""Poloniex adapter: HMAC-signed REST for regular and smart (stop) orders,
+order events on the private WS `orders` channel.
+
+Ids. The venue's clientOrderId is the gateway's order_id (unique across
+strategies, at most 64 characters), so every event, including that of the
+regular order a smart order becomes when it triggers (`source:"SMART"`, same
+clientOrderId), finds its order without a look-up table, and an order whose
+reply was lost is found again with GET .../cid:<order_id>.
+
+Smart orders. A strategy's `place` with a stop_price becomes POST /smartorders
+(STOP_LIMIT with a price, STOP without); it is UNTRIGGERED until the triggered
+order appears, then TRIGGERED, and from there follows that order's own fills;
+venue_order_id moves to the triggered order (what a cancel must name) and the
+smart order's id stays in venue_data["smart_id"]. The venue pushes nothing for
+an untriggered smart order, so its cancel is confirmed by the REST reply.
+
+Cancel-and-replace. PUT /orders/{id} for a live order, PUT /smartorders/cid:<id>
+for an untriggered smart order. Without proceedOnFailure the venue does both
+halves or neither. With it, a 200 names the new order but not whether the old
+one was cancelled: the old order is read back (GET) and its fate reported
+first (CANCELED, or cancel_refused), and the new order's events are held
+until then, so the strategy never sees the replacement live before it knows
+what became of the original.
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from functools import partial
+
+from gateway._core.fixedpoint import format_scaled, parse_scaled
+from gateway.net.http import HttpClient, HttpError, Response
+from gateway.net.ratelimit import retry_after_s
+from gateway.net.ws import ReconnectingStream
+from gateway.orders.model import SCALE, Fill, Order, OrderType, Side, Status, TimeInForce
+from gateway.orders.tracker import Tracker
+from gateway.venues.base import Capabilities, VenueAdapter, VenueError
+from gateway.venues.poloniex import schemas as s
+from gateway.venues.poloniex.config import PoloniexConfig
+from gateway.venues.poloniex.credentials import Credentials, load_credentials
+from gateway.venues.poloniex.signing import sign_request
+from gateway.venues.poloniex.ws import order_stream
+
+JSON = b"Content-Type: application/json\r\n"
+CANCELED_STATES = frozenset({s.CANCELED, s.CANCELLED, s.PARTIALLY_CANCELED})
+LIVE_STATES = frozenset({s.PENDING_NEW, s.NEW, s.PARTIALLY_FILLED, s.PENDING_CANCEL})
+
+
+def _e18(text: str) -> int:
+    return parse_scaled(text, SCALE)
+
+
+def _dec(value: int) -> str:
+    return format_scaled(value, SCALE)
+
+
+class PoloniexAdapter(VenueAdapter):
+    capabilities = Capabilities(stop_orders=True, cancel_replace=True, batch_cancel=True, cancel_all=True,
+                                post_only=True, market_orders=True, reduce_only=False, modify=False)
+
+    def __init__(self, config: PoloniexConfig, tracker: Tracker, metrics=None, *,
+                 credentials: Credentials | None = None):
+        super().__init__(config, tracker, metrics)
+        self.config: PoloniexConfig = config
+        self.creds = credentials or load_credentials(config)
+        fixed = JSON + f"key: {self.creds.api_key}\r\n".encode("latin-1")
+        if config.recv_window_ms > 0:
+            fixed += f"recvWindow: {config.recv_window_ms}\r\n".encode()
+        self._fixed_headers = fixed
+        self.account = self.creds.api_key
+        self.http: HttpClient | None = None
+        self.stream: ReconnectingStream | None = None
+        self.markets: dict[str, s.Market] = {}
+        # replacement orders whose events wait for the old order's fate (proceedOnFailure)
+        self._held: dict[str, list[Callable[[], None]]] = {}
+
+    # lifecycle
+
+    async def start(self) -> None:
+        if not self.config.rest_url or not self.config.ws_url:
+            raise VenueError("config", f"venue {self.name}: rest_url and ws_url are required")
+        self.http = HttpClient(self.config.rest_url, connections=self.config.http_connections,
+                               timeout_ms=self.config.request_timeout_ms, limiter=self.limiter)
+        await self._load_markets()
+        self.stream = order_stream(self.config.ws_url, self.creds.api_key, self.creds.api_secret, self._on_ws,
+                                   on_up=self._stream_up, ping_secs=self.config.ws_ping_secs)
+        await self.stream.start()
+        self.connected = True
+
+    async def _load_markets(self) -> None:
+        """What the venue's own clients load first: refuse symbols it does not list."""
+        response = await self.http.request("GET", "/markets", b"", JSON)
+        if response.status != 200:
+            raise VenueError("venue_error", f"{self.name} GET /markets: {_error_text(response)}")
+        self.markets = {m.symbol: m for m in s.markets_decoder.decode(response.body)}
+        for symbol, inst in self.instruments.items():
+            market = self.markets.get(str(inst.product_id))
+            if market is None:
+                raise VenueError("config", f"{self.name}: {symbol} maps to {inst.product_id}, "
+                                 "which the venue does not list")
+            if market.state != "NORMAL":
+                self.log.warning("%s (%s) is %s at the venue", symbol, market.symbol, market.state)
+            limit = market.symbolTradeLimit
+            if limit is not None and _e18(inst.tick_size) < 10 ** (SCALE - limit.priceScale):
+                self.log.warning("%s: tick %s is finer than the venue's %d price decimals", symbol,
+                                 inst.tick_size, limit.priceScale)
+
+    async def _stream_up(self) -> None:
+        if self.stream.reconnects:
+            # events sent while we were away are lost: ask the venue for the truth
+            await self.reconcile(self.tracker.open_orders(venue=self.name))
+
+    # signed requests
+
+    def _headers(self, method: str, target: str, body: bytes) -> bytes:
+        # signed as late as the HttpClient allows: its body hook cannot set headers
+        ts = time.time_ns() // 1_000_000
+        signature = sign_request(self.creds.api_secret, method, target, body, ts)
+        return self._fixed_headers + f"signTimestamp: {ts}\r\nsignature: {signature}\r\n".encode()
+
+    async def _send(self, method: str, target: str, body: bytes = b"") -> asyncio.Future:
+        return await self.http.send(method, target, body, self._headers(method, target, body))
+
+    async def _request(self, method: str, target: str, body: bytes = b"") -> Response:
+        return await (await self._send(method, target, body))
+
+    # queries: get one, get all
+
+    async def get_order(self, ref: str, smart: bool = False) -> s.Order | s.SmartOrder | None:
+        """GET /orders/{id} or /smartorders/{id}; ref is a venue id or "cid:<clientOrderId>"."""
+        response = await self._request("GET", f"/{'smartorders' if smart else 'orders'}/{ref}")
+        if response.status == 404:
+            return None
+        if response.status != 200:
+            raise VenueError("venue_error", _error_text(response))
+        return (s.smart_order_decoder if smart else s.order_decoder).decode(response.body)
+
+    async def open_orders(self, symbol: str | None = None, limit: int | None = None) -> list[s.Order]:
+        return await self._list("/orders", s.orders_decoder, symbol, limit)
+
+    async def smart_orders(self, symbol: str | None = None, limit: int | None = None) -> list[s.SmartOrder]:
+        return await self._list("/smartorders", s.smart_orders_decoder, symbol, limit)
+
+    async def _list(self, path: str, decoder, symbol: str | None, limit: int | None) -> list:
+        query = "&".join(f"{k}={v}" for k, v in (("symbol", symbol), ("limit", limit)) if v is not None)
+        response = await self._request("GET", f"{path}?{query}" if query else path)
+        if response.status != 200:
+            raise VenueError("venue_error", _error_text(response))
+        return decoder.decode(response.body)
+
+    # orders
+
+    @staticmethod
+    def _is_smart(order: Order) -> bool:
+        """Still a smart order at the venue: placed as one and not triggered yet."""
+        return bool(order.venue_data.get("smart")) and not order.venue_data.get("triggered")
+
+    def _body(self, order: Order) -> bytes:
+        t0 = time.perf_counter_ns()
+        symbol = str(self.instruments[order.symbol].product_id)
+        side = "BUY" if order.side is Side.BUY else "SELL"
+        price = None if order.price is None else _dec(order.price)
+        tif = order.tif.value.upper()
+        if order.stop_price is not None:
+            body = s.encoder.encode(s.PlaceSmartOrder(
+                symbol=symbol, side=side, type="STOP_LIMIT" if price else "STOP", stopPrice=_dec(order.stop_price),
+                quantity=_dec(order.quantity), price=price, timeInForce=tif, clientOrderId=order.order_id))
+        else:
+            kind = "MARKET" if order.type is OrderType.MARKET else ("LIMIT_MAKER" if order.post_only else "LIMIT")
+            body = s.encoder.encode(s.PlaceOrder(
+                symbol=symbol, side=side, type=kind, quantity=_dec(order.quantity), price=price, timeInForce=tif,
+                clientOrderId=order.order_id))
+        t1 = time.perf_counter_ns()
+        self.stages.sign.observe(t1 - t0)
+        order.venue_data["sent_ns"] = t1
+        return body
+
+    def _check(self, order: Order) -> None:
+        if order.type is OrderType.MARKET and order.side is Side.BUY:
+            # the venue sizes a market buy in quote currency ("amount"): a base quantity cannot be honoured
+            raise VenueError("unsupported", f"{self.name} sizes market buys in quote currency: send a limit order")
+        if len(order.order_id) > s.CLIENT_ORDER_ID_MAX:
+            raise VenueError("bad_field", f"client order id longer than {s.CLIENT_ORDER_ID_MAX}")
+
+    async def place(self, order: Order) -> None:
+        self._check(order)
+        smart = order.stop_price is not None
+        if smart:
+            order.venue_data["smart"] = True
+        body = self._body(order)
+        reply = await self._send("POST", "/smartorders" if smart else "/orders", body)
+        reply.add_done_callback(partial(self._on_place_reply, order))
+
+    def _on_place_reply(self, order: Order, reply: asyncio.Future) -> None:
+        try:
+            response: Response = reply.result()
+        except HttpError as exc:
+            self.metrics.venue_error(self.name, "transport")
+            asyncio.ensure_future(self._resolve_unknown(order, str(exc)))
+            return
+        sent = order.venue_data.get("sent_ns")
+        if sent is not None:
+            self.stages.venue_ack.observe(time.perf_counter_ns() - sent)
+        if response.status == 200:
+            try:
+                self._accepted(order, s.ack_decoder.decode(response.body).id)
+                return
+            except Exception as exc:  # noqa: BLE001 - a body we cannot read is the venue's error
+                self.log.error("unreadable order reply for %s: %s", order.order_id, exc)
+        self.metrics.venue_error(self.name, f"http_{response.status}")
+        reason = _error_text(response)
+        if response.status == 429:
+            reason = f"venue rate limit (HTTP 429), retry after {retry_after_s(response.headers):g} s"
+        self.tracker.apply(order, Status.REJECTED, reason=reason)
+        self.fail_deferred(order, "order was rejected")
+
+    def _accepted(self, order: Order, venue_id: str) -> None:
+        """The venue took the order: it is live (or waiting for its trigger) until events say more."""
+        if order.venue_data.get("smart"):
+            order.venue_data["smart_id"] = venue_id
+            self.tracker.note_venue_data(order)
+            if not order.venue_data.get("triggered"):
+                self.tracker.bind_venue_id(order, venue_id)
+                self.tracker.apply(order, Status.UNTRIGGERED)
+        else:
+            self.tracker.bind_venue_id(order, venue_id)
+            self.tracker.apply(order, Status.OPEN)
+        self.run_deferred(order)
+
+    async def _resolve_unknown(self, order: Order, why: str) -> None:
+        """The reply was lost: ask the venue whether it has the order, by its client id."""
+        self.log.warning("order %s: %s; asking the venue", order.order_id, why)
+        try:
+            record = await self.get_order(s.CID_PREFIX + order.order_id, smart=bool(order.venue_data.get("smart")))
+        except (HttpError, VenueError) as exc:
+            self.log.error("order %s stays unknown: %s", order.order_id, exc)
+            return
+        if record is None:
+            self.tracker.apply(order, Status.REJECTED, reason=f"not received by the venue ({why})")
+            self.fail_deferred(order, "order was not received by the venue")
+        else:
+            self._apply_record(record, order)
+
+    # what the venue says about an order
+
+    def _order_for(self, client_id: str, venue_id: str) -> Order | None:
+        order = self.tracker.get(client_id) if client_id else None
+        if order is not None and order.venue == self.name:
+            return order
+        return self.tracker.by_venue(self.name, venue_id)
+
+    def _triggered(self, order: Order, venue_id: str) -> None:
+        """The smart order became a regular order on the book: follow that one from now on."""
+        if not order.venue_data.get("triggered"):
+            order.venue_data["triggered"] = True
+            if order.venue_order_id is not None:
+                order.venue_data.setdefault("smart_id", order.venue_order_id)
+            self.tracker.bind_venue_id(order, venue_id)
+            self.tracker.note_venue_data(order)  # after a restart, cancels must still go to /orders
+            self.tracker.apply(order, Status.TRIGGERED)
+            self.run_deferred(order)
+
+    def _status(self, order: Order, state: str) -> tuple[Status | None, str | None]:
+        if state == s.NEW:
+            return (Status.TRIGGERED if order.stop_price is not None else Status.OPEN), None
+        if state in (s.PENDING_NEW, s.PENDING_CANCEL, s.PARTIALLY_FILLED):
+            return None, None  # fills move a partial fill; a pending cancel is ours already
+        if state == s.FILLED:
+            return Status.FILLED, None
+        if state in CANCELED_STATES:
+            return Status.CANCELED, self._cancel_reason(order)
+        if state in (s.REJECTED, s.FAILED):
+            return Status.REJECTED, f"the venue reports the order {state}"
+        if state == s.EXPIRED:
+            return Status.EXPIRED, "expired"
+        self.log.warning("unknown Poloniex state %r for order %s", state, order.order_id)
+        return None, None
+
+    def _cancel_reason(self, order: Order) -> str:
+        if order.replaced_by:
+            # an untriggered order has no PENDING_REPLACE in the lifecycle: the link says it
+            new = self.tracker.get(order.replaced_by)
+            if new is None or new.status is not Status.REJECTED:
+                return f"replaced by {new.client_order_id if new else order.replaced_by}"
+        if order.status is Status.PENDING_CANCEL:
+            return "canceled by request"
+        if order.type is OrderType.MARKET:
+            return "market order remainder canceled"
+        if order.tif is not TimeInForce.GTC:
+            return f"{order.tif.value.upper()} remainder canceled"
+        return "canceled by the venue"
+
+    def _apply_events(self, events: list[s.OrderEvent]) -> None:
+        """One message's events, applied per order as one change: the fills of one
+        match reach the strategy together, as one update."""
+        groups: dict[tuple[str, str], list[s.OrderEvent]] = {}
+        for event in events:
+            groups.setdefault((event.clientOrderId, event.orderId), []).append(event)
+        for (client_id, venue_id), group in groups.items():
+            order = self._order_for(client_id, venue_id)
+            if order is not None:
+                self._apply_order_events(order, group)
+
+    def _apply_order_events(self, order: Order, events: list[s.OrderEvent]) -> None:
+        held = self._held.get(order.order_id)
+        if held is not None:
+            held.append(partial(self._apply_order_events, order, events))
+            return
+        first, last = events[0], events[-1]
+        if first.source == s.SOURCE_SMART or order.venue_data.get("smart"):
+            self._triggered(order, first.orderId)
+        elif order.venue_order_id is None:
+            self.tracker.bind_venue_id(order, first.orderId)
+            self.run_deferred(order)
+        fills = [
+            Fill(trade_id=e.tradeId, price=_e18(e.tradePrice), quantity=_e18(e.tradeQty),
+                 ts_ns=e.tradeTime * 1_000_000, is_maker=e.matchRole == "MAKER", fee=_e18(e.tradeFee))
+            for e in events if e.eventType == "trade" and e.tradeId not in ("", "0")
+        ]
+        status, reason = self._status(order, last.state)
+        self.tracker.apply(order, status, fills, filled=_e18(last.filledQuantity), reason=order.reason or reason)
+
+    def _apply_record(self, record: s.Order | s.SmartOrder, order: Order) -> None:
+        """A GET answer (reconcile, lost reply): states and totals, no trade list."""
+        if isinstance(record, s.SmartOrder):
+            if record.state == s.TRIGGERED and record.triggeredOrder is not None:
+                self._triggered(order, record.triggeredOrder.id)
+                self._apply_record(record.triggeredOrder, order)
+                return
+            if order.venue_order_id is None:
+                order.venue_data["smart_id"] = record.id
+                self.tracker.bind_venue_id(order, record.id)
+                self.run_deferred(order)
+            if record.state == s.PENDING_NEW:
+                self.tracker.apply(order, Status.UNTRIGGERED)
+            elif record.state != s.TRIGGERED:
+                status, reason = self._status(order, record.state)
+                self.tracker.apply(order, status, reason=order.reason or reason)
+            return
+        if record.source == s.SOURCE_SMART or order.venue_data.get("smart"):
+            self._triggered(order, record.id)
+        elif order.venue_order_id is None:
+            self.tracker.bind_venue_id(order, record.id)
+            self.run_deferred(order)
+        status, reason = self._status(order, record.state)
+        self.tracker.apply(order, status, self._gap_fill(order, record), reason=order.reason or reason)
+
+    @staticmethod
+    def _gap_fill(order: Order, record: s.Order) -> list[Fill]:
+        """Fills made while we were not listening: one fill priced so the average matches the venue's."""
+        venue_filled = _e18(record.filledQuantity)
+        missed = venue_filled - order.filled
+        if missed <= 0:
+            return []
+        notional = _e18(record.avgPrice) * venue_filled - order.notional
+        return [Fill(trade_id=f"{record.id}:filled:{record.filledQuantity}", price=max(notional, 0) // missed,
+                     quantity=missed, ts_ns=record.updateTime * 1_000_000)]
+
+    async def reconcile(self, orders: list[Order]) -> None:
+        if not orders:
+            return
+        try:
+            regular = {o.clientOrderId: o for o in await self.open_orders()}
+            smart = {o.clientOrderId: o for o in await self.smart_orders()}
+        except (HttpError, VenueError) as exc:
+            self.log.error("reconcile: cannot list orders: %s", exc)
+            return
+        for order in orders:
+            record = (smart if self._is_smart(order) else regular).get(order.order_id)
+            if record is None:
+                try:
+                    # closed since, or triggered: only a look-up by id says which
+                    record = await self.get_order(s.CID_PREFIX + order.order_id, smart=self._is_smart(order))
+                except (HttpError, VenueError) as exc:
+                    self.log.error("reconcile: order %s: %s", order.order_id, exc)
+                    continue
+            if record is not None:
+                self._apply_record(record, order)
+            elif order.venue_order_id is None:
+                self.tracker.apply(order, Status.REJECTED, reason="not received by the venue")
+            else:
+                self.log.warning("reconcile: order %s (%s) is unknown to the venue", order.order_id,
+                                 order.venue_order_id)
+        self.log.info("reconciled %d orders with the venue", len(orders))
+
+    # the private stream
+
+    def _on_ws(self, payload: bytes) -> None:
+        try:
+            message = s.ws_decoder.decode(payload)
+            channel = message.channel[0] if isinstance(message.channel, list) else message.channel
+            if channel == s.ORDERS_CHANNEL and message.event is None and bytes(message.data) != b"null":
+                self._apply_events(s.order_events_decoder.decode(message.data))
+            elif channel == s.ORDERS_CHANNEL and message.event == "subscribe":
+                self.stream.up.set()
+            elif channel == s.AUTH_CHANNEL and bytes(message.data) != b"null":
+                auth = s.auth_decoder.decode(message.data)
+                if not auth.success:
+                    self.log.error("stream auth refused: %s", auth.message)
+            elif message.event == "error":
+                self.log.warning("stream error: %s", message.message)
+        except Exception as exc:  # noqa: BLE001
+            self.log.warning("unreadable stream message: %s", exc)
+
+    # cancels
+
+    async def cancel(self, order: Order) -> None:
+        if order.venue_order_id is None:
+            self.defer(order, partial(self.cancel, order))
+            return
+        smart = self._is_smart(order)
+        reply = await self._send("DELETE", f"/{'smartorders' if smart else 'orders'}/{order.venue_order_id}")
+        reply.add_done_callback(partial(self._on_cancel_reply, order, smart))
+
+    def _on_cancel_reply(self, order: Order, smart: bool, reply: asyncio.Future) -> None:
+        try:
+            response: Response = reply.result()
+        except HttpError as exc:
+            self.tracker.cancel_refused(order, f"cancel outcome unknown: {exc}")
+            return
+        result = None
+        if response.status == 200:
+            try:
+                result = s.cancel_result_decoder.decode(response.body)
+            except Exception:  # noqa: BLE001
+                pass
+        if result is None or result.code != s.CODE_OK:
+            self.tracker.cancel_refused(order, result.message if result else _error_text(response))
+            return
+        self._cancel_taken(order, smart, result.state)
+
+    def _cancel_taken(self, order: Order, smart: bool, state: str) -> None:
+        # an untriggered smart order has no fills and no stream: the venue's yes closes it;
+        # a regular one is closed by its `canceled` event, which carries the final fills
+        if smart or state in CANCELED_STATES:
+            self.tracker.apply(order, Status.CANCELED, reason=self._cancel_reason(order))
+
+    async def cancel_all(self, orders: list[Order]) -> None:
+        """DELETE /orders/cancelByIds and /smartorders/cancelByIds; unnamed orders wait for their id."""
+        regular, smart = [], []
+        for order in orders:
+            if order.venue_order_id is None:
+                await self.cancel(order)
+            else:
+                (smart if self._is_smart(order) else regular).append(order)
+        for group, is_smart in ((regular, False), (smart, True)):
+            if group:
+                body = s.encoder.encode(s.CancelByIds(orderIds=[o.venue_order_id for o in group]))
+                reply = await self._send("DELETE", f"/{'smartorders' if is_smart else 'orders'}/cancelByIds", body)
+                reply.add_done_callback(partial(self._on_cancel_many_reply, group, is_smart))
+
+    def _on_cancel_many_reply(self, orders: list[Order], smart: bool, reply: asyncio.Future) -> None:
+        try:
+            response: Response = reply.result()
+            if response.status != 200:
+                raise VenueError("venue_error", _error_text(response))
+            results = {r.orderId: r for r in s.cancel_results_decoder.decode(response.body)}
+        except Exception as exc:  # noqa: BLE001 - transport, refusal or an unreadable body: nothing is known
+            for order in orders:
+                self.tracker.cancel_refused(order, f"cancel outcome unknown: {exc}")
+            return
+        for order in orders:
+            result = results.get(order.venue_order_id)
+            if result is None or result.code != s.CODE_OK:
+                self.tracker.cancel_refused(order, result.message if result else "the venue did not answer for it")
+            else:
+                self._cancel_taken(order, smart, result.state)
+
+    async def cancel_by_ids(self, order_ids: list[str] = (), client_order_ids: list[str] = (),
+                            smart: bool = False) -> list[s.CancelResult]:
+        """Batch cancel by venue ids and client ids, the gateway's orders or not."""
+        body = s.encoder.encode(s.CancelByIds(orderIds=list(order_ids), clientOrderIds=list(client_order_ids)))
+        return await self._cancel_many(f"/{'smartorders' if smart else 'orders'}/cancelByIds", body, smart)
+
+    async def cancel_every(self, symbols: list[str] = (), account_types: list[str] = (),
+                           smart: bool = False) -> list[s.CancelResult]:
+        """DELETE /orders or /smartorders: every open order of the account on these symbols
+        (venue spelling) or account types; both empty: all of them."""
+        body = s.encoder.encode(s.CancelAll(symbols=list(symbols), accountTypes=list(account_types)))
+        return await self._cancel_many(f"/{'smartorders' if smart else 'orders'}", body, smart)
+
+    async def _cancel_many(self, path: str, body: bytes, smart: bool) -> list[s.CancelResult]:
+        response = await self._request("DELETE", path, body)
+        if response.status != 200:
+            raise VenueError("venue_error", _error_text(response))
+        results = s.cancel_results_decoder.decode(response.body)
+        for result in results:
+            order = self._order_for(result.clientOrderId, result.orderId)
+            if order is not None and result.code == s.CODE_OK and not order.is_closed:
+                self._cancel_taken(order, smart, result.state)
+        return results
+
+    # cancel-and-replace
+
+    async def replace(self, old: Order, new: Order, proceed_on_failure: bool) -> None:
+        if old.venue_order_id is None:
+            self.defer(old, partial(self.replace, old, new, proceed_on_failure))
+            return
+        smart = self._is_smart(old)
+        if smart:
+            # the venue keeps the old smart order's details unless amended: its stop price too
+            new.stop_price = old.stop_price
+            new.venue_data["smart"] = True
+            target = f"/smartorders/{s.CID_PREFIX}{old.order_id}"
+        else:
+            target = f"/orders/{old.venue_order_id}"
+        body = s.encoder.encode(s.Replace(
+            clientOrderId=new.order_id, price=None if new.price is None else _dec(new.price),
+            quantity=_dec(new.quantity), proceedOnFailure="true" if proceed_on_failure else "false"))
+        if proceed_on_failure:
+            self._held[new.order_id] = []
+        # the venue weighs a cancel-replace as two requests
+        try:
+            reply = await self.http.send("PUT", target, body, self._headers("PUT", target, body), weight=2)
+        except BaseException:
+            self._held.pop(new.order_id, None)
+            raise
+        reply.add_done_callback(partial(self._on_replace_reply, old, new, smart, proceed_on_failure))
+
+    def _on_replace_reply(self, old: Order, new: Order, smart: bool, proceed: bool, reply: asyncio.Future) -> None:
+        try:
+            response: Response = reply.result()
+        except HttpError as exc:
+            asyncio.ensure_future(self._replace_unknown(old, new, smart, str(exc)))
+            return
+        if response.status == 200:
+            try:
+                new_id = s.ack_decoder.decode(response.body).id
+            except Exception:  # noqa: BLE001
+                new_id = None
+            if new_id is not None:
+                if proceed:
+                    asyncio.ensure_future(self._settle_proceeded(old, new, smart, new_id))
+                else:
+                    # both halves done, as the venue promises without proceedOnFailure
+                    self.tracker.apply(old, Status.CANCELED, reason=self._cancel_reason(old))
+                    self._accepted(new, new_id)
+                return
+        asyncio.ensure_future(self._settle_refused(old, new, smart, _error_text(response)))
+
+    async def _old_state(self, old: Order, smart: bool) -> str | None:
+        ref = old.venue_data.get("smart_id", old.venue_order_id) if smart else old.venue_order_id
+        try:
+            record = await self.get_order(ref, smart=smart)
+        except (HttpError, VenueError) as exc:
+            self.log.error("order %s: cannot read its state after a replace: %s", old.order_id, exc)
+            return None
+        if record is None:
+            return None
+        if isinstance(record, s.SmartOrder) and record.state == s.TRIGGERED:
+            return s.TRIGGERED
+        return record.state
+
+    async def _settle_proceeded(self, old: Order, new: Order, smart: bool, new_id: str) -> None:
+        """200 with proceedOnFailure: the new order is placed; was the old one cancelled?"""
+        try:
+            state = await self._old_state(old, smart)
+            if state in CANCELED_STATES:
+                self.tracker.apply(old, Status.CANCELED, reason=self._cancel_reason(old))
+            else:
+                why = f"it is {state}" if state else "its state is unknown"
+                self.tracker.cancel_refused(old, f"cancel of the old order failed ({why}); "
+                                                 "the new order was placed (proceedOnFailure)")
+            self._accepted(new, new_id)
+        finally:
+            for action in self._held.pop(new.order_id, ()):
+                action()
+
+    async def _settle_refused(self, old: Order, new: Order, smart: bool, error: str) -> None:
+        """An error: nothing was placed; the old order's state says which half failed."""
+        self._held.pop(new.order_id, None)
+        state = await self._old_state(old, smart)
+        if state in CANCELED_STATES:
+            self.tracker.apply(old, Status.CANCELED, reason=f"canceled; its replacement was refused: {error}")
+            self.tracker.apply(new, Status.REJECTED, reason=error)
+        elif state is not None and state not in LIVE_STATES:
+            self.tracker.cancel_refused(old, error)
+            self.tracker.apply(new, Status.REJECTED, reason=f"not placed: cancel of the old order failed: {error}")
+        else:
+            self.tracker.cancel_refused(old, f"replacement refused: {error}")
+            self.tracker.apply(new, Status.REJECTED, reason=error)
+        self.fail_deferred(new, "order was rejected")
+
+    async def _replace_unknown(self, old: Order, new: Order, smart: bool, why: str) -> None:
+        """The reply was lost: read both orders back."""
+        self._held.pop(new.order_id, None)
+        state = await self._old_state(old, smart)
+        if state in CANCELED_STATES:
+            self.tracker.apply(old, Status.CANCELED, reason=self._cancel_reason(old))
+        else:
+            self.tracker.cancel_refused(old, f"replace outcome unknown: {why}")
+        await self._resolve_unknown(new, why)
+
+
+def _error_text(response: Response) -> str:
+    try:
+        error = s.error_decoder.decode(response.body)
+    except Exception:  # noqa: BLE001
+        return f"HTTP {response.status}"
+    if not error.message:
+        return f"HTTP {response.status}"
+    return f"{error.message} (code {error.code})" if error.code else error.message

@@ -1,0 +1,242 @@
+"""Poloniex spot v3 wire types (seed 002, the venue's docs and public clients),
+one pre-built decoder each.
+
+Ids are strings end to end: they exceed 2^53, so a JSON number would lose
+digits in any float-based reader. Amounts are decimal strings, except
+`stopPrice`, which may come back as a JSON number: it is decoded from its raw
+JSON text (exactly, never through a float). What the excerpts leave open and
+we chose (kept here so the adapter and the simulator change together):
+
+- WS path "/ws/private"; WS pong `{"event":"pong"}`;
+- error codes in bodies: CODE_* below (the docs only say "a code other than
+  200 and a message"); a refused signature answers HTTP 401;
+- a cancel-replace with proceedOnFailure answers 200 with the new ids even
+  when its cancel half failed: the old order's fate is read with GET.
+"""
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+
+import msgspec
+
+WS_PATH = "/ws/private"
+ORDERS_CHANNEL = "orders"
+AUTH_CHANNEL = "auth"
+CID_PREFIX = "cid:"
+CLIENT_ORDER_ID_MAX = 64
+TIMESTAMP_AHEAD_MS = 1000  # a signTimestamp further ahead of the venue's clock: 400
+TIMESTAMP_VALID_MS = 60_000  # without recvWindow a signature is good for a minute: 408
+
+CODE_OK = 200
+CODE_BAD_REQUEST = 21001
+CODE_NOT_FOUND = 21312
+CODE_NOT_OPEN = 21359
+CODE_POST_ONLY = 21360
+CODE_CANCEL_FAILED = 21361
+
+# regular order states (venues.md) and smart order states (seed)
+PENDING_NEW, NEW, PARTIALLY_FILLED, FILLED = "PENDING_NEW", "NEW", "PARTIALLY_FILLED", "FILLED"
+PENDING_CANCEL, PARTIALLY_CANCELED, CANCELED = "PENDING_CANCEL", "PARTIALLY_CANCELED", "CANCELED"
+CANCELLED = "CANCELLED"  # the cancel response's spelling
+REJECTED, EXPIRED, FAILED, TRIGGERED = "REJECTED", "EXPIRED", "FAILED", "TRIGGERED"
+
+SOURCE_SMART = "SMART"
+
+
+def decimal_text(raw: msgspec.Raw | str | None) -> str | None:
+    """A decimal that may be a JSON string or a JSON number, as exact text."""
+    if raw is None:
+        return None
+    if isinstance(raw, str):
+        return raw
+    text = bytes(raw).decode()
+    if text == "null":
+        return None
+    if text.startswith('"'):
+        return msgspec.json.decode(text)
+    try:
+        value = Decimal(text)  # exact: a Decimal from text never rounds
+    except InvalidOperation:
+        raise ValueError(f"not a number: {text!r}") from None
+    return format(value, "f")
+
+
+# requests (field order is the seed's)
+
+class PlaceOrder(msgspec.Struct, omit_defaults=True):
+    symbol: str
+    side: str
+    type: str
+    quantity: str | None = None
+    price: str | None = None
+    amount: str | None = None
+    timeInForce: str = "GTC"
+    clientOrderId: str | None = None
+    accountType: str | None = None
+
+
+class PlaceSmartOrder(msgspec.Struct, omit_defaults=True):
+    symbol: str
+    side: str
+    type: str
+    stopPrice: str
+    quantity: str | None = None
+    price: str | None = None
+    amount: str | None = None
+    timeInForce: str = "GTC"
+    clientOrderId: str | None = None
+    accountType: str | None = None
+
+
+class Replace(msgspec.Struct, omit_defaults=True):
+    """PUT /orders/{id} and /smartorders/{id}: only the amendable fields."""
+    clientOrderId: str | None = None
+    price: str | None = None
+    stopPrice: str | None = None
+    quantity: str | None = None
+    amount: str | None = None
+    type: str | None = None
+    timeInForce: str | None = None
+    proceedOnFailure: str | None = None
+
+
+class CancelByIds(msgspec.Struct, omit_defaults=True):
+    orderIds: list[str] = []
+    clientOrderIds: list[str] = []
+
+
+class CancelAll(msgspec.Struct, omit_defaults=True):
+    symbols: list[str] = []
+    accountTypes: list[str] = []
+
+
+# replies
+
+class Ack(msgspec.Struct):
+    id: str
+    clientOrderId: str = ""
+
+
+class CancelResult(msgspec.Struct):
+    orderId: str = ""
+    clientOrderId: str = ""
+    state: str = ""
+    code: int = CODE_OK
+    message: str = ""
+
+
+class Error(msgspec.Struct):
+    code: int = 0
+    message: str = ""
+
+
+class Order(msgspec.Struct):
+    id: str
+    symbol: str
+    state: str
+    side: str
+    type: str
+    clientOrderId: str = ""
+    accountType: str = "SPOT"
+    timeInForce: str = "GTC"
+    quantity: str = "0"
+    price: str = "0"
+    avgPrice: str = "0"
+    amount: str = "0"
+    filledQuantity: str = "0"
+    filledAmount: str = "0"
+    source: str = "API"
+    createTime: int = 0
+    updateTime: int = 0
+
+
+class SmartOrder(msgspec.Struct):
+    id: str
+    symbol: str
+    state: str
+    side: str
+    type: str
+    clientOrderId: str = ""
+    accountType: str = "SPOT"
+    timeInForce: str = "GTC"
+    quantity: str = "0"
+    price: str = "0"
+    amount: str = "0"
+    stopPrice: msgspec.Raw = msgspec.Raw(b"null")  # a string or a JSON number: see decimal_text
+    createTime: int = 0
+    updateTime: int = 0
+    triggeredOrder: Order | None = None
+
+
+class SymbolTradeLimit(msgspec.Struct):
+    priceScale: int = 0
+    quantityScale: int = 0
+    amountScale: int = 0
+    minQuantity: str = "0"
+    minAmount: str = "0"
+
+
+class Market(msgspec.Struct):
+    symbol: str
+    baseCurrencyName: str = ""
+    quoteCurrencyName: str = ""
+    state: str = "NORMAL"
+    symbolTradeLimit: SymbolTradeLimit | None = None
+
+
+# the private WebSocket
+
+class OrderEvent(msgspec.Struct):
+    """One entry of the orders channel's data."""
+    symbol: str
+    orderId: str
+    eventType: str
+    state: str
+    side: str = ""
+    type: str = ""
+    clientOrderId: str = ""
+    source: str = "API"
+    quantity: str = "0"
+    price: str = "0"
+    orderAmount: str = "0"
+    filledQuantity: str = "0"
+    filledAmount: str = "0"
+    tradeId: str = "0"
+    tradeQty: str = "0"
+    tradePrice: str = "0"
+    tradeAmount: str = "0"
+    tradeFee: str = "0"
+    feeCurrency: str = ""
+    matchRole: str = ""
+    accountType: str = "SPOT"
+    tradeTime: int = 0
+    createTime: int = 0
+    ts: int = 0
+
+
+class AuthData(msgspec.Struct):
+    success: bool = False
+    message: str = ""
+    ts: int = 0
+
+
+class WsMessage(msgspec.Struct):
+    channel: str | list[str] | None = None
+    event: str | None = None
+    data: msgspec.Raw = msgspec.Raw(b"null")
+    message: str = ""
+
+
+ack_decoder = msgspec.json.Decoder(Ack)
+cancel_result_decoder = msgspec.json.Decoder(CancelResult)
+cancel_results_decoder = msgspec.json.Decoder(list[CancelResult])
+error_decoder = msgspec.json.Decoder(Error)
+order_decoder = msgspec.json.Decoder(Order)
+orders_decoder = msgspec.json.Decoder(list[Order])
+smart_order_decoder = msgspec.json.Decoder(SmartOrder)
+smart_orders_decoder = msgspec.json.Decoder(list[SmartOrder])
+markets_decoder = msgspec.json.Decoder(list[Market])
+ws_decoder = msgspec.json.Decoder(WsMessage)
+order_events_decoder = msgspec.json.Decoder(list[OrderEvent])
+auth_decoder = msgspec.json.Decoder(AuthData)
+encoder = msgspec.json.Encoder()

@@ -1,0 +1,344 @@
+"""What only Poloniex has: HMAC request signing and its timestamp window,
+smart (stop) orders and every smart-order call of the seed, cancel-replace
+with and without proceedOnFailure, ids above 2^53, REST reconcile."""
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import time
+
+import aiohttp
+import msgspec
+import pytest
+import uvloop
+
+from gateway._core.fixedpoint import parse_scaled
+from gateway.config import parse_config
+from gateway.ipc import frames as f
+from gateway.sim.poloniex import PoloniexSim, Product
+from gateway.venues.poloniex import schemas
+from gateway.venues.poloniex.signing import sign_params, sign_request, ws_signature
+from tests.contract.suite import SERVER, VenueContract
+from tests.contract.test_poloniex import POLONIEX_CONFIG
+
+V = "poloniex"
+
+
+class _Gw(VenueContract):
+    venue = V
+    venue_config = POLONIEX_CONFIG
+
+
+def run(tmp_path, scenario):
+    _Gw().run(tmp_path, scenario, timeout_s=15)
+
+
+def adapter(gw):
+    return gw.router.venues[V]
+
+
+def hmac_b64(secret: str, text: str) -> str:
+    return base64.b64encode(hmac.new(secret.encode(), text.encode(), hashlib.sha256).digest()).decode()
+
+
+# signing, against the documented examples, computed here by hand
+
+def test_get_params_are_sorted_with_the_timestamp_and_the_url_keeps_its_order():
+    assert sign_params("symbol=ETH_USDT&limit=5", b"", 1659259836247) == \
+        "limit=5&signTimestamp=1659259836247&symbol=ETH_USDT"
+    assert sign_request("sec", "GET", "/orders?symbol=ETH_USDT&limit=5", b"", 1659259836247) == \
+        hmac_b64("sec", "GET\n/orders\nlimit=5&signTimestamp=1659259836247&symbol=ETH_USDT")
+    # values are url-encoded in the signed text (a space is %20)
+    assert sign_params("symbol=A B", b"", 1) == "signTimestamp=1&symbol=A%20B"
+
+
+def test_a_body_is_signed_as_the_exact_bytes_sent():
+    body = b'{"orderIds":["1234567890"],"clientOrderIds": ["myId-1"]}'
+    assert sign_request("sec", "DELETE", "/orders/cancelByIds", body, 1631018760000) == hmac_b64(
+        "sec", 'DELETE\n/orders/cancelByIds\nrequestBody={"orderIds":["1234567890"],"clientOrderIds": '
+               '["myId-1"]}&signTimestamp=1631018760000')
+    assert ws_signature("sec", 5) == hmac_b64("sec", "GET\n/ws\nsignTimestamp=5")
+
+
+def test_stop_price_as_a_json_number_is_read_exactly():
+    raw = b'{"id":"1152921504606846977","symbol":"ETH_USDT","state":"PENDING_NEW","side":"SELL",' \
+          b'"type":"STOP_LIMIT","stopPrice":30500.123456789012345678}'
+    order = schemas.smart_order_decoder.decode(raw)
+    assert schemas.decimal_text(order.stopPrice) == "30500.123456789012345678"
+    assert order.id == "1152921504606846977"
+    as_text = schemas.smart_order_decoder.decode(raw.replace(b"30500.123456789012345678", b'"30500.5"'))
+    assert schemas.decimal_text(as_text.stopPrice) == "30500.5"
+    assert schemas.decimal_text(schemas.smart_order_decoder.decode(raw.replace(
+        b"30500.123456789012345678", b"3.05E+4")).stopPrice) == "30500"
+
+
+# a bare simulator and hand-signed requests: what the gateway would never send
+
+KEY, SECRET = "K" * 32, "s" * 64
+
+
+def bare(scenario):
+    async def main():
+        sim = PoloniexSim([Product("ETH_USDT", tick=10**17, lot=10**15)], aliases={"ETH-PERP": "ETH_USDT"},
+                          mid_prices={"ETH_USDT": 3000 * 10**18}, mm_levels=3)
+        sim.register(KEY, SECRET)
+        await sim.start()
+        try:
+            async with aiohttp.ClientSession() as http:
+                await asyncio.wait_for(scenario(sim, http), 10)
+        finally:
+            await sim.stop()
+
+    uvloop.run(main())
+
+
+async def call(sim, http, method, target, body=b"", *, ts=None, secret=SECRET, headers=None, sign_target=None):
+    ts = ts if ts is not None else time.time_ns() // 1_000_000
+    path, _, query = (sign_target or target).partition("?")
+    params = sign_params(query, body, ts)
+    h = {"key": KEY, "signTimestamp": str(ts), "Content-Type": "application/json",
+         "signature": hmac_b64(secret, f"{method}\n{path}\n{params}"), **(headers or {})}
+    async with http.request(method, sim.rest_url + target, data=body, headers=h) as r:
+        return r.status, await r.read()
+
+
+def test_signatures_and_the_timestamp_window_are_checked():
+    async def scenario(sim, http):
+        body = b'{"symbol":"ETH_USDT","side":"BUY","type":"LIMIT","quantity":"1","price":"2990","clientOrderId":"c1"}'
+        status, reply = await call(sim, http, "POST", "/orders", body, secret="wrong")
+        assert status == 401 and b"signature" in reply and sim.refused_signatures == 1
+        now = time.time_ns() // 1_000_000
+        assert (await call(sim, http, "POST", "/orders", body, ts=now - 61_000))[0] == 408  # stale
+        assert (await call(sim, http, "POST", "/orders", body, ts=now + 5_000))[0] == 400  # ahead
+        assert (await call(sim, http, "POST", "/orders", body, ts=now - 3_000,
+                           headers={"recvWindow": "1000"}))[0] == 408
+        assert (await call(sim, http, "POST", "/orders", body, headers={"Content-Type": "text/plain"}))[0] == 400
+        # a GET signed over its query as the URL orders it, not sorted, is refused
+        status, _ = await call(sim, http, "GET", "/orders?symbol=ETH_USDT&limit=5")
+        assert status == 200
+        ts = time.time_ns() // 1_000_000
+        unsorted = hmac_b64(SECRET, f"GET\n/orders\nsymbol=ETH_USDT&limit=5&signTimestamp={ts}")
+        async with http.get(sim.rest_url + "/orders?symbol=ETH_USDT&limit=5", headers={
+                "key": KEY, "signTimestamp": str(ts), "signature": unsorted,
+                "Content-Type": "application/json"}) as r:
+            assert r.status == 401
+        status, reply = await call(sim, http, "POST", "/orders", body)
+        assert status == 200
+        ack = msgspec.json.decode(reply)
+        assert set(ack) == {"id", "clientOrderId"} and ack["clientOrderId"] == "c1"
+        assert isinstance(ack["id"], str) and int(ack["id"]) > 2**53
+        async with http.get(sim.rest_url + "/markets") as r:  # public: no signature
+            [market] = await r.json()
+        assert market["symbol"] == "ETH_USDT" and market["symbolTradeLimit"]["priceScale"] == 1
+
+    bare(scenario)
+
+
+def test_ws_auth_signature_is_checked():
+    async def scenario(sim, http):
+        async with http.ws_connect(sim.ws_url) as ws:
+            ts = time.time_ns() // 1_000_000
+            await ws.send_json({"event": "subscribe", "channel": ["auth"],
+                                "params": {"key": KEY, "signTimestamp": ts, "signature": ws_signature("bad", ts)}})
+            assert (await ws.receive_json())["data"]["success"] is False
+            await ws.send_json({"event": "subscribe", "channel": ["orders"], "symbols": ["all"]})
+            assert (await ws.receive_json())["event"] == "error"
+            await ws.send_json({"event": "subscribe", "channel": ["auth"],
+                                "params": {"key": KEY, "signTimestamp": ts, "signature": ws_signature(SECRET, ts)}})
+            reply = await ws.receive_json()
+            assert reply["channel"] == "auth" and reply["data"]["success"] is True and reply["data"]["ts"]
+            await ws.send_json({"event": "ping"})
+            assert (await ws.receive_json()) == {"event": "pong"}
+
+    bare(scenario)
+
+
+# through the gateway
+
+def test_stop_untriggered_then_triggered_then_filled_under_the_same_client_id(tmp_path):
+    async def scenario(gw):
+        sim = gw.sims[V]
+        async with gw_strategy(gw) as s:
+            assert (await s.place(V, "ETH-PERP", "buy", "1", "3010", stop_price="3005", client_order_id="s1")).ok
+            waiting = await s.wait_status("s1", "UNTRIGGERED")
+            smart_id = waiting.venue_order_id
+            assert waiting.stop_price == "3005" and int(smart_id) > 2**53
+            assert sim.smart[smart_id].stop_price == parse_scaled("3005", 18)
+            await sim.set_last_price("ETH-PERP", "3004.9")
+            await asyncio.sleep(0.05)
+            assert gw.router.tracker.by_client("alpha", "s1").status.value == "UNTRIGGERED"
+            await sim.set_last_price("ETH-PERP", "3005")
+            triggered = await s.wait_status("s1", "TRIGGERED")
+            done = await s.wait_status("s1", "FILLED")
+            assert done.filled == "1" and done.avg_price == "3003" and len(done.last_trades) == 1
+            # the strategy now follows the triggered order, which has an id of its own
+            assert triggered.venue_order_id == done.venue_order_id != smart_id
+            record = await adapter(gw).get_order(smart_id, smart=True)
+            assert record.state == "TRIGGERED" and record.triggeredOrder.state == "FILLED"
+            assert record.triggeredOrder.id == done.venue_order_id
+            # a market buy is sized in quote currency at this venue: refused, not guessed
+            refused = await s.place(V, "ETH-PERP", "buy", "1", None, type="market", client_order_id="m1")
+            assert not refused.ok and refused.error.code == "unsupported"
+
+    run(tmp_path, scenario)
+
+
+def gw_strategy(gw, name="alpha"):
+    from gateway.ipc.client import GatewayClient
+    return GatewayClient(gw.config.server.socket_path, strategy=name)
+
+
+def test_every_smart_order_call_of_the_seed(tmp_path):
+    async def scenario(gw):
+        sim, a = gw.sims[V], adapter(gw)
+        async with gw_strategy(gw) as s:
+            # create (STOP_LIMIT) and get_by_id, by id and by client id
+            await s.place(V, "ETH-PERP", "sell", "1", "2900", stop_price="2950.5", client_order_id="g1")
+            g1 = await s.wait_status("g1", "UNTRIGGERED")
+            order = gw.router.tracker.by_client("alpha", "g1")
+            by_id = await a.get_order(g1.venue_order_id, smart=True)
+            by_cid = await a.get_order(f"cid:{order.order_id}", smart=True)
+            assert by_id == by_cid and by_id.state == "PENDING_NEW" and by_id.type == "STOP_LIMIT"
+            assert schemas.decimal_text(by_id.stopPrice) == "2950.5" and bytes(by_id.stopPrice) == b"2950.5"
+            # get_all
+            assert [o.id for o in await a.smart_orders(symbol="ETH_USDT", limit=10)] == [g1.venue_order_id]
+            # cancel_replace without proceedOnFailure: both halves, the stop price kept
+            ack = await s.replace("g1", "2", "2901", new_client_order_id="g2")
+            assert ack.ok
+            old = await s.wait_status("g1", "CANCELED")
+            assert "g2" in old.reason
+            g2 = await s.wait_status("g2", "UNTRIGGERED")
+            assert g2.stop_price == "2950.5" and g2.quantity == "2"
+            assert sim.smart[g1.venue_order_id].extra["canceled_untriggered"]
+            new = await a.get_order(g2.venue_order_id, smart=True)
+            assert (new.state, new.price, new.quantity) == ("PENDING_NEW", "2901", "2")
+            # cancel_by_id: the reply's CANCELLED closes it (no stream event for smart orders)
+            assert (await s.cancel("g2")).ok
+            assert "request" in (await s.wait_status("g2", "CANCELED")).reason
+            # cancel_by_multiple_ids, by id and by client id
+            for cid, stop in (("m1", "2940"), ("m2", "2941"), ("m3", "2942")):
+                await s.place(V, "ETH-PERP", "sell", "1", "2900", stop_price=stop, client_order_id=cid)
+                await s.wait_status(cid, "UNTRIGGERED")
+            m = {c: gw.router.tracker.by_client("alpha", c) for c in ("m1", "m2", "m3")}
+            results = await a.cancel_by_ids(order_ids=[m["m1"].venue_order_id], client_order_ids=[m["m2"].order_id],
+                                            smart=True)
+            assert sorted(r.orderId for r in results) == sorted([m["m1"].venue_order_id, m["m2"].venue_order_id])
+            assert all(r.code == 200 for r in results)
+            assert {m["m1"].status.value, m["m2"].status.value, m["m3"].status.value} == {"CANCELED", "UNTRIGGERED"}
+            assert m["m3"].status.value == "UNTRIGGERED"
+            # cancel by symbol, then by account type
+            [r] = await a.cancel_every(symbols=["ETH_USDT"], smart=True)
+            assert r.orderId == m["m3"].venue_order_id and m["m3"].status.value == "CANCELED"
+            await s.place(V, "ETH-PERP", "sell", "1", "2900", stop_price="2943", client_order_id="m4")
+            await s.wait_status("m4", "UNTRIGGERED")
+            assert await a.cancel_every(symbols=["BTC_USDT"], smart=True) == []
+            [r] = await a.cancel_every(account_types=["SPOT"], smart=True)
+            assert r.clientOrderId == gw.router.tracker.by_client("alpha", "m4").order_id
+            assert (await s.wait_status("m4", "CANCELED")).remaining == "0"
+            assert await a.smart_orders() == []
+
+    run(tmp_path, scenario)
+
+
+def test_smart_replace_whose_cancel_fails_with_and_without_proceed_on_failure(tmp_path):
+    async def scenario(gw):
+        sim = gw.sims[V]
+        async with gw_strategy(gw) as s:
+            for cid in ("p1", "q1"):
+                await s.place(V, "ETH-PERP", "buy", "1", "3010", stop_price="3005", client_order_id=cid)
+                await s.wait_status(cid, "UNTRIGGERED")
+            # both trigger and fill while the gateway hears nothing
+            sim.faults.hold_events = True
+            await sim.set_last_price("ETH-PERP", "3005")
+            ack = await s.replace("p1", "1", "3011", new_client_order_id="p2")
+            assert ack.ok
+            reject = await s.wait_for(lambda e: isinstance(e, f.CancelReject))
+            assert reject.client_order_id == "p1"
+            assert "cancel of the old order failed" in (await s.wait_status("p2", "REJECTED")).reason
+            ack = await s.replace("q1", "1", "3012", new_client_order_id="q2", proceed_on_failure=True)
+            assert ack.ok
+            reject = await s.wait_for(lambda e: isinstance(e, f.CancelReject))
+            assert reject.client_order_id == "q1" and "TRIGGERED" in reject.reason
+            q2 = await s.wait_status("q2", "UNTRIGGERED")
+            assert q2.price == "3012" and q2.stop_price == "3005"
+            await sim.release_events()
+            for cid in ("p1", "q1"):
+                assert (await s.wait_status(cid, "FILLED")).filled == "1"
+
+    run(tmp_path, scenario)
+
+
+def test_regular_cancel_many_by_ids_symbol_and_account_type(tmp_path):
+    async def scenario(gw):
+        a = adapter(gw)
+        async with gw_strategy(gw) as s:
+            for i in range(4):
+                await s.place(V, "ETH-PERP", "buy", "1", f"298{i}", client_order_id=f"r{i}")
+                await s.wait_status(f"r{i}", "OPEN")
+            assert len(await a.open_orders(symbol="ETH_USDT", limit=10)) == 4
+            assert len(await a.open_orders(symbol="ETH_USDT", limit=2)) == 2
+            r = [gw.router.tracker.by_client("alpha", f"r{i}") for i in range(4)]
+            results = await a.cancel_by_ids(order_ids=[r[0].venue_order_id], client_order_ids=[r[1].order_id])
+            assert [x.state for x in results] == ["PENDING_CANCEL", "PENDING_CANCEL"]
+            await s.wait_status("r0", "CANCELED")
+            await s.wait_status("r1", "CANCELED")
+            assert len(await a.cancel_every(symbols=["ETH_USDT"], account_types=["SPOT"])) == 2
+            await s.wait_status("r2", "CANCELED")
+            await s.wait_status("r3", "CANCELED")
+            await s.place(V, "ETH-PERP", "buy", "1", "2970", client_order_id="r4")
+            await s.wait_status("r4", "OPEN")
+            [x] = await a.cancel_every(account_types=["SPOT"])
+            assert x.clientOrderId == gw.router.tracker.by_client("alpha", "r4").order_id
+            await s.wait_status("r4", "CANCELED")
+            results = await a.cancel_by_ids(order_ids=[r[0].venue_order_id])
+            assert results[0].code != 200 and "CANCELED" in results[0].message
+
+    run(tmp_path, scenario)
+
+
+def test_fill_while_the_stream_is_down_is_learned_from_rest_on_reconnect(tmp_path):
+    async def scenario(gw):
+        sim = gw.sims[V]
+        async with gw_strategy(gw) as s:
+            await s.place(V, "ETH-PERP", "buy", "2", "2999", client_order_id="d1")
+            opened = await s.wait_status("d1", "OPEN")
+            sockets = [ws for group in sim.subscribers.values() for ws in group]
+            sim.subscribers.clear()  # the gateway hears nothing of what follows
+            assert await sim.outside_trade("ETH-PERP", "sell", "2999", "2") == 1
+            for ws in sockets:
+                await ws.close()
+            done = await s.wait_status("d1", "FILLED", timeout_s=5)
+            assert done.filled == "2" and done.avg_price == "2999"
+            assert done.venue_order_id == opened.venue_order_id and int(done.venue_order_id) > 2**53
+            assert adapter(gw).stream.reconnects >= 1
+
+    run(tmp_path, scenario)
+
+
+def test_ids_above_2_53_stay_exact_end_to_end(tmp_path):
+    async def scenario(gw):
+        sim = gw.sims[V]
+        async with gw_strategy(gw) as s:
+            await s.place(V, "ETH-PERP", "buy", "1", "2990", client_order_id="i1")
+            opened = await s.wait_status("i1", "OPEN")
+            venue_id = opened.venue_order_id
+            assert int(venue_id) > 2**53 and float(int(venue_id)) != int(venue_id)  # a float would round it
+            assert sim.engine.get(venue_id) is not None
+            assert (await adapter(gw).get_order(venue_id)).id == venue_id
+
+    run(tmp_path, scenario)
+
+
+def test_embedded_default_config_runs_a_poloniex_simulator():
+    from gateway.config import load_config
+
+    [polo] = [v for v in load_config().venues if v.name == V]
+    assert polo.sim is not None and polo.sim.enabled and polo.generate_key
+    assert polo.instruments["ETH-PERP"].product_id == "ETH_USDT"
+
+
+def test_config_refuses_secrets_inline():
+    with pytest.raises(Exception, match="api_secret"):
+        parse_config(SERVER.replace("{tmp}", "/tmp") + '[[venues]]\nkind = "poloniex"\nname = "p"\napi_secret = "x"\n')
