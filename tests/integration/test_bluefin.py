@@ -389,3 +389,20 @@ def test_reconnect_reconciles_from_open_orders(tmp_path):
             assert part.filled == "1" and ad.stream.reconnects > reconnects
 
     run(tmp_path, scenario)
+
+
+def test_ed25519_signatures_match_pycryptodome_byte_for_byte():
+    """The signer (cryptography) and the oracle (pycryptodome) agree: ed25519 is deterministic."""
+    import os
+
+    from Crypto.PublicKey import ECC
+    from Crypto.Signature import eddsa
+
+    from gateway.venues.bluefin.signing import ED25519_FLAG, Ed25519Key
+
+    for _ in range(20):
+        seed, message = os.urandom(32), os.urandom(32)
+        oracle = eddsa.new(ECC.construct(curve="ed25519", seed=seed), "rfc8032")
+        ours = Ed25519Key(seed)
+        assert ours.serialized(message) == ED25519_FLAG + oracle.sign(message) + ours.pubkey
+        assert ours.pubkey == ECC.construct(curve="ed25519", seed=seed).public_key().export_key(format="raw")
