@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable
 import msgspec
 
 from gateway.metrics import Metrics
+from gateway.net.http import HttpError
 from gateway.net.ratelimit import TokenBucket
 from gateway.orders.model import Order
 from gateway.orders.tracker import Tracker
@@ -66,6 +67,28 @@ class VenueAdapter(abc.ABC):
         self.connected = False
         # requests about an order the venue has not named yet (a cancel right after the place)
         self._deferred: dict[str, list[Callable[[], Awaitable[None]]]] = {}
+
+    def observe_ack(self, order: Order) -> None:
+        """The venue's reply to an order request arrived: time it from the send."""
+        sent = order.venue_data.get("sent_ns")
+        if sent is not None:
+            self.stages.venue_ack.observe(time.perf_counter_ns() - sent)
+
+    def place_reply(self, order: Order, reply: asyncio.Future):
+        """The reply to a place request, or None when its fate is unknown (the
+        connection broke): then the adapter's _resolve_unknown asks the venue."""
+        try:
+            response = reply.result()
+        except HttpError as exc:
+            self.metrics.venue_error(self.name, "transport")
+            asyncio.ensure_future(self._resolve_unknown(order, str(exc)))
+            return None
+        self.observe_ack(order)
+        return response
+
+    async def _resolve_unknown(self, order: Order, why: str) -> None:
+        """Ask the venue what became of an order whose reply was lost."""
+        raise NotImplementedError
 
     def defer(self, order: Order, action: Callable[[], Awaitable[None]]) -> None:
         """Run action once the venue has named the order (run_deferred), or refuse it (fail_deferred)."""

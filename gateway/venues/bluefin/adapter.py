@@ -294,9 +294,7 @@ class BluefinAdapter(VenueAdapter):
             self.fail_deferred(order, "order was rejected")
 
     def _acked(self, order: Order, ack: schemas.OrderAck) -> None:
-        sent = order.venue_data.get("sent_ns")
-        if sent is not None:
-            self.stages.venue_ack.observe(time.perf_counter_ns() - sent)
+        self.observe_ack(order)
         if ack.orderHash != order.venue_order_id:
             self.log.warning("order %s: the venue's hash %s is not ours (%s)", order.order_id, ack.orderHash,
                              order.venue_order_id)

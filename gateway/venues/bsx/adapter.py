@@ -289,9 +289,7 @@ class BsxAdapter(VenueAdapter):
     def _accepted(self, order: Order, venue_order: schemas.Order) -> None:
         """The REST answer to a create: it names the order and says it was accepted.
         Fills and closes come from the stream, which carries the trades."""
-        sent = order.venue_data.get("sent_ns")
-        if sent is not None:
-            self.stages.venue_ack.observe(time.perf_counter_ns() - sent)
+        self.observe_ack(order)
         if order.venue_order_id is None:
             self.tracker.bind_venue_id(order, venue_order.id)
         if venue_order.status == schemas.STOP_ACCEPTED:

@@ -193,15 +193,9 @@ class PoloniexAdapter(VenueAdapter):
         reply.add_done_callback(partial(self._on_place_reply, order))
 
     def _on_place_reply(self, order: Order, reply: asyncio.Future) -> None:
-        try:
-            response: Response = reply.result()
-        except HttpError as exc:
-            self.metrics.venue_error(self.name, "transport")
-            asyncio.ensure_future(self._resolve_unknown(order, str(exc)))
+        response = self.place_reply(order, reply)
+        if response is None:
             return
-        sent = order.venue_data.get("sent_ns")
-        if sent is not None:
-            self.stages.venue_ack.observe(time.perf_counter_ns() - sent)
         if response.status == 200:
             try:
                 self._accepted(order, s.ack_decoder.decode(response.body).id)
