@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 import httptools
 
-from gateway.net.ratelimit import RateLimited, TokenBucket, retry_after_s
+from gateway.net.ratelimit import TokenBucket, retry_after_s
 
 
 class HttpError(Exception):

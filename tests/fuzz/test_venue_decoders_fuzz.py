@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import copy
 import os
-import random
 
 import msgspec
 import pytest

@@ -11,7 +11,6 @@ import uvloop
 
 from gateway._core.fixedpoint import parse_scaled
 from gateway.config import parse_config
-from gateway.daemon import Gateway
 from gateway.ipc import frames as f
 from gateway.orders.model import Status
 from gateway.signer import Signer
