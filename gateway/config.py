@@ -15,9 +15,10 @@ import msgspec
 from gateway.venues.bluefin.config import BluefinConfig
 from gateway.venues.bsx.config import BsxConfig
 from gateway.venues.citrex.config import CitrexConfig
+from gateway.venues.dxtrade.config import DxtradeConfig
 from gateway.venues.poloniex.config import PoloniexConfig
 
-VenueConfigs = Union[CitrexConfig, BsxConfig, PoloniexConfig, BluefinConfig]
+VenueConfigs = Union[CitrexConfig, BsxConfig, PoloniexConfig, BluefinConfig, DxtradeConfig]
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "gateway.toml"
 

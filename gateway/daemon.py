@@ -30,6 +30,8 @@ from gateway.venues.bsx.adapter import BsxAdapter
 from gateway.venues.bsx.config import BsxConfig
 from gateway.venues.citrex.adapter import CitrexAdapter
 from gateway.venues.citrex.config import CitrexConfig
+from gateway.venues.dxtrade.adapter import DxtradeAdapter
+from gateway.venues.dxtrade.config import DxtradeConfig
 from gateway.venues.poloniex.adapter import PoloniexAdapter
 from gateway.venues.poloniex.config import PoloniexConfig
 
@@ -48,6 +50,7 @@ VENUE_KINDS = {
     BsxConfig: (BsxAdapter, "gateway.sim.bsx"),
     PoloniexConfig: (PoloniexAdapter, "gateway.sim.poloniex"),
     BluefinConfig: (BluefinAdapter, "gateway.sim.bluefin"),
+    DxtradeConfig: (DxtradeAdapter, "gateway.sim.dxtrade"),
 }
 
 

@@ -53,7 +53,7 @@ class Router:
         self.metrics.router = self
         self.started_ns = time.time_ns()
         self._handlers = {
-            f.Hello: self._hello, f.Place: self._place, f.Cancel: self._cancel,
+            f.Hello: self._hello, f.Place: self._place, f.PlaceGroup: self._place_group, f.Cancel: self._cancel,
             f.CancelAll: self._cancel_all, f.Replace: self._replace, f.Modify: self._modify,
             f.Orders: self._orders, f.Subscribe: self._subscribe, f.Ping: self._ping,
             f.Status: self._status,
@@ -150,6 +150,18 @@ class Router:
     def _new_order(self, conn, venue: VenueAdapter, cid: str, symbol: str, side: str, kind: str, tif: str,
                    price_text: str | None, quantity_text: str, post_only: bool, reduce_only: bool,
                    stop_text: str | None) -> Order:
+        fields = self._order_fields(conn, venue, cid, symbol, side, kind, tif, price_text, quantity_text,
+                                    post_only, reduce_only, stop_text)
+        try:
+            return self.tracker.new_order(**fields)
+        except DuplicateOrderError as exc:
+            raise RequestError("duplicate_client_order_id", str(exc)) from None
+
+    def _order_fields(self, conn, venue: VenueAdapter, cid: str, symbol: str, side: str, kind: str, tif: str,
+                      price_text: str | None, quantity_text: str, post_only: bool, reduce_only: bool,
+                      stop_text: str | None, pending: int = 0) -> dict:
+        """Every check of a new order, tracking nothing: the order's fields, or RequestError.
+        pending: orders of the same request validated before this one (risk's open count)."""
         if not CLIENT_ORDER_ID.match(cid):
             raise RequestError("bad_field", "client_order_id must be 1-64 printable ASCII characters")
         inst = venue.instruments.get(symbol)
@@ -171,6 +183,8 @@ class Router:
             raise RequestError("bad_field", "a market order takes no price")
         elif not venue.capabilities.market_orders:
             raise RequestError("unsupported", f"{venue.name} takes no market orders")
+        if post_only and not venue.capabilities.post_only:
+            raise RequestError("unsupported", f"{venue.name} has no post-only orders")
         if post_only and (order_type is not OrderType.LIMIT or tif != "gtc"):
             raise RequestError("bad_field", "post_only needs a GTC limit order")
         stop = None
@@ -181,18 +195,16 @@ class Router:
         if reduce_only and not venue.capabilities.reduce_only:
             raise RequestError("unsupported", f"{venue.name} has no reduce-only orders")
         try:
-            self.risk.check(quantity, price, self.tracker.open_count(conn.strategy), strategy=conn.strategy,
-                            venue=venue.name, symbol=symbol)
+            self.risk.check(quantity, price, self.tracker.open_count(conn.strategy) + pending,
+                            strategy=conn.strategy, venue=venue.name, symbol=symbol)
         except RiskError as exc:
             raise RequestError("risk_limit", str(exc)) from None
-        try:
-            return self.tracker.new_order(
-                strategy=conn.strategy, client_order_id=cid, venue=venue.name, symbol=symbol,
-                side=Side(side), type=order_type, tif=TimeInForce(tif), price=price, quantity=quantity,
-                post_only=post_only, reduce_only=reduce_only, stop_price=stop,
-            )
-        except DuplicateOrderError as exc:
-            raise RequestError("duplicate_client_order_id", str(exc)) from None
+        if self.tracker.by_client(conn.strategy, cid) is not None:
+            raise RequestError("duplicate_client_order_id",
+                               f"client_order_id {cid!r} is already used by an order of this strategy")
+        return dict(strategy=conn.strategy, client_order_id=cid, venue=venue.name, symbol=symbol,
+                    side=Side(side), type=order_type, tif=TimeInForce(tif), price=price, quantity=quantity,
+                    post_only=post_only, reduce_only=reduce_only, stop_price=stop)
 
     async def _send(self, order: Order, call) -> None:
         """Run an adapter call; a failure before the venue saw anything rejects the order."""
@@ -220,6 +232,33 @@ class Router:
         stages.decode.observe(decode_ns)
         stages.tick_to_wire.observe_recent(t_wire - t_in_ns, t_wire)
         return f.Ack(req_id=req.req_id, ok=True, order_id=order.order_id)
+
+    async def _place_group(self, conn, req: f.PlaceGroup, *_) -> f.Ack:
+        venue = self._venue(req.venue)
+        if not venue.capabilities.order_groups:
+            raise RequestError("unsupported", f"{venue.name} has no order groups")
+        if len(req.legs) < 2:
+            raise RequestError("bad_field", "a group needs at least 2 legs")
+        cids = [leg.client_order_id for leg in req.legs]
+        if len(set(cids)) != len(cids):
+            raise RequestError("duplicate_client_order_id", "the legs' client_order_ids must differ")
+        # all or nothing: every leg passes every check before any is tracked
+        fields = [
+            self._order_fields(conn, venue, leg.client_order_id, leg.symbol, leg.side, leg.type, leg.tif,
+                               leg.price, leg.quantity, leg.post_only, leg.reduce_only, leg.stop_price, pending=i)
+            for i, leg in enumerate(req.legs)
+        ]
+        orders = [self.tracker.new_order(**leg) for leg in fields]
+        try:
+            await venue.place_group(orders, req.contingency)
+        except (VenueError, RateLimited, HttpError) as exc:
+            code = exc.code if isinstance(exc, VenueError) else (
+                "rate_limited" if isinstance(exc, RateLimited) else "venue_unavailable")
+            for order in orders:
+                self.tracker.apply(order, Status.REJECTED, reason=str(exc))
+            raise RequestError(code, str(exc)) from None
+        return f.Ack(req_id=req.req_id, ok=True, order_id=orders[0].order_id,
+                     order_ids=[o.order_id for o in orders])
 
     def _own_order(self, conn, client_order_id: str | None, order_id: str | None = None) -> Order:
         if order_id is not None:

@@ -150,6 +150,19 @@ class GatewayClient:
             side=side, quantity=_amount("quantity", quantity), price=_amount("price", price), type=type, tif=tif,
             post_only=post_only, reduce_only=reduce_only, stop_price=_amount("stop_price", stop_price)))
 
+    async def place_group(self, venue: str, contingency: str, legs: list[dict]) -> f.Ack:
+        """legs: dicts with place's fields (symbol, side, quantity, price, type, tif, post_only,
+        reduce_only, stop_price, client_order_id), without the venue."""
+        out = []
+        for leg in legs:
+            leg = dict(leg)
+            for name in ("quantity", "price", "stop_price"):
+                if name in leg:
+                    leg[name] = _amount(name, leg[name])
+            leg.setdefault("client_order_id", self.new_client_order_id())
+            out.append(f.GroupLeg(**leg))
+        return await self._request(f.PlaceGroup(req_id=0, venue=venue, contingency=contingency, legs=out))
+
     async def cancel(self, client_order_id: str | None = None, *, order_id: str | None = None) -> f.Ack:
         return await self._request(f.Cancel(req_id=0, client_order_id=client_order_id, order_id=order_id))
 

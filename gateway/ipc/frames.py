@@ -77,6 +77,30 @@ class Modify(_Frame, tag="modify"):
     quantity: str | None = None
 
 
+class GroupLeg(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """One order of a group: the fields of place, without the venue."""
+    client_order_id: str
+    symbol: str
+    side: Side
+    quantity: str
+    price: str | None = None
+    type: OrderKind = "limit"
+    tif: Tif = "gtc"
+    post_only: bool = False
+    reduce_only: bool = False
+    stop_price: str | None = None
+
+
+class PlaceGroup(_Frame, tag="place_group"):
+    """Orders linked at the venue: "oco" (one fills or is canceled -> the others are
+    canceled) or "if_then" (legs[0] is the parent; the others work once it fills).
+    All or nothing: one invalid leg refuses the whole group."""
+    req_id: int
+    venue: str
+    contingency: Literal["oco", "if_then"]
+    legs: list[GroupLeg]
+
+
 class Orders(_Frame, tag="orders"):
     req_id: int
     open_only: bool = True
@@ -95,7 +119,7 @@ class Status(_Frame, tag="status"):
     req_id: int
 
 
-Request = Union[Hello, Place, Cancel, CancelAll, Replace, Modify, Orders, Subscribe, Ping, Status]
+Request = Union[Hello, Place, PlaceGroup, Cancel, CancelAll, Replace, Modify, Orders, Subscribe, Ping, Status]
 
 
 # replies and events (gateway -> strategy)
@@ -110,6 +134,7 @@ class Ack(_Frame, tag="ack"):
     ok: bool
     error: ErrorInfo | None = None
     order_id: str | None = None
+    order_ids: list[str] | None = None  # place_group: one per leg, in the legs' order
 
 
 class TradeView(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):

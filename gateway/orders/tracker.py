@@ -192,6 +192,12 @@ class Tracker:
             self._listener.order_updated(order)
         return changed
 
+    def amended(self, order: Order) -> None:
+        """The venue took a new price or quantity for the order (modify): tell the strategy."""
+        order.updated_ns = self._now_ns()
+        self._journal_state(order)
+        self._listener.order_updated(order)
+
     def mark_pending(self, order: Order, pending: Status) -> bool:
         """PENDING_CANCEL / PENDING_REPLACE before the request leaves; False if not allowed now."""
         if order.status is pending:

@@ -153,3 +153,7 @@ class VenueAdapter(abc.ABC):
 
     async def modify(self, order: Order, price: int | None, quantity: int | None) -> None:
         raise VenueError("unsupported", f"{self.name} cannot amend an order in place: use replace")
+
+    async def place_group(self, orders: list[Order], contingency: str) -> None:
+        """Place orders linked at the venue: contingency "oco" or "if_then" (orders[0] the parent)."""
+        raise VenueError("unsupported", f"{self.name} has no order groups")

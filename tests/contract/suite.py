@@ -140,6 +140,12 @@ class VenueContract:
     def test_post_only_that_would_cross_is_rejected_with_reason(self, tmp_path):
         async def scenario(gw):
             async with self.strategy(gw, "alpha") as s:
+                if not gw.router.venues[self.venue].capabilities.post_only:
+                    ack = await s.place(self.venue, self.symbol, "buy", "1", "2998", client_order_id="p0",
+                                        post_only=True)
+                    assert not ack.ok and ack.error.code == "unsupported" and self.venue in ack.error.message
+                    assert await s.orders(open_only=False) == []
+                    return
                 await self.place(s, "buy", "1", self.best_ask, "p1", post_only=True)
                 done = await s.wait_status("p1", "REJECTED")
                 assert "post" in done.reason.lower()

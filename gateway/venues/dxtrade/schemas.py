@@ -1,0 +1,134 @@
+"""DXtrade `dxsca-web` wire types (seed 003), shared with the simulator.
+
+Requests carry amounts as decimal strings (the seed's requests do); replies
+carry them as JSON numbers (the seed's order lists do), decoded as Decimal
+from their own text so no float ever rounds them. Venue messages allow
+unknown fields: the platform adds fields between versions.
+"""
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Literal, Union
+
+import msgspec
+
+PREFIX = "/dxsca-web"
+CONDITIONAL_REQUIRED = 99  # 403: no If-Match
+NOT_FOUND = 2  # 404
+INCORRECT_REQUEST = 33  # 400
+CONTINGENCY = {"oco": "OCO", "if_then": "IF-THEN"}
+
+
+class Login(msgspec.Struct, forbid_unknown_fields=True):
+    username: str
+    domain: str
+    password: str
+
+
+class Session(msgspec.Struct):
+    sessionToken: str
+    timeout: str | int | None = None
+
+
+class OrderRequest(msgspec.Struct, omit_defaults=True, forbid_unknown_fields=True):
+    """A single order (place, or the whole order again for a modify)."""
+    orderCode: str
+    type: Literal["MARKET", "LIMIT", "STOP", "STOP_LIMIT"]
+    instrument: str
+    quantity: str
+    side: Literal["BUY", "SELL"]
+    tif: str
+    positionEffect: str = "OPEN"
+    limitPrice: str | None = None
+    stopPrice: str | None = None
+
+
+class GroupRequest(msgspec.Struct, omit_defaults=True, forbid_unknown_fields=True):
+    orders: list[OrderRequest]
+    contingencyType: Literal["OCO", "IF-THEN"]
+
+
+class OrderResponse(msgspec.Struct):
+    orderId: int
+    updateOrderId: int
+
+
+class GroupResponse(msgspec.Struct):
+    orderResponses: list[OrderResponse]
+
+
+class Error(msgspec.Struct):
+    errorCode: int | str | None = None
+    description: str | None = None
+
+
+class Leg(msgspec.Struct):
+    instrument: str
+    positionEffect: str | None = None
+    positionCode: str | None = None
+    price: Decimal | None = None
+    legRatio: Decimal | None = None
+    quantity: Decimal | None = None
+    filledQuantity: Decimal = Decimal(0)
+    remainingQuantity: Decimal | None = None
+    averagePrice: Decimal | None = None
+
+
+class Link(msgspec.Struct):
+    linkType: str
+    linkedOrder: str | None = None
+    linkedClientOrderId: str | None = None
+
+
+class Execution(msgspec.Struct):
+    executionCode: str
+    orderCode: str
+    updateOrderId: int
+    version: int
+    status: str
+    finalStatus: bool = False
+    filledQuantity: Decimal = Decimal(0)
+    clientOrderId: str | None = None
+    account: str | None = None
+    actionCode: str | None = None
+    transactionTime: str | None = None
+    # a fill's own size and price (absent on executions that trade nothing)
+    lastQuantity: Decimal | None = None
+    lastPrice: Decimal | None = None
+
+
+class Order(msgspec.Struct):
+    version: int
+    orderId: int
+    orderCode: str
+    type: str
+    instrument: str
+    status: str
+    side: str
+    account: str | None = None
+    clientOrderId: str | None = None
+    actionCode: str | None = None
+    legCount: int = 1
+    finalStatus: bool = False
+    legs: list[Leg] = []
+    tif: str | None = None
+    issueTime: str | None = None
+    transactionTime: str | None = None
+    links: list[Link] = []
+    executions: list[Execution] = []
+    limitPrice: Decimal | None = None
+    stopPrice: Decimal | None = None
+
+
+class OrderList(msgspec.Struct):
+    orders: list[Order]
+
+
+encoder = msgspec.json.Encoder()
+login_decoder = msgspec.json.Decoder(Session)
+order_response_decoder = msgspec.json.Decoder(OrderResponse)
+group_response_decoder = msgspec.json.Decoder(GroupResponse)
+error_decoder = msgspec.json.Decoder(Error)
+order_decoder = msgspec.json.Decoder(Order)
+# the list endpoint: {"orders": [...]}, or a bare list as the seed prints it
+orders_decoder = msgspec.json.Decoder(Union[OrderList, list[Order]])
