@@ -21,8 +21,8 @@ import msgspec
 
 from gateway.metrics import Metrics
 from gateway.net.http import HttpError
-from gateway.net.ratelimit import TokenBucket
-from gateway.orders.model import Order
+from gateway.net.ratelimit import TokenBucket, retry_after_s
+from gateway.orders.model import Order, Status
 from gateway.orders.tracker import Tracker
 from gateway.venues.config import InstrumentConfig, VenueConfig
 
@@ -85,6 +85,15 @@ class VenueAdapter(abc.ABC):
             return None
         self.observe_ack(order)
         return response
+
+    def place_refused(self, order: Order, response, reason: str) -> None:
+        """The venue answered a place with an error: the order is REJECTED with its reason,
+        and what waited for the order's venue id is refused."""
+        self.metrics.venue_error(self.name, f"http_{response.status}")
+        if response.status == 429:
+            reason = f"venue rate limit (HTTP 429), retry after {retry_after_s(response.headers):g} s"
+        self.tracker.apply(order, Status.REJECTED, reason=reason)
+        self.fail_deferred(order, "order was rejected")
 
     async def _resolve_unknown(self, order: Order, why: str) -> None:
         """Ask the venue what became of an order whose reply was lost."""

@@ -9,7 +9,6 @@ from functools import partial
 from gateway._core.nonce import NonceAllocator
 from gateway.decoding import DECODE_ERRORS
 from gateway.net.http import HttpClient, HttpError, Response
-from gateway.net.ratelimit import retry_after_s
 from gateway.orders.model import Fill, Order, OrderType, Side, Status, TimeInForce
 from gateway.orders.tracker import Tracker
 from gateway.signer import Signer
@@ -193,12 +192,7 @@ class CitrexAdapter(VenueAdapter):
                 return
             except Exception as exc:  # noqa: BLE001 - a body we cannot read is the venue's error
                 self.log.error("unreadable order reply for %s: %s", order.order_id, exc)
-        self.metrics.venue_error(self.name, f"http_{response.status}")
-        reason = _error_text(response)
-        if response.status == 429:
-            reason = f"venue rate limit (HTTP 429), retry after {retry_after_s(response.headers):g} s"
-        self.tracker.apply(order, Status.REJECTED, reason=reason)
-        self.fail_deferred(order, "order was rejected")
+        self.place_refused(order, response, _error_text(response))
 
     async def _resolve_unknown(self, order: Order, why: str) -> None:
         """The reply was lost: ask the venue whether it has the order, by its nonce."""

@@ -31,7 +31,6 @@ from functools import partial
 
 from gateway._core.fixedpoint import format_scaled, parse_scaled
 from gateway.net.http import HttpClient, HttpError, Response
-from gateway.net.ratelimit import retry_after_s
 from gateway.net.ws import ReconnectingStream
 from gateway.orders.model import SCALE, Fill, Order, OrderType, Side, Status, TimeInForce
 from gateway.orders.tracker import Tracker
@@ -202,12 +201,7 @@ class PoloniexAdapter(VenueAdapter):
                 return
             except Exception as exc:  # noqa: BLE001 - a body we cannot read is the venue's error
                 self.log.error("unreadable order reply for %s: %s", order.order_id, exc)
-        self.metrics.venue_error(self.name, f"http_{response.status}")
-        reason = _error_text(response)
-        if response.status == 429:
-            reason = f"venue rate limit (HTTP 429), retry after {retry_after_s(response.headers):g} s"
-        self.tracker.apply(order, Status.REJECTED, reason=reason)
-        self.fail_deferred(order, "order was rejected")
+        self.place_refused(order, response, _error_text(response))
 
     def _accepted(self, order: Order, venue_id: str) -> None:
         """The venue took the order: it is live (or waiting for its trigger) until events say more."""
