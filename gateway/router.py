@@ -164,15 +164,15 @@ class Router:
         pending: orders of the same request validated before this one (risk's open count)."""
         if not CLIENT_ORDER_ID.match(cid):
             raise RequestError("bad_field", "client_order_id must be 1-64 printable ASCII characters")
-        inst = venue.instruments.get(symbol)
-        if inst is None:
+        steps = venue.steps.get(symbol)
+        if steps is None:
             raise RequestError("unknown_symbol", f"{venue.name} has no symbol {symbol!r}; "
                                f"configured: {', '.join(sorted(venue.instruments))}")
-        tick = parse_scaled(inst.tick_size, SCALE)
-        lot = parse_scaled(inst.lot_size, SCALE)
-        quantity = self._amount("quantity", quantity_text, lot)
-        if quantity < parse_scaled(inst.min_quantity, SCALE):
-            raise RequestError("bad_quantity", f"quantity {quantity_text} is below the minimum {inst.min_quantity}")
+        tick = steps.tick
+        quantity = self._amount("quantity", quantity_text, steps.lot)
+        if quantity < steps.min_quantity:
+            raise RequestError("bad_quantity", f"quantity {quantity_text} is below the minimum "
+                               f"{venue.instruments[symbol].min_quantity}")
         order_type = OrderType(kind)
         price = None
         if order_type is OrderType.LIMIT:
@@ -350,10 +350,9 @@ class Router:
         venue = self.venues[order.venue]
         if not venue.capabilities.modify:
             raise RequestError("unsupported", f"{venue.name} cannot amend an order in place: use replace")
-        inst = venue.instruments[order.symbol]
-        price = None if req.price is None else self._amount("price", req.price, parse_scaled(inst.tick_size, SCALE))
-        quantity = None if req.quantity is None else self._amount(
-            "quantity", req.quantity, parse_scaled(inst.lot_size, SCALE))
+        steps = venue.steps[order.symbol]
+        price = None if req.price is None else self._amount("price", req.price, steps.tick)
+        quantity = None if req.quantity is None else self._amount("quantity", req.quantity, steps.lot)
         try:
             await venue.modify(order, price, quantity)
         except VenueError as exc:

@@ -16,13 +16,16 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from typing import NamedTuple
 
 import msgspec
+
+from gateway._core.fixedpoint import parse_scaled
 
 from gateway.metrics import Metrics
 from gateway.net.http import HttpError
 from gateway.net.ratelimit import TokenBucket, retry_after_s
-from gateway.orders.model import Order, Status
+from gateway.orders.model import SCALE, Order, Status
 from gateway.orders.tracker import Tracker
 from gateway.venues.config import InstrumentConfig, VenueConfig
 
@@ -37,6 +40,13 @@ class Capabilities(msgspec.Struct, frozen=True):
     post_only: bool = True
     market_orders: bool = True
     reduce_only: bool = False
+
+
+class Steps(NamedTuple):
+    """An instrument's tick, lot and minimum quantity, as e18 ints."""
+    tick: int
+    lot: int
+    min_quantity: int
 
 
 class VenueError(Exception):
@@ -63,6 +73,12 @@ class VenueAdapter(abc.ABC):
             if config.rate_limit_per_s > 0 else None
         )
         self.instruments: dict[str, InstrumentConfig] = dict(config.instruments)
+        # the config's decimal sizes as e18 ints, parsed once rather than per order
+        self.steps: dict[str, Steps] = {
+            symbol: Steps(parse_scaled(i.tick_size, SCALE), parse_scaled(i.lot_size, SCALE),
+                          parse_scaled(i.min_quantity, SCALE))
+            for symbol, i in config.instruments.items()
+        }
         self.log = logging.getLogger(f"gateway.venue.{self.name}")
         self.connected = False
         # requests about an order the venue has not named yet (a cancel right after the place)
