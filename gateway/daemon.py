@@ -7,6 +7,7 @@ already handed to venues finish, close venues, remove the socket.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import signal
@@ -110,6 +111,9 @@ class Gateway:
             await gw.stop()
             raise
         gw._purger = asyncio.ensure_future(gw._purge_closed())
+        # what start-up made lives as long as the daemon: the collector need not scan it again
+        gc.collect()
+        gc.freeze()
         return gw
 
     async def _purge_closed(self) -> None:
@@ -118,22 +122,37 @@ class Gateway:
             self.router.tracker.purge_closed()
 
     async def drain(self) -> None:
-        """Stop taking requests; with shutdown.cancel_open_orders, cancel every open order
-        and wait for the venues to confirm, up to shutdown.deadline_secs."""
+        """Stop taking requests; send what the venues' lines still hold (up to
+        shutdown.deadline_secs); with shutdown.cancel_open_orders, cancel every open order
+        and wait for the venues to confirm, within the same deadline."""
         await self.server.stop_accepting()
+        deadline = time.monotonic() + self.config.shutdown.deadline_secs
+        await self._send_queued(deadline)
         if not self.config.shutdown.cancel_open_orders:
             return
         tracker = self.router.tracker
         orders = tracker.open_orders()
         log.info("shutdown: cancelling %d open orders", len(orders))
-        await self.router.cancel_orders(orders)
+        self.router.cancel_orders(orders)
         deadline = time.monotonic() + self.config.shutdown.deadline_secs
+        await self._send_queued(deadline)
         while tracker.open_orders() and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
         left = tracker.open_orders()
         if left:
             log.warning("shutdown: %d orders not confirmed closed by the deadline: %s",
                         len(left), ", ".join(o.order_id for o in left[:20]))
+
+    async def _send_queued(self, deadline: float) -> None:
+        """Acked requests still waiting for their venue go out before the venues close."""
+        lines = [a.outbound.drained() for a in self.router.venues.values() if a.outbound.busy]
+        if not lines:
+            return
+        try:
+            await asyncio.wait_for(asyncio.gather(*lines), max(0.0, deadline - time.monotonic()))
+        except asyncio.TimeoutError:
+            left = sum(len(a.outbound) for a in self.router.venues.values())
+            log.warning("shutdown: %d acked requests not sent by the deadline; the journal has them", left)
 
     async def stop(self) -> None:
         purger = getattr(self, "_purger", None)

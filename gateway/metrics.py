@@ -10,7 +10,8 @@ served by aiohttp on the same event loop, so a scrape never races an update.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import Protocol
 
 from aiohttp import web
 from gateway._core.histogram import BUCKETS_NS, StageHistogram
@@ -18,8 +19,27 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.utils import floatToGoString
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
-if TYPE_CHECKING:
-    from gateway.router import Router
+
+
+class VenueHealth(Protocol):
+    name: str
+    connected: bool
+
+    @property
+    def reconnects(self) -> int: ...
+    def nonce_age_seconds(self) -> float | None: ...
+
+
+class MetricsSource(Protocol):
+    """What /metrics reads of the running gateway (the router provides it)."""
+
+    @property
+    def unknown_transitions(self) -> int: ...
+    @property
+    def duplicate_fills(self) -> int: ...
+    def open_order_counts(self) -> dict[tuple[str, str], int]: ...  # (venue, strategy) -> n
+    def strategies_connected(self) -> int: ...
+    def venue_list(self) -> Sequence[VenueHealth]: ...
 
 STAGES = ("decode", "validate", "sign", "tick_to_wire", "venue_ack", "confirmation")
 STAGE_HELP = {
@@ -48,7 +68,7 @@ class Metrics:
         self.requests_failed: dict[str, int] = {}  # op -> n
         self.rejects: dict[str, int] = {}  # error code -> n
         self.venue_errors: dict[tuple[str, str], int] = {}  # (venue, code) -> n
-        self.router: Router | None = None
+        self.source: MetricsSource | None = None
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(_Collector(self))
         self._runner: web.AppRunner | None = None
@@ -128,16 +148,15 @@ class _Collector:
             fam.add_metric([venue, code], n)
         yield fam
 
-        router = m.router
-        if router is None:
+        source = m.source
+        if source is None:
             return
-        tracker = router.tracker
         fam = CounterMetricFamily("gateway_unknown_transitions",
                                   "Venue reports the order state table ignored (late or impossible).")
-        fam.add_metric([], tracker.unknown_transitions)
+        fam.add_metric([], source.unknown_transitions)
         yield fam
         fam = CounterMetricFamily("gateway_duplicate_fills", "Fills reported again by a venue, booked once.")
-        fam.add_metric([], tracker.duplicate_fills)
+        fam.add_metric([], source.duplicate_fills)
         yield fam
 
         reconnects = CounterMetricFamily("gateway_venue_reconnects", "Venue stream reconnects.", labels=["venue"])
@@ -146,7 +165,8 @@ class _Collector:
         nonce_age = GaugeMetricFamily("gateway_nonce_high_water_age_seconds",
                                       "Clock minus the nonce allocator's high-water mark (negative: ahead).",
                                       labels=["venue"])
-        for name, adapter in sorted(router.venues.items()):
+        for adapter in source.venue_list():
+            name = adapter.name
             reconnects.add_metric([name], adapter.reconnects)
             state.add_metric([name], 1 if adapter.connected else 0)
             age = adapter.nonce_age_seconds()
@@ -156,17 +176,14 @@ class _Collector:
         yield state
         yield nonce_age
 
-        open_orders: dict[tuple[str, str], int] = {}
-        for order in tracker.open_orders():
-            key = (order.venue, order.strategy)
-            open_orders[key] = open_orders.get(key, 0) + 1
+        open_orders = source.open_order_counts()
         fam = GaugeMetricFamily("gateway_open_orders", "Open orders by venue and strategy.",
                                 labels=["venue", "strategy"])
         for (venue, strategy), n in sorted(open_orders.items()):
             fam.add_metric([venue, strategy], n)
         yield fam
         fam = GaugeMetricFamily("gateway_strategies_connected", "Strategy connections that said hello.")
-        fam.add_metric([], len(router.connections))
+        fam.add_metric([], source.strategies_connected())
         yield fam
         fam = GaugeMetricFamily("gateway_start_time_seconds", "Unix time the gateway started.")
         fam.add_metric([], m.started)

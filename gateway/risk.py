@@ -23,6 +23,23 @@ class RiskLimits:
 
     def check(self, quantity: int, price: int | None, open_orders: int, *, strategy: str = "",
               venue: str = "", symbol: str = "") -> None:
+        self._check_band(price, venue, symbol)
+        if self.max_rate > 0:
+            bucket = self._buckets.get(strategy)
+            if bucket is None:
+                bucket = self._buckets[strategy] = TokenBucket(self.max_rate, max(1.0, self.max_rate))
+            if not bucket.try_take():
+                raise RiskError(f"over {self.max_rate:g} orders per second for this strategy")
+        self._check_size(quantity, price)
+        if open_orders >= self.max_open_orders:
+            raise RiskError(f"{open_orders} open orders: the limit is {self.max_open_orders}")
+
+    def check_amendment(self, quantity: int, price: int | None, *, venue: str = "", symbol: str = "") -> None:
+        """A modify's resulting price and quantity: the same band and size limits as a new order."""
+        self._check_band(price, venue, symbol)
+        self._check_size(quantity, price)
+
+    def _check_band(self, price: int | None, venue: str, symbol: str) -> None:
         if price is not None and self.band:
             ref = self.last_trade.get((venue, symbol))
             # |price - ref| / ref > band / 100, in integers
@@ -31,12 +48,8 @@ class RiskLimits:
                     f"price {format_scaled(price, SCALE)} is more than {format_scaled(self.band, SCALE)}% "
                     f"from the last trade {format_scaled(ref, SCALE)}"
                 )
-        if self.max_rate > 0:
-            bucket = self._buckets.get(strategy)
-            if bucket is None:
-                bucket = self._buckets[strategy] = TokenBucket(self.max_rate, max(1.0, self.max_rate))
-            if not bucket.try_take():
-                raise RiskError(f"over {self.max_rate:g} orders per second for this strategy")
+
+    def _check_size(self, quantity: int, price: int | None) -> None:
         if quantity > self.max_quantity:
             raise RiskError(
                 f"quantity {format_scaled(quantity, SCALE)} is over the limit "
@@ -49,5 +62,3 @@ class RiskLimits:
                     f"notional {format_scaled(notional, SCALE)} is over the limit "
                     f"{format_scaled(self.max_notional, SCALE)}"
                 )
-        if open_orders >= self.max_open_orders:
-            raise RiskError(f"{open_orders} open orders: the limit is {self.max_open_orders}")

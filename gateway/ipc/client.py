@@ -23,7 +23,7 @@ from gateway._core.framing import FrameError, FrameSplitter, encode_frame
 from gateway.ipc import frames as f
 
 Amount = str | Decimal | int
-Event = f.OrderUpdate | f.CancelReject
+Event = f.OrderUpdate | f.CancelReject | f.ModifyReject
 
 
 class GatewayError(Exception):
@@ -106,7 +106,7 @@ class GatewayClient:
             self._transport = None
 
     def _dispatch(self, message) -> None:
-        if isinstance(message, (f.OrderUpdate, f.CancelReject)):
+        if isinstance(message, (f.OrderUpdate, f.CancelReject, f.ModifyReject)):
             self._events.put_nowait(message)
             return
         if isinstance(message, f.ProtocolError):
@@ -228,6 +228,24 @@ class GatewayClient:
             event = await self.next_event(remaining)
             if predicate(event):
                 return event
+
+    async def wait_modify(self, client_order_id: str, *, price: Amount | None = None,
+                          quantity: Amount | None = None, timeout_s: float | None = None) -> f.OrderView:
+        """The outcome of an acked modify: the order's update showing the new price and quantity,
+        or GatewayError(code, reason) when the venue refused it (a `modify_reject`)."""
+        price, quantity = _amount("price", price), _amount("quantity", quantity)
+
+        def outcome(e) -> bool:
+            if isinstance(e, f.ModifyReject):
+                return e.client_order_id == client_order_id
+            return (isinstance(e, f.OrderUpdate) and e.order.client_order_id == client_order_id
+                    and (price is None or e.order.price == price)
+                    and (quantity is None or e.order.quantity == quantity))
+
+        event = await self.wait_for(outcome, timeout_s)
+        if isinstance(event, f.ModifyReject):
+            raise GatewayError(event.code, event.reason)
+        return event.order
 
     async def wait_status(self, client_order_id: str, *statuses: str, timeout_s: float | None = None) -> f.OrderView:
         """The order's next update whose status is one of statuses."""

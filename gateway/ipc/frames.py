@@ -181,6 +181,15 @@ class CancelReject(_Frame, tag="cancel_reject"):
     req_id: int | None = None
 
 
+class ModifyReject(_Frame, tag="modify_reject"):
+    """An acked modify the venue refused (or that could not be sent): the order keeps its
+    price and quantity. code is as stable as an ack's error code."""
+    client_order_id: str
+    order_id: str
+    code: str
+    reason: str
+
+
 class OrdersReply(_Frame, tag="orders"):
     req_id: int
     orders: list[OrderView]
@@ -200,6 +209,7 @@ class VenueStatus(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True
     orders_last_minute: int = 0
     tick_to_wire_p50_us: float | None = None  # latency, not money: floats are fine here
     tick_to_wire_p99_us: float | None = None
+    queued: int = 0  # requests accepted and waiting in the venue's outbound line
 
 
 class StatusReply(_Frame, tag="status"):
@@ -215,7 +225,7 @@ class ProtocolError(_Frame, tag="error"):
     message: str
 
 
-Reply = Union[Ack, OrderUpdate, CancelReject, OrdersReply, Pong, StatusReply, ProtocolError]
+Reply = Union[Ack, OrderUpdate, CancelReject, ModifyReject, OrdersReply, Pong, StatusReply, ProtocolError]
 
 request_decoder = msgspec.msgpack.Decoder(Request)
 reply_decoder = msgspec.msgpack.Decoder(Reply)

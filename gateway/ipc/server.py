@@ -1,7 +1,8 @@
 """The strategy socket: a Unix stream socket, length-prefixed msgpack frames.
 
-Each connection keeps its requests in arrival order (one worker task per
-busy connection, none when idle). A frame that cannot be read gets one
+Requests are handled in arrival order as they are read, each to its reply
+without waiting on a venue (gateway/router.py); the replies to one read
+leave in one write. A frame that cannot be read gets one
 `error` frame and closes that connection only; a frame that decodes but is
 not a valid request gets an `ack` with the reason, and the connection stays.
 """
@@ -13,7 +14,6 @@ import os
 import socket
 import struct
 import time
-from collections import deque
 
 import msgspec
 
@@ -41,10 +41,9 @@ class StrategyConnection(asyncio.Protocol):
         self._server = server
         self._router = server.router
         self._splitter = FrameSplitter(server.config.max_frame_bytes)
-        self._queue: deque = deque()
-        self._worker: asyncio.Task | None = None
         self._out: list[bytes] = []
-        self._close_after: tuple[str, str] | None = None
+        self._reading = False  # inside data_received: replies wait for its end
+        self._flush_scheduled = False
         self.transport: asyncio.Transport | None = None
         self.strategy: str | None = None
         self.cancel_on_disconnect = False
@@ -64,33 +63,43 @@ class StrategyConnection(asyncio.Protocol):
         self._server.connections.add(self)
 
     def data_received(self, data: bytes) -> None:
+        """Every request in these bytes handled to its reply, then all replies in one write."""
         t_in = time.perf_counter_ns()
         if self.closing:
             return
-        if self._close_after is not None:
-            return  # a bad frame came; answering what preceded it, then closing
+        close_after = None
         try:
             payloads = self._splitter.feed(data)
         except FrameError as exc:
             # the well-formed requests before the bad header are answered first
-            self._close_after = ("bad_frame", str(exc))
+            close_after = ("bad_frame", str(exc))
             payloads = exc.frames
-        for payload in payloads:
-            t0 = time.perf_counter_ns()
-            try:
-                request = f.request_decoder.decode(payload)
-            except msgspec.ValidationError as exc:
-                if not self._invalid_request(payload, str(exc)):
+        router = self._router
+        decode = f.request_decoder.decode
+        self._reading = True
+        try:
+            for payload in payloads:
+                t0 = time.perf_counter_ns()
+                try:
+                    request = decode(payload)
+                except msgspec.ValidationError as exc:
+                    if not self._invalid_request(payload, str(exc)):
+                        return
+                    continue
+                except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
+                    close_after = ("bad_msgpack", f"frame is not msgpack: {exc}")
+                    break
+                reply = router.handle(self, request, t_in, time.perf_counter_ns() - t0)
+                if reply is not None:
+                    self.send(reply)
+                if self.closing:
                     return
-                continue
-            except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
-                self._fatal("bad_msgpack", f"frame is not msgpack: {exc}")
-                return
-            self._queue.append((request, t_in, time.perf_counter_ns() - t0))
-        if self._queue and self._worker is None:
-            self._worker = asyncio.ensure_future(self._work())
-        elif self._close_after is not None and self._worker is None:
-            self._fatal(*self._close_after)
+        finally:
+            self._reading = False
+        if close_after is not None:
+            self._fatal(*close_after)
+        else:
+            self._flush()
 
     def _invalid_request(self, payload: bytes, message: str) -> bool:
         """Ack a schema error when the frame has a req_id; else close. Returns whether still open."""
@@ -107,42 +116,31 @@ class StrategyConnection(asyncio.Protocol):
             code, message = "unknown_op", f"unknown op {op!r}; known: {', '.join(sorted(f.REQUEST_OPS))}"
         else:
             code = _error_code(message)
-        self._queue.append((f.Ack(req_id=req_id, ok=False, error=f.ErrorInfo(code, message)), 0, 0))
+        self._router.metrics.request_done("invalid", code)
+        self.send(f.Ack(req_id=req_id, ok=False, error=f.ErrorInfo(code, message)))
         return True
-
-    async def _work(self) -> None:
-        try:
-            while self._queue and not self.closing:
-                request, t_in, decode_ns = self._queue.popleft()
-                if isinstance(request, f.Ack):
-                    self._router.metrics.request_done("invalid", request.error.code)
-                    self.send(request)
-                else:
-                    await self._router.handle(self, request, t_in, decode_ns)
-                if not self._queue:
-                    self._flush()  # end of a burst: the replies go now, not a loop turn later
-        finally:
-            self._worker = None
-        if self._close_after is not None and not self.closing:
-            self._fatal(*self._close_after)
 
     def send(self, message) -> None:
         """Queue a frame; all frames queued in one loop turn leave in one write.
 
-        Under load an ack and a few order updates are due at once: one system
-        call instead of several (each of which may wake the strategy's process
-        before we are done). A lone reply waits only for the end of this turn.
+        Under load acks and order updates are due at once: one system call
+        instead of several (each of which may wake the strategy's process
+        before we are done). A lone event waits only for the end of this turn.
         """
         if self.closing or self.transport is None:
             return
         self._out.append(encode_frame(f.encoder.encode(message)))
-        if len(self._out) == 1:
+        if not self._reading and not self._flush_scheduled:
+            self._flush_scheduled = True
             asyncio.get_running_loop().call_soon(self._flush)
 
     def _flush(self) -> None:
+        self._flush_scheduled = False
         if self.closing or not self._out:
             self._out.clear()
             return
+        # nothing is acknowledged before the journal has it (the kernel's copy)
+        self._router.commit()
         data = b"".join(self._out) if len(self._out) > 1 else self._out[0]
         self._out.clear()
         self.transport.write(data)
@@ -164,7 +162,7 @@ class StrategyConnection(asyncio.Protocol):
         to_cancel = self._router.disconnected(self)
         if to_cancel:
             log.info("cancel-on-disconnect: %d orders of %s", len(to_cancel), self.strategy)
-            self._server.track(asyncio.ensure_future(self._router.cancel_orders(to_cancel)))
+            self._router.cancel_orders(to_cancel)
 
 
 class StrategyServer:
@@ -173,16 +171,11 @@ class StrategyServer:
         self.router = router
         self.connections: set[StrategyConnection] = set()
         self._server: asyncio.AbstractServer | None = None
-        self._tasks: set[asyncio.Task] = set()
         self._uids = set(config.allowed_uids) | {os.getuid()}
         self._gids = set(config.allowed_gids)
 
     def peer_allowed(self, uid: int, gid: int) -> bool:
         return uid in self._uids or gid in self._gids
-
-    def track(self, task: asyncio.Task) -> None:
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
     async def start(self) -> None:
         path = self.config.socket_path
@@ -206,8 +199,6 @@ class StrategyServer:
         for conn in list(self.connections):
             conn.closing = True
             conn.transport.close()
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
         try:
             os.unlink(self.config.socket_path)
         except FileNotFoundError:

@@ -6,9 +6,11 @@ per request. One request in flight per connection (no pipelining: a dropped
 connection would leave every order in it unknown), a small pool of
 connections, one write per request, TLS through an SSLContext.
 
-`send()` returns once the request bytes are handed to the transport, with a
-future for the response: the caller acks its strategy then, and handles the
-venue's reply when it comes.
+`send()` returns once the request is handed to the connection, with a future
+for the response; the venue's reply is handled when it comes. With a
+`before_write` hook (the journal's flush), requests made in one loop turn
+are written together at its end, after the hook: what the journal holds
+about them (a nonce) is on disk before they leave, in one write for all.
 """
 from __future__ import annotations
 
@@ -42,6 +44,7 @@ class Response:
 class _Connection(asyncio.Protocol):
     def __init__(self, pool: HttpClient):
         self._pool = pool
+        self._keep = pool.keep_headers
         self._parser = httptools.HttpResponseParser(self)
         self.transport: asyncio.Transport | None = None
         self.waiter: asyncio.Future[Response] | None = None
@@ -74,7 +77,9 @@ class _Connection(asyncio.Protocol):
         self._body = []
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self._headers[name.decode("latin-1").lower()] = value.decode("latin-1")
+        name = name.lower()
+        if self._keep is None or name in self._keep:
+            self._headers[name.decode("latin-1")] = value.decode("latin-1")
 
     def on_headers_complete(self) -> None:
         self._keep_alive = self._parser.should_keep_alive()
@@ -110,7 +115,10 @@ class HttpClient:
         ssl_context: ssl.SSLContext | None = None,
         default_headers: dict[str, str] | None = None,
         limiter: TokenBucket | None = None,
+        before_write: Callable[[], None] | None = None,
+        keep_headers: frozenset[bytes] | None = None,
     ):
+        """keep_headers: the lower-case response header names callers read (None: all)."""
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"base_url must be http(s)://host[:port], got {base_url!r}")
@@ -131,6 +139,9 @@ class HttpClient:
         self._fixed_headers = "".join(f"{k}: {v}\r\n" for k, v in fixed.items()).encode("latin-1")
         self._closing = False
         self.limiter = limiter
+        self._before_write = before_write
+        self._unwritten: list[tuple[_Connection, bytes]] = []
+        self.keep_headers = keep_headers
 
     async def _acquire(self) -> _Connection:
         while True:
@@ -207,10 +218,23 @@ class HttpClient:
             + headers
             + b"\r\n"
         )
-        conn.transport.write(head + body if body else head)
+        data = head + body if body else head
+        if self._before_write is None:
+            conn.transport.write(data)
+        else:
+            self._unwritten.append((conn, data))
+            if len(self._unwritten) == 1:
+                loop.call_soon(self._write_unwritten)
         timer = loop.call_later(self._timeout_s, self._timeout, conn, waiter, method, path)
         waiter.add_done_callback(lambda _: timer.cancel())
         return waiter
+
+    def _write_unwritten(self) -> None:
+        self._before_write()
+        unwritten, self._unwritten = self._unwritten, []
+        for conn, data in unwritten:
+            if not conn.closed:
+                conn.transport.write(data)
 
     def _timeout(self, conn: _Connection, waiter: asyncio.Future, method: str, path: str) -> None:
         if not waiter.done():

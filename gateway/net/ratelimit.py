@@ -43,6 +43,10 @@ class TokenBucket:
         short = max(0.0, weight - self._tokens)
         return max(pause, short / self.rate)
 
+    def projected_wait(self, weight: float) -> float:
+        """Seconds until `weight` tokens are there (what already waits in line plus a newcomer)."""
+        return self._wait_for(weight, self._clock())
+
     def try_take(self, weight: float = 1) -> bool:
         now = self._clock()
         if self._wait_for(weight, now) > 0 or self.waiting:

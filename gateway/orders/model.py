@@ -83,6 +83,10 @@ class Order:
     trade_ids: set[str] = field(default_factory=set)
     fills_reported: int = 0  # fills[:fills_reported] went to the strategy already
     venue_data: dict = field(default_factory=dict)  # adapter-private: nonce, product id, ...
+    # the request path's own timestamps (time.perf_counter_ns) and place
+    received_ns: int = 0  # the strategy's frame was read
+    sent_ns: int = 0  # the venue request was written (0: not yet, or its reply came)
+    queued: bool = False  # waiting in its venue's outbound line, not sent yet
 
     @property
     def remaining(self) -> int:

@@ -58,13 +58,17 @@ class Tracker:
     # ids and look-ups
 
     def new_order(self, **fields) -> Order:
-        key = (fields["strategy"], fields["client_order_id"])
+        return self.track(Order(order_id="", **fields))
+
+    def track(self, order: Order) -> Order:
+        """Give a validated order its id and follow it from now on (journaled)."""
+        key = (order.strategy, order.client_order_id)
         if key in self._by_client:
             raise DuplicateOrderError(
                 f"client_order_id {key[1]!r} is already used by an order of this strategy"
             )
-        now = self._now_ns()
-        order = Order(order_id=f"{self._id_prefix}{next(self._ids)}", created_ns=now, updated_ns=now, **fields)
+        order.created_ns = order.updated_ns = self._now_ns()
+        order.order_id = f"{self._id_prefix}{next(self._ids)}"
         self.orders[order.order_id] = order
         self._by_client[key] = order
         self._open_count[order.strategy] = self._open_count.get(order.strategy, 0) + 1

@@ -5,9 +5,15 @@ daemon hands it Orders already validated and tracked, the adapter signs and
 sends them, and reports what the venue says back through the Tracker
 (`tracker.apply(order, status, fills, ...)`, `tracker.cancel_refused(...)`).
 
-Every request method returns once its bytes are written to the venue (or
-queued behind a request they depend on): that is when the strategy gets its
-ack. Replies and stream events are handled afterwards.
+The router never calls the request methods (place, cancel, ...) itself: it
+checks an order with check_new / check_modify (synchronous, VenueError when
+the venue could never take it), acks the strategy, and queues the request in
+the adapter's `outbound` line, whose drain calls the request method when
+its turn comes. A request method returns once its bytes are handed to the
+connection (or queued behind a request they depend on); replies and stream
+events are handled afterwards. Journal records an adapter adds (a nonce, ...)
+are written before any request bytes leave: `http_client` builds clients
+whose writes wait for the journal.
 """
 from __future__ import annotations
 
@@ -23,11 +29,12 @@ import msgspec
 from gateway._core.fixedpoint import parse_scaled
 
 from gateway.metrics import Metrics
-from gateway.net.http import HttpError
+from gateway.net.http import HttpClient, HttpError
 from gateway.net.ratelimit import TokenBucket, retry_after_s
 from gateway.orders.model import SCALE, Order, Status
 from gateway.orders.tracker import Tracker
 from gateway.venues.config import InstrumentConfig, VenueConfig
+from gateway.venues.outbound import Outbound
 
 
 class Capabilities(msgspec.Struct, frozen=True):
@@ -58,6 +65,10 @@ class VenueError(Exception):
         self.message = message
 
 
+# the response headers adapters read; the HTTP client keeps no others
+RESPONSE_HEADERS = frozenset({b"set-cookie", b"retry-after", b"etag"})
+
+
 class VenueAdapter(abc.ABC):
     capabilities: Capabilities = Capabilities()
 
@@ -83,11 +94,33 @@ class VenueAdapter(abc.ABC):
         self.connected = False
         # requests about an order the venue has not named yet (a cancel right after the place)
         self._deferred: dict[str, list[Callable[[], Awaitable[None]]]] = {}
+        self.outbound = Outbound(self, config.max_queued_requests)
+
+    def http_client(self, base_url: str, *, connections: int | None = None, limited: bool = True) -> HttpClient:
+        """An HTTP client for this venue: its timeout, (optionally) its rate limiter, and writes
+        that first put the journal's pending records on disk."""
+        journal = self.tracker.journal
+        return HttpClient(base_url, connections=connections or self.config.http_connections,
+                          timeout_ms=self.config.request_timeout_ms, limiter=self.limiter if limited else None,
+                          before_write=journal.flush if journal is not None else None,
+                          keep_headers=RESPONSE_HEADERS)
+
+    def check_new(self, order: Order) -> None:
+        """What only this venue refuses in a new order (VenueError); called before it is queued."""
+
+    def check_modify(self, order: Order, price: int | None, quantity: int | None) -> None:
+        """What only this venue refuses in a modify (VenueError); called before it is queued."""
+
+    def sent(self, order: Order) -> None:
+        """The order's request was handed to the connection: tick-to-wire, from the frame read."""
+        if order.received_ns:
+            now = time.perf_counter_ns()
+            self.stages.tick_to_wire.observe_recent(now - order.received_ns, now)
 
     def observe_ack(self, order: Order) -> None:
         """The venue's reply to an order request arrived: time it from the send."""
-        sent = order.venue_data.get("sent_ns")
-        if sent is not None:
+        sent = order.sent_ns
+        if sent:
             self.stages.venue_ack.observe(time.perf_counter_ns() - sent)
 
     def place_reply(self, order: Order, reply: asyncio.Future):

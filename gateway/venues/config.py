@@ -51,4 +51,6 @@ class VenueConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, tag_f
     rate_limit_burst: float = 0
     rate_limit_queue: int = 100
     rate_limit_max_wait_ms: int = 1000
+    # accepted requests waiting to be sent; beyond it a request is refused `rate_limited`
+    max_queued_requests: int = 10000
     sim: SimConfig | None = None

@@ -84,7 +84,7 @@ class Harness:
         self.loop.close()
 
     def run(self, chunks: list[bytes]) -> tuple[StrategyConnection, FakeTransport, list]:
-        """Feed chunks to a new connection as the loop would, then let its worker finish.
+        """Feed chunks to a new connection as the loop would, then let its replies go out.
         Returns the connection, its transport and the decoded frames it wrote. Any exception
         out of data_received propagates (that is what the property forbids)."""
         async def go():
@@ -96,7 +96,7 @@ class Harness:
                     conn.data_received(chunk)
                     await asyncio.sleep(0)
                 for _ in range(1000):
-                    if conn._worker is None and not conn._queue and not conn._out:
+                    if not conn._out:
                         break
                     await asyncio.sleep(0)
                 await asyncio.sleep(0)

@@ -6,8 +6,10 @@ import asyncio
 import time
 
 import aiohttp
+import pytest
 import uvloop
 
+from gateway.ipc.client import GatewayError
 from gateway.sim.dxtrade import DxtradeSim, Product
 from gateway.sim.base import scaled
 from tests.contract.suite import VenueContract
@@ -167,7 +169,9 @@ def test_two_modifies_racing_on_one_etag_the_second_refreshes_and_lands_on_top(t
                 assert r.status == 200
             # the gateway's modify meets 412, reads the order again, and sends once more
             ack = await s.modify("m1", quantity="3")
-            assert ack.ok and sim.preconditions_failed == 1
+            assert ack.ok
+            await s.wait_modify("m1", quantity="3")
+            assert sim.preconditions_failed == 1
             # the other session's price stays: the whole order went from the venue's state
             assert o.limit == scaled("2991") and o.quantity == scaled("3")
             await asyncio.sleep(0.1)
@@ -185,8 +189,10 @@ def test_stale_etag_whose_intent_no_longer_applies_is_reported_not_resent(tmp_pa
             opened = await s.wait_status("s1", "OPEN")
             sim.faults.hold_events = True  # the gateway has not seen the fill yet
             await sim.outside_trade("ETH-PERP", "sell", "2999", "1.5")
-            ack = await s.modify("s1", quantity="1")
-            assert not ack.ok and ack.error.code == "stale_order" and "filled" in ack.error.message
+            assert (await s.modify("s1", quantity="1")).ok  # accepted: the venue's answer comes later
+            with pytest.raises(GatewayError) as refused:
+                await s.wait_modify("s1", quantity="1")
+            assert refused.value.code == "stale_order" and "filled" in refused.value.message
             assert sim.orders[int(opened.venue_order_id)].quantity == scaled("2")  # not sent again
             await sim.release_events()
             assert (await s.wait_status("s1", "PARTIALLY_FILLED")).filled == "1.5"
@@ -204,16 +210,22 @@ def test_modify_errors_become_specific_codes(tmp_path):
             views = {cid: await s.wait_status(cid, "OPEN") for cid in ("e1", "e2", "e3", "e4")}
             # 409: the venue holds a field the modify would change (here: a closing order)
             sim_order(gw, views["e1"]).request.positionEffect = "CLOSE"
-            ack = await s.modify("e1", price="2991")
-            assert not ack.ok and ack.error.code == "modify_conflict" and "positionEffect" in ack.error.message
+            assert (await s.modify("e1", price="2991")).ok
+            with pytest.raises(GatewayError) as refused:
+                await s.wait_modify("e1", price="2991")
+            assert refused.value.code == "modify_conflict" and "positionEffect" in refused.value.message
             # 404 code 2: the venue no longer knows the order
             del sim.orders[int(views["e2"].venue_order_id)]
-            ack = await s.modify("e2", price="2991")
-            assert not ack.ok and ack.error.code == "venue_order_not_found" and "code 2" in ack.error.message
+            assert (await s.modify("e2", price="2991")).ok
+            with pytest.raises(GatewayError) as refused:
+                await s.wait_modify("e2", price="2991")
+            assert refused.value.code == "venue_order_not_found" and "code 2" in refused.value.message
             # 400 code 33: the venue's tick is coarser than the gateway was told
             sim.products["ETH/USD"] = Product("ETH/USD", "ETH-PERP", tick=scaled("1"), lot=scaled("0.001"))
-            ack = await s.modify("e3", price="2990.5")
-            assert not ack.ok and ack.error.code == "bad_request" and "code 33" in ack.error.message
+            assert (await s.modify("e3", price="2990.5")).ok
+            with pytest.raises(GatewayError) as refused:
+                await s.wait_modify("e3", price="2990.5")
+            assert refused.value.code == "bad_request" and "code 33" in refused.value.message
             # 403 code 99: no ETag to send
             order = gw.router.tracker.by_client("alpha", "e4")
             order.venue_data.pop("etag", None)
@@ -222,8 +234,10 @@ def test_modify_errors_become_specific_codes(tmp_path):
                 return ""
 
             dx._etag = no_etag
-            ack = await s.modify("e4", price="2991")
-            assert not ack.ok and ack.error.code == "conditional_required" and "code 99" in ack.error.message
+            assert (await s.modify("e4", price="2991")).ok
+            with pytest.raises(GatewayError) as refused:
+                await s.wait_modify("e4", price="2991")
+            assert refused.value.code == "conditional_required" and "code 99" in refused.value.message
             # none of them changed anything, and the gateway still works
             assert {o.price for o in await s.orders()} == {"2990"}
             assert (await s.ping()) > 0

@@ -94,7 +94,14 @@ def test_kill_9_mid_burst_loses_no_acked_order(tmp_path):
             assert orders[cid].status not in ("PENDING_NEW", "PENDING_CANCEL"), (cid, orders[cid].status)
         assert orders["fill-1"].status == orders["fill-2"].status == "FILLED"
         assert orders["fill-1"].avg_price == "3003"
-        assert all(orders[c].status == "OPEN" for c in acked if c.startswith("r"))
+        # an ack means queued, not sent: what had left is OPEN at the venue; what was still in the
+        # line had no nonce journaled (the journal is written before any request leaves), so the
+        # venue cannot have it
+        burst = [orders[c] for c in acked if c.startswith("r")]
+        for order in burst:
+            assert (order.status == "OPEN" and order.venue_order_id) or (
+                order.status == "REJECTED" and "not received by the venue" in order.reason), order
+        assert any(order.status == "OPEN" for order in burst)
     finally:
         gw.kill()
         sim.kill()

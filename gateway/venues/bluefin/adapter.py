@@ -94,8 +94,7 @@ class BluefinAdapter(VenueAdapter):
     async def start(self) -> None:
         if not self.config.rest_url or not self.config.ws_url:
             raise VenueError("config", f"venue {self.name}: rest_url and ws_url are required")
-        self.http = HttpClient(self.config.rest_url, connections=self.config.http_connections,
-                               timeout_ms=self.config.request_timeout_ms, limiter=self.limiter)
+        self.http = self.http_client(self.config.rest_url)
         self.auth_http = self._side_client(self.config.auth_url)
         self.api_http = self._side_client(self.config.api_url)
         if self.config.fetch_exchange_info:
@@ -117,7 +116,7 @@ class BluefinAdapter(VenueAdapter):
     def _side_client(self, url: str) -> HttpClient:
         if not url or url == self.config.rest_url:
             return self.http
-        return HttpClient(url, connections=1, timeout_ms=self.config.request_timeout_ms)
+        return self.http_client(url, connections=1, limited=False)
 
     async def stop(self) -> None:
         if self._refresher is not None:
@@ -214,7 +213,7 @@ class BluefinAdapter(VenueAdapter):
 
     # orders
 
-    def _check(self, order: Order) -> None:
+    def check_new(self, order: Order) -> None:
         if order.stop_price is not None:
             raise VenueError("unsupported", f"{self.name}: stop orders are not supported")
         try:
@@ -249,11 +248,10 @@ class BluefinAdapter(VenueAdapter):
         ))
         t1 = time.perf_counter_ns()
         self.stages.sign.observe(t1 - t0)
-        data["sent_ns"] = t1
+        order.sent_ns = t1
         return body
 
     async def place(self, order: Order) -> None:
-        self._check(order)
         await self._send_place(order, _RESENDS)
 
     async def _send_place(self, order: Order, resends: int) -> None:

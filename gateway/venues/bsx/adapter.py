@@ -77,8 +77,7 @@ class BsxAdapter(VenueAdapter):
     async def start(self) -> None:
         if not self.config.rest_url or not self.config.ws_url:
             raise VenueError("config", f"venue {self.name}: rest_url and ws_url are required")
-        self.http = HttpClient(self.config.rest_url, connections=self.config.http_connections,
-                               timeout_ms=self.config.request_timeout_ms, limiter=self.limiter)
+        self.http = self.http_client(self.config.rest_url)
         dom = domain(self.config.domain_name, self.config.domain_version, self.config.chain_id,
                      self.config.verifying_contract)
         if self.config.fetch_chain_config:
@@ -250,16 +249,15 @@ class BsxAdapter(VenueAdapter):
         )
         t1 = time.perf_counter_ns()
         self.stages.sign.observe(t1 - t0)
-        order.venue_data["sent_ns"] = t1
+        order.sent_ns = t1
         return body
 
-    def _check(self, order: Order) -> None:
+    def check_new(self, order: Order) -> None:
         if order.stop_price is not None and order.type is OrderType.MARKET:
             raise VenueError("unsupported", f"{self.name} stop orders carry a limit price: give one")
         self._venue_client_id(order)
 
     async def place(self, order: Order) -> None:
-        self._check(order)
         if self._free():
             await self._send_create(order)
         else:

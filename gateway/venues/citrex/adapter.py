@@ -78,8 +78,7 @@ class CitrexAdapter(VenueAdapter):
     async def start(self) -> None:
         if not self.config.rest_url or not self.config.ws_url:
             raise VenueError("config", f"venue {self.name}: rest_url and ws_url are required")
-        self.http = HttpClient(self.config.rest_url, connections=self.config.http_connections,
-                               timeout_ms=self.config.request_timeout_ms, limiter=self.limiter)
+        self.http = self.http_client(self.config.rest_url)
         await self._login()
         self.stream = order_stream(self.config.ws_url, self.account, self.config.sub_account_id,
                                    headers=self._ws_headers, on_message=self._on_ws, on_up=self._stream_up)
@@ -153,14 +152,13 @@ class CitrexAdapter(VenueAdapter):
         body = schemas.encoder.encode(self._signed_order(order, nonce))
         t1 = time.perf_counter_ns()
         self.stages.sign.observe(t1 - t0)
-        order.venue_data["sent_ns"] = t1
+        order.sent_ns = t1
         return body
 
     def _journal_nonce(self, order: Order) -> None:
-        # on disk before the bytes leave: after a crash the order is found at the venue by its nonce
+        # on disk before the bytes leave (the HTTP client's writes wait for the journal):
+        # after a crash the order is found at the venue by its nonce
         self.tracker.note_venue_data(order)
-        if self.tracker.journal is not None:
-            self.tracker.journal.flush()
 
     def _signed_order(self, order: Order, nonce: int) -> schemas.PlaceOrder:
         product = self._product(order)

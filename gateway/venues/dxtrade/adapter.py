@@ -129,9 +129,8 @@ class DxtradeAdapter(VenueAdapter):
     async def start(self) -> None:
         if not self.config.rest_url:
             raise VenueError("config", f"venue {self.name}: rest_url is required")
-        self.http = HttpClient(self.config.rest_url, connections=self.config.http_connections,
-                               timeout_ms=self.config.request_timeout_ms, limiter=self.limiter)
-        self.query = HttpClient(self.config.rest_url, connections=2, timeout_ms=self.config.request_timeout_ms)
+        self.http = self.http_client(self.config.rest_url)
+        self.query = self.http_client(self.config.rest_url, connections=2, limited=False)
         await self._login(None)
         self._tasks = [asyncio.ensure_future(self._poll_loop()), asyncio.ensure_future(self._ping_loop())]
         self.connected = True
@@ -345,7 +344,7 @@ class DxtradeAdapter(VenueAdapter):
         body = make()
         now = time.perf_counter_ns()
         for order in orders:
-            order.venue_data["sent_ns"] = now
+            order.sent_ns = now
         return body
 
     async def place(self, order: Order) -> None:
@@ -496,7 +495,7 @@ class DxtradeAdapter(VenueAdapter):
 
     # modify
 
-    async def modify(self, order: Order, price: int | None, quantity: int | None) -> None:
+    def check_modify(self, order: Order, price: int | None, quantity: int | None) -> None:
         if order.is_closed:
             raise VenueError("order_closed", f"order {order.client_order_id} is {order.status.value}")
         if order.venue_order_id is None:
@@ -505,6 +504,10 @@ class DxtradeAdapter(VenueAdapter):
             raise VenueError("bad_field", "a market order has no price to modify")
         if quantity is not None and quantity <= order.filled:
             raise VenueError("bad_quantity", f"quantity must exceed the {_text(order.filled)} filled already")
+
+    async def modify(self, order: Order, price: int | None, quantity: int | None) -> None:
+        # checked when accepted; the order may have moved on while the request waited
+        self.check_modify(order, price, quantity)
         try:
             await self._modify(order, price, quantity)
         except (HttpError, RateLimited) as exc:

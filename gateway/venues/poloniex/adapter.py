@@ -79,8 +79,7 @@ class PoloniexAdapter(VenueAdapter):
     async def start(self) -> None:
         if not self.config.rest_url or not self.config.ws_url:
             raise VenueError("config", f"venue {self.name}: rest_url and ws_url are required")
-        self.http = HttpClient(self.config.rest_url, connections=self.config.http_connections,
-                               timeout_ms=self.config.request_timeout_ms, limiter=self.limiter)
+        self.http = self.http_client(self.config.rest_url)
         await self._load_markets()
         self.stream = order_stream(self.config.ws_url, self.creds.api_key, self.creds.api_secret, self._on_ws,
                                    on_up=self._stream_up, ping_secs=self.config.ws_ping_secs)
@@ -172,10 +171,10 @@ class PoloniexAdapter(VenueAdapter):
                 clientOrderId=order.order_id))
         t1 = time.perf_counter_ns()
         self.stages.sign.observe(t1 - t0)
-        order.venue_data["sent_ns"] = t1
+        order.sent_ns = t1
         return body
 
-    def _check(self, order: Order) -> None:
+    def check_new(self, order: Order) -> None:
         if order.type is OrderType.MARKET and order.side is Side.BUY:
             # the venue sizes a market buy in quote currency ("amount"): a base quantity cannot be honoured
             raise VenueError("unsupported", f"{self.name} sizes market buys in quote currency: send a limit order")
@@ -183,7 +182,6 @@ class PoloniexAdapter(VenueAdapter):
             raise VenueError("bad_field", f"client order id longer than {s.CLIENT_ORDER_ID_MAX}")
 
     async def place(self, order: Order) -> None:
-        self._check(order)
         smart = order.stop_price is not None
         if smart:
             order.venue_data["smart"] = True

@@ -1,0 +1,31 @@
+"""The `status` reply: uptime, strategies, and each venue's health and tick-to-wire."""
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from gateway.ipc import frames as f
+
+if TYPE_CHECKING:
+    from gateway.router import Router
+
+
+def status_reply(req_id: int, router: Router) -> f.StatusReply:
+    now = time.perf_counter_ns()
+    open_by_venue: dict[str, int] = {}
+    for (venue, _strategy), n in router.open_order_counts().items():
+        open_by_venue[venue] = open_by_venue.get(venue, 0) + n
+    venues = []
+    for adapter in router.venue_list():
+        name = adapter.name
+        window = router.metrics.stages(name).tick_to_wire.window_percentiles(now)
+        venues.append(f.VenueStatus(
+            name=name, kind=type(adapter.config).__struct_config__.tag, connected=adapter.connected,
+            open_orders=open_by_venue.get(name, 0), reconnects=adapter.reconnects,
+            orders_last_minute=window[0] if window else 0,
+            tick_to_wire_p50_us=window[1] / 1e3 if window else None,
+            tick_to_wire_p99_us=window[2] / 1e3 if window else None,
+            queued=len(adapter.outbound),
+        ))
+    return f.StatusReply(req_id=req_id, uptime_s=(time.time_ns() - router.started_ns) // 10**9,
+                         strategies=sorted(router.connections), venues=venues)

@@ -1,0 +1,170 @@
+"""Each venue's outbound line: accepted requests wait here, in arrival order,
+until a connection is free and the venue's rate limit allows.
+
+The strategy's request path never waits for a venue: it validates, tracks and
+journals an order, admits it here (or refuses it at once with
+`rate_limited` when the line is full or its turn would come later than
+`rate_limit_max_wait_ms`) and acks. One drain task per busy venue, none when
+idle, then hands the requests to the adapter in order; the adapter signs each
+as it goes out, so nonces are as fresh as the send. A request is never sent
+before one queued ahead of it, so a cancel never overtakes its place.
+
+A place still in the line when its cancel arrives is taken out: the order
+ends CANCELED without the venue ever hearing of it.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from gateway.net.http import HttpError
+from gateway.net.ratelimit import RateLimited
+from gateway.orders.model import Order
+
+if TYPE_CHECKING:
+    from gateway.venues.base import VenueAdapter
+
+log = logging.getLogger("gateway.outbound")
+
+# what a job asks of the adapter
+PLACE, CANCEL, CANCEL_MANY, REPLACE, MODIFY, GROUP = range(6)
+
+
+class QueueRefused(Exception):
+    """The request cannot be queued: the strategy gets `rate_limited` at once."""
+
+
+class Job:
+    __slots__ = ("kind", "order", "orders", "args", "weight")
+
+    def __init__(self, kind: int, order: Order | None, orders: list[Order] | None = None, args: tuple = (),
+                 weight: float = 1):
+        self.kind = kind
+        self.order = order
+        self.orders = orders
+        self.args = args
+        self.weight = weight
+
+
+class Outbound:
+    def __init__(self, adapter: VenueAdapter, max_requests: int):
+        self._adapter = adapter
+        self._jobs: deque[Job] = deque()
+        self._weight = 0.0  # rate-limit weight of what waits in the line
+        self._max = max_requests
+        self._task: asyncio.Task | None = None
+        self._idle: asyncio.Event | None = None
+        # set by the router: what becomes of a job the venue could not take
+        self.on_failure: Callable[[Job, str, str], None] | None = None
+
+    def __len__(self) -> int:
+        return len(self._jobs)
+
+    @property
+    def busy(self) -> bool:
+        return self._task is not None
+
+    def admit(self, weight: float = 1) -> None:
+        """Refuse (QueueRefused) a request that could not leave within the venue's wait bound."""
+        name = self._adapter.name
+        if len(self._jobs) >= self._max:
+            raise QueueRefused(f"{name}'s outbound queue is full ({self._max} requests waiting)")
+        limiter = self._adapter.limiter
+        if limiter is not None:
+            wait = limiter.projected_wait(self._weight + weight)
+            if wait > limiter.max_wait_s:
+                limiter.refused += 1
+                raise QueueRefused(
+                    f"over the venue's rate limit ({limiter.rate:g}/s, burst {limiter.burst:g}): "
+                    f"{len(self._jobs)} requests queued, this one would leave in {wait * 1000:.0f} ms "
+                    f"(bound {limiter.max_wait_s * 1000:.0f} ms)")
+
+    def submit(self, job: Job) -> None:
+        """Queue an admitted job; the drain starts on the next loop turn (after the acks are written)."""
+        self._jobs.append(job)
+        self._weight += job.weight
+        if job.kind == PLACE:
+            job.order.queued = True
+        if self._task is None:
+            self._task = asyncio.ensure_future(self._drain())
+
+    def withdraw(self, order: Order) -> bool:
+        """Take a place out of the line if it has not left yet; returns whether it had not."""
+        if not order.queued:
+            return False
+        order.queued = False  # the drain skips the job when it comes to it
+        return True
+
+    async def _drain(self) -> None:
+        adapter = self._adapter
+        try:
+            while self._jobs:
+                job = self._jobs.popleft()
+                self._weight -= job.weight
+                if job.kind == PLACE:
+                    if not job.order.queued:
+                        continue  # canceled while it waited
+                    job.order.queued = False
+                try:
+                    await self._run(adapter, job)
+                except RateLimited as exc:
+                    self._failed(job, "rate_limited", str(exc))
+                except HttpError as exc:
+                    self._failed(job, "venue_unavailable", str(exc))
+                except Exception as exc:  # noqa: BLE001 - one bad job must not stop the line
+                    code = getattr(exc, "code", None)
+                    if code is None:
+                        log.exception("venue %s failed on a queued request", adapter.name)
+                        code, exc = "internal", "the gateway failed on this request; see its log"
+                    self._failed(job, code, str(getattr(exc, "message", exc)))
+        finally:
+            self._task = None
+            if self._idle is not None:
+                self._idle.set()
+
+    @staticmethod
+    async def _run(adapter: VenueAdapter, job: Job) -> None:
+        kind = job.kind
+        if kind == PLACE:
+            await adapter.place(job.order)
+            adapter.sent(job.order)
+        elif kind == CANCEL:
+            await adapter.cancel(job.order)
+        elif kind == CANCEL_MANY:
+            await adapter.cancel_all(job.orders)
+        elif kind == REPLACE:
+            await adapter.replace(job.order, *job.args)
+            adapter.sent(job.args[0])
+        elif kind == MODIFY:
+            await adapter.modify(job.order, *job.args)
+        elif kind == GROUP:
+            await adapter.place_group(job.orders, *job.args)
+            for order in job.orders:
+                adapter.sent(order)
+
+    def _failed(self, job: Job, code: str, message: str) -> None:
+        self._adapter.log.warning("request not sent: %s", message)
+        if self.on_failure is not None:
+            self.on_failure(job, code, message)
+
+    async def drained(self) -> None:
+        """Return once the line is empty and nothing is being handed to the adapter."""
+        while self._task is not None:
+            self._idle = asyncio.Event()
+            await self._idle.wait()
+
+    def abandon(self) -> list[Job]:
+        """Empty the line (shutdown): the jobs that never left."""
+        jobs = [j for j in self._jobs if not (j.kind == PLACE and not j.order.queued)]
+        for job in jobs:
+            if job.kind == PLACE:
+                job.order.queued = False
+        self._jobs.clear()
+        self._weight = 0.0
+        return jobs
+
+
+
