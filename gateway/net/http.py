@@ -165,6 +165,16 @@ class HttpClient:
             self._slot_waiters.append(slot)
             await slot
 
+    async def slot_free(self) -> None:
+        """Return once a request could get a connection without waiting for another's reply."""
+        while not (self._idle or len(self._busy) < self._max):
+            slot = asyncio.get_running_loop().create_future()
+            self._slot_waiters.append(slot)
+            await slot
+            if self._idle or len(self._busy) < self._max:
+                self._wake_one()  # a slot we only looked at: the next waiter may take it
+                return
+
     def _release(self, conn: _Connection) -> None:
         self._busy.discard(conn)
         if self._closing:

@@ -105,6 +105,18 @@ class VenueAdapter(abc.ABC):
                           before_write=journal.flush if journal is not None else None,
                           keep_headers=RESPONSE_HEADERS)
 
+    async def ready(self, weight: float = 1) -> None:
+        """Return once a request of this weight could leave at once (a free connection, and
+        tokens in the rate limit): until then it stays in the outbound line, where a cancel
+        can still take it back."""
+        if self.http is not None:
+            await self.http.slot_free()
+        if self.limiter is not None:
+            wait = self.limiter.projected_wait(weight)
+            while wait > 0:
+                await asyncio.sleep(wait)
+                wait = self.limiter.projected_wait(weight)
+
     def check_new(self, order: Order) -> None:
         """What only this venue refuses in a new order (VenueError); called before it is queued."""
 

@@ -101,12 +101,21 @@ class Outbound:
     async def _drain(self) -> None:
         adapter = self._adapter
         try:
-            while self._jobs:
-                job = self._jobs.popleft()
+            jobs = self._jobs
+            while jobs:
+                job = jobs[0]
+                if job.kind == PLACE and not job.order.queued:
+                    jobs.popleft()  # canceled while it waited
+                    self._weight -= job.weight
+                    continue
+                await adapter.ready(job.weight)
+                if not jobs or jobs[0] is not job:
+                    continue  # the line was emptied meanwhile (shutdown)
+                jobs.popleft()
                 self._weight -= job.weight
                 if job.kind == PLACE:
                     if not job.order.queued:
-                        continue  # canceled while it waited
+                        continue  # canceled while the connection was busy
                     job.order.queued = False
                 try:
                     await self._run(adapter, job)

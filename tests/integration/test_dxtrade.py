@@ -363,3 +363,23 @@ def test_wire_seed_requests_and_every_error_code():
             await sim.stop()
 
     uvloop.run(main())
+
+
+def test_modify_is_held_to_the_risk_limits_of_a_new_order(tmp_path):
+    """A modify may not do what a new order may not: quantity and notional limits apply to
+    the order as it would be after the change (limits: 100 and 1,000,000)."""
+    async def scenario(gw):
+        sim = gw.sims["dxtrade"]
+        async with _Gw().strategy(gw, "alpha") as s:
+            await s.place("dxtrade", "ETH-PERP", "buy", "1", "2990", client_order_id="r1")
+            opened = await s.wait_status("r1", "OPEN")
+            too_big = await s.modify("r1", quantity="5000")
+            assert too_big.error.code == "risk_limit" and "quantity 5000 is over the limit 100" in too_big.error.message
+            too_rich = await s.modify("r1", quantity="90", price="13455000")
+            assert too_rich.error.code == "risk_limit" and "notional" in too_rich.error.message
+            venue_order = sim.orders[int(opened.venue_order_id)]
+            assert venue_order.quantity == scaled("1") and venue_order.limit == scaled("2990")
+            assert (await s.modify("r1", quantity="2")).ok  # within the limits: goes
+            assert (await s.wait_modify("r1", quantity="2")).quantity == "2"
+
+    run(tmp_path, scenario)
