@@ -7,8 +7,8 @@ gateway process pointed at it (`gateway run`, metrics on a free port, latency
 dump on SIGUSR1), then N strategy connections speaking the frame protocol
 directly (msgspec msgpack, the compiled frame splitter) that place resting
 limit orders far from the market (optionally a place/cancel/replace mix) at
---rate orders/s in total (0: as fast as possible with --inflight requests
-awaiting their ack per connection) for --duration seconds after --warmup.
+--rate orders/s in total (0: as fast as possible with --inflight orders
+awaiting the venue's word per connection) for --duration seconds after --warmup.
 
 Reported: acked orders/s; strategy->ack and strategy->first venue-confirmed
 `order_update` percentiles (p50/p90/p99/p99.9); the gateway's own tick-to-wire
@@ -397,7 +397,14 @@ class StrategyConn(asyncio.Protocol):
 
     @property
     def outstanding(self) -> int:
-        return len(self.pending)
+        # until the venue's word, not the ack: an ack means "queued for the venue", so a window
+        # of unacked requests would flood the gateway's outbound line instead of loading the path
+        return len(self.awaiting)
+
+    def _refill(self) -> None:
+        if self.closed_loop and self.run.sending:
+            while self.outstanding < self.inflight_cap:
+                self.send_one()
 
     def send_one(self) -> None:
         op = self._pick_op()
@@ -477,8 +484,7 @@ class StrategyConn(asyncio.Protocol):
             self.run.total.error(code)
             if in_window:
                 self.run.window.error(code)
-        if self.closed_loop and self.run.sending:
-            self.send_one()
+            self._refill()
 
     def _on_update(self, order: _OrderLite, now: int) -> None:
         status = order.status
@@ -492,6 +498,7 @@ class StrategyConn(asyncio.Protocol):
         if op == "cancel" and status == "OPEN":
             return  # an update from before the cancel
         del self.awaiting[cid]
+        self._refill()
         self.run.total.confirmed += 1
         if t0 >= self.run.measure_from_ns:
             self.run.window.confirmed += 1
@@ -507,6 +514,7 @@ class StrategyConn(asyncio.Protocol):
 
     def _on_cancel_reject(self, msg: _CancelReject) -> None:
         entry = self.awaiting.pop(msg.client_order_id, None)
+        self._refill()
         self.run.total.error("cancel_reject")
         if entry is not None and entry[0] >= self.run.measure_from_ns:
             self.run.window.error("cancel_reject")
@@ -815,7 +823,7 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     p = parser or argparse.ArgumentParser(prog="python -m bench.loadgen", description=__doc__.split("\n")[0])
     p.add_argument("--conns", type=int, default=4, help="strategy connections (default 4)")
     p.add_argument("--rate", type=float, default=0.0, help="orders/s in total; 0: as fast as possible (default)")
-    p.add_argument("--inflight", type=int, default=8, help="requests awaiting their ack per connection (default 8)")
+    p.add_argument("--inflight", type=int, default=8, help="orders awaiting the venue's word (or a refusal) per connection (default 8)")
     p.add_argument("--duration", type=float, default=10.0, help="measured seconds (default 10)")
     p.add_argument("--warmup", type=float, default=1.0, help="seconds of load before measuring (default 1)")
     p.add_argument("--mix", default="place=1", help="op weights, e.g. place=6,cancel=3,replace=1 (default place=1)")

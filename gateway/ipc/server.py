@@ -52,6 +52,7 @@ class StrategyConnection(asyncio.Protocol):
 
     def connection_made(self, transport) -> None:
         self.transport = transport
+        self._loop = asyncio.get_running_loop()  # once: each lookup costs a getpid() on 3.11
         sock = transport.get_extra_info("socket")
         if sock is not None:
             self.peer_pid, self.peer_uid, self.peer_gid = _UCRED.unpack(
@@ -132,7 +133,7 @@ class StrategyConnection(asyncio.Protocol):
         self._out.append(encode_frame(f.encoder.encode(message)))
         if not self._reading and not self._flush_scheduled:
             self._flush_scheduled = True
-            asyncio.get_running_loop().call_soon(self._flush)
+            self._loop.call_soon(self._flush)
 
     def _flush(self) -> None:
         self._flush_scheduled = False

@@ -140,6 +140,7 @@ class HttpClient:
         self._closing = False
         self.limiter = limiter
         self._before_write = before_write
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._unwritten: list[tuple[_Connection, bytes]] = []
         self.keep_headers = keep_headers
 
@@ -219,7 +220,10 @@ class HttpClient:
             except BaseException:
                 self._release(conn)
                 raise
-        loop = asyncio.get_running_loop()
+        loop = self._loop
+        if loop is None:
+            # looked up once: asyncio.get_running_loop() costs a getpid() per call on 3.11
+            loop = self._loop = asyncio.get_running_loop()
         waiter: asyncio.Future[Response] = loop.create_future()
         conn.waiter = waiter
         head = (
