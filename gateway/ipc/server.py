@@ -42,7 +42,6 @@ class StrategyConnection(asyncio.Protocol):
         self._router = server.router
         self._splitter = FrameSplitter(server.config.max_frame_bytes)
         self._out: list[bytes] = []
-        self._reading = False  # inside data_received: replies wait for its end
         self._flush_scheduled = False
         self.transport: asyncio.Transport | None = None
         self.strategy: str | None = None
@@ -64,7 +63,7 @@ class StrategyConnection(asyncio.Protocol):
         self._server.connections.add(self)
 
     def data_received(self, data: bytes) -> None:
-        """Every request in these bytes handled to its reply, then all replies in one write."""
+        """Every request in these bytes handled to its reply; the replies leave in one write."""
         t_in = time.perf_counter_ns()
         if self.closing:
             return
@@ -77,30 +76,30 @@ class StrategyConnection(asyncio.Protocol):
             payloads = exc.frames
         router = self._router
         decode = f.request_decoder.decode
-        self._reading = True
-        try:
-            for payload in payloads:
-                t0 = time.perf_counter_ns()
-                try:
-                    request = decode(payload)
-                except msgspec.ValidationError as exc:
-                    if not self._invalid_request(payload, str(exc)):
-                        return
-                    continue
-                except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
-                    close_after = ("bad_msgpack", f"frame is not msgpack: {exc}")
-                    break
-                reply = router.handle(self, request, t_in, time.perf_counter_ns() - t0)
-                if reply is not None:
-                    self.send(reply)
-                if self.closing:
+        if payloads and not self._flush_scheduled:
+            # the replies leave at the end of this loop turn, with every update the turn makes
+            # for this strategy, in one write; scheduled before any venue's drain, so the acks
+            # are written before those orders are signed and sent
+            self._flush_scheduled = True
+            self._loop.call_soon(self._flush)
+        for payload in payloads:
+            t0 = time.perf_counter_ns()
+            try:
+                request = decode(payload)
+            except msgspec.ValidationError as exc:
+                if not self._invalid_request(payload, str(exc)):
                     return
-        finally:
-            self._reading = False
+                continue
+            except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
+                close_after = ("bad_msgpack", f"frame is not msgpack: {exc}")
+                break
+            reply = router.handle(self, request, t_in, time.perf_counter_ns() - t0)
+            if reply is not None:
+                self.send(reply)
+            if self.closing:
+                return
         if close_after is not None:
             self._fatal(*close_after)
-        else:
-            self._flush()
 
     def _invalid_request(self, payload: bytes, message: str) -> bool:
         """Ack a schema error when the frame has a req_id; else close. Returns whether still open."""
@@ -131,7 +130,7 @@ class StrategyConnection(asyncio.Protocol):
         if self.closing or self.transport is None:
             return
         self._out.append(encode_frame(f.encoder.encode(message)))
-        if not self._reading and not self._flush_scheduled:
+        if not self._flush_scheduled:
             self._flush_scheduled = True
             self._loop.call_soon(self._flush)
 

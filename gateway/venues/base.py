@@ -71,6 +71,9 @@ RESPONSE_HEADERS = frozenset({b"set-cookie", b"retry-after", b"etag"})
 
 class VenueAdapter(abc.ABC):
     capabilities: Capabilities = Capabilities()
+    # True: the adapter gathers what waits for a connection into batch requests of its own,
+    # so the outbound line hands requests over without waiting for a free connection
+    batches_requests = False
 
     def __init__(self, config: VenueConfig, tracker: Tracker, metrics: Metrics | None = None):
         self.config = config
@@ -109,7 +112,7 @@ class VenueAdapter(abc.ABC):
         """Return once a request of this weight could leave at once (a free connection, and
         tokens in the rate limit): until then it stays in the outbound line, where a cancel
         can still take it back."""
-        if self.http is not None:
+        if self.http is not None and not self.batches_requests:
             await self.http.slot_free()
         if self.limiter is not None:
             wait = self.limiter.projected_wait(weight)

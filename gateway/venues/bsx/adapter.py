@@ -47,6 +47,7 @@ def _e18(text: str, signed: bool = False) -> int:
 
 
 class BsxAdapter(VenueAdapter):
+    batches_requests = True  # a burst waiting for a connection goes as one POST /orders/batch
     capabilities = Capabilities(stop_orders=True, reduce_only=True, cancel_all=True, batch_cancel=True,
                                 cancel_replace=False, modify=False)
 
