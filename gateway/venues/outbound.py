@@ -75,12 +75,12 @@ class Outbound:
         limiter = self._adapter.limiter
         if limiter is not None:
             wait = limiter.projected_wait(self._weight + weight)
-            if wait > limiter.max_wait_s:
+            if wait > limiter.max_wait_s or (wait > 0 and len(self._jobs) >= limiter.queue):
                 limiter.refused += 1
                 raise QueueRefused(
                     f"over the venue's rate limit ({limiter.rate:g}/s, burst {limiter.burst:g}): "
-                    f"{len(self._jobs)} requests queued, this one would leave in {wait * 1000:.0f} ms "
-                    f"(bound {limiter.max_wait_s * 1000:.0f} ms)")
+                    f"{len(self._jobs)} requests queued (bound {limiter.queue}), this one would leave in "
+                    f"{wait * 1000:.0f} ms (bound {limiter.max_wait_s * 1000:.0f} ms)")
 
     def submit(self, job: Job) -> None:
         """Queue an admitted job; the drain starts on the next loop turn (after the acks are written)."""
