@@ -9,6 +9,10 @@
     gateway: a plain asyncio client that signs each Citrex order with
     eth-account and POSTs it with aiohttp to a Citrex simulator process, at the
     same concurrency (connections x in-flight) or rate.
+(d) ccxt_poloniex(): ccxt (`ccxt.async_support.poloniex`, its own aiohttp
+    session, HMAC signing and order parsing) placing the same resting limit
+    orders at the same concurrency against a Poloniex simulator process,
+    compared in loadgen with the gateway on the same simulator.
 """
 from __future__ import annotations
 
@@ -25,7 +29,17 @@ from pathlib import Path
 
 import msgspec
 
-from bench.loadgen import INSTRUMENTS, MID, PRODUCT_ID, SIM_CONFIG, percentiles_us, start_simulator
+from bench.loadgen import (
+    INSTRUMENTS,
+    MID,
+    POLONIEX_INSTRUMENTS,
+    POLONIEX_SIM_CONFIG,
+    PRODUCT_ID,
+    SIM_CONFIG,
+    cpu_seconds,
+    percentiles_us,
+    start_simulator,
+)
 
 _LEN = struct.Struct(">I")
 
@@ -185,14 +199,25 @@ class PlainPythonTrader:
             return r.status, await r.json()
 
 
-async def _drive_plain(trader: PlainPythonTrader, *, workers: int, rate: float, duration: float, warmup: float,
-                       progress: bool) -> dict:
+async def _drive_plain(place, *, workers: int, rate: float, duration: float, warmup: float,
+                       progress: bool, label: str = "c", sim_pid: int | None = None) -> dict:
+    """workers tasks awaiting place(i) (None when the venue accepted the order, else an error key) in a
+    loop, or paced at rate/s in total. With sim_pid, CPU per reply of this process and the simulator's."""
     loop = asyncio.get_running_loop()
     start = loop.time()
     t_measure, end = start + warmup, start + warmup + duration
     samples: list[int] = []
     errors: dict[str, int] = {}
     counts = {"sent": 0, "done": 0, "in_window": 0}
+    marks: dict[str, tuple[float, float, int]] = {}
+
+    def mark(what: str) -> None:
+        if sim_pid is not None:
+            marks[what] = (time.process_time(), cpu_seconds(sim_pid), counts["done"])
+
+    async def open_window() -> None:
+        await asyncio.sleep(max(0.0, t_measure - loop.time()))
+        mark("start")
     tokens: asyncio.Queue | None = asyncio.Queue() if rate > 0 else None
 
     async def worker(w: int) -> None:
@@ -207,16 +232,14 @@ async def _drive_plain(trader: PlainPythonTrader, *, workers: int, rate: float, 
             t0 = time.perf_counter_ns()
             measured = loop.time() >= t_measure
             counts["sent"] += 1
-            v = 10000 + (i * 7919) % 1000
             try:
-                status, reply = await trader.place(True, v * 10**17, 10**15)
+                key = await place(i)
             except Exception as exc:  # noqa: BLE001
                 errors[type(exc).__name__] = errors.get(type(exc).__name__, 0) + 1
                 continue
             now = time.perf_counter_ns()
             counts["done"] += 1
-            if status != 200 or reply.get("status") != "OPEN":
-                key = f"http_{status}" if status != 200 else f"status_{reply.get('status')}"
+            if key is not None:
                 errors[key] = errors.get(key, 0) + 1
             elif measured:
                 samples.append(now - t0)
@@ -239,40 +262,60 @@ async def _drive_plain(trader: PlainPythonTrader, *, workers: int, rate: float, 
         while True:
             await asyncio.sleep(1.0)
             now = time.perf_counter()
-            print(f"[baseline c] sent {counts['sent']}  replies {counts['done']}  errors {sum(errors.values())}  "
+            print(f"[baseline {label}] sent {counts['sent']}  replies {counts['done']}  errors {sum(errors.values())}  "
                   f"rate {(counts['done'] - last) / (now - t_last):.0f}/s", file=sys.stderr, flush=True)
             last, t_last = counts["done"], now
 
     rep = asyncio.ensure_future(report()) if progress else None
+    window = asyncio.ensure_future(open_window())
     tasks = [asyncio.ensure_future(worker(w)) for w in range(workers)]
     if tokens is not None:
         tasks.append(asyncio.ensure_future(pacer()))
     await asyncio.gather(*tasks)
+    await window
+    mark("end")
     if rep is not None:
         rep.cancel()
-    return {"latency_us": percentiles_us(samples), "throughput_per_s": counts["in_window"] / duration,
-            "errors": errors, "workers": workers, "samples_ns": samples}
+    out = {"latency_us": percentiles_us(samples), "throughput_per_s": counts["in_window"] / duration,
+           "errors": errors, "workers": workers, "samples_ns": samples}
+    if len(marks) == 2 and marks["end"][2] > marks["start"][2]:
+        replies = marks["end"][2] - marks["start"][2]
+        out["cpu_us_per_order"] = {"client": (marks["end"][0] - marks["start"][0]) / replies * 1e6,
+                                   "simulator": (marks["end"][1] - marks["start"][1]) / replies * 1e6}
+    return out
 
 
 def eth_account_aiohttp(*, conns: int = 4, inflight: int = 8, rate: float = 0.0, duration: float = 5.0,
-                        warmup: float = 1.0, progress: bool = False, rest_url: str | None = None) -> dict:
+                        warmup: float = 1.0, progress: bool = False, rest_url: str | None = None,
+                        verify_every: int = 1) -> dict:
     """(c) Against a fresh simulator process (or rest_url), conns x inflight requests in flight
-    (or rate/s, with as many workers): request (before signing) -> venue reply latency, replies/s."""
+    (or rate/s, with as many workers): request (before signing) -> venue reply latency, replies/s.
+    verify_every: the fresh simulator's (it recovers one order signature in N)."""
     import uvloop
 
     tmp = Path(tempfile.mkdtemp(prefix="baseline-c-"))
     sim = None
     try:
         if rest_url is None:
-            (tmp / "sim.toml").write_text(SIM_CONFIG.format(tmp=tmp, mid=MID, instruments=INSTRUMENTS))
+            (tmp / "sim.toml").write_text(SIM_CONFIG.format(tmp=tmp, mid=MID, instruments=INSTRUMENTS,
+                                                            verify_every=verify_every))
             sim, rest_url, _ = start_simulator(tmp / "sim.toml")
 
         async def main() -> dict:
             trader = PlainPythonTrader(rest_url, connections=64)
             await trader.start()
+
+            async def place(i: int) -> str | None:
+                v = 10000 + (i * 7919) % 1000
+                status, reply = await trader.place(True, v * 10**17, 10**15)
+                if status != 200:
+                    return f"http_{status}"
+                return None if reply.get("status") == "OPEN" else f"status_{reply.get('status')}"
+
             try:
-                return await _drive_plain(trader, workers=conns * inflight, rate=rate, duration=duration,
-                                          warmup=warmup, progress=progress)
+                return await _drive_plain(place, workers=conns * inflight, rate=rate, duration=duration,
+                                          warmup=warmup, progress=progress,
+                                          sim_pid=sim.pid if sim is not None else None)
             finally:
                 await trader.close()
 
@@ -284,4 +327,83 @@ def eth_account_aiohttp(*, conns: int = 4, inflight: int = 8, rate: float = 0.0,
             sim.stdout.close()
         import shutil
 
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+# (d) ------------------------------------------------------------------------
+
+CCXT_SYMBOL = "ETH/USDT"  # the simulator's ETH_USDT, as ccxt names it
+
+
+async def ccxt_exchange(rest_url: str, api_key: str, api_secret: str):
+    """A ccxt poloniex client pointed at a simulator, its markets read from the simulator's /markets.
+
+    ccxt's load_markets() also asks for the futures instruments (GET /v3/market/allInstruments),
+    which the spot simulator does not serve (it answers 401: not a public path there), so the spot
+    markets are fetched and set by hand; ccxt still parses them itself. Its rate limiter is off, as
+    the gateway's is in the bench (the simulator sets no limit)."""
+    import ccxt.async_support as ccxt_async
+
+    exchange = ccxt_async.poloniex({"apiKey": api_key, "secret": api_secret, "enableRateLimit": False})
+    exchange.urls["api"] = {"spot": rest_url, "swap": rest_url}
+    try:
+        exchange.set_markets(await exchange.fetch_spot_markets())
+    except BaseException:
+        await exchange.close()
+        raise
+    return exchange
+
+
+def ccxt_poloniex(*, conns: int = 4, inflight: int = 8, rate: float = 0.0, duration: float = 5.0,
+                  warmup: float = 1.0, progress: bool = False) -> dict:
+    """(d) ccxt's create_order (limit, far from the market) against a fresh Poloniex simulator
+    process, conns x inflight requests in flight (or rate/s): request -> parsed reply latency,
+    replies/s, CPU per reply of this process and of the simulator."""
+    try:
+        import ccxt.async_support  # noqa: F401
+    except ImportError:
+        return {"skipped": "ccxt is not installed (pip install -e '.[bench]')"}
+    import shutil
+
+    import uvloop
+
+    from gateway.venues.poloniex.config import PoloniexConfig
+    from gateway.venues.poloniex.credentials import load_credentials
+
+    tmp = Path(tempfile.mkdtemp(prefix="baseline-d-"))
+    sim = None
+    try:
+        (tmp / "sim.toml").write_text(POLONIEX_SIM_CONFIG.format(tmp=tmp, mid=MID, instruments=POLONIEX_INSTRUMENTS))
+        sim, rest_url, _ = start_simulator(tmp / "sim.toml", "poloniex")
+        # the key and secret the simulator made and accepts; read as the gateway reads them
+        creds = load_credentials(PoloniexConfig(name="poloniex", api_key_file=str(tmp / "poloniex.key"),
+                                                api_secret_file=str(tmp / "poloniex.secret")))
+
+        async def main() -> dict:
+            exchange = await ccxt_exchange(rest_url, creds.api_key, creds.api_secret)
+
+            async def place(i: int) -> str | None:
+                # decimal strings, as the strategies send them: buys 1000.0-1099.9, far under the market
+                v = 10000 + (i * 7919) % 1000
+                order = await exchange.create_order(CCXT_SYMBOL, "limit", "buy", "0.001", f"{v // 10}.{v % 10}")
+                return None if order.get("id") else "no_order_id"
+
+            try:
+                return await _drive_plain(place, workers=conns * inflight, rate=rate, duration=duration,
+                                          warmup=warmup, progress=progress, label="d", sim_pid=sim.pid)
+            finally:
+                await exchange.close()
+
+        result = uvloop.run(main())
+        import ccxt
+
+        result["ccxt_version"] = ccxt.__version__
+        result["p50_us"] = result["latency_us"].get("p50")
+        result["p99_us"] = result["latency_us"].get("p99")
+        return result
+    finally:
+        if sim is not None:
+            sim.terminate()
+            sim.wait(30)
+            sim.stdout.close()
         shutil.rmtree(tmp, ignore_errors=True)

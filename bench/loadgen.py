@@ -2,7 +2,9 @@
 
     python -m bench.loadgen --conns 4 --rate 0 --inflight 8 --duration 10 --json out.json --plot bench/latency.png
 
-Starts a Citrex simulator in its own process (`gateway sim citrex --port 0`), a
+Starts a Citrex simulator in its own process (`gateway sim citrex --port 0`,
+recovering one order signature in --sim-verify-every so that it costs less CPU
+per order than the gateway: this measures the gateway, not the simulator), a
 gateway process pointed at it (`gateway run`, metrics on a free port, latency
 dump on SIGUSR1), then N strategy connections speaking the frame protocol
 directly (msgspec msgpack, the compiled frame splitter) that place resting
@@ -16,6 +18,8 @@ Reported: acked orders/s; strategy->ack and strategy->first venue-confirmed
 histogram's buckets); CPU per order of the gateway, the simulator and this
 process (/proc/<pid>/task/*/schedstat, ns resolution; /proc/<pid>/stat ticks if
 absent); and the baselines of bench/baselines.py measured in the same run.
+Then, unless --no-ccxt, the same load against a Poloniex simulator process twice:
+through the gateway (`gateway_poloniex`) and through ccxt (baseline (d)).
 
 Latency is measured from the moment a request is written (not from when it was
 due), so in --rate mode a stalled gateway shows as a lower achieved rate, not
@@ -51,6 +55,8 @@ from gateway._core.framing import FrameSplitter, encode_frame
 PRODUCT_ID = 1002
 SYMBOL = "ETH-PERP"
 MID = 3000
+# the bench's Citrex simulator recovers the first order signature and then one in this many
+SIM_VERIFY_EVERY = 16
 
 SIM_CONFIG = """
 log_level = "warning"
@@ -66,6 +72,7 @@ nonce_file = "{tmp}/sim-unused.nonce"
 mid_prices = {{ ETH-PERP = "{mid}" }}
 market_maker_levels = 3
 market_maker_quantity = "1"
+verify_every = {verify_every}
 {instruments}"""
 
 GATEWAY_CONFIG = """
@@ -98,6 +105,53 @@ lot_size = "0.001"
 min_quantity = "0.001"
 """
 
+# Poloniex: the gateway and ccxt against the same simulator (an HMAC per request, checked every time)
+POLONIEX_SYMBOL = "ETH-USDT"  # unified; the venue's is ETH_USDT, ccxt's ETH/USDT
+POLONIEX_SIM_CONFIG = """
+log_level = "warning"
+[server]
+socket_path = "{tmp}/unused.sock"
+[[venues]]
+kind = "poloniex"
+name = "poloniex"
+api_key_file = "{tmp}/poloniex.key"
+api_secret_file = "{tmp}/poloniex.secret"
+generate_key = true
+[venues.sim]
+mid_prices = {{ ETH-USDT = "{mid}" }}
+market_maker_levels = 3
+market_maker_quantity = "1"
+{instruments}"""
+
+POLONIEX_GATEWAY_CONFIG = """
+log_level = "warning"
+[server]
+socket_path = "{tmp}/gw.sock"
+max_frame_bytes = 65536
+[risk]
+max_order_quantity = "1000000"
+max_order_notional = "1000000000"
+max_open_orders = 100000000
+[metrics]
+enabled = {metrics}
+address = "127.0.0.1:{metrics_port}"
+[[venues]]
+kind = "poloniex"
+name = "poloniex"
+api_key_file = "{tmp}/poloniex.key"
+api_secret_file = "{tmp}/poloniex.secret"
+rest_url = "{rest_url}"
+ws_url = "{ws_url}"
+http_connections = {http_connections}
+{instruments}"""
+
+POLONIEX_INSTRUMENTS = """[venues.instruments.ETH-USDT]
+product_id = "ETH_USDT"
+tick_size = "0.01"
+lot_size = "0.0001"
+min_quantity = "0.0001"
+"""
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -125,9 +179,9 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def start_simulator(config_path: Path) -> tuple[subprocess.Popen, str, str]:
+def start_simulator(config_path: Path, venue: str = "citrex") -> tuple[subprocess.Popen, str, str]:
     sim = subprocess.Popen(
-        [sys.executable, "-m", "gateway", "sim", "citrex", "--port", "0", "-c", str(config_path)],
+        [sys.executable, "-m", "gateway", "sim", venue, "--port", "0", "-c", str(config_path)],
         stdout=subprocess.PIPE, text=True, env=dict(os.environ, GATEWAY_LOG_LEVEL="warning"),
     )
     line = sim.stdout.readline()  # "citrex simulator: REST http://...  WS ws://..."
@@ -139,10 +193,14 @@ def start_simulator(config_path: Path) -> tuple[subprocess.Popen, str, str]:
 
 
 class Stack:
-    """A Citrex simulator process and a gateway process pointed at it, in a temp dir."""
+    """A simulator process (Citrex, or Poloniex) and a gateway process pointed at it, in a temp dir."""
 
     def __init__(self, *, http_connections: int = 64, metrics: bool = True, profile: str | None = None,
-                 keep_dir: bool = False):
+                 keep_dir: bool = False, venue: str = "citrex", sim_verify_every: int = 1):
+        if venue not in ("citrex", "poloniex"):
+            raise ValueError(f"venue {venue!r}: citrex or poloniex")
+        self.venue = venue
+        self.sim_verify_every = sim_verify_every
         self.http_connections = http_connections
         self.metrics = metrics
         self.profile = profile
@@ -156,12 +214,19 @@ class Stack:
         self.socket_path = self.tmp / "gw.sock"
 
     def start(self) -> Stack:
-        (self.tmp / "sim.toml").write_text(SIM_CONFIG.format(tmp=self.tmp, mid=MID, instruments=INSTRUMENTS))
-        self.sim, self.rest_url, self.ws_url = start_simulator(self.tmp / "sim.toml")
-        (self.tmp / "gw.toml").write_text(GATEWAY_CONFIG.format(
+        if self.venue == "citrex":
+            sim_config = SIM_CONFIG.format(tmp=self.tmp, mid=MID, instruments=INSTRUMENTS,
+                                           verify_every=self.sim_verify_every)
+            gw_config, instruments = GATEWAY_CONFIG, INSTRUMENTS
+        else:
+            sim_config = POLONIEX_SIM_CONFIG.format(tmp=self.tmp, mid=MID, instruments=POLONIEX_INSTRUMENTS)
+            gw_config, instruments = POLONIEX_GATEWAY_CONFIG, POLONIEX_INSTRUMENTS
+        (self.tmp / "sim.toml").write_text(sim_config)
+        self.sim, self.rest_url, self.ws_url = start_simulator(self.tmp / "sim.toml", self.venue)
+        (self.tmp / "gw.toml").write_text(gw_config.format(
             tmp=self.tmp, metrics="true" if self.metrics else "false", metrics_port=self.metrics_port or 9464,
             rest_url=self.rest_url, ws_url=self.ws_url, http_connections=self.http_connections,
-            instruments=INSTRUMENTS))
+            instruments=instruments))
         env = dict(os.environ, GATEWAY_LATENCY_DUMP=str(self.dump), GATEWAY_LOG_LEVEL="warning")
         cmd = [sys.executable]
         if self.profile:
@@ -345,8 +410,10 @@ class Counters:
 class Run:
     """Shared state of one load run: every connection writes its samples here."""
 
-    def __init__(self, mix: dict[str, float], measure_from_ns: int):
+    def __init__(self, mix: dict[str, float], measure_from_ns: int, venue: str = "citrex", symbol: str = SYMBOL):
         self.mix = mix
+        self.venue = venue
+        self.symbol = symbol
         self.measure_from_ns = measure_from_ns
         self.total = Counters()
         self.window = Counters()  # requests sent inside the measurement window only
@@ -415,8 +482,8 @@ class StrategyConn(asyncio.Protocol):
             self.cid += 1
             cid = f"{self.name}-{self.cid}"
             self.side = "sell" if self.side == "buy" else "buy"
-            self._write({"op": "place", "req_id": req, "client_order_id": cid, "venue": "citrex",
-                         "symbol": SYMBOL, "side": self.side, "quantity": _QTY,
+            self._write({"op": "place", "req_id": req, "client_order_id": cid, "venue": self.run.venue,
+                         "symbol": self.run.symbol, "side": self.side, "quantity": _QTY,
                          "price": _price(self.cid, self.side)})
             self.awaiting[cid] = (t0, op, self.side)
         elif op == "cancel":
@@ -538,11 +605,11 @@ async def _paced(conn: StrategyConn, rate: float, start: float, end: float) -> N
 
 async def drive(socket_path: str, *, conns: int, rate: float, inflight: int, duration: float, warmup: float,
                 mix: dict[str, float], drain_s: float = 5.0, progress: bool = True,
-                on_window: list | None = None) -> tuple[Run, float]:
+                on_window: list | None = None, venue: str = "citrex", symbol: str = SYMBOL) -> tuple[Run, float]:
     """Runs the strategies against a gateway. on_window: callables run when the measured window
     opens and when sending stops (to read CPU counters, scrape metrics). Returns (run, window seconds)."""
     loop = asyncio.get_running_loop()
-    run = Run(mix, measure_from_ns=1 << 62)
+    run = Run(mix, measure_from_ns=1 << 62, venue=venue, symbol=symbol)
     tag = f"{os.getpid() % 100000}-{time.time_ns() // 1000 % 10**6}"
     protos: list[StrategyConn] = []
     for i in range(conns):
@@ -619,6 +686,8 @@ class Options:
     http_connections: int = 64
     baselines: bool = True
     baseline_duration: float = 5.0
+    ccxt: bool = True  # with the baselines: the gateway and ccxt on a Poloniex simulator, (d)
+    sim_verify_every: int = SIM_VERIFY_EVERY  # the Citrex simulator recovers one order signature in N
     json_path: str | None = None
     plot_path: str | None = None
     profile: str | None = None
@@ -640,14 +709,17 @@ def parse_mix(text: str) -> dict[str, float]:
     return {k: v / total for k, v in weights.items()}
 
 
-def run_load(opts: Options) -> dict:
-    """Starts the stack, drives it, returns the report (and the raw samples under "_samples")."""
+def run_gateway(opts: Options, *, venue: str = "citrex", duration: float | None = None,
+                mix: dict[str, float] | None = None, profile: str | None = None) -> tuple[dict, dict]:
+    """One simulator process and one gateway process for venue, driven by opts' strategies for
+    duration (default opts.duration). Returns the gateway's section of the report and its samples."""
     import uvloop
 
-    mix = parse_mix(opts.mix)
-    report: dict = {"options": {k: v for k, v in asdict(opts).items() if k not in ("samples_out",)},
-                    "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]}}
-    stack = Stack(http_connections=opts.http_connections, profile=opts.profile)
+    mix = mix or parse_mix(opts.mix)
+    duration = opts.duration if duration is None else duration
+    symbol = SYMBOL if venue == "citrex" else POLONIEX_SYMBOL
+    stack = Stack(http_connections=opts.http_connections, profile=profile, venue=venue,
+                  sim_verify_every=opts.sim_verify_every)
     stack.start()
     try:
         marks: dict[str, dict] = {}
@@ -661,8 +733,8 @@ def run_load(opts: Options) -> dict:
 
         async def main():
             return await drive(str(stack.socket_path), conns=opts.conns, rate=opts.rate, inflight=opts.inflight,
-                               duration=opts.duration, warmup=opts.warmup, mix=mix, progress=opts.progress,
-                               on_window=[hook])
+                               duration=duration, warmup=opts.warmup, mix=mix, progress=opts.progress,
+                               on_window=[hook], venue=venue, symbol=symbol)
 
         run, window_s = uvloop.run(main())
         hook("end")  # after the drain: the CPU of the confirmations of the last orders counts too
@@ -673,8 +745,8 @@ def run_load(opts: Options) -> dict:
 
     ops_window = run.window.acked
     h_name = "gateway_order_tick_to_wire_seconds"
-    before = histogram_buckets(marks["start"]["metrics"], h_name, {"venue": "citrex"})
-    after = histogram_buckets(metrics_end, h_name, {"venue": "citrex"})
+    before = histogram_buckets(marks["start"]["metrics"], h_name, {"venue": venue})
+    after = histogram_buckets(metrics_end, h_name, {"venue": venue})
     window_hist = bucket_delta(after, before)
     n_window = int(window_hist[-1][1]) if window_hist else 0
     # the dump is the gateway's last 65536 samples; the window's are its last n_window of them
@@ -707,10 +779,20 @@ def run_load(opts: Options) -> dict:
                              "loadgen": per_order("me_cpu")},
         "cpu_utilisation": {k: (marks["end"][key] - marks["start"][key]) / elapsed_cpu
                             for k, key in (("gateway", "gw_cpu"), ("simulator", "sim_cpu"), ("loadgen", "me_cpu"))},
+        "simulator": {"venue": venue, "verify_every": opts.sim_verify_every if venue == "citrex" else 1},
     }
-    report["gateway"] = g
     samples = {"gateway_ack": [v for vs in run.ack_ns.values() for v in vs],
                "gateway_confirm": [v for vs in run.confirm_ns.values() for v in vs]}
+    return g, samples
+
+
+def run_load(opts: Options) -> dict:
+    """Starts the stack, drives it, returns the report (and the raw samples under "_samples")."""
+    mix = parse_mix(opts.mix)
+    report: dict = {"options": {k: v for k, v in asdict(opts).items() if k not in ("samples_out",)},
+                    "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]}}
+    g, samples = run_gateway(opts, mix=mix, profile=opts.profile)
+    report["gateway"] = g
 
     if opts.baselines:
         from bench import baselines
@@ -722,9 +804,21 @@ def run_load(opts: Options) -> dict:
         report["baselines"]["coincurve_sign"] = baselines.coincurve_sign()
         ea = baselines.eth_account_aiohttp(conns=opts.conns, inflight=opts.inflight, rate=opts.rate,
                                            duration=opts.baseline_duration, warmup=min(opts.warmup, 1.0),
-                                           progress=opts.progress)
+                                           progress=opts.progress, verify_every=opts.sim_verify_every)
         samples["eth_account"] = ea.pop("samples_ns")
         report["baselines"]["eth_account_aiohttp"] = ea
+        if opts.ccxt:
+            # the same resting limit orders at the same concurrency on one venue, Poloniex, two ways:
+            # through the gateway, and through ccxt (what a Python user reaches for first)
+            gp, gp_samples = run_gateway(opts, venue="poloniex", duration=opts.baseline_duration,
+                                         mix=parse_mix("place=1"))
+            report["gateway_poloniex"] = gp
+            samples["gateway_poloniex_confirm"] = gp_samples["gateway_confirm"]
+            cx = baselines.ccxt_poloniex(conns=opts.conns, inflight=opts.inflight, rate=opts.rate,
+                                         duration=opts.baseline_duration, warmup=min(opts.warmup, 1.0),
+                                         progress=opts.progress)
+            samples["ccxt_poloniex"] = cx.pop("samples_ns", [])
+            report["baselines"]["ccxt_poloniex"] = cx
     if opts.samples_out or opts.plot_path:
         report["_samples"] = samples
     return report
@@ -773,16 +867,40 @@ def format_table(report: dict) -> str:
         ea = b["eth_account_aiohttp"]
         row("(c) eth-account + aiohttp: request->reply (us)", ea["latency_us"],
             f"{ea['throughput_per_s']:,.0f} replies/s, errors {sum(ea['errors'].values())}")
+    gp = report.get("gateway_poloniex")
+    if gp:
+        row("gateway on Poloniex sim: -> ack (us)", gp["ack_us"],
+            f"{gp['throughput_acked_per_s']:,.0f} acked/s")
+        row("gateway on Poloniex sim: -> confirmed (us)", gp["confirm_us"])
+    cx = (b or {}).get("ccxt_poloniex")
+    if cx and "skipped" in cx:
+        lines.append(f"{'(d) ccxt on Poloniex sim':<44} skipped: {cx['skipped']}")
+    elif cx:
+        row("(d) ccxt, Poloniex sim: request->reply (us)", cx["latency_us"],
+            f"{cx['throughput_per_s']:,.0f} replies/s, errors {sum(cx['errors'].values())}")
     cpu = g["cpu_us_per_order"]
     util = g["cpu_utilisation"]
+
+    def cpu_line(cpu: dict, util: dict) -> str:
+        return ", ".join(f"{k} {_fmt(cpu[k])} / {util[k] * 100:.0f}%" for k in ("gateway", "simulator", "loadgen"))
+
+    verify = g.get("simulator", {}).get("verify_every", 1)
     lines += [
         "",
-        "CPU per order (us) / utilisation: " + ", ".join(
-            f"{k} {_fmt(cpu[k])} / {util[k] * 100:.0f}%" for k in ("gateway", "simulator", "loadgen")),
+        f"CPU per order (us) / utilisation: {cpu_line(cpu, util)}"
+        + (f" (Citrex sim recovers 1 order signature in {verify})" if verify > 1 else ""),
         f"sent {sum(g['sent'].values())} {g['sent']}, acked {g['acked']}, confirmed {g['confirmed']}, "
         f"errors {g['errors'] or 0}, unacked at end {g['unacked_at_end']}, unconfirmed at end "
         f"{g['unconfirmed_at_end']}",
     ]
+    if gp:
+        lines.append(f"Poloniex sim, gateway: CPU per order (us) / utilisation: "
+                     f"{cpu_line(gp['cpu_us_per_order'], gp['cpu_utilisation'])}; acked {gp['acked']}, "
+                     f"confirmed {gp['confirmed']}, errors {gp['errors'] or 0}")
+    if cx and "cpu_us_per_order" in cx:
+        c = cx["cpu_us_per_order"]
+        lines.append(f"Poloniex sim, ccxt: CPU per order (us): ccxt client {_fmt(c['client'])}, "
+                     f"simulator {_fmt(c['simulator'])}")
     return "\n".join(lines)
 
 
@@ -798,6 +916,8 @@ def plot(report: dict, path: str) -> None:
         ("gateway: strategy -> venue-confirmed", samples.get("gateway_confirm")),
         ("(a) blocking UDS ping-pong", samples.get("pingpong")),
         ("(c) eth-account + aiohttp: request -> reply", samples.get("eth_account")),
+        ("Poloniex: gateway, strategy -> venue-confirmed", samples.get("gateway_poloniex_confirm")),
+        ("(d) ccxt on Poloniex: request -> reply", samples.get("ccxt_poloniex")),
     ]
     fig, ax = plt.subplots(figsize=(8, 5), dpi=110)
     for label, values in series:
@@ -829,7 +949,13 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     p.add_argument("--mix", default="place=1", help="op weights, e.g. place=6,cancel=3,replace=1 (default place=1)")
     p.add_argument("--http-connections", type=int, default=64, help="gateway's http_connections (default 64)")
     p.add_argument("--no-baselines", action="store_true", help="skip the baselines")
-    p.add_argument("--baseline-duration", type=float, default=5.0, help="seconds of baseline (c) (default 5)")
+    p.add_argument("--baseline-duration", type=float, default=5.0,
+                   help="seconds of baselines (c) and (d) and of the gateway's Poloniex run (default 5)")
+    p.add_argument("--no-ccxt", action="store_true",
+                   help="skip baseline (d), ccxt on a Poloniex simulator, and the gateway's run beside it")
+    p.add_argument("--sim-verify-every", type=int, default=SIM_VERIFY_EVERY, metavar="N",
+                   help="the Citrex simulator recovers the first order signature and then one in N; "
+                        f"1: every one, as the default simulator (default {SIM_VERIFY_EVERY})")
     p.add_argument("--json", dest="json_path", metavar="PATH", help="write the report as JSON")
     p.add_argument("--plot", dest="plot_path", metavar="PATH", help="latency CDFs as a PNG (needs matplotlib)")
     p.add_argument("--profile", metavar="FILE", help="run the gateway under cProfile, stats to FILE")
@@ -841,6 +967,7 @@ def options_from_args(args: argparse.Namespace) -> Options:
     return Options(conns=args.conns, rate=args.rate, inflight=args.inflight, duration=args.duration,
                    warmup=args.warmup, mix=args.mix, http_connections=args.http_connections,
                    baselines=not args.no_baselines, baseline_duration=args.baseline_duration,
+                   ccxt=not args.no_ccxt, sim_verify_every=args.sim_verify_every,
                    json_path=args.json_path, plot_path=args.plot_path, profile=args.profile,
                    progress=not args.quiet)
 
@@ -855,8 +982,9 @@ def run_and_report(opts: Options) -> int:
         report["_samples"] = samples
         plot(report, opts.plot_path)
         print(f"plot: {opts.plot_path}")
-    g = report["gateway"]
-    return 0 if g["acked"] and not g["errors"] and not g["disconnected"] else 1
+    ok = all(g["acked"] and not g["errors"] and not g["disconnected"]
+             for g in (report["gateway"], report.get("gateway_poloniex")) if g is not None)
+    return 0 if ok else 1
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -37,6 +37,8 @@ class SimConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     reorder_ack: bool = False
     duplicate_events: bool = False
     reply_delay_ms: int = 0
+    # benchmarks only: recover one order/cancel signature in N (Citrex); 1 checks every one
+    verify_every: int = 1
 
 
 class VenueConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, tag_field="kind"):
