@@ -57,7 +57,12 @@ def test_cancel_of_a_queued_order_takes_it_out_without_a_venue_call(tmp_path):
         async with strategy(gw, "alpha") as s:
             for i in range(6):
                 assert (await place_slow(s, f"q{i}")).ok
-            await asyncio.sleep(0.1)  # q0, q1 are sent; q2.. wait for a connection
+            line = gw.router.venues["citrex"].outbound
+            for _ in range(200):  # q0, q1 go out (one per connection); q2.. wait for a connection
+                if len(line) == 4:
+                    break
+                await asyncio.sleep(0.005)
+            assert len(line) == 4
             assert (await s.cancel("q5")).ok
             gone = await s.wait_status("q5", "CANCELED", timeout_s=0.5)
             assert gone.reason == "canceled before it was sent" and gone.venue_order_id is None
@@ -66,9 +71,13 @@ def test_cancel_of_a_queued_order_takes_it_out_without_a_venue_call(tmp_path):
             statuses = {o.client_order_id: o.status for o in await s.orders(open_only=False)}
             assert [statuses[f"q{i}"] for i in range(2, 6)] == ["CANCELED"] * 4, statuses
             assert statuses["q0"] == statuses["q1"] == "PENDING_CANCEL"
-            for cid in ("q0", "q1"):  # never sent before their place: each was opened, then canceled
-                done = await s.wait_status(cid, "CANCELED", timeout_s=10)
-                assert done.venue_order_id is not None and done.reason == "canceled by request"
+            done = {}
+            while len(done) < 2:  # never sent before their place: each was opened, then canceled
+                event = await s.wait_for(lambda e: getattr(e, "order", None) is not None
+                                         and e.order.client_order_id in ("q0", "q1")
+                                         and e.order.status == "CANCELED", timeout_s=10)
+                done[event.order.client_order_id] = event.order
+            assert all(o.venue_order_id is not None and o.reason == "canceled by request" for o in done.values())
             # 2 places and 2 cancels reached the venue; none of the 4 withdrawn orders did
             assert sim.requests - requests_before == 4
 

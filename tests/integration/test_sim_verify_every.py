@@ -1,7 +1,7 @@
 """The simulators' bench-only `verify_every`: a Citrex simulator that recovers one order
 signature in N still refuses what it can check without recovering, and the default one
 recovers every signature. Plus the ccxt client of bench baseline (d) against the Poloniex
-simulator (skipped without the bench extra)."""
+simulator (ccxt is a test dependency: the venue's own client is the oracle)."""
 from __future__ import annotations
 
 import asyncio
@@ -116,7 +116,6 @@ def test_verify_every_comes_from_the_sim_config_and_defaults_to_every_signature(
 
 
 def test_ccxt_client_of_baseline_d_places_on_the_poloniex_simulator():
-    pytest.importorskip("ccxt")
     from bench.baselines import CCXT_SYMBOL, ccxt_exchange
     from gateway.sim.poloniex import PoloniexSim
     from gateway.sim.poloniex import Product as PoloProduct
