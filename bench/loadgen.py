@@ -80,6 +80,7 @@ log_level = "warning"
 [server]
 socket_path = "{tmp}/gw.sock"
 max_frame_bytes = 65536
+busy_poll_us = {busy_poll_us}
 [risk]
 max_order_quantity = "1000000"
 max_order_notional = "1000000000"
@@ -128,6 +129,7 @@ log_level = "warning"
 [server]
 socket_path = "{tmp}/gw.sock"
 max_frame_bytes = 65536
+busy_poll_us = {busy_poll_us}
 [risk]
 max_order_quantity = "1000000"
 max_order_notional = "1000000000"
@@ -196,11 +198,13 @@ class Stack:
     """A simulator process (Citrex, or Poloniex) and a gateway process pointed at it, in a temp dir."""
 
     def __init__(self, *, http_connections: int = 64, metrics: bool = True, profile: str | None = None,
-                 keep_dir: bool = False, venue: str = "citrex", sim_verify_every: int = 1):
+                 keep_dir: bool = False, venue: str = "citrex", sim_verify_every: int = 1,
+                 busy_poll_us: int = 0):
         if venue not in ("citrex", "poloniex"):
             raise ValueError(f"venue {venue!r}: citrex or poloniex")
         self.venue = venue
         self.sim_verify_every = sim_verify_every
+        self.busy_poll_us = busy_poll_us
         self.http_connections = http_connections
         self.metrics = metrics
         self.profile = profile
@@ -226,7 +230,7 @@ class Stack:
         (self.tmp / "gw.toml").write_text(gw_config.format(
             tmp=self.tmp, metrics="true" if self.metrics else "false", metrics_port=self.metrics_port or 9464,
             rest_url=self.rest_url, ws_url=self.ws_url, http_connections=self.http_connections,
-            instruments=instruments))
+            instruments=instruments, busy_poll_us=self.busy_poll_us))
         env = dict(os.environ, GATEWAY_LATENCY_DUMP=str(self.dump), GATEWAY_LOG_LEVEL="warning")
         cmd = [sys.executable]
         if self.profile:
@@ -688,6 +692,7 @@ class Options:
     baseline_duration: float = 5.0
     ccxt: bool = True  # with the baselines: the gateway and ccxt on a Poloniex simulator, (d)
     sim_verify_every: int = SIM_VERIFY_EVERY  # the Citrex simulator recovers one order signature in N
+    busy_poll_us: int = 0  # the gateway's [server] busy_poll_us
     json_path: str | None = None
     plot_path: str | None = None
     profile: str | None = None
@@ -719,7 +724,7 @@ def run_gateway(opts: Options, *, venue: str = "citrex", duration: float | None 
     duration = opts.duration if duration is None else duration
     symbol = SYMBOL if venue == "citrex" else POLONIEX_SYMBOL
     stack = Stack(http_connections=opts.http_connections, profile=profile, venue=venue,
-                  sim_verify_every=opts.sim_verify_every)
+                  sim_verify_every=opts.sim_verify_every, busy_poll_us=opts.busy_poll_us)
     stack.start()
     try:
         marks: dict[str, dict] = {}
@@ -956,6 +961,8 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     p.add_argument("--sim-verify-every", type=int, default=SIM_VERIFY_EVERY, metavar="N",
                    help="the Citrex simulator recovers the first order signature and then one in N; "
                         f"1: every one, as the default simulator (default {SIM_VERIFY_EVERY})")
+    p.add_argument("--busy-poll-us", type=int, default=0, metavar="US",
+                   help="the gateway's [server] busy_poll_us: spin this long after each request (default 0)")
     p.add_argument("--json", dest="json_path", metavar="PATH", help="write the report as JSON")
     p.add_argument("--plot", dest="plot_path", metavar="PATH", help="latency CDFs as a PNG (needs matplotlib)")
     p.add_argument("--profile", metavar="FILE", help="run the gateway under cProfile, stats to FILE")
@@ -967,7 +974,7 @@ def options_from_args(args: argparse.Namespace) -> Options:
     return Options(conns=args.conns, rate=args.rate, inflight=args.inflight, duration=args.duration,
                    warmup=args.warmup, mix=args.mix, http_connections=args.http_connections,
                    baselines=not args.no_baselines, baseline_duration=args.baseline_duration,
-                   ccxt=not args.no_ccxt, sim_verify_every=args.sim_verify_every,
+                   ccxt=not args.no_ccxt, sim_verify_every=args.sim_verify_every, busy_poll_us=args.busy_poll_us,
                    json_path=args.json_path, plot_path=args.plot_path, profile=args.profile,
                    progress=not args.quiet)
 

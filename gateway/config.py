@@ -31,6 +31,9 @@ class ServerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     allowed_gids: list[int] = []
     max_frame_bytes: int = 1 << 20
     max_outbound_buffer_bytes: int = 8 << 20
+    # after each strategy request, keep the event loop spinning this long instead of sleeping
+    # in epoll (0: off); costs a whole core while orders flow (README: busy polling)
+    busy_poll_us: int = 0
 
 
 class RiskConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

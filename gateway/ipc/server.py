@@ -19,6 +19,7 @@ import msgspec
 
 from gateway._core.framing import FrameError, FrameSplitter, encode_frame
 from gateway.config import ServerConfig
+from gateway.ipc.busypoll import BusyPoll
 from gateway.decoding import DECODE_ERRORS
 from gateway.ipc import frames as f
 from gateway.router import Router
@@ -41,6 +42,7 @@ class StrategyConnection(asyncio.Protocol):
         self._server = server
         self._router = server.router
         self._splitter = FrameSplitter(server.config.max_frame_bytes)
+        self._busy_poll = server.busy_poll
         self._out: list[bytes] = []
         self._flush_scheduled = False
         self.transport: asyncio.Transport | None = None
@@ -67,6 +69,8 @@ class StrategyConnection(asyncio.Protocol):
         t_in = time.perf_counter_ns()
         if self.closing:
             return
+        if self._busy_poll is not None:
+            self._busy_poll.touch()
         close_after = None
         try:
             payloads = self._splitter.feed(data)
@@ -171,6 +175,7 @@ class StrategyServer:
         self.router = router
         self.connections: set[StrategyConnection] = set()
         self._server: asyncio.AbstractServer | None = None
+        self.busy_poll = BusyPoll(config.busy_poll_us) if config.busy_poll_us > 0 else None
         self._uids = set(config.allowed_uids) | {os.getuid()}
         self._gids = set(config.allowed_gids)
 
