@@ -34,13 +34,15 @@ run: core
 	$(VENV)/bin/gateway run
 
 # the real-Prometheus and systemd tests need Debian's prometheus (promtool) and
-# systemd (systemd-analyze); installed here when missing and we are root
+# systemd (systemd-analyze); installed here when missing and we are root. The package starts
+# its own service; the tests start theirs on free ports, so the one the install started is
+# stopped through its own init script (its pid file), nothing else
 test-deps:
 	@if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null || ! command -v systemd-analyze >/dev/null; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing Debian's prometheus and systemd for the tests"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus systemd >/dev/null; \
-	    pkill -x prometheus 2>/dev/null || true; \
+	    invoke-rc.d prometheus stop >/dev/null 2>&1 || true; \
 	  else \
 	    echo "warning: prometheus/systemd-analyze missing and not root: those tests will be skipped"; \
 	  fi; \

@@ -321,13 +321,7 @@ def eth_account_aiohttp(*, conns: int = 4, inflight: int = 8, rate: float = 0.0,
 
         return uvloop.run(main())
     finally:
-        if sim is not None:
-            sim.terminate()
-            sim.wait(30)
-            sim.stdout.close()
-        import shutil
-
-        shutil.rmtree(tmp, ignore_errors=True)
+        _stop_simulator(sim, tmp)
 
 
 # (d) ------------------------------------------------------------------------
@@ -363,8 +357,6 @@ def ccxt_poloniex(*, conns: int = 4, inflight: int = 8, rate: float = 0.0, durat
         import ccxt.async_support  # noqa: F401
     except ImportError:
         return {"skipped": "ccxt is not installed (pip install -e '.[bench]')"}
-    import shutil
-
     import uvloop
 
     from gateway.venues.poloniex.config import PoloniexConfig
@@ -402,8 +394,15 @@ def ccxt_poloniex(*, conns: int = 4, inflight: int = 8, rate: float = 0.0, durat
         result["p99_us"] = result["latency_us"].get("p99")
         return result
     finally:
-        if sim is not None:
-            sim.terminate()
-            sim.wait(30)
-            sim.stdout.close()
-        shutil.rmtree(tmp, ignore_errors=True)
+        _stop_simulator(sim, tmp)
+
+
+def _stop_simulator(sim: subprocess.Popen | None, tmp) -> None:
+    """Stop the simulator process a baseline started (by its pid) and remove its temp dir."""
+    import shutil
+
+    if sim is not None:
+        sim.terminate()
+        sim.wait(30)
+        sim.stdout.close()
+    shutil.rmtree(tmp, ignore_errors=True)

@@ -75,7 +75,8 @@ market_maker_quantity = "1"
 verify_every = {verify_every}
 {instruments}"""
 
-GATEWAY_CONFIG = """
+# the gateway process: everything but its venue
+_GATEWAY_HEAD = """
 log_level = "warning"
 [server]
 socket_path = "{tmp}/gw.sock"
@@ -88,7 +89,9 @@ max_open_orders = 100000000
 [metrics]
 enabled = {metrics}
 address = "127.0.0.1:{metrics_port}"
-[[venues]]
+"""
+
+GATEWAY_CONFIG = _GATEWAY_HEAD + """[[venues]]
 kind = "citrex"
 name = "citrex"
 key_file = "{tmp}/citrex.hex"
@@ -124,20 +127,7 @@ market_maker_levels = 3
 market_maker_quantity = "1"
 {instruments}"""
 
-POLONIEX_GATEWAY_CONFIG = """
-log_level = "warning"
-[server]
-socket_path = "{tmp}/gw.sock"
-max_frame_bytes = 65536
-busy_poll_us = {busy_poll_us}
-[risk]
-max_order_quantity = "1000000"
-max_order_notional = "1000000000"
-max_open_orders = 100000000
-[metrics]
-enabled = {metrics}
-address = "127.0.0.1:{metrics_port}"
-[[venues]]
+POLONIEX_GATEWAY_CONFIG = _GATEWAY_HEAD + """[[venues]]
 kind = "poloniex"
 name = "poloniex"
 api_key_file = "{tmp}/poloniex.key"

@@ -134,7 +134,6 @@ class Gateway:
         orders = tracker.open_orders()
         log.info("shutdown: cancelling %d open orders", len(orders))
         self.router.cancel_orders(orders)
-        deadline = time.monotonic() + self.config.shutdown.deadline_secs
         await self._send_queued(deadline)
         while tracker.open_orders() and time.monotonic() < deadline:
             await asyncio.sleep(0.05)

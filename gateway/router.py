@@ -93,7 +93,6 @@ class Router:
 
     def _not_sent(self, job: Job, code: str, reason: str) -> None:
         """A queued request the venue never saw (refused before sending, or the adapter failed)."""
-        self.metrics.venue_error(job.order.venue if job.order else job.orders[0].venue, f"not_sent_{code}")
         kind = job.kind
         if kind == PLACE:
             self.tracker.apply(job.order, Status.REJECTED, reason=reason)
@@ -245,13 +244,7 @@ class Router:
         order = self._own_order(conn, req.client_order_id, req.order_id)
         if order.is_closed:
             raise RequestError("order_closed", f"order {order.client_order_id} is {order.status.value} already")
-        if order.status not in _PENDING:  # else already on its way: a second would only earn a venue error
-            venue = self.venues[order.venue]
-            if venue.outbound.withdraw(order):
-                self.tracker.apply(order, Status.CANCELED, reason="canceled before it was sent")
-            else:  # never refused for the rate limit: at most one cancel per open order waits
-                self.tracker.mark_pending(order, Status.PENDING_CANCEL)
-                venue.outbound.submit(Job(CANCEL, order))
+        self.cancel_orders([order])
         return f.Ack(req_id=req.req_id, ok=True, order_id=order.order_id)
 
     def _cancel_all(self, conn, req: f.CancelAll, *_) -> f.Ack:
@@ -265,7 +258,8 @@ class Router:
     def cancel_orders(self, orders: list[Order]) -> None:
         """Cancel many (cancel_all, cancel-on-disconnect, shutdown): what never left is taken out
         of its line; the rest goes as one batch request per venue that can take one, else one
-        request per order. Never refused for the rate limit: these are the orders at risk."""
+        request per order. Never refused for the rate limit: at most one cancel per open order
+        waits. An order whose cancel or replace is on its way already is left to it."""
         by_venue: dict[str, list[Order]] = {}
         for order in orders:
             if order.is_closed or order.status in _PENDING:

@@ -19,9 +19,9 @@ import msgspec
 
 from gateway._core.framing import FrameError, FrameSplitter, encode_frame
 from gateway.config import ServerConfig
-from gateway.ipc.busypoll import BusyPoll
 from gateway.decoding import DECODE_ERRORS
 from gateway.ipc import frames as f
+from gateway.ipc.busypoll import BusyPoll
 from gateway.router import Router
 
 log = logging.getLogger("gateway.ipc")

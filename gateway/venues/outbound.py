@@ -100,22 +100,17 @@ class Outbound:
 
     async def _drain(self) -> None:
         adapter = self._adapter
+        jobs = self._jobs
         try:
-            jobs = self._jobs
             while jobs:
                 job = jobs[0]
-                if job.kind == PLACE and not job.order.queued:
-                    jobs.popleft()  # canceled while it waited
-                    self._weight -= job.weight
-                    continue
-                await adapter.ready(job.weight)
-                if not jobs or jobs[0] is not job:
-                    continue  # the line was emptied meanwhile (shutdown)
+                if not _withdrawn(job):
+                    await adapter.ready(job.weight)
                 jobs.popleft()
                 self._weight -= job.weight
+                if _withdrawn(job):
+                    continue  # canceled while it waited (for its turn, or for a connection)
                 if job.kind == PLACE:
-                    if not job.order.queued:
-                        continue  # canceled while the connection was busy
                     job.order.queued = False
                 try:
                     await self._run(adapter, job)
@@ -124,7 +119,7 @@ class Outbound:
                 except HttpError as exc:
                     self._failed(job, "venue_unavailable", str(exc))
                 except Exception as exc:  # noqa: BLE001 - one bad job must not stop the line
-                    code = getattr(exc, "code", None)
+                    code = getattr(exc, "code", None)  # a VenueError
                     if code is None:
                         log.exception("venue %s failed on a queued request", adapter.name)
                         code, exc = "internal", "the gateway failed on this request; see its log"
@@ -155,7 +150,9 @@ class Outbound:
                 adapter.sent(order)
 
     def _failed(self, job: Job, code: str, message: str) -> None:
-        self._adapter.log.warning("request not sent: %s", message)
+        adapter = self._adapter
+        adapter.log.warning("request not sent: %s", message)
+        adapter.metrics.venue_error(adapter.name, f"not_sent_{code}")
         if self.on_failure is not None:
             self.on_failure(job, code, message)
 
@@ -165,15 +162,6 @@ class Outbound:
             self._idle = asyncio.Event()
             await self._idle.wait()
 
-    def abandon(self) -> list[Job]:
-        """Empty the line (shutdown): the jobs that never left."""
-        jobs = [j for j in self._jobs if not (j.kind == PLACE and not j.order.queued)]
-        for job in jobs:
-            if job.kind == PLACE:
-                job.order.queued = False
-        self._jobs.clear()
-        self._weight = 0.0
-        return jobs
 
-
-
+def _withdrawn(job: Job) -> bool:
+    return job.kind == PLACE and not job.order.queued

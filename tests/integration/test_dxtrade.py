@@ -9,6 +9,7 @@ import aiohttp
 import pytest
 import uvloop
 
+from gateway.ipc import frames as f
 from gateway.ipc.client import GatewayError
 from gateway.sim.dxtrade import DxtradeSim, Product
 from gateway.sim.base import scaled
@@ -207,7 +208,10 @@ def test_modify_errors_become_specific_codes(tmp_path):
         async with _Gw().strategy(gw, "alpha") as s:
             for cid in ("e1", "e2", "e3", "e4"):
                 await s.place("dxtrade", "ETH-PERP", "buy", "1", "2990", client_order_id=cid)
-            views = {cid: await s.wait_status(cid, "OPEN") for cid in ("e1", "e2", "e3", "e4")}
+            views = {}
+            while len(views) < 4:  # in whatever order the venue opens them
+                event = await s.wait_for(lambda e: isinstance(e, f.OrderUpdate) and e.order.status == "OPEN")
+                views[event.order.client_order_id] = event.order
             # 409: the venue holds a field the modify would change (here: a closing order)
             sim_order(gw, views["e1"]).request.positionEffect = "CLOSE"
             assert (await s.modify("e1", price="2991")).ok
