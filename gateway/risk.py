@@ -23,21 +23,29 @@ class RiskLimits:
 
     def check(self, quantity: int, price: int | None, open_orders: int, *, strategy: str = "",
               venue: str = "", symbol: str = "") -> None:
+        """Every limit of a new order; the orders/s token is taken only once all others passed,
+        so a refused order does not cost the strategy its rate."""
         self._check_band(price, venue, symbol)
+        self._check_size(quantity, price, venue, symbol)
+        if open_orders >= self.max_open_orders:
+            raise RiskError(f"{open_orders} open orders: the limit is {self.max_open_orders}")
+        self._take_token(strategy)
+
+    def check_amendment(self, quantity: int, price: int | None, *, strategy: str = "", venue: str = "",
+                        symbol: str = "") -> None:
+        """A modify's resulting price and quantity: the same band, size and rate limits as a new
+        order (the open-order count does not change)."""
+        self._check_band(price, venue, symbol)
+        self._check_size(quantity, price, venue, symbol)
+        self._take_token(strategy)
+
+    def _take_token(self, strategy: str) -> None:
         if self.max_rate > 0:
             bucket = self._buckets.get(strategy)
             if bucket is None:
                 bucket = self._buckets[strategy] = TokenBucket(self.max_rate, max(1.0, self.max_rate))
             if not bucket.try_take():
                 raise RiskError(f"over {self.max_rate:g} orders per second for this strategy")
-        self._check_size(quantity, price)
-        if open_orders >= self.max_open_orders:
-            raise RiskError(f"{open_orders} open orders: the limit is {self.max_open_orders}")
-
-    def check_amendment(self, quantity: int, price: int | None, *, venue: str = "", symbol: str = "") -> None:
-        """A modify's resulting price and quantity: the same band and size limits as a new order."""
-        self._check_band(price, venue, symbol)
-        self._check_size(quantity, price)
 
     def _check_band(self, price: int | None, venue: str, symbol: str) -> None:
         if price is not None and self.band:
@@ -49,16 +57,19 @@ class RiskLimits:
                     f"from the last trade {format_scaled(ref, SCALE)}"
                 )
 
-    def _check_size(self, quantity: int, price: int | None) -> None:
+    def _check_size(self, quantity: int, price: int | None, venue: str, symbol: str) -> None:
         if quantity > self.max_quantity:
             raise RiskError(
                 f"quantity {format_scaled(quantity, SCALE)} is over the limit "
                 f"{format_scaled(self.max_quantity, SCALE)}"
             )
-        if price is not None:
-            notional = quantity * price // 10**SCALE
+        # a market order is valued at the reference price (the last trade we saw there)
+        ref = price if price is not None else self.last_trade.get((venue, symbol))
+        if ref is not None:
+            notional = quantity * ref // 10**SCALE
             if notional > self.max_notional:
                 raise RiskError(
                     f"notional {format_scaled(notional, SCALE)} is over the limit "
                     f"{format_scaled(self.max_notional, SCALE)}"
+                    + ("" if price is not None else " (a market order, valued at the last trade)")
                 )

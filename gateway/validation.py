@@ -89,14 +89,14 @@ class OrderValidator:
         if reduce_only and not caps.reduce_only:
             raise RequestError("unsupported", f"{venue.name} has no reduce-only orders")
         tracker = self.tracker
+        if tracker.by_client(strategy, cid) is not None:
+            raise RequestError("duplicate_client_order_id",
+                               f"client_order_id {cid!r} is already used by an order of this strategy")
         try:
             self.risk.check(quantity, price, tracker.open_count(strategy) + pending,
                             strategy=strategy, venue=venue.name, symbol=symbol)
         except RiskError as exc:
             raise RequestError("risk_limit", str(exc)) from None
-        if tracker.by_client(strategy, cid) is not None:
-            raise RequestError("duplicate_client_order_id",
-                               f"client_order_id {cid!r} is already used by an order of this strategy")
         return Order("", strategy, cid, venue.name, symbol, _SIDES[side], order_type, _TIFS[tif], price,
                      quantity, post_only, reduce_only, stop)
 
@@ -114,7 +114,7 @@ class OrderValidator:
         try:
             self.risk.check_amendment(quantity if quantity is not None else order.quantity,
                                       price if price is not None else order.price,
-                                      venue=venue.name, symbol=order.symbol)
+                                      strategy=order.strategy, venue=venue.name, symbol=order.symbol)
         except RiskError as exc:
             raise RequestError("risk_limit", str(exc)) from None
         return price, quantity
