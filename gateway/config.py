@@ -48,7 +48,10 @@ class RiskConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class OrdersConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Closed orders are kept (for late venue events, and so a client_order_id is not reused
+    while they may arrive) up to the TTL or the count, whichever comes first."""
     closed_order_ttl_secs: int = 600
+    max_closed_orders: int = 100_000
 
 
 class JournalConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

@@ -22,9 +22,11 @@ from gateway.config import Config
 from gateway.ipc.server import StrategyServer
 from gateway.metrics import Metrics
 from gateway.orders.journal import Journal, replay
+from gateway.orders.model import Status
 from gateway.risk import RiskLimits
 from gateway.router import Router
 from gateway.venues.base import VenueAdapter
+from gateway.venues.outbound import CANCEL, Job
 from gateway.venues.bluefin.adapter import BluefinAdapter
 from gateway.venues.bluefin.config import BluefinConfig
 from gateway.venues.bsx.adapter import BsxAdapter
@@ -86,9 +88,10 @@ class Gateway:
             journal = Journal(config.journal.path, fsync=config.journal.fsync, batch_ms=config.journal.batch_ms)
             restored = replay(journal.read())
         router = Router(RiskLimits(config.risk), closed_ttl_ns=config.orders.closed_order_ttl_secs * 10**9,
-                        metrics=Metrics(), journal=journal)
+                        max_closed=config.orders.max_closed_orders, metrics=Metrics(), journal=journal)
         if journal is not None:
             n = router.tracker.restore(restored)
+            _close_unsent(router.tracker)
             journal.open(list(router.tracker.orders.values()))
             log.info("journal %s: %d orders restored, %d open", journal.path, n,
                      len(router.tracker.open_orders()))
@@ -102,6 +105,7 @@ class Gateway:
                 await adapter.start()
                 router.add_venue(adapter)
                 await adapter.reconcile(router.tracker.open_orders(venue=venue.name))
+                _resend_cancels(adapter)
                 log.info("venue %s ready (account %s)", venue.name, getattr(adapter, "account", "-"))
             await gw.server.start()
             if config.metrics.enabled:
@@ -110,16 +114,22 @@ class Gateway:
         except BaseException:
             await gw.stop()
             raise
-        gw._purger = asyncio.ensure_future(gw._purge_closed())
+        gw._purger = asyncio.ensure_future(gw._housekeeping())
         # what start-up made lives as long as the daemon: the collector need not scan it again
         gc.collect()
         gc.freeze()
         return gw
 
-    async def _purge_closed(self) -> None:
+    async def _housekeeping(self) -> None:
+        """Every second: orders pending with no word from their venue for longer than a reply may
+        take go to the venue's resolver; every 10 s closed orders past their TTL are forgotten."""
+        tick = 0
         while True:
-            await asyncio.sleep(10)
-            self.router.tracker.purge_closed()
+            await asyncio.sleep(1)
+            tick += 1
+            watch_pending(self.router.tracker, self.router.venues.values())
+            if tick % 10 == 0:
+                self.router.tracker.purge_closed()
 
     async def drain(self) -> None:
         """Stop taking requests; send what the venues' lines still hold (up to
@@ -169,6 +179,44 @@ class Gateway:
         await self.router.metrics.close()
         if self.router.tracker.journal is not None:
             self.router.tracker.journal.close()
+
+
+_AWAITING = frozenset({Status.PENDING_NEW, Status.PENDING_CANCEL, Status.PENDING_REPLACE})
+
+
+def watch_pending(tracker, adapters) -> int:
+    """Ask the venue about every order pending longer than twice its request timeout since its
+    last change or send (a reply lost without an error, a stream event missed, an adapter that
+    failed on the reply); returns how many were handed to a resolver."""
+    now = time.time_ns()
+    n = 0
+    for adapter in adapters:
+        limit = 2 * adapter.config.request_timeout_ms * 1_000_000
+        resolver = adapter.resolver
+        for order in tracker.open_orders(venue=adapter.name):
+            if (order.status in _AWAITING and not order.queued and order.sent_at_ns
+                    and now - max(order.updated_ns, order.sent_at_ns) > limit and order not in resolver):
+                resolver.ask(order, "no word from the venue")
+                n += 1
+    return n
+
+
+def _close_unsent(tracker) -> None:
+    """Orders acked but still in a venue's line when the last run ended were never sent (the
+    journal has the send of every order that left): they end here, never sent later."""
+    unsent = [o for o in tracker.open_orders() if o.status is Status.PENDING_NEW and not o.sent_at_ns]
+    for order in unsent:
+        tracker.apply(order, Status.CANCELED, reason="not sent: gateway restarted")
+    if unsent:
+        log.warning("journal: %d acked orders were never sent before the restart: CANCELED", len(unsent))
+
+
+def _resend_cancels(adapter) -> None:
+    """Cancels acked but maybe never sent before the restart: the orders the venue still has
+    open get their cancel again (a cancel the venue already took is refused, and resolved)."""
+    for order in adapter.tracker.open_orders(venue=adapter.name):
+        if order.status is Status.PENDING_CANCEL:
+            adapter.outbound.submit(Job(CANCEL, order))
 
 
 async def serve(config: Config) -> None:

@@ -45,9 +45,10 @@ _PENDING = (Status.PENDING_CANCEL, Status.PENDING_REPLACE)
 
 
 class Router:
-    def __init__(self, risk: RiskLimits, *, closed_ttl_ns: int, metrics: Metrics | None = None,
-                 journal=None):
-        self.tracker = Tracker(self, closed_ttl_ns=closed_ttl_ns, journal=journal)
+    def __init__(self, risk: RiskLimits, *, closed_ttl_ns: int, max_closed: int = 100_000,
+                 metrics: Metrics | None = None, journal=None):
+        self.tracker = Tracker(self, closed_ttl_ns=closed_ttl_ns, max_closed=max_closed, journal=journal)
+        self._refusing_locally = False
         self.validator = OrderValidator(risk, self.tracker)
         self.venues: dict[str, VenueAdapter] = {}
         self.risk = risk
@@ -81,6 +82,12 @@ class Router:
             conn.send(f.OrderUpdate(order=order_view(order)))
 
     def cancel_rejected(self, order: Order, reason: str) -> None:
+        if not self._refusing_locally and not order.is_closed:
+            # the venue refused the cancel of an order we hold open: it may have closed or forgotten
+            # the order; its resolver asks (and closes it only on the venue's word)
+            venue = self.venues.get(order.venue)
+            if venue is not None:
+                venue.resolver.ask(order, f"cancel refused: {reason}")
         conn = self.connections.get(order.strategy)
         if conn is not None:
             conn.send(f.CancelReject(client_order_id=order.client_order_id, order_id=order.order_id, reason=reason))
@@ -94,7 +101,10 @@ class Router:
     def _not_sent(self, job: Job, code: str, reason: str) -> None:
         """A queued request the venue never saw (refused before sending, or the adapter failed)."""
         kind = job.kind
-        if kind == PLACE:
+        if kind == PLACE and code == "internal" and job.order.sent_at_ns:
+            # the adapter failed after the order may have left: ask the venue, do not guess
+            self.venues[job.order.venue].resolver.ask(job.order, reason)
+        elif kind == PLACE:
             self.tracker.apply(job.order, Status.REJECTED, reason=reason)
         elif kind == GROUP:
             for order in job.orders:
@@ -112,7 +122,11 @@ class Router:
 
     def _refuse_cancel(self, order: Order, reason: str) -> None:
         if order.status in _PENDING:
-            self.tracker.cancel_refused(order, reason)
+            self._refusing_locally = True  # our refusal, not the venue's: nothing to ask it
+            try:
+                self.tracker.cancel_refused(order, reason)
+            finally:
+                self._refusing_locally = False
 
     # requests
 
@@ -307,6 +321,7 @@ class Router:
         except VenueError as exc:
             raise RequestError(exc.code, exc.message) from None
         self._admit(venue)
+        self.tracker.note_modify(order, price, quantity)
         venue.outbound.submit(Job(MODIFY, order, None, (price, quantity)))
         return f.Ack(req_id=req.req_id, ok=True, order_id=order.order_id)
 

@@ -27,8 +27,9 @@ from gateway.orders.model import Fill, Order, OrderType, Side, Status, TimeInFor
 
 log = logging.getLogger("gateway.journal")
 
-# record kinds
-NEW, VENUE, STATE, FILL = "N", "V", "S", "F"
+# record kinds: the order, its venue ids, a state change, a fill, its request handed to the
+# venue (SENT: without it, the order certainly never left), a modify queued, a modify taken
+NEW, VENUE, STATE, FILL, SENT, MODIFY, AMEND = "N", "V", "S", "F", "X", "M", "A"
 
 _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder()
@@ -56,7 +57,19 @@ def order_record(order: Order) -> dict:
 def state_record(order: Order) -> dict:
     return {"k": STATE, "id": order.order_id, "status": order.status.value, "filled": _s(order.filled),
             "notional": _s(order.notional), "reason": order.reason, "closed": order.closed_ns,
-            "updated": order.updated_ns, "replaced_by": order.replaced_by}
+            "updated": order.updated_ns, "replaced_by": order.replaced_by, "g": order.guessed}
+
+
+def sent_record(order: Order) -> dict:
+    return {"k": SENT, "id": order.order_id, "t": order.sent_at_ns}
+
+
+def modify_record(order: Order, price: int | None, quantity: int | None) -> dict:
+    return {"k": MODIFY, "id": order.order_id, "price": _s(price), "qty": _s(quantity)}
+
+
+def amend_record(order: Order) -> dict:
+    return {"k": AMEND, "id": order.order_id, "price": _s(order.price), "qty": _s(order.quantity)}
 
 
 def venue_record(order: Order) -> dict:
@@ -117,6 +130,8 @@ class Journal:
             chunks = []
             for order in snapshot:
                 chunks.append(encode_frame(_encoder.encode(order_record(order))))
+                if order.sent_at_ns:
+                    chunks.append(encode_frame(_encoder.encode(sent_record(order))))
                 if order.venue_order_id is not None or order.venue_data:
                     chunks.append(encode_frame(_encoder.encode(venue_record(order))))
                 for fill in order.fills:
@@ -195,10 +210,21 @@ def replay(records: Iterator[dict]) -> list[Order]:
             order.status = Status(r["status"])
             order.filled, order.notional, order.reason = _i(r["filled"]), _i(r["notional"]), r["reason"]
             order.closed_ns, order.updated_ns, order.replaced_by = r["closed"], r["updated"], r["replaced_by"]
+            order.guessed = r.get("g", False)  # journals before issue 14 have no "g"
         elif kind == FILL and r["t"] not in order.trade_ids:
             order.trade_ids.add(r["t"])
-            order.fills.append(Fill(trade_id=r["t"], price=_i(r["p"]), quantity=_i(r["q"]), ts_ns=r["ts"],
-                                    is_maker=r["maker"], fee=_i(r["fee"])))
+            fill = Fill(trade_id=r["t"], price=_i(r["p"]), quantity=_i(r["q"]), ts_ns=r["ts"],
+                        is_maker=r["maker"], fee=_i(r["fee"]))
+            order.fills.append(fill)
+            order.booked += fill.quantity
+            order.booked_notional += fill.price * fill.quantity
+        elif kind == SENT:
+            order.sent_at_ns = r["t"]
+        elif kind == AMEND:
+            order.price, order.quantity = _i(r["price"]), _i(r["qty"])
     for order in orders.values():
         order.fills_reported = len(order.fills)
+        if order.venue_order_id is not None or order.venue_data:
+            # journals before issue 14 have no SENT record: a venue id or nonce means it may have left
+            order.sent_at_ns = order.sent_at_ns or order.updated_ns
     return list(orders.values())

@@ -87,6 +87,14 @@ class Order:
     received_ns: int = 0  # the strategy's frame was read
     sent_ns: int = 0  # the venue request was written (0: not yet, or its reply came)
     queued: bool = False  # waiting in its venue's outbound line, not sent yet
+    sent_at_ns: int = 0  # wall clock when its request was handed to the venue (journaled); 0: never
+    # fills booked from trade records: a venue's cumulative `filled` (without records) raises
+    # `filled` to its total, and records arriving later count toward that same total, not on top
+    booked: int = 0
+    booked_notional: int = 0
+    # closed without the venue's word (not found by a look-up, or unknown after a restart):
+    # a later report from the venue reopens it
+    guessed: bool = False
 
     @property
     def remaining(self) -> int:

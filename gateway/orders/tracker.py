@@ -4,19 +4,27 @@ The tracker knows the lifecycle and nothing about any venue. Adapters report
 what the venue said (a status, fills, a cumulative filled quantity); the
 tracker books new fills once per trade id, moves the status only where
 `fsm.TRANSITIONS` allows, and tells its listener about every change. Closed
-orders stay for `closed_ttl_ns` so late venue events still find them and a
-strategy cannot reuse a client_order_id while they may arrive.
+orders stay for `closed_ttl_ns` (at most `max_closed` of them) so late venue
+events still find them and a strategy cannot reuse a client_order_id while
+they may arrive. Open orders are indexed apart, so nothing scans the closed.
+
+An order closed without the venue's word (`close_on_guess`: a look-up did not
+find it, or the venue no longer knew it after a restart) is reopened by the
+next report from the venue that contradicts the guess.
 """
 from __future__ import annotations
 
 import itertools
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Protocol
 
 from gateway.orders import fsm
-from gateway.orders.journal import Journal, fill_record, order_record, state_record, venue_record
+from gateway.orders.journal import (
+    Journal, amend_record, fill_record, modify_record, order_record, sent_record, state_record, venue_record,
+)
 from gateway.orders.model import TERMINAL, Fill, Order, Status
 
 log = logging.getLogger("gateway.orders")
@@ -37,6 +45,7 @@ class Tracker:
         listener: TrackerListener,
         *,
         closed_ttl_ns: int = 600 * 10**9,
+        max_closed: int = 100_000,
         now_ns: Callable[[], int] = time.time_ns,
         id_prefix: str = "",
         journal: Journal | None = None,
@@ -44,6 +53,7 @@ class Tracker:
         self._listener = listener
         self.journal = journal
         self._closed_ttl_ns = closed_ttl_ns
+        self._max_closed = max_closed
         self._now_ns = now_ns
         self._ids = itertools.count(1)
         # the prefix keeps ids unique across restarts of the same journal-less daemon
@@ -51,6 +61,8 @@ class Tracker:
         self.orders: dict[str, Order] = {}
         self._by_client: dict[tuple[str, str], Order] = {}
         self._by_venue: dict[tuple[str, str], Order] = {}
+        self._open: dict[str, Order] = {}  # the orders not closed, by order id
+        self._closed: deque[Order] = deque()  # in the order they closed, for purging
         self._open_count: dict[str, int] = {}  # per strategy, kept as orders open and close
         self.unknown_transitions = 0
         self.duplicate_fills = 0
@@ -71,6 +83,7 @@ class Tracker:
         order.order_id = f"{self._id_prefix}{next(self._ids)}"
         self.orders[order.order_id] = order
         self._by_client[key] = order
+        self._open[order.order_id] = order
         self._open_count[order.strategy] = self._open_count.get(order.strategy, 0) + 1
         if self.journal is not None:
             self.journal.add(order_record(order))
@@ -85,8 +98,12 @@ class Tracker:
             if order.venue_order_id is not None:
                 self._by_venue[(order.venue, order.venue_order_id)] = order
             if order.status not in TERMINAL:
+                self._open[order.order_id] = order
                 self._open_count[order.strategy] = self._open_count.get(order.strategy, 0) + 1
+            else:
+                self._closed.append(order)
             n += 1
+        self._closed = deque(sorted(self._closed, key=lambda o: o.closed_ns))
         self.purge_closed()
         return n
 
@@ -94,6 +111,18 @@ class Tracker:
         """Journal what the adapter stored to find the order again (nonce, ...)."""
         if self.journal is not None:
             self.journal.add(venue_record(order))
+
+    def note_sent(self, order: Order) -> None:
+        """The order's request is being handed to the venue: journaled first (the HTTP client
+        writes after the journal), so after a crash an order without it was certainly never sent."""
+        order.sent_at_ns = self._now_ns()
+        if self.journal is not None:
+            self.journal.add(sent_record(order))
+
+    def note_modify(self, order: Order, price: int | None, quantity: int | None) -> None:
+        """A modify is about to be queued for the venue: on disk before it can leave."""
+        if self.journal is not None:
+            self.journal.add(modify_record(order, price, quantity))
 
     def _journal_state(self, order: Order, new_fills: list[Fill] = ()) -> None:
         if self.journal is not None:
@@ -125,11 +154,12 @@ class Tracker:
 
     def open_orders(self, strategy: str | None = None, venue: str | None = None) -> list[Order]:
         return [
-            o for o in self.orders.values()
-            if o.status not in TERMINAL
-            and (strategy is None or o.strategy == strategy)
-            and (venue is None or o.venue == venue)
+            o for o in self._open.values()
+            if (strategy is None or o.strategy == strategy) and (venue is None or o.venue == venue)
         ]
+
+    def open_total(self) -> int:
+        return len(self._open)
 
     def strategy_orders(self, strategy: str) -> list[Order]:
         return [o for o in self.orders.values() if o.strategy == strategy]
@@ -143,9 +173,11 @@ class Tracker:
         fills: Iterable[Fill] = (),
         *,
         filled: int | None = None,
+        avg_price: int | None = None,
         reason: str | None = None,
     ) -> bool:
-        """Apply one venue report; returns whether anything the strategy sees changed."""
+        """Apply one venue report; returns whether anything the strategy sees changed.
+        filled / avg_price: the venue's cumulative totals where it gives no trade records."""
         changed = False
         new_fills = []
         for fill in fills:
@@ -155,9 +187,12 @@ class Tracker:
             order.trade_ids.add(fill.trade_id)
             order.fills.append(fill)
             new_fills.append(fill)
-            order.filled += fill.quantity
-            order.notional += fill.price * fill.quantity
+            order.booked += fill.quantity
+            order.booked_notional += fill.price * fill.quantity
             changed = True
+        if new_fills and order.booked >= order.filled:
+            # the trade records cover the venue's total: they are the exact notional
+            order.filled, order.notional = order.booked, order.booked_notional
         if filled is not None and filled > order.filled:
             if filled > order.quantity:
                 # a venue report cannot fill more than was ordered: keep the order's size, say so
@@ -165,8 +200,11 @@ class Tracker:
                             order.quantity)
                 filled = order.quantity
             if filled > order.filled:
-                # the venue counts fills we have no trade record of yet: trust its total
+                # the venue counts fills we have no trade record of yet: trust its total; records
+                # that come later count toward it, never on top of it
                 order.filled = filled
+                if avg_price is not None:
+                    order.notional = avg_price * filled
                 changed = True
 
         current = order.status
@@ -177,13 +215,20 @@ class Tracker:
             target = Status.PARTIALLY_FILLED if (target is not None or changed) else None
         if target is Status.PARTIALLY_FILLED and current in fsm.KEEP_ON_PARTIAL:
             target = current
-        if target is not None and target is not current and fsm.allowed(current, target):
+        if current in TERMINAL and order.guessed and target is not None and target is not current:
+            # closed on a guess, and the venue says otherwise: take its word as if it were the first
+            current = Status.PENDING_NEW
+        if target is not None and target is not order.status and fsm.allowed(current, target):
+            was = order.status
             order.status = target
-            if target in TERMINAL and current not in TERMINAL:
-                order.closed_ns = self._now_ns()
-                self._open_count[order.strategy] -= 1
+            if was in TERMINAL:
+                self._reopened(order)
+            if target in TERMINAL:
+                self._closing(order)
             if reason and target in (Status.CANCELED, Status.REJECTED, Status.EXPIRED):
                 order.reason = reason
+            elif target not in TERMINAL:
+                order.reason = None
             changed = True
         elif status is not None and status is not current and not fsm.allowed(current, status):
             # a late or impossible report (an ack after the fill): counted, never applied
@@ -196,9 +241,43 @@ class Tracker:
             self._listener.order_updated(order)
         return changed
 
-    def amended(self, order: Order) -> None:
-        """The venue took a new price or quantity for the order (modify): tell the strategy."""
+    def _closing(self, order: Order) -> None:
+        order.closed_ns = self._now_ns()
+        self._open.pop(order.order_id, None)
+        self._open_count[order.strategy] -= 1
+        self._closed.append(order)
+        if len(self._closed) > self._max_closed:
+            self._forget_oldest_closed()
+
+    def _reopened(self, order: Order) -> None:
+        order.guessed = False
+        order.closed_ns = 0
+        self._open[order.order_id] = order
+        self._open_count[order.strategy] = self._open_count.get(order.strategy, 0) + 1
+        log.warning("order %s (%s) reopened: the venue reports it after it was closed without its word",
+                    order.order_id, order.venue)
+
+    def close_on_guess(self, order: Order, status: Status, reason: str) -> bool:
+        """Close an order the venue cannot tell us about (REJECTED: not received; EXPIRED: unknown
+        to the venue); a later report from the venue reopens it."""
+        if order.status in TERMINAL:
+            return False
+        order.status_before_pending = None
+        order.status = status
+        order.reason = reason
+        order.guessed = True
+        self._closing(order)
         order.updated_ns = self._now_ns()
+        self._journal_state(order)
+        self._listener.order_updated(order)
+        return True
+
+    def amended(self, order: Order) -> None:
+        """The venue took a new price or quantity for the order (modify): journal it, tell the strategy."""
+        order.updated_ns = self._now_ns()
+        if self.journal is not None:
+            self.journal.add(amend_record(order))
+            self.journal.add(venue_record(order))
         self._journal_state(order)
         self._listener.order_updated(order)
 
@@ -229,12 +308,21 @@ class Tracker:
         self._listener.cancel_rejected(order, reason)
 
     def purge_closed(self) -> int:
-        """Forget orders closed longer than the TTL; returns how many went."""
+        """Forget orders closed longer than the TTL (or beyond max_closed); returns how many went.
+        Work is proportional to what goes, never to what is kept."""
         horizon = self._now_ns() - self._closed_ttl_ns
-        gone = [o for o in self.orders.values() if o.status in TERMINAL and o.closed_ns < horizon]
-        for order in gone:
-            del self.orders[order.order_id]
-            self._by_client.pop((order.strategy, order.client_order_id), None)
-            if order.venue_order_id is not None:
-                self._by_venue.pop((order.venue, order.venue_order_id), None)
-        return len(gone)
+        closed = self._closed
+        n = 0
+        while closed and (closed[0].closed_ns < horizon or len(closed) > self._max_closed):
+            n += self._forget_oldest_closed()
+        return n
+
+    def _forget_oldest_closed(self) -> int:
+        order = self._closed.popleft()
+        if order.status not in TERMINAL or self.orders.get(order.order_id) is not order:
+            return 0  # reopened since (it will be queued again when it closes), or gone already
+        del self.orders[order.order_id]
+        self._by_client.pop((order.strategy, order.client_order_id), None)
+        if order.venue_order_id is not None:
+            self._by_venue.pop((order.venue, order.venue_order_id), None)
+        return 1

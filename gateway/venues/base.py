@@ -35,6 +35,7 @@ from gateway.orders.model import SCALE, Order, Status
 from gateway.orders.tracker import Tracker
 from gateway.venues.config import InstrumentConfig, VenueConfig
 from gateway.venues.outbound import Outbound
+from gateway.venues.resolver import FOUND, NOT_FOUND, UNDECIDED, Resolver  # noqa: F401 - adapters' answers
 
 
 class Capabilities(msgspec.Struct, frozen=True):
@@ -98,6 +99,8 @@ class VenueAdapter(abc.ABC):
         # requests about an order the venue has not named yet (a cancel right after the place)
         self._deferred: dict[str, list[Callable[[], Awaitable[None]]]] = {}
         self.outbound = Outbound(self, config.max_queued_requests)
+        # a request may be in flight this long: a venue's "unknown" is believed only after it
+        self.resolver = Resolver(self, grace_s=max(2 * config.request_timeout_ms / 1000, 1.0))
 
     def http_client(self, base_url: str, *, connections: int | None = None, limited: bool = True) -> HttpClient:
         """An HTTP client for this venue: its timeout, (optionally) its rate limiter, and writes
@@ -140,12 +143,12 @@ class VenueAdapter(abc.ABC):
 
     def place_reply(self, order: Order, reply: asyncio.Future):
         """The reply to a place request, or None when its fate is unknown (the
-        connection broke): then the adapter's _resolve_unknown asks the venue."""
+        connection broke, or no reply in time): then the resolver asks the venue."""
         try:
             response = reply.result()
         except HttpError as exc:
             self.metrics.venue_error(self.name, "transport")
-            asyncio.ensure_future(self._resolve_unknown(order, str(exc)))
+            self.resolver.ask(order, str(exc))
             return None
         self.observe_ack(order)
         return response
@@ -160,8 +163,21 @@ class VenueAdapter(abc.ABC):
         self.fail_deferred(order, "order was rejected")
 
     async def _resolve_unknown(self, order: Order, why: str) -> None:
-        """Ask the venue what became of an order whose reply was lost."""
-        raise NotImplementedError
+        """An order whose reply was lost: the resolver asks the venue until it answers."""
+        self.resolver.ask(order, why)
+
+    async def lookup(self, order: Order) -> str:
+        """Ask the venue about this one order (by our id, its id or its nonce) and apply what it
+        says. Returns FOUND, NOT_FOUND (the venue says it does not know it) or UNDECIDED (it cannot
+        tell); raises when it could not be asked (the resolver asks again later)."""
+        return UNDECIDED
+
+    def not_listed(self, orders: list[Order], listed: set[str]) -> None:
+        """After a reconnect or restart: orders we hold open that the venue's open orders do not
+        show (by order id in `listed`) are looked up one by one, never left as they were."""
+        for order in orders:
+            if order.order_id not in listed and not order.is_closed:
+                self.resolver.ask(order, "not among the venue's open orders")
 
     def defer(self, order: Order, action: Callable[[], Awaitable[None]]) -> None:
         """Run action once the venue has named the order (run_deferred), or refuse it (fail_deferred)."""
@@ -198,6 +214,7 @@ class VenueAdapter(abc.ABC):
     async def stop(self) -> None:
         """Close the stream and the connections; keep the nonce mark on disk."""
         self.connected = False
+        await self.resolver.stop()
         if self.stream is not None:
             await self.stream.stop()
         if self.http is not None:

@@ -132,7 +132,9 @@ class Outbound:
     @staticmethod
     async def _run(adapter: VenueAdapter, job: Job) -> None:
         kind = job.kind
+        note_sent = adapter.tracker.note_sent
         if kind == PLACE:
+            note_sent(job.order)
             await adapter.place(job.order)
             adapter.sent(job.order)
         elif kind == CANCEL:
@@ -140,11 +142,14 @@ class Outbound:
         elif kind == CANCEL_MANY:
             await adapter.cancel_all(job.orders)
         elif kind == REPLACE:
+            note_sent(job.args[0])
             await adapter.replace(job.order, *job.args)
             adapter.sent(job.args[0])
         elif kind == MODIFY:
             await adapter.modify(job.order, *job.args)
         elif kind == GROUP:
+            for order in job.orders:
+                note_sent(order)
             await adapter.place_group(job.orders, *job.args)
             for order in job.orders:
                 adapter.sent(order)

@@ -32,7 +32,7 @@ from gateway.net.ratelimit import retry_after_s
 from gateway.net.ws import ReconnectingStream
 from gateway.orders.model import SCALE, Fill, Order, OrderType, Side, Status, TimeInForce
 from gateway.orders.tracker import Tracker
-from gateway.venues.base import Capabilities, VenueAdapter, VenueError
+from gateway.venues.base import FOUND, NOT_FOUND, UNDECIDED, Capabilities, VenueAdapter, VenueError
 from gateway.venues.bluefin import schemas
 from gateway.venues.bluefin.config import BluefinConfig
 from gateway.venues.bluefin.credentials import load_key
@@ -302,22 +302,21 @@ class BluefinAdapter(VenueAdapter):
             self.tracker.apply(order, Status.PENDING_NEW)
         self.run_deferred(order)
 
-    async def _resolve_unknown(self, order: Order, why: str) -> None:
-        """The ACK was lost: the stream still reports the order by the hash bound at signing;
-        the open orders say at once whether it rests."""
-        self.log.warning("order %s: %s; asking the venue", order.order_id, why)
-        try:
-            listed = await self._open_orders(order.venue_data["market"])
-        except (HttpError, VenueError) as exc:
-            self.log.error("order %s stays unknown: %s", order.order_id, exc)
-            return
+    async def lookup(self, order: Order) -> str:
+        """The venue lists only open orders: listed settles it; not listed settles it only for an
+        order the venue never acknowledged (then it never took it). An acknowledged order that is
+        no longer listed closed at the venue, but only its stream says how: undecided."""
+        listed = await self._open_orders(self._market(order))
         for payload in listed:
-            if payload.orderHash == order.venue_order_id:
+            if _same_hash(payload.orderHash, order.venue_order_id):
                 order.venue_data["acked"] = True
-                self._on_order(payload, order)
+                self._on_order(payload, order, filled=_e18(payload.filledQuantityE9))
                 self.run_deferred(order)
-                return
-        self.log.warning("order %s is not open at the venue; its stream events will settle it", order.order_id)
+                return FOUND
+        return UNDECIDED if order.venue_data.get("acked") else NOT_FOUND
+
+    def _market(self, order: Order) -> str:
+        return order.venue_data.get("market") or str(self.instruments[order.symbol].product_id)
 
     # the account stream
 
@@ -436,27 +435,24 @@ class BluefinAdapter(VenueAdapter):
         return schemas.orders_decoder.decode(response.body)
 
     async def reconcile(self, orders: list[Order]) -> None:
-        markets = {o.venue_data.get("market") or str(self.instruments[o.symbol].product_id) for o in orders}
-        for market in sorted(markets):
+        listed_ids = set()
+        for market in sorted({self._market(o) for o in orders}):
             try:
-                listed = {p.orderHash: p for p in await self._open_orders(market)}
+                listed = {_bare_hash(p.orderHash): p for p in await self._open_orders(market)}
             except (HttpError, VenueError) as exc:
                 self.log.error("reconcile: cannot list open orders on %s: %s", market, exc)
                 continue
             for order in orders:
-                if (order.venue_data.get("market") or str(self.instruments[order.symbol].product_id)) != market:
+                if self._market(order) != market:
                     continue
-                payload = listed.get(order.venue_order_id or "")
+                payload = listed.get(_bare_hash(order.venue_order_id or ""))
                 if payload is not None:
+                    listed_ids.add(order.order_id)
                     order.venue_data["acked"] = True
                     # fills made while away show as the venue's total (no trade records for them)
                     self._on_order(payload, order, filled=_e18(payload.filledQuantityE9))
                     self.run_deferred(order)
-                elif order.venue_order_id is None:
-                    self.tracker.apply(order, Status.REJECTED, reason="not received by the venue")
-                else:
-                    self.log.warning("reconcile: order %s (%s) is no longer open at the venue; left as %s",
-                                     order.order_id, order.venue_order_id, order.status.value)
+        self.not_listed(orders, listed_ids)
         self.log.info("reconciled %d orders with the venue", len(orders))
 
     # cancels
@@ -531,3 +527,13 @@ def _error_text(response: Response) -> str:
         return f"HTTP {response.status}"
     text = error.message or error.error
     return f"{text} (HTTP {response.status})" if text else f"HTTP {response.status}"
+
+
+def _bare_hash(h: str) -> str:
+    # the venue's hashes compare case-insensitively, with or without 0x
+    h = h.lower()
+    return h[2:] if h.startswith("0x") else h
+
+
+def _same_hash(a: str | None, b: str | None) -> bool:
+    return a is not None and b is not None and _bare_hash(a) == _bare_hash(b)

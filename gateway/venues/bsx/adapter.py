@@ -30,7 +30,7 @@ from gateway.net.http import HttpClient, HttpError, Response
 from gateway.net.ratelimit import RateLimited
 from gateway.orders.model import SCALE, Fill, Order, OrderType, Side, Status, TimeInForce
 from gateway.orders.tracker import Tracker
-from gateway.venues.base import Capabilities, VenueAdapter, VenueError
+from gateway.venues.base import FOUND, NOT_FOUND, UNDECIDED, Capabilities, VenueAdapter, VenueError
 from gateway.venues.bsx import schemas
 from gateway.venues.bsx.config import BsxConfig
 from gateway.venues.bsx.credentials import Credentials, load_credentials
@@ -305,19 +305,18 @@ class BsxAdapter(VenueAdapter):
             return None
         raise VenueError("venue_error", _error_text(response))
 
-    async def _resolve_unknown(self, order: Order, why: str) -> None:
-        """The reply was lost: ask the venue whether it has the order, by its nonce."""
-        self.log.warning("order %s: %s; asking the venue", order.order_id, why)
-        try:
+    async def lookup(self, order: Order) -> str:
+        """By its venue id, else by the nonce it was signed with."""
+        if order.venue_order_id is not None:
+            venue_order = await self._query_order(f"order_id={order.venue_order_id}")
+        elif "nonce" in order.venue_data:
             venue_order = await self._query_order(f"nonce={order.venue_data['nonce']}")
-        except (HttpError, VenueError) as exc:
-            self.log.error("order %s stays unknown: %s", order.order_id, exc)
-            return
-        if venue_order is None:
-            self.tracker.apply(order, Status.REJECTED, reason=f"not received by the venue ({why})")
-            self.fail_deferred(order, "order was not received by the venue")
         else:
-            self._apply_venue_order(venue_order, order)
+            return NOT_FOUND  # never signed, so never sent
+        if venue_order is None:
+            return NOT_FOUND
+        self._apply_venue_order(venue_order, order)
+        return FOUND
 
     def _apply_venue_order(self, venue_order: schemas.Order, order: Order | None = None) -> None:
         if order is None:
@@ -419,25 +418,12 @@ class BsxAdapter(VenueAdapter):
     def _reconcile(self, snapshot: list[schemas.Order]) -> None:
         listed = set()
         for venue_order in snapshot:
-            listed.add(venue_order.id)
             self._apply_venue_order(venue_order)
-        missing = [o for o in self.tracker.open_orders(venue=self.name)
-                   if o.venue_order_id is not None and o.venue_order_id not in listed]
-        if missing:
-            asyncio.ensure_future(self._resolve_missing(missing))
-
-    async def _resolve_missing(self, orders: list[Order]) -> None:
-        for order in orders:
-            try:
-                venue_order = await self._query_order(f"order_id={order.venue_order_id}")
-            except (HttpError, VenueError) as exc:
-                self.log.error("order %s not in the snapshot and not answered for: %s", order.order_id, exc)
-                continue
-            if venue_order is None:
-                self.log.error("order %s (%s) is unknown to the venue; left as %s", order.order_id,
-                               order.venue_order_id, order.status.value)
-                continue
-            self._apply_venue_order(venue_order, order)
+            order = self.tracker.by_venue(self.name, venue_order.id)
+            if order is not None:
+                listed.add(order.order_id)
+        # not in the open snapshot: filled or canceled while we were away, or never taken
+        self.not_listed(self.tracker.open_orders(venue=self.name), listed)
 
     # cancels
 

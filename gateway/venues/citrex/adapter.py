@@ -12,7 +12,7 @@ from gateway.net.http import HttpClient, HttpError, Response
 from gateway.orders.model import Fill, Order, OrderType, Side, Status, TimeInForce
 from gateway.orders.tracker import Tracker
 from gateway.signer import Signer
-from gateway.venues.base import Capabilities, VenueAdapter, VenueError
+from gateway.venues.base import FOUND, NOT_FOUND, UNDECIDED, Capabilities, VenueAdapter, VenueError
 from gateway.venues.citrex import schemas
 from gateway.venues.citrex.config import CitrexConfig
 from gateway.venues.citrex.signing import CitrexSigner
@@ -113,7 +113,8 @@ class CitrexAdapter(VenueAdapter):
         try:
             venue_orders = await self._query("/v1/orders")
         except (HttpError, VenueError) as exc:
-            self.log.error("reconcile: cannot list orders: %s", exc)
+            self.log.error("reconcile: cannot list orders: %s; asking order by order", exc)
+            self.not_listed(orders, set())
             return
         seen = set()
         for venue_order in venue_orders:
@@ -121,15 +122,8 @@ class CitrexAdapter(VenueAdapter):
             if order is not None and order in orders:
                 seen.add(order.order_id)
                 self._apply_venue_order(venue_order, order)
-        for order in orders:
-            if order.order_id in seen:
-                continue
-            if order.venue_order_id is None:
-                # signed but never taken by the venue (or never sent): it will not trade
-                self.tracker.apply(order, Status.REJECTED, reason="not received by the venue")
-            else:
-                self.log.warning("reconcile: order %s (%s) is unknown to the venue", order.order_id,
-                                 order.venue_order_id)
+        # the list holds closed orders too: what it lacks the venue never took (or has forgotten)
+        self.not_listed(orders, seen)
         self.log.info("reconciled %d orders with the venue", len(orders))
 
     async def _ws_headers(self, fresh: bool = False) -> dict[str, str]:
@@ -192,20 +186,16 @@ class CitrexAdapter(VenueAdapter):
                 self.log.error("unreadable order reply for %s: %s", order.order_id, exc)
         self.place_refused(order, response, _error_text(response))
 
-    async def _resolve_unknown(self, order: Order, why: str) -> None:
-        """The reply was lost: ask the venue whether it has the order, by its nonce."""
-        self.log.warning("order %s: %s; asking the venue", order.order_id, why)
-        try:
-            venue_orders = await self._query("/v1/orders")
-        except (HttpError, VenueError) as exc:
-            self.log.error("order %s stays unknown: %s", order.order_id, exc)
-            return
+    async def lookup(self, order: Order) -> str:
+        """The venue's list of the account's orders (open and closed) has it by nonce, or not."""
+        venue_orders = await self._query("/v1/orders")
         nonce = order.venue_data.get("nonce")
         for venue_order in venue_orders:
-            if venue_order.nonce == nonce:
+            if (nonce is not None and venue_order.nonce == nonce) or (
+                    order.venue_order_id is not None and venue_order.id == order.venue_order_id):
                 self._apply_venue_order(venue_order, order)
-                return
-        self.tracker.apply(order, Status.REJECTED, reason=f"not received by the venue ({why})")
+                return FOUND
+        return NOT_FOUND
 
     async def _query(self, path: str) -> list[schemas.Order]:
         query = f"{path}?account={self.account}&subAccountId={self.config.sub_account_id}"

@@ -33,7 +33,7 @@ from gateway.net.http import HttpClient, HttpError, Response
 from gateway.net.ratelimit import RateLimited, retry_after_s
 from gateway.orders.model import SCALE, Fill, Order, OrderType, Status, TimeInForce
 from gateway.orders.tracker import Tracker
-from gateway.venues.base import Capabilities, VenueAdapter, VenueError
+from gateway.venues.base import FOUND, NOT_FOUND, UNDECIDED, Capabilities, VenueAdapter, VenueError
 from gateway.venues.dxtrade import schemas
 from gateway.venues.dxtrade.config import DxtradeConfig
 from gateway.venues.dxtrade.credentials import Credentials, load_credentials
@@ -314,12 +314,11 @@ class DxtradeAdapter(VenueAdapter):
         try:
             listed = await self.poll()
         except (HttpError, VenueError) as exc:
-            self.log.error("reconcile: cannot list orders: %s", exc)
+            self.log.error("reconcile: cannot list orders: %s; asking order by order", exc)
+            self.not_listed(orders, set())
             return
         seen = {self._find(o).order_id for o in listed if self._find(o) is not None}
-        for order in orders:
-            if order.order_id not in seen and order.venue_order_id is None:
-                self.tracker.apply(order, Status.REJECTED, reason="not received by the venue")
+        self.not_listed(orders, seen)
 
     # placing
 
@@ -406,21 +405,23 @@ class DxtradeAdapter(VenueAdapter):
             self.fail_deferred(order, "order was rejected")
             self._by_code.pop(order.order_id, None)
 
-    async def _resolve_unknown(self, order: Order, why: str) -> None:
-        await self._resolve_lost([order], why)
-
     async def _resolve_lost(self, orders: list[Order], why: str) -> None:
-        """The reply was lost: the venue's list says whether it has the orders (by orderCode)."""
-        self.log.warning("orders %s: %s; asking the venue", [o.order_id for o in orders], why)
-        try:
-            listed = await self.poll()
-        except (HttpError, VenueError) as exc:
-            self.log.error("orders stay unknown: %s", exc)
-            return
-        found = {self._find(o).order_id for o in listed if self._find(o) is not None}
+        """Replies lost: the resolver asks the venue about each order (by its orderCode)."""
         for order in orders:
-            if order.order_id not in found:
-                self.tracker.apply(order, Status.REJECTED, reason=f"not received by the venue ({why})")
+            self.resolver.ask(order, why)
+
+    async def lookup(self, order: Order) -> str:
+        """The order by its orderCode (our id): 404 is the venue saying it does not know it."""
+        response = await self._request("GET", self._order_path(order), trading=False)
+        if response.status == 404:
+            return NOT_FOUND
+        if response.status != 200:
+            raise VenueError("venue_error", _error_text(response))
+        etag = response.headers.get("etag")
+        if etag:
+            order.venue_data["etag"] = etag
+        self._apply_venue_order(schemas.order_decoder.decode(response.body), order)
+        return FOUND
 
     # conditional requests
 

@@ -34,7 +34,7 @@ from gateway.net.http import HttpClient, HttpError, Response
 from gateway.net.ws import ReconnectingStream
 from gateway.orders.model import SCALE, Fill, Order, OrderType, Side, Status, TimeInForce
 from gateway.orders.tracker import Tracker
-from gateway.venues.base import Capabilities, VenueAdapter, VenueError
+from gateway.venues.base import FOUND, NOT_FOUND, UNDECIDED, Capabilities, VenueAdapter, VenueError
 from gateway.venues.poloniex import schemas as s
 from gateway.venues.poloniex.config import PoloniexConfig
 from gateway.venues.poloniex.credentials import Credentials, load_credentials
@@ -214,19 +214,13 @@ class PoloniexAdapter(VenueAdapter):
             self.tracker.apply(order, Status.OPEN)
         self.run_deferred(order)
 
-    async def _resolve_unknown(self, order: Order, why: str) -> None:
-        """The reply was lost: ask the venue whether it has the order, by its client id."""
-        self.log.warning("order %s: %s; asking the venue", order.order_id, why)
-        try:
-            record = await self.get_order(s.CID_PREFIX + order.order_id, smart=bool(order.venue_data.get("smart")))
-        except (HttpError, VenueError) as exc:
-            self.log.error("order %s stays unknown: %s", order.order_id, exc)
-            return
+    async def lookup(self, order: Order) -> str:
+        """By our client id, which the venue keeps for open and closed orders."""
+        record = await self.get_order(s.CID_PREFIX + order.order_id, smart=self._is_smart(order))
         if record is None:
-            self.tracker.apply(order, Status.REJECTED, reason=f"not received by the venue ({why})")
-            self.fail_deferred(order, "order was not received by the venue")
-        else:
-            self._apply_record(record, order)
+            return NOT_FOUND
+        self._apply_record(record, order)
+        return FOUND
 
     # what the venue says about an order
 
@@ -330,18 +324,10 @@ class PoloniexAdapter(VenueAdapter):
             self.tracker.bind_venue_id(order, record.id)
             self.run_deferred(order)
         status, reason = self._status(order, record.state)
-        self.tracker.apply(order, status, self._gap_fill(order, record), reason=order.reason or reason)
-
-    @staticmethod
-    def _gap_fill(order: Order, record: s.Order) -> list[Fill]:
-        """Fills made while we were not listening: one fill priced so the average matches the venue's."""
-        venue_filled = _e18(record.filledQuantity)
-        missed = venue_filled - order.filled
-        if missed <= 0:
-            return []
-        notional = _e18(record.avgPrice) * venue_filled - order.notional
-        return [Fill(trade_id=f"{record.id}:filled:{record.filledQuantity}", price=max(notional, 0) // missed,
-                     quantity=missed, ts_ns=record.updateTime * 1_000_000)]
+        # fills made while we were not listening show as the venue's totals: they count toward
+        # the trade records the stream may still bring, never on top of them
+        self.tracker.apply(order, status, filled=_e18(record.filledQuantity), avg_price=_e18(record.avgPrice),
+                           reason=order.reason or reason)
 
     async def reconcile(self, orders: list[Order]) -> None:
         if not orders:
@@ -350,24 +336,17 @@ class PoloniexAdapter(VenueAdapter):
             regular = {o.clientOrderId: o for o in await self.open_orders()}
             smart = {o.clientOrderId: o for o in await self.smart_orders()}
         except (HttpError, VenueError) as exc:
-            self.log.error("reconcile: cannot list orders: %s", exc)
+            self.log.error("reconcile: cannot list orders: %s; asking order by order", exc)
+            self.not_listed(orders, set())
             return
+        listed = set()
         for order in orders:
             record = (smart if self._is_smart(order) else regular).get(order.order_id)
-            if record is None:
-                try:
-                    # closed since, or triggered: only a look-up by id says which
-                    record = await self.get_order(s.CID_PREFIX + order.order_id, smart=self._is_smart(order))
-                except (HttpError, VenueError) as exc:
-                    self.log.error("reconcile: order %s: %s", order.order_id, exc)
-                    continue
             if record is not None:
+                listed.add(order.order_id)
                 self._apply_record(record, order)
-            elif order.venue_order_id is None:
-                self.tracker.apply(order, Status.REJECTED, reason="not received by the venue")
-            else:
-                self.log.warning("reconcile: order %s (%s) is unknown to the venue", order.order_id,
-                                 order.venue_order_id)
+        # closed since, triggered, or never taken: only a look-up by id says which
+        self.not_listed(orders, listed)
         self.log.info("reconciled %d orders with the venue", len(orders))
 
     # the private stream

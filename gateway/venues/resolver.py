@@ -1,0 +1,162 @@
+"""Orders whose fate at the venue we do not know, asked about until the venue answers.
+
+An order lands here when its reply was lost (timeout, broken connection), when
+it has been pending with no word from the venue for longer than a reply may
+take (the daemon's watchdog), when the venue no longer lists it open after a
+reconnect or restart, or when the venue refused its cancel. The adapter's
+`lookup` asks the venue about the one order (by our id, its id or its nonce)
+and applies what the venue says; this line retries with backoff, without a
+limit on attempts, for as long as the venue gives no answer.
+
+The order is closed without the venue's word only when the venue has said,
+for longer than a request may be in flight (`grace_s`), that it does not know
+the order: REJECTED "not received by the venue" if the venue never confirmed
+it, EXPIRED "unknown to the venue" if it did. Both are marked as guesses, and
+a later report from the venue reopens the order (Tracker.apply).
+
+A cancel whose order the venue still shows live after the grace was lost on
+the way: it is queued again.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import TYPE_CHECKING
+
+from gateway.orders.model import Order, Status
+from gateway.venues.outbound import CANCEL, Job
+
+if TYPE_CHECKING:
+    from gateway.venues.base import VenueAdapter
+
+log = logging.getLogger("gateway.resolver")
+
+# what a look-up learned
+FOUND = "found"  # the venue knows the order; what it said is applied
+NOT_FOUND = "not_found"  # the venue says it does not know the order
+UNDECIDED = "undecided"  # the venue cannot say yet (e.g. it lists only open orders)
+
+_PENDING = frozenset({Status.PENDING_NEW, Status.PENDING_CANCEL, Status.PENDING_REPLACE})
+_FIRST_RETRY_S = 0.2
+_MAX_RETRY_S = 30.0
+
+
+class _Entry:
+    __slots__ = ("order", "why", "since", "due", "attempts")
+
+    def __init__(self, order: Order, why: str, now: float):
+        self.order = order
+        self.why = why
+        self.since = now  # when the order's fate became unknown (for the gauge and the grace)
+        self.due = now
+        self.attempts = 0
+
+
+class Resolver:
+    def __init__(self, adapter: VenueAdapter, *, grace_s: float):
+        self._adapter = adapter
+        self.grace_s = grace_s
+        self._waiting: dict[str, _Entry] = {}
+        self._task: asyncio.Task | None = None
+        self._wake: asyncio.Event | None = None
+        self.resolved = 0  # settled by the venue's word
+        self.guessed = 0  # closed on "not known to the venue" after the grace
+        self.cancels_resent = 0
+
+    def __len__(self) -> int:
+        return len(self._waiting)
+
+    def __contains__(self, order: Order) -> bool:
+        return order.order_id in self._waiting
+
+    def oldest_age_s(self) -> float:
+        if not self._waiting:
+            return 0.0
+        return time.monotonic() - min(e.since for e in self._waiting.values())
+
+    def ask(self, order: Order, why: str) -> None:
+        """Find out what became of this order; nothing happens twice for an order already asked about."""
+        if order.order_id in self._waiting or order.queued or order.is_closed:
+            return
+        self._waiting[order.order_id] = _Entry(order, why, time.monotonic())
+        self._adapter.log.warning("order %s: %s; asking the venue", order.order_id, why)
+        if self._task is None:
+            self._task = asyncio.ensure_future(self._run())
+        elif self._wake is not None:
+            self._wake.set()
+
+    async def _run(self) -> None:
+        try:
+            while self._waiting:
+                now = time.monotonic()
+                due = [e for e in self._waiting.values() if e.due <= now]
+                if not due:
+                    self._wake = asyncio.Event()
+                    wait = min(e.due for e in self._waiting.values()) - now
+                    try:
+                        await asyncio.wait_for(self._wake.wait(), wait)
+                    except asyncio.TimeoutError:
+                        pass
+                    self._wake = None
+                    continue
+                for entry in due:
+                    await self._one(entry)
+        finally:
+            self._task = None
+
+    async def _one(self, entry: _Entry) -> None:
+        order = entry.order
+        adapter = self._adapter
+        try:
+            answer = await adapter.lookup(order)
+        except Exception as exc:  # noqa: BLE001 - the venue unreachable or confused: ask again later
+            entry.attempts += 1
+            if entry.attempts == 1 or entry.attempts % 10 == 0:
+                adapter.log.warning("order %s is still unknown after %d look-ups: %s", order.order_id,
+                                    entry.attempts, exc)
+            self._later(entry)
+            return
+        now = time.monotonic()
+        past_grace = now - entry.since >= self.grace_s
+        if answer == FOUND:
+            if order.status is Status.PENDING_CANCEL and past_grace:
+                # the venue still has it live long after our cancel: the cancel was lost
+                adapter.log.warning("order %s is still live at the venue: its cancel is sent again",
+                                    order.order_id)
+                adapter.outbound.submit(Job(CANCEL, order))
+                self.cancels_resent += 1
+                entry.since = now
+            if order.status not in _PENDING:
+                self._done(entry)
+                self.resolved += 1
+                return
+        elif order.is_closed:
+            self._done(entry)  # settled meanwhile (a stream event)
+            return
+        elif answer == NOT_FOUND and past_grace:
+            if order.venue_order_id is not None and order.status is not Status.PENDING_NEW:
+                # the venue confirmed it once and has forgotten it (e.g. it restarted empty)
+                adapter.tracker.close_on_guess(order, Status.EXPIRED, f"unknown to the venue ({entry.why})")
+            else:
+                adapter.tracker.close_on_guess(order, Status.REJECTED, f"not received by the venue ({entry.why})")
+            adapter.fail_deferred(order, "the venue does not know the order")
+            self.guessed += 1
+            self._done(entry)
+            return
+        self._later(entry)
+
+    def _later(self, entry: _Entry) -> None:
+        entry.due = time.monotonic() + min(_MAX_RETRY_S, _FIRST_RETRY_S * 2 ** min(entry.attempts, 10))
+        entry.attempts += 1
+
+    def _done(self, entry: _Entry) -> None:
+        self._waiting.pop(entry.order.order_id, None)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
