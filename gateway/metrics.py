@@ -10,7 +10,7 @@ served by aiohttp on the same event loop, so a scrape never races an update.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Sequence, Sized
 from typing import Protocol
 
 from aiohttp import web
@@ -28,6 +28,8 @@ class VenueHealth(Protocol):
     @property
     def reconnects(self) -> int: ...
     def nonce_age_seconds(self) -> float | None: ...
+    @property
+    def resolver(self) -> Sized: ...  # orders whose fate is being asked of the venue; .oldest_age_s()
 
 
 class MetricsSource(Protocol):
@@ -175,6 +177,16 @@ class _Collector:
         yield reconnects
         yield state
         yield nonce_age
+        unresolved = GaugeMetricFamily("gateway_orders_unresolved",
+                                       "Orders whose fate is unknown and being asked of the venue.", labels=["venue"])
+        oldest = GaugeMetricFamily("gateway_orders_unresolved_oldest_seconds",
+                                   "Age of the oldest order whose fate is being asked of the venue.",
+                                   labels=["venue"])
+        for adapter in source.venue_list():
+            unresolved.add_metric([adapter.name], len(adapter.resolver))
+            oldest.add_metric([adapter.name], adapter.resolver.oldest_age_s())
+        yield unresolved
+        yield oldest
 
         open_orders = source.open_order_counts()
         fam = GaugeMetricFamily("gateway_open_orders", "Open orders by venue and strategy.",

@@ -223,12 +223,11 @@ class Tracker:
             order.status = target
             if was in TERMINAL:
                 self._reopened(order)
+                order.reason = None  # the guess's reason no longer holds
             if target in TERMINAL:
                 self._closing(order)
             if reason and target in (Status.CANCELED, Status.REJECTED, Status.EXPIRED):
                 order.reason = reason
-            elif target not in TERMINAL:
-                order.reason = None
             changed = True
         elif status is not None and status is not current and not fsm.allowed(current, status):
             # a late or impossible report (an ack after the fill): counted, never applied

@@ -24,7 +24,7 @@ class Faults:
     reorder_ack: bool = False  # push the WS events first, then a REST reply as of acceptance
     duplicate_events: bool = False  # push every WS event twice
     hold_events: bool = False  # keep WS events back until release_events()
-    reply_delay_ms: int = 0  # every REST reply waits this long (a slow venue)
+    reply_delay_ms: int = 0  # every REST reply waits this long (a slow venue; Citrex acts first)
     answer_429: int = 0  # the next N order requests get 429 with Retry-After: retry_after_s
     retry_after_s: int = 1
     held: list = field(default_factory=list)

@@ -134,7 +134,12 @@ class CitrexSim(SimServer):
                 return web.json_response({"success": False, "error": "too many requests"}, status=429,
                                          headers={"Retry-After": str(self.faults.retry_after_s)})
             if self.faults.reply_delay_ms:
+                # the venue acts at once and its reply is slow: a client that gave up waiting
+                # does not know whether the order was taken (it was)
+                await request.read()
+                response = await handler(request)
                 await asyncio.sleep(self.faults.reply_delay_ms / 1000)
+                return response
         return await handler(request)
 
     def app(self) -> web.Application:

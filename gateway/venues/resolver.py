@@ -39,7 +39,8 @@ UNDECIDED = "undecided"  # the venue cannot say yet (e.g. it lists only open ord
 
 _PENDING = frozenset({Status.PENDING_NEW, Status.PENDING_CANCEL, Status.PENDING_REPLACE})
 _FIRST_RETRY_S = 0.2
-_MAX_RETRY_S = 30.0
+_MAX_RETRY_S = 5.0  # an order of unknown fate matters: never ask less often than this
+_AT_ONCE = 8  # look-ups in flight together, so a slow venue answers many orders per timeout
 
 
 class _Entry:
@@ -100,8 +101,8 @@ class Resolver:
                         pass
                     self._wake = None
                     continue
-                for entry in due:
-                    await self._one(entry)
+                for i in range(0, len(due), _AT_ONCE):
+                    await asyncio.gather(*(self._one(e) for e in due[i:i + _AT_ONCE]))
         finally:
             self._task = None
 
@@ -111,13 +112,16 @@ class Resolver:
         try:
             answer = await adapter.lookup(order)
         except Exception as exc:  # noqa: BLE001 - the venue unreachable or confused: ask again later
-            entry.attempts += 1
-            if entry.attempts == 1 or entry.attempts % 10 == 0:
+            if entry.attempts == 0 or entry.attempts % 10 == 9:
                 adapter.log.warning("order %s is still unknown after %d look-ups: %s", order.order_id,
-                                    entry.attempts, exc)
+                                    entry.attempts + 1, exc)
             self._later(entry)
             return
         now = time.monotonic()
+        if entry.attempts:
+            # the venue answers again: whatever waited out its silence is asked now
+            for other in self._waiting.values():
+                other.due = min(other.due, now)
         past_grace = now - entry.since >= self.grace_s
         if answer == FOUND:
             if order.status is Status.PENDING_CANCEL and past_grace:
