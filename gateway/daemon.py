@@ -135,6 +135,7 @@ class Gateway:
         """Stop taking requests; send what the venues' lines still hold (up to
         shutdown.deadline_secs); with shutdown.cancel_open_orders, cancel every open order
         and wait for the venues to confirm, within the same deadline."""
+        self.router.shutting_down = True
         await self.server.stop_accepting()
         deadline = time.monotonic() + self.config.shutdown.deadline_secs
         await self._send_queued(deadline)

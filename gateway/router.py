@@ -44,11 +44,17 @@ _AWAITING_VENUE = frozenset({Status.PENDING_NEW, Status.PENDING_CANCEL, Status.P
 _PENDING = (Status.PENDING_CANCEL, Status.PENDING_REPLACE)
 
 
+# what a draining gateway no longer takes (cancels, queries and pings it still answers)
+_NEW_WORK = (f.Place, f.PlaceGroup, f.Replace, f.Modify)
+
+
 class Router:
     def __init__(self, risk: RiskLimits, *, closed_ttl_ns: int, max_closed: int = 100_000,
                  metrics: Metrics | None = None, journal=None):
         self.tracker = Tracker(self, closed_ttl_ns=closed_ttl_ns, max_closed=max_closed, journal=journal)
         self._refusing_locally = False
+        # set when the daemon starts to drain: new orders and changes are refused, cancels go on
+        self.shutting_down = False
         self.validator = OrderValidator(risk, self.tracker)
         self.venues: dict[str, VenueAdapter] = {}
         self.risk = risk
@@ -136,6 +142,8 @@ class Router:
         try:
             if conn.strategy is None and not isinstance(request, (f.Hello, f.Status)):
                 raise RequestError("hello_required", "send hello before any other request")
+            if self.shutting_down and isinstance(request, _NEW_WORK):
+                raise RequestError("shutting_down", "the gateway is shutting down: no new orders or changes")
             reply = self._handlers[type(request)](conn, request, t_in_ns, decode_ns)
         except RequestError as exc:
             code = exc.code

@@ -202,8 +202,10 @@ class StrategyServer:
     async def close(self) -> None:
         await self.stop_accepting()
         for conn in list(self.connections):
+            if conn._out:
+                conn._flush()  # every request read is answered before the connection closes
             conn.closing = True
-            conn.transport.close()
+            conn.transport.close()  # what is buffered still leaves
         try:
             os.unlink(self.config.socket_path)
         except FileNotFoundError:

@@ -79,3 +79,64 @@ def test_second_sigterm_exits_at_once(tmp_path):
     assert proc.wait(10) == 1
     assert time.monotonic() - t0 < 1.5
     assert "second stop signal" in proc.stderr.read()
+
+
+def test_sigterm_mid_burst_answers_every_request_read(tmp_path):
+    """Every request the daemon read gets an answer (ok, or shutting_down once it drains), and the
+    orders it tracks after a restart are exactly the ones it acked."""
+    # a slow venue behind one connection: the drain is still sending when the second half arrives
+    proc, sock = start(tmp_path, extra_sim="reply_delay_ms = 100",
+                       shutdown=f'\n[shutdown]\ndeadline_secs = 3\n[journal]\npath = "{tmp_path}/orders.journal"\n')
+    proc.kill()
+    proc.wait(10)
+    text = (tmp_path / "gw.toml").read_text().replace("max_open_orders = 50", "max_open_orders = 1000")
+    (tmp_path / "gw.toml").write_text(text.replace("nonce_file = ", "http_connections = 1\nnonce_file = "))
+    proc, sock = start_again(tmp_path)
+
+    async def burst():
+        async with GatewayClient(sock, strategy="burst", timeout_s=20) as gw:
+            first = [asyncio.ensure_future(gw.place("citrex", "ETH-PERP", "buy", "0.001", "2900",
+                                                    client_order_id=f"b{i}")) for i in range(150)]
+            await asyncio.wait(first, return_when=asyncio.FIRST_COMPLETED)
+            proc.send_signal(signal.SIGTERM)
+            await asyncio.sleep(0.3)
+            second = [asyncio.ensure_future(gw.place("citrex", "ETH-PERP", "buy", "0.001", "2900",
+                                                     client_order_id=f"b{i}")) for i in range(150, 300)]
+            return await asyncio.gather(*first, *second, return_exceptions=True)
+
+    acks = asyncio.run(burst())
+    assert proc.wait(30) == 0
+    assert not [a for a in acks if isinstance(a, BaseException)], "a request read was never answered"
+    ok = {f"b{i}" for i, a in enumerate(acks) if a.ok}
+    refused = [a for a in acks if not a.ok]
+    assert all(a.error.code == "shutting_down" for a in refused), {a.error.code for a in refused}
+    assert len(ok) >= 150 and len(refused) >= 1  # the second half came while it drained
+    proc, sock = start_again(tmp_path)
+
+    async def tracked():
+        async with GatewayClient(sock, strategy="burst") as gw:
+            return {o.client_order_id for o in await gw.orders(open_only=False)}
+
+    try:
+        assert asyncio.run(tracked()) == ok
+    finally:
+        proc.kill()
+
+
+def start_again(tmp_path):
+    proc = subprocess.Popen([sys.executable, "-m", "gateway", "run", "-c", str(tmp_path / "gw.toml")],
+                            stderr=subprocess.DEVNULL, env=dict(os.environ, GATEWAY_LOG_LEVEL="warning"))
+    sock = tmp_path / "gw.sock"
+    import socket
+
+    for _ in range(400):
+        assert proc.poll() is None, "gateway exited at start"
+        probe = socket.socket(socket.AF_UNIX)
+        try:
+            probe.connect(str(sock))
+            return proc, sock
+        except OSError:
+            time.sleep(0.05)
+        finally:
+            probe.close()
+    raise AssertionError("gateway did not start")
