@@ -174,10 +174,12 @@ class Tracker:
         *,
         filled: int | None = None,
         avg_price: int | None = None,
+        notional: int | None = None,
         reason: str | None = None,
     ) -> bool:
         """Apply one venue report; returns whether anything the strategy sees changed.
-        filled / avg_price: the venue's cumulative totals where it gives no trade records."""
+        filled with avg_price or notional (e36, sum of price x quantity): the venue's cumulative
+        totals, for fills it reports without trade records."""
         changed = False
         new_fills = []
         for fill in fills:
@@ -203,7 +205,9 @@ class Tracker:
                 # the venue counts fills we have no trade record of yet: trust its total; records
                 # that come later count toward it, never on top of it
                 order.filled = filled
-                if avg_price is not None:
+                if notional is not None:
+                    order.notional = notional
+                elif avg_price is not None:
                     order.notional = avg_price * filled
                 changed = True
 

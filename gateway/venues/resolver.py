@@ -139,7 +139,8 @@ class Resolver:
             self._done(entry)  # settled meanwhile (a stream event)
             return
         elif answer == NOT_FOUND and past_grace:
-            if order.venue_order_id is not None and order.status is not Status.PENDING_NEW:
+            before = order.status_before_pending if order.status in _PENDING else order.status
+            if before not in (None, Status.PENDING_NEW):
                 # the venue confirmed it once and has forgotten it (e.g. it restarted empty)
                 adapter.tracker.close_on_guess(order, Status.EXPIRED, f"unknown to the venue ({entry.why})")
             else:

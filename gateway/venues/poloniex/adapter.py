@@ -32,7 +32,7 @@ from functools import partial
 from gateway._core.fixedpoint import format_scaled, parse_scaled
 from gateway.net.http import HttpClient, HttpError, Response
 from gateway.net.ws import ReconnectingStream
-from gateway.orders.model import SCALE, Fill, Order, OrderType, Side, Status, TimeInForce
+from gateway.orders.model import ONE, SCALE, Fill, Order, OrderType, Side, Status, TimeInForce
 from gateway.orders.tracker import Tracker
 from gateway.venues.base import FOUND, NOT_FOUND, UNDECIDED, Capabilities, VenueAdapter, VenueError
 from gateway.venues.poloniex import schemas as s
@@ -299,7 +299,8 @@ class PoloniexAdapter(VenueAdapter):
             for e in events if e.eventType == "trade" and e.tradeId not in ("", "0")
         ]
         status, reason = self._status(order, last.state)
-        self.tracker.apply(order, status, fills, filled=_e18(last.filledQuantity), reason=order.reason or reason)
+        self.tracker.apply(order, status, fills, filled=_e18(last.filledQuantity),
+                           notional=_e18(last.filledAmount) * ONE, reason=order.reason or reason)
 
     def _apply_record(self, record: s.Order | s.SmartOrder, order: Order) -> None:
         """A GET answer (reconcile, lost reply): states and totals, no trade list."""
