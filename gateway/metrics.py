@@ -36,19 +36,20 @@ class MetricsSource(Protocol):
     """What /metrics reads of the running gateway (the router provides it)."""
 
     @property
-    def unknown_transitions(self) -> int: ...
+    def unknown_transitions_by_reason(self) -> dict[str, int]: ...  # reason -> n
     @property
     def duplicate_fills(self) -> int: ...
     def open_order_counts(self) -> dict[tuple[str, str], int]: ...  # (venue, strategy) -> n
     def strategies_connected(self) -> int: ...
     def venue_list(self) -> Sequence[VenueHealth]: ...
 
-STAGES = ("decode", "validate", "sign", "tick_to_wire", "venue_ack", "confirmation")
+STAGES = ("decode", "validate", "sign", "queue_wait", "tick_to_wire", "venue_ack", "confirmation")
 STAGE_HELP = {
     "decode": "strategy frame decode",
     "validate": "schema, instrument and risk checks",
     "sign": "nonce and signature",
-    "tick_to_wire": "strategy frame in to venue bytes written",
+    "queue_wait": "request accepted to handed to the venue's adapter (its line and rate limiter)",
+    "tick_to_wire": "strategy frame in to venue bytes written, less the queue wait",
     "venue_ack": "venue request sent to its reply",
     "confirmation": "venue request sent to the venue's first status for the order",
 }
@@ -70,6 +71,7 @@ class Metrics:
         self.requests_failed: dict[str, int] = {}  # op -> n
         self.rejects: dict[str, int] = {}  # error code -> n
         self.venue_errors: dict[tuple[str, str], int] = {}  # (venue, code) -> n
+        self.switches_fired: dict[str, int] = {}  # strategy -> n
         self.source: MetricsSource | None = None
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(_Collector(self))
@@ -92,6 +94,9 @@ class Metrics:
     def venue_error(self, venue: str, code: str) -> None:
         key = (venue, code)
         self.venue_errors[key] = self.venue_errors.get(key, 0) + 1
+
+    def switch_fired(self, strategy: str) -> None:
+        self.switches_fired[strategy] = self.switches_fired.get(strategy, 0) + 1
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
@@ -149,15 +154,25 @@ class _Collector:
         for (venue, code), n in sorted(m.venue_errors.items()):
             fam.add_metric([venue, code], n)
         yield fam
+        fam = CounterMetricFamily("gateway_cancel_all_after_fired",
+                                  "Dead man's switches (cancel_all_after) that fired, by strategy.",
+                                  labels=["strategy"])
+        for strategy, n in sorted(m.switches_fired.items()):
+            fam.add_metric([strategy], n)
+        yield fam
 
         source = m.source
         if source is None:
             return
-        fam = CounterMetricFamily("gateway_unknown_transitions",
-                                  "Venue reports the order state table ignored (late or impossible).")
-        fam.add_metric([], source.unknown_transitions)
+        fam = CounterMetricFamily(
+            "gateway_unknown_transitions",
+            "Venue reports the order state table ignored: stale (a status the order has left) or "
+            "contradiction (a status it cannot reach from its current one).", labels=["reason"])
+        for reason, n in sorted(source.unknown_transitions_by_reason.items()):
+            fam.add_metric([reason], n)
         yield fam
-        fam = CounterMetricFamily("gateway_duplicate_fills", "Fills reported again by a venue, booked once.")
+        fam = CounterMetricFamily("gateway_duplicate_fills",
+                                  "Trades a venue channel reported again, booked once.")
         fam.add_metric([], source.duplicate_fills)
         yield fam
 

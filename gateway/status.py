@@ -1,4 +1,5 @@
-"""The `status` reply: uptime, strategies, and each venue's health and tick-to-wire."""
+"""The `status` reply: uptime, strategies, each venue's health, tick-to-wire and queue wait,
+and the armed dead man's switches."""
 from __future__ import annotations
 
 import time
@@ -18,7 +19,9 @@ def status_reply(req_id: int, router: Router) -> f.StatusReply:
     venues = []
     for adapter in router.venue_list():
         name = adapter.name
-        window = router.metrics.stages(name).tick_to_wire.window_percentiles(now)
+        stages = router.metrics.stages(name)
+        window = stages.tick_to_wire.window_percentiles(now)
+        waits = stages.queue_wait.window_percentiles(now)
         venues.append(f.VenueStatus(
             name=name, kind=type(adapter.config).__struct_config__.tag, connected=adapter.connected,
             open_orders=open_by_venue.get(name, 0), reconnects=adapter.reconnects,
@@ -26,6 +29,9 @@ def status_reply(req_id: int, router: Router) -> f.StatusReply:
             tick_to_wire_p50_us=window[1] / 1e3 if window else None,
             tick_to_wire_p99_us=window[2] / 1e3 if window else None,
             queued=len(adapter.outbound),
+            queue_wait_p50_us=waits[1] / 1e3 if waits else None,
+            queue_wait_p99_us=waits[2] / 1e3 if waits else None,
         ))
     return f.StatusReply(req_id=req_id, uptime_s=(time.time_ns() - router.started_ns) // 10**9,
-                         strategies=sorted(router.connections), venues=venues)
+                         strategies=sorted(router.connections), venues=venues,
+                         switches=router.armed_switches(now))

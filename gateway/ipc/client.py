@@ -6,7 +6,8 @@
             ...
 
 Requests return the gateway's typed reply (`Ack`, a list of `OrderView`);
-order events arrive on `events()` as `OrderUpdate` and `CancelReject`.
+order events arrive on `events()` as `OrderUpdate`, `CancelReject`, `ModifyReject`
+and `CancelAllAfterFired`.
 Amounts are decimal strings (or Decimal / int); floats are refused, as the
 gateway would refuse them.
 """
@@ -23,7 +24,8 @@ from gateway._core.framing import FrameError, FrameSplitter, encode_frame
 from gateway.ipc import frames as f
 
 Amount = str | Decimal | int
-Event = f.OrderUpdate | f.CancelReject | f.ModifyReject
+Event = f.OrderUpdate | f.CancelReject | f.ModifyReject | f.CancelAllAfterFired
+_EVENTS = (f.OrderUpdate, f.CancelReject, f.ModifyReject, f.CancelAllAfterFired)
 
 
 class GatewayError(Exception):
@@ -106,7 +108,7 @@ class GatewayClient:
             self._transport = None
 
     def _dispatch(self, message) -> None:
-        if isinstance(message, (f.OrderUpdate, f.CancelReject, f.ModifyReject)):
+        if isinstance(message, _EVENTS):
             self._events.put_nowait(message)
             return
         if isinstance(message, f.ProtocolError):
@@ -181,6 +183,12 @@ class GatewayClient:
                      quantity: Amount | None = None) -> f.Ack:
         return await self._request(f.Modify(req_id=0, client_order_id=client_order_id,
                                             price=_amount("price", price), quantity=_amount("quantity", quantity)))
+
+    async def cancel_all_after(self, timeout_ms: int) -> f.Ack:
+        """Dead man's switch: unless this strategy sends another request (any) within timeout_ms,
+        the gateway cancels all its open orders and sends `CancelAllAfterFired`. 0 disarms.
+        Keep it armed by sending something (ping() will do) more often than the timeout."""
+        return await self._request(f.CancelAllAfter(req_id=0, timeout_ms=timeout_ms))
 
     async def orders(self, open_only: bool = True) -> list[f.OrderView]:
         reply = await self._request(f.Orders(req_id=0, open_only=open_only))

@@ -119,7 +119,16 @@ class Status(_Frame, tag="status"):
     req_id: int
 
 
-Request = Union[Hello, Place, PlaceGroup, Cancel, CancelAll, Replace, Modify, Orders, Subscribe, Ping, Status]
+class CancelAllAfter(_Frame, tag="cancel_all_after"):
+    """Dead man's switch: unless this strategy sends another request within timeout_ms,
+    every open order of it is canceled (and it gets `cancel_all_after_fired`). Any later
+    request re-arms it; 0 disarms."""
+    req_id: int
+    timeout_ms: int
+
+
+Request = Union[Hello, Place, PlaceGroup, Cancel, CancelAll, Replace, Modify, Orders, Subscribe, Ping, Status,
+                CancelAllAfter]
 
 
 # replies and events (gateway -> strategy)
@@ -210,6 +219,16 @@ class VenueStatus(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True
     tick_to_wire_p50_us: float | None = None  # latency, not money: floats are fine here
     tick_to_wire_p99_us: float | None = None
     queued: int = 0  # requests accepted and waiting in the venue's outbound line
+    # time from accepted to handed to the adapter (the line and the rate limiter), last minute
+    queue_wait_p50_us: float | None = None
+    queue_wait_p99_us: float | None = None
+
+
+class SwitchStatus(msgspec.Struct, forbid_unknown_fields=True):
+    """An armed dead man's switch (cancel_all_after)."""
+    strategy: str
+    timeout_ms: int
+    fires_in_ms: int  # if no request comes before then
 
 
 class StatusReply(_Frame, tag="status"):
@@ -217,6 +236,15 @@ class StatusReply(_Frame, tag="status"):
     uptime_s: int
     strategies: list[str]
     venues: list[VenueStatus]
+    switches: list[SwitchStatus] = []
+
+
+class CancelAllAfterFired(_Frame, tag="cancel_all_after_fired"):
+    """The strategy's dead man's switch fired: no request came within timeout_ms, so every
+    open order of it was canceled (order_ids; their outcomes follow as order updates). The
+    switch is disarmed until the strategy arms it again."""
+    timeout_ms: int
+    order_ids: list[str]
 
 
 class ProtocolError(_Frame, tag="error"):
@@ -225,7 +253,8 @@ class ProtocolError(_Frame, tag="error"):
     message: str
 
 
-Reply = Union[Ack, OrderUpdate, CancelReject, ModifyReject, OrdersReply, Pong, StatusReply, ProtocolError]
+Reply = Union[Ack, OrderUpdate, CancelReject, ModifyReject, OrdersReply, Pong, StatusReply, CancelAllAfterFired,
+              ProtocolError]
 
 request_decoder = msgspec.msgpack.Decoder(Request)
 reply_decoder = msgspec.msgpack.Decoder(Reply)

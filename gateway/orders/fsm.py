@@ -10,7 +10,7 @@ happened before the cancel took effect.
 """
 from __future__ import annotations
 
-from gateway.orders.model import Status
+from gateway.orders.model import TERMINAL, Status
 
 S = Status
 
@@ -42,3 +42,32 @@ KEEP_ON_PARTIAL = frozenset({S.PENDING_CANCEL, S.PENDING_REPLACE})
 
 def allowed(current: Status, new: Status) -> bool:
     return new in TRANSITIONS[current]
+
+
+def _moved_on_from() -> dict[Status, frozenset[Status]]:
+    """For each status, the live statuses an order passes through before it: a report of
+    one of those is late (a poll, snapshot or reply older than the order's last change),
+    not a contradiction. Edges out of terminal statuses (CANCELED -> FILLED) do not count:
+    a venue saying CANCELED about a FILLED order contradicts it."""
+    earlier: dict[Status, set[Status]] = {s: set() for s in Status}
+    for start in Status:
+        if start in TERMINAL:
+            continue
+        seen, todo = set(), [start]
+        while todo:
+            for nxt in TRANSITIONS[todo.pop()]:
+                if nxt not in seen:
+                    seen.add(nxt)
+                    if nxt not in TERMINAL:
+                        todo.append(nxt)
+        for reached in seen:
+            earlier[reached].add(start)
+    return {s: frozenset(e - {s}) for s, e in earlier.items()}
+
+
+MOVED_ON_FROM = _moved_on_from()
+
+
+def stale(current: Status, reported: Status) -> bool:
+    """Whether an ignored report names a status the order has left behind (late, expected)."""
+    return reported in MOVED_ON_FROM[current]

@@ -64,8 +64,12 @@ class Tracker:
         self._open: dict[str, Order] = {}  # the orders not closed, by order id
         self._closed: deque[Order] = deque()  # in the order they closed, for purging
         self._open_count: dict[str, int] = {}  # per strategy, kept as orders open and close
-        self.unknown_transitions = 0
+        self.unknown_transitions = 0  # all ignored reports; by kind in unknown_by_reason
+        # "stale": a status the order has left (a poll older than our cancel, an ack after the fill);
+        # "contradiction": one the table cannot reach from the current status (worth a page)
+        self.unknown_by_reason = {"stale": 0, "contradiction": 0}
         self.duplicate_fills = 0
+        self._fill_channel: dict[tuple[str, str], str] = {}  # (order_id, trade_id) -> channel that booked it
 
     # ids and look-ups
 
@@ -176,17 +180,31 @@ class Tracker:
         avg_price: int | None = None,
         notional: int | None = None,
         reason: str | None = None,
+        channel: str | None = None,
     ) -> bool:
         """Apply one venue report; returns whether anything the strategy sees changed.
         filled with avg_price or notional (e36, sum of price x quantity): the venue's cumulative
-        totals, for fills it reports without trade records."""
+        totals, for fills it reports without trade records.
+
+        channel names where a report of trades came from ("rest", "stream"); a trade seen
+        again is a duplicate only when one report holds it twice, or when the channel that
+        booked it repeats it in a report with nothing new. The same trade in the REST reply
+        and on the stream, or in a poll / snapshot / reconcile (channel None: they list every
+        trade each time), is the expected second sighting, not counted."""
         changed = False
         new_fills = []
+        repeats = 0
         for fill in fills:
-            if fill.trade_id in order.trade_ids:
-                self.duplicate_fills += 1
+            trade_id = fill.trade_id
+            if trade_id in order.trade_ids:
+                if any(f.trade_id == trade_id for f in new_fills):  # twice in this very report
+                    self.duplicate_fills += 1
+                elif channel is not None and self._fill_channel.get((order.order_id, trade_id)) == channel:
+                    repeats += 1
                 continue
-            order.trade_ids.add(fill.trade_id)
+            order.trade_ids.add(trade_id)
+            if channel is not None:
+                self._fill_channel[(order.order_id, trade_id)] = channel
             order.fills.append(fill)
             new_fills.append(fill)
             order.booked += fill.quantity
@@ -235,9 +253,14 @@ class Tracker:
             changed = True
         elif status is not None and status is not current and not fsm.allowed(current, status):
             # a late or impossible report (an ack after the fill): counted, never applied
+            kind = "stale" if fsm.stale(current, status) else "contradiction"
             self.unknown_transitions += 1
-            log.info("ignored %s for order %s (%s), which is %s",
-                     status.value, order.order_id, order.venue, current.value)
+            self.unknown_by_reason[kind] += 1
+            log.log(logging.DEBUG if kind == "stale" else logging.WARNING,
+                    "ignored %s report %s for order %s (%s), which is %s",
+                    kind, status.value, order.order_id, order.venue, current.value)
+        if repeats and not changed:
+            self.duplicate_fills += repeats
         if changed:
             order.updated_ns = self._now_ns()
             self._journal_state(order, new_fills)
@@ -325,6 +348,8 @@ class Tracker:
         if order.status not in TERMINAL or self.orders.get(order.order_id) is not order:
             return 0  # reopened since (it will be queued again when it closes), or gone already
         del self.orders[order.order_id]
+        for trade_id in order.trade_ids:
+            self._fill_channel.pop((order.order_id, trade_id), None)
         self._by_client.pop((order.strategy, order.client_order_id), None)
         if order.venue_order_id is not None:
             self._by_venue.pop((order.venue, order.venue_order_id), None)

@@ -129,11 +129,13 @@ class VenueAdapter(abc.ABC):
     def check_modify(self, order: Order, price: int | None, quantity: int | None) -> None:
         """What only this venue refuses in a modify (VenueError); called before it is queued."""
 
-    def sent(self, order: Order) -> None:
-        """The order's request was handed to the connection: tick-to-wire, from the frame read."""
+    def sent(self, order: Order, queue_wait_ns: int = 0) -> None:
+        """The order's request was handed to the connection: tick-to-wire, from the frame read,
+        less the time it waited in the outbound line for a connection or the rate limit (that
+        is the venue's pace, not the gateway's work: gateway_order_queue_wait_seconds)."""
         if order.received_ns:
             now = time.perf_counter_ns()
-            self.stages.tick_to_wire.observe_recent(now - order.received_ns, now)
+            self.stages.tick_to_wire.observe_recent(now - order.received_ns - queue_wait_ns, now)
 
     def observe_ack(self, order: Order) -> None:
         """The venue's reply to an order request arrived: time it from the send."""

@@ -38,6 +38,9 @@ class VenueContract:
     venue_config: str = ""  # a [[venues]] TOML fragment; {tmp} is the test's temp dir
     best_bid, best_ask, second_ask = "2997", "3003", "3006"
     passive_bid, passive_ask = "2990", "3100"
+    # False for a venue heard only by polling: a poll lists every trade each time, so a trade
+    # seen again there is expected and never counted as a duplicate
+    duplicates_counted = True
 
     # harness
 
@@ -215,7 +218,10 @@ class VenueContract:
                 await asyncio.sleep(0.2)
                 [order] = await s.orders()
                 assert order.filled == "1" and order.remaining == "1"
-                assert gw.router.tracker.duplicate_fills >= 1
+                if self.duplicates_counted:
+                    assert gw.router.tracker.duplicate_fills >= 1
+                else:
+                    assert gw.router.tracker.duplicate_fills == 0
 
         self.run(tmp_path, scenario)
 

@@ -27,4 +27,5 @@ min_quantity = "0.001"
 
 class TestDxtrade(VenueContract):
     venue = "dxtrade"
+    duplicates_counted = False
     venue_config = DXTRADE_CONFIG

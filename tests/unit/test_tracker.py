@@ -62,10 +62,60 @@ def test_partial_fill_with_stale_open_report_stays_partial():
 
 def test_duplicate_trade_ids_are_booked_once():
     tracker, order, listener = make()
-    tracker.apply(order, Status.OPEN, [fill("t1", 4)])
-    assert not tracker.apply(order, Status.OPEN, [fill("t1", 4)])
+    tracker.apply(order, Status.OPEN, [fill("t1", 4)], channel="stream")
+    assert not tracker.apply(order, Status.OPEN, [fill("t1", 4)], channel="stream")
     assert order.filled == 4 and tracker.duplicate_fills == 1
     assert order.avg_price == 5
+
+
+def test_rest_reply_and_stream_sighting_of_one_trade_is_not_a_duplicate():
+    tracker, order, _ = make()
+    tracker.apply(order, Status.PARTIALLY_FILLED, [fill("t1", 4)], channel="rest")
+    assert not tracker.apply(order, Status.PARTIALLY_FILLED, [fill("t1", 4)], channel="stream")
+    # a poll or reconcile lists every trade each time (no channel): never a duplicate
+    assert not tracker.apply(order, Status.PARTIALLY_FILLED, [fill("t1", 4)])
+    assert order.filled == 4 and tracker.duplicate_fills == 0
+
+
+def test_cumulative_update_repeating_old_trades_with_a_new_one_is_not_a_duplicate():
+    tracker, order, _ = make()
+    tracker.apply(order, Status.PARTIALLY_FILLED, [fill("t1", 4)], channel="stream")
+    assert tracker.apply(order, Status.PARTIALLY_FILLED, [fill("t1", 4), fill("t2", 3)], channel="stream")
+    assert tracker.apply(order, Status.CANCELED, [fill("t1", 4), fill("t2", 3)], channel="stream")
+    assert order.filled == 7 and tracker.duplicate_fills == 0
+    # the same message delivered twice brings nothing new: counted
+    assert not tracker.apply(order, Status.CANCELED, [fill("t1", 4), fill("t2", 3)], channel="stream")
+    assert tracker.duplicate_fills == 2
+
+
+def test_one_report_holding_a_trade_twice_counts_it():
+    tracker, order, _ = make()
+    tracker.apply(order, None, [fill("t1", 4), fill("t1", 4)])
+    assert order.filled == 4 and tracker.duplicate_fills == 1
+
+
+def test_stale_reports_are_counted_apart_from_contradictions():
+    tracker, order, _ = make()
+    tracker.apply(order, Status.OPEN)
+    assert tracker.mark_pending(order, Status.PENDING_CANCEL)
+    # a poll taken before the venue saw our cancel: expected, not alarming
+    assert not tracker.apply(order, Status.OPEN)
+    assert not tracker.apply(order, Status.PENDING_NEW)
+    assert tracker.unknown_by_reason == {"stale": 2, "contradiction": 0}
+    tracker.apply(order, Status.CANCELED)
+    assert not tracker.apply(order, Status.OPEN)  # an old poll after the cancel: stale too
+    assert tracker.unknown_by_reason == {"stale": 3, "contradiction": 0}
+    assert not tracker.apply(order, Status.REJECTED)  # canceled cannot become rejected
+    assert tracker.unknown_by_reason == {"stale": 3, "contradiction": 1}
+    assert tracker.unknown_transitions == 4
+
+
+def test_a_filled_order_reported_canceled_is_a_contradiction():
+    tracker, order, _ = make()
+    tracker.apply(order, Status.FILLED, [fill("t1", 10)])
+    assert not tracker.apply(order, Status.CANCELED)
+    assert not tracker.apply(order, Status.OPEN)
+    assert tracker.unknown_by_reason == {"stale": 1, "contradiction": 1}
 
 
 def test_canceled_then_late_fill_completes_to_filled():

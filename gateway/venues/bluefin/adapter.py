@@ -355,7 +355,8 @@ class BluefinAdapter(VenueAdapter):
             self.log.warning("unknown Bluefin status %r for order %s", wire, order.order_id)
             return
         fills = self._pending_fills.pop(order.order_id, (None, ()))[1]
-        self.tracker.apply(order, status, fills, filled=filled, reason=order.reason or reason)
+        # every trade comes from the account stream
+        self.tracker.apply(order, status, fills, filled=filled, reason=order.reason or reason, channel="stream")
 
     def _cancel_reason(self, order: Order, wire: str | None = None) -> str:
         if order.status is Status.PENDING_CANCEL:
@@ -395,7 +396,7 @@ class BluefinAdapter(VenueAdapter):
             return
         fills = self._pending_fills.pop(order.order_id, (None, ()))[1]
         if fills:
-            self.tracker.apply(order, None, fills)
+            self.tracker.apply(order, None, fills, channel="stream")
         if order.status is Status.PENDING_NEW and not order.filled:
             # the venue never opened it: the seed's way of rejecting an order
             self.tracker.apply(order, Status.REJECTED, reason=f"{REASON_TEXT.get(why, why)} ({why})")
@@ -419,7 +420,7 @@ class BluefinAdapter(VenueAdapter):
     def _flush_fills(self) -> None:
         pending, self._pending_fills = self._pending_fills, {}
         for order, fills in pending.values():
-            self.tracker.apply(order, None, fills)
+            self.tracker.apply(order, None, fills, channel="stream")
 
     # reconciliation
 

@@ -318,7 +318,8 @@ class BsxAdapter(VenueAdapter):
         self._apply_venue_order(venue_order, order)
         return FOUND
 
-    def _apply_venue_order(self, venue_order: schemas.Order, order: Order | None = None) -> None:
+    def _apply_venue_order(self, venue_order: schemas.Order, order: Order | None = None,
+                           channel: str | None = None) -> None:
         if order is None:
             order = self.tracker.by_venue(self.name, venue_order.id)
             if order is None:
@@ -334,7 +335,7 @@ class BsxAdapter(VenueAdapter):
                 venue_order.status == schemas.DONE and _e18(venue_order.filled_size) > 0)):
             # the venue does not say "triggered": a stop it shows live or trading has been
             self.tracker.apply(order, Status.TRIGGERED)
-        self.tracker.apply(order, status, fills, reason=order.reason or reason)
+        self.tracker.apply(order, status, fills, reason=order.reason or reason, channel=channel)
         if order.is_closed:
             self._by_nonce.pop(order.venue_data.get("nonce"), None)
 
@@ -406,7 +407,7 @@ class BsxAdapter(VenueAdapter):
         if message.channel == schemas.ORDERS_CHANNEL:
             if message.type == "update":
                 for venue_order in message.data or ():
-                    self._apply_venue_order(venue_order)
+                    self._apply_venue_order(venue_order, channel="stream")
             elif message.type == "snapshot":
                 self._reconcile(message.data or [])
                 self.stream.up.set()

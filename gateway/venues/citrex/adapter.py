@@ -180,7 +180,7 @@ class CitrexAdapter(VenueAdapter):
             return
         if response.status == 200:
             try:
-                self._apply_venue_order(schemas.order_decoder.decode(response.body), order)
+                self._apply_venue_order(schemas.order_decoder.decode(response.body), order, "rest")
                 return
             except Exception as exc:  # noqa: BLE001 - a body we cannot read is the venue's error
                 self.log.error("unreadable order reply for %s: %s", order.order_id, exc)
@@ -210,7 +210,8 @@ class CitrexAdapter(VenueAdapter):
         except DECODE_ERRORS as exc:
             raise VenueError("venue_error", f"unreadable order list: {exc}") from None
 
-    def _apply_venue_order(self, venue_order: schemas.Order, order: Order | None = None) -> None:
+    def _apply_venue_order(self, venue_order: schemas.Order, order: Order | None = None,
+                           channel: str | None = None) -> None:
         if order is None:
             order = self.tracker.by_venue(self.name, venue_order.id) or self._by_nonce.get(venue_order.nonce)
             if order is None:
@@ -228,7 +229,7 @@ class CitrexAdapter(VenueAdapter):
         reason = None
         if status is Status.CANCELED:
             reason = self._cancel_reason(order)
-        self.tracker.apply(order, status, fills, filled=filled, reason=order.reason or reason)
+        self.tracker.apply(order, status, fills, filled=filled, reason=order.reason or reason, channel=channel)
         if order.is_closed:
             self._by_nonce.pop(order.venue_data.get("nonce"), None)
 
@@ -248,7 +249,7 @@ class CitrexAdapter(VenueAdapter):
         try:
             message = schemas.ws_decoder.decode(payload)
             if message.method == schemas.WS_ORDER_UPDATE and message.params is not None:
-                self._apply_venue_order(message.params)
+                self._apply_venue_order(message.params, channel="stream")
             elif message.error is not None:
                 self.log.warning("stream error %s: %s", message.error.code, message.error.message)
         except (*DECODE_ERRORS, ValueError, TypeError) as exc:
@@ -310,7 +311,7 @@ class CitrexAdapter(VenueAdapter):
         if response.status == 200:
             self.tracker.apply(old, Status.CANCELED, reason=self._cancel_reason(old))
             try:
-                self._apply_venue_order(schemas.order_decoder.decode(response.body), new)
+                self._apply_venue_order(schemas.order_decoder.decode(response.body), new, "rest")
             except (*DECODE_ERRORS, ValueError) as exc:
                 self.log.error("unreadable replace reply for %s: %s; asking the venue", new.order_id, exc)
                 asyncio.ensure_future(self._resolve_unknown(new, "unreadable reply"))

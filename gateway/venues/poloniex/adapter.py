@@ -300,7 +300,8 @@ class PoloniexAdapter(VenueAdapter):
         ]
         status, reason = self._status(order, last.state)
         self.tracker.apply(order, status, fills, filled=_e18(last.filledQuantity),
-                           notional=_e18(last.filledAmount) * ONE, reason=order.reason or reason)
+                           notional=_e18(last.filledAmount) * ONE, reason=order.reason or reason,
+                           channel="stream")
 
     def _apply_record(self, record: s.Order | s.SmartOrder, order: Order) -> None:
         """A GET answer (reconcile, lost reply): states and totals, no trade list."""
