@@ -4,7 +4,8 @@ Each command sends its request, prints the ack, then (unless --no-wait) follows
 the venue's answer and prints the outcome, so a refusal is never invisible.
 `--json` prints one JSON object per line instead: the frames as the protocol
 has them (`{"op": "ack", ...}`, `{"op": "order_update", "order": {...}}`, ...),
-and for `list` one order object per line.
+`{"op": "order", "order": {...}}` for an order's state read from the gateway
+rather than heard as an event, and for `list` one bare order object per line.
 
 Exit codes (README "Command line"): 0 done as asked; 1 refused (by the gateway:
 the ack's error; or by the venue: REJECTED, a cancel or modify reject, a cancel
@@ -62,17 +63,19 @@ class Out:
             else:
                 print(f"refused: {frame.error.code}: {frame.error.message}", file=sys.stderr, flush=True)
 
-    def order(self, o) -> None:
+    def order(self, o, *, state: bool = False) -> None:
+        """One order: a `list` row, or (state) where an order stands now, outside any event;
+        as JSON a bare order object, or {"op": "order", "order": {...}} for a state."""
         if self.json:
-            print(_json.encode(o).decode(), flush=True)
+            print(_json.encode({"op": "order", "order": o} if state else o).decode(), flush=True)
             return
         if not self._header:
             self._header = True
             print("  ".join(f"{name.upper():<{w}}" for name, w in self.COLUMNS) + "  REASON")
         cells = (o.order_id, o.client_order_id, o.venue, o.symbol, o.side, o.quantity,
                  o.price or ("market" if o.type == "market" else "-"), _status(o), o.filled, o.avg_price or "-")
-        print("  ".join(f"{c:<{w}}" for c, (_, w) in zip(cells, self.COLUMNS)) + f"  {o.reason or ''}".rstrip(),
-              flush=True)
+        row = "  ".join(f"{c:<{w}}" for c, (_, w) in zip(cells, self.COLUMNS)) + f"  {o.reason or ''}"
+        print(row.rstrip(), flush=True)
 
     def note(self, text: str) -> None:
         print(text, file=sys.stderr if self.json else sys.stdout, flush=True)
@@ -114,7 +117,7 @@ class Waiter:
         by_cid = {o.client_order_id: o for o in await self.gw.orders(open_only=False)}
         for cid in cids:
             if cid in by_cid:
-                self.out.order(by_cid[cid])
+                self.out.order(by_cid[cid], state=True)
         return STILL_WORKING
 
 
@@ -251,7 +254,7 @@ async def _follow_cancels(gw, out: Out, cids: list[str], wait_s: float) -> int:
     for o in await gw.orders(open_only=False):
         if o.client_order_id in cids and o.status in CLOSED:
             outcome[o.client_order_id] = o.status
-            out.order(o)
+            out.order(o, state=True)
     if len(outcome) < len(cids) and not await waiter.until(done):
         return await waiter.timed_out([c for c in cids if c not in outcome])
     return OK if all(v == "CANCELED" for v in outcome.values()) else REFUSED

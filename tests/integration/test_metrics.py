@@ -13,6 +13,7 @@ import pytest
 
 from gateway.config import parse_config
 from gateway.daemon import Gateway
+from gateway.ipc.client import GatewayClient
 from tests.integration.harness import CONFIG, strategy
 
 import uvloop
@@ -20,9 +21,10 @@ import uvloop
 METRICS = '\n[metrics]\nenabled = true\naddress = "127.0.0.1:0"\n'
 
 
-def run_with_metrics(tmp, scenario, timeout_s=60):
+def run_with_metrics(tmp, scenario, timeout_s=60, edit=None):
     async def main():
-        gw = await Gateway.start(parse_config(CONFIG.format(tmp=tmp).replace("[[venues]]", METRICS + "[[venues]]", 1)))
+        text = CONFIG.format(tmp=tmp).replace("[[venues]]", METRICS + "[[venues]]", 1)
+        gw = await Gateway.start(parse_config(edit(text) if edit else text))
         try:
             await asyncio.wait_for(scenario(gw), timeout_s)
         finally:
@@ -66,7 +68,7 @@ def test_metrics_endpoint_series_move_and_pass_promtool(tmp_path):
 
     run_with_metrics(tmp_path, scenario)
     before, after = texts
-    for stage in ("decode", "validate", "sign", "tick_to_wire", "venue_ack", "confirmation"):
+    for stage in ("decode", "validate", "sign", "queue_wait", "tick_to_wire", "venue_ack", "confirmation"):
         assert sample(after, f"gateway_order_{stage}_seconds_count", venue="citrex") == 5, stage
         assert sample(after, f"gateway_order_{stage}_seconds_sum", venue="citrex") > 0
     assert sample(after, "gateway_order_tick_to_wire_seconds_bucket", venue="citrex", le="1.0") == 5
@@ -142,3 +144,56 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def test_queue_wait_is_its_own_stage_and_not_tick_to_wire(tmp_path):
+    """Three orders at 2/s with a burst of 1: the 2nd waits ~0.5 s and the 3rd ~1 s for the
+    rate limit. That wait is gateway_order_queue_wait_seconds; tick-to-wire is the gateway's
+    own work only, and `status` reports both."""
+    texts, statuses = [], []
+
+    async def scenario(gw):
+        async with strategy(gw, "q") as s:
+            for i in range(3):
+                assert (await s.place("citrex", "ETH-PERP", "buy", "0.001", "2900", client_order_id=f"q{i}")).ok
+            for i in range(3):
+                await s.wait_status(f"q{i}", "OPEN")
+        texts.append(await scrape(gw))
+        async with GatewayClient(gw.config.server.socket_path, strategy=None) as observer:
+            statuses.append(await observer.status())
+
+    def edit(text):
+        return text.replace('name = "citrex"\n', 'name = "citrex"\nrate_limit_per_s = 2\nrate_limit_burst = 1\n'
+                            'rate_limit_max_wait_ms = 5000\n', 1)
+
+    run_with_metrics(tmp_path, scenario, edit=edit)
+    [text], [st] = texts, statuses
+    assert sample(text, "gateway_order_queue_wait_seconds_count", venue="citrex") == 3
+    waited = sample(text, "gateway_order_queue_wait_seconds_sum", venue="citrex")
+    assert waited >= 1.4  # the limiter holds the 2nd for 0.5 s and the 3rd for 1 s at least
+    assert sample(text, "gateway_order_tick_to_wire_seconds_count", venue="citrex") == 3
+    assert sample(text, "gateway_order_tick_to_wire_seconds_sum", venue="citrex") < waited / 2
+    [v] = st.venues
+    assert v.queue_wait_p99_us >= 900_000 and v.tick_to_wire_p99_us < v.queue_wait_p99_us
+
+
+def test_unknown_transitions_and_duplicate_fills_are_labelled_and_zero_in_normal_use(tmp_path):
+    """An ordinary fill (REST reply and stream both carry it) and a cancel leave both alert
+    counters at 0; each reason is exported from the start."""
+    texts = []
+
+    async def scenario(gw):
+        async with strategy(gw, "n") as s:
+            await s.place("citrex", "ETH-PERP", "buy", "0.5", "3003", client_order_id="fill")
+            await s.wait_status("fill", "FILLED")
+            await s.place("citrex", "ETH-PERP", "buy", "0.5", "2900", client_order_id="rest")
+            await s.wait_status("rest", "OPEN")
+            assert (await s.cancel("rest")).ok
+            await s.wait_status("rest", "CANCELED")
+        texts.append(await scrape(gw))
+
+    run_with_metrics(tmp_path, scenario)
+    [text] = texts
+    assert sample(text, "gateway_unknown_transitions_total", reason="contradiction") == 0
+    assert sample(text, "gateway_unknown_transitions_total", reason="stale") >= 0
+    assert sample(text, "gateway_duplicate_fills_total") == 0
