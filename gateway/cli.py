@@ -160,9 +160,12 @@ def _cmd_bench(argv: list[str]) -> int:
         return 2
     if str(root) not in sys.path:
         sys.path.insert(0, str(root))
-    from bench.loadgen import main as loadgen_main
+    from bench import loadgen
 
-    return loadgen_main(argv)
+    # the loadgen's own options, under the name the user typed
+    parser = loadgen.build_parser(argparse.ArgumentParser(
+        prog="gateway bench", description=loadgen.__doc__.split("\n")[0]))
+    return loadgen.run_and_report(loadgen.options_from_args(parser.parse_args(argv)))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,12 +1,13 @@
 """TOML config -> frozen msgspec Structs.
 
-Unknown keys are errors that name their path (`$.venues[0].instrumnets`), so a
+Unknown keys are errors that name their path (`venues["citrex"].instrumnets`), so a
 typo never silently falls back to a default. Units are in field names.
 Secrets are never here: keys come from files (mode 0600) or the environment.
 """
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Literal, Union
 
@@ -108,10 +109,37 @@ def parse_config(raw: bytes | str, *, base_dir: Path | None = None, origin: str 
     try:
         config = msgspec.toml.decode(raw, type=Config)
     except msgspec.ValidationError as exc:
-        raise ConfigError(f"{origin}: {exc}") from None
+        raise ConfigError(f"{origin}: {_explain(str(exc), raw)}") from None
     except msgspec.DecodeError as exc:
         raise ConfigError(f"{origin}: not valid TOML: {exc}") from None
     return _resolve_paths(config, base_dir) if base_dir is not None else config
+
+
+_KIND_NAMES = tuple(sorted(t.__struct_config__.tag for t in VenueConfigs.__args__))
+_VENUE_PATH = re.compile(r"\$\.venues\[(\d+)\]")
+
+
+def _explain(message: str, raw: bytes | str) -> str:
+    """msgspec's message with `$.venues[4]` spelled as the venue's name, and the valid kinds
+    when the kind is what is wrong."""
+    match = _VENUE_PATH.search(message)
+    if match is None:
+        return message
+    index = int(match.group(1))
+    try:
+        table = msgspec.toml.decode(raw)["venues"][index]
+        name = table.get("name") if isinstance(table, dict) else None
+    except (msgspec.DecodeError, KeyError, IndexError, TypeError):
+        name = None
+    where = f'venues["{name}"]' if isinstance(name, str) else f"the {_ordinal(index + 1)} [[venues]] table"
+    message = f"{message[:match.start()]}{where}{message[match.end():]}"
+    if "`kind`" in message or message.endswith(".kind`"):
+        message += f"; kind must be one of: {', '.join(_KIND_NAMES)}"
+    return message
+
+
+def _ordinal(n: int) -> str:
+    return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
 
 
 def _resolve(path: str, base_dir: Path) -> str:
@@ -123,10 +151,8 @@ def _resolve_paths(config: Config, base_dir: Path) -> Config:
     journal = msgspec.structs.replace(config.journal, path=_resolve(config.journal.path, base_dir))
     venues = []
     for venue in config.venues:
-        changes = {
-            name: _resolve(getattr(venue, name), base_dir)
-            for name in ("key_file", "nonce_file", "api_key_file", "api_secret_file", "signer_key_file")
-            if hasattr(venue, name)
-        }
+        # every *_file of every kind (keys, nonces, logins), so none lands beside the caller's cwd
+        changes = {name: _resolve(getattr(venue, name), base_dir)
+                   for name in venue.__struct_fields__ if name.endswith("_file")}
         venues.append(msgspec.structs.replace(venue, **changes))
     return msgspec.structs.replace(config, server=server, journal=journal, venues=venues)

@@ -154,3 +154,9 @@ def test_unreachable_gateway_exits_5(tmp_path):
     assert r.returncode == 5 and "cannot connect" in r.stderr
     r = _run(tmp_path / "none.sock", "status")
     assert r.returncode == 5
+
+
+def test_bench_help_names_the_command_the_user_typed():
+    r = subprocess.run([sys.executable, "-m", "gateway", "bench", "--help"], capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0 and r.stdout.startswith("usage: gateway bench ")

@@ -23,7 +23,7 @@ def test_embedded_default_loads_and_resolves_paths():
 
 
 def test_unknown_key_names_its_path():
-    with pytest.raises(ConfigError, match=r"unknown field `tick`.*\$\.venues\[0\]\.instruments"):
+    with pytest.raises(ConfigError, match=r'unknown field `tick`.*venues\["c"\]\.instruments'):
         parse_config(BASE.replace('tick_size = "0.1"', 'tick_size = "0.1"\ntick = 1'))
     with pytest.raises(ConfigError, match=r"unknown field `sokcet_path`.*\$\.server"):
         parse_config(BASE + '\n[server]\nsokcet_path = "x"\n')
@@ -41,6 +41,28 @@ def test_unknown_venue_kind_and_duplicate_names():
         parse_config(BASE.replace('"citrex"', '"nasdaq"'))
     with pytest.raises(ConfigError, match="unique"):
         parse_config(BASE + BASE.replace("[[venues]]", "[[venues]]"))
+
+
+def test_a_venue_error_names_the_venue_and_a_bad_kind_lists_the_kinds():
+    two = BASE + BASE.replace('name = "c"', 'name = "second"')
+    with pytest.raises(ConfigError) as err:
+        parse_config(two.replace('kind = "citrex"\nname = "second"', 'kind = "bsxx"\nname = "second"'))
+    message = str(err.value)
+    assert 'venues["second"].kind' in message and "$.venues[1]" not in message
+    assert message.endswith("kind must be one of: bluefin, bsx, citrex, dxtrade, poloniex")
+    with pytest.raises(ConfigError, match=r"the 2nd \[\[venues\]\] table\.name"):
+        parse_config(two.replace('name = "second"', "name = 2"))
+
+
+def test_login_and_key_files_are_relative_to_the_config_file(tmp_path):
+    from tests.contract.test_dxtrade import DXTRADE_CONFIG
+
+    (tmp_path / "conf").mkdir()
+    path = tmp_path / "conf" / "gw.toml"
+    path.write_text(DXTRADE_CONFIG.replace("{tmp}/", "../keys/"))
+    [dx] = load_config(path).venues
+    assert dx.username_file == str(tmp_path / "keys" / "dx.user")
+    assert dx.password_file == str(tmp_path / "keys" / "dx.password")
 
 
 def test_not_toml_and_missing_file(tmp_path):
