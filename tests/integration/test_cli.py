@@ -160,3 +160,14 @@ def test_bench_help_names_the_command_the_user_typed():
     r = subprocess.run([sys.executable, "-m", "gateway", "bench", "--help"], capture_output=True, text=True,
                        timeout=60)
     assert r.returncode == 0 and r.stdout.startswith("usage: gateway bench ")
+
+
+def test_watch_lists_open_orders_then_follows_and_ping_answers(daemon):
+    assert order(daemon, "place", "citrex", "ETH-PERP", "buy", "0.1", "2950", "--client-order-id", "v1",
+                 strategy="t7").returncode == 0
+    r = order(daemon, "watch", "--wait", "1", "--json", strategy="t7")
+    assert r.returncode == 0, r.stderr
+    ack, update = lines(r.stdout)[:2]
+    assert ack["op"] == "ack" and update["op"] == "order_update" and update["order"]["client_order_id"] == "v1"
+    r = order(daemon, "ping", strategy="t7")
+    assert r.returncode == 0 and r.stdout.startswith("pong in ")
