@@ -6,7 +6,7 @@ PIP    := $(PY) -m pip --disable-pip-version-check -q
 
 CORE_SRC := $(wildcard gateway/_core/*.pyx gateway/_core/*.pxd gateway/_core/*.h)
 
-.PHONY: run test test-deps bench core annotate clean install
+.PHONY: run test test-deps bench chaos core annotate clean install
 
 $(VENV)/.base.stamp:
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "order-gateway needs Python 3.11 or newer"'
@@ -53,6 +53,10 @@ test: $(VENV)/.test.stamp core test-deps
 
 bench: $(VENV)/.bench.stamp core
 	$(PY) -m pytest bench -q --benchmark-only --benchmark-columns=median,iqr,ops,rounds $(PYTEST_ARGS)
+
+# every venue's simulator under random faults, then faults off: every order must converge to it
+chaos: $(VENV)/.test.stamp core
+	$(PY) -m bench.chaos --orders $(or $(CHAOS_ORDERS),400) --seed $(or $(CHAOS_SEED),1)
 
 annotate: $(VENV)/.run.stamp
 	GATEWAY_ANNOTATE=1 $(PY) setup.py -q build_ext --inplace --force
