@@ -60,6 +60,9 @@ class JournalConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     path: str = ""
     fsync: Literal["never", "batch", "always"] = "never"
     batch_ms: int = 10
+    # rewritten online as a snapshot of the orders still kept once it grows past this (and past
+    # twice its last snapshot), so it stays bounded without a restart
+    compact_above_bytes: int = 64 * 1024 * 1024
 
 
 class ShutdownConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

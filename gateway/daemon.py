@@ -122,14 +122,19 @@ class Gateway:
 
     async def _housekeeping(self) -> None:
         """Every second: orders pending with no word from their venue for longer than a reply may
-        take go to the venue's resolver; every 10 s closed orders past their TTL are forgotten."""
+        take go to the venue's resolver; every 10 s closed orders past their TTL are forgotten and
+        a journal grown past [journal] compact_above_bytes is rewritten as a snapshot."""
         tick = 0
         while True:
             await asyncio.sleep(1)
             tick += 1
             watch_pending(self.router.tracker, self.router.venues.values())
             if tick % 10 == 0:
-                self.router.tracker.purge_closed()
+                tracker = self.router.tracker
+                tracker.purge_closed()
+                journal = tracker.journal
+                if journal is not None and journal.wants_compaction(self.config.journal.compact_above_bytes):
+                    self._compaction = asyncio.ensure_future(journal.compact(list(tracker.orders.values())))
 
     async def drain(self) -> None:
         """Stop taking requests; send what the venues' lines still hold (up to
@@ -168,6 +173,10 @@ class Gateway:
         purger = getattr(self, "_purger", None)
         if purger is not None:
             purger.cancel()
+        compaction = getattr(self, "_compaction", None)
+        if compaction is not None and not compaction.done():
+            compaction.cancel()  # the old file stays whole; the half-written one is removed
+            await asyncio.gather(compaction, return_exceptions=True)
         await self.server.stop_accepting()
         await self.server.close()
         for adapter in self.router.venues.values():

@@ -10,6 +10,11 @@ every batch_ms, on a helper thread), "always" (fsync before each reply: slow).
 
 On start the journal is replayed into the tracker, then rewritten as a
 snapshot of the orders still worth keeping, so it never grows across runs.
+While running, `compact` rewrites it the same way in the background: the
+snapshot is encoded a slice per loop turn into a new file that also gets every
+record written meanwhile, in the order they happen, so a record of an order
+not yet in the snapshot lands before the snapshot's newer one. Then the new
+file replaces the old in one rename.
 """
 from __future__ import annotations
 
@@ -96,6 +101,10 @@ class Journal:
         self._sync_lock = threading.Lock()
         self._last_sync = 0.0
         self.records_written = 0
+        self.size = 0  # bytes in the file
+        self.snapshot_size = 0  # bytes of its last snapshot
+        self._next_fd = -1  # the file a running compaction writes, beside the current one
+        self.compactions = 0
 
     # reading
 
@@ -127,22 +136,48 @@ class Journal:
         tmp = f"{self.path}.tmp"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
-            chunks = []
-            for order in snapshot:
-                chunks.append(encode_frame(_encoder.encode(order_record(order))))
-                if order.sent_at_ns:
-                    chunks.append(encode_frame(_encoder.encode(sent_record(order))))
-                if order.venue_order_id is not None or order.venue_data:
-                    chunks.append(encode_frame(_encoder.encode(venue_record(order))))
-                for fill in order.fills:
-                    chunks.append(encode_frame(_encoder.encode(fill_record(order, fill))))
-                chunks.append(encode_frame(_encoder.encode(state_record(order))))
-            os.write(fd, b"".join(chunks))
+            data = _snapshot_bytes(snapshot)
+            os.write(fd, data)
             os.fsync(fd)
         finally:
             os.close(fd)
         os.replace(tmp, self.path)
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+        self.size = self.snapshot_size = len(data)
+
+    def wants_compaction(self, above_bytes: int) -> bool:
+        return self._fd >= 0 and self._next_fd < 0 and self.size > max(above_bytes, 2 * self.snapshot_size)
+
+    async def compact(self, orders: list[Order], *, slice_orders: int = 2000) -> None:
+        """Rewrite the file online as a snapshot of these orders (see the module's doc)."""
+        tmp = f"{self.path}.compact"
+        self.flush()
+        self._next_fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o600)
+        written = 0
+        try:
+            for i in range(0, len(orders), slice_orders):
+                data = _snapshot_bytes(orders[i:i + slice_orders])
+                os.write(self._next_fd, data)
+                written += len(data)
+                await asyncio.sleep(0)  # strategies' requests between slices
+            self.flush()
+            fd = self._next_fd
+            await asyncio.get_running_loop().run_in_executor(None, os.fsync, fd)
+            self.flush()  # what came during the sync: on the new file (and the old) too
+        except BaseException:
+            os.close(self._next_fd)
+            self._next_fd = -1
+            os.unlink(tmp)
+            raise
+        os.replace(tmp, self.path)
+        old, self._fd, self._next_fd = self._fd, self._next_fd, -1
+        os.close(old)
+        if self.fsync == "always":
+            os.fsync(self._fd)  # records that came after the sync above
+        self.size = os.fstat(self._fd).st_size
+        self.snapshot_size = written
+        self.compactions += 1
+        log.info("journal %s compacted online: %d orders, %d bytes", self.path, len(orders), self.size)
 
     def add(self, record: dict) -> None:
         self._buf.append(encode_frame(_encoder.encode(record)))
@@ -161,6 +196,9 @@ class Journal:
         self.records_written += len(self._buf)
         self._buf.clear()
         os.write(self._fd, data)
+        self.size += len(data)
+        if self._next_fd >= 0:
+            os.write(self._next_fd, data)
         if self.fsync == "always":
             os.fsync(self._fd)
         elif self.fsync == "batch":
@@ -185,6 +223,20 @@ class Journal:
             os.fsync(self._fd)
             os.close(self._fd)
             self._fd = -1
+
+
+def _snapshot_bytes(orders: list[Order]) -> bytes:
+    chunks = []
+    for order in orders:
+        chunks.append(encode_frame(_encoder.encode(order_record(order))))
+        if order.sent_at_ns:
+            chunks.append(encode_frame(_encoder.encode(sent_record(order))))
+        if order.venue_order_id is not None or order.venue_data:
+            chunks.append(encode_frame(_encoder.encode(venue_record(order))))
+        for fill in order.fills:
+            chunks.append(encode_frame(_encoder.encode(fill_record(order, fill))))
+        chunks.append(encode_frame(_encoder.encode(state_record(order))))
+    return b"".join(chunks)
 
 
 def replay(records: Iterator[dict]) -> list[Order]:

@@ -3,6 +3,8 @@ cumulative totals never double trade records, a guess is reopened by the venue's
 word, sends and modifies survive a restart, and closed orders are bounded."""
 from __future__ import annotations
 
+import os
+
 from gateway.orders.journal import Journal, replay
 from gateway.orders.model import ONE, Fill, OrderType, Side, Status, TimeInForce
 from gateway.orders.tracker import Tracker
@@ -87,3 +89,45 @@ def test_send_modify_and_guess_survive_a_restart(tmp_path):
     assert back["sent"].sent_at_ns and back["sent"].price == 101 * ONE and back["sent"].status is Status.OPEN
     assert back["unsent"].sent_at_ns == 0 and back["unsent"].status is Status.PENDING_NEW
     assert back["guessed"].guessed and back["guessed"].status is Status.REJECTED
+
+
+def test_online_compaction_keeps_every_change_made_while_it_runs(tmp_path):
+    import asyncio
+
+    path = str(tmp_path / "j")
+    journal = Journal(path)
+    journal.open([])
+    clock = Clock()
+    tracker = Tracker(Listener(), now_ns=clock, journal=journal, closed_ttl_ns=10)
+
+    async def main():
+        orders = [new(tracker, cid=f"c{i}") for i in range(50)]
+        for order in orders[:40]:
+            tracker.apply(order, Status.CANCELED)
+        for order in orders[:3]:
+            order.reason = "x" * 1000  # weight the purged ones
+            tracker.apply(order, None, filled=0)
+        clock.t += 100
+        assert tracker.purge_closed() == 40
+        journal.flush()
+        grown = journal.size
+        assert journal.wants_compaction(above_bytes=1)
+        task = asyncio.ensure_future(journal.compact(list(tracker.orders.values()), slice_orders=5))
+        await asyncio.sleep(0)  # mid-compaction: a snapshotted order and a not yet snapshotted one change
+        tracker.apply(orders[40], Status.OPEN)
+        tracker.apply(orders[49], Status.OPEN, [Fill("t1", 100 * ONE, ONE // 2, 0)])
+        late = new(tracker, cid="late")
+        journal.flush()
+        await task
+        tracker.apply(orders[45], Status.OPEN)
+        journal.close()
+        return grown
+
+    grown = asyncio.run(main())
+    assert journal.compactions == 1 and not (tmp_path / "j.compact").exists()
+    back = {o.client_order_id: o for o in replay(Journal(path).read())}
+    assert set(back) == {f"c{i}" for i in range(40, 50)} | {"late"}  # the purged ones are gone
+    assert back["c40"].status is Status.OPEN and back["c45"].status is Status.OPEN
+    assert back["c49"].status is Status.PARTIALLY_FILLED and back["c49"].filled == ONE // 2
+    assert back["late"].status is Status.PENDING_NEW
+    assert os.path.getsize(path) < grown / 3
