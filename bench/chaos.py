@@ -169,7 +169,8 @@ def _compare(gw, sim, adapter, acked: list[str]) -> list[str]:
     problems = []
     tracker = gw.router.tracker
     book = {_bare(o.order_id): o for o in sim.engine.orders.values()}
-    ours = set()
+    ours = {_bare(o.venue_order_id) for o in (tracker.by_client("chaos", c) for c in acked)
+            if o is not None and o.venue_order_id}
     if len(adapter.resolver):
         problems.append(f"{len(adapter.resolver)} orders still being asked about")
     for cid in acked:
@@ -188,7 +189,6 @@ def _compare(gw, sim, adapter, acked: list[str]) -> list[str]:
                     w in (order.reason or "") for w in _NEVER_THERE):
                 problems.append(f"{cid}: {order.status.value} ({order.reason}) but the venue never had it")
             continue
-        ours.add(_bare(venue_order.order_id))
         same = _SAME[venue_order.status.value]
         if venue_order.status.value == "CANCELLED" and venue_order.reason is not None \
                 and venue_order.reason.value != "USER":

@@ -153,3 +153,24 @@ def test_restart_tells_what_was_never_sent_and_what_the_venue_forgot(tmp_path):
     finally:
         gw.kill()
         sim.kill()
+
+
+def test_a_cancel_the_venue_refuses_as_unknown_is_resolved_not_left_open(tmp_path):
+    async def scenario(gw):
+        sim = gw.sims["citrex"]
+        adapter = gw.router.venues["citrex"]
+        async with strategy(gw, "alpha") as s:
+            await s.place("citrex", "ETH-PERP", "buy", "0.01", "2900", client_order_id="f1")
+            await s.wait_status("f1", "OPEN")
+            order = gw.router.tracker.by_client("alpha", "f1")
+            del sim.engine.orders[order.venue_order_id]  # the venue forgets it (a wipe on its side)
+            await s.cancel("f1")
+            reject = await s.wait_for(lambda e: getattr(e, "client_order_id", None) == "f1"
+                                      and type(e).__name__ == "CancelReject")
+            assert "not found" in reject.reason
+            # asked about, and closed once the venue has said for long enough it does not know it
+            await until(lambda: order.status is Status.EXPIRED, 20)
+            assert order.reason.startswith("unknown to the venue (cancel refused") and order.guessed
+            assert adapter.resolver.guessed == 1 and not gw.router.tracker.open_orders()
+
+    run_gateway(tmp_path, scenario, edit=FAST_TIMEOUT)
