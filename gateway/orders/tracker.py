@@ -62,6 +62,7 @@ class Tracker:
         self._by_client: dict[tuple[str, str], Order] = {}
         self._by_venue: dict[tuple[str, str], Order] = {}
         self._open: dict[str, Order] = {}  # the orders not closed, by order id
+        self._by_strategy: dict[str, dict[str, Order]] = {}  # every order kept, per strategy
         self._closed: deque[Order] = deque()  # in the order they closed, for purging
         self._open_count: dict[str, int] = {}  # per strategy, kept as orders open and close
         self.unknown_transitions = 0  # all ignored reports; by kind in unknown_by_reason
@@ -87,6 +88,7 @@ class Tracker:
         order.order_id = f"{self._id_prefix}{next(self._ids)}"
         self.orders[order.order_id] = order
         self._by_client[key] = order
+        self._by_strategy.setdefault(order.strategy, {})[order.order_id] = order
         self._open[order.order_id] = order
         self._open_count[order.strategy] = self._open_count.get(order.strategy, 0) + 1
         if self.journal is not None:
@@ -99,6 +101,7 @@ class Tracker:
         for order in orders:
             self.orders[order.order_id] = order
             self._by_client[(order.strategy, order.client_order_id)] = order
+            self._by_strategy.setdefault(order.strategy, {})[order.order_id] = order
             if order.venue_order_id is not None:
                 self._by_venue[(order.venue, order.venue_order_id)] = order
             if order.status not in TERMINAL:
@@ -166,7 +169,7 @@ class Tracker:
         return len(self._open)
 
     def strategy_orders(self, strategy: str) -> list[Order]:
-        return [o for o in self.orders.values() if o.strategy == strategy]
+        return list(self._by_strategy.get(strategy, {}).values())
 
     # state changes
 

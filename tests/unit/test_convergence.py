@@ -70,6 +70,7 @@ def test_closed_orders_are_bounded_by_count_and_ttl():
     clock.t += 1001
     assert tracker.purge_closed() == 3
     assert list(tracker.orders) == [orders[5].order_id] and tracker.open_orders() == [orders[5]]
+    assert tracker.strategy_orders("s") == [orders[5]]
 
 
 def test_send_modify_and_guess_survive_a_restart(tmp_path):
