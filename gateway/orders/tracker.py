@@ -354,6 +354,7 @@ class Tracker:
         for trade_id in order.trade_ids:
             self._fill_channel.pop((order.order_id, trade_id), None)
         self._by_client.pop((order.strategy, order.client_order_id), None)
+        self._by_strategy[order.strategy].pop(order.order_id, None)
         if order.venue_order_id is not None:
             self._by_venue.pop((order.venue, order.venue_order_id), None)
         return 1
