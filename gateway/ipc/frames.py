@@ -23,6 +23,11 @@ class _Frame(msgspec.Struct, tag_field="op", forbid_unknown_fields=True, omit_de
 
 # requests (strategy -> gateway)
 
+class _Reply(msgspec.Struct, tag_field="op", omit_defaults=True):
+    """What the gateway sends: clients ignore fields they do not know, so the protocol can gain
+    fields without breaking a client built before them."""
+
+
 class Hello(_Frame, tag="hello"):
     req_id: int
     strategy: str
@@ -133,12 +138,12 @@ Request = Union[Hello, Place, PlaceGroup, Cancel, CancelAll, Replace, Modify, Or
 
 # replies and events (gateway -> strategy)
 
-class ErrorInfo(msgspec.Struct, forbid_unknown_fields=True):
+class ErrorInfo(msgspec.Struct):
     code: str
     message: str
 
 
-class Ack(_Frame, tag="ack"):
+class Ack(_Reply, tag="ack"):
     req_id: int
     ok: bool
     error: ErrorInfo | None = None
@@ -146,7 +151,7 @@ class Ack(_Frame, tag="ack"):
     order_ids: list[str] | None = None  # place_group: one per leg, in the legs' order
 
 
-class TradeView(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+class TradeView(msgspec.Struct, omit_defaults=True):
     trade_id: str
     price: str
     quantity: str
@@ -154,7 +159,7 @@ class TradeView(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     is_maker: bool | None = None
 
 
-class OrderView(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+class OrderView(msgspec.Struct, omit_defaults=True):
     order_id: str
     client_order_id: str
     venue: str
@@ -179,18 +184,18 @@ class OrderView(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     updated_ns: int = 0
 
 
-class OrderUpdate(_Frame, tag="order_update"):
+class OrderUpdate(_Reply, tag="order_update"):
     order: OrderView
 
 
-class CancelReject(_Frame, tag="cancel_reject"):
+class CancelReject(_Reply, tag="cancel_reject"):
     client_order_id: str
     order_id: str
     reason: str
     req_id: int | None = None
 
 
-class ModifyReject(_Frame, tag="modify_reject"):
+class ModifyReject(_Reply, tag="modify_reject"):
     """An acked modify the venue refused (or that could not be sent): the order keeps its
     price and quantity. code is as stable as an ack's error code."""
     client_order_id: str
@@ -199,17 +204,17 @@ class ModifyReject(_Frame, tag="modify_reject"):
     reason: str
 
 
-class OrdersReply(_Frame, tag="orders"):
+class OrdersReply(_Reply, tag="orders"):
     req_id: int
     orders: list[OrderView]
 
 
-class Pong(_Frame, tag="pong"):
+class Pong(_Reply, tag="pong"):
     req_id: int
     ts_ns: int
 
 
-class VenueStatus(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+class VenueStatus(msgspec.Struct, omit_defaults=True):
     name: str
     kind: str
     connected: bool
@@ -224,14 +229,14 @@ class VenueStatus(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True
     queue_wait_p99_us: float | None = None
 
 
-class SwitchStatus(msgspec.Struct, forbid_unknown_fields=True):
+class SwitchStatus(msgspec.Struct):
     """An armed dead man's switch (cancel_all_after)."""
     strategy: str
     timeout_ms: int
     fires_in_ms: int  # if no request comes before then
 
 
-class StatusReply(_Frame, tag="status"):
+class StatusReply(_Reply, tag="status"):
     req_id: int
     uptime_s: int
     strategies: list[str]
@@ -239,7 +244,7 @@ class StatusReply(_Frame, tag="status"):
     switches: list[SwitchStatus] = []
 
 
-class CancelAllAfterFired(_Frame, tag="cancel_all_after_fired"):
+class CancelAllAfterFired(_Reply, tag="cancel_all_after_fired"):
     """The strategy's dead man's switch fired: no request came within timeout_ms, so every
     open order of it was canceled (order_ids; their outcomes follow as order updates). The
     switch is disarmed until the strategy arms it again."""
@@ -247,7 +252,7 @@ class CancelAllAfterFired(_Frame, tag="cancel_all_after_fired"):
     order_ids: list[str]
 
 
-class ProtocolError(_Frame, tag="error"):
+class ProtocolError(_Reply, tag="error"):
     """Sent once before the gateway closes a connection whose frame it could not read."""
     code: str
     message: str

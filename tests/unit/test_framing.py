@@ -181,3 +181,25 @@ def test_max_frame_argument_checked():
         with pytest.raises(ValueError):
             FrameSplitter(max_frame=bad)
     assert FrameSplitter().max_frame == 1 << 20
+
+
+def test_replies_gain_fields_without_breaking_an_older_client():
+    """The protocol grows by adding fields: a client ignores reply fields it does not know
+    (requests stay strict: the gateway refuses a field it does not know)."""
+    import msgspec
+
+    from gateway.ipc import frames as f
+
+    newer = msgspec.msgpack.encode({"op": "ack", "req_id": 1, "ok": True, "order_id": "x",
+                                    "added_later": {"any": "thing"}})
+    ack = f.reply_decoder.decode(newer)
+    assert isinstance(ack, f.Ack) and ack.order_id == "x"
+    status = msgspec.msgpack.encode({"op": "status", "req_id": 2, "venues": [
+        {"name": "v", "kind": "k", "connected": True, "open_orders": 0, "new_gauge": 3}], "strategies": [],
+        "uptime_s": 1,
+        "new_section": []})
+    assert f.reply_decoder.decode(status).venues[0].name == "v"
+    import pytest
+
+    with pytest.raises(msgspec.ValidationError, match="unknown field"):
+        f.request_decoder.decode(msgspec.msgpack.encode({"op": "ping", "req_id": 1, "surprise": 1}))
