@@ -8,10 +8,15 @@ and demo hooks the contract suite and `gateway sim` use.
                                a trader outside the gateway crosses the book
     await release_events()     deliver what faults.hold_events kept back
     await drop_streams()       close every WebSocket, as a venue restart would
+    unknown_fields             Counter of "where.field" a request carried that the
+                               venue's official client never sends (the contract
+                               suite asserts adapters send none)
     await stop()
 """
 from __future__ import annotations
 
+import collections
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -46,11 +51,36 @@ class SimServer:
     def __init__(self) -> None:
         self.faults = Faults()
         self.subscribers: dict[str, set[web.WebSocketResponse]] = {}
+        self.unknown_fields: collections.Counter[str] = collections.Counter()
+        # the last request bodies, decoded: what the tests compare with the official clients'
+        self.received: collections.deque[tuple[str, object]] = collections.deque(maxlen=256)
         self._runner: web.AppRunner | None = None
         self.rest_url = self.ws_url = ""
 
     def app(self) -> web.Application:
         raise NotImplementedError
+
+    def count_unknown(self, where: str, data: dict, known: Iterable[str]) -> None:
+        """Accept, as the venue does, but count every field its official client never sends:
+        an adapter that drifts from the client fails the contract suite, not production."""
+        for name in data.keys() - set(known):
+            self.unknown_fields[f"{where}.{name}"] += 1
+
+    @staticmethod
+    def not_found_as_json(app: web.Application, body: dict | None = None) -> None:
+        """Unknown paths answer 404 with a JSON body (clients crash on a text one)."""
+        body = body or {"message": "not found"}
+
+        @web.middleware
+        async def json_404(request: web.Request, handler):
+            try:
+                return await handler(request)
+            except web.HTTPNotFound:
+                return web.json_response(body, status=404)
+            except web.HTTPMethodNotAllowed:
+                return web.json_response({**body, "message": "method not allowed"}, status=405)
+
+        app.middlewares.append(json_404)
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self._runner = web.AppRunner(self.app(), access_log=None, handle_signals=False)

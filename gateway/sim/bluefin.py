@@ -5,12 +5,18 @@ blake2b-256 of the exact body, from the key of accountAddress), a Bearer
 access token on every trade call and on the WS upgrade, and the ed25519
 signature of every order over the signed payload it rebuilds from
 signedFields. The HTTP reply to an order or a cancel is only an ACK after
-schema validation (202 {"orderHash"}); what happened comes on the account
-stream: ActiveOrderUpdate (OPEN, PARTIALLY_FILLED_OPEN, FILLED,
-PARTIALLY_FILLED_CANCELLED for an IOC remainder), AccountTradeUpdate per
-trade, OrderCancellationUpdate for a rejected order, a done cancel
-(cancellationReason) or a failed one (null and failureToCancelReason), and
-one UserCancelledAllOnMarket for a cancel of a whole market.
+schema validation (202 {"orderHash"}, the hash as the current SDK computes
+it); what happened comes on the account stream as the current SDK's
+envelopes {event, reason, payload}: AccountOrderUpdate with an active-order
+payload (OPEN, PARTIALLY_FILLED_OPEN, FILLED, PARTIALLY_FILLED_CANCELED for
+an IOC remainder), AccountTradeUpdate {"trade": ...} per trade, and
+AccountOrderUpdate with a cancellation payload for a rejected order, a done
+cancel (cancellationReason) or a failed one (null and
+failureToCancelReason); a cancel of a whole market answers one cancellation
+per order it closed (reason OrdersForMarketCancelled).
+
+Strict as the SDK's models: a missing required field or a wrong type is a
+400; a field the SDK never sends is accepted and counted in unknown_fields.
 
 Faults besides the shared ones: expire_access_tokens() / expire_refresh_tokens()
 end sessions early; access_token_secs / refresh_token_secs set their lives.
@@ -58,6 +64,13 @@ E9_TO_E18 = 10**9
 LOGIN_MAX_AGE_MS = 30_000
 SIGNED_AT_MAX_AGE_MS = 60_000
 TIFS = {"GTT": TimeInForce.GTC, "IOC": TimeInForce.IOC, "FOK": TimeInForce.FOK}
+TIF_NAMES = {v: k for k, v in TIFS.items()}
+STREAMS = frozenset({"AccountOrderUpdate", "AccountTradeUpdate", "AccountPositionUpdate", "AccountUpdate",
+                     "AccountTransactionUpdate", "AccountAggregatedTradeUpdate", "AccountCommandFailureUpdate"})
+
+
+def tif_name(tif: TimeInForce) -> str:
+    return TIF_NAMES[tif]
 ENGINE_REASON = {
     Reason.USER: schemas.USER_CANCELLED,
     Reason.POST_ONLY_WOULD_CROSS: schemas.POST_ONLY_WOULD_TRADE,
@@ -89,6 +102,8 @@ class BluefinSim(SimServer):
         super().__init__()
         self.markets = {m.symbol: m for m in markets}
         self.ids_id = ids_id
+        self.eds_id = "0x" + blake2b256(b"eds" + ids_id.encode()).hex()
+        self.contract_address = "0x" + blake2b256(b"contract" + ids_id.encode()).hex()
         self.access_token_secs = access_token_secs
         self.refresh_token_secs = refresh_token_secs
         trade_ids = itertools.count(1)
@@ -134,12 +149,27 @@ class BluefinSim(SimServer):
             web.get(schemas.OPEN_ORDERS_PATH, self._open_orders),
             web.get(self.ws_path, self._ws),
         ])
+        self.not_found_as_json(app)
         return app
 
     @staticmethod
     def _error(message: str, status: int = 400) -> web.Response:
         return web.json_response({"error": "BAD_REQUEST" if status == 400 else str(status), "message": message},
                                  status=status)
+
+    def _strict(self, raw: bytes, model: type, where: str, known: dict[str, frozenset]):
+        """Decode as the SDK's model does; count the fields it never sends (key "" is the top level)."""
+        try:
+            data = msgspec.json.decode(raw)
+            self.received.append((where, data))
+            if isinstance(data, dict):
+                for path, names in known.items():
+                    part = data if not path else data.get(path)
+                    if isinstance(part, dict):
+                        self.count_unknown(f"{where}{'.' + path if path else ''}", part, names)
+            return msgspec.convert(data, model)
+        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+            raise _Reject(f"invalid request: {exc}") from None
 
     # session
 
@@ -173,9 +203,9 @@ class BluefinSim(SimServer):
         self.requests += 1
         body = await request.read()
         try:
-            login = schemas.login_decoder.decode(body)
+            login = self._strict(body, schemas.Login, "login", {"": schemas.Login.__struct_fields__})
             sig, pubkey = parse_serialized(request.headers.get("payloadSignature", ""), urlsafe=True)
-        except (msgspec.ValidationError, msgspec.DecodeError, ValueError) as exc:
+        except (_Reject, ValueError) as exc:
             return self._error(f"invalid login: {exc}")
         if login.audience != schemas.AUDIENCE:
             return self._error(f"unknown audience {login.audience!r}")
@@ -199,11 +229,23 @@ class BluefinSim(SimServer):
         return web.json_response(self._issue(entry[0]))
 
     async def _exchange_info(self, request: web.Request) -> web.Response:
+        """Every field the SDK's init reads (venues.md); the addresses are this simulator's own."""
         return web.json_response({
-            "contractsConfig": {"idsId": self.ids_id},
-            "markets": [{"symbol": m.symbol, "tickSizeE9": str(m.tick // E9_TO_E18),
-                         "stepSizeE9": str(m.lot // E9_TO_E18), "minOrderQuantityE9": str(m.min_quantity // E9_TO_E18)}
+            "contractsConfig": {
+                "edsId": self.eds_id, "idsId": self.ids_id, "network": "devnet",
+                "baseContractAddress": self.contract_address, "currentContractAddress": self.contract_address,
+                "operators": {role: "0x" + blake2b256(role.encode()).hex()
+                              for role in ("admin", "operator", "sequencer", "funding", "fee")},
+            },
+            "assets": [{"symbol": "USDC", "decimals": 6, "weiConversionFactorE9": "1000",
+                        "marginAvailable": True}],
+            "markets": [{"symbol": m.symbol, "status": "ACTIVE", "baseAssetSymbol": m.symbol.split("-")[0],
+                         "tickSizeE9": str(m.tick // E9_TO_E18), "stepSizeE9": str(m.lot // E9_TO_E18),
+                         "minOrderQuantityE9": str(m.min_quantity // E9_TO_E18)}
                         for m in self.markets.values()],
+            "tradingGasFeeE9": "0",
+            "serverTimeAtMillis": time.time_ns() // 1_000_000,
+            "timezone": "UTC",
         })
 
     # orders
@@ -215,9 +257,12 @@ class BluefinSim(SimServer):
             raise _Reject("accountAddress is not the token's account", 403)
         if f.idsId != self.ids_id:
             raise _Reject("idsId is not this exchange's")
-        if f.side not in ("LONG", "SHORT") or body.type not in ("LIMIT", "MARKET") \
-                or body.timeInForce not in TIFS:
-            raise _Reject("side, type or timeInForce out of range")
+        if f.side not in ("LONG", "SHORT") or body.type not in schemas.ORDER_TYPES \
+                or (body.timeInForce is not None and body.timeInForce not in schemas.TIME_IN_FORCE) \
+                or (body.selfTradePreventionType is not None and body.selfTradePreventionType not in schemas.STP_TYPES):
+            raise _Reject("side, type, timeInForce or selfTradePreventionType out of range")
+        if body.type.startswith("STOP_") != (body.triggerPriceE9 is not None):
+            raise _Reject("triggerPriceE9 goes with STOP_LIMIT and STOP_MARKET, and only with them")
         try:
             values = (int(f.priceE9), int(f.quantityE9), int(f.leverageE9), int(f.salt))
         except ValueError:
@@ -251,7 +296,12 @@ class BluefinSim(SimServer):
         if f.expiresAtMillis <= now:
             return "ORDER_EXPIRED"
         price, quantity = int(f.priceE9) * E9_TO_E18, int(f.quantityE9) * E9_TO_E18
-        is_market = body.type == "MARKET"
+        is_market = body.type in ("MARKET", "STOP_MARKET")
+        trigger = None
+        if body.triggerPriceE9 is not None:
+            if not body.triggerPriceE9.isdigit() or int(body.triggerPriceE9) <= 0:
+                return "INVALID_TRIGGER_PRICE"
+            trigger = int(body.triggerPriceE9) * E9_TO_E18
         if not is_market:
             if price <= 0:
                 return "INVALID_PRICE"
@@ -259,25 +309,26 @@ class BluefinSim(SimServer):
                 return "PRICE_OUT_OF_TICK_SIZE"
         if quantity <= 0 or quantity % market.lot or quantity < market.min_quantity:
             return "QUANTITY_OUT_OF_STEP_SIZE"
-        tif = TIFS[body.timeInForce]
+        # no timeInForce: GTT for a limit order, IOC for a market one
+        tif = TIFS[body.timeInForce] if body.timeInForce else (TimeInForce.IOC if is_market else TimeInForce.GTC)
         if body.postOnly and tif is not TimeInForce.GTC:
             return "POST_ONLY_MUST_BE_GTT"
         return Order(
             order_id=digest, account=account, product=f.symbol, side=Side.BUY if f.side == "LONG" else Side.SELL,
             type=OrderType.MARKET if is_market else (OrderType.LIMIT_MAKER if body.postOnly else OrderType.LIMIT),
             tif=tif, price=None if is_market else price, quantity=quantity, client_id=body.clientOrderId,
-            reduce_only=body.reduceOnly,
-            extra={"signed": f, "type": body.type, "timeInForce": body.timeInForce, "postOnly": body.postOnly},
+            reduce_only=body.reduceOnly, stop_price=trigger,
+            extra={"signed": f, "type": body.type, "timeInForce": body.timeInForce or tif_name(tif),
+                   "postOnly": bool(body.postOnly), "triggerPriceE9": body.triggerPriceE9,
+                   "stp": body.selfTradePreventionType or "MAKER", "signer": account},
         )
 
     async def _place(self, request: web.Request) -> web.Response:
         self.requests += 1
         try:
             account = self._account(request)
-            try:
-                body = schemas.create_decoder.decode(await request.read())
-            except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-                raise _Reject(f"invalid request: {exc}") from None
+            body = self._strict(await request.read(), schemas.CreateOrder, "order",
+                                {"": schemas.CREATE_ORDER_FIELDS, "signedFields": schemas.SIGNED_FIELDS})
             digest, _ = self._verify_order(account, body)
         except _Reject as exc:
             return self._error(str(exc), exc.status)
@@ -292,13 +343,13 @@ class BluefinSim(SimServer):
     async def _process(self, account: str, body: schemas.CreateOrder, digest: str) -> None:
         admitted = self._admit(account, body, digest)
         if isinstance(admitted, str):
-            await self._send_frames(account, [self._cancellation(body.signedFields.symbol, digest, admitted,
+            await self._send_frames(account, [self._cancellation(account, body.signedFields.symbol, digest, admitted,
                                                                  client_id=body.clientOrderId)])
             return
         try:
             updates = self.engine.submit(admitted)
         except EngineError as exc:
-            await self._send_frames(account, [self._cancellation(body.signedFields.symbol, digest, "UNSPECIFIED",
+            await self._send_frames(account, [self._cancellation(account, body.signedFields.symbol, digest, "UNSPECIFIED",
                                                                  client_id=body.clientOrderId)])
             log.warning("engine refused %s: %s", digest, exc)
             return
@@ -310,52 +361,67 @@ class BluefinSim(SimServer):
     def _frame(event: str, reason: str | None, payload: dict) -> str:
         return msgspec.json.encode({"event": event, "reason": reason, "payload": payload}).decode()
 
-    def _cancellation(self, symbol: str, digest: str | None, reason: str | None, *, failure: str | None = None,
-                      client_id: str | None = None, remaining: int = 0) -> tuple[str, str]:
-        payload = {"symbol": symbol, "orderHash": digest, "clientOrderId": client_id,
+    def _cancellation(self, account: str, symbol: str, digest: str | None, reason: str | None, *,
+                      failure: str | None = None, client_id: str | None = None, remaining: int = 0,
+                      why: str = schemas.ORDER_CANCELLED) -> tuple[str, str]:
+        payload = {"orderHash": digest or "", "clientOrderId": client_id, "symbol": symbol,
+                   "accountAddress": account, "createdAtMillis": time.time_ns() // 1_000_000,
                    "cancellationReason": reason, "failureToCancelReason": failure,
-                   "remainingQuantityE9": str(remaining // E9_TO_E18), "createdAtMillis": time.time_ns() // 1_000_000}
-        frame = self._frame(schemas.ORDER_CANCELLATION_UPDATE, "OrderCancelled", payload)
-        return schemas.ORDER_CANCELLATION_UPDATE, frame
+                   "remainingQuantityE9": str(remaining // E9_TO_E18)}
+        return "OrderCancellation", self._frame(schemas.ACCOUNT_ORDER_UPDATE, why, payload)
 
     def _order_payload(self, order: Order, status: str) -> dict:
         f: schemas.SignedFields = order.extra["signed"]
-        return {
+        payload = {
             "orderHash": order.order_id, "clientOrderId": order.client_id, "symbol": order.product,
             "accountAddress": f.accountAddress, "priceE9": f.priceE9, "quantityE9": f.quantityE9,
-            "filledQuantityE9": str(order.filled // E9_TO_E18), "side": f.side, "leverageE9": f.leverageE9,
-            "isIsolated": f.isIsolated, "salt": f.salt, "expiresAtMillis": f.expiresAtMillis,
-            "signedAtMillis": f.signedAtMillis, "type": order.extra["type"], "reduceOnly": order.reduce_only,
-            "postOnly": order.extra["postOnly"], "timeInForce": order.extra["timeInForce"], "status": status,
+            "filledQuantityE9": str(order.filled // E9_TO_E18),
+            "remainingQuantityE9": str(order.remaining // E9_TO_E18 if order.is_open else 0),
+            "side": f.side, "leverageE9": f.leverageE9, "isIsolated": f.isIsolated, "salt": f.salt,
+            "expiresAtMillis": f.expiresAtMillis, "signedAtMillis": f.signedAtMillis,
+            "signerAddress": order.extra["signer"], "type": order.extra["type"], "reduceOnly": order.reduce_only,
+            "postOnly": order.extra["postOnly"], "timeInForce": order.extra["timeInForce"],
+            "status": status, "selfTradePreventionType": order.extra["stp"],
             "createdAtMillis": order.created_ns // 1_000_000, "updatedAtMillis": time.time_ns() // 1_000_000,
         }
+        if order.extra["triggerPriceE9"] is not None:
+            payload["triggerPriceE9"] = order.extra["triggerPriceE9"]
+        return payload
 
     def _order_frames(self, update: Update) -> list[tuple[str, str]]:
         order = update.order
         frames = []
         for trade in update.new_trades:
-            frames.append((schemas.ACCOUNT_TRADE_UPDATE, self._frame(schemas.ACCOUNT_TRADE_UPDATE, "OrderMatched", {
-                "id": trade.trade_id, "orderHash": order.order_id, "clientOrderId": order.client_id,
-                "symbol": order.product, "side": "LONG" if order.side is Side.BUY else "SHORT",
-                "isMaker": trade.maker_order_id == order.order_id, "priceE9": str(trade.price // E9_TO_E18),
-                "quantityE9": str(trade.quantity // E9_TO_E18), "tradingFeeE9": "0",
-                "executedAtMillis": trade.ts_ns // 1_000_000})))
+            maker = trade.maker_order_id == order.order_id
+            price, quantity = trade.price // E9_TO_E18, trade.quantity // E9_TO_E18
+            frames.append((schemas.ACCOUNT_TRADE_UPDATE, self._frame(
+                schemas.ACCOUNT_TRADE_UPDATE, schemas.ORDER_MATCHED, {"trade": {
+                    "id": trade.trade_id, "clientOrderId": order.client_id, "symbol": order.product,
+                    "orderHash": order.order_id, "orderType": order.extra["type"], "tradeType": "ORDER",
+                    "side": "LONG" if order.side is Side.BUY else "SHORT", "isMaker": maker,
+                    "priceE9": str(price), "quantityE9": str(quantity),
+                    "quoteQuantityE9": str(price * quantity // 10**9), "tradingFeeE9": "0",
+                    "executedAtMillis": trade.ts_ns // 1_000_000}})))
         status, reason = order.status, order.reason
-        if status is Status.OPEN:
-            wire, why = schemas.OPEN, "OrderCreated"
+        if status is Status.UNTRIGGERED:
+            wire, why = schemas.STANDBY, schemas.ORDER_CREATED
+        elif status is Status.OPEN:
+            wire, why = schemas.OPEN, schemas.ORDER_CREATED
         elif status is Status.PARTIALLY_FILLED:
-            wire, why = schemas.PARTIALLY_FILLED_OPEN, "OrderMatched"
+            wire, why = schemas.PARTIALLY_FILLED_OPEN, schemas.ORDER_MATCHED
         elif status is Status.FILLED:
-            wire, why = schemas.FILLED, "OrderMatched"
+            wire, why = schemas.FILLED, schemas.ORDER_MATCHED
         elif reason in (Reason.IOC_REMAINDER, Reason.FOK_UNFILLED, Reason.NO_LIQUIDITY):
             # the seed: no dedicated cancel event for what an IOC could not fill
-            wire, why = (schemas.PARTIALLY_FILLED_CANCELLED if order.filled else "CANCELLED"), "OrderCancelled"
+            wire = schemas.PARTIALLY_FILLED_CANCELED if order.filled else schemas.CANCELLED
+            why = schemas.ORDER_CANCELLED
         else:
-            frames.append(self._cancellation(order.product, order.order_id, ENGINE_REASON.get(reason, "UNSPECIFIED"),
+            frames.append(self._cancellation(order.account, order.product, order.order_id,
+                                             ENGINE_REASON.get(reason, "UNSPECIFIED"),
                                              client_id=order.client_id, remaining=order.remaining))
             return frames
-        frames.append((schemas.ACTIVE_ORDER_UPDATE, self._frame(schemas.ACTIVE_ORDER_UPDATE, why,
-                                                                self._order_payload(order, wire))))
+        frames.append(("ActiveOrder", self._frame(schemas.ACCOUNT_ORDER_UPDATE, why,
+                                                  self._order_payload(order, wire))))
         return frames
 
     async def _publish(self, updates: list[Update]) -> None:
@@ -379,10 +445,7 @@ class BluefinSim(SimServer):
         self.requests += 1
         try:
             account = self._account(request)
-            try:
-                body = schemas.cancel_decoder.decode(await request.read())
-            except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-                raise _Reject(f"invalid request: {exc}") from None
+            body = self._strict(await request.read(), schemas.CancelOrders, "cancel", {"": schemas.CANCEL_FIELDS})
             if body.orderHashes is not None and len(body.orderHashes) > schemas.MAX_CANCEL_HASHES:
                 raise _Reject(f"at most {schemas.MAX_CANCEL_HASHES} orderHashes")
         except _Reject as exc:
@@ -393,17 +456,20 @@ class BluefinSim(SimServer):
     async def _do_cancel(self, account: str, body: schemas.CancelOrders) -> None:
         symbol = body.symbol
         if symbol not in self.markets:
-            await self._send_frames(account, [self._cancellation(symbol, h, None, failure="MARKET_NOT_FOUND")
+            await self._send_frames(account, [self._cancellation(account, symbol, h, None, failure="MARKET_NOT_FOUND")
                                               for h in body.orderHashes or [None]])
             return
         if not body.orderHashes:
             updates = self.engine.cancel_all(account, symbol)
             if not updates:
-                await self._send_frames(account, [self._cancellation(symbol, None, None,
+                await self._send_frames(account, [self._cancellation(account, symbol, None, None,
                                                                      failure="NO_OPEN_ORDERS_ON_MARKET")])
                 return
-            # one message for the whole market
-            await self._send_frames(account, [self._cancellation(symbol, None, schemas.USER_CANCELLED_ALL)])
+            # one cancellation per order closed, each saying the whole market went
+            await self._send_frames(account, [
+                self._cancellation(account, symbol, u.order.order_id, schemas.USER_CANCELLED_ALL,
+                                   client_id=u.order.client_id, why=schemas.ORDERS_FOR_MARKET_CANCELLED)
+                for u in updates])
             if self.mm is not None:
                 await self._publish([])
             return
@@ -412,7 +478,7 @@ class BluefinSim(SimServer):
             try:
                 updates.append(self.engine.cancel(account, digest))
             except EngineError:
-                frames.append(self._cancellation(symbol, digest, None, failure="ORDER_NOT_FOUND"))
+                frames.append(self._cancellation(account, symbol, digest, None, failure="ORDER_NOT_FOUND"))
         await self._send_frames(account, frames)
         await self._publish(updates)
 
@@ -424,8 +490,10 @@ class BluefinSim(SimServer):
             return self._error(str(exc), exc.status)
         symbol = request.query.get("symbol")
         status = {Status.OPEN: schemas.OPEN, Status.PARTIALLY_FILLED: schemas.PARTIALLY_FILLED_OPEN}
-        return web.json_response([self._order_payload(o, status.get(o.status, schemas.STANDBY))
-                                  for o in self.engine.open_orders(account, symbol)])
+        return web.json_response([
+            {**self._order_payload(o, status.get(o.status, schemas.STANDBY)),
+             "orderTimeAtMillis": o.created_ns // 1_000_000}
+            for o in self.engine.open_orders(account, symbol)])
 
     # outside traders
 
@@ -450,13 +518,23 @@ class BluefinSim(SimServer):
                 if msg.type != WSMsgType.TEXT:
                     continue
                 try:
-                    sub = schemas.subscribe_decoder.decode(msg.data)
-                except (msgspec.ValidationError, msgspec.DecodeError):
-                    await ws.send_str(self._frame("Error", "InvalidMessage", {"message": "not a subscription"}))
+                    sub = self._strict(msg.data.encode(), schemas.Subscribe, "subscribe",
+                                       {"": schemas.SUBSCRIBE_FIELDS})
+                except _Reject as exc:
+                    await ws.send_str(msgspec.json.encode({"success": False, "message": str(exc)}).decode())
+                    continue
+                unknown = set(sub.dataStreams) - STREAMS
+                if sub.method not in ("Subscribe", "Unsubscribe") or unknown:
+                    await ws.send_str(msgspec.json.encode({
+                        "success": False, "message": f"unknown method or data streams: {sub.method} {sorted(unknown)}",
+                    }).decode())
                     continue
                 if sub.method == "Subscribe":
                     self.subscribers.setdefault(account, set()).add(ws)
-                    await ws.send_str(self._frame("Subscription", None, {"dataStreams": sub.dataStreams}))
+                else:
+                    self.subscribers.get(account, set()).discard(ws)
+                await ws.send_str(msgspec.json.encode({
+                    "success": True, "message": f"{sub.method}d to {', '.join(sub.dataStreams)}"}).decode())
         finally:
             self.subscribers.get(account, set()).discard(ws)
         return ws

@@ -6,6 +6,10 @@ config fragment, the symbol, and prices that sit where its simulator's
 market maker quotes (bids 2997/2994/2991, asks 3003/3006/3009, 1 each, for a
 mid of 3000 on a 0.1 tick). Tests a venue cannot take (no cancel-and-replace,
 say) check instead that the venue refuses it with `unsupported`.
+
+Every scenario ends by asserting the simulators counted no request field the
+venue's official client never sends (SimServer.unknown_fields): an adapter
+that drifts from the official client fails here.
 """
 from __future__ import annotations
 
@@ -52,6 +56,9 @@ class VenueContract:
             gw = await Gateway.start(parse_config(self.config_text(tmp)))
             try:
                 await asyncio.wait_for(scenario(gw), timeout_s)
+                # the adapter sent nothing the venue's official client never sends
+                for name, sim in gw.sims.items():
+                    assert not getattr(sim, "unknown_fields", None), (name, dict(sim.unknown_fields))
             finally:
                 await gw.stop()
 

@@ -104,7 +104,8 @@ def order_body(*, price_e9=2990 * 10**9, quantity_e9=10**9, side="LONG", tif="GT
 async def stream(sim, http, token):
     ws = await http.ws_connect(sim.ws_url, headers={"Authorization": f"Bearer {token}"})
     await ws.send_str(json.dumps({"method": "Subscribe", "dataStreams": ["AccountOrderUpdate", "AccountTradeUpdate"]}))
-    assert (await ws.receive_json())["event"] == "Subscription"
+    reply = await ws.receive_json()
+    assert reply["success"] is True and set(reply) == {"success", "message"}
     return ws
 
 
@@ -123,9 +124,10 @@ def test_seed_successful_creation_acks_the_hash_then_streams_open():
         status, ack = await post_order(sim, http, token, order_body())
         assert status == 202 and set(ack) == {"orderHash"}
         frame = await ws.receive_json()
-        assert frame["event"] == "ActiveOrderUpdate" and frame["payload"]["status"] == "OPEN"
+        assert frame["event"] == "AccountOrderUpdate" and frame["reason"] == "OrderCreated"
+        assert frame["payload"]["status"] == "OPEN"
         assert frame["payload"]["orderHash"] == ack["orderHash"]
-        assert [e for e, _ in sim.wire_log] == ["ACK", "ActiveOrderUpdate"]
+        assert [e for e, _ in sim.wire_log] == ["ACK", "ActiveOrder"]
 
     bare(scenario)
 
@@ -135,9 +137,9 @@ def test_seed_failed_creation_price_zero_is_acked_then_cancelled_with_reason():
         token = await login(sim, http)
         ws = await stream(sim, http, token)
         status, ack = await post_order(sim, http, token, order_body(price_e9=0))
-        assert status == 202 and ack["orderHash"].startswith("0x")
+        assert status == 202 and len(ack["orderHash"]) == 64 and not ack["orderHash"].startswith("0x")
         frame = await ws.receive_json()
-        assert frame["event"] == "OrderCancellationUpdate"
+        assert frame["event"] == "AccountOrderUpdate" and "status" not in frame["payload"]
         assert frame["payload"]["orderHash"] == ack["orderHash"]
         assert frame["payload"]["cancellationReason"] == "INVALID_PRICE"
         assert frame["payload"]["failureToCancelReason"] is None
@@ -161,7 +163,8 @@ def test_seed_cancel_acks_then_streams_done_and_failed_cancels():
         failed = by_hash["0x" + "ee" * 32]
         assert failed["cancellationReason"] is None and failed["failureToCancelReason"] == "ORDER_NOT_FOUND"
         # and a strict decoder takes the null
-        assert schemas.cancellation_decoder.decode(json.dumps(failed)).cancellationReason is None
+        decoded = schemas.cancellation_decoder.decode(json.dumps(failed))
+        assert decoded.cancellationReason is None and decoded.status is None
         too_many = {"symbol": SYMBOL, "orderHashes": ["0x01"] * 11}
         async with http.put(sim.rest_url + schemas.CANCEL_PATH, json=too_many, headers=auth) as r:
             assert r.status == 400
@@ -184,11 +187,12 @@ def test_seed_ioc_remainder_is_an_active_order_update_not_a_cancel_event():
         _, ack = await post_order(sim, http, token, order_body(price_e9=3003 * 10**9, quantity_e9=15 * 10**8,
                                                                tif="IOC"))
         frames = [await ws.receive_json() for _ in range(2)]
-        assert [fr["event"] for fr in frames] == ["AccountTradeUpdate", "ActiveOrderUpdate"]
-        assert frames[1]["payload"]["status"] == "PARTIALLY_FILLED_CANCELLED"
+        assert [fr["event"] for fr in frames] == ["AccountTradeUpdate", "AccountOrderUpdate"]
+        assert frames[0]["payload"]["trade"]["orderHash"] == ack["orderHash"]
+        assert frames[1]["payload"]["status"] == "PARTIALLY_FILLED_CANCELED"
         assert frames[1]["payload"]["filledQuantityE9"] == str(10**9)
         await asyncio.sleep(0.05)
-        assert not events(sim, "OrderCancellationUpdate")
+        assert not events(sim, "OrderCancellation")
 
     bare(scenario)
 
@@ -204,8 +208,10 @@ def test_seed_bulk_cancel_is_one_message_that_closes_every_open_order(tmp_path):
             for i in range(3):
                 assert "all orders" in (await s.wait_status(f"m{i}", "CANCELED")).reason
         sim = gw.sims[VENUE]
-        [(_, frame)] = events(sim, "OrderCancellationUpdate")
-        assert frame["payload"]["cancellationReason"] == "UserCancelledAllOnMarket"
+        frames = events(sim, "OrderCancellation")
+        assert len(frames) == 3
+        assert {fr["reason"] for _, fr in frames} == {"OrdersForMarketCancelled"}
+        assert {fr["payload"]["cancellationReason"] for _, fr in frames} == {"USER_CANCELLED_ALL_ON_MARKET"}
         assert not sim.engine.open_orders(adapter(gw).account)
 
     run(tmp_path, scenario)
@@ -245,11 +251,13 @@ def test_both_spellings_are_accepted(tmp_path):
             await place(s, "buy", "1", "2981", "sp2")
             one = await s.wait_status("sp1", "OPEN")
             await s.wait_status("sp2", "OPEN")
-            ad._on_ws(json.dumps({"event": "ActiveOrderUpdate", "reason": "OrderCancelled", "payload": {
-                "orderHash": one.venue_order_id, "symbol": SYMBOL, "status": "PARTIALLY_FILLED_CANCELED"}}).encode())
+            # the seed's spelling, and a hash in capitals behind 0x
+            ad._on_ws(json.dumps({"event": "AccountOrderUpdate", "reason": "OrderCancelled", "payload": {
+                "orderHash": "0x" + one.venue_order_id.upper(), "symbol": SYMBOL,
+                "status": "PARTIALLY_FILLED_CANCELLED"}}).encode())
             assert (await s.wait_status("sp1", "CANCELED")).reason
-            ad._on_ws(json.dumps({"event": "OrderCancellationUpdate", "reason": "OrdersForMarketCancelled",
-                                  "payload": {"symbol": SYMBOL, "cancellationReason": "USER_CANCELLED_ALL_ON_MARKET",
+            ad._on_ws(json.dumps({"event": "AccountOrderUpdate", "reason": "OrdersForMarketCancelled",
+                                  "payload": {"symbol": SYMBOL, "cancellationReason": "UserCancelledAllOnMarket",
                                               "failureToCancelReason": "NO_FAILURE"}}).encode())
             assert (await s.wait_status("sp2", "CANCELED")).reason
 
@@ -270,7 +278,9 @@ def test_signed_payload_is_the_indent_2_json_and_the_hash_the_bcs_one():
     bcs = (bytes.fromhex(IDS[2:]) + bytes.fromhex(KEY.address[2:]) + b"\x08ETH-PERP"
            + b"".join(v.to_bytes(8, "little") for v in fields[3:6]) + b"\x04LONG" + b"\x08ISOLATED"
            + b"".join(v.to_bytes(8, "little") for v in fields[8:]))
-    assert order_hash(*fields) == "0x" + hashlib.blake2b(bcs.hex().encode(), digest_size=32).hexdigest()
+    # the current recipe: blake2b-256 of the raw BCS bytes, lowercase hex without 0x
+    assert order_hash(*fields) == hashlib.blake2b(bcs, digest_size=32).hexdigest()
+    assert order_hash(*fields) != hashlib.blake2b(bcs.hex().encode(), digest_size=32).hexdigest()
 
 
 def test_simulator_refuses_a_bad_signature_and_a_bad_login():
@@ -317,7 +327,7 @@ def test_ws_event_before_the_ack_opens_the_order_and_the_late_ack_changes_nothin
                     break
                 await asyncio.sleep(0.01)
             kinds = [e for e, _ in sim.wire_log]
-            assert kinds.index("ActiveOrderUpdate") < kinds.index("ACK")
+            assert kinds.index("ActiveOrder") < kinds.index("ACK")
             [order] = await s.orders()
             assert order.status == "OPEN" and gw.router.tracker.unknown_transitions >= 1
             assert (await s.cancel("e1")).ok

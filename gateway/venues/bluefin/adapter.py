@@ -3,9 +3,16 @@ only ACKs; the outcome of every order and cancel arrives on the WS account
 stream (seed 000).
 
 Identity. The venue names an order by its hash, which depends only on the
-signed fields: the adapter computes it while signing and binds it before the
+signed fields: the adapter computes it while signing (the current recipe:
+blake2b-256 of the raw BCS bytes, hex without 0x) and binds it before the
 bytes leave, so a WS event that beats the ACK finds its order. The ACK's hash
-is checked against it.
+is checked against it; every hash from the venue is compared lowercased and
+without 0x.
+
+The account stream is the current SDK's: envelopes {event, reason, payload};
+AccountOrderUpdate (an active-order payload or a cancellation payload, told
+apart by `status`) and AccountTradeUpdate ({"trade": ...}) are read, any other
+event is counted in `ignored_events` and otherwise left alone.
 
 The ACK says "the venue holds it, still pending": it is applied as
 PENDING_NEW, so a late ACK (after the stream said OPEN or FILLED) is counted
@@ -22,6 +29,7 @@ venue did not take it, so nothing is lost or doubled.
 from __future__ import annotations
 
 import asyncio
+import collections
 import itertools
 import time
 from functools import partial
@@ -88,6 +96,8 @@ class BluefinAdapter(VenueAdapter):
         self._tokens_changed = asyncio.Event()
         self._refresher: asyncio.Task | None = None
         self._pending_fills: dict[str, tuple[Order, list[Fill]]] = {}
+        self.ignored_events: collections.Counter[str] = collections.Counter()
+        self.subscribed = 0  # subscribe replies with success true
 
     # lifecycle
 
@@ -236,6 +246,7 @@ class BluefinAdapter(VenueAdapter):
         signature = self.key.sign_order(order_json(*fields))
         self.tracker.bind_venue_id(order, order_hash(*fields))
         market = order.type is OrderType.MARKET
+        # type and reduceOnly always (the SDK model requires them); no timeInForce on a market order
         body = schemas.encoder.encode(schemas.CreateOrder(
             signedFields=schemas.SignedFields(
                 symbol=data["market"], accountAddress=self.account, priceE9=str(data["price_e9"]),
@@ -244,7 +255,7 @@ class BluefinAdapter(VenueAdapter):
                 expiresAtMillis=expiration, signedAtMillis=now_ms),
             signature=signature, clientOrderId=order.order_id, type="MARKET" if market else "LIMIT",
             reduceOnly=order.reduce_only, postOnly=order.post_only,
-            timeInForce="IOC" if market and order.tif is TimeInForce.GTC else schemas.TIF[order.tif.value],
+            timeInForce=None if market else schemas.TIF[order.tif.value],
         ))
         t1 = time.perf_counter_ns()
         self.stages.sign.observe(t1 - t0)
@@ -293,10 +304,10 @@ class BluefinAdapter(VenueAdapter):
 
     def _acked(self, order: Order, ack: schemas.OrderAck) -> None:
         self.observe_ack(order)
-        if ack.orderHash != order.venue_order_id:
+        if schemas.norm_hash(ack.orderHash) != order.venue_order_id:
             self.log.warning("order %s: the venue's hash %s is not ours (%s)", order.order_id, ack.orderHash,
                              order.venue_order_id)
-            self.tracker.bind_venue_id(order, ack.orderHash)
+            self.tracker.bind_venue_id(order, schemas.norm_hash(ack.orderHash))
         order.venue_data["acked"] = True
         if order.status not in (Status.PENDING_CANCEL, Status.PENDING_REPLACE):
             self.tracker.apply(order, Status.PENDING_NEW)
@@ -320,26 +331,41 @@ class BluefinAdapter(VenueAdapter):
 
     # the account stream
 
+    def _by_hash(self, text: str | None) -> Order | None:
+        return self.tracker.by_venue(self.name, schemas.norm_hash(text)) if text else None
+
     def _on_ws(self, payload: bytes) -> None:
         try:
             frame = schemas.frame_decoder.decode(payload)
             event = frame.event
-            if event == schemas.ACTIVE_ORDER_UPDATE:
-                self._on_order(schemas.order_payload_decoder.decode(frame.payload))
-            elif event == schemas.ORDER_CANCELLATION_UPDATE:
-                self._on_cancellation(schemas.cancellation_decoder.decode(frame.payload))
+            if event == schemas.ACCOUNT_ORDER_UPDATE:
+                update = schemas.order_payload_decoder.decode(frame.payload)
+                if update.status is not None:
+                    self._on_order(update)
+                else:
+                    self._on_cancellation(update)
             elif event == schemas.ACCOUNT_TRADE_UPDATE:
-                self._on_trade(schemas.trade_decoder.decode(frame.payload))
+                self._on_trade(schemas.trade_update_decoder.decode(frame.payload).trade)
+            elif frame.success is not None and not event:
+                if frame.success:
+                    self.subscribed += 1
+                else:
+                    self.log.error("the venue refused the account stream subscription: %s", frame.message)
+            else:
+                # AccountUpdate, AccountPositionUpdate, ...: not about orders, never an error
+                self.ignored_events[event or "?"] += 1
         except Exception as exc:  # noqa: BLE001 - one bad frame must not stop the stream
             self.log.warning("unreadable stream message: %s", exc)
 
     def _on_order(self, payload: schemas.OrderPayload, order: Order | None = None, filled: int | None = None) -> None:
-        order = order or self.tracker.by_venue(self.name, payload.orderHash)
+        order = order or self._by_hash(payload.orderHash)
         if order is None:
             return  # not ours: another session of the same account, or long forgotten
         wire = payload.status
         reason = None
-        if wire == schemas.OPEN:
+        if wire == schemas.STANDBY:
+            status = Status.UNTRIGGERED
+        elif wire == schemas.OPEN:
             status = Status.OPEN
         elif wire == schemas.PARTIALLY_FILLED_OPEN:
             status = Status.PARTIALLY_FILLED
@@ -349,8 +375,9 @@ class BluefinAdapter(VenueAdapter):
             status, reason = Status.CANCELED, self._cancel_reason(order)
         elif wire in schemas.EXPIRED_SPELLINGS:
             status, reason = Status.EXPIRED, "expired"
-        elif wire == schemas.STANDBY:
-            status = None
+        elif wire == schemas.UNSPECIFIED:
+            self.ignored_events[f"status {wire}"] += 1
+            return
         else:
             self.log.warning("unknown Bluefin status %r for order %s", wire, order.order_id)
             return
@@ -369,13 +396,13 @@ class BluefinAdapter(VenueAdapter):
             return f"{order.tif.value.upper()} remainder canceled"
         return "canceled by the venue"
 
-    def _on_cancellation(self, payload: schemas.CancellationPayload) -> None:
+    def _on_cancellation(self, payload: schemas.OrderPayload) -> None:
         why = payload.cancellationReason
         if why is None:
             # a cancel the venue could not do: the order (if any) stays as it was
             failure = payload.failureToCancelReason or "UNSPECIFIED"
             if payload.orderHash:
-                targets = [o for o in [self.tracker.by_venue(self.name, payload.orderHash)] if o is not None]
+                targets = [o for o in [self._by_hash(payload.orderHash)] if o is not None]
             else:
                 targets = [o for o in self.tracker.open_orders(venue=self.name)
                            if o.status is Status.PENDING_CANCEL and o.venue_data.get("market") == payload.symbol]
@@ -391,7 +418,7 @@ class BluefinAdapter(VenueAdapter):
                               else "canceled: all orders on the market canceled")
                     self.tracker.apply(order, Status.CANCELED, reason=reason)
             return
-        order = self.tracker.by_venue(self.name, payload.orderHash or "")
+        order = self._by_hash(payload.orderHash)
         if order is None:
             return
         fills = self._pending_fills.pop(order.order_id, (None, ()))[1]
@@ -405,12 +432,12 @@ class BluefinAdapter(VenueAdapter):
             self.tracker.apply(order, Status.CANCELED, reason=self._cancel_reason(order, why))
 
     def _on_trade(self, trade: schemas.TradePayload) -> None:
-        order = self.tracker.by_venue(self.name, trade.orderHash)
+        order = self._by_hash(trade.orderHash)
         if order is None:
             return
         fill = Fill(trade_id=trade.id, price=_e18(trade.priceE9), quantity=_e18(trade.quantityE9),
                     ts_ns=trade.executedAtMillis * 1_000_000, is_maker=trade.isMaker,
-                    fee=_e18(trade.tradingFeeE9, signed=True))
+                    fee=_e18(trade.tradingFeeE9 or "0", signed=True))
         # trades come one frame each, then the order's update: booked with it, so the strategy
         # gets one update carrying every trade of a match; leftovers are booked on their own
         if not self._pending_fills:

@@ -1,15 +1,31 @@
-"""Bluefin Pro wire types (seed 000, venues.md and the venue's current SDK),
-one pre-built decoder each. E9 amounts are decimal-integer strings; times are
-milliseconds. What the excerpts leave open and we chose (kept here so the
-adapter and the simulator change together):
+"""Bluefin Pro wire types (seed 000 and venues.md's notes on the venue's
+current official SDK), one pre-built decoder each. E9 amounts are
+decimal-integer strings; times are milliseconds.
 
-- the account stream lives at WS_PATH; the subscribe reply is a frame with
-  event "Subscription";
-- an AccountTradeUpdate payload carries `id`, `orderHash`, `priceE9`,
-  `quantityE9`, `isMaker`, `tradingFeeE9`, `executedAtMillis` (the SDK's Trade);
+Where each fact comes from. The official SDK is not on the package index (the
+PyPI `bluefin-pro-api-client` 1.0.0 is a superseded format), so nothing here
+was run against it: "SDK" below means the SDK's models as venues.md records
+them, and tests/integration/test_bluefin_wire.py holds those payloads as data.
+
+From the SDK (venues.md):
+- CreateOrderRequest: `signedFields`, `signature`, `type`, `reduceOnly`
+  required; `clientOrderId`, `postOnly`, `timeInForce` (none for market
+  orders), `triggerPriceE9`, `selfTradePreventionType` optional;
+- the order hash: blake2b-256 of the raw BCS bytes, lowercase hex, no `0x`;
+- the account stream: Subscribe {method, dataStreams} answered by
+  {success, message}; every event an envelope {event, reason, payload};
+  AccountOrderUpdate carries an active-order or a cancellation payload (told
+  apart by `status`), AccountTradeUpdate a {"trade": {...}};
+- the order statuses and the exchange/info and open-order fields.
+
+Our assumption (the excerpts leave it open; the simulator follows it):
+- a bulk cancel answers with one cancellation payload per order it closed,
+  reason OrdersForMarketCancelled and cancellationReason
+  USER_CANCELLED_ALL_ON_MARKET; a failure that names no order carries
+  orderHash "" (the SDK model makes orderHash a required string);
 - a zero price is refused with the reason INVALID_PRICE;
-- an IOC/FOK/market order that trades nothing ends with ActiveOrderUpdate
-  status CANCELLED (the seed: no dedicated cancel event for an IOC remainder).
+- an IOC/FOK/market order that trades nothing ends with status CANCELLED;
+- the subscribe reply's message text, the error body {error, message}.
 """
 from __future__ import annotations
 
@@ -24,24 +40,29 @@ CANCEL_PATH = "/api/v1/trade/orders/cancel"
 OPEN_ORDERS_PATH = "/api/v1/trade/openOrders"
 AUDIENCE = "api"
 MAX_CANCEL_HASHES = 10
-DATA_STREAMS = ["AccountOrderUpdate", "AccountTradeUpdate", "AccountPositionUpdate", "AccountUpdate"]
+DATA_STREAMS = ["AccountOrderUpdate", "AccountTradeUpdate"]
 
-# events
-ACTIVE_ORDER_UPDATE = "ActiveOrderUpdate"
-ORDER_CANCELLATION_UPDATE = "OrderCancellationUpdate"
+# events (the envelope's `event`)
+ACCOUNT_ORDER_UPDATE = "AccountOrderUpdate"
 ACCOUNT_TRADE_UPDATE = "AccountTradeUpdate"
+# reasons
+ORDER_CREATED, ORDER_MATCHED, ORDER_CANCELLED = "OrderCreated", "OrderMatched", "OrderCancelled"
+ORDERS_FOR_MARKET_CANCELLED = "OrdersForMarketCancelled"
 
-# order statuses; both spellings of the cancelled one are accepted (seed / SDK)
-OPEN, PARTIALLY_FILLED_OPEN, FILLED = "OPEN", "PARTIALLY_FILLED_OPEN", "FILLED"
-PARTIALLY_FILLED_CANCELLED = "PARTIALLY_FILLED_CANCELLED"
+# order statuses; the seed's spellings of the partly filled cancel are accepted too
+STANDBY, OPEN, PARTIALLY_FILLED_OPEN, FILLED = "STANDBY", "OPEN", "PARTIALLY_FILLED_OPEN", "FILLED"
+CANCELLED, EXPIRED, UNSPECIFIED = "CANCELLED", "EXPIRED", "UNSPECIFIED"
+PARTIALLY_FILLED_CANCELED = "PARTIALLY_FILLED_CANCELED"
+PARTIALLY_FILLED_EXPIRED = "PARTIALLY_FILLED_EXPIRED"
 PARTIALLY_FILLED_CANCELLED_SPELLINGS = frozenset({
-    "PARTIALLY_FILLED_CANCELLED", "PARTIALLY_FILLED_CANCELED", "PartiallyFilledCancelled"})
+    "PARTIALLY_FILLED_CANCELED", "PARTIALLY_FILLED_CANCELLED", "PartiallyFilledCancelled"})
 CANCELLED_SPELLINGS = frozenset({"CANCELLED", "CANCELED"})
 EXPIRED_SPELLINGS = frozenset({"EXPIRED", "PARTIALLY_FILLED_EXPIRED"})
-STANDBY = "STANDBY"
+STATUSES = frozenset({STANDBY, OPEN, PARTIALLY_FILLED_OPEN, PARTIALLY_FILLED_CANCELED, FILLED, CANCELLED,
+                      EXPIRED, PARTIALLY_FILLED_EXPIRED, UNSPECIFIED})
 
 # cancellation reasons
-USER_CANCELLED_ALL = "UserCancelledAllOnMarket"
+USER_CANCELLED_ALL = "USER_CANCELLED_ALL_ON_MARKET"
 USER_CANCELLED_ALL_SPELLINGS = frozenset({"UserCancelledAllOnMarket", "USER_CANCELLED_ALL_ON_MARKET"})
 USER_CANCELLED = "USER_CANCELLED"
 POST_ONLY_WOULD_TRADE = "POST_ONLY_WOULD_TRADE"
@@ -49,7 +70,18 @@ SELF_TRADE_PREVENTION = "SELF_TRADE_PREVENTION"
 FAILURE_REASONS = ("ORDER_NOT_FOUND", "MARKET_NOT_FOUND", "ACCOUNT_NOT_FOUND", "NO_OPEN_ORDERS_ON_MARKET",
                    "NO_FAILURE", "UNSPECIFIED")
 
+ORDER_TYPES = frozenset({"LIMIT", "MARKET", "STOP_LIMIT", "STOP_MARKET"})
+TIME_IN_FORCE = frozenset({"GTT", "IOC", "FOK"})
+STP_TYPES = frozenset({"TAKER", "MAKER", "BOTH"})
 TIF = {"gtc": "GTT", "ioc": "IOC", "fok": "FOK"}
+
+
+def norm_hash(text: str | None) -> str:
+    """Hashes compare case-insensitively, with or without 0x (the SDK sends none)."""
+    if not text:
+        return ""
+    text = text.lower()
+    return text[2:] if text.startswith("0x") else text
 
 
 # auth
@@ -96,16 +128,22 @@ class SignedFields(msgspec.Struct):
     signedAtMillis: int
 
 
-class CreateOrder(msgspec.Struct, omit_defaults=True):
+class CreateOrder(msgspec.Struct, omit_defaults=True, kw_only=True):
+    """The SDK's CreateOrderRequest: type and reduceOnly have no default, so they are
+    always encoded; None optionals are left out."""
     signedFields: SignedFields
     signature: str
     clientOrderId: str | None = None
-    type: str = "LIMIT"  # LIMIT | MARKET
-    reduceOnly: bool = False
-    postOnly: bool = False
-    timeInForce: str = "GTT"  # GTT | IOC | FOK
+    type: str  # LIMIT | MARKET | STOP_LIMIT | STOP_MARKET
+    reduceOnly: bool
+    postOnly: bool | None = None
+    timeInForce: str | None = None  # GTT | IOC | FOK; none for market orders
     triggerPriceE9: str | None = None
     selfTradePreventionType: str | None = None
+
+
+CREATE_ORDER_FIELDS = frozenset(CreateOrder.__struct_fields__)
+SIGNED_FIELDS = frozenset(SignedFields.__struct_fields__)
 
 
 class OrderAck(msgspec.Struct):
@@ -117,6 +155,9 @@ class CancelOrders(msgspec.Struct, omit_defaults=True):
     orderHashes: list[str] | None = None
 
 
+CANCEL_FIELDS = frozenset(CancelOrders.__struct_fields__)
+
+
 class Error(msgspec.Struct):
     error: str = ""
     message: str = ""
@@ -126,39 +167,36 @@ class Error(msgspec.Struct):
 # the account stream
 
 class OrderPayload(msgspec.Struct):
-    """An ActiveOrderUpdate payload, and one entry of GET /openOrders."""
-    orderHash: str
+    """An AccountOrderUpdate payload: an ActiveOrderUpdate (has `status`) or an
+    OrderCancellationUpdate (has none; a done cancel carries cancellationReason, a failed
+    one null and failureToCancelReason). Also one entry of GET /openOrders."""
+    orderHash: str | None = None
     symbol: str = ""
-    status: str = ""
+    status: str | None = None
     clientOrderId: str | None = None
     accountAddress: str = ""
     priceE9: str = "0"
     quantityE9: str = "0"
     filledQuantityE9: str = "0"
+    remainingQuantityE9: str = "0"
     side: str = ""
     leverageE9: str = "0"
     isIsolated: bool = False
     salt: str = ""
     expiresAtMillis: int = 0
     signedAtMillis: int = 0
+    signerAddress: str = ""
     type: str = "LIMIT"
     reduceOnly: bool = False
     postOnly: bool = False
-    timeInForce: str = "GTT"
-    createdAtMillis: int = 0
-    updatedAtMillis: int = 0
-
-
-class CancellationPayload(msgspec.Struct):
-    """A done cancel carries cancellationReason; a failed one null and failureToCancelReason.
-    A bulk cancel (UserCancelledAllOnMarket) may name no order."""
-    symbol: str = ""
-    orderHash: str | None = None
-    clientOrderId: str | None = None
+    timeInForce: str | None = None
+    triggerPriceE9: str | None = None
+    selfTradePreventionType: str | None = None
     cancellationReason: str | None = None
     failureToCancelReason: str | None = None
-    remainingQuantityE9: str = "0"
     createdAtMillis: int = 0
+    updatedAtMillis: int = 0
+    orderTimeAtMillis: int = 0
 
 
 class TradePayload(msgspec.Struct):
@@ -168,22 +206,35 @@ class TradePayload(msgspec.Struct):
     quantityE9: str
     symbol: str = ""
     clientOrderId: str | None = None
+    orderType: str | None = None
+    tradeType: str | None = None
     side: str = ""
     isMaker: bool = False
-    tradingFeeE9: str = "0"
+    quoteQuantityE9: str = "0"
+    tradingFeeE9: str | None = None
     executedAtMillis: int = 0
 
 
+class TradeUpdate(msgspec.Struct):
+    trade: TradePayload
+
+
 class Frame(msgspec.Struct):
+    """An event envelope, or the subscribe reply ({success, message}, no event)."""
     event: str = ""
     reason: str | None = None
     payload: msgspec.Raw = msgspec.Raw(b"null")
+    success: bool | None = None
+    message: str | None = None
 
 
-class Subscribe(msgspec.Struct):
+class Subscribe(msgspec.Struct, omit_defaults=True):
     method: str
     dataStreams: list[str]
+    authToken: str | None = None
 
+
+SUBSCRIBE_FIELDS = frozenset(Subscribe.__struct_fields__)
 
 login_decoder = msgspec.json.Decoder(Login)
 tokens_decoder = msgspec.json.Decoder(Tokens)
@@ -196,7 +247,7 @@ error_decoder = msgspec.json.Decoder(Error)
 frame_decoder = msgspec.json.Decoder(Frame)
 order_payload_decoder = msgspec.json.Decoder(OrderPayload)
 orders_decoder = msgspec.json.Decoder(list[OrderPayload])
-cancellation_decoder = msgspec.json.Decoder(CancellationPayload)
-trade_decoder = msgspec.json.Decoder(TradePayload)
+cancellation_decoder = order_payload_decoder
+trade_update_decoder = msgspec.json.Decoder(TradeUpdate)
 subscribe_decoder = msgspec.json.Decoder(Subscribe)
 encoder = msgspec.json.Encoder()

@@ -6,8 +6,10 @@
   bytes [3, 0, 0]; signed bytes = blake2b-256 of that. Sent as standard
   base64 of 0x00 ‖ sig(64) ‖ pubkey(32).
 - login: blake2b-256 of the exact body bytes; urlsafe base64, same layout.
-- order hash (what the venue answers with): blake2b-256 of the ASCII hex of
-  the BCS encoding of the order's fields.
+- order hash (what the venue answers with): blake2b-256 of the raw BCS
+  bytes of the order's fields, lowercase hex without 0x (the current SDK;
+  until May 2025 it hashed the ASCII hex of those bytes, and answers made that
+  way would never match).
 
 The JSON is filled into a template instead of going through a JSON encoder:
 every value is a hex address, a symbol we check once, a decimal-integer
@@ -96,7 +98,7 @@ def order_hash(ids: str, account: str, market: str, price_e9: int, quantity_e9: 
         _bcs_str(side), _bcs_str(position_type),
         expiration_ms.to_bytes(8, "little"), salt.to_bytes(8, "little"), signed_at_ms.to_bytes(8, "little"),
     ))
-    return "0x" + blake2b256(bcs.hex().encode()).hex()
+    return blake2b256(bcs).hex()
 
 
 class Ed25519Key:
