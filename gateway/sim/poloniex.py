@@ -10,6 +10,12 @@ orders rest in the engine as stop orders, untriggered until the last trade
 price crosses their stopPrice; the triggered order then gets an id of its
 own, trades on the book and is pushed with source "SMART". Ids are decimal
 strings above 2^53, as the venue's are.
+
+Market data is public, as on the venue (ccxt loads markets before anything
+else: /markets, /v2/currencies, /v3/market/allInstruments); a path the
+venue does not have answers 404 with a JSON body, never 401. Request fields
+the venue's documented models (the ones ccxt passes through) do not have are
+accepted and counted in unknown_fields.
 """
 from __future__ import annotations
 
@@ -46,7 +52,18 @@ from gateway.venues.poloniex import schemas as s
 log = logging.getLogger("gateway.sim.poloniex")
 
 FIRST_ID = 2**60 + 1  # above 2^53: a float reader would round them
-PUBLIC = frozenset({"/markets", "/v2/currencies"})
+# market data: public on the venue; everything else here is private
+PUBLIC = frozenset({"/markets", "/v2/currencies", "/currencies", "/timestamp", "/v3/market/allInstruments"})
+# what the venue's documented request models hold (ccxt sends these and passes others through)
+ORDER_FIELDS = frozenset({"symbol", "side", "type", "timeInForce", "accountType", "price", "quantity", "amount",
+                          "clientOrderId", "allowBorrow", "stpMode", "slippageTolerance"})
+SMART_FIELDS = frozenset({"symbol", "side", "type", "timeInForce", "accountType", "price", "stopPrice", "quantity",
+                          "amount", "clientOrderId"})
+REPLACE_FIELDS = frozenset({"clientOrderId", "price", "stopPrice", "quantity", "amount", "type", "timeInForce",
+                            "allowBorrow", "proceedOnFailure", "slippageTolerance"})
+CANCEL_BY_IDS_FIELDS = frozenset({"orderIds", "clientOrderIds"})
+CANCEL_ALL_FIELDS = frozenset({"symbols", "accountTypes"})
+WS_AUTH_FIELDS = frozenset({"key", "signTimestamp", "signature", "signatureMethod", "signatureVersion"})
 ACCOUNT = web.RequestKey("account", str)
 
 
@@ -148,6 +165,11 @@ class PoloniexSim(SimServer):
 
     @web.middleware
     async def _guard(self, request: web.Request, handler):
+        if request.match_info.http_exception is not None:
+            # no such path (or method): the venue's JSON error, not an authentication failure
+            status = request.match_info.http_exception.status
+            return web.json_response({"code": status, "message": f"{request.method} {request.path}: not found"
+                                      if status == 404 else "method not allowed"}, status=status)
         if request.path in PUBLIC or request.path == self.ws_path or request.path.startswith("/_sim"):
             return await handler(request)
         self.requests += 1
@@ -207,6 +229,7 @@ class PoloniexSim(SimServer):
         app.add_routes([
             web.get("/markets", self._markets),
             web.get("/v2/currencies", self._currencies),
+            web.get("/v3/market/allInstruments", self._instruments),
             web.post("/orders", self._place),
             web.get("/orders", self._list),
             web.delete("/orders/cancelByIds", self._cancel_by_ids),
@@ -231,10 +254,15 @@ class PoloniexSim(SimServer):
     def _error(exc: _Reject) -> web.Response:
         return web.json_response({"code": exc.code, "message": str(exc)}, status=exc.status)
 
-    @staticmethod
-    async def _decode(request: web.Request, decoder: msgspec.json.Decoder):
+    async def _decode(self, request: web.Request, decoder: msgspec.json.Decoder, known: frozenset = frozenset()):
+        raw = await request.read()
         try:
-            return decoder.decode(await request.read())
+            if known:
+                data = msgspec.json.decode(raw)
+                self.received.append((f"{request.method} {request.path}", data))
+                if isinstance(data, dict):
+                    self.count_unknown(f"{request.method} {request.path}", data, known)
+            return decoder.decode(raw)
         except (msgspec.ValidationError, msgspec.DecodeError) as exc:
             raise _Reject(f"invalid request: {exc}") from None
 
@@ -264,11 +292,11 @@ class PoloniexSim(SimServer):
             raise _Reject(f"clientOrderId {cid} is already used")
         return cid
 
-    def _new_order(self, account: str, symbol: str, side: str, kind: str, tif: str, quantity: str | None,
+    def _new_order(self, account: str, symbol: str, side: str, kind: str, tif: str | None, quantity: str | None,
                    price: str | None, amount: str | None, cid: str, stop: int | None = None) -> Order:
         product = self._product(symbol)
         try:
-            side_e, tif_e = Side(side), TimeInForce(tif)
+            side_e, tif_e = Side(side), TimeInForce(tif or "GTC")
         except ValueError:
             raise _Reject(f"invalid side {side} or timeInForce {tif}") from None
         engine_type = {"LIMIT": OrderType.LIMIT, "LIMIT_MAKER": OrderType.LIMIT_MAKER, "MARKET": OrderType.MARKET,
@@ -465,13 +493,20 @@ class PoloniexSim(SimServer):
 
     async def _currencies(self, request: web.Request) -> web.Response:
         names = sorted({part for p in self.products for part in p.split("_")})
-        return web.json_response([{"coin": n, "delisted": False, "tradeEnable": True} for n in names])
+        return web.json_response([{"id": i + 1, "coin": n, "name": n, "delisted": False, "tradeEnable": True,
+                                   "supportBorrow": False, "networkList": []} for i, n in enumerate(names)])
+
+    async def _instruments(self, request: web.Request) -> web.Response:
+        # the futures list: a spot venue simulator has none
+        return web.json_response({"code": "200", "msg": "Success", "data": []})
 
     # regular orders
 
     async def _place(self, request: web.Request) -> web.Response:
         account = request[ACCOUNT]
-        body = await self._decode(request, _place_decoder)
+        body = await self._decode(request, _place_decoder, ORDER_FIELDS)
+        if body.type == "MARKET" and body.timeInForce is not None:
+            self.unknown_fields["POST /orders.timeInForce on a MARKET order"] += 1
         cid = self._client_id(account, body.clientOrderId, self.regular_cid)
         order = self._new_order(account, body.symbol, body.side, body.type, body.timeInForce, body.quantity,
                                 body.price, body.amount, cid)
@@ -530,7 +565,7 @@ class PoloniexSim(SimServer):
         return found
 
     async def _cancel_by_ids(self, request: web.Request) -> web.Response:
-        body = await self._decode(request, _by_ids_decoder)
+        body = await self._decode(request, _by_ids_decoder, CANCEL_BY_IDS_FIELDS)
         results, updates = self._cancel_results(self._by_ids(request[ACCOUNT], body, False), False)
         return await self._respond(results, updates)
 
@@ -542,7 +577,7 @@ class PoloniexSim(SimServer):
                 and (o.extra.get("smart") and o.status is Status.UNTRIGGERED) == smart]
 
     async def _cancel_all(self, request: web.Request) -> web.Response:
-        body = await self._decode(request, _all_decoder)
+        body = await self._decode(request, _all_decoder, CANCEL_ALL_FIELDS)
         results, updates = self._cancel_results(self._matching(request[ACCOUNT], body, False), False)
         return await self._respond(results, updates)
 
@@ -553,7 +588,7 @@ class PoloniexSim(SimServer):
 
     async def _place_smart(self, request: web.Request) -> web.Response:
         account = request[ACCOUNT]
-        body = await self._decode(request, _smart_decoder)
+        body = await self._decode(request, _smart_decoder, SMART_FIELDS)
         cid = self._client_id(account, body.clientOrderId, self.smart_cid)
         try:
             stop_text = s.decimal_text(body.stopPrice)
@@ -597,12 +632,12 @@ class PoloniexSim(SimServer):
                                     "state": s.CANCELLED, "code": s.CODE_OK, "message": ""}, [update])
 
     async def _cancel_smart_by_ids(self, request: web.Request) -> web.Response:
-        body = await self._decode(request, _by_ids_decoder)
+        body = await self._decode(request, _by_ids_decoder, CANCEL_BY_IDS_FIELDS)
         results, updates = self._cancel_results(self._by_ids(request[ACCOUNT], body, True), True)
         return await self._respond(results, updates)
 
     async def _cancel_all_smart(self, request: web.Request) -> web.Response:
-        body = await self._decode(request, _all_decoder)
+        body = await self._decode(request, _all_decoder, CANCEL_ALL_FIELDS)
         results, updates = self._cancel_results(self._matching(request[ACCOUNT], body, True), True)
         return await self._respond(results, updates)
 
@@ -614,7 +649,7 @@ class PoloniexSim(SimServer):
     async def _cancel_replace(self, request: web.Request, smart: bool) -> web.Response:
         account = request[ACCOUNT]
         old = (self._smart_order if smart else self._regular)(account, request.match_info["ref"])
-        body = await self._decode(request, _replace_decoder)
+        body = await self._decode(request, _replace_decoder, REPLACE_FIELDS)
         proceed = body.proceedOnFailure in (True, "true", "True")
         table = self.smart_cid if smart else self.regular_cid
         cid = self._client_id(account, body.clientOrderId, table)
@@ -703,12 +738,20 @@ class PoloniexSim(SimServer):
         return ws
 
     async def _ws_auth(self, ws: web.WebSocketResponse, params: dict) -> str | None:
+        self.received.append(("ws auth", params))
+        if isinstance(params, dict):
+            self.count_unknown("ws auth", params, WS_AUTH_FIELDS)
         key, ts, signature = params.get("key"), params.get("signTimestamp"), params.get("signature")
         secret = self.keys.get(key or "")
         now = _now_ms()
         why = None
         if secret is None or ts is None or not signature:
             why = "unknown key or missing parameters"
+        elif not str(ts).isdigit():
+            why = "signTimestamp must be milliseconds"
+        elif params.get("signatureMethod", "HmacSHA256") != "HmacSHA256" or \
+                str(params.get("signatureVersion", "2")) not in ("1", "2"):
+            why = "unsupported signatureMethod or signatureVersion"
         elif not (now - s.TIMESTAMP_VALID_MS <= int(ts) <= now + s.TIMESTAMP_AHEAD_MS):
             why = "signTimestamp outside the window"
         elif not hmac.compare_digest(_hmac_b64(secret, f"GET\n/ws\nsignTimestamp={ts}"), str(signature)):

@@ -159,13 +159,16 @@ class PoloniexAdapter(VenueAdapter):
         symbol = str(self.instruments[order.symbol].product_id)
         side = "BUY" if order.side is Side.BUY else "SELL"
         price = None if order.price is None else _dec(order.price)
-        tif = order.tif.value.upper()
+        # GTC is the venue's default: sent as none, as ccxt does
+        tif = None if order.tif is TimeInForce.GTC else order.tif.value.upper()
         if order.stop_price is not None:
             body = s.encoder.encode(s.PlaceSmartOrder(
                 symbol=symbol, side=side, type="STOP_LIMIT" if price else "STOP", stopPrice=_dec(order.stop_price),
                 quantity=_dec(order.quantity), price=price, timeInForce=tif, clientOrderId=order.order_id))
         else:
             kind = "MARKET" if order.type is OrderType.MARKET else ("LIMIT_MAKER" if order.post_only else "LIMIT")
+            if kind == "MARKET":
+                tif = None  # the venue takes no timeInForce on a market order
             body = s.encoder.encode(s.PlaceOrder(
                 symbol=symbol, side=side, type=kind, quantity=_dec(order.quantity), price=price, timeInForce=tif,
                 clientOrderId=order.order_id))

@@ -23,6 +23,7 @@ WS_PATH = "/ws/private"
 ORDERS_CHANNEL = "orders"
 AUTH_CHANNEL = "auth"
 CID_PREFIX = "cid:"
+SIGNATURE_METHOD, SIGNATURE_VERSION = "HmacSHA256", "2"
 CLIENT_ORDER_ID_MAX = 64
 TIMESTAMP_AHEAD_MS = 1000  # a signTimestamp further ahead of the venue's clock: 400
 TIMESTAMP_VALID_MS = 60_000  # without recvWindow a signature is good for a minute: 408
@@ -70,7 +71,7 @@ class PlaceOrder(msgspec.Struct, omit_defaults=True):
     quantity: str | None = None
     price: str | None = None
     amount: str | None = None
-    timeInForce: str = "GTC"
+    timeInForce: str | None = None  # none: GTC, the venue's default (ccxt sends none)
     clientOrderId: str | None = None
     accountType: str | None = None
 
@@ -83,7 +84,7 @@ class PlaceSmartOrder(msgspec.Struct, omit_defaults=True):
     quantity: str | None = None
     price: str | None = None
     amount: str | None = None
-    timeInForce: str = "GTC"
+    timeInForce: str | None = None  # none: GTC, the venue's default (ccxt sends none)
     clientOrderId: str | None = None
     accountType: str | None = None
 

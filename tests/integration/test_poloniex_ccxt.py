@@ -1,0 +1,181 @@
+"""Conformance: ccxt (REST) and ccxt.pro (WS), the clients Poloniex users run,
+against our Poloniex simulator, unaided; and our adapter sends what they send.
+
+The venue's own client is the oracle: if ccxt cannot load markets, place,
+list or cancel here, the simulator is wrong, and whatever our adapter sends
+must be a request ccxt also sends."""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import ccxt
+import pytest
+import uvloop
+
+from gateway.sim.base import scaled
+from gateway.sim.engine import Status
+from gateway.sim.poloniex import PoloniexSim, Product
+from tests.integration.test_poloniex import V, adapter, run
+
+SYMBOL = "ETH/USDT"
+KEY, SECRET = "ccxt-key", "ccxt-secret"
+
+
+def with_sim(scenario, timeout_s: float = 20):
+    async def main():
+        sim = PoloniexSim([Product("ETH_USDT", tick=scaled("0.1"), lot=scaled("0.001"), min_quantity=scaled("0.001"))],
+                          mid_prices={"ETH_USDT": scaled("3000")}, mm_levels=3)
+        sim.register(KEY, SECRET)
+        await sim.start()
+        try:
+            await asyncio.wait_for(scenario(sim), timeout_s)
+        finally:
+            await sim.stop()
+
+    uvloop.run(main())
+
+
+@contextlib.asynccontextmanager
+async def ccxt_client(sim, pro: bool = False):
+    if pro:
+        import ccxt.pro as module
+    else:
+        import ccxt.async_support as module
+    exchange = module.poloniex({"apiKey": KEY, "secret": SECRET, "enableRateLimit": False})
+    # only the hosts change: every path, header and signature is ccxt's own
+    exchange.urls["api"] = {**exchange.urls["api"], "spot": sim.rest_url, "swap": sim.rest_url,
+                            "ws": {"public": sim.ws_url, "private": sim.ws_url}}
+    try:
+        yield exchange
+    finally:
+        await exchange.close()
+
+
+def bodies(sim, where: str) -> list[dict]:
+    return [body for w, body in sim.received if w == where]
+
+
+def test_ccxt_loads_markets_without_help_and_unknown_paths_are_404():
+    async def scenario(sim):
+        async with ccxt_client(sim) as ex:
+            markets = await ex.load_markets()
+            assert SYMBOL in markets and markets[SYMBOL]["id"] == "ETH_USDT"
+            assert markets[SYMBOL]["precision"]["price"] == 0.1
+            assert markets[SYMBOL]["limits"]["amount"]["min"] == 0.001
+        assert sim.requests == 0  # nothing private was asked for
+        import aiohttp
+        async with aiohttp.ClientSession() as http:
+            for path in ("/v3/market/allInstruments", "/markets", "/v2/currencies"):
+                async with http.get(sim.rest_url + path) as r:
+                    assert r.status == 200, path
+            async with http.get(sim.rest_url + "/no/such/path") as r:
+                assert r.status == 404 and (await r.json())["code"] == 404
+            async with http.get(sim.rest_url + "/markets/ETH_USDT/nothing") as r:
+                assert r.status == 404 and r.content_type == "application/json"
+
+    with_sim(scenario)
+
+
+def test_ccxt_rest_orders_against_the_simulator():
+    async def scenario(sim):
+        async with ccxt_client(sim) as ex:
+            await ex.load_markets()
+            limit = await ex.create_order(SYMBOL, "limit", "buy", 0.5, 2990, {"clientOrderId": "cx1"})
+            assert sim.regular[limit["id"]].price == scaled("2990") and sim.regular[limit["id"]].is_open
+            maker = await ex.create_order(SYMBOL, "limit", "buy", 1, 2991, {"postOnly": True})
+            assert sim.regular[maker["id"]].extra["type"] == "LIMIT_MAKER"
+            with pytest.raises(ccxt.InvalidOrder, match="post-only"):  # the venue's error, as ccxt maps it
+                await ex.create_order(SYMBOL, "limit", "buy", 1, 3003, {"postOnly": True})
+            sell = await ex.create_order(SYMBOL, "market", "sell", 0.5)
+            assert sim.regular[sell["id"]].status is Status.FILLED
+            assert bodies(sim, "POST /orders")[-1] == {"symbol": "ETH_USDT", "side": "SELL", "type": "MARKET",
+                                                      "quantity": "0.5"}
+            stop_limit = await ex.create_order(SYMBOL, "limit", "sell", 1, 2900, {"triggerPrice": 2950})
+            stop = await ex.create_order(SYMBOL, "market", "sell", 1, None, {"triggerPrice": 2940})
+            assert sim.smart[stop_limit["id"]].stop_price == scaled("2950")
+            assert sim.smart[stop["id"]].price is None and sim.smart[stop["id"]].status is Status.UNTRIGGERED
+            smart_bodies = bodies(sim, "POST /smartorders")
+            assert [b["type"] for b in smart_bodies] == ["STOP_LIMIT", "STOP"]
+            assert isinstance(smart_bodies[0]["stopPrice"], (int, float))  # ccxt sends a JSON number
+
+            everywhere = await ex.fetch_open_orders()
+            here = await ex.fetch_open_orders(SYMBOL)
+            assert {o["id"] for o in everywhere} == {o["id"] for o in here} == {limit["id"], maker["id"]}
+            triggers = await ex.fetch_open_orders(SYMBOL, params={"trigger": True})
+            assert {o["id"] for o in triggers} == {stop_limit["id"], stop["id"]}
+
+            await ex.cancel_order(limit["id"], SYMBOL)
+            assert not sim.regular[limit["id"]].is_open
+            await ex.cancel_order(stop["id"], SYMBOL, {"trigger": True})
+            assert not sim.smart[stop["id"]].is_open
+            more = [await ex.create_order(SYMBOL, "limit", "buy", 1, price) for price in (2980, 2981, 2982)]
+            await ex.cancel_orders([more[0]["id"], more[1]["id"]], SYMBOL)
+            assert [sim.regular[o["id"]].is_open for o in more] == [False, False, True]
+            await ex.cancel_all_orders(SYMBOL)
+            assert not await ex.fetch_open_orders(SYMBOL)
+            assert sim.smart[stop_limit["id"]].is_open  # cancel all of the regular kind leaves smart ones
+            await ex.cancel_all_orders(SYMBOL, {"trigger": True})
+            assert not await ex.fetch_open_orders(SYMBOL, params={"trigger": True})
+        assert sim.refused_signatures == 0
+        assert not sim.unknown_fields  # ccxt sends nothing the venue's models lack
+
+    with_sim(scenario)
+
+
+def test_ccxt_pro_authenticates_and_watches_orders():
+    async def scenario(sim):
+        async with ccxt_client(sim, pro=True) as ws_ex, ccxt_client(sim) as rest:
+            await rest.load_markets()
+            ws_ex.set_markets(rest.markets)
+            watching = asyncio.ensure_future(ws_ex.watch_orders())
+            for _ in range(500):
+                if sim.subscribers:
+                    break
+                await asyncio.sleep(0.01)
+            assert sim.subscribers, "ccxt.pro did not get through auth to the orders channel"
+            placed = await rest.create_order(SYMBOL, "limit", "buy", 1, 2980, {"clientOrderId": "w1"})
+            orders = await watching
+            assert [o["id"] for o in orders] == [placed["id"]] and orders[0]["status"] == "open"
+            assert orders[0]["clientOrderId"] == "w1" and orders[0]["price"] == 2980
+            watching = asyncio.ensure_future(ws_ex.watch_orders())
+            await rest.cancel_order(placed["id"], SYMBOL)
+            orders = await watching
+            assert orders[-1]["id"] == placed["id"] and orders[-1]["status"] == "canceled"
+        [auth] = bodies(sim, "ws auth")
+        assert isinstance(auth["signTimestamp"], str)
+        assert auth["signatureMethod"] == "HmacSHA256" and auth["signatureVersion"] == "2"
+        assert sim.refused_signatures == 0 and not sim.unknown_fields
+
+    with_sim(scenario)
+
+
+def test_adapter_sends_what_ccxt_sends(tmp_path):
+    """The same orders through the gateway: the same fields, and the WS auth as ccxt.pro's."""
+    async def scenario(gw):
+        from tests.contract.suite import VenueContract
+
+        sim = gw.sims[V]
+        async with VenueContract.strategy(None, gw, "alpha") as s:
+            assert (await s.place(V, "ETH-PERP", "buy", "0.5", "2990", client_order_id="g1")).ok
+            assert (await s.place(V, "ETH-PERP", "buy", "1", "2991", client_order_id="g2", post_only=True)).ok
+            assert (await s.place(V, "ETH-PERP", "sell", "0.5", None, type="market", tif="ioc",
+                                  client_order_id="g3")).ok
+            assert (await s.place(V, "ETH-PERP", "sell", "1", "2900", stop_price="2950",
+                                  client_order_id="g4")).ok
+            await s.wait_status("g3", "FILLED")
+            await s.wait_status("g4", "UNTRIGGERED")
+        limit, maker, market = bodies(sim, "POST /orders")
+        [smart] = bodies(sim, "POST /smartorders")
+        # the fields ccxt sends for these orders (test_ccxt_rest_orders_against_the_simulator)
+        assert set(limit) == {"symbol", "side", "type", "quantity", "price", "clientOrderId"}
+        assert maker["type"] == "LIMIT_MAKER" and set(maker) == set(limit)
+        assert market == {"symbol": "ETH_USDT", "side": "SELL", "type": "MARKET", "quantity": "0.5",
+                          "clientOrderId": market["clientOrderId"]}
+        assert set(smart) == {"symbol", "side", "type", "stopPrice", "quantity", "price", "clientOrderId"}
+        [auth] = bodies(sim, "ws auth")
+        assert set(auth) == {"key", "signTimestamp", "signature", "signatureMethod", "signatureVersion"}
+        assert isinstance(auth["signTimestamp"], str) and auth["signatureVersion"] == "2"
+        assert adapter(gw).connected
+
+    run(tmp_path, scenario)
