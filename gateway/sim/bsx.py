@@ -7,10 +7,22 @@ account, not older than 10 minutes), client_order_id (at most 32 characters,
 unique among open orders), tick and lot. Orders trade on the shared engine;
 every change is pushed on the orders channel with the seed's field names and
 types. The WS lives at schemas.WS_PATH and wants the HMAC auth before `sub`.
+
+Accounts as the official SDK makes them: POST /users/register (the wallet's
+EIP-712 Register signature over the signer address and the signer's SignKey
+signature over the wallet, both verified) issues an API key that expires
+after key_life_s; POST /users/api-key issues a fresh one for a live key. An
+expired key is code 16. Every error is a JSON body {code, message} (the SDK
+crashes on anything else), unknown paths included. Fields the SDK never
+sends are accepted and counted in unknown_fields.
+
+Faults besides the shared ones: answer_429 and reply_delay_ms on the order
+paths (as the other simulators), expire_api_keys() ends every key now.
 """
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import hmac
 import logging
 import re
@@ -24,6 +36,7 @@ import msgspec
 from aiohttp import WSMsgType, web
 
 from gateway._core.fixedpoint import FixedPointError, format_scaled, parse_scaled
+from gateway.eip712 import hash_typed_data
 from gateway.signer import Signer, recover_address
 from gateway.sim.base import SimServer, scaled
 from gateway.sim.engine import (
@@ -55,7 +68,9 @@ CANCEL_REASON = {
     Reason.EXPIRED: "expired",
 }
 TIFS = {"GTC": TimeInForce.GTC, "IOC": TimeInForce.IOC, "FOK": TimeInForce.FOK}
-CLIENT_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,32}$")
+CLIENT_ID = re.compile(r"^[A-Za-z0-9]{1,32}$")  # the SDK: at most 32 letters and digits
+REGISTER_MAX_AGE_NS = 600 * 10**9
+ORDER_PATHS = ("/order", "/orders")
 WS_AUTH_MAX_AGE_NS = 60 * 10**9
 
 
@@ -74,6 +89,8 @@ class User:
     api_secret: str
     sender: str  # the main wallet
     signer: str  # the address allowed to sign its orders
+    expires_ns: int = 0
+    name: str = ""
 
 
 class _Reject(Exception):
@@ -94,12 +111,15 @@ class BsxSim(SimServer):
                  verifying_contract: str = "0x0000000000000000000000000000000000000000",
                  domain_name: str = "BSX Mainnet", domain_version: str = "1",
                  mid_prices: dict[str, int] | None = None, market_maker: bool = True,
-                 mm_levels: int = 5, mm_quantity: int = 10**18):
+                 mm_levels: int = 5, mm_quantity: int = 10**18, key_life_s: float = 30 * 86400):
         self.products = {p.index: p for p in products}
         self.by_symbol = {p.product_id: p for p in products}
         self.chain = {"name": domain_name, "version": domain_version, "chain_id": chain_id,
                       "verifying_contract": verifying_contract}
-        self._order_t = order_type(domain(domain_name, domain_version, chain_id, verifying_contract))
+        self._domain = domain(domain_name, domain_version, chain_id, verifying_contract)
+        self._order_t = order_type(self._domain)
+        self.key_life_s = key_life_s
+        self.registrations = self.renewals = self.requests_429 = 0
         self.engine = MatchingEngine(stp=Stp.CANCEL_TAKER, id_factory=lambda: str(uuid.uuid4()),
                                      trade_id_factory=lambda: str(uuid.uuid4()))
         super().__init__()
@@ -117,16 +137,40 @@ class BsxSim(SimServer):
                                   levels=mm_levels, quantity=mm_quantity, ladders=ladders)
             self.mm.refill()
 
-    def register(self, api_key: str, api_secret: str, sender: str, signer: str) -> None:
-        self.users[api_key] = User(api_key, api_secret, sender.lower(), signer.lower())
+    def register(self, api_key: str, api_secret: str, sender: str, signer: str, *,
+                 life_s: float | None = None) -> User:
+        life = self.key_life_s if life_s is None else life_s
+        user = User(api_key, api_secret, sender.lower(), signer.lower(), time.time_ns() + int(life * 1e9))
+        self.users[api_key] = user
+        return user
+
+    def expire_api_keys(self) -> None:
+        """Fault: every API key expires now."""
+        for user in self.users.values():
+            user.expires_ns = 0
 
     # server
 
+    @web.middleware
+    async def _slow_venue(self, request: web.Request, handler):
+        if request.path in ORDER_PATHS or request.path.startswith("/orders/"):
+            if self.faults.answer_429 > 0:
+                self.faults.answer_429 -= 1
+                self.requests_429 += 1
+                return web.json_response({"code": 8, "message": "too many requests"}, status=429,
+                                         headers={"Retry-After": str(self.faults.retry_after_s)})
+            if self.faults.reply_delay_ms:
+                await asyncio.sleep(self.faults.reply_delay_ms / 1000)
+        return await handler(request)
+
     def app(self) -> web.Application:
-        app = web.Application()
+        app = web.Application(middlewares=[self._slow_venue])
+        self.not_found_as_json(app, {"code": schemas.CODE_NOT_FOUND, "message": "not found"})
         app.add_routes([
             web.get("/chain/configs", self._chain_configs),
             web.get("/users/api-key", self._api_keys),
+            web.post("/users/api-key", self._new_api_key),
+            web.post("/users/register", self._register),
             web.post("/orders", self._create),
             web.delete("/order", self._cancel),
             web.get("/order", self._get_order),
@@ -149,14 +193,37 @@ class BsxSim(SimServer):
         user = self.users.get(request.headers.get("bsx-key", ""))
         if user is None or not hmac.compare_digest(user.api_secret, request.headers.get("bsx-secret", "")):
             raise _Reject(schemas.CODE_UNAUTHENTICATED, "unauthenticated", 401)
+        if time.time_ns() >= user.expires_ns:
+            raise _Reject(schemas.CODE_UNAUTHENTICATED, "unauthenticated: API key expired", 401)
         return user
 
-    @staticmethod
-    async def _decode(request: web.Request, decoder: msgspec.json.Decoder):
+    async def _decode(self, request: web.Request, decoder: msgspec.json.Decoder,
+                      known: dict[str, frozenset] | None = None):
+        """Decode as the SDK's body; count the fields it never sends. known maps a path into
+        the body ("" the top, "data[].create_order_request" a batch's creates) to its fields."""
+        raw = await request.read()
         try:
-            return decoder.decode(await request.read())
+            if known:
+                data = msgspec.json.decode(raw)
+                where = f"{request.method} {request.path}"
+                self.received.append((where, data))
+                self._count(where, data, known)
+            return decoder.decode(raw)
         except (msgspec.ValidationError, msgspec.DecodeError) as exc:
             raise _Reject(schemas.CODE_INVALID, f"invalid request: {exc}") from None
+
+    def _count(self, where: str, data, known: dict[str, frozenset]) -> None:
+        for path, names in known.items():
+            parts = [data]
+            for step in [p for p in path.split(".") if p]:
+                if step.endswith("[]"):
+                    parts = [x for part in parts if isinstance(part, dict)
+                             for x in (part.get(step[:-2]) or [])]
+                else:
+                    parts = [part.get(step) for part in parts if isinstance(part, dict)]
+            for part in parts:
+                if isinstance(part, dict):
+                    self.count_unknown(f"{where}{'.' + path if path else ''}", part, names)
 
     @staticmethod
     def _amount(name: str, text: str) -> int:
@@ -191,7 +258,7 @@ class BsxSim(SimServer):
         cid = body.client_order_id
         if cid is not None and cid != "":
             if not CLIENT_ID.match(cid):
-                raise _Reject(schemas.CODE_INVALID, "client_order_id must be 1-32 characters")
+                raise _Reject(schemas.CODE_INVALID, "client_order_id must be 1-32 letters and digits")
             if any((o.client_id or "").lower() == cid.lower() for o in self.engine.open_orders(user.sender)):
                 raise _Reject(schemas.CODE_EXISTS, "client_order_id is used by an open order", 409)
         stop = None
@@ -199,6 +266,8 @@ class BsxSim(SimServer):
             if not body.stop_price:
                 raise _Reject(schemas.CODE_INVALID, "a STOP order needs stop_price")
             stop = self._amount("stop_price", body.stop_price)
+        elif body.stop_price is not None:
+            self.unknown_fields["POST /orders.stop_price on a non-STOP order"] += 1
         if body.type != 1 and (price <= 0 or price % product.tick):
             raise _Reject(schemas.CODE_INVALID, f"price {body.price} is not a positive multiple of the tick")
         if size <= 0 or size % product.lot or size < product.min_quantity:
@@ -307,21 +376,75 @@ class BsxSim(SimServer):
         self.requests[f"{request.method} {request.path}"] += 1
         return web.json_response({"main": self.chain})
 
+    @staticmethod
+    def _key_wire(user: User) -> dict:
+        return {"api_key": user.api_key, "api_secret": user.api_secret, "name": user.name,
+                "expired_at": str(user.expires_ns), "sender": user.sender, "signer": user.signer}
+
     async def _api_keys(self, request: web.Request) -> web.Response:
         try:
             user = self._user(request)
         except _Reject as exc:
             return self._error(exc)
-        expires = time.time_ns() + 30 * 86400 * 10**9
+        now = time.time_ns()
         return web.json_response({"api_keys": [
-            {"api_key": u.api_key, "api_secret": u.api_secret, "name": "gateway", "expired_at": str(expires),
-             "sender": u.sender, "signer": u.signer}
-            for u in self.users.values() if u.sender == user.sender]})
+            self._key_wire(u) for u in self.users.values() if u.sender == user.sender and u.expires_ns > now]})
+
+    def _issue(self, sender: str, signer: str, name: str = "") -> User:
+        user = self.register(secrets.token_hex(16), secrets.token_hex(32), sender, signer)
+        user.name = name
+        return user
+
+    async def _new_api_key(self, request: web.Request) -> web.Response:
+        """A fresh key for the same wallet and signer; the one asking stays valid until it expires."""
+        try:
+            user = self._user(request)
+            body = await self._decode(request, schemas.new_api_key_decoder, {"": schemas.SDK_NEW_API_KEY})
+        except _Reject as exc:
+            return self._error(exc)
+        self.renewals += 1
+        return web.json_response({"api_key": self._key_wire(self._issue(user.sender, user.signer, body.name))})
+
+    def _recover(self, types: dict, primary: str, message: dict, signature: str) -> str:
+        digest = hash_typed_data({"types": types, "primaryType": primary, "domain": self._domain,
+                                  "message": message})
+        try:
+            return recover_address(digest, bytes.fromhex(signature.removeprefix("0x"))).lower()
+        except ValueError:
+            raise _Reject(schemas.CODE_INVALID, f"invalid {primary} signature") from None
+
+    async def _register(self, request: web.Request) -> web.Response:
+        """Wallet + signer registration: the wallet signs Register(key=signer, message, nonce),
+        the signer signs SignKey(account=wallet); both over the chain-config domain."""
+        self.requests[f"{request.method} {request.path}"] += 1
+        try:
+            body = await self._decode(request, schemas.register_decoder, {"": schemas.SDK_REGISTER})
+            wallet, signer = body.user_wallet.lower(), body.signer.lower()
+            if not re.fullmatch(r"0x[0-9a-f]{40}", wallet) or not re.fullmatch(r"0x[0-9a-f]{40}", signer):
+                raise _Reject(schemas.CODE_INVALID, "user_wallet and signer must be addresses")
+            if not 0 < body.nonce < 1 << 64 or abs(time.time_ns() - body.nonce) > REGISTER_MAX_AGE_NS:
+                raise _Reject(schemas.CODE_INVALID, "nonce must be a nanosecond time within 10 minutes")
+            if (wallet, body.nonce) in self.used_nonces:
+                raise _Reject(schemas.CODE_EXISTS, "nonce already used", 409)
+            register = {"key": body.signer, "message": body.message, "nonce": body.nonce}
+            if self._recover(schemas.REGISTER_TYPES, "Register", register, body.wallet_signature) != wallet:
+                raise _Reject(schemas.CODE_INVALID, "wallet_signature is not the wallet's")
+            if self._recover(schemas.SIGN_KEY_TYPES, "SignKey", {"account": body.user_wallet},
+                             body.signer_signature) != signer:
+                raise _Reject(schemas.CODE_INVALID, "signer_signature is not the signer's")
+        except _Reject as exc:
+            return self._error(exc)
+        self.used_nonces.add((wallet, body.nonce))
+        self.registrations += 1
+        user = self._issue(wallet, signer)
+        return web.json_response({"api_key": user.api_key, "api_secret": user.api_secret,
+                                  "expired_at": str(user.expires_ns), "name": user.name})
 
     async def _create(self, request: web.Request) -> web.Response:
         try:
             user = self._user(request)
-            order = self._engine_order(user, await self._decode(request, schemas.create_decoder))
+            order = self._engine_order(user, await self._decode(request, schemas.create_decoder,
+                                                                {"": schemas.SDK_CREATE | {"stop_price"}}))
             updates = self._submit(order)
         except _Reject as exc:
             return self._error(exc)
@@ -340,19 +463,24 @@ class BsxSim(SimServer):
         except EngineError as exc:
             raise _Reject(schemas.CODE_INVALID, str(exc)) from None
 
-    def _find(self, user: User, order_id: str | None, nonce: int | None) -> Order:
+    def _find(self, user: User, order_id: str | None, nonce: int | None, client_id: str | None = None) -> Order:
         order = None
         if order_id:
             order = self.engine.get(order_id)
         elif nonce:
             order = next((o for o in self.engine.orders.values()
                           if o.account == user.sender and o.extra.get("nonce") == nonce), None)
+        elif client_id:
+            # unique among open orders, case-insensitive (the SDK's words)
+            order = next((o for o in self.engine.open_orders(user.sender)
+                          if (o.client_id or "").lower() == client_id.lower()), None)
         if order is None or order.account != user.sender:
             raise _Reject(schemas.CODE_NOT_FOUND, "order not found", 404)
         return order
 
-    def _cancel_one(self, user: User, order_id: str | None, nonce: int | None) -> tuple[Order, Update]:
-        order = self._find(user, order_id, nonce)
+    def _cancel_one(self, user: User, order_id: str | None, nonce: int | None,
+                    client_id: str | None = None) -> tuple[Order, Update]:
+        order = self._find(user, order_id, nonce, client_id)
         if not order.is_open:
             raise _Reject(schemas.CODE_PRECONDITION, f"order is not open: {WIRE_STATUS[order.status]}")
         order.extra["cancel_requested_at"] = time.time_ns()
@@ -386,10 +514,13 @@ class BsxSim(SimServer):
             return self._error(exc)
         return web.json_response(self._wire(order))
 
-    def _bulk(self, user: User, body: schemas.CancelOrders) -> tuple[list[dict], list[Update]]:
+    def _bulk(self, user: User, body: schemas.CancelOrders | schemas.CancelBulkRequest
+              ) -> tuple[list[dict], list[Update]]:
         targets: list[Order] = []
-        for product in body.product_ids or ():
+        for product in getattr(body, "product_ids", None) or ():
             targets += self.engine.open_orders(user.sender, product)
+        for cid in getattr(body, "client_order_ids", None) or ():
+            targets += [o for o in self.engine.open_orders(user.sender) if (o.client_id or "").lower() == cid.lower()]
         for order_id in body.order_ids or ():
             order = self.engine.get(order_id)
             if order is not None and order.account == user.sender and order.is_open:
@@ -407,7 +538,8 @@ class BsxSim(SimServer):
     async def _cancel_many(self, request: web.Request) -> web.Response:
         try:
             user = self._user(request)
-            done, updates = self._bulk(user, await self._decode(request, schemas.cancel_orders_decoder))
+            done, updates = self._bulk(user, await self._decode(request, schemas.cancel_orders_decoder,
+                                                                {"": schemas.SDK_CANCEL_ORDERS}))
         except _Reject as exc:
             return self._error(exc)
         await self._publish(updates)
@@ -437,7 +569,13 @@ class BsxSim(SimServer):
     async def _batch(self, request: web.Request) -> web.Response:
         try:
             user = self._user(request)
-            batch = await self._decode(request, schemas.batch_decoder)
+            batch = await self._decode(request, schemas.batch_decoder, {
+                "data[]": frozenset({"op_type", "create_order_request", "cancel_request", "cancel_orders_request",
+                                     "cancel_all_orders_request"}),
+                "data[].create_order_request": schemas.SDK_CREATE | {"stop_price"},
+                "data[].cancel_request": schemas.SDK_CANCEL,
+                "data[].cancel_orders_request": schemas.SDK_CANCEL_BULK,
+                "data[].cancel_all_orders_request": schemas.SDK_CANCEL_ALL})
         except _Reject as exc:
             return self._error(exc)
         results, updates, created = [], [], []
@@ -450,7 +588,7 @@ class BsxSim(SimServer):
                     results.append({"code": 0, "message": "", "create_order_response": self._wire(order)})
                 elif op.op_type == "CANCEL" and op.cancel_request is not None:
                     req = op.cancel_request
-                    order, update = self._cancel_one(user, req.order_id, req.nonce)
+                    order, update = self._cancel_one(user, req.order_id, req.nonce, req.client_order_id)
                     updates.append(update)
                     results.append({"code": 0, "message": "", "cancel_response": {
                         "order_id": order.order_id, "nonce": order.extra.get("nonce"),
@@ -528,14 +666,23 @@ class BsxSim(SimServer):
         return ws
 
     def _ws_auth(self, data: dict) -> User | None:
+        self.received.append(("ws auth", data))
+        if isinstance(data, dict):
+            self.count_unknown("ws auth", data, schemas.WS_AUTH)
         user = self.users.get(str(data.get("key", "")))
         timestamp = str(data.get("timestamp", ""))
-        if user is None or not timestamp.isdigit():
+        if user is None or not timestamp.isdigit() or time.time_ns() >= user.expires_ns:
             return None
         if abs(time.time_ns() - int(timestamp)) > WS_AUTH_MAX_AGE_NS:
             return None
         expected = ws_auth_signature(user.api_secret, user.api_key, timestamp)
         return user if hmac.compare_digest(expected, str(data.get("signature", ""))) else None
+
+
+def stable_wallet(api_key: str) -> str:
+    """A wallet address that is a function of the API key alone (no key behind it: the
+    simulator only needs the account to stay the same)."""
+    return "0x" + hashlib.sha256(b"bsx-sim-wallet:" + api_key.encode()).hexdigest()[:40]
 
 
 async def start_for(venue) -> BsxSim:
@@ -555,10 +702,12 @@ async def start_for(venue) -> BsxSim:
                  market_maker=cfg.market_maker, mm_levels=cfg.market_maker_levels,
                  mm_quantity=scaled(cfg.market_maker_quantity))
     creds = load_credentials(venue)
-    # the wallet is the configured one, or a made-up address the key is registered for
-    sim.register(creds.api_key, creds.api_secret, venue.wallet or Signer(secrets.token_bytes(32)).address,
+    # the wallet is the configured one, or an address derived from the API key: the same
+    # account on every start with the same key files (orders and positions survive a restart)
+    sim.register(creds.api_key, creds.api_secret, venue.wallet or stable_wallet(creds.api_key),
                  creds.signer.address)
     sim.faults.reorder_ack = cfg.reorder_ack
     sim.faults.duplicate_events = cfg.duplicate_events
+    sim.faults.reply_delay_ms = cfg.reply_delay_ms
     await sim.start(cfg.host, cfg.port)
     return sim

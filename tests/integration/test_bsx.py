@@ -90,7 +90,7 @@ def test_rest_checks_key_signature_nonce_and_client_order_id():
             assert r.status == 401 and (await r.json())["code"] == 16
         async with http.post(url, json=create_body(sign), headers={**HEADERS, "bsx-secret": "x"}) as r:
             assert r.status == 401 and (await r.json())["code"] == 16
-        body = create_body(sign, cid="ok-1")
+        body = create_body(sign, cid="ok1")
         async with http.post(url, json=body, headers=HEADERS) as r:
             assert r.status == 200 and (await r.json())["status"] == "OPEN"
         async with http.post(url, json=body, headers=HEADERS) as r:  # the same nonce again
@@ -100,6 +100,8 @@ def test_rest_checks_key_signature_nonce_and_client_order_id():
             assert r.status != 200 and "older than 10 minutes" in (await r.json())["message"]
         async with http.post(url, json=create_body(sign, cid="x" * 33), headers=HEADERS) as r:
             assert r.status != 200 and "client_order_id" in (await r.json())["message"]
+        async with http.post(url, json=create_body(sign, cid="has-dash"), headers=HEADERS) as r:
+            assert r.status != 200 and "letters and digits" in (await r.json())["message"]
         # the body says 2990 but the signature carries 2990.1: refused
         async with http.post(url, json=create_body(sign, signed_price="2990.1"), headers=HEADERS) as r:
             assert r.status != 200 and "signature" in (await r.json())["message"]
@@ -107,7 +109,7 @@ def test_rest_checks_key_signature_nonce_and_client_order_id():
         other = BsxSigner(Signer(b"\x09" * 32), WALLET, DOMAIN)
         async with http.post(url, json=create_body(other), headers=HEADERS) as r:
             assert r.status != 200 and "registered signer" in (await r.json())["message"]
-        assert sum(sim.requests.values()) == 8
+        assert sum(sim.requests.values()) == 9
 
     bare(scenario)
 

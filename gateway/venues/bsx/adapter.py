@@ -9,6 +9,18 @@ connection. A lone order is never delayed, and a burst costs one extra round
 trip instead of one per request beyond the pool. A queued request has been
 validated and will be written next: the strategy is acked then.
 
+API key. The key expires (`expired_at`); as the official SDK does, it is
+renewed 5 minutes ahead (POST /users/api-key). The new key goes into the
+pre-built headers in one assignment, so a request is sent with the old key or
+the new one, both valid then: none waits and none is dropped. The new key is
+written back to the key files (when the key comes from files), so a restart
+uses it; the stream signs its next auth with it.
+
+Client order ids. BSX takes at most 32 letters and digits: the gateway's
+order id with every other character turned into "x" (ids are hex and
+digits, so this stays unique), or a 32-hex digest of it when longer. Stream
+events are mapped back by venue id, nonce or that client id.
+
 Reconciliation. Every (re)subscribe brings a snapshot of the open orders.
 Orders in it are applied like updates (a fill made while the stream was down
 shows as filled_size above what we booked: the difference becomes one fill at
@@ -19,7 +31,10 @@ none is dropped without the venue's word.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import hashlib
 import os
+import re
 import time
 from functools import partial
 
@@ -33,13 +48,23 @@ from gateway.orders.tracker import Tracker
 from gateway.venues.base import FOUND, NOT_FOUND, UNDECIDED, Capabilities, VenueAdapter, VenueError
 from gateway.venues.bsx import schemas
 from gateway.venues.bsx.config import BsxConfig
-from gateway.venues.bsx.credentials import Credentials, load_credentials
+from gateway.venues.bsx.credentials import Credentials, load_credentials, save_api_key
 from gateway.venues.bsx.signing import BsxSigner, domain
 from gateway.net.ws import ReconnectingStream
 from gateway.venues.bsx.ws import order_stream
 
 JSON = b"Content-Type: application/json\r\n"
 _CREATE, _CANCEL = "create", "cancel"
+_NOT_ALNUM = re.compile(r"[^A-Za-z0-9]")
+_RENEW_RETRY_S = 5.0
+
+
+def venue_client_id(order_id: str) -> str:
+    """At most 32 letters and digits, one per gateway order id."""
+    cid = _NOT_ALNUM.sub("x", order_id)
+    if len(cid) > schemas.CLIENT_ORDER_ID_MAX:
+        cid = hashlib.blake2b(order_id.encode(), digest_size=16).hexdigest()
+    return cid
 
 
 def _e18(text: str, signed: bool = False) -> int:
@@ -56,9 +81,10 @@ class BsxAdapter(VenueAdapter):
         super().__init__(config, tracker, metrics)
         self.config: BsxConfig = config
         self.creds = credentials or load_credentials(config)
-        # raw header lines built once; they hold the secret, so they are never logged
-        self._headers = (JSON + f"bsx-key: {self.creds.api_key}\r\n"
-                         f"bsx-secret: {self.creds.api_secret}\r\n".encode("latin-1"))
+        self._set_key(self.creds.api_key, self.creds.api_secret)
+        self.key_expires_ns = 0
+        self.key_renewals = 0
+        self._renewer: asyncio.Task | None = None
         if not config.nonce_file:
             raise VenueError("config", f"venue {self.name}: nonce_file is required")
         os.makedirs(os.path.dirname(config.nonce_file) or ".", mode=0o700, exist_ok=True)
@@ -68,6 +94,7 @@ class BsxAdapter(VenueAdapter):
         self.http: HttpClient | None = None
         self.stream: ReconnectingStream | None = None
         self._by_nonce: dict[int, Order] = {}
+        self._by_cid: dict[str, Order] = {}
         self._in_flight = 0
         self._queue: list[tuple[str, Order]] = []
         self._flushing = False
@@ -89,10 +116,61 @@ class BsxAdapter(VenueAdapter):
             dom = domain(main.name, main.version, int(main.chain_id), main.verifying_contract)
         await self._learn_wallet()
         self.sign = BsxSigner(self.creds.signer, self.account, dom)
-        self.stream = order_stream(self.config.ws_url, self.creds.api_key, self.creds.api_secret,
+        self._renewer = asyncio.create_task(self._keep_key(), name=f"{self.name}-api-key")
+        self.stream = order_stream(self.config.ws_url, lambda: (self.creds.api_key, self.creds.api_secret),
                                    self._on_ws, ping_secs=self.config.ws_ping_secs)
         await self.stream.start()
         self.connected = True
+
+    async def stop(self) -> None:
+        if self._renewer is not None:
+            self._renewer.cancel()
+        await super().stop()
+
+    # the API key
+
+    def _set_key(self, api_key: str, api_secret: str) -> None:
+        # raw header lines built once; they hold the secret, so they are never logged
+        self._headers = (JSON + f"bsx-key: {api_key}\r\n"
+                         f"bsx-secret: {api_secret}\r\n".encode("latin-1"))
+
+    async def _keep_key(self) -> None:
+        """Renew the key API_KEY_RENEW_BEFORE_NS before it expires, as the SDK does."""
+        while True:
+            wait_s = (self.key_expires_ns - schemas.API_KEY_RENEW_BEFORE_NS - time.time_ns()) / 1e9
+            if not self.key_expires_ns:
+                return  # the venue gave no expiry: nothing to renew
+            await asyncio.sleep(max(wait_s, 0))
+            try:
+                await self.renew_api_key()
+            except (HttpError, VenueError) as exc:
+                self.log.error("API key renewal failed, retrying in %g s: %s", _RENEW_RETRY_S, exc)
+                await asyncio.sleep(_RENEW_RETRY_S)
+
+    async def renew_api_key(self) -> None:
+        response = await self.http.request("POST", "/users/api-key", schemas.encoder.encode(schemas.NewApiKey()),
+                                           self._headers)
+        if response.status != 200:
+            raise VenueError("venue_error", f"{self.name} POST /users/api-key: {_error_text(response)}")
+        key = schemas.api_key_reply_decoder.decode(response.body).api_key
+        if not key.api_key or not key.api_secret:
+            raise VenueError("venue_error", f"{self.name} POST /users/api-key: no key in the reply")
+        expires = int(key.expired_at or 0)
+        if expires and expires - time.time_ns() <= schemas.API_KEY_RENEW_BEFORE_NS:
+            # a key that would be renewed at once again: keep it, but do not spin on it
+            self.log.warning("the renewed API key expires within the renewal margin")
+            expires = time.time_ns() + schemas.API_KEY_RENEW_BEFORE_NS + int(_RENEW_RETRY_S * 1e9)
+        self.creds = dataclasses.replace(self.creds, api_key=key.api_key, api_secret=key.api_secret)
+        self._set_key(key.api_key, key.api_secret)  # one assignment: every later request carries it
+        self.key_expires_ns = expires
+        self.key_renewals += 1
+        try:
+            if not save_api_key(self.config, key.api_key, key.api_secret):
+                self.log.warning("the renewed API key comes from the environment and is not saved: "
+                                 "a restart uses the old one until the environment is updated")
+        except OSError as exc:
+            self.log.error("renewed API key could not be saved (a restart will use the old one): %s", exc)
+        self.log.info("API key renewed; it expires in %.0f s", (expires - time.time_ns()) / 1e9)
 
     async def _learn_wallet(self) -> None:
         """The wallet (`sender`) is the API key's; a configured one must agree."""
@@ -109,6 +187,7 @@ class BsxAdapter(VenueAdapter):
             self.log.warning("signer %s is not the one registered for this key (%s): orders will be refused",
                              self.creds.signer.address, mine.signer)
         self.account = mine.sender
+        self.key_expires_ns = int(mine.expired_at or 0)
 
     # request pacing and batching
 
@@ -213,12 +292,13 @@ class BsxAdapter(VenueAdapter):
 
     # orders
 
-    def _venue_client_id(self, order: Order) -> str:
-        # the gateway's order id, not the strategy's: it is unique across strategies (BSX wants
-        # client_order_id unique among the account's open orders) and short enough for BSX
-        cid = order.order_id
-        if len(cid) > schemas.CLIENT_ORDER_ID_MAX:
-            raise VenueError("bad_field", f"client_order_id longer than {schemas.CLIENT_ORDER_ID_MAX}")
+    @staticmethod
+    def _venue_client_id(order: Order) -> str:
+        # from the gateway's order id, not the strategy's: unique across strategies (BSX wants
+        # client_order_id unique among the account's open orders)
+        cid = order.venue_data.get("cid")
+        if cid is None:
+            cid = order.venue_data["cid"] = venue_client_id(order.order_id)
         return cid
 
     def _create(self, order: Order) -> schemas.CreateOrder:
@@ -230,6 +310,8 @@ class BsxAdapter(VenueAdapter):
         nonce = self.nonces.next()
         order.venue_data["nonce"] = nonce
         self._by_nonce[nonce] = order
+        cid = self._venue_client_id(order)
+        self._by_cid[cid] = order
         index = int(self.instruments[order.symbol].product_id)
         side = schemas.ORDER_SIDE["BUY" if order.side is Side.BUY else "SELL"]
         if order.stop_price is not None:
@@ -245,7 +327,7 @@ class BsxAdapter(VenueAdapter):
             price=format_scaled(price, SCALE), size=format_scaled(order.quantity, SCALE),
             post_only=order.post_only, reduce_only=order.reduce_only,
             time_in_force=order.tif.value.upper(), expired_at=0, nonce=nonce, signature=signature,
-            client_order_id=self._venue_client_id(order),
+            client_order_id=cid,
             stop_price=None if order.stop_price is None else format_scaled(order.stop_price, SCALE),
         )
         t1 = time.perf_counter_ns()
@@ -281,9 +363,7 @@ class BsxAdapter(VenueAdapter):
                 return
             except Exception as exc:  # noqa: BLE001 - a body we cannot read is the venue's error
                 self.log.error("unreadable order reply for %s: %s", order.order_id, exc)
-        self.metrics.venue_error(self.name, f"http_{response.status}")
-        self.tracker.apply(order, Status.REJECTED, reason=_error_text(response))
-        self.fail_deferred(order, "order was rejected")
+        self.place_refused(order, response, _error_text(response))
 
     def _accepted(self, order: Order, venue_order: schemas.Order) -> None:
         """The REST answer to a create: it names the order and says it was accepted.
@@ -324,6 +404,8 @@ class BsxAdapter(VenueAdapter):
             order = self.tracker.by_venue(self.name, venue_order.id)
             if order is None:
                 order = self._by_nonce.get(int(venue_order.nonce))
+            if order is None and venue_order.client_order_id:
+                order = self._by_cid.get(venue_order.client_order_id)
             if order is None:
                 return  # not ours: another session of the same account, or long forgotten
         if order.venue_order_id is None:
@@ -338,6 +420,7 @@ class BsxAdapter(VenueAdapter):
         self.tracker.apply(order, status, fills, reason=order.reason or reason, channel=channel)
         if order.is_closed:
             self._by_nonce.pop(order.venue_data.get("nonce"), None)
+            self._by_cid.pop(order.venue_data.get("cid"), None)
 
     def _fills(self, order: Order, venue_order: schemas.Order) -> list[Fill]:
         trades = [

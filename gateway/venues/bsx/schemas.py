@@ -2,10 +2,23 @@
 
 Amounts on the wire are human decimal strings ("65000.5"); inside the
 signature they are e18 integers. Times are nanoseconds as strings. Field
-names are the venue's own. What the excerpts leave open and we chose (kept
-here so the adapter and the simulator change together):
+names are the venue's own.
 
-- WS_PATH "/ws"; the pong reply `{"channel":"pong","type":"pong"}`;
+Checked against the official Python SDK (bsx-sdk-py 0.0.1b19, run against
+our simulator in tests/integration/test_bsx_sdk.py):
+- every request body it sends (SDK_* field sets below): create, batch ops,
+  bulk cancel, register, API-key renewal; REST auth as the raw bsx-key /
+  bsx-secret headers; GET /chain/configs and GET /users/api-key at init;
+- the EIP-712 structs Order, Register and SignKey over the chain-config
+  domain; renewal with POST /users/api-key 5 minutes before expired_at;
+- client_order_id: at most 32 letters and digits (SDK docs);
+- only HTTP 200 is success, every error a JSON body with `code` (16 =
+  unauthenticated).
+
+Our assumption (the excerpts leave it open; the simulator follows it):
+- WS_PATH "/ws", the WS auth/sub/ping messages and the pong reply
+  `{"channel":"pong","type":"pong"}` (the SDK has no WS client);
+- `stop_price` in a STOP create (the SDK sends none; the seed's replies carry it);
 - GET /order?order_id= answers one order (the "Get an order" struct);
 - error codes besides 16 follow the gRPC numbering BSX's 16 comes from
   (3 invalid argument, 5 not found, 6 already exists, 9 failed precondition);
@@ -30,6 +43,18 @@ CODE_UNAUTHENTICATED = 16
 ORDER_TYPE = {"LIMIT": 0, "MARKET": 1, "STOP": 2}
 ORDER_SIDE = {"BUY": 0, "SELL": 1}
 CLIENT_ORDER_ID_MAX = 32
+API_KEY_RENEW_BEFORE_NS = 5 * 60 * 10**9  # the SDK renews a key this close to expired_at
+
+# the fields the official SDK sends, per body
+SDK_CREATE = frozenset({"side", "type", "product_index", "price", "size", "post_only", "reduce_only",
+                        "time_in_force", "expired_at", "nonce", "signature", "client_order_id"})
+SDK_CANCEL = frozenset({"order_id", "nonce", "client_order_id"})
+SDK_CANCEL_BULK = frozenset({"order_ids", "nonces", "client_order_ids"})
+SDK_CANCEL_ORDERS = frozenset({"product_ids", "order_ids", "nonces"})
+SDK_CANCEL_ALL = frozenset({"product_id"})
+SDK_REGISTER = frozenset({"user_wallet", "signer", "nonce", "wallet_signature", "signer_signature", "message"})
+SDK_NEW_API_KEY = frozenset({"name"})
+WS_AUTH = frozenset({"key", "timestamp", "signature"})  # assumption: the SDK has no WS client
 NONCE_MAX_AGE_NS = 600 * 10**9
 
 # statuses (seed): PENDING, OPEN, DONE, STOP_ACCEPTED
@@ -54,9 +79,18 @@ def eip712_types() -> dict[str, list[dict[str, str]]]:
     }
 
 
+# registration (the SDK's auth types): the wallet signs Register over the signer's
+# address, the signer signs SignKey over the wallet's
+REGISTER_TYPES = {"EIP712Domain": DOMAIN_TYPE, "Register": [
+    {"name": "key", "type": "address"}, {"name": "message", "type": "string"}, {"name": "nonce", "type": "uint64"}]}
+SIGN_KEY_TYPES = {"EIP712Domain": DOMAIN_TYPE, "SignKey": [{"name": "account", "type": "address"}]}
+
+
 # requests (field order is the SDK's)
 
-class CreateOrder(msgspec.Struct, omit_defaults=False):
+class CreateOrder(msgspec.Struct, omit_defaults=True):
+    """The SDK's body; every field but stop_price is required, so always encoded (a null
+    client_order_id too, as the SDK sends it); stop_price only on a STOP order."""
     side: str
     type: int
     product_index: int
@@ -88,11 +122,31 @@ class CancelAllRequest(msgspec.Struct):
     product_id: str
 
 
+class CancelBulkRequest(msgspec.Struct):
+    """A batch's CANCEL_BULK (the SDK's CancelOrdersParams: no product_ids here)."""
+    order_ids: list[str] | None = None
+    nonces: list[int] | None = None
+    client_order_ids: list[str] | None = None
+
+
+class Register(msgspec.Struct):
+    user_wallet: str
+    signer: str
+    nonce: int
+    wallet_signature: str
+    signer_signature: str
+    message: str = ""
+
+
+class NewApiKey(msgspec.Struct):
+    name: str = ""
+
+
 class BatchOp(msgspec.Struct, omit_defaults=True):
     op_type: str  # CREATE | CANCEL | CANCEL_BULK | CANCEL_ALL
     create_order_request: CreateOrder | None = None
     cancel_request: CancelRequest | None = None
-    cancel_orders_request: CancelOrders | None = None
+    cancel_orders_request: CancelBulkRequest | None = None
     cancel_all_orders_request: CancelAllRequest | None = None
 
 
@@ -197,6 +251,11 @@ class ApiKeys(msgspec.Struct):
     api_keys: list[ApiKey] = []
 
 
+class ApiKeyReply(msgspec.Struct):
+    """POST /users/api-key."""
+    api_key: ApiKey
+
+
 class WsMessage(msgspec.Struct):
     """Any inbound frame: auth reply, snapshot, update, error, pong."""
     channel: str = ""
@@ -215,6 +274,9 @@ batch_reply_decoder = msgspec.json.Decoder(BatchReply)
 error_decoder = msgspec.json.Decoder(Error)
 chain_configs_decoder = msgspec.json.Decoder(ChainConfigs)
 api_keys_decoder = msgspec.json.Decoder(ApiKeys)
+api_key_reply_decoder = msgspec.json.Decoder(ApiKeyReply)
+register_decoder = msgspec.json.Decoder(Register)
+new_api_key_decoder = msgspec.json.Decoder(NewApiKey)
 ws_decoder = msgspec.json.Decoder(WsMessage)
 create_decoder = msgspec.json.Decoder(CreateOrder)
 cancel_orders_decoder = msgspec.json.Decoder(CancelOrders)

@@ -13,9 +13,11 @@ from gateway.venues.bsx.signing import ws_auth_signature
 _PING = b'{"op":"ping"}'
 
 
-def order_stream(url: str, api_key: str, api_secret: str, on_message: Callable[[bytes], None], *,
+def order_stream(url: str, credentials: Callable[[], tuple[str, str]], on_message: Callable[[bytes], None], *,
                  ping_secs: float = 15.0) -> ReconnectingStream:
+    """credentials() gives the current (api_key, api_secret): a renewed key signs the next auth."""
     def auth_and_subscribe(stream: ReconnectingStream) -> None:
+        api_key, api_secret = credentials()
         ts = str(time.time_ns())
         stream.send(schemas.encoder.encode({"op": "auth", "data": {
             "key": api_key, "timestamp": ts, "signature": ws_auth_signature(api_secret, api_key, ts)}}))
