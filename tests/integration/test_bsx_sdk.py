@@ -16,13 +16,6 @@ from decimal import Decimal
 import aiohttp
 import pytest
 import uvloop
-from eth_account import Account
-
-from gateway.sim.bsx import BsxSim, Product, stable_wallet
-from gateway.venues.bsx import schemas
-from gateway.venues.bsx.adapter import venue_client_id
-from tests.contract.suite import SERVER, VenueContract
-
 from bsx_py import BSXInstance
 from bsx_py.client.rest.base import RestClient
 from bsx_py.common.exception import BSXRequestException
@@ -35,6 +28,16 @@ from bsx_py.common.types.market import (
     OrderType,
     Side,
 )
+from eth_account import Account
+
+from gateway.config import parse_config
+from gateway.daemon import Gateway
+from gateway.ipc.client import GatewayClient
+from gateway.sim.bsx import BsxSim, Product, stable_wallet, start_for
+from gateway.venues.bsx import schemas
+from gateway.venues.bsx.adapter import venue_client_id
+from tests.contract.suite import SERVER, VenueContract
+from tests.contract.test_bsx import BSX_CONFIG
 
 CONTRACT = "0x0000000000000000000000000000000000000002"
 ETH = 2
@@ -169,10 +172,6 @@ def _write_secret(path, value):
 def test_adapter_renews_its_key_ahead_of_expiry_without_dropping_orders(tmp_path):
     """A key 301 s from expiry is renewed about a second after start (5 minutes ahead, as the
     SDK); orders sent before, during and after all arrive, and the new key is saved."""
-    from gateway.config import parse_config
-    from gateway.daemon import Gateway
-    from gateway.ipc.client import GatewayClient
-
     async def main():
         sim = BsxSim([Product(index=ETH, product_id="ETH-PERP", tick=10**17, lot=10**15)], chain_id=8453,
                      verifying_contract=CONTRACT, mid_prices={"ETH-PERP": 3000 * 10**18}, mm_levels=3)
@@ -250,10 +249,6 @@ lot_size = "0.001"
 
 
 def test_simulated_account_is_the_same_on_every_start(tmp_path):
-    from gateway.config import parse_config
-    from gateway.sim.bsx import start_for
-    from tests.contract.test_bsx import BSX_CONFIG
-
     async def main():
         venue = parse_config((SERVER + BSX_CONFIG).replace("{tmp}", str(tmp_path))).venues[0]
         accounts = []
@@ -274,7 +269,7 @@ def test_bsx_simulator_fault_hooks(tmp_path):
     """answer_429 and reply_delay_ms, as the other simulators have them."""
     class Gw(VenueContract):
         venue = "bsx"
-        from tests.contract.test_bsx import BSX_CONFIG as venue_config
+        venue_config = BSX_CONFIG
 
     async def scenario(gw):
         sim = gw.sims["bsx"]

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 
+import aiohttp
 import ccxt
 import pytest
 import uvloop
@@ -16,6 +18,8 @@ import uvloop
 from gateway.sim.base import scaled
 from gateway.sim.engine import Status
 from gateway.sim.poloniex import PoloniexSim, Product
+from gateway.venues.poloniex.signing import sign_request
+from tests.contract.suite import VenueContract
 from tests.integration.test_poloniex import V, adapter, run
 
 SYMBOL = "ETH/USDT"
@@ -64,7 +68,6 @@ def test_ccxt_loads_markets_without_help_and_unknown_paths_are_404():
             assert markets[SYMBOL]["precision"]["price"] == 0.1
             assert markets[SYMBOL]["limits"]["amount"]["min"] == 0.001
         assert sim.requests == 0  # nothing private was asked for
-        import aiohttp
         async with aiohttp.ClientSession() as http:
             for path in ("/v3/market/allInstruments", "/markets", "/v2/currencies"):
                 async with http.get(sim.rest_url + path) as r:
@@ -85,7 +88,7 @@ def test_ccxt_rest_orders_against_the_simulator():
             assert sim.regular[limit["id"]].price == scaled("2990") and sim.regular[limit["id"]].is_open
             maker = await ex.create_order(SYMBOL, "limit", "buy", 1, 2991, {"postOnly": True})
             assert sim.regular[maker["id"]].extra["type"] == "LIMIT_MAKER"
-            with pytest.raises(ccxt.InvalidOrder, match="post-only"):  # the venue's error, as ccxt maps it
+            with pytest.raises(ccxt.ExchangeError, match="post-only"):  # a JSON error ccxt reads
                 await ex.create_order(SYMBOL, "limit", "buy", 1, 3003, {"postOnly": True})
             sell = await ex.create_order(SYMBOL, "market", "sell", 0.5)
             assert sim.regular[sell["id"]].status is Status.FILLED
@@ -107,6 +110,11 @@ def test_ccxt_rest_orders_against_the_simulator():
 
             await ex.cancel_order(limit["id"], SYMBOL)
             assert not sim.regular[limit["id"]].is_open
+            # the venue's codes map to ccxt's exceptions as on the venue
+            with pytest.raises(ccxt.OrderNotFound):
+                await ex.cancel_order(limit["id"], SYMBOL)  # already canceled: 21359
+            with pytest.raises(ccxt.OrderNotFound):
+                await ex.cancel_order("999", SYMBOL)  # never existed: 21301
             await ex.cancel_order(stop["id"], SYMBOL, {"trigger": True})
             assert not sim.smart[stop["id"]].is_open
             more = [await ex.create_order(SYMBOL, "limit", "buy", 1, price) for price in (2980, 2981, 2982)]
@@ -153,8 +161,6 @@ def test_ccxt_pro_authenticates_and_watches_orders():
 def test_adapter_sends_what_ccxt_sends(tmp_path):
     """The same orders through the gateway: the same fields, and the WS auth as ccxt.pro's."""
     async def scenario(gw):
-        from tests.contract.suite import VenueContract
-
         sim = gw.sims[V]
         async with VenueContract.strategy(None, gw, "alpha") as s:
             assert (await s.place(V, "ETH-PERP", "buy", "0.5", "2990", client_order_id="g1")).ok
@@ -179,3 +185,31 @@ def test_adapter_sends_what_ccxt_sends(tmp_path):
         assert adapter(gw).connected
 
     run(tmp_path, scenario)
+
+
+def test_simulator_is_as_strict_as_the_venues_models():
+    """A missing field or a wrong type is the venue's JSON error; a field outside its models
+    (or timeInForce on a market order, which ccxt never sends) is taken and counted."""
+    async def post(http, sim, body: bytes):
+        ts = time.time_ns() // 1_000_000
+        headers = {"key": KEY, "signTimestamp": str(ts), "Content-Type": "application/json",
+                   "signature": sign_request(SECRET, "POST", "/orders", body, ts)}
+        async with http.post(sim.rest_url + "/orders", data=body, headers=headers) as r:
+            return r.status, await r.json()
+
+    async def scenario(sim):
+        async with aiohttp.ClientSession() as http:
+            status, reply = await post(http, sim, b'{"symbol":"ETH_USDT","type":"LIMIT","quantity":"1","price":"2990"}')
+            assert status == 400 and set(reply) == {"code", "message"} and "side" in reply["message"]
+            status, reply = await post(http, sim, b'{"symbol":"ETH_USDT","side":"BUY","type":"LIMIT",'
+                                                  b'"quantity":1,"price":"2990"}')
+            assert status == 400 and "quantity" in reply["message"]
+            assert not sim.unknown_fields
+            status, _ = await post(http, sim, b'{"symbol":"ETH_USDT","side":"BUY","type":"LIMIT","quantity":"1",'
+                                              b'"price":"2990","leverage":"3"}')
+            assert status == 200 and sim.unknown_fields == {"POST /orders.leverage": 1}
+            status, _ = await post(http, sim, b'{"symbol":"ETH_USDT","side":"SELL","type":"MARKET","quantity":"0.1",'
+                                              b'"timeInForce":"IOC"}')
+            assert status == 200 and sim.unknown_fields["POST /orders.timeInForce on a MARKET order"] == 1
+
+    with_sim(scenario)

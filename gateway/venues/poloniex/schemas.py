@@ -4,12 +4,29 @@ one pre-built decoder each.
 Ids are strings end to end: they exceed 2^53, so a JSON number would lose
 digits in any float-based reader. Amounts are decimal strings, except
 `stopPrice`, which may come back as a JSON number: it is decoded from its raw
-JSON text (exactly, never through a float). What the excerpts leave open and
-we chose (kept here so the adapter and the simulator change together):
+JSON text (exactly, never through a float).
 
-- WS path "/ws/private"; WS pong `{"event":"pong"}`;
-- error codes in bodies: CODE_* below (the docs only say "a code other than
-  200 and a message"); a refused signature answers HTTP 401;
+Checked against ccxt / ccxt.pro (the client Poloniex users run; run against
+our simulator in tests/integration/test_poloniex_ccxt.py):
+- request signing (headers key / signTimestamp / signature, the signed
+  payload for GET with a sorted query and for a body), Content-Type on every
+  private call;
+- market loading: /markets, /v2/currencies, /v3/market/allInstruments, all
+  public; the bodies of POST /orders (LIMIT, LIMIT_MAKER, MARKET without
+  timeInForce), POST /smartorders (STOP_LIMIT, STOP; stopPrice a JSON
+  number), GET /orders and /smartorders with and without symbol, DELETE
+  /orders/{id}, /smartorders/{id}, /orders/cancelByIds, /orders and
+  /smartorders; the reply shapes ccxt parses;
+- WS: the auth message (signTimestamp a string, signatureMethod HmacSHA256,
+  signatureVersion "2"), its {"channel":"auth","data":{"success"...}} reply,
+  the orders subscription and the orders channel's events as ccxt.pro parses them.
+
+Our assumption (the simulator follows it):
+
+- WS pong `{"event":"pong"}` (the path /ws/private is ccxt.pro's);
+- error codes CODE_BAD_REQUEST and CODE_POST_ONLY (the others are ccxt's);
+  a refused signature answers HTTP 401; a post-only order that would take is
+  refused in the reply, not accepted then rejected;
 - a cancel-replace with proceedOnFailure answers 200 with the new ids even
   when its cancel half failed: the old order's fate is read with GET.
 """
@@ -28,12 +45,14 @@ CLIENT_ORDER_ID_MAX = 64
 TIMESTAMP_AHEAD_MS = 1000  # a signTimestamp further ahead of the venue's clock: 400
 TIMESTAMP_VALID_MS = 60_000  # without recvWindow a signature is good for a minute: 408
 
+# error codes: the ones ccxt's Poloniex error table names (its comments quote the venue's
+# messages), and ours where it names none
 CODE_OK = 200
-CODE_BAD_REQUEST = 21001
-CODE_NOT_FOUND = 21312
-CODE_NOT_OPEN = 21359
-CODE_POST_ONLY = 21360
-CODE_CANCEL_FAILED = 21361
+CODE_NOT_FOUND = 21301  # ccxt: "Order not found" -> OrderNotFound
+CODE_CANCEL_FAILED = 21307  # ccxt: "Error during Order Cancelation"
+CODE_NOT_OPEN = 21359  # ccxt: "Order was already canceled or filled." -> OrderNotFound
+CODE_BAD_REQUEST = 21001  # ours (a malformed request)
+CODE_POST_ONLY = 21363  # ours (21360, used before, is ccxt's "Order size exceeds the limit")
 
 # regular order states (venues.md) and smart order states (seed)
 PENDING_NEW, NEW, PARTIALLY_FILLED, FILLED = "PENDING_NEW", "NEW", "PARTIALLY_FILLED", "FILLED"
