@@ -42,7 +42,7 @@ DECODERS = {
     "citrex.result": citrex.result_decoder, "citrex.ws": citrex.ws_decoder,
     **{f"bsx.{name}": getattr(bsx, name) for name in dir(bsx) if name.endswith("_decoder")},
 }
-assert len(DECODERS) == 4 + 12, sorted(DECODERS)
+assert len(DECODERS) == 4 + 15, sorted(DECODERS)
 # msgspec raises RecursionError (not DecodeError) past ~1000 nesting levels: see
 # test_deep_nesting_raises_only_decode_errors. The properties keep nesting shallower.
 ALLOWED = (msgspec.DecodeError, msgspec.ValidationError)
@@ -92,6 +92,10 @@ SAMPLES = {  # decoder -> valid documents
     "bsx.api_keys_decoder": [{"api_keys": [{"api_key": "k", "sender": "0xabc"}]}],
     "bsx.chain_configs_decoder": [{"main": {"name": "n", "version": "1", "chain_id": 1, "verifying_contract": "0x0"}}],
     "bsx.create_decoder": [], "bsx.cancel_orders_decoder": [{"order_ids": ["B1"]}], "bsx.batch_decoder": [{"data": []}],
+    "bsx.api_key_reply_decoder": [{"api_key": {"api_key": "k", "api_secret": "s", "expired_at": "1"}}],
+    "bsx.register_decoder": [{"user_wallet": "0xa", "signer": "0xb", "nonce": 2**62, "wallet_signature": "0x",
+                              "signer_signature": "0x", "message": ""}],
+    "bsx.new_api_key_decoder": [{"name": ""}],
 }
 
 
