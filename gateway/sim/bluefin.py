@@ -15,6 +15,9 @@ cancel (cancellationReason) or a failed one (null and
 failureToCancelReason); a cancel of a whole market answers one cancellation
 per order it closed (reason OrdersForMarketCancelled).
 
+Stop orders (STOP_LIMIT / STOP_MARKET with triggerPriceE9) rest STANDBY
+until the last trade price reaches the trigger (set_last_price moves it).
+
 Strict as the SDK's models: a missing required field or a wrong type is a
 400; a field the SDK never sends is accepted and counted in unknown_fields.
 
@@ -503,6 +506,10 @@ class BluefinSim(SimServer):
         updates = self.mm.take(symbol, Side.BUY if side == "buy" else Side.SELL, scaled(price), scaled(quantity))
         await self._publish(updates)
         return len({t.trade_id for u in updates for t in u.new_trades})
+
+    async def set_last_price(self, symbol: str, price: str) -> None:
+        """A print elsewhere moves the market (and may trigger stops)."""
+        await self._publish(self.engine.set_last_price(symbol, scaled(price)))
 
     # the account stream
 

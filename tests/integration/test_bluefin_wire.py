@@ -252,3 +252,36 @@ def test_subscription_refused_is_logged_not_taken_for_an_order_event(tmp_path):
 
     run(tmp_path, scenario)
 
+
+
+def test_stop_orders_rest_in_standby_until_triggered(tmp_path):
+    async def scenario(gw):
+        sim = gw.sims[VENUE]
+        async with strategy(gw) as s:
+            await place(s, "buy", "1", "3010", "s1", stop_price="3005")
+            waiting = await s.wait_status("s1", "UNTRIGGERED")
+            assert waiting.stop_price == "3005"
+            [body] = [b for w, b in sim.received if w == "order"]
+            assert body["type"] == "STOP_LIMIT" and body["triggerPriceE9"] == "3005000000000"
+            assert [fr["payload"]["status"] for _, fr in events_of(sim)] == ["STANDBY"]
+            await sim.set_last_price(SYMBOL, "3004")
+            await asyncio.sleep(0.05)
+            assert gw.router.tracker.by_client("alpha", "s1").status.value == "UNTRIGGERED"
+            await sim.set_last_price(SYMBOL, "3005")
+            await s.wait_status("s1", "TRIGGERED")
+            done = await s.wait_status("s1", "FILLED")
+            assert done.filled == "1" and done.avg_price == "3003"
+            # a stop-market: no timeInForce; canceled while untriggered
+            assert (await s.place(VENUE, SYMBOL, "sell", "1", None, type="market", stop_price="2950",
+                                  client_order_id="s2")).ok
+            await s.wait_status("s2", "UNTRIGGERED")
+            body = [b for w, b in sim.received if w == "order"][-1]
+            assert body["type"] == "STOP_MARKET" and "timeInForce" not in body
+            assert (await s.cancel("s2")).ok
+            assert "by request" in (await s.wait_status("s2", "CANCELED")).reason
+
+    run(tmp_path, scenario)
+
+
+def events_of(sim):
+    return [(e, json.loads(text)) for e, text in sim.wire_log if e == "ActiveOrder"]

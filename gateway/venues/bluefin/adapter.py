@@ -68,7 +68,7 @@ def _e18(text: str, signed: bool = False) -> int:
 
 class BluefinAdapter(VenueAdapter):
     capabilities = Capabilities(reduce_only=True, cancel_all=True, batch_cancel=True, post_only=True,
-                                market_orders=True, stop_orders=False, cancel_replace=False, modify=False)
+                                market_orders=True, stop_orders=True, cancel_replace=False, modify=False)
 
     def __init__(self, config: BluefinConfig, tracker: Tracker, metrics=None, *, key: Ed25519Key | None = None):
         super().__init__(config, tracker, metrics)
@@ -224,11 +224,11 @@ class BluefinAdapter(VenueAdapter):
     # orders
 
     def check_new(self, order: Order) -> None:
-        if order.stop_price is not None:
-            raise VenueError("unsupported", f"{self.name}: stop orders are not supported")
         try:
             order.venue_data["price_e9"] = rescale(order.price or 0, SCALE, E9)
             order.venue_data["quantity_e9"] = rescale(order.quantity, SCALE, E9)
+            if order.stop_price is not None:
+                order.venue_data["trigger_e9"] = rescale(order.stop_price, SCALE, E9)
         except FixedPointError as exc:
             raise VenueError("bad_field", f"{self.name} takes 9 decimals at most: {exc}") from None
         order.venue_data["market"] = str(self.instruments[order.symbol].product_id)
@@ -246,6 +246,10 @@ class BluefinAdapter(VenueAdapter):
         signature = self.key.sign_order(order_json(*fields))
         self.tracker.bind_venue_id(order, order_hash(*fields))
         market = order.type is OrderType.MARKET
+        if order.stop_price is None:
+            kind, trigger = ("MARKET" if market else "LIMIT"), None
+        else:  # rests untriggered (STANDBY) until the market reaches triggerPriceE9
+            kind, trigger = ("STOP_MARKET" if market else "STOP_LIMIT"), str(data["trigger_e9"])
         # type and reduceOnly always (the SDK model requires them); no timeInForce on a market order
         body = schemas.encoder.encode(schemas.CreateOrder(
             signedFields=schemas.SignedFields(
@@ -253,9 +257,9 @@ class BluefinAdapter(VenueAdapter):
                 quantityE9=str(data["quantity_e9"]), side=side, leverageE9=str(self.leverage_e9),
                 isIsolated=self.config.isolated, salt=str(salt), idsId=self.ids_id,
                 expiresAtMillis=expiration, signedAtMillis=now_ms),
-            signature=signature, clientOrderId=order.order_id, type="MARKET" if market else "LIMIT",
+            signature=signature, clientOrderId=order.order_id, type=kind,
             reduceOnly=order.reduce_only, postOnly=order.post_only,
-            timeInForce=None if market else schemas.TIF[order.tif.value],
+            timeInForce=None if market else schemas.TIF[order.tif.value], triggerPriceE9=trigger,
         ))
         t1 = time.perf_counter_ns()
         self.stages.sign.observe(t1 - t0)
@@ -382,6 +386,12 @@ class BluefinAdapter(VenueAdapter):
             self.log.warning("unknown Bluefin status %r for order %s", wire, order.order_id)
             return
         fills = self._pending_fills.pop(order.order_id, (None, ()))[1]
+        if status is Status.OPEN and order.stop_price is not None:
+            status = Status.TRIGGERED  # a stop the venue shows OPEN has left STANDBY
+        elif order.status is Status.UNTRIGGERED and status is not Status.UNTRIGGERED and (
+                fills or _e18(payload.filledQuantityE9) > 0):
+            # the venue does not say "triggered": a stop that traded has been
+            self.tracker.apply(order, Status.TRIGGERED)
         # every trade comes from the account stream
         self.tracker.apply(order, status, fills, filled=filled, reason=order.reason or reason, channel="stream")
 

@@ -25,6 +25,9 @@ Our assumption (the excerpts leave it open; the simulator follows it):
   orderHash "" (the SDK model makes orderHash a required string);
 - a zero price is refused with the reason INVALID_PRICE;
 - an IOC/FOK/market order that trades nothing ends with status CANCELLED;
+- a stop (STOP_LIMIT / STOP_MARKET) triggers when the last trade price reaches
+  triggerPriceE9 (the SDK names the field, not the price it watches), and a
+  triggered stop is reported OPEN (or traded) with no event of its own;
 - the subscribe reply's message text, the error body {error, message}.
 """
 from __future__ import annotations
