@@ -12,6 +12,12 @@ class BsxConfig(VenueConfig, tag="bsx", frozen=True, forbid_unknown_fields=True)
     - the signer key, which signs orders for the main wallet (`signer_key_file`
       or `signer_key_env`).
 
+    The API key expires: it is renewed 5 minutes before `expired_at` (as the
+    official SDK does) and the new key and secret are written over the key
+    files, which must then be writable by the daemon (a read-only systemd
+    credential, or a key from the environment, is kept in memory only: the
+    log says so, and a restart after the old key's expiry needs a new key).
+
     `wallet` is the main wallet (the orders' `sender`); empty: learned from
     `GET /users/api-key` at start. The EIP-712 domain comes from
     `GET /chain/configs` when `fetch_chain_config` (the official SDK does
