@@ -569,8 +569,7 @@ def _error_text(response: Response) -> str:
 
 def _bare_hash(h: str) -> str:
     # the venue's hashes compare case-insensitively, with or without 0x
-    h = h.lower()
-    return h[2:] if h.startswith("0x") else h
+    return schemas.norm_hash(h)
 
 
 def _same_hash(a: str | None, b: str | None) -> bool:
