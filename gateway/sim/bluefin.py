@@ -150,6 +150,7 @@ class BluefinSim(SimServer):
             web.post(schemas.ORDERS_PATH, self._place),
             web.put(schemas.CANCEL_PATH, self._cancel),
             web.get(schemas.OPEN_ORDERS_PATH, self._open_orders),
+            web.get(schemas.ACCOUNT_TRADES_PATH, self._account_trades),
             web.get(self.ws_path, self._ws),
         ])
         self.not_found_as_json(app)
@@ -391,20 +392,24 @@ class BluefinSim(SimServer):
             payload["triggerPriceE9"] = order.extra["triggerPriceE9"]
         return payload
 
+    @staticmethod
+    def _trade_payload(order, trade) -> dict:
+        price, quantity = trade.price // E9_TO_E18, trade.quantity // E9_TO_E18
+        return {
+            "id": trade.trade_id, "clientOrderId": order.client_id, "symbol": order.product,
+            "orderHash": order.order_id, "orderType": order.extra["type"], "tradeType": "ORDER",
+            "side": "LONG" if order.side is Side.BUY else "SHORT",
+            "isMaker": trade.maker_order_id == order.order_id,
+            "priceE9": str(price), "quantityE9": str(quantity),
+            "quoteQuantityE9": str(price * quantity // 10**9), "tradingFeeE9": "0",
+            "executedAtMillis": trade.ts_ns // 1_000_000}
+
     def _order_frames(self, update: Update) -> list[tuple[str, str]]:
         order = update.order
         frames = []
         for trade in update.new_trades:
-            maker = trade.maker_order_id == order.order_id
-            price, quantity = trade.price // E9_TO_E18, trade.quantity // E9_TO_E18
             frames.append((schemas.ACCOUNT_TRADE_UPDATE, self._frame(
-                schemas.ACCOUNT_TRADE_UPDATE, schemas.ORDER_MATCHED, {"trade": {
-                    "id": trade.trade_id, "clientOrderId": order.client_id, "symbol": order.product,
-                    "orderHash": order.order_id, "orderType": order.extra["type"], "tradeType": "ORDER",
-                    "side": "LONG" if order.side is Side.BUY else "SHORT", "isMaker": maker,
-                    "priceE9": str(price), "quantityE9": str(quantity),
-                    "quoteQuantityE9": str(price * quantity // 10**9), "tradingFeeE9": "0",
-                    "executedAtMillis": trade.ts_ns // 1_000_000}})))
+                schemas.ACCOUNT_TRADE_UPDATE, schemas.ORDER_MATCHED, {"trade": self._trade_payload(order, trade)})))
         status, reason = order.status, order.reason
         if status is Status.UNTRIGGERED:
             wire, why = schemas.STANDBY, schemas.ORDER_CREATED
@@ -497,6 +502,24 @@ class BluefinSim(SimServer):
             {**self._order_payload(o, status.get(o.status, schemas.STANDBY)),
              "orderTimeAtMillis": o.created_ns // 1_000_000}
             for o in self.engine.open_orders(account, symbol)])
+
+    async def _account_trades(self, request: web.Request) -> web.Response:
+        """The account's trade history (newest first), by symbol and from a start time."""
+        self.requests += 1
+        try:
+            account = self._account(request)
+            since_ms = int(request.query.get("startTimeAtMillis", "0"))
+            limit = int(request.query.get("limit", "500"))
+        except ValueError:
+            return self._error("startTimeAtMillis and limit are integers", 400)
+        except _Reject as exc:
+            return self._error(str(exc), exc.status)
+        symbol = request.query.get("symbol")
+        trades = [(t.ts_ns, self._trade_payload(o, t)) for o in self.engine.orders.values()
+                  if o.account == account and (symbol is None or o.product == symbol)
+                  for t in o.trades if t.ts_ns // 1_000_000 >= since_ms]
+        trades.sort(key=lambda pair: -pair[0])
+        return web.json_response([payload for _, payload in trades[:limit]])
 
     # outside traders
 

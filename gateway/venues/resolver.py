@@ -76,6 +76,11 @@ class Resolver:
             return 0.0
         return time.monotonic() - min(e.since for e in self._waiting.values())
 
+    def waited_s(self, order: Order) -> float:
+        """How long this order's fate has been unknown (0 when it is not being asked about)."""
+        entry = self._waiting.get(order.order_id)
+        return 0.0 if entry is None else time.monotonic() - entry.since
+
     def ask(self, order: Order, why: str) -> None:
         """Find out what became of this order; nothing happens twice for an order already asked about."""
         if order.order_id in self._waiting or order.queued or order.is_closed:

@@ -9,7 +9,7 @@ import pytest
 from bench.chaos import run_venue
 
 
-@pytest.mark.parametrize("venue", ["citrex", "bsx", "poloniex", "dxtrade"])
+@pytest.mark.parametrize("venue", ["citrex", "bsx", "poloniex", "bluefin", "dxtrade"])
 def test_every_order_converges_to_the_venue_after_random_faults(tmp_path, venue):
     report = asyncio.run(run_venue(tmp_path, venue, orders=60, seed=7, bound_s=30))
     assert report.acked >= 50 and sum(report.faults.values()) == 6

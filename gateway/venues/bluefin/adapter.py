@@ -96,6 +96,7 @@ class BluefinAdapter(VenueAdapter):
         self._tokens_changed = asyncio.Event()
         self._refresher: asyncio.Task | None = None
         self._pending_fills: dict[str, tuple[Order, list[Fill]]] = {}
+        self._fetching_history: set[str] = set()  # orders whose trade history is being read
         self.ignored_events: collections.Counter[str] = collections.Counter()
         self.subscribed = 0  # subscribe replies with success true
 
@@ -318,17 +319,53 @@ class BluefinAdapter(VenueAdapter):
         self.run_deferred(order)
 
     async def lookup(self, order: Order) -> str:
-        """The venue lists only open orders: listed settles it; not listed settles it only for an
-        order the venue never acknowledged (then it never took it). An acknowledged order that is
-        no longer listed closed at the venue, but only its stream says how: undecided."""
-        listed = await self._open_orders(self._market(order))
+        """The venue lists only open orders: listed settles it. Not listed settles it as never
+        taken for an order the venue never acknowledged. One it acknowledged and no longer lists
+        (once a request could no longer be on its way into the book) closed at the venue while
+        we were not listening: the account's trade history says how much of it filled."""
+        market = self._market(order)
+        listed = await self._open_orders(market)
         for payload in listed:
             if _same_hash(payload.orderHash, order.venue_order_id):
                 order.venue_data["acked"] = True
                 self._on_order(payload, order, filled=_e18(payload.filledQuantityE9))
                 self.run_deferred(order)
                 return FOUND
-        return UNDECIDED if order.venue_data.get("acked") else NOT_FOUND
+        if not order.venue_data.get("acked"):
+            return NOT_FOUND
+        if self.resolver.waited_s(order) < self.resolver.grace_s:
+            return UNDECIDED
+        await self._book_history(order, raise_errors=True)
+        if not order.is_closed:
+            self.tracker.apply(order, Status.CANCELED,
+                               reason="closed at the venue while its stream was down (no longer open, not filled)")
+        self.fail_deferred(order, "the order is closed at the venue")
+        return FOUND
+
+    async def _book_history(self, order: Order, raise_errors: bool = False) -> None:
+        """Book the order's trades from the account's trade history (each once, by trade id)."""
+        try:
+            trades = await self._account_trades(self._market(order), order.created_ns // 1_000_000 - 1000)
+        except (HttpError, VenueError) as exc:
+            if raise_errors:
+                raise
+            self.log.warning("order %s: trade history unavailable (%s); its average stays the venue's total",
+                             order.order_id, exc)
+            return
+        fills = [
+            Fill(trade_id=t.id, price=_e18(t.priceE9), quantity=_e18(t.quantityE9), ts_ns=t.executedAtMillis * 1_000_000,
+                 is_maker=t.isMaker, fee=_e18(t.tradingFeeE9 or "0", signed=True))
+            for t in trades if _same_hash(t.orderHash, order.venue_order_id)
+        ]
+        if fills:
+            self.tracker.apply(order, None, fills)
+
+    async def _account_trades(self, market: str, since_ms: int) -> list[schemas.TradePayload]:
+        response = await self._get(f"{schemas.ACCOUNT_TRADES_PATH}?symbol={market}&startTimeAtMillis={since_ms}"
+                                   "&limit=500")
+        if response.status != 200:
+            raise VenueError("venue_error", _error_text(response))
+        return schemas.trades_decoder.decode(response.body)
 
     def _market(self, order: Order) -> str:
         return order.venue_data.get("market") or str(self.instruments[order.symbol].product_id)
@@ -392,8 +429,18 @@ class BluefinAdapter(VenueAdapter):
                 fills or _e18(payload.filledQuantityE9) > 0):
             # the venue does not say "triggered": a stop that traded has been
             self.tracker.apply(order, Status.TRIGGERED)
-        # every trade comes from the account stream
+        # every trade comes from the account stream; the order's own total says what we missed
+        if filled is None:
+            filled = _e18(payload.filledQuantityE9) or None
         self.tracker.apply(order, status, fills, filled=filled, reason=order.reason or reason, channel="stream")
+        self._missed_trades(order)
+
+    def _missed_trades(self, order: Order) -> None:
+        """The venue's total is ahead of the trades we booked: the trade history has their prices."""
+        if order.filled > order.booked and order.order_id not in self._fetching_history:
+            self._fetching_history.add(order.order_id)
+            task = asyncio.ensure_future(self._book_history(order))
+            task.add_done_callback(lambda _t, oid=order.order_id: self._fetching_history.discard(oid))
 
     def _cancel_reason(self, order: Order, wire: str | None = None) -> str:
         if order.status is Status.PENDING_CANCEL:
@@ -432,8 +479,12 @@ class BluefinAdapter(VenueAdapter):
         if order is None:
             return
         fills = self._pending_fills.pop(order.order_id, (None, ()))[1]
-        if fills:
-            self.tracker.apply(order, None, fills, channel="stream")
+        remaining = _e18(payload.remainingQuantityE9)
+        # what was not canceled filled: trades we missed count toward it (a 0 says nothing)
+        filled = order.quantity - remaining if 0 < remaining <= order.quantity else None
+        if fills or filled:
+            self.tracker.apply(order, None, fills, filled=filled, channel="stream")
+        self._missed_trades(order)
         if order.status is Status.PENDING_NEW and not order.filled:
             # the venue never opened it: the seed's way of rejecting an order
             self.tracker.apply(order, Status.REJECTED, reason=f"{REASON_TEXT.get(why, why)} ({why})")

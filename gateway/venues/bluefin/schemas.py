@@ -41,6 +41,9 @@ EXCHANGE_INFO_PATH = "/v1/exchange/info"
 ORDERS_PATH = "/api/v1/trade/orders"
 CANCEL_PATH = "/api/v1/trade/orders/cancel"
 OPEN_ORDERS_PATH = "/api/v1/trade/openOrders"
+# the account's trade history (the official API client's AccountDataApi.get_account_trades); its
+# query names (symbol, startTimeAtMillis, limit) are our assumption, as is newest-first order
+ACCOUNT_TRADES_PATH = "/api/v1/account/trades"
 AUDIENCE = "api"
 MAX_CANCEL_HASHES = 10
 DATA_STREAMS = ["AccountOrderUpdate", "AccountTradeUpdate"]
@@ -220,6 +223,9 @@ class TradePayload(msgspec.Struct):
 
 class TradeUpdate(msgspec.Struct):
     trade: TradePayload
+
+
+trades_decoder = msgspec.json.Decoder(list[TradePayload])
 
 
 class Frame(msgspec.Struct):
