@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Literal, Union
+from typing import Annotated, Literal, Union
 
 import msgspec
 
@@ -31,7 +31,19 @@ class ServerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     allowed_uids: list[int] = []
     allowed_gids: list[int] = []
     max_frame_bytes: int = 1 << 20
+    # a strategy's unread replies and events past this: it is disconnected at once
     max_outbound_buffer_bytes: int = 8 << 20
+    # per-connection budgets (README "Strategy protocol: limits"): one client cannot hurt the others
+    max_connections: Annotated[int, msgspec.Meta(ge=1)] = 1024
+    listen_backlog: Annotated[int, msgspec.Meta(ge=1)] = 128
+    max_bytes_before_hello: Annotated[int, msgspec.Meta(ge=64)] = 4096
+    partial_frame_timeout_ms: Annotated[int, msgspec.Meta(ge=1)] = 10_000
+    # requests of one connection handled per loop turn; the rest wait (the connection unread)
+    max_requests_per_turn: Annotated[int, msgspec.Meta(ge=1)] = 256
+    # unread replies above this: the connection's requests are not read until it catches up
+    reply_backpressure_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 1 << 20
+    # unread replies above reply_backpressure_bytes that do not shrink for this long: cut off
+    slow_reader_secs: Annotated[float, msgspec.Meta(gt=0)] = 10.0
     # after each strategy request, keep the event loop spinning this long instead of sleeping
     # in epoll (0: off); costs a whole core while orders flow (README: busy polling)
     busy_poll_us: int = 0

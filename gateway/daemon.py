@@ -83,6 +83,18 @@ class Gateway:
 
     @classmethod
     async def start(cls, config: Config) -> Gateway:
+        # before anything else: a second instance must not touch journal, nonces, socket or venues
+        lock = lock_state(config)
+        try:
+            gw = await cls._start(config)
+        except BaseException:
+            os.close(lock)
+            raise
+        gw._lock = lock
+        return gw
+
+    @classmethod
+    async def _start(cls, config: Config) -> Gateway:
         journal = restored = None
         if config.journal.path:
             journal = Journal(config.journal.path, fsync=config.journal.fsync, batch_ms=config.journal.batch_ms)
@@ -189,6 +201,31 @@ class Gateway:
         await self.router.metrics.close()
         if self.router.tracker.journal is not None:
             self.router.tracker.journal.close()
+        lock = getattr(self, "_lock", None)
+        if lock is not None:
+            self._lock = None
+            os.close(lock)  # the last thing: the state is free for the next instance
+
+
+def lock_state(config: Config) -> int:
+    """Take `gateway.lock` in the journal's folder (the socket's without a journal), held
+    while the process lives: one gateway per state. Returns the lock's fd."""
+    import fcntl
+
+    folder = os.path.dirname(config.journal.path or config.server.socket_path) or "."
+    os.makedirs(folder, mode=0o700, exist_ok=True)
+    path = os.path.join(folder, "gateway.lock")
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "?"
+        os.close(fd)
+        raise RuntimeError(f"another gateway (pid {holder}) is running on this state: it holds {path}; "
+                           "stop it first") from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return fd
 
 
 _AWAITING = frozenset({Status.PENDING_NEW, Status.PENDING_CANCEL, Status.PENDING_REPLACE})

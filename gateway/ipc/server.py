@@ -5,15 +5,26 @@ without waiting on a venue (gateway/router.py); the replies to one read
 leave in one write. A frame that cannot be read gets one
 `error` frame and closes that connection only; a frame that decodes but is
 not a valid request gets an `ack` with the reason, and the connection stays.
+
+One client cannot hurt the others (README "Limits"): at most
+max_requests_per_turn of a connection's requests are handled per loop turn,
+the rest wait with the connection unread; a strategy whose unread replies
+pass reply_backpressure_bytes is not read until it catches up, and is cut
+off only when they stop shrinking for slow_reader_secs; bytes before hello,
+a partial frame's wait and the number of connections are capped; every
+client string echoed or logged is clipped.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
 import os
+import resource
 import socket
+import stat
 import struct
 import time
+from collections import deque
 
 import msgspec
 
@@ -27,6 +38,15 @@ from gateway.router import Router
 log = logging.getLogger("gateway.ipc")
 
 _UCRED = struct.Struct("3i")
+# a client's text in a reply or a log line: never more than this
+MAX_ECHO_CHARS = 200
+# descriptors besides strategy connections: venues' HTTP pools and streams, journal, nonces, metrics
+FD_RESERVE = 256
+
+
+def clip(text: str, limit: int = MAX_ECHO_CHARS) -> str:
+    """A client-supplied string cut to `limit` characters, saying how long it was."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} chars)"
 
 
 def _error_code(message: str) -> str:
@@ -41,8 +61,10 @@ class StrategyConnection(asyncio.Protocol):
     def __init__(self, server: StrategyServer):
         self._server = server
         self._router = server.router
-        self._splitter = FrameSplitter(server.config.max_frame_bytes)
+        config = server.config
+        self._splitter = FrameSplitter(config.max_frame_bytes)
         self._busy_poll = server.busy_poll
+        self._per_turn = config.max_requests_per_turn
         self._out: list[bytes] = []
         self._flush_scheduled = False
         self.transport: asyncio.Transport | None = None
@@ -50,6 +72,18 @@ class StrategyConnection(asyncio.Protocol):
         self.cancel_on_disconnect = False
         self.peer_pid = self.peer_uid = self.peer_gid = -1
         self.closing = False
+        # requests read but not handled yet (past one turn's budget), their read time, and
+        # the error that ends the stream after them
+        self._pending: deque[bytes] = deque()
+        self._pending_t_in = 0
+        self._pending_close: tuple[str, str] | None = None
+        self._pump_scheduled = False
+        self._reading_paused = False
+        self.writing_paused = False
+        # monotonic time a partial frame started waiting (0: none); of the last drain of unread replies
+        self.partial_since = 0.0
+        self.unread_since = 0.0
+        self.unread_low = 0
 
     def connection_made(self, transport) -> None:
         self.transport = transport
@@ -62,10 +96,21 @@ class StrategyConnection(asyncio.Protocol):
             log.warning("refused peer pid %s uid %s gid %s", self.peer_pid, self.peer_uid, self.peer_gid)
             self._fatal("peer_refused", f"uid {self.peer_uid} / gid {self.peer_gid} may not use this gateway")
             return
+        limit = self._server.config.max_connections
+        if len(self._server.connections) >= limit:
+            self._server.refused += 1
+            log.warning("refused strategy connection from pid %s uid %s: %d connections open, max_connections = %d",
+                        self.peer_pid, self.peer_uid, len(self._server.connections), limit)
+            self._fatal("too_many_connections",
+                        f"the gateway serves at most {limit} connections (max_connections); try again later")
+            return
+        # replies above the mark pause this connection's reading (pause_writing below)
+        transport.set_write_buffer_limits(high=self._server.config.reply_backpressure_bytes)
         self._server.connections.add(self)
 
     def data_received(self, data: bytes) -> None:
-        """Every request in these bytes handled to its reply; the replies leave in one write."""
+        """Every request in these bytes handled to its reply (up to one turn's budget); the
+        replies leave in one write."""
         t_in = time.perf_counter_ns()
         if self.closing:
             return
@@ -78,46 +123,189 @@ class StrategyConnection(asyncio.Protocol):
             # the well-formed requests before the bad header are answered first
             close_after = ("bad_frame", str(exc))
             payloads = exc.frames
+        if self._splitter.buffered:
+            if not self.partial_since:
+                self.partial_since = time.monotonic()
+        elif self.partial_since:
+            self.partial_since = 0.0
+        if payloads:
+            if not self._flush_scheduled:
+                # the replies leave at the end of this loop turn, with every update the turn makes
+                # for this strategy, in one write; scheduled before any venue's drain, so the acks
+                # are written before those orders are signed and sent
+                self._flush_scheduled = True
+                self._loop.call_soon(self._flush)
+            if len(payloads) > self._per_turn or self.strategy is None or self._pending:
+                self._pending.extend(payloads)
+                self._pending_t_in = t_in
+                self._pending_close = self._pending_close or close_after
+                self._pump()
+                return
+            if not self._handle(payloads, t_in):
+                return
+        if close_after is not None:
+            self._fatal(*close_after)
+        elif self.strategy is None:
+            self._check_before_hello()
+
+    def _handle(self, payloads, t_in: int) -> bool:
+        """Handle these requests in order; returns whether the connection is still open."""
         router = self._router
         decode = f.request_decoder.decode
-        if payloads and not self._flush_scheduled:
-            # the replies leave at the end of this loop turn, with every update the turn makes
-            # for this strategy, in one write; scheduled before any venue's drain, so the acks
-            # are written before those orders are signed and sent
-            self._flush_scheduled = True
-            self._loop.call_soon(self._flush)
         for payload in payloads:
             t0 = time.perf_counter_ns()
             try:
                 request = decode(payload)
             except msgspec.ValidationError as exc:
                 if not self._invalid_request(payload, str(exc)):
-                    return
+                    return False
                 continue
             except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
-                close_after = ("bad_msgpack", f"frame is not msgpack: {exc}")
-                break
+                if not self._undecodable(payload, exc):
+                    return False
+                continue
             reply = router.handle(self, request, t_in, time.perf_counter_ns() - t0)
             if reply is not None:
+                error = getattr(reply, "error", None)
+                if error is not None and len(error.message) > MAX_ECHO_CHARS:
+                    error.message = clip(error.message)
                 self.send(reply)
             if self.closing:
+                return False
+        return True
+
+    def _pump(self) -> None:
+        """Handle up to one turn's budget of the waiting requests; read again once none wait
+        (and the strategy reads its replies)."""
+        self._pump_scheduled = False
+        pending = self._pending
+        if self.closing:
+            pending.clear()
+            return
+        budget = self._per_turn
+        batch = []
+        while pending and len(batch) < budget:
+            payload = pending.popleft()
+            if self.strategy is None and len(payload) > self._server.config.max_bytes_before_hello:
+                self._too_much_before_hello(len(payload))
                 return
-        if close_after is not None:
-            self._fatal(*close_after)
+            batch.append(payload)
+            if self.strategy is None and batch:
+                # hello changes what the next frame may be: one at a time until it is said
+                break
+        if batch and not self._handle(batch, self._pending_t_in):
+            return
+        if pending:
+            if not self._reading_paused:
+                self._reading_paused = True
+                self.transport.pause_reading()
+            if not self.writing_paused:
+                self._pump_scheduled = True
+                self._loop.call_soon(self._pump)
+            return
+        if self._pending_close is not None:
+            self._fatal(*self._pending_close)
+            return
+        if self.strategy is None and self._check_before_hello():
+            return
+        self._resume_reading()
+
+    def _resume_reading(self) -> None:
+        if self._reading_paused and not self.writing_paused and not self._pending and not self.closing:
+            self._reading_paused = False
+            if self._splitter.buffered:
+                self.partial_since = time.monotonic()  # its wait restarts: we were not reading
+            self.transport.resume_reading()
+
+    def _check_before_hello(self) -> bool:
+        """Before hello a client may hold only a few bytes here; returns whether it was cut off."""
+        if self._splitter.buffered > self._server.config.max_bytes_before_hello:
+            self._too_much_before_hello(self._splitter.buffered)
+            return True
+        return False
+
+    def _too_much_before_hello(self, size: int) -> None:
+        self._pending.clear()
+        self._fatal("bad_frame", f"a frame before hello may hold at most "
+                                 f"{self._server.config.max_bytes_before_hello} bytes (max_bytes_before_hello); "
+                                 f"got {size} or more")
+
+    # flow control: asyncio calls these as the unread replies cross the marks
+
+    def pause_writing(self) -> None:
+        self.writing_paused = True
+        self.unread_since = time.monotonic()
+        self.unread_low = self.transport.get_write_buffer_size()
+        if not self._reading_paused:
+            self._reading_paused = True
+            self.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        self.writing_paused = False
+        if self._pending:
+            if not self._pump_scheduled:
+                self._pump_scheduled = True
+                self._loop.call_soon(self._pump)
+        else:
+            self._resume_reading()
+
+    def check_budgets(self, now: float) -> None:
+        """Called about once a second: a partial frame waiting too long, a strategy that
+        stopped reading its replies."""
+        if self.closing:
+            return
+        if self.partial_since and not self._reading_paused and \
+                now - self.partial_since > self._server.config.partial_frame_timeout_ms / 1000:
+            self._fatal("bad_frame", f"a partial frame waited more than "
+                                     f"{self._server.config.partial_frame_timeout_ms} ms for its end "
+                                     "(partial_frame_timeout_ms)")
+            return
+        if self.writing_paused:
+            unread = self.transport.get_write_buffer_size()
+            if unread < self.unread_low:
+                self.unread_low, self.unread_since = unread, now  # it reads: judged from here
+            elif now - self.unread_since > self._server.config.slow_reader_secs:
+                self._cut_off(f"{unread} bytes of replies unread for "
+                              f"{self._server.config.slow_reader_secs:g} s")
+
+    def _cut_off(self, why: str) -> None:
+        log.warning("strategy %s stopped reading (%s): disconnecting it", self.strategy or f"pid {self.peer_pid}",
+                    why)
+        self.closing = True
+        self._pending.clear()
+        self.transport.abort()
+
+    def _undecodable(self, payload: bytes, exc: Exception) -> bool:
+        """A frame msgspec cannot read: nested too deep gets an error ack when it names a
+        req_id; anything else closes. Returns whether still open."""
+        req_id = _top_level_req_id(payload) if isinstance(exc, RecursionError) else None
+        if req_id is None:
+            self._pending.clear()
+            self._fatal("bad_msgpack", f"frame is not msgpack: {clip(str(exc))}")
+            return False
+        self._router.metrics.request_done("invalid", "bad_field")
+        self.send(f.Ack(req_id=req_id, ok=False, error=f.ErrorInfo(
+            "bad_field", "frame nested too deep to read; requests are flat maps")))
+        return True
 
     def _invalid_request(self, payload: bytes, message: str) -> bool:
         """Ack a schema error when the frame has a req_id; else close. Returns whether still open."""
+        message = clip(message)
         try:
             raw = msgspec.msgpack.decode(payload)
+        except RecursionError:
+            raw = {"req_id": _top_level_req_id(payload), "op": None}
         except DECODE_ERRORS:
             raw = None
         req_id = raw.get("req_id") if isinstance(raw, dict) else None
         if not isinstance(req_id, int) or isinstance(req_id, bool):
+            self._pending.clear()
             self._fatal("bad_request", f"{message} (and no integer req_id to answer)")
             return False
         op = raw.get("op")
         if not isinstance(op, str) or op not in f.REQUEST_OPS:
-            code, message = "unknown_op", f"unknown op {op!r}; known: {', '.join(sorted(f.REQUEST_OPS))}"
+            code = "unknown_op"
+            message = f"unknown op {clip(repr(op), 64)}; known: {', '.join(sorted(f.REQUEST_OPS))}"
         else:
             code = _error_code(message)
         self._router.metrics.request_done("invalid", code)
@@ -149,9 +337,9 @@ class StrategyConnection(asyncio.Protocol):
         self._out.clear()
         self.transport.write(data)
         if self.transport.get_write_buffer_size() > self._server.config.max_outbound_buffer_bytes:
-            log.warning("strategy %s stopped reading: disconnecting it", self.strategy)
-            self.closing = True
-            self.transport.abort()
+            # events pile up for a strategy that reads nothing; its own requests cannot (backpressure)
+            self._cut_off(f"more than {self._server.config.max_outbound_buffer_bytes} bytes unread "
+                          "(max_outbound_buffer_bytes)")
 
     def _fatal(self, code: str, message: str) -> None:
         log.warning("closing strategy connection %s: %s", self.strategy or f"pid {self.peer_pid}", message)
@@ -162,6 +350,7 @@ class StrategyConnection(asyncio.Protocol):
 
     def connection_lost(self, exc) -> None:
         self.closing = True
+        self._pending.clear()
         self._server.connections.discard(self)
         to_cancel = self._router.disconnected(self)
         if to_cancel:
@@ -174,7 +363,9 @@ class StrategyServer:
         self.config = config
         self.router = router
         self.connections: set[StrategyConnection] = set()
+        self.refused = 0  # connections refused for max_connections
         self._server: asyncio.AbstractServer | None = None
+        self._sweeper: asyncio.Task | None = None
         self.busy_poll = BusyPoll(config.busy_poll_us) if config.busy_poll_us > 0 else None
         self._uids = set(config.allowed_uids) | {os.getuid()}
         self._gids = set(config.allowed_gids)
@@ -185,14 +376,32 @@ class StrategyServer:
     async def start(self) -> None:
         path = self.config.socket_path
         os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-        if os.path.exists(path):
+        if os.path.lexists(path):
+            if not stat.S_ISSOCK(os.lstat(path).st_mode):
+                raise RuntimeError(f"socket_path {path} exists and is not a socket: refusing to replace it")
             if _socket_alive(path):
                 raise RuntimeError(f"another gateway is serving {path}")
             os.unlink(path)  # left over from a crash
+        _ensure_fd_limit(self.config.max_connections)
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_unix_server(lambda: StrategyConnection(self), path)
+        self._server = await loop.create_unix_server(lambda: StrategyConnection(self), path,
+                                                     backlog=self.config.listen_backlog)
+        self._inode = os.stat(path).st_ino
         os.chmod(path, self.config.socket_mode)
-        log.info("serving strategies on %s (mode %04o)", path, self.config.socket_mode)
+        self._sweeper = asyncio.ensure_future(self._sweep())
+        log.info("serving strategies on %s (mode %04o, at most %d connections)", path, self.config.socket_mode,
+                 self.config.max_connections)
+
+    async def _sweep(self) -> None:
+        """Once a second, what only time reveals: partial frames left hanging, strategies
+        that stopped reading."""
+        while True:
+            await asyncio.sleep(min(1.0, self.config.slow_reader_secs / 2,
+                                    self.config.partial_frame_timeout_ms / 2000))
+            now = time.monotonic()
+            for conn in list(self.connections):
+                if conn.partial_since or conn.writing_paused:
+                    conn.check_budgets(now)
 
     async def stop_accepting(self) -> None:
         if self._server is not None:
@@ -201,15 +410,38 @@ class StrategyServer:
 
     async def close(self) -> None:
         await self.stop_accepting()
+        if self._sweeper is not None:
+            self._sweeper.cancel()
         for conn in list(self.connections):
             if conn._out:
                 conn._flush()  # every request read is answered before the connection closes
             conn.closing = True
             conn.transport.close()  # what is buffered still leaves
+        if self._server is None:
+            return  # never listened: the path, whatever it is, is not ours
+        # only the socket we made: never another gateway's, never a file that took its place
         try:
-            os.unlink(self.config.socket_path)
+            st = os.lstat(self.config.socket_path)
         except FileNotFoundError:
-            pass
+            return
+        if stat.S_ISSOCK(st.st_mode) and st.st_ino == self._inode:
+            os.unlink(self.config.socket_path)
+
+
+def _ensure_fd_limit(max_connections: int) -> None:
+    """Raise the soft open-files limit to what max_connections needs (up to the hard limit);
+    say so when even that is too low (systemd: LimitNOFILE=)."""
+    need = max_connections + FD_RESERVE
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < need:
+        target = need if hard == resource.RLIM_INFINITY else min(need, hard)
+        if target > soft:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+    if soft != resource.RLIM_INFINITY and soft < need:
+        log.warning("open files limit %d is below max_connections %d + %d for venues and files: strategies "
+                    "may be refused without a reply; raise LimitNOFILE (or lower max_connections)",
+                    soft, max_connections, FD_RESERVE)
 
 
 def _socket_alive(path: str) -> bool:
@@ -221,3 +453,75 @@ def _socket_alive(path: str) -> bool:
         return False
     finally:
         s.close()
+
+
+# msgpack type bytes -> (bytes of length prefix, or fixed size), for walking a frame msgspec refused
+_FIXED = {0xc0: 0, 0xc2: 0, 0xc3: 0, 0xca: 4, 0xcb: 8, 0xcc: 1, 0xcd: 2, 0xce: 4, 0xcf: 8,
+          0xd0: 1, 0xd1: 2, 0xd2: 4, 0xd3: 8, 0xd4: 2, 0xd5: 3, 0xd6: 5, 0xd7: 9, 0xd8: 17}
+_SIZED = {0xc4: 1, 0xc5: 2, 0xc6: 4, 0xd9: 1, 0xda: 2, 0xdb: 4}  # bin, str: length then bytes
+_EXT = {0xc7: 1, 0xc8: 2, 0xc9: 4}  # length, type byte, bytes
+_ARRAY = {0xdc: 2, 0xdd: 4}
+_MAP = {0xde: 2, 0xdf: 4}
+
+
+def _top_level_req_id(payload: bytes) -> int | None:
+    """The integer `req_id` of a top-level msgpack map, found without recursion (the frame
+    may nest deeper than any decoder goes); None when absent or unreadable."""
+    try:
+        b = payload[0]
+        if 0x80 <= b <= 0x8f:
+            pairs, pos = b & 0x0f, 1
+        elif b in _MAP:
+            n = _MAP[b]
+            pairs, pos = int.from_bytes(payload[1:1 + n], "big"), 1 + n
+        else:
+            return None
+        for _ in range(pairs):
+            key_start = pos
+            pos = _skip(payload, pos)
+            key = payload[key_start:pos]
+            if len(key) <= 9 and msgspec.msgpack.decode(key) == "req_id":
+                value = msgspec.msgpack.decode(payload[pos:_skip(payload, pos)])
+                return value if isinstance(value, int) and not isinstance(value, bool) else None
+            pos = _skip(payload, pos)
+    except (IndexError, msgspec.DecodeError):
+        return None
+    return None
+
+
+def _skip(data: bytes, pos: int) -> int:
+    """The offset just past the msgpack object at pos; containers counted, never recursed."""
+    left = 1
+    while left:
+        left -= 1
+        b = data[pos]
+        pos += 1
+        if b <= 0x7f or b >= 0xe0:
+            continue
+        if b <= 0x8f:
+            left += 2 * (b & 0x0f)
+        elif b <= 0x9f:
+            left += b & 0x0f
+        elif b <= 0xbf:
+            pos += b & 0x1f
+        elif b in _FIXED:
+            pos += _FIXED[b]
+        elif b in _SIZED:
+            n = _SIZED[b]
+            pos += n + int.from_bytes(data[pos:pos + n], "big")
+        elif b in _EXT:
+            n = _EXT[b]
+            pos += n + 1 + int.from_bytes(data[pos:pos + n], "big")
+        elif b in _ARRAY:
+            n = _ARRAY[b]
+            left += int.from_bytes(data[pos:pos + n], "big")
+            pos += n
+        elif b in _MAP:
+            n = _MAP[b]
+            left += 2 * int.from_bytes(data[pos:pos + n], "big")
+            pos += n
+        else:
+            raise IndexError(f"msgpack type byte {b:#x} is reserved")
+        if pos > len(data):
+            raise IndexError("truncated")
+    return pos

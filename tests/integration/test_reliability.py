@@ -134,7 +134,7 @@ def test_a_strategy_that_stops_reading_is_cut_off_and_slows_no_one(tmp_path):
         writer.close()
 
     run_gateway(tmp_path, scenario, edit=lambda t: t.replace(
-        "max_frame_bytes = 65536", "max_frame_bytes = 65536\nmax_outbound_buffer_bytes = 65536"))
+        "max_frame_bytes = 65536", "max_frame_bytes = 65536\nreply_backpressure_bytes = 65536\nslow_reader_secs = 1"))
 
 
 def test_venue_down_at_start_is_one_clear_error(tmp_path):
