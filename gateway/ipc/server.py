@@ -293,8 +293,8 @@ class StrategyConnection(asyncio.Protocol):
         message = clip(message)
         try:
             raw = msgspec.msgpack.decode(payload)
-        except RecursionError:
-            raw = {"req_id": _top_level_req_id(payload), "op": None}
+        except RecursionError as exc:
+            return self._undecodable(payload, exc)
         except DECODE_ERRORS:
             raw = None
         req_id = raw.get("req_id") if isinstance(raw, dict) else None
