@@ -109,6 +109,10 @@ def test_unit_names_what_the_daemon_and_config_expect():
     venue = config.venues[0]
     assert venue.sim is None and not venue.generate_key
     assert venue.nonce_file.startswith("/var/lib/order-gateway/")
+    # every strategy connection is a descriptor: room for max_connections and the rest
+    from gateway.ipc.server import FD_RESERVE
+
+    assert int(settings["LimitNOFILE"]) >= config.server.max_connections + FD_RESERVE
     cred_name = settings["LoadCredential"].split(":", 1)[0]
     assert venue.key_file == f"/run/credentials/order-gateway.service/{cred_name}"
 
