@@ -95,7 +95,9 @@ class VenueAdapter(abc.ABC):
             for symbol, i in config.instruments.items()
         }
         self.log = logging.getLogger(f"gateway.venue.{self.name}")
-        self.connected = False
+        self._started = False
+        # False while the venue's session does not answer (a venue without a stream says so)
+        self.session_up = True
         # requests about an order the venue has not named yet (a cancel right after the place)
         self._deferred: dict[str, list[Callable[[], Awaitable[None]]]] = {}
         self.outbound = Outbound(self, config.max_queued_requests)
@@ -198,6 +200,20 @@ class VenueAdapter(abc.ABC):
     http = None  # a gateway.net.http.HttpClient
     nonces = None  # a gateway._core.nonce.NonceAllocator
     nonce_unit_ns = 1  # nanoseconds per nonce unit, for the age metric
+
+    @property
+    def connected(self) -> bool:
+        """Up only while it is started, its stream (if any) is up and its session answers:
+        what `gateway status` and gateway_venue_connected report."""
+        if not self._started or not self.session_up:
+            return False
+        stream = self.stream
+        return stream is None or stream.up.is_set()
+
+    @connected.setter
+    def connected(self, started: bool) -> None:
+        # adapters say True at the end of start() and False in stop(); the rest is live state
+        self._started = started
 
     @property
     def reconnects(self) -> int:

@@ -199,12 +199,25 @@ class DxtradeAdapter(VenueAdapter):
         return await (await self._send(method, path, body, extra, trading=trading))
 
     async def _ping_loop(self) -> None:
+        # no stream says the venue went away: the ping does, every health_interval_secs (at
+        # least every ping_interval_secs, the session's keep-alive)
         while True:
-            await asyncio.sleep(self.config.ping_interval_secs)
-            try:
-                await self._request("POST", f"{P}/ping", trading=False)
-            except (HttpError, VenueError) as exc:
-                self.log.warning("ping failed: %s", exc)
+            await asyncio.sleep(min(self.config.ping_interval_secs, self.config.health_interval_secs))
+            await self.ping()
+
+    async def ping(self) -> bool:
+        try:
+            response = await self._request("POST", f"{P}/ping", trading=False)
+        except (HttpError, VenueError) as exc:
+            if self.session_up:
+                self.log.warning("ping failed: %s; venue down until one answers", exc)
+            self.session_up = False
+            return False
+        up = response.status == 200
+        if up != self.session_up:
+            self.log.warning("venue %s", "back: ping answered" if up else f"down: ping answered {response.status}")
+        self.session_up = up
+        return up
 
     # order changes
 
@@ -217,6 +230,8 @@ class DxtradeAdapter(VenueAdapter):
                 await self.poll()
             except (HttpError, VenueError) as exc:
                 self.log.warning("order poll failed: %s", exc)
+                if isinstance(exc, HttpError):
+                    self.session_up = False  # the next answered ping says it is back
             except Exception:  # noqa: BLE001 - the loop must outlive one bad answer
                 self.log.exception("order poll failed")
 

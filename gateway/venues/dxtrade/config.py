@@ -27,5 +27,7 @@ class DxtradeConfig(VenueConfig, tag="dxtrade", frozen=True, forbid_unknown_fiel
     poll_interval_ms: int = 100
     # keep-alive well inside the session timeout the login returns
     ping_interval_secs: float = 60.0
+    # how often a ping checks the venue is there (no stream would say it went away): health
+    health_interval_secs: float = 5.0
     # the simulator's trading limit per session (the venue's default is 1/s); 0: none
     sim_trade_limit_per_s: float = 1.0
