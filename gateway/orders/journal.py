@@ -5,8 +5,9 @@ Records are buffered and written with one os.write before the gateway sends
 any reply to a strategy (and at the end of each loop turn), so every order a
 strategy got an ack for is in the file even if the process is killed right
 after: the kernel has it. `fsync` decides what survives the machine losing
-power: "never" (the kernel flushes in its own time), "batch" (fsync at most
-every batch_ms, on a helper thread), "always" (fsync before each reply: slow).
+power: "never" (the kernel flushes in its own time), "batch" (every record
+synced within batch_ms of its write, on one helper thread), "always" (fsync
+before each reply: slow).
 
 On start the journal is replayed into the tracker, then rewritten as a
 snapshot of the orders still worth keeping, so it never grows across runs.
@@ -21,9 +22,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import threading
-import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import msgspec
 
@@ -98,8 +98,9 @@ class Journal:
         self._fd = -1
         self._flush_scheduled = False
         self._dirty_since_sync = False
-        self._sync_lock = threading.Lock()
-        self._last_sync = 0.0
+        self._sync_timer: asyncio.TimerHandle | None = None
+        self._sync_executor: ThreadPoolExecutor | None = None
+        self._syncing = False
         self.records_written = 0
         self.size = 0  # bytes in the file
         self.snapshot_size = 0  # bytes of its last snapshot
@@ -202,23 +203,56 @@ class Journal:
         if self.fsync == "always":
             os.fsync(self._fd)
         elif self.fsync == "batch":
-            self._dirty_since_sync = True
-            now = time.monotonic()
-            if now - self._last_sync >= self.batch_s and self._sync_lock.acquire(blocking=False):
-                self._last_sync = now
-                threading.Thread(target=self._sync, daemon=True).start()
+            self._batch_written()
 
-    def _sync(self) -> None:
+    # fsync = "batch": every record is synced within batch_ms of its write, by a timer armed at
+    # the first unsynced write, on one syncing thread; a write during a sync gets another sync
+
+    def _batch_written(self) -> None:
+        self._dirty_since_sync = True
+        if self._sync_timer is not None or self._syncing:
+            return  # a sync is due (or running; its end looks at _dirty_since_sync)
         try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            os.fsync(self._fd)  # no loop (tools, tests): sync now
             self._dirty_since_sync = False
-            os.fsync(self._fd)
-        except OSError as exc:
-            log.error("journal fsync failed: %s", exc)
-        finally:
-            self._sync_lock.release()
+            return
+        self._sync_timer = loop.call_later(self.batch_s, self._start_sync, loop)
+
+    def _start_sync(self, loop) -> None:
+        self._sync_timer = None
+        if self._fd < 0:
+            return
+        if self._sync_executor is None:
+            self._sync_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="journal-fsync")
+        self._syncing = True
+        self._dirty_since_sync = False  # what is written from now on needs the next sync
+        done = self._sync_executor.submit(os.fsync, self._fd)
+        done.add_done_callback(lambda fut: self._call_in(loop, self._sync_done, loop, fut))
+
+    @staticmethod
+    def _call_in(loop, fn, *args) -> None:
+        try:
+            loop.call_soon_threadsafe(fn, *args)
+        except RuntimeError:
+            pass  # the loop is gone (close() syncs what is left itself)
+
+    def _sync_done(self, loop, fut) -> None:
+        self._syncing = False
+        if fut.exception() is not None:
+            log.error("journal fsync failed: %s", fut.exception())
+        if self._dirty_since_sync and self._fd >= 0:
+            self._start_sync(loop)  # written while it synced: at most batch_ms ago
 
     def close(self) -> None:
         self.flush()
+        if self._sync_timer is not None:
+            self._sync_timer.cancel()
+            self._sync_timer = None
+        if self._sync_executor is not None:
+            self._sync_executor.shutdown(wait=True)
+            self._sync_executor = None
         if self._fd >= 0:
             os.fsync(self._fd)
             os.close(self._fd)
