@@ -7,6 +7,7 @@ never shown by repr, str, logs or errors.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
 from pathlib import Path
@@ -42,6 +43,35 @@ def _parse_key(text: str, origin: str) -> bytes:
         raise KeyFileError(f"{origin}: not hex") from None
 
 
+def check_secret_file(p: Path, what: str) -> None:
+    """A secret file must be readable by its owner only (0600 / 0400), except under
+    $CREDENTIALS_DIRECTORY: there systemd (LoadCredential=) presents it read-only, maybe
+    group-readable through an ACL, in a directory only the service can reach."""
+    try:
+        mode = p.stat().st_mode
+    except FileNotFoundError:
+        raise KeyFileError(f"{what} {p} does not exist") from None
+    if mode & (stat.S_IRWXG | stat.S_IRWXO) and not _in_credentials_directory(p):
+        raise KeyFileError(f"{what} {p} has mode {stat.S_IMODE(mode):04o}: group and others must have "
+                           f"no access (chmod 600 {p})")
+
+
+def _in_credentials_directory(p: Path) -> bool:
+    creds = os.environ.get("CREDENTIALS_DIRECTORY")
+    if not creds:
+        return False
+    try:
+        return p.resolve().is_relative_to(Path(creds).resolve())
+    except OSError:
+        return False
+
+
+def fingerprint(secret: str | bytes) -> str:
+    """A short name for a secret in logs and errors: never the secret, nor enough to find it."""
+    data = secret.encode() if isinstance(secret, str) else secret
+    return "sha256:" + hashlib.sha256(data).hexdigest()[:8]
+
+
 class Signer:
     """One secp256k1 private key: address, digest signing (v = 27/28)."""
 
@@ -65,15 +95,7 @@ class Signer:
     def from_file(cls, path: str | os.PathLike[str]) -> Signer:
         """Load a hex key from a file readable by its owner only (mode 0600 or 0400)."""
         p = Path(path)
-        try:
-            mode = p.stat().st_mode
-        except FileNotFoundError:
-            raise KeyFileError(f"key file {p} does not exist") from None
-        if mode & (stat.S_IRWXG | stat.S_IRWXO):
-            raise KeyFileError(
-                f"key file {p} has mode {stat.S_IMODE(mode):04o}: group and others must have "
-                f"no access (chmod 600 {p})"
-            )
+        check_secret_file(p, "key file")
         return cls(_parse_key(p.read_text(), f"key file {p}"))
 
     @classmethod

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import os
 import secrets
-import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gateway.signer import KeyFileError, Signer
+from gateway.signer import KeyFileError, Signer, check_secret_file
 from gateway.venues.bsx.config import BsxConfig
 
 
@@ -26,13 +25,7 @@ class Credentials:
 
 def _read_secret_file(path: str) -> str:
     p = Path(path)
-    try:
-        mode = p.stat().st_mode
-    except FileNotFoundError:
-        raise KeyFileError(f"secret file {p} does not exist") from None
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise KeyFileError(f"secret file {p} has mode {stat.S_IMODE(mode):04o}: "
-                           f"group and others must have no access (chmod 600 {p})")
+    check_secret_file(p, "secret file")
     value = p.read_text().strip()
     if not value:
         raise KeyFileError(f"secret file {p} is empty")

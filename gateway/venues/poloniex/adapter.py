@@ -34,6 +34,7 @@ from gateway.net.http import HttpClient, HttpError, Response
 from gateway.net.ws import ReconnectingStream
 from gateway.orders.model import ONE, SCALE, Fill, Order, OrderType, Side, Status, TimeInForce
 from gateway.orders.tracker import Tracker
+from gateway.signer import fingerprint
 from gateway.venues.base import FOUND, NOT_FOUND, UNDECIDED, Capabilities, VenueAdapter, VenueError
 from gateway.venues.poloniex import schemas as s
 from gateway.venues.poloniex.config import PoloniexConfig
@@ -67,7 +68,7 @@ class PoloniexAdapter(VenueAdapter):
         if config.recv_window_ms > 0:
             fixed += f"recvWindow: {config.recv_window_ms}\r\n".encode()
         self._fixed_headers = fixed
-        self.account = self.creds.api_key
+        self.account = f"key {fingerprint(self.creds.api_key)}"  # for logs: the key itself never is
         self.http: HttpClient | None = None
         self.stream: ReconnectingStream | None = None
         self.markets: dict[str, s.Market] = {}
