@@ -88,6 +88,19 @@ def _as_bytes(value: Any, kind: str) -> bytes:
     raise TypeError(f"{kind}: expected bytes or hex str, got {type(value).__name__}")
 
 
+def check_width(kind: str) -> None:
+    """ValueError unless a uint/int/bytesN type has a width EIP-712 defines: uint/int 8 to 256
+    bits in steps of 8, bytes1 to bytes32 (the native core copies each into a 32-byte word)."""
+    if (m := _BYTESN.match(kind)) is not None:
+        if not 1 <= int(m.group(1)) <= 32:
+            raise ValueError(f"{kind} is not an EIP-712 type: bytesN takes N from 1 to 32")
+    elif (m := _UINT.match(kind) or _INT.match(kind)) is not None:
+        bits = int(m.group(1))
+        if not 8 <= bits <= 256 or bits % 8:
+            raise ValueError(f"{kind} is not an EIP-712 type: {kind.rstrip('0123456789')} takes 8 to 256 bits, "
+                             "in steps of 8")
+
+
 def _encode_value(kind: str, value: Any, types: Types) -> bytes:
     if kind in types:
         return hash_struct(kind, value, types)
@@ -111,6 +124,7 @@ def _encode_value(kind: str, value: Any, types: Types) -> bytes:
         return keccak256(value.encode())
     if kind == "bytes":
         return keccak256(_as_bytes(value, kind))
+    check_width(kind)
     if (m := _BYTESN.match(kind)) is not None:
         size = int(m.group(1))
         raw = _as_bytes(value, kind)
@@ -190,6 +204,10 @@ _FAST_KINDS = (("uint", _UINT), ("int", _INT), ("bytesN", _BYTESN))
 def _fast_field(name: str, kind: str) -> tuple[str, str, int]:
     if kind in ("address", "bool", "string", "bytes"):
         return (name, kind, 0)
+    try:
+        check_width(kind)
+    except ValueError as exc:
+        raise ValueError(f"field {name!r}: {exc}") from None
     for label, pattern in _FAST_KINDS:
         if (m := pattern.match(kind)) is not None:
             return (name, label, int(m.group(1)))

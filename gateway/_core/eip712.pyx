@@ -68,6 +68,9 @@ cdef int encode_int(object value, int bits, bint signed, unsigned char *out) exc
     """Write value as a 32-byte big-endian word, checking it fits in (u)int<bits>."""
     cdef int i, top
     cdef unsigned char fill
+    if bits < 8 or bits > 256 or bits % 8:
+        # the checks below index out[] by bits: never outside the 32-byte word
+        raise ValueError(f"{'int' if signed else 'uint'}{bits} is not an EIP-712 type (8 to 256 bits, in steps of 8)")
     if not PyLong_Check(value) or PyBool_Check(value):
         raise TypeError(f"{'int' if signed else 'uint'}{bits} takes an int, got {type(value).__name__}")
     try:
@@ -84,6 +87,18 @@ cdef int encode_int(object value, int bits, bint signed, unsigned char *out) exc
     if signed and ((out[top] & 0x80) != (fill & 0x80)):
         raise ValueError(f"{value} does not fit in int{bits}")
     return 0
+
+
+def _check_width(name, str kind, size) -> None:
+    """The widths EIP-712 has: uint/int 8 to 256 bits in steps of 8, bytes1 to bytes32; each
+    value is copied into one 32-byte word, so anything else would write past it."""
+    if kind in ("uint", "int"):
+        if not isinstance(size, int) or not 8 <= size <= 256 or size % 8:
+            raise ValueError(f"field {name!r}: {kind}{size} is not an EIP-712 type "
+                             f"({kind} takes 8 to 256 bits, in steps of 8)")
+    elif kind == "bytesN":
+        if not isinstance(size, int) or not 1 <= size <= 32:
+            raise ValueError(f"field {name!r}: bytes{size} is not an EIP-712 type (bytes1 to bytes32)")
 
 
 cdef class StructHasher:
@@ -108,6 +123,7 @@ cdef class StructHasher:
         for i, (name, kind, size) in enumerate(fields):
             if kind not in KINDS:
                 raise ValueError(f"field {name!r}: kind {kind!r} has no fast path")
+            _check_width(name, kind, size)
             self.kinds[i] = KINDS[kind]
             self.sizes[i] = size
         self.prefix[0] = 0x19
@@ -150,6 +166,8 @@ cdef class StructHasher:
                         raise TypeError(f"bytes takes bytes, got {type(v).__name__}")
                     keccak256_c(<const unsigned char *>PyBytes_AS_STRING(v), <size_t>PyBytes_GET_SIZE(v), w)
                 else:  # KIND_BYTESN
+                    if self.sizes[i] < 1 or self.sizes[i] > 32:  # never copy past the 32-byte slot
+                        raise ValueError(f"bytes{self.sizes[i]} is not an EIP-712 type")
                     if not PyBytes_Check(v) or PyBytes_GET_SIZE(v) != self.sizes[i]:
                         raise TypeError(f"bytes{self.sizes[i]} takes exactly {self.sizes[i]} bytes")
                     memset(w, 0, 32)
