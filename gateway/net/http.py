@@ -133,6 +133,7 @@ class HttpClient:
         self._timeout_s = timeout_ms / 1000
         self._idle: deque[_Connection] = deque()
         self._busy: set[_Connection] = set()
+        self._opening = 0  # connections being opened: they count against the limit
         self._slot_waiters: deque[asyncio.Future[None]] = deque()
         host_header = self.host if parts.port is None else self.authority
         fixed = {"Host": host_header, "Connection": "keep-alive", **(default_headers or {})}
@@ -151,8 +152,11 @@ class HttpClient:
                 if not conn.closed:
                     self._busy.add(conn)
                     return conn
-            if len(self._busy) < self._max:
+            if self._room():
                 loop = asyncio.get_running_loop()
+                # counted from now: requests arriving while it connects must not open more
+                self._opening += 1
+                conn = None
                 try:
                     _, conn = await asyncio.wait_for(
                         loop.create_connection(lambda: _Connection(self), self.host, self.port, ssl=self._ssl),
@@ -160,19 +164,28 @@ class HttpClient:
                     )
                 except (OSError, asyncio.TimeoutError) as exc:
                     raise HttpError(f"cannot connect to {self.authority}: {exc or 'timeout'}") from None
+                finally:
+                    self._opening -= 1
+                    if conn is None:
+                        self._wake_one()  # the room it held is free again
                 self._busy.add(conn)
                 return conn
             slot = asyncio.get_running_loop().create_future()
             self._slot_waiters.append(slot)
             await slot
 
+    def _room(self) -> bool:
+        """Whether another connection may be opened: the pool's connections, those being
+        opened included, are fewer than configured."""
+        return len(self._busy) + len(self._idle) + self._opening < self._max
+
     async def slot_free(self) -> None:
         """Return once a request could get a connection without waiting for another's reply."""
-        while not (self._idle or len(self._busy) < self._max):
+        while not (self._idle or self._room()):
             slot = asyncio.get_running_loop().create_future()
             self._slot_waiters.append(slot)
             await slot
-            if self._idle or len(self._busy) < self._max:
+            if self._idle or self._room():
                 self._wake_one()  # a slot we only looked at: the next waiter may take it
                 return
 

@@ -1,0 +1,71 @@
+"""The HTTP pool never holds more connections than configured, counting those
+being opened: ten simultaneous sends on a pool of two open two TCP connections
+(a real server on loopback counts them), and every request gets its answer."""
+from __future__ import annotations
+
+import asyncio
+
+import uvloop
+
+from gateway.net.http import HttpClient
+
+
+def test_simultaneous_sends_never_open_more_connections_than_configured():
+    async def main():
+        accepted = 0
+        peak_open = 0
+        open_now = 0
+
+        async def handle(reader, writer):
+            nonlocal accepted, open_now, peak_open
+            accepted += 1
+            open_now += 1
+            peak_open = max(peak_open, open_now)
+            try:
+                while True:
+                    head = await reader.readuntil(b"\r\n\r\n")
+                    length = next(int(l.split(b":")[1]) for l in head.split(b"\r\n")
+                                  if l.lower().startswith(b"content-length"))
+                    await reader.readexactly(length)
+                    await asyncio.sleep(0.01)  # each answer takes a moment: the rest must queue
+                    writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                    await writer.drain()
+            except (asyncio.IncompleteReadError, ConnectionError):
+                pass
+            finally:
+                open_now -= 1
+                writer.close()
+
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        client = HttpClient(f"http://127.0.0.1:{port}", connections=2)
+        try:
+            replies = await asyncio.gather(*(client.request("POST", f"/r{i}", b"x") for i in range(10)))
+            assert [r.status for r in replies] == [200] * 10
+            # a second wave reuses them
+            replies = await asyncio.gather(*(client.request("GET", "/again") for i in range(10)))
+            assert [r.body for r in replies] == [b"ok"] * 10
+        finally:
+            await client.close()
+            server.close()
+            await server.wait_closed()
+        return accepted, peak_open
+
+    accepted, peak = uvloop.run(main())
+    assert accepted == 2 and peak == 2, (accepted, peak)
+
+
+def test_a_failed_connect_frees_its_place():
+    async def main():
+        import socket
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]  # nothing listens there
+        client = HttpClient(f"http://127.0.0.1:{port}", connections=1, timeout_ms=2000)
+        results = await asyncio.gather(*(client.request("GET", "/") for _ in range(3)), return_exceptions=True)
+        await client.close()
+        return results
+
+    results = uvloop.run(main())
+    assert len(results) == 3 and all("cannot connect" in str(r) for r in results), results
