@@ -23,6 +23,7 @@ import resource
 import socket
 import stat
 import struct
+import sys
 import time
 from collections import deque
 
@@ -40,6 +41,11 @@ log = logging.getLogger("gateway.ipc")
 _UCRED = struct.Struct("3i")
 # a client's text in a reply or a log line: never more than this
 MAX_ECHO_CHARS = 200
+# msgspec's generic decoder stops at the interpreter's recursion limit; above CPython's
+# default (something raised it) a deep frame could exhaust the C stack first
+SAFE_RECURSION_LIMIT = 1000
+# msgpack objects walked to find a deep frame's req_id: a bounded cost per frame
+MAX_WALK_ITEMS = 4096
 # descriptors besides strategy connections: venues' HTTP pools and streams, journal, nonces, metrics
 FD_RESERVE = 256
 
@@ -278,7 +284,9 @@ class StrategyConnection(asyncio.Protocol):
     def _undecodable(self, payload: bytes, exc: Exception) -> bool:
         """A frame msgspec cannot read: nested too deep gets an error ack when it names a
         req_id; anything else closes. Returns whether still open."""
-        req_id = _top_level_req_id(payload) if isinstance(exc, RecursionError) else None
+        req_id = _top_level_scalars(payload).get("req_id") if isinstance(exc, RecursionError) else None
+        if isinstance(req_id, bool) or not isinstance(req_id, int):
+            req_id = None
         if req_id is None:
             self._pending.clear()
             self._fatal("bad_msgpack", f"frame is not msgpack: {clip(str(exc))}")
@@ -292,12 +300,14 @@ class StrategyConnection(asyncio.Protocol):
         """Ack a schema error when the frame has a req_id; else close. Returns whether still open."""
         message = clip(message)
         try:
-            raw = msgspec.msgpack.decode(payload)
+            raw = _decode_generic(payload)
         except RecursionError as exc:
             return self._undecodable(payload, exc)
         except DECODE_ERRORS:
             raw = None
-        req_id = raw.get("req_id") if isinstance(raw, dict) else None
+        if not isinstance(raw, dict):
+            raw = {}
+        req_id = raw.get("req_id")
         if not isinstance(req_id, int) or isinstance(req_id, bool):
             self._pending.clear()
             self._fatal("bad_request", f"{message} (and no integer req_id to answer)")
@@ -464,9 +474,10 @@ _ARRAY = {0xdc: 2, 0xdd: 4}
 _MAP = {0xde: 2, 0xdf: 4}
 
 
-def _top_level_req_id(payload: bytes) -> int | None:
-    """The integer `req_id` of a top-level msgpack map, found without recursion (the frame
-    may nest deeper than any decoder goes); None when absent or unreadable."""
+def _top_level_scalars(payload: bytes) -> dict:
+    """`req_id` and `op` of a top-level msgpack map, when scalars, found without recursion
+    (the frame may nest deeper than any decoder goes), up to where it is unreadable."""
+    found = {}
     try:
         b = payload[0]
         if 0x80 <= b <= 0x8f:
@@ -475,33 +486,63 @@ def _top_level_req_id(payload: bytes) -> int | None:
             n = _MAP[b]
             pairs, pos = int.from_bytes(payload[1:1 + n], "big"), 1 + n
         else:
-            return None
+            return found
         for _ in range(pairs):
             key_start = pos
             pos = _skip(payload, pos)
-            key = payload[key_start:pos]
-            if len(key) <= 9 and msgspec.msgpack.decode(key) == "req_id":
-                value = msgspec.msgpack.decode(payload[pos:_skip(payload, pos)])
-                return value if isinstance(value, int) and not isinstance(value, bool) else None
+            value_start = pos
             pos = _skip(payload, pos)
-    except (IndexError, msgspec.DecodeError):
-        return None
-    return None
+            key = payload[key_start:value_start]
+            if len(key) <= 9 and not _is_container(payload[value_start]):
+                name = msgspec.msgpack.decode(key)
+                if name in ("req_id", "op"):
+                    found[name] = msgspec.msgpack.decode(payload[value_start:pos])
+    except (IndexError, msgspec.DecodeError, UnicodeDecodeError):
+        pass  # what came before the unreadable (or too long) rest still answers
+    return found
+
+
+def _is_container(b: int) -> bool:
+    return 0x80 <= b <= 0x9f or b in _ARRAY or b in _MAP
+
+
+def _decode_generic(payload: bytes):
+    """msgspec's generic decode, its depth bounded by CPython's default recursion limit."""
+    limit = sys.getrecursionlimit()
+    if limit <= SAFE_RECURSION_LIMIT:
+        return msgspec.msgpack.decode(payload)
+    try:
+        sys.setrecursionlimit(SAFE_RECURSION_LIMIT)
+    except RecursionError:
+        raise RecursionError("called too deep to decode safely") from None
+    try:
+        return msgspec.msgpack.decode(payload)
+    finally:
+        sys.setrecursionlimit(limit)
 
 
 def _skip(data: bytes, pos: int) -> int:
-    """The offset just past the msgpack object at pos; containers counted, never recursed."""
-    left = 1
-    while left:
-        left -= 1
+    """The offset just past the msgpack object at pos; containers counted, never recursed;
+    IndexError past MAX_WALK_ITEMS objects."""
+    open_ = [1]  # objects still to read at each open container level
+    walked = 0
+    while open_:
+        if not open_[-1]:
+            open_.pop()
+            continue
+        walked += 1
+        if walked > MAX_WALK_ITEMS:
+            raise IndexError("too many objects to walk")
+        open_[-1] -= 1
         b = data[pos]
         pos += 1
+        children = 0
         if b <= 0x7f or b >= 0xe0:
             continue
         if b <= 0x8f:
-            left += 2 * (b & 0x0f)
+            children = 2 * (b & 0x0f)
         elif b <= 0x9f:
-            left += b & 0x0f
+            children = b & 0x0f
         elif b <= 0xbf:
             pos += b & 0x1f
         elif b in _FIXED:
@@ -514,14 +555,16 @@ def _skip(data: bytes, pos: int) -> int:
             pos += n + 1 + int.from_bytes(data[pos:pos + n], "big")
         elif b in _ARRAY:
             n = _ARRAY[b]
-            left += int.from_bytes(data[pos:pos + n], "big")
+            children = int.from_bytes(data[pos:pos + n], "big")
             pos += n
         elif b in _MAP:
             n = _MAP[b]
-            left += 2 * int.from_bytes(data[pos:pos + n], "big")
+            children = 2 * int.from_bytes(data[pos:pos + n], "big")
             pos += n
         else:
             raise IndexError(f"msgpack type byte {b:#x} is reserved")
         if pos > len(data):
             raise IndexError("truncated")
+        if b <= 0x9f or b in _ARRAY or b in _MAP:
+            open_.append(children)
     return pos

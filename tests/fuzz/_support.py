@@ -58,6 +58,16 @@ class FakeTransport(asyncio.Transport):
     def get_write_buffer_size(self):
         return 0
 
+    # flow control, as the server uses it (nothing here ever fills up)
+    def set_write_buffer_limits(self, high=None, low=None):
+        self.high_water = high
+
+    def pause_reading(self):
+        self.reading_paused = True
+
+    def resume_reading(self):
+        self.reading_paused = False
+
     def close(self):
         self.closed = True
 
@@ -76,8 +86,11 @@ class Harness:
         self.loop_errors: list[dict] = []
         self.loop.set_exception_handler(lambda loop, ctx: self.loop_errors.append(ctx))
         self.router = Router(RiskLimits(RiskConfig()), closed_ttl_ns=10**12)
+        # the cap on bytes before hello has its own tests (tests/integration/test_budgets.py);
+        # here any frame up to max_frame goes through the request path
         self.server = StrategyServer(ServerConfig(socket_path="/nonexistent/fuzz.sock",
-                                                  max_frame_bytes=max_frame), self.router)
+                                                  max_frame_bytes=max_frame, max_bytes_before_hello=max_frame),
+                                     self.router)
         self._n = 0
 
     def close(self):
@@ -93,10 +106,13 @@ class Harness:
             conn.connection_made(transport)
             try:
                 for chunk in chunks:
+                    # as a real transport would: no bytes while the connection paused reading
+                    while getattr(transport, "reading_paused", False) and not transport.closed:
+                        await asyncio.sleep(0)
                     conn.data_received(chunk)
                     await asyncio.sleep(0)
                 for _ in range(1000):
-                    if not conn._out:
+                    if not conn._out and not conn._pending:
                         break
                     await asyncio.sleep(0)
                 await asyncio.sleep(0)
