@@ -216,6 +216,19 @@ class StrategyConnection(asyncio.Protocol):
             return
         self._resume_reading()
 
+    def answer_read(self) -> None:
+        """At shutdown: the requests read and still waiting for their turn are handled (past
+        the turn's budget), and every reply is written."""
+        if self.closing:
+            return
+        if self._pending:
+            pending = list(self._pending)
+            self._pending.clear()
+            if not self._handle(pending, self._pending_t_in):
+                return
+        if self._out:
+            self._flush()
+
     def _resume_reading(self) -> None:
         if self._reading_paused and not self.writing_paused and not self._pending and not self.closing:
             self._reading_paused = False
@@ -423,8 +436,7 @@ class StrategyServer:
         if self._sweeper is not None:
             self._sweeper.cancel()
         for conn in list(self.connections):
-            if conn._out:
-                conn._flush()  # every request read is answered before the connection closes
+            conn.answer_read()  # every request read is answered before the connection closes
             conn.closing = True
             conn.transport.close()  # what is buffered still leaves
         if self._server is None:

@@ -175,6 +175,8 @@ class Journal:
         os.close(old)
         if self.fsync == "always":
             os.fsync(self._fd)  # records that came after the sync above
+        elif self.fsync == "batch":
+            self._batch_written()  # the new file's records after the sync above
         self.size = os.fstat(self._fd).st_size
         self.snapshot_size = written
         self.compactions += 1
@@ -228,7 +230,8 @@ class Journal:
             self._sync_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="journal-fsync")
         self._syncing = True
         self._dirty_since_sync = False  # what is written from now on needs the next sync
-        done = self._sync_executor.submit(os.fsync, self._fd)
+        # its own fd: compaction may close the journal's while this one syncs
+        done = self._sync_executor.submit(_fsync_and_close, os.dup(self._fd))
         done.add_done_callback(lambda fut: self._call_in(loop, self._sync_done, loop, fut))
 
     @staticmethod
@@ -271,6 +274,13 @@ def _snapshot_bytes(orders: list[Order]) -> bytes:
             chunks.append(encode_frame(_encoder.encode(fill_record(order, fill))))
         chunks.append(encode_frame(_encoder.encode(state_record(order))))
     return b"".join(chunks)
+
+
+def _fsync_and_close(fd: int) -> None:
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def replay(records: Iterator[dict]) -> list[Order]:
