@@ -226,6 +226,8 @@ class HttpClient:
         """
         if self.limiter is not None:
             await self.limiter.take(weight)
+        if self._closing:
+            raise HttpError(f"{method} {path}: the client is closed (the gateway is stopping)")
         conn = await self._acquire()
         if callable(body):
             try:

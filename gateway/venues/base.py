@@ -232,6 +232,7 @@ class VenueAdapter(abc.ABC):
     async def stop(self) -> None:
         """Close the stream and the connections; keep the nonce mark on disk."""
         self.connected = False
+        await self.outbound.stop()  # nothing may leave once the journal may be closing
         await self.resolver.stop()
         if self.stream is not None:
             await self.stream.stop()

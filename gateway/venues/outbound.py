@@ -167,6 +167,14 @@ class Outbound:
         if self.on_failure is not None:
             self.on_failure(job, code, message)
 
+    async def stop(self) -> None:
+        """Hand nothing more to the adapter: what still waits stays unsent (journaled as acked,
+        never as sent, so the next start closes it as not sent)."""
+        task = self._task
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
     async def drained(self) -> None:
         """Return once the line is empty and nothing is being handed to the adapter."""
         while self._task is not None:
