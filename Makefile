@@ -34,10 +34,19 @@ run: core
 	$(VENV)/bin/gateway run
 
 # the real-Prometheus and systemd tests need Debian's prometheus (promtool) and
-# systemd (systemd-analyze); installed here when missing and we are root. The package starts
-# its own service; the tests start theirs on free ports, so the one the install started is
-# stopped through its own init script (its pid file), nothing else
+# systemd (systemd-analyze), the drop copy's Debian's nats-server; installed here when missing
+# and we are root. A package may start its own service; the tests start theirs on free ports,
+# so the one the install started is stopped through its own init script, nothing else
 test-deps:
+	@if ! command -v nats-server >/dev/null && [ ! -x /usr/sbin/nats-server ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Debian's nats-server for the drop copy tests"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nats-server >/dev/null; \
+	    invoke-rc.d nats-server stop >/dev/null 2>&1 || true; \
+	  else \
+	    echo "warning: nats-server missing and not root: the drop copy tests will be skipped"; \
+	  fi; \
+	fi
 	@if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null || ! command -v systemd-analyze >/dev/null; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing Debian's prometheus and systemd for the tests"; \

@@ -189,12 +189,14 @@ class Stack:
 
     def __init__(self, *, http_connections: int = 64, metrics: bool = True, profile: str | None = None,
                  keep_dir: bool = False, venue: str = "citrex", sim_verify_every: int = 1,
-                 busy_poll_us: int = 0):
+                 busy_poll_us: int = 0, gateway_extra: str = ""):
         if venue not in ("citrex", "poloniex"):
             raise ValueError(f"venue {venue!r}: citrex or poloniex")
         self.venue = venue
         self.sim_verify_every = sim_verify_every
         self.busy_poll_us = busy_poll_us
+        # more of the gateway's config (tables after the venue's; "{tmp}" is this stack's dir)
+        self.gateway_extra = gateway_extra
         self.http_connections = http_connections
         self.metrics = metrics
         self.profile = profile
@@ -220,7 +222,8 @@ class Stack:
         (self.tmp / "gw.toml").write_text(gw_config.format(
             tmp=self.tmp, metrics="true" if self.metrics else "false", metrics_port=self.metrics_port or 9464,
             rest_url=self.rest_url, ws_url=self.ws_url, http_connections=self.http_connections,
-            instruments=instruments, busy_poll_us=self.busy_poll_us))
+            instruments=instruments, busy_poll_us=self.busy_poll_us)
+            + self.gateway_extra.replace("{tmp}", str(self.tmp)))
         env = dict(os.environ, GATEWAY_LATENCY_DUMP=str(self.dump), GATEWAY_LOG_LEVEL="warning")
         cmd = [sys.executable]
         if self.profile:
@@ -705,7 +708,8 @@ def parse_mix(text: str) -> dict[str, float]:
 
 
 def run_gateway(opts: Options, *, venue: str = "citrex", duration: float | None = None,
-                mix: dict[str, float] | None = None, profile: str | None = None) -> tuple[dict, dict]:
+                mix: dict[str, float] | None = None, profile: str | None = None,
+                gateway_extra: str = "") -> tuple[dict, dict]:
     """One simulator process and one gateway process for venue, driven by opts' strategies for
     duration (default opts.duration). Returns the gateway's section of the report and its samples."""
     import uvloop
@@ -714,7 +718,8 @@ def run_gateway(opts: Options, *, venue: str = "citrex", duration: float | None 
     duration = opts.duration if duration is None else duration
     symbol = SYMBOL if venue == "citrex" else POLONIEX_SYMBOL
     stack = Stack(http_connections=opts.http_connections, profile=profile, venue=venue,
-                  sim_verify_every=opts.sim_verify_every, busy_poll_us=opts.busy_poll_us)
+                  sim_verify_every=opts.sim_verify_every, busy_poll_us=opts.busy_poll_us,
+                  gateway_extra=gateway_extra)
     stack.start()
     try:
         marks: dict[str, dict] = {}
@@ -953,6 +958,9 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
                         f"1: every one, as the default simulator (default {SIM_VERIFY_EVERY})")
     p.add_argument("--busy-poll-us", type=int, default=0, metavar="US",
                    help="the gateway's [server] busy_poll_us: spin this long after each request (default 0)")
+    p.add_argument("--drop-copy", type=int, default=0, metavar="PAIRS",
+                   help="instead: PAIRS interleaved runs of the gateway with and without [drop_copy] (its own "
+                        "nats-server), gateway CPU per order of each and their ratio (bench/dropcopy.py)")
     p.add_argument("--json", dest="json_path", metavar="PATH", help="write the report as JSON")
     p.add_argument("--plot", dest="plot_path", metavar="PATH", help="latency CDFs as a PNG (needs matplotlib)")
     p.add_argument("--profile", metavar="FILE", help="run the gateway under cProfile, stats to FILE")
@@ -985,7 +993,12 @@ def run_and_report(opts: Options) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_and_report(options_from_args(build_parser().parse_args(argv)))
+    args = build_parser().parse_args(argv)
+    if args.drop_copy:
+        from bench.dropcopy import compare_and_report
+
+        return compare_and_report(options_from_args(args), args.drop_copy, args.json_path)
+    return run_and_report(options_from_args(args))
 
 
 if __name__ == "__main__":

@@ -109,7 +109,119 @@ def _cmd_status(args: argparse.Namespace) -> int:
     for sw in st.switches:
         print(f"cancel_all_after armed for {sw.strategy}: {sw.timeout_ms} ms, fires in {sw.fires_in_ms} ms "
               "without a request")
+    if st.drop_copy is not None:
+        d = st.drop_copy
+        print(f"drop copy: {d.state}, gateway {d.gateway_id}, stream {d.stream}, published {d.published}, "
+              f"pending {d.pending} (oldest {d.oldest_pending_age_s:.1f} s), errors {d.publish_errors}, "
+              f"from the journal {d.catchup_events}, control {'on' if d.control else 'off'}")
+    if st.halted is not None:
+        print(f"HALTED by fleet control: {st.halted}")
     return code
+
+
+def _cmd_dropcopy(args: argparse.Namespace) -> int:
+    """`gateway dropcopy tail|book|halt|resume|cancel-all` (gateway/dropcopy/consumers.py)."""
+    import json
+
+    import msgspec
+
+    from gateway.dropcopy import consumers
+    from gateway.dropcopy.config import DropCopyConfig
+
+    try:
+        import nats  # noqa: F401
+    except ImportError:
+        print("gateway: dropcopy needs nats-py: pip install 'order-gateway[dropcopy]'", file=sys.stderr)
+        return 2
+    cfg = (_config(args).drop_copy if args.config else None) or DropCopyConfig()
+    changes = {k: v for k, v in (("url", args.url), ("stream", args.stream), ("subject_prefix", args.prefix),
+                                 ("creds_file", args.creds), ("nkey_file", args.nkey)) if v}
+    try:
+        cfg = msgspec.structs.replace(cfg, **changes) if changes else cfg
+        cfg.__post_init__()
+    except ValueError as exc:
+        print(f"gateway: {exc}", file=sys.stderr)
+        return 2
+
+    async def main() -> int:
+        if args.action == "tail":
+            def out(subject: str, data: bytes) -> None:
+                print(data.decode() if args.json else consumers.describe(subject, data), flush=True)
+
+            await consumers.tail(cfg, out, gateway=args.gateway, venue=args.venue, from_start=args.from_start,
+                                 durable=args.durable, count=args.count, idle_timeout_s=args.idle_exit)
+            return 0
+        if args.action == "book":
+            book = await consumers.book(cfg, gateway=args.gateway)
+            if args.json:
+                print(json.dumps(book))
+                return 0
+            fmt = "{:<16} {:<10} {:<12} {:>11} {:>14} {:>14} {:>14}"
+            print(fmt.format("gateway", "venue", "symbol", "open orders", "bought", "sold", "net filled"))
+            for r in book["rows"]:
+                print(fmt.format(r["gateway"], r["venue"], r["symbol"], r["open_orders"], r["bought"], r["sold"],
+                                 r["net_filled"]))
+            print(f"({book['orders']} orders from {book['events']} events)")
+            return 0
+        if not args.all and not args.gateway:
+            print("gateway: name the gateway (--gateway ID) or --all", file=sys.stderr)
+            return 2
+        op = {"halt": "halt", "resume": "resume", "cancel-all": "cancel_all"}[args.action]
+        replies = await consumers.command(cfg, op, gateway=None if args.all else args.gateway,
+                                          reason=getattr(args, "reason", None), venue=getattr(args, "venue", None),
+                                          wait_s=args.wait, expect=args.expect)
+        for reply in replies:
+            print(json.dumps(reply))
+        if not replies:
+            print("gateway: no gateway answered", file=sys.stderr)
+            return 1
+        return 0 if all(r.get("ok") for r in replies) else 1
+
+    try:
+        return asyncio.run(main())
+    except KeyboardInterrupt:
+        return 0
+    except Exception as exc:  # noqa: BLE001 - NATS unreachable, no such stream: one line
+        print(f"gateway: dropcopy {args.action}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+
+
+def _dropcopy_parser(sub) -> None:
+    p = sub.add_parser("dropcopy", help="the fleet's drop copy on NATS: tail, book, halt, resume, cancel-all")
+    dsub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-c", "--config", help="config whose [drop_copy] to use")
+    common.add_argument("--url", help="NATS server (overrides the config; default nats://127.0.0.1:4222)")
+    common.add_argument("--stream", help="stream (default GATEWAY_ORDERS)")
+    common.add_argument("--prefix", help="subject prefix (default gateway)")
+    common.add_argument("--creds", help="NATS credentials file (JWT)")
+    common.add_argument("--nkey", help="NATS nkey seed file")
+    q = dsub.add_parser("tail", parents=[common], help="print the fleet's order events as they come")
+    q.add_argument("--gateway", help="one gateway's events only")
+    q.add_argument("--venue", help="one venue's events only")
+    q.add_argument("--from-start", action="store_true", help="from the stream's first event, not only new ones")
+    q.add_argument("--durable", help="a durable consumer of this name: resumes where it stopped")
+    q.add_argument("--count", type=int, default=0, help="stop after N events")
+    q.add_argument("--idle-exit", type=float, default=0, metavar="SECS",
+                   help="stop after SECS without an event (default: never)")
+    q.add_argument("--json", action="store_true", help="the events' JSON, one a line")
+    q = dsub.add_parser("book", parents=[common],
+                        help="replay the stream: open orders and net filled per gateway, venue, symbol")
+    q.add_argument("--gateway", help="one gateway only")
+    q.add_argument("--json", action="store_true")
+    for action, text in (("halt", "refuse every new order"), ("resume", "take new orders again"),
+                         ("cancel-all", "cancel every open order of every strategy")):
+        q = dsub.add_parser(action, parents=[common], help=text)
+        target = q.add_mutually_exclusive_group()
+        target.add_argument("--gateway", help="the gateway's id")
+        target.add_argument("--all", action="store_true", help="every gateway listening")
+        q.add_argument("--wait", type=float, default=2.0, help="seconds to gather replies (default 2)")
+        q.add_argument("--expect", type=int, default=0, help="with --all: stop once N gateways answered")
+        if action == "halt":
+            q.add_argument("--reason", default=None)
+        if action == "cancel-all":
+            q.add_argument("--venue", default=None, help="one venue's orders only")
+    p.set_defaults(func=_cmd_dropcopy)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -147,6 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("selfcheck", help="check the compiled core against its reference implementations")
     p.set_defaults(func=_cmd_selfcheck)
+    _dropcopy_parser(sub)
     return parser
 
 

@@ -13,6 +13,7 @@ from typing import Annotated, Literal, Union
 
 import msgspec
 
+from gateway.dropcopy.config import DropCopyConfig
 from gateway.venues.bluefin.config import BluefinConfig
 from gateway.venues.bsx.config import BsxConfig
 from gateway.venues.citrex.config import CitrexConfig
@@ -97,6 +98,7 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     metrics: MetricsConfig = MetricsConfig()
     shutdown: ShutdownConfig = ShutdownConfig()
     journal: JournalConfig = JournalConfig()
+    drop_copy: DropCopyConfig | None = None  # absent: no drop copy, nats-py never imported
     log_level: str = "info"
 
     def __post_init__(self) -> None:
@@ -104,6 +106,8 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"venue names must be unique, repeated: {', '.join(dupes)}")
+        if self.drop_copy is not None and not self.journal.path:
+            raise ValueError("drop_copy needs [journal] path: after an outage it catches up from the journal")
 
 
 class ConfigError(ValueError):
@@ -170,4 +174,9 @@ def _resolve_paths(config: Config, base_dir: Path) -> Config:
         changes = {name: _resolve(getattr(venue, name), base_dir)
                    for name in venue.__struct_fields__ if name.endswith("_file")}
         venues.append(msgspec.structs.replace(venue, **changes))
-    return msgspec.structs.replace(config, server=server, journal=journal, venues=venues)
+    drop_copy = config.drop_copy
+    if drop_copy is not None:
+        drop_copy = msgspec.structs.replace(drop_copy, **{
+            name: _resolve(getattr(drop_copy, name), base_dir)
+            for name in ("creds_file", "nkey_file", "tls_ca_file", "tls_cert_file", "tls_key_file")})
+    return msgspec.structs.replace(config, server=server, journal=journal, venues=venues, drop_copy=drop_copy)

@@ -95,20 +95,35 @@ class Gateway:
 
     @classmethod
     async def _start(cls, config: Config) -> Gateway:
-        journal = restored = None
+        journal = records = None
         if config.journal.path:
             journal = Journal(config.journal.path, fsync=config.journal.fsync, batch_ms=config.journal.batch_ms)
-            restored = replay(journal.read())
+            records = journal.read()
+            if config.drop_copy is not None:
+                records = list(records)  # read twice: orders, then what the drop copy has yet to publish
         router = Router(RiskLimits(config.risk), closed_ttl_ns=config.orders.closed_order_ttl_secs * 10**9,
                         max_closed=config.orders.max_closed_orders, metrics=Metrics(), journal=journal)
         if journal is not None:
-            n = router.tracker.restore(restored)
+            n = router.tracker.restore(replay(iter(records)))
             _close_unsent(router.tracker)
-            journal.open(list(router.tracker.orders.values()))
+            snapshot, extra = list(router.tracker.orders.values()), ()
+            if config.drop_copy is not None:
+                from gateway.dropcopy.publisher import DropCopy
+
+                router.drop_copy = DropCopy(config.drop_copy, router, journal)
+                snapshot, extra = router.drop_copy.plan_restart(records, snapshot)
+            journal.open(snapshot, extra)
+            del records
             log.info("journal %s: %d orders restored, %d open", journal.path, n,
                      len(router.tracker.open_orders()))
+        if router.drop_copy is not None:
+            # from here on: what start-up changed is in the journal, which the catch-up reads first
+            router.tracker.listeners.append(router.drop_copy)
         gw = cls(config, router, StrategyServer(config.server, router))
         try:
+            if router.drop_copy is not None:
+                # never waits for NATS: the gateway trades while the drop copy connects
+                router.drop_copy.start()
             for venue in config.venues:
                 if venue.sim is not None and venue.sim.enabled:
                     sim, venue = await start_simulator(venue)
@@ -145,8 +160,12 @@ class Gateway:
                 tracker = self.router.tracker
                 tracker.purge_closed()
                 journal = tracker.journal
-                if journal is not None and journal.wants_compaction(self.config.journal.compact_above_bytes):
-                    self._compaction = asyncio.ensure_future(journal.compact(list(tracker.orders.values())))
+                dc = self.router.drop_copy
+                if (journal is not None and journal.wants_compaction(self.config.journal.compact_above_bytes)
+                        and (dc is None or dc.may_compact())):
+                    head = dc.compaction_head() if dc is not None else ()
+                    self._compaction = asyncio.ensure_future(journal.compact(list(tracker.orders.values()),
+                                                                             head=head))
 
     async def drain(self) -> None:
         """Stop taking requests; send what the venues' lines still hold (up to
@@ -198,6 +217,8 @@ class Gateway:
                 log.exception("closing venue %s", adapter.name)
         for sim in self.sims.values():
             await sim.stop()
+        if self.router.drop_copy is not None:
+            await self.router.drop_copy.close()
         await self.router.metrics.close()
         if self.router.tracker.journal is not None:
             self.router.tracker.journal.close()

@@ -215,3 +215,29 @@ class _Collector:
         fam = GaugeMetricFamily("gateway_start_time_seconds", "Unix time the gateway started.")
         fam.add_metric([], m.started)
         yield fam
+        yield from _drop_copy_families(source)
+
+
+def _drop_copy_families(source):
+    """[drop_copy] (gateway/dropcopy/publisher.py) and fleet control; absent without it."""
+    dc = getattr(source, "drop_copy", None)
+    if dc is None:
+        return
+    for name, kind, text, value in (
+        ("gateway_dropcopy_published", CounterMetricFamily, "Order events JetStream acknowledged.", dc.published),
+        ("gateway_dropcopy_catchup_events", CounterMetricFamily,
+         "Of them, events rebuilt from the journal (outage past the buffer, restart).", dc.catchup_events),
+        ("gateway_dropcopy_publish_errors", CounterMetricFamily,
+         "Batches not (wholly) acknowledged: timeouts, lost connections, stream errors; retried.",
+         dc.publish_errors),
+        ("gateway_dropcopy_pending_events", GaugeMetricFamily,
+         "Order events not yet acknowledged (buffer, in flight, left to the journal).", dc.pending),
+        ("gateway_dropcopy_oldest_pending_age_seconds", GaugeMetricFamily,
+         "Age of the oldest order event not yet acknowledged (0: none).", dc.oldest_pending_age_s()),
+        ("gateway_dropcopy_connected", GaugeMetricFamily, "1 when connected to NATS.", 1 if dc.connected else 0),
+        ("gateway_halted", GaugeMetricFamily, "1 while fleet control halts new orders.",
+         1 if getattr(source, "halted", None) is not None else 0),
+    ):
+        fam = kind(name, text)
+        fam.add_metric([], value)
+        yield fam

@@ -77,6 +77,9 @@ class Router:
         self.metrics.source = self
         self.started_ns = time.time_ns()
         self.switches: dict[str, _Switch] = {}  # strategy -> its armed cancel_all_after
+        # fleet control (gateway/dropcopy/control.py): while set, new orders are refused
+        self.halted: str | None = None
+        self.drop_copy = None  # gateway.dropcopy.publisher.DropCopy, when configured
         self._handlers = {
             f.Hello: self._hello, f.Place: self._place, f.PlaceGroup: self._place_group, f.Cancel: self._cancel,
             f.CancelAll: self._cancel_all, f.Replace: self._replace, f.Modify: self._modify,
@@ -159,6 +162,8 @@ class Router:
                 raise RequestError("hello_required", "send hello before any other request")
             if self.shutting_down and isinstance(request, _NEW_WORK):
                 raise RequestError("shutting_down", "the gateway is shutting down: no new orders or changes")
+            if self.halted is not None and isinstance(request, _NEW_WORK):
+                raise RequestError("halted", f"new orders are halted by fleet control: {self.halted}")
             reply = self._handlers[type(request)](conn, request, t_in_ns, decode_ns)
         except RequestError as exc:
             code = exc.code

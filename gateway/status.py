@@ -32,6 +32,11 @@ def status_reply(req_id: int, router: Router) -> f.StatusReply:
             queue_wait_p50_us=waits[1] / 1e3 if waits else None,
             queue_wait_p99_us=waits[2] / 1e3 if waits else None,
         ))
+    dc = router.drop_copy
+    drop_copy = None if dc is None else f.DropCopyStatus(
+        state=dc.state, gateway_id=dc.gateway_id, stream=dc.config.stream, published=dc.published,
+        pending=dc.pending, oldest_pending_age_s=dc.oldest_pending_age_s(), publish_errors=dc.publish_errors,
+        catchup_events=dc.catchup_events, control=dc.config.control)
     return f.StatusReply(req_id=req_id, uptime_s=(time.time_ns() - router.started_ns) // 10**9,
                          strategies=sorted(router.connections), venues=venues,
-                         switches=router.armed_switches(now))
+                         switches=router.armed_switches(now), drop_copy=drop_copy, halted=router.halted)

@@ -236,12 +236,26 @@ class SwitchStatus(msgspec.Struct):
     fires_in_ms: int  # if no request comes before then
 
 
+class DropCopyStatus(msgspec.Struct, omit_defaults=True):
+    state: str  # connecting, connected, disconnected, catching up
+    gateway_id: str
+    stream: str
+    published: int = 0
+    pending: int = 0
+    oldest_pending_age_s: float = 0.0
+    publish_errors: int = 0
+    catchup_events: int = 0
+    control: bool = False
+
+
 class StatusReply(_Reply, tag="status"):
     req_id: int
     uptime_s: int
     strategies: list[str]
     venues: list[VenueStatus]
     switches: list[SwitchStatus] = []
+    drop_copy: DropCopyStatus | None = None  # with [drop_copy]
+    halted: str | None = None  # fleet control's reason, while new orders are refused
 
 
 class CancelAllAfterFired(_Reply, tag="cancel_all_after_fired"):

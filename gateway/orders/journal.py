@@ -35,6 +35,9 @@ log = logging.getLogger("gateway.journal")
 # record kinds: the order, its venue ids, a state change, a fill, its request handed to the
 # venue (SENT: without it, the order certainly never left), a modify queued, a modify taken
 NEW, VENUE, STATE, FILL, SENT, MODIFY, AMEND = "N", "V", "S", "F", "X", "M", "A"
+# the drop copy's (gateway/dropcopy/catchup.py), which change no order on replay: a cancel
+# reject, the last change JetStream holds of orders, an event made but not yet published
+CANCEL_REJECT, PUBLISHED, EVENT = "R", "P", "E"
 
 _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder()
@@ -62,7 +65,12 @@ def order_record(order: Order) -> dict:
 def state_record(order: Order) -> dict:
     return {"k": STATE, "id": order.order_id, "status": order.status.value, "filled": _s(order.filled),
             "notional": _s(order.notional), "reason": order.reason, "closed": order.closed_ns,
-            "updated": order.updated_ns, "replaced_by": order.replaced_by, "g": order.guessed}
+            "updated": order.updated_ns, "replaced_by": order.replaced_by, "g": order.guessed,
+            "seq": order.seq}
+
+
+def cancel_reject_record(order: Order, reason: str) -> dict:
+    return {"k": CANCEL_REJECT, "id": order.order_id, "seq": order.seq, "reason": reason}
 
 
 def sent_record(order: Order) -> dict:
@@ -131,13 +139,15 @@ class Journal:
 
     # writing
 
-    def open(self, snapshot: list[Order]) -> None:
-        """Rewrite the file as the snapshot (atomically), then append from there."""
+    def open(self, snapshot: list[Order], extra: list[dict] = ()) -> None:
+        """Rewrite the file as the snapshot (atomically), then append from there. extra:
+        records written as they are after the snapshot (the drop copy keeps the history
+        of orders whose changes it has yet to publish)."""
         os.makedirs(os.path.dirname(self.path) or ".", mode=0o700, exist_ok=True)
         tmp = f"{self.path}.tmp"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
-            data = _snapshot_bytes(snapshot)
+            data = _snapshot_bytes(snapshot) + b"".join(encode_frame(_encoder.encode(r)) for r in extra)
             os.write(fd, data)
             os.fsync(fd)
         finally:
@@ -149,13 +159,18 @@ class Journal:
     def wants_compaction(self, above_bytes: int) -> bool:
         return self._fd >= 0 and self._next_fd < 0 and self.size > max(above_bytes, 2 * self.snapshot_size)
 
-    async def compact(self, orders: list[Order], *, slice_orders: int = 2000) -> None:
-        """Rewrite the file online as a snapshot of these orders (see the module's doc)."""
+    async def compact(self, orders: list[Order], *, slice_orders: int = 2000, head: list[dict] = ()) -> None:
+        """Rewrite the file online as a snapshot of these orders (see the module's doc); head:
+        records written first as they are (the drop copy's changes not yet published)."""
         tmp = f"{self.path}.compact"
         self.flush()
         self._next_fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o600)
         written = 0
         try:
+            if head:
+                data = b"".join(encode_frame(_encoder.encode(r)) for r in head)
+                os.write(self._next_fd, data)
+                written += len(data)
             for i in range(0, len(orders), slice_orders):
                 data = _snapshot_bytes(orders[i:i + slice_orders])
                 os.write(self._next_fd, data)
@@ -289,38 +304,59 @@ def replay(records: Iterator[dict]) -> list[Order]:
     for r in records:
         kind = r.get("k")
         if kind == NEW:
-            orders[r["id"]] = Order(
-                order_id=r["id"], strategy=r["strategy"], client_order_id=r["cid"], venue=r["venue"],
-                symbol=r["symbol"], side=Side(r["side"]), type=OrderType(r["type"]), tif=TimeInForce(r["tif"]),
-                price=_i(r["price"]), quantity=_i(r["qty"]), post_only=r["post_only"],
-                reduce_only=r["reduce_only"], stop_price=_i(r["stop"]), replaces=r["replaces"], created_ns=r["created"], updated_ns=r["created"],
-            )
+            orders[r["id"]] = order_from_record(r)
             continue
         order = orders.get(r.get("id"))
-        if order is None:
-            continue
-        if kind == VENUE:
-            order.venue_order_id = r["vid"] or order.venue_order_id
-            order.venue_data.update(r["data"])
-        elif kind == STATE:
-            order.status = Status(r["status"])
-            order.filled, order.notional, order.reason = _i(r["filled"]), _i(r["notional"]), r["reason"]
-            order.closed_ns, order.updated_ns, order.replaced_by = r["closed"], r["updated"], r["replaced_by"]
-            order.guessed = r.get("g", False)  # journals before issue 14 have no "g"
-        elif kind == FILL and r["t"] not in order.trade_ids:
-            order.trade_ids.add(r["t"])
-            fill = Fill(trade_id=r["t"], price=_i(r["p"]), quantity=_i(r["q"]), ts_ns=r["ts"],
-                        is_maker=r["maker"], fee=_i(r["fee"]))
-            order.fills.append(fill)
-            order.booked += fill.quantity
-            order.booked_notional += fill.price * fill.quantity
-        elif kind == SENT:
-            order.sent_at_ns = r["t"]
-        elif kind == AMEND:
-            order.price, order.quantity = _i(r["price"]), _i(r["qty"])
+        if order is not None:
+            apply_record(order, r)
     for order in orders.values():
-        order.fills_reported = len(order.fills)
+        order.fills_reported = order.copied_fills = len(order.fills)
         if order.venue_order_id is not None or order.venue_data:
             # journals before issue 14 have no SENT record: a venue id or nonce means it may have left
             order.sent_at_ns = order.sent_at_ns or order.updated_ns
     return list(orders.values())
+
+
+# value -> member without Enum.__call__ (the drop copy's catch-up replays many records)
+_SIDES = {m.value: m for m in Side}
+_TYPES = {m.value: m for m in OrderType}
+_TIFS = {m.value: m for m in TimeInForce}
+_STATUSES = {m.value: m for m in Status}
+
+
+def order_from_record(r: dict) -> Order:
+    """The order a NEW record made."""
+    return Order(
+        order_id=r["id"], strategy=r["strategy"], client_order_id=r["cid"], venue=r["venue"],
+        symbol=r["symbol"], side=_SIDES[r["side"]], type=_TYPES[r["type"]], tif=_TIFS[r["tif"]],
+        price=_i(r["price"]), quantity=_i(r["qty"]), post_only=r["post_only"],
+        reduce_only=r["reduce_only"], stop_price=_i(r["stop"]), replaces=r["replaces"], created_ns=r["created"],
+        updated_ns=r["created"],
+    )
+
+
+def apply_record(order: Order, r: dict) -> None:
+    """One later record of the order applied to it, as it was when written."""
+    kind = r["k"]
+    if kind == VENUE:
+        order.venue_order_id = r["vid"] or order.venue_order_id
+        order.venue_data.update(r["data"])
+    elif kind == STATE:
+        order.status = _STATUSES[r["status"]]
+        order.filled, order.notional, order.reason = _i(r["filled"]), _i(r["notional"]), r["reason"]
+        order.closed_ns, order.updated_ns, order.replaced_by = r["closed"], r["updated"], r["replaced_by"]
+        order.guessed = r.get("g", False)  # journals before issue 14 have no "g"
+        order.seq = r.get("seq", order.seq + 1)  # journals before issue 17 have no "seq"
+    elif kind == FILL and r["t"] not in order.trade_ids:
+        order.trade_ids.add(r["t"])
+        fill = Fill(trade_id=r["t"], price=_i(r["p"]), quantity=_i(r["q"]), ts_ns=r["ts"],
+                    is_maker=r["maker"], fee=_i(r["fee"]))
+        order.fills.append(fill)
+        order.booked += fill.quantity
+        order.booked_notional += fill.price * fill.quantity
+    elif kind == SENT:
+        order.sent_at_ns = r["t"]
+    elif kind == AMEND:
+        order.price, order.quantity = _i(r["price"]), _i(r["qty"])
+    elif kind == CANCEL_REJECT:
+        order.seq = r["seq"]

@@ -95,6 +95,9 @@ class Order:
     # closed without the venue's word (not found by a look-up, or unknown after a restart):
     # a later report from the venue reopens it
     guessed: bool = False
+    # the order's change number: 0 when tracked, +1 for every change or cancel reject (journaled)
+    seq: int = 0
+    copied_fills: int = 0  # fills[:copied_fills] went out on the drop copy already
 
     @property
     def remaining(self) -> int:

@@ -23,7 +23,8 @@ from typing import Protocol
 
 from gateway.orders import fsm
 from gateway.orders.journal import (
-    Journal, amend_record, fill_record, modify_record, order_record, sent_record, state_record, venue_record,
+    Journal, amend_record, cancel_reject_record, fill_record, modify_record, order_record, sent_record, state_record,
+    venue_record,
 )
 from gateway.orders.model import TERMINAL, Fill, Order, Status
 
@@ -51,6 +52,9 @@ class Tracker:
         journal: Journal | None = None,
     ):
         self._listener = listener
+        # more listeners (the drop copy): told of every change after the first one; called on
+        # the request path, so they must not await or do I/O
+        self.listeners: list = []
         self.journal = journal
         self._closed_ttl_ns = closed_ttl_ns
         self._max_closed = max_closed
@@ -130,6 +134,14 @@ class Tracker:
         """A modify is about to be queued for the venue: on disk before it can leave."""
         if self.journal is not None:
             self.journal.add(modify_record(order, price, quantity))
+
+    def _changed(self, order: Order, new_fills: list[Fill] = ()) -> None:
+        """One change the strategy sees: numbered (journaled with it), told to every listener."""
+        order.seq += 1
+        self._journal_state(order, new_fills)
+        self._listener.order_updated(order)
+        for listener in self.listeners:
+            listener.order_updated(order)
 
     def _journal_state(self, order: Order, new_fills: list[Fill] = ()) -> None:
         if self.journal is not None:
@@ -266,8 +278,7 @@ class Tracker:
             self.duplicate_fills += repeats
         if changed:
             order.updated_ns = self._now_ns()
-            self._journal_state(order, new_fills)
-            self._listener.order_updated(order)
+            self._changed(order, new_fills)
         return changed
 
     def _closing(self, order: Order) -> None:
@@ -297,8 +308,7 @@ class Tracker:
         order.guessed = True
         self._closing(order)
         order.updated_ns = self._now_ns()
-        self._journal_state(order)
-        self._listener.order_updated(order)
+        self._changed(order)
         return True
 
     def amended(self, order: Order) -> None:
@@ -307,8 +317,7 @@ class Tracker:
         if self.journal is not None:
             self.journal.add(amend_record(order))
             self.journal.add(venue_record(order))
-        self._journal_state(order)
-        self._listener.order_updated(order)
+        self._changed(order)
 
     def mark_pending(self, order: Order, pending: Status) -> bool:
         """PENDING_CANCEL / PENDING_REPLACE before the request leaves; False if not allowed now."""
@@ -319,8 +328,7 @@ class Tracker:
         order.status_before_pending = order.status
         order.status = pending
         order.updated_ns = self._now_ns()
-        self._journal_state(order)
-        self._listener.order_updated(order)
+        self._changed(order)
         return True
 
     def cancel_refused(self, order: Order, reason: str) -> None:
@@ -332,9 +340,13 @@ class Tracker:
             order.status = back
             order.status_before_pending = None
             order.updated_ns = self._now_ns()
-            self._journal_state(order)
-            self._listener.order_updated(order)
+            self._changed(order)
+        order.seq += 1
+        if self.journal is not None:
+            self.journal.add(cancel_reject_record(order, reason))
         self._listener.cancel_rejected(order, reason)
+        for listener in self.listeners:
+            listener.cancel_rejected(order, reason)
 
     def purge_closed(self) -> int:
         """Forget orders closed longer than the TTL (or beyond max_closed); returns how many went.

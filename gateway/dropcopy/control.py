@@ -1,0 +1,93 @@
+"""Fleet control: commands on `{prefix}.control.{gateway_id}` and `{prefix}.control.all`.
+
+`{"op": "halt", "reason": ...}` refuses every new order (`halted`) until `{"op": "resume"}`;
+`{"op": "cancel_all", "venue": null | name}` cancels every open order of every strategy.
+Each command is answered on its reply subject with what was done. Who may publish here
+is NATS's to decide (accounts and permissions: README "Many gateways").
+"""
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import msgspec
+
+from gateway.dropcopy.config import DropCopyConfig
+from gateway.dropcopy.events import control_subjects
+
+if TYPE_CHECKING:
+    from gateway.router import Router
+
+log = logging.getLogger("gateway.dropcopy.control")
+
+
+class Command(msgspec.Struct, forbid_unknown_fields=True):
+    op: str
+    reason: str | None = None
+    venue: str | None = None
+
+
+class Reply(msgspec.Struct, omit_defaults=True):
+    gateway: str
+    op: str
+    ok: bool
+    error: str | None = None
+    halted: bool = False
+    reason: str | None = None
+    cancel_requested: int | None = None  # cancel_all: open orders whose cancel was sent or queued
+    by_venue: dict[str, int] | None = None
+
+
+_decode = msgspec.json.Decoder(Command).decode
+_encode = msgspec.json.Encoder().encode
+
+
+class Control:
+    def __init__(self, router: Router, config: DropCopyConfig, gateway_id: str):
+        self.router = router
+        self.gateway_id = gateway_id
+        self.subjects = control_subjects(config.subject_prefix, gateway_id)
+        self.commands = 0
+
+    async def subscribe(self, nc) -> None:
+        for subject in self.subjects:
+            await nc.subscribe(subject, cb=self._on_message)
+
+    async def _on_message(self, msg) -> None:
+        reply = self.apply(msg.data)
+        if msg.reply:
+            await msg.respond(_encode(reply))
+
+    def apply(self, data: bytes) -> Reply:
+        """One command, carried out at once; the reply says what was done."""
+        self.commands += 1
+        try:
+            cmd = _decode(data)
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            return Reply(self.gateway_id, "?", False, error=f"bad command: {exc}")
+        router = self.router
+        if cmd.op == "halt":
+            reason = cmd.reason or "halted by fleet control"
+            router.halted = reason
+            log.warning("HALTED by fleet control: %s", reason)
+            return Reply(self.gateway_id, cmd.op, True, halted=True, reason=reason)
+        if cmd.op == "resume":
+            was = router.halted
+            router.halted = None
+            log.warning("resumed by fleet control (was halted: %s)", was)
+            return Reply(self.gateway_id, cmd.op, True, halted=False, reason=was)
+        if cmd.op == "cancel_all":
+            if cmd.venue is not None and cmd.venue not in router.venues:
+                return Reply(self.gateway_id, cmd.op, False, halted=router.halted is not None,
+                             error=f"no venue {cmd.venue!r}; configured: {', '.join(sorted(router.venues))}")
+            orders = router.tracker.open_orders(venue=cmd.venue)
+            by_venue: dict[str, int] = {}
+            for order in orders:
+                by_venue[order.venue] = by_venue.get(order.venue, 0) + 1
+            router.cancel_orders(orders)
+            router.commit()  # the cancels are journaled before the reply says so
+            log.warning("fleet control: cancel_all (%s): %d open orders", cmd.venue or "every venue", len(orders))
+            return Reply(self.gateway_id, cmd.op, True, halted=router.halted is not None,
+                         cancel_requested=len(orders), by_venue=by_venue)
+        return Reply(self.gateway_id, cmd.op, False, halted=router.halted is not None,
+                     error=f"unknown op {cmd.op!r}: halt, resume or cancel_all")

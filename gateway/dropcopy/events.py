@@ -1,0 +1,135 @@
+"""What goes on the bus: subjects, message ids and JSON payloads of order events.
+
+`{prefix}.{gateway_id}.{venue}.{strategy}.order` carries `{gateway, strategy, seq, order}`
+(`order`: the strategy protocol's order object, amounts as decimal strings);
+`....cancel_reject` carries `{gateway, strategy, seq, order_id, client_order_id, reason}`.
+`seq` is the order's change number; the `Nats-Msg-Id` header `{gateway_id}:{order_id}:{seq}`
+lets JetStream drop a message published twice. A `.` in a strategy or venue name is `~`
+in the subject (a token cannot hold a dot; `~` is in neither name's alphabet).
+"""
+from __future__ import annotations
+
+import time
+from typing import NamedTuple
+
+import msgspec
+
+from gateway.ipc.frames import OrderView
+from gateway.ipc.views import order_view
+from gateway.orders.model import Order
+
+ORDER, CANCEL_REJECT = "order", "cancel_reject"
+
+
+class OrderEvent(msgspec.Struct, omit_defaults=True):
+    gateway: str
+    strategy: str
+    seq: int
+    order: OrderView
+
+
+class CancelRejectEvent(msgspec.Struct):
+    gateway: str
+    strategy: str
+    seq: int
+    order_id: str
+    client_order_id: str
+    reason: str
+
+
+class Event(NamedTuple):
+    subject: str
+    msg_id: str
+    payload: bytes
+    order_id: str
+    seq: int
+    t_ns: int  # time.monotonic_ns() when it was made (pending age)
+
+
+class Change(NamedTuple):
+    """An order change as the request path saw it; its event is made later, off that path."""
+    order_id: str
+    seq: int
+    t_ns: int
+    order: Order
+    fills_from: int
+    fills_to: int
+    state: tuple  # the order's fields that change, as they were (_state)
+
+
+def _state(o: Order) -> tuple:
+    return (o.seq, o.status, o.filled, o.notional, o.reason, o.venue_order_id, o.price, o.quantity, o.replaced_by,
+            o.updated_ns)
+
+
+def change(order: Order, fills_from: int) -> Change:
+    """A few attribute reads: all the request path pays for the drop copy's JSON."""
+    return Change(order.order_id, order.seq, time.monotonic_ns(), order, fills_from, len(order.fills),
+                  _state(order))
+
+
+_encode = msgspec.json.Encoder().encode
+
+
+_TOKEN = str.maketrans({".": "~", " ": "_", "\t": "_", "*": "_", ">": "_"})
+
+
+def token(name: str) -> str:
+    return name.translate(_TOKEN)
+
+
+class EventMaker:
+    """Events of one gateway; subjects are made once per (venue, strategy)."""
+
+    def __init__(self, prefix: str, gateway_id: str):
+        self.prefix = prefix
+        self.gateway_id = gateway_id
+        self._subjects: dict[tuple[str, str], str] = {}
+
+    def subject_base(self, venue: str, strategy: str) -> str:
+        key = (venue, strategy)
+        base = self._subjects.get(key)
+        if base is None:
+            base = self._subjects[key] = f"{self.prefix}.{self.gateway_id}.{token(venue)}.{token(strategy)}."
+        return base
+
+    def order_event(self, order: Order, fills_from: int, t_ns: int | None = None) -> Event:
+        payload = _encode(OrderEvent(self.gateway_id, order.strategy, order.seq,
+                                     order_view(order, fills_from=fills_from)))
+        return Event(self.subject_base(order.venue, order.strategy) + ORDER,
+                     f"{self.gateway_id}:{order.order_id}:{order.seq}", payload, order.order_id, order.seq,
+                     time.monotonic_ns() if t_ns is None else t_ns)
+
+    def change_event(self, c: Change) -> Event:
+        """The event of a change, made as the order was then (it may have changed since)."""
+        order = c.order
+        fills = order.fills
+        if c.state == _state(order) and len(fills) == c.fills_to:
+            return self.order_event(order, c.fills_from, c.t_ns)
+        now = _state(order)
+        (order.seq, order.status, order.filled, order.notional, order.reason, order.venue_order_id, order.price,
+         order.quantity, order.replaced_by, order.updated_ns) = c.state
+        order.fills = fills[:c.fills_to]
+        try:
+            return self.order_event(order, c.fills_from, c.t_ns)
+        finally:
+            (order.seq, order.status, order.filled, order.notional, order.reason, order.venue_order_id,
+             order.price, order.quantity, order.replaced_by, order.updated_ns) = now
+            order.fills = fills
+
+    def cancel_reject_event(self, order: Order, seq: int, reason: str, t_ns: int | None = None) -> Event:
+        payload = _encode(CancelRejectEvent(self.gateway_id, order.strategy, seq, order.order_id,
+                                            order.client_order_id, reason))
+        return Event(self.subject_base(order.venue, order.strategy) + CANCEL_REJECT,
+                     f"{self.gateway_id}:{order.order_id}:{seq}", payload, order.order_id, seq,
+                     time.monotonic_ns() if t_ns is None else t_ns)
+
+
+def stream_subjects(prefix: str) -> list[str]:
+    """The stream's subjects: every gateway's events (5 tokens after the prefix's), never the
+    control subjects (3); one subject, so any consumer filter under it is valid."""
+    return [f"{prefix}.*.*.*.*"]
+
+
+def control_subjects(prefix: str, gateway_id: str) -> list[str]:
+    return [f"{prefix}.control.{gateway_id}", f"{prefix}.control.all"]
