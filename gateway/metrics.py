@@ -219,7 +219,10 @@ class _Collector:
 
 
 def _drop_copy_families(source):
-    """[drop_copy] (gateway/dropcopy/publisher.py) and fleet control; absent without it."""
+    """Fleet control's halt (always), and [drop_copy] (gateway/dropcopy/publisher.py) when set."""
+    fam = GaugeMetricFamily("gateway_halted", "1 while fleet control halts new orders.")
+    fam.add_metric([], 1 if getattr(source, "halted", None) is not None else 0)
+    yield fam
     dc = getattr(source, "drop_copy", None)
     if dc is None:
         return
@@ -235,8 +238,6 @@ def _drop_copy_families(source):
         ("gateway_dropcopy_oldest_pending_age_seconds", GaugeMetricFamily,
          "Age of the oldest order event not yet acknowledged (0: none).", dc.oldest_pending_age_s()),
         ("gateway_dropcopy_connected", GaugeMetricFamily, "1 when connected to NATS.", 1 if dc.connected else 0),
-        ("gateway_halted", GaugeMetricFamily, "1 while fleet control halts new orders.",
-         1 if getattr(source, "halted", None) is not None else 0),
     ):
         fam = kind(name, text)
         fam.add_metric([], value)

@@ -210,6 +210,10 @@ def test_every_change_once_and_in_order(tmp_path, nats_server):
             assert fills and all(t["price"] and t["quantity"] for o in fills for t in o["last_trades"])
             dc = gw.router.drop_copy
             assert dc.published == len(events) and dc.publish_errors == 0 and dc.catchup_events == 0
+            scrape = gw.router.metrics.render().decode()
+            assert f"gateway_dropcopy_published_total {float(len(events))}" in scrape
+            assert "gateway_dropcopy_pending_events 0.0" in scrape and "gateway_dropcopy_connected 1.0" in scrape
+            assert "gateway_halted 0.0" in scrape
         finally:
             await gw.stop()
     run(scenario)
@@ -305,6 +309,7 @@ def test_two_gateways_book_tail_and_fleet_control(tmp_path, nats_server):
                 assert (await b.place("citrex", "ETH-PERP", "buy", "0.01", "2900", client_order_id="b-ok")).ok
                 st = await a.status()
                 assert st.halted == "risk check" and st.drop_copy.state == "connected"
+                assert "gateway_halted 1.0" in gws["gw-a"].router.metrics.render().decode()
 
                 # all: both halted; then cancel_all empties both books; resume
                 code, out, err = await cli("halt", "--url", url, "--all", "--expect", "2", "--wait", "10")
