@@ -992,13 +992,16 @@ def run_and_report(opts: Options) -> int:
     return 0 if ok else 1
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def run_args(args: argparse.Namespace) -> int:
     if args.drop_copy:
         from bench.dropcopy import compare_and_report
 
         return compare_and_report(options_from_args(args), args.drop_copy, args.json_path)
     return run_and_report(options_from_args(args))
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_args(build_parser().parse_args(argv))
 
 
 if __name__ == "__main__":

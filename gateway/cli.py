@@ -278,7 +278,7 @@ def _cmd_bench(argv: list[str]) -> int:
     # the loadgen's own options, under the name the user typed
     parser = loadgen.build_parser(argparse.ArgumentParser(
         prog="gateway bench", description=loadgen.__doc__.split("\n")[0]))
-    return loadgen.run_and_report(loadgen.options_from_args(parser.parse_args(argv)))
+    return loadgen.run_args(parser.parse_args(argv))
 
 
 def main(argv: list[str] | None = None) -> int:
