@@ -102,16 +102,7 @@ def test_restart_keeps_history_of_unpublished_orders_only(tmp_path):
 
 
 def test_drop_copy_config_errors():
-    base = """
-[[venues]]
-kind = "citrex"
-name = "c"
-key_file = "k.hex"
-[venues.instruments.ETH-PERP]
-product_id = 1
-tick_size = "0.1"
-lot_size = "0.001"
-"""
+    from tests.unit.test_config import BASE as base
     with pytest.raises(ConfigError, match=r"drop_copy needs \[journal\] path"):
         parse_config(base + "[drop_copy]\n")
     journal = '[journal]\npath = "j"\n'
