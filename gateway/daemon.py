@@ -249,7 +249,6 @@ def lock_state(config: Config) -> int:
     return fd
 
 
-_AWAITING = frozenset({Status.PENDING_NEW, Status.PENDING_CANCEL, Status.PENDING_REPLACE})
 
 
 def watch_pending(tracker, adapters) -> int:
@@ -258,14 +257,15 @@ def watch_pending(tracker, adapters) -> int:
     failed on the reply); returns how many were handed to a resolver."""
     now = time.time_ns()
     n = 0
-    for adapter in adapters:
+    venues = {adapter.name: adapter for adapter in adapters}
+    for order in tracker.awaiting():  # what is in flight, not every open order
+        adapter = venues.get(order.venue)
+        if adapter is None or order.queued or not order.sent_at_ns:
+            continue
         limit = 2 * adapter.config.request_timeout_ms * 1_000_000
-        resolver = adapter.resolver
-        for order in tracker.open_orders(venue=adapter.name):
-            if (order.status in _AWAITING and not order.queued and order.sent_at_ns
-                    and now - max(order.updated_ns, order.sent_at_ns) > limit and order not in resolver):
-                resolver.ask(order, "no word from the venue")
-                n += 1
+        if now - max(order.updated_ns, order.sent_at_ns) > limit and order not in adapter.resolver:
+            adapter.resolver.ask(order, "no word from the venue")
+            n += 1
     return n
 
 

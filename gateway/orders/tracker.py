@@ -31,6 +31,9 @@ from gateway.orders.model import TERMINAL, Fill, Order, Status
 log = logging.getLogger("gateway.orders")
 
 
+_AWAITING = frozenset({Status.PENDING_NEW, Status.PENDING_CANCEL, Status.PENDING_REPLACE})
+
+
 class TrackerListener(Protocol):
     def order_updated(self, order: Order) -> None: ...
     def cancel_rejected(self, order: Order, reason: str) -> None: ...
@@ -66,6 +69,9 @@ class Tracker:
         self._by_client: dict[tuple[str, str], Order] = {}
         self._by_venue: dict[tuple[str, str], Order] = {}
         self._open: dict[str, Order] = {}  # the orders not closed, by order id
+        # orders sent or with a cancel / replace on its way, for the pending watchdog; entries
+        # whose order has moved on are dropped by the watchdog's own pass (awaiting())
+        self._awaiting: dict[str, Order] = {}
         self._by_strategy: dict[str, dict[str, Order]] = {}  # every order kept, per strategy
         self._closed: deque[Order] = deque()  # in the order they closed, for purging
         self._open_count: dict[str, int] = {}  # per strategy, kept as orders open and close
@@ -110,6 +116,8 @@ class Tracker:
                 self._by_venue[(order.venue, order.venue_order_id)] = order
             if order.status not in TERMINAL:
                 self._open[order.order_id] = order
+                if order.status in _AWAITING:
+                    self._awaiting[order.order_id] = order
                 self._open_count[order.strategy] = self._open_count.get(order.strategy, 0) + 1
             else:
                 self._closed.append(order)
@@ -127,6 +135,7 @@ class Tracker:
         """The order's request is being handed to the venue: journaled first (the HTTP client
         writes after the journal), so after a crash an order without it was certainly never sent."""
         order.sent_at_ns = self._now_ns()
+        self._awaiting[order.order_id] = order
         if self.journal is not None:
             self.journal.add(sent_record(order))
 
@@ -176,6 +185,14 @@ class Tracker:
             o for o in self._open.values()
             if (strategy is None or o.strategy == strategy) and (venue is None or o.venue == venue)
         ]
+
+    def awaiting(self) -> list[Order]:
+        """Orders pending at their venue (sent, or a cancel / replace on its way); the pass also
+        forgets those that have moved on, so this stays as small as what is in flight."""
+        moved_on = [oid for oid, o in self._awaiting.items() if o.status not in _AWAITING]
+        for oid in moved_on:
+            del self._awaiting[oid]
+        return list(self._awaiting.values())
 
     def open_total(self) -> int:
         return len(self._open)
@@ -328,6 +345,7 @@ class Tracker:
         order.status_before_pending = order.status
         order.status = pending
         order.updated_ns = self._now_ns()
+        self._awaiting[order.order_id] = order
         self._changed(order)
         return True
 

@@ -132,3 +132,17 @@ def test_online_compaction_keeps_every_change_made_while_it_runs(tmp_path):
     assert back["c49"].status is Status.PARTIALLY_FILLED and back["c49"].filled == ONE // 2
     assert back["late"].status is Status.PENDING_NEW
     assert os.path.getsize(path) < grown / 3
+
+
+def test_the_watchdog_looks_at_what_is_in_flight_only():
+    tracker = Tracker(Listener(), now_ns=Clock())
+    resting = [new(tracker, cid=f"r{i}") for i in range(5)]
+    for order in resting:
+        tracker.note_sent(order)
+        tracker.apply(order, Status.OPEN)
+    flying = new(tracker, cid="f")
+    tracker.note_sent(flying)
+    canceling = resting[0]
+    assert tracker.mark_pending(canceling, Status.PENDING_CANCEL)
+    assert {o.client_order_id for o in tracker.awaiting()} == {"f", "r0"}
+    assert len(tracker._awaiting) == 2  # the resting ones were dropped by that pass
