@@ -330,18 +330,15 @@ CCXT_SYMBOL = "ETH/USDT"  # the simulator's ETH_USDT, as ccxt names it
 
 
 async def ccxt_exchange(rest_url: str, api_key: str, api_secret: str):
-    """A ccxt poloniex client pointed at a simulator, its markets read from the simulator's /markets.
-
-    ccxt's load_markets() also asks for the futures instruments (GET /v3/market/allInstruments),
-    which the spot simulator does not serve (it answers 401: not a public path there), so the spot
-    markets are fetched and set by hand; ccxt still parses them itself. Its rate limiter is off, as
-    the gateway's is in the bench (the simulator sets no limit)."""
+    """A ccxt poloniex client pointed at a simulator, its markets loaded by ccxt itself
+    (load_markets: the simulator serves every public market path ccxt asks for). Its rate limiter
+    is off, as the gateway's is in the bench (the simulator sets no limit)."""
     import ccxt.async_support as ccxt_async
 
     exchange = ccxt_async.poloniex({"apiKey": api_key, "secret": api_secret, "enableRateLimit": False})
     exchange.urls["api"] = {"spot": rest_url, "swap": rest_url}
     try:
-        exchange.set_markets(await exchange.fetch_spot_markets())
+        await exchange.load_markets()
     except BaseException:
         await exchange.close()
         raise
