@@ -73,7 +73,7 @@ def decimal_text(raw: msgspec.Raw | str | None) -> str | None:
     if text == "null":
         return None
     if text.startswith('"'):
-        return msgspec.json.decode(text)
+        return msgspec.json.decode(text, type=str)
     try:
         value = Decimal(text)  # exact: a Decimal from text never rounds
     except InvalidOperation:
