@@ -15,7 +15,8 @@ it, EXPIRED "unknown to the venue" if it did. Both are marked as guesses, and
 a later report from the venue reopens the order (Tracker.apply).
 
 A cancel whose order the venue still shows live after the grace was lost on
-the way: it is queued again.
+the way: it is queued again. A replace whose old order is still live after the
+grace did not happen: the old order goes back to what it was.
 """
 from __future__ import annotations
 
@@ -44,7 +45,7 @@ _AT_ONCE = 8  # look-ups in flight together, so a slow venue answers many orders
 
 
 class _Entry:
-    __slots__ = ("order", "why", "since", "due", "attempts")
+    __slots__ = ("order", "why", "since", "due", "attempts", "failing")
 
     def __init__(self, order: Order, why: str, now: float):
         self.order = order
@@ -52,6 +53,7 @@ class _Entry:
         self.since = now  # when the order's fate became unknown (for the gauge and the grace)
         self.due = now
         self.attempts = 0
+        self.failing = False  # its last look-up could not be made (the venue unreachable)
 
 
 class Resolver:
@@ -120,13 +122,16 @@ class Resolver:
             if entry.attempts == 0 or entry.attempts % 10 == 9:
                 adapter.log.warning("order %s is still unknown after %d look-ups: %s", order.order_id,
                                     entry.attempts + 1, exc)
+            entry.failing = True
             self._later(entry)
             return
         now = time.monotonic()
-        if entry.attempts:
+        if entry.failing:
             # the venue answers again: whatever waited out its silence is asked now
+            entry.failing = False
             for other in self._waiting.values():
-                other.due = min(other.due, now)
+                if other.failing:
+                    other.due = min(other.due, now)
         past_grace = now - entry.since >= self.grace_s
         if answer == FOUND:
             if order.status is Status.PENDING_CANCEL and past_grace:
@@ -136,6 +141,10 @@ class Resolver:
                 adapter.outbound.submit(Job(CANCEL, order))
                 self.cancels_resent += 1
                 entry.since = now
+            elif order.status is Status.PENDING_REPLACE and past_grace:
+                # the replace's cancel never took: the old order lives on (its new one is asked
+                # about on its own)
+                adapter.tracker.cancel_refused(order, "replace not done: the venue still has the order")
             if order.status not in _PENDING:
                 self._done(entry)
                 self.resolved += 1
