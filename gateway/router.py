@@ -66,7 +66,6 @@ class Router:
     def __init__(self, risk: RiskLimits, *, closed_ttl_ns: int, max_closed: int = 100_000,
                  metrics: Metrics | None = None, journal=None):
         self.tracker = Tracker(self, closed_ttl_ns=closed_ttl_ns, max_closed=max_closed, journal=journal)
-        self._refusing_locally = False
         # set when the daemon starts to drain: new orders and changes are refused, cancels go on
         self.shutting_down = False
         self.validator = OrderValidator(risk, self.tracker)
@@ -106,12 +105,6 @@ class Router:
             conn.send(f.OrderUpdate(order=order_view(order)))
 
     def cancel_rejected(self, order: Order, reason: str) -> None:
-        if not self._refusing_locally and not order.is_closed:
-            # the venue refused the cancel of an order we hold open: it may have closed or forgotten
-            # the order; its resolver asks (and closes it only on the venue's word)
-            venue = self.venues.get(order.venue)
-            if venue is not None:
-                venue.resolver.ask(order, f"cancel refused: {reason}")
         conn = self.connections.get(order.strategy)
         if conn is not None:
             conn.send(f.CancelReject(client_order_id=order.client_order_id, order_id=order.order_id, reason=reason))
@@ -146,11 +139,7 @@ class Router:
 
     def _refuse_cancel(self, order: Order, reason: str) -> None:
         if order.status in _PENDING:
-            self._refusing_locally = True  # our refusal, not the venue's: nothing to ask it
-            try:
-                self.tracker.cancel_refused(order, reason)
-            finally:
-                self._refusing_locally = False
+            self.tracker.cancel_refused(order, reason)  # ours, not the venue's: nothing to ask it
 
     # requests
 

@@ -348,7 +348,7 @@ def apply_record(order: Order, r: dict) -> None:
         order.guessed = r.get("g", False)  # journals before issue 14 have no "g"
         order.seq = r.get("seq", order.seq + 1)  # journals before issue 17 have no "seq"
     elif kind == FILL and r["t"] not in order.trade_ids:
-        order.trade_ids.add(r["t"])
+        order.trade_ids[r["t"]] = None
         fill = Fill(trade_id=r["t"], price=_i(r["p"]), quantity=_i(r["q"]), ts_ns=r["ts"],
                     is_maker=r["maker"], fee=_i(r["fee"]))
         order.fills.append(fill)

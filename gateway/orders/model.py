@@ -80,7 +80,7 @@ class Order:
     status_before_pending: Status | None = None
     replaces: str | None = None  # order_id this one replaces (cancel-and-replace)
     replaced_by: str | None = None
-    trade_ids: set[str] = field(default_factory=set)
+    trade_ids: dict[str, str | None] = field(default_factory=dict)  # trade id -> channel that booked it
     fills_reported: int = 0  # fills[:fills_reported] went to the strategy already
     venue_data: dict = field(default_factory=dict)  # adapter-private: nonce, product id, ...
     # the request path's own timestamps (time.perf_counter_ns) and place

@@ -75,12 +75,14 @@ class Tracker:
         self._by_strategy: dict[str, dict[str, Order]] = {}  # every order kept, per strategy
         self._closed: deque[Order] = deque()  # in the order they closed, for purging
         self._open_count: dict[str, int] = {}  # per strategy, kept as orders open and close
-        self.unknown_transitions = 0  # all ignored reports; by kind in unknown_by_reason
-        # "stale": a status the order has left (a poll older than our cancel, an ack after the fill);
+        # ignored reports by kind: "stale": a status the order has left (a poll older than our cancel, an ack after the fill);
         # "contradiction": one the table cannot reach from the current status (worth a page)
         self.unknown_by_reason = {"stale": 0, "contradiction": 0}
         self.duplicate_fills = 0
-        self._fill_channel: dict[tuple[str, str], str] = {}  # (order_id, trade_id) -> channel that booked it
+
+    @property
+    def unknown_transitions(self) -> int:
+        return sum(self.unknown_by_reason.values())
 
     # ids and look-ups
 
@@ -231,12 +233,10 @@ class Tracker:
             if trade_id in order.trade_ids:
                 if any(f.trade_id == trade_id for f in new_fills):  # twice in this very report
                     self.duplicate_fills += 1
-                elif channel is not None and self._fill_channel.get((order.order_id, trade_id)) == channel:
+                elif channel is not None and order.trade_ids[trade_id] == channel:
                     repeats += 1
                 continue
-            order.trade_ids.add(trade_id)
-            if channel is not None:
-                self._fill_channel[(order.order_id, trade_id)] = channel
+            order.trade_ids[trade_id] = channel
             order.fills.append(fill)
             new_fills.append(fill)
             order.booked += fill.quantity
@@ -286,7 +286,6 @@ class Tracker:
         elif status is not None and status is not current and not fsm.allowed(current, status):
             # a late or impossible report (an ack after the fill): counted, never applied
             kind = "stale" if fsm.stale(current, status) else "contradiction"
-            self.unknown_transitions += 1
             self.unknown_by_reason[kind] += 1
             log.log(logging.DEBUG if kind == "stale" else logging.WARNING,
                     "ignored %s report %s for order %s (%s), which is %s",
@@ -381,8 +380,6 @@ class Tracker:
         if order.status not in TERMINAL or self.orders.get(order.order_id) is not order:
             return 0  # reopened since (it will be queued again when it closes), or gone already
         del self.orders[order.order_id]
-        for trade_id in order.trade_ids:
-            self._fill_channel.pop((order.order_id, trade_id), None)
         self._by_client.pop((order.strategy, order.client_order_id), None)
         self._by_strategy[order.strategy].pop(order.order_id, None)
         if order.venue_order_id is not None:

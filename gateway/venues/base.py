@@ -3,7 +3,7 @@
 An adapter knows its venue's wire format and nothing of strategies: the
 daemon hands it Orders already validated and tracked, the adapter signs and
 sends them, and reports what the venue says back through the Tracker
-(`tracker.apply(order, status, fills, ...)`, `tracker.cancel_refused(...)`).
+(`tracker.apply(order, status, fills, ...)`, `self.cancel_refused(...)`).
 
 The router never calls the request methods (place, cancel, ...) itself: it
 checks an order with check_new / check_modify (synchronous, VenueError when
@@ -35,7 +35,7 @@ from gateway.orders.model import SCALE, Order, Status
 from gateway.orders.tracker import Tracker
 from gateway.venues.config import InstrumentConfig, VenueConfig
 from gateway.venues.outbound import Outbound
-from gateway.venues.resolver import FOUND, NOT_FOUND, UNDECIDED, Resolver  # noqa: F401 - adapters' answers
+from gateway.venues.resolver import UNDECIDED, Resolver
 
 
 class Capabilities(msgspec.Struct, frozen=True):
@@ -166,15 +166,19 @@ class VenueAdapter(abc.ABC):
         self.tracker.apply(order, Status.REJECTED, reason=reason)
         self.fail_deferred(order, "order was rejected")
 
-    async def _resolve_unknown(self, order: Order, why: str) -> None:
-        """An order whose reply was lost: the resolver asks the venue until it answers."""
-        self.resolver.ask(order, why)
-
     async def lookup(self, order: Order) -> str:
         """Ask the venue about this one order (by our id, its id or its nonce) and apply what it
         says. Returns FOUND, NOT_FOUND (the venue says it does not know it) or UNDECIDED (it cannot
         tell); raises when it could not be asked (the resolver asks again later)."""
         return UNDECIDED
+
+    def cancel_refused(self, order: Order, reason: str) -> None:
+        """The venue refused a cancel or replace (or its outcome is unknown): the order goes back
+        and the strategy is told; one we still hold open may have closed or been forgotten at
+        the venue, so the resolver asks (and closes it only on the venue's word)."""
+        self.tracker.cancel_refused(order, reason)
+        if not order.is_closed:
+            self.resolver.ask(order, f"cancel refused: {reason}")
 
     def not_listed(self, orders: list[Order], listed: set[str]) -> None:
         """After a reconnect or restart: orders we hold open that the venue's open orders do not
@@ -193,7 +197,7 @@ class VenueAdapter(abc.ABC):
 
     def fail_deferred(self, order: Order, reason: str) -> None:
         if self._deferred.pop(order.order_id, None):
-            self.tracker.cancel_refused(order, reason)
+            self.cancel_refused(order, reason)
 
     # what most adapters hold; set by their start()
     stream = None  # a gateway.net.ws.ReconnectingStream

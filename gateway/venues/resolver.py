@@ -65,7 +65,6 @@ class Resolver:
         self._wake: asyncio.Event | None = None
         self.resolved = 0  # settled by the venue's word
         self.guessed = 0  # closed on "not known to the venue" after the grace
-        self.cancels_resent = 0
 
     def __len__(self) -> int:
         return len(self._waiting)
@@ -139,7 +138,6 @@ class Resolver:
                 adapter.log.warning("order %s is still live at the venue: its cancel is sent again",
                                     order.order_id)
                 adapter.outbound.submit(Job(CANCEL, order))
-                self.cancels_resent += 1
                 entry.since = now
             elif order.status is Status.PENDING_REPLACE and past_grace:
                 # the replace's cancel never took: the old order lives on (its new one is asked

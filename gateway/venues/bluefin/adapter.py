@@ -40,7 +40,8 @@ from gateway.net.ratelimit import retry_after_s
 from gateway.net.ws import ReconnectingStream
 from gateway.orders.model import SCALE, Fill, Order, OrderType, Side, Status, TimeInForce
 from gateway.orders.tracker import Tracker
-from gateway.venues.base import FOUND, NOT_FOUND, UNDECIDED, Capabilities, VenueAdapter, VenueError
+from gateway.venues.base import Capabilities, VenueAdapter, VenueError
+from gateway.venues.resolver import FOUND, NOT_FOUND, UNDECIDED
 from gateway.venues.bluefin import schemas
 from gateway.venues.bluefin.config import BluefinConfig
 from gateway.venues.bluefin.credentials import load_key
@@ -281,7 +282,7 @@ class BluefinAdapter(VenueAdapter):
             response: Response = reply.result()
         except HttpError as exc:
             self.metrics.venue_error(self.name, "transport")
-            asyncio.ensure_future(self._resolve_unknown(order, str(exc)))
+            self.resolver.ask(order, str(exc))
             return
         if response.status in (200, 201, 202):
             try:
@@ -464,7 +465,7 @@ class BluefinAdapter(VenueAdapter):
                 targets = [o for o in self.tracker.open_orders(venue=self.name)
                            if o.status is Status.PENDING_CANCEL and o.venue_data.get("market") == payload.symbol]
             for order in targets:
-                self.tracker.cancel_refused(order, f"cancel failed: {failure}")
+                self.cancel_refused(order, f"cancel failed: {failure}")
             return
         if why in schemas.USER_CANCELLED_ALL_SPELLINGS:
             # one message for the whole market: every order the venue held there is closed
@@ -590,7 +591,7 @@ class BluefinAdapter(VenueAdapter):
             response: Response = reply.result()
         except HttpError as exc:
             for order in orders:
-                self.tracker.cancel_refused(order, f"cancel outcome unknown: {exc}")
+                self.cancel_refused(order, f"cancel outcome unknown: {exc}")
             return
         if response.status in (200, 202):
             return  # an ACK only: the stream says whether it was done
@@ -598,7 +599,7 @@ class BluefinAdapter(VenueAdapter):
             asyncio.ensure_future(self._cancel_again(market, orders, generation, resends - 1))
             return
         for order in orders:
-            self.tracker.cancel_refused(order, _error_text(response))
+            self.cancel_refused(order, _error_text(response))
 
     async def _cancel_again(self, market: str, orders: list[Order], generation: int, resends: int) -> None:
         try:
@@ -606,7 +607,7 @@ class BluefinAdapter(VenueAdapter):
             await self._send_cancel(market, orders, resends)
         except (HttpError, VenueError) as exc:
             for order in orders:
-                self.tracker.cancel_refused(order, f"session lost: {exc}")
+                self.cancel_refused(order, f"session lost: {exc}")
 
 
 def _error_text(response: Response) -> str:

@@ -45,7 +45,8 @@ from gateway.net.http import HttpClient, HttpError, Response
 from gateway.net.ratelimit import RateLimited
 from gateway.orders.model import SCALE, Fill, Order, OrderType, Side, Status, TimeInForce
 from gateway.orders.tracker import Tracker
-from gateway.venues.base import FOUND, NOT_FOUND, UNDECIDED, Capabilities, VenueAdapter, VenueError
+from gateway.venues.base import Capabilities, VenueAdapter, VenueError
+from gateway.venues.resolver import FOUND, NOT_FOUND
 from gateway.venues.bsx import schemas
 from gateway.venues.bsx.config import BsxConfig
 from gateway.venues.bsx.credentials import Credentials, load_credentials, save_api_key
@@ -237,11 +238,11 @@ class BsxAdapter(VenueAdapter):
         for kind, order in ops:
             if kind == _CREATE:
                 if "nonce" in order.venue_data:
-                    asyncio.ensure_future(self._resolve_unknown(order, why))
+                    self.resolver.ask(order, why)
                 else:
                     self.tracker.apply(order, Status.REJECTED, reason=why)
             else:
-                self.tracker.cancel_refused(order, f"cancel outcome unknown: {why}")
+                self.cancel_refused(order, f"cancel outcome unknown: {why}")
 
     async def _send_batch(self, ops: list[tuple[str, Order]]) -> None:
         def body() -> bytes:
@@ -278,7 +279,7 @@ class BsxAdapter(VenueAdapter):
                     self.tracker.apply(order, Status.REJECTED, reason=error)
                     self.fail_deferred(order, "order was rejected")
                 else:
-                    self.tracker.cancel_refused(order, error)
+                    self.cancel_refused(order, error)
             return
         for (kind, order), result in zip(ops, results):
             if kind == _CREATE:
@@ -288,7 +289,7 @@ class BsxAdapter(VenueAdapter):
                     self.tracker.apply(order, Status.REJECTED, reason=result.message or f"code {result.code}")
                     self.fail_deferred(order, "order was rejected")
             elif result.code != 0:
-                self.tracker.cancel_refused(order, result.message or f"code {result.code}")
+                self.cancel_refused(order, result.message or f"code {result.code}")
 
     # orders
 
@@ -355,7 +356,7 @@ class BsxAdapter(VenueAdapter):
             response: Response = reply.result()
         except HttpError as exc:
             self.metrics.venue_error(self.name, "transport")
-            asyncio.ensure_future(self._resolve_unknown(order, str(exc)))
+            self.resolver.ask(order, str(exc))
             return
         if response.status == 200:
             try:
@@ -528,11 +529,11 @@ class BsxAdapter(VenueAdapter):
         try:
             response: Response = reply.result()
         except HttpError as exc:
-            self.tracker.cancel_refused(order, f"cancel outcome unknown: {exc}")
+            self.cancel_refused(order, f"cancel outcome unknown: {exc}")
             return
         # 200 means "cancel requested": the order is closed when the stream says DONE
         if response.status != 200:
-            self.tracker.cancel_refused(order, _error_text(response))
+            self.cancel_refused(order, _error_text(response))
 
     async def cancel_all(self, orders: list[Order]) -> None:
         """One DELETE /orders for every order the venue has named; the rest wait for their id."""
@@ -550,22 +551,22 @@ class BsxAdapter(VenueAdapter):
             response: Response = reply.result()
         except HttpError as exc:
             for order in orders:
-                self.tracker.cancel_refused(order, f"cancel outcome unknown: {exc}")
+                self.cancel_refused(order, f"cancel outcome unknown: {exc}")
             return
         if response.status != 200:
             for order in orders:
-                self.tracker.cancel_refused(order, _error_text(response))
+                self.cancel_refused(order, _error_text(response))
             return
         try:
             listed = schemas.cancel_requested_decoder.decode(response.body).cancel_requested_orders
         except DECODE_ERRORS as exc:
             for order in orders:
-                self.tracker.cancel_refused(order, f"cancel outcome unknown: unreadable reply ({exc})")
+                self.cancel_refused(order, f"cancel outcome unknown: unreadable reply ({exc})")
             return
         requested = {r.id or r.order_id for r in listed}
         for order in orders:
             if order.venue_order_id not in requested:
-                self.tracker.cancel_refused(order, "the venue did not take the cancel: order not open")
+                self.cancel_refused(order, "the venue did not take the cancel: order not open")
 
     async def cancel_product(self, symbol: str) -> list[str]:
         """DELETE /orders/all: every open order of the account on symbol, the gateway's or not.

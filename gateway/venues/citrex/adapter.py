@@ -12,7 +12,8 @@ from gateway.net.http import HttpClient, HttpError, Response
 from gateway.orders.model import Fill, Order, OrderType, Side, Status, TimeInForce
 from gateway.orders.tracker import Tracker
 from gateway.signer import Signer
-from gateway.venues.base import FOUND, NOT_FOUND, UNDECIDED, Capabilities, VenueAdapter, VenueError
+from gateway.venues.base import Capabilities, VenueAdapter, VenueError
+from gateway.venues.resolver import FOUND, NOT_FOUND
 from gateway.venues.citrex import schemas
 from gateway.venues.citrex.config import CitrexConfig
 from gateway.venues.citrex.signing import CitrexSigner
@@ -277,13 +278,13 @@ class CitrexAdapter(VenueAdapter):
         try:
             response: Response = reply.result()
         except HttpError as exc:
-            self.tracker.cancel_refused(order, f"cancel outcome unknown: {exc}")
+            self.cancel_refused(order, f"cancel outcome unknown: {exc}")
             return
         result = _result(response)
         if response.status == 200 and result.success:
             self.tracker.apply(order, Status.CANCELED, reason=self._cancel_reason(order))
         else:
-            self.tracker.cancel_refused(order, result.error or f"HTTP {response.status}")
+            self.cancel_refused(order, result.error or f"HTTP {response.status}")
 
     async def replace(self, old: Order, new: Order, proceed_on_failure: bool) -> None:
         if old.venue_order_id is None:
@@ -306,7 +307,7 @@ class CitrexAdapter(VenueAdapter):
         try:
             response: Response = reply.result()
         except HttpError as exc:
-            asyncio.ensure_future(self._resolve_unknown(new, str(exc)))
+            self.resolver.ask(new, str(exc))
             return
         if response.status == 200:
             self.tracker.apply(old, Status.CANCELED, reason=self._cancel_reason(old))
@@ -314,12 +315,12 @@ class CitrexAdapter(VenueAdapter):
                 self._apply_venue_order(schemas.order_decoder.decode(response.body), new, "rest")
             except (*DECODE_ERRORS, ValueError) as exc:
                 self.log.error("unreadable replace reply for %s: %s; asking the venue", new.order_id, exc)
-                asyncio.ensure_future(self._resolve_unknown(new, "unreadable reply"))
+                self.resolver.ask(new, "unreadable reply")
             return
         error = _result(response).error or f"HTTP {response.status}"
         if error.startswith(CANCEL_FAILED_PREFIX):
             reason = error[len(CANCEL_FAILED_PREFIX):].strip()
-            self.tracker.cancel_refused(old, reason)
+            self.cancel_refused(old, reason)
             if proceed:
                 # explicit, documented: proceed_on_failure places the new order on its own
                 self._by_nonce.pop(new.venue_data.get("nonce"), None)
@@ -328,7 +329,7 @@ class CitrexAdapter(VenueAdapter):
                 self.tracker.apply(new, Status.REJECTED, reason=f"not placed: cancel of the old order failed: {reason}")
         else:
             # the venue checks the new order before touching the old one: the old one still works
-            self.tracker.cancel_refused(old, f"replacement refused: {error}")
+            self.cancel_refused(old, f"replacement refused: {error}")
             self.tracker.apply(new, Status.REJECTED, reason=error)
 
 

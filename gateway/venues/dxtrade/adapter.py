@@ -33,7 +33,8 @@ from gateway.net.http import HttpClient, HttpError, Response
 from gateway.net.ratelimit import RateLimited, retry_after_s
 from gateway.orders.model import SCALE, Fill, Order, OrderType, Status, TimeInForce
 from gateway.orders.tracker import Tracker
-from gateway.venues.base import FOUND, NOT_FOUND, UNDECIDED, Capabilities, VenueAdapter, VenueError
+from gateway.venues.base import Capabilities, VenueAdapter, VenueError
+from gateway.venues.resolver import FOUND, NOT_FOUND
 from gateway.venues.dxtrade import schemas
 from gateway.venues.dxtrade.config import DxtradeConfig
 from gateway.venues.dxtrade.credentials import Credentials, load_credentials
@@ -386,7 +387,7 @@ class DxtradeAdapter(VenueAdapter):
             response: Response = reply.result()
         except (HttpError, VenueError) as exc:
             self.metrics.venue_error(self.name, "transport")
-            asyncio.ensure_future(self._resolve_lost(orders, str(exc)))
+            self._resolve_lost(orders, str(exc))
             return
         for order in orders:
             self.observe_ack(order)
@@ -398,7 +399,7 @@ class DxtradeAdapter(VenueAdapter):
                     answers = schemas.group_response_decoder.decode(response.body).orderResponses
             except DECODE_ERRORS as exc:
                 self.log.error("unreadable order reply: %s; asking the venue", exc)
-                asyncio.ensure_future(self._resolve_lost(orders, "unreadable reply"))
+                self._resolve_lost(orders, "unreadable reply")
                 return
             etag = response.headers.get("etag")
             for i, (order, answer) in enumerate(zip(orders, answers)):
@@ -420,7 +421,7 @@ class DxtradeAdapter(VenueAdapter):
             self.fail_deferred(order, "order was rejected")
             self._by_code.pop(order.order_id, None)
 
-    async def _resolve_lost(self, orders: list[Order], why: str) -> None:
+    def _resolve_lost(self, orders: list[Order], why: str) -> None:
         """Replies lost: the resolver asks the venue about each order (by its orderCode)."""
         for order in orders:
             self.resolver.ask(order, why)
@@ -477,7 +478,7 @@ class DxtradeAdapter(VenueAdapter):
         try:
             response: Response = reply.result()
         except (HttpError, VenueError) as exc:
-            self.tracker.cancel_refused(order, f"cancel outcome unknown: {exc}")
+            self.cancel_refused(order, f"cancel outcome unknown: {exc}")
             return
         if response.status == 200:
             etag = response.headers.get("etag")
@@ -491,23 +492,23 @@ class DxtradeAdapter(VenueAdapter):
             try:
                 now = await self._refresh(order)
             except (HttpError, VenueError) as exc:
-                self.tracker.cancel_refused(order, f"cancel outcome unknown: {exc}")
+                self.cancel_refused(order, f"cancel outcome unknown: {exc}")
                 return
             if now is not None and now.status.upper() == "WORKING":
                 try:
                     again = await self._send("DELETE", self._order_path(order), b"",
                                              _if_match(order.venue_data.get("etag", "")))
                 except (RateLimited, HttpError) as exc:
-                    self.tracker.cancel_refused(order, str(exc))
+                    self.cancel_refused(order, str(exc))
                     return
                 await asyncio.wait([again])
                 await self._on_cancel_reply(order, again, False)
                 return
             state = now.status if now is not None else "unknown to the venue"
             # its state arrives through the list, in version order; only the refusal is said here
-            self.tracker.cancel_refused(order, f"order is {state} at the venue")
+            self.cancel_refused(order, f"order is {state} at the venue")
             return
-        self.tracker.cancel_refused(order, _error_text(response))
+        self.cancel_refused(order, _error_text(response))
 
     # modify
 

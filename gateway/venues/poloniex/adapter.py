@@ -35,7 +35,8 @@ from gateway.net.ws import ReconnectingStream
 from gateway.orders.model import ONE, SCALE, Fill, Order, OrderType, Side, Status, TimeInForce
 from gateway.orders.tracker import Tracker
 from gateway.signer import fingerprint
-from gateway.venues.base import FOUND, NOT_FOUND, UNDECIDED, Capabilities, VenueAdapter, VenueError
+from gateway.venues.base import Capabilities, VenueAdapter, VenueError
+from gateway.venues.resolver import FOUND, NOT_FOUND
 from gateway.venues.poloniex import schemas as s
 from gateway.venues.poloniex.config import PoloniexConfig
 from gateway.venues.poloniex.credentials import Credentials, load_credentials
@@ -388,7 +389,7 @@ class PoloniexAdapter(VenueAdapter):
         try:
             response: Response = reply.result()
         except HttpError as exc:
-            self.tracker.cancel_refused(order, f"cancel outcome unknown: {exc}")
+            self.cancel_refused(order, f"cancel outcome unknown: {exc}")
             return
         result = None
         if response.status == 200:
@@ -397,7 +398,7 @@ class PoloniexAdapter(VenueAdapter):
             except Exception:  # noqa: BLE001
                 pass
         if result is None or result.code != s.CODE_OK:
-            self.tracker.cancel_refused(order, result.message if result else _error_text(response))
+            self.cancel_refused(order, result.message if result else _error_text(response))
             return
         self._cancel_taken(order, smart, result.state)
 
@@ -429,12 +430,12 @@ class PoloniexAdapter(VenueAdapter):
             results = {r.orderId: r for r in s.cancel_results_decoder.decode(response.body)}
         except Exception as exc:  # noqa: BLE001 - transport, refusal or an unreadable body: nothing is known
             for order in orders:
-                self.tracker.cancel_refused(order, f"cancel outcome unknown: {exc}")
+                self.cancel_refused(order, f"cancel outcome unknown: {exc}")
             return
         for order in orders:
             result = results.get(order.venue_order_id)
             if result is None or result.code != s.CODE_OK:
-                self.tracker.cancel_refused(order, result.message if result else "the venue did not answer for it")
+                self.cancel_refused(order, result.message if result else "the venue did not answer for it")
             else:
                 self._cancel_taken(order, smart, result.state)
 
@@ -531,7 +532,7 @@ class PoloniexAdapter(VenueAdapter):
                 self.tracker.apply(old, Status.CANCELED, reason=self._cancel_reason(old))
             else:
                 why = f"it is {state}" if state else "its state is unknown"
-                self.tracker.cancel_refused(old, f"cancel of the old order failed ({why}); "
+                self.cancel_refused(old, f"cancel of the old order failed ({why}); "
                                                  "the new order was placed (proceedOnFailure)")
             self._accepted(new, new_id)
         finally:
@@ -546,10 +547,10 @@ class PoloniexAdapter(VenueAdapter):
             self.tracker.apply(old, Status.CANCELED, reason=f"canceled; its replacement was refused: {error}")
             self.tracker.apply(new, Status.REJECTED, reason=error)
         elif state is not None and state not in LIVE_STATES:
-            self.tracker.cancel_refused(old, error)
+            self.cancel_refused(old, error)
             self.tracker.apply(new, Status.REJECTED, reason=f"not placed: cancel of the old order failed: {error}")
         else:
-            self.tracker.cancel_refused(old, f"replacement refused: {error}")
+            self.cancel_refused(old, f"replacement refused: {error}")
             self.tracker.apply(new, Status.REJECTED, reason=error)
         self.fail_deferred(new, "order was rejected")
 
@@ -560,8 +561,8 @@ class PoloniexAdapter(VenueAdapter):
         if state in CANCELED_STATES:
             self.tracker.apply(old, Status.CANCELED, reason=self._cancel_reason(old))
         else:
-            self.tracker.cancel_refused(old, f"replace outcome unknown: {why}")
-        await self._resolve_unknown(new, why)
+            self.cancel_refused(old, f"replace outcome unknown: {why}")
+        self.resolver.ask(new, why)
 
 
 def _error_text(response: Response) -> str:
