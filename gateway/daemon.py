@@ -27,6 +27,7 @@ from gateway.risk import RiskLimits
 from gateway.router import Router
 from gateway.venues.base import VenueAdapter
 from gateway.venues.outbound import CANCEL, Job
+from gateway.venues.resolver import watch_pending
 from gateway.venues.bluefin.adapter import BluefinAdapter
 from gateway.venues.bluefin.config import BluefinConfig
 from gateway.venues.bsx.adapter import BsxAdapter
@@ -105,7 +106,9 @@ class Gateway:
                         max_closed=config.orders.max_closed_orders, metrics=Metrics(), journal=journal)
         if journal is not None:
             n = router.tracker.restore(replay(iter(records)))
-            _close_unsent(router.tracker)
+            unsent = router.tracker.close_unsent()
+            if unsent:
+                log.warning("journal: %d acked orders were never sent before the restart: CANCELED", unsent)
             snapshot, extra = list(router.tracker.orders.values()), ()
             if config.drop_copy is not None:
                 from gateway.dropcopy.publisher import DropCopy
@@ -249,34 +252,6 @@ def lock_state(config: Config) -> int:
     return fd
 
 
-
-
-def watch_pending(tracker, adapters) -> int:
-    """Ask the venue about every order pending longer than twice its request timeout since its
-    last change or send (a reply lost without an error, a stream event missed, an adapter that
-    failed on the reply); returns how many were handed to a resolver."""
-    now = time.time_ns()
-    n = 0
-    venues = {adapter.name: adapter for adapter in adapters}
-    for order in tracker.awaiting():  # what is in flight, not every open order
-        adapter = venues.get(order.venue)
-        if adapter is None or order.queued or not order.sent_at_ns:
-            continue
-        limit = 2 * adapter.config.request_timeout_ms * 1_000_000
-        if now - max(order.updated_ns, order.sent_at_ns) > limit and order not in adapter.resolver:
-            adapter.resolver.ask(order, "no word from the venue")
-            n += 1
-    return n
-
-
-def _close_unsent(tracker) -> None:
-    """Orders acked but still in a venue's line when the last run ended were never sent (the
-    journal has the send of every order that left): they end here, never sent later."""
-    unsent = [o for o in tracker.open_orders() if o.status is Status.PENDING_NEW and not o.sent_at_ns]
-    for order in unsent:
-        tracker.apply(order, Status.CANCELED, reason="not sent: gateway restarted")
-    if unsent:
-        log.warning("journal: %d acked orders were never sent before the restart: CANCELED", len(unsent))
 
 
 def _resend_cancels(adapter) -> None:

@@ -365,6 +365,15 @@ class Tracker:
         for listener in self.listeners:
             listener.cancel_rejected(order, reason)
 
+    def close_unsent(self) -> int:
+        """After a restart: orders acked but still in a venue's line when the last run ended were
+        never sent (every send is journaled before it leaves). They end CANCELED, never sent
+        later; returns how many."""
+        unsent = [o for o in self._open.values() if o.status is Status.PENDING_NEW and not o.sent_at_ns]
+        for order in unsent:
+            self.apply(order, Status.CANCELED, reason="not sent: gateway restarted")
+        return len(unsent)
+
     def purge_closed(self) -> int:
         """Forget orders closed longer than the TTL (or beyond max_closed); returns how many went.
         Work is proportional to what goes, never to what is kept."""

@@ -177,3 +177,21 @@ class Resolver:
                 await self._task
             except asyncio.CancelledError:
                 pass
+
+
+def watch_pending(tracker, adapters) -> int:
+    """Ask the venue about every order pending longer than twice its request timeout since its
+    last change or send (a reply lost without an error, a stream event missed, an adapter that
+    failed on the reply); returns how many were handed to a resolver."""
+    now = time.time_ns()
+    n = 0
+    venues = {adapter.name: adapter for adapter in adapters}
+    for order in tracker.awaiting():  # what is in flight, not every open order
+        adapter = venues.get(order.venue)
+        if adapter is None or order.queued or not order.sent_at_ns:
+            continue
+        limit = 2 * adapter.config.request_timeout_ms * 1_000_000
+        if now - max(order.updated_ns, order.sent_at_ns) > limit and order not in adapter.resolver:
+            adapter.resolver.ask(order, "no word from the venue")
+            n += 1
+    return n

@@ -80,7 +80,7 @@ def test_an_adapter_failing_on_a_reply_leaves_nothing_pending(tmp_path):
             await s.place("citrex", "ETH-PERP", "buy", "0.01", "2900", client_order_id="b1")
             await until(lambda: bool(broken))
             assert gw.router.tracker.by_client("alpha", "b1").status is Status.PENDING_NEW
-            from gateway.daemon import watch_pending
+            from gateway.venues.resolver import watch_pending
 
             await until(lambda: watch_pending(gw.router.tracker, gw.router.venues.values()) == 1, 10)
             assert (await s.wait_status("b1", "OPEN", timeout_s=10)).venue_order_id
