@@ -157,16 +157,24 @@ def _leg(text: str) -> dict:
 
 # the commands: each returns its exit code
 
-async def _place(gw, args, out: Out) -> int:
-    cid = args.client_order_id or gw.new_client_order_id()
-    ack = await gw.place(args.venue, args.symbol, args.side, args.quantity, args.price,
-                         type="market" if args.price is None else "limit", tif=args.tif, post_only=args.post_only,
-                         reduce_only=args.reduce_only, stop_price=args.stop_price, client_order_id=cid)
+def _answered(ack, args, out: Out) -> int | None:
+    """Print the ack; the exit code when there is nothing to wait for (refused, or --no-wait)."""
     out.frame(ack)
     if not ack.ok:
         return REFUSED
     if args.no_wait or args.wait <= 0:
         return OK
+    return None
+
+
+async def _place(gw, args, out: Out) -> int:
+    cid = args.client_order_id or gw.new_client_order_id()
+    ack = await gw.place(args.venue, args.symbol, args.side, args.quantity, args.price,
+                         type="market" if args.price is None else "limit", tif=args.tif, post_only=args.post_only,
+                         reduce_only=args.reduce_only, stop_price=args.stop_price, client_order_id=cid)
+    done = _answered(ack, args, out)
+    if done is not None:
+        return done
     waiter = Waiter(gw, out, args.wait)
 
     def done(event) -> bool:
@@ -189,11 +197,9 @@ async def _place_group(gw, args, out: Out) -> int:
     for leg in legs:
         leg.setdefault("client_order_id", gw.new_client_order_id())
     ack = await gw.place_group(args.venue, args.contingency, legs)
-    out.frame(ack)
-    if not ack.ok:
-        return REFUSED
-    if args.no_wait or args.wait <= 0:
-        return OK
+    done = _answered(ack, args, out)
+    if done is not None:
+        return done
     cids = [leg["client_order_id"] for leg in legs]
     waiter = Waiter(gw, out, args.wait)
     heard: dict[str, str] = {}
@@ -211,11 +217,9 @@ async def _place_group(gw, args, out: Out) -> int:
 
 async def _cancel(gw, args, out: Out) -> int:
     ack = await gw.cancel(args.client_order_id, order_id=args.order_id)
-    out.frame(ack)
-    if not ack.ok:
-        return REFUSED
-    if args.no_wait or args.wait <= 0:
-        return OK
+    done = _answered(ack, args, out)
+    if done is not None:
+        return done
     cid = args.client_order_id
     if cid is None:  # named by order id: learn its client id to follow it
         cid = next((o.client_order_id for o in await gw.orders(open_only=False) if o.order_id == ack.order_id), None)
@@ -226,11 +230,9 @@ async def _cancel_all(gw, args, out: Out) -> int:
     targets = [o.client_order_id for o in await gw.orders()
                if (args.venue is None or o.venue == args.venue) and (args.symbol is None or o.symbol == args.symbol)]
     ack = await gw.cancel_all(args.venue, args.symbol)
-    out.frame(ack)
-    if not ack.ok:
-        return REFUSED
-    if args.no_wait or args.wait <= 0:
-        return OK
+    done = _answered(ack, args, out)
+    if done is not None:
+        return done
     if not targets:
         out.note("no open orders to cancel")
         return OK
@@ -264,11 +266,9 @@ async def _replace(gw, args, out: Out) -> int:
     new_cid = args.new_client_order_id or gw.new_client_order_id()
     ack = await gw.replace(args.client_order_id, args.quantity, args.price, new_client_order_id=new_cid,
                            proceed_on_failure=args.proceed_on_failure)
-    out.frame(ack)
-    if not ack.ok:
-        return REFUSED
-    if args.no_wait or args.wait <= 0:
-        return OK
+    done = _answered(ack, args, out)
+    if done is not None:
+        return done
     waiter = Waiter(gw, out, args.wait)
     state = {"old": None, "new": None}
 
@@ -288,11 +288,9 @@ async def _replace(gw, args, out: Out) -> int:
 
 async def _modify(gw, args, out: Out) -> int:
     ack = await gw.modify(args.client_order_id, price=args.price, quantity=args.quantity)
-    out.frame(ack)
-    if not ack.ok:
-        return REFUSED
-    if args.no_wait or args.wait <= 0:
-        return OK
+    done = _answered(ack, args, out)
+    if done is not None:
+        return done
     waiter = Waiter(gw, out, args.wait)
     refused = []
 
