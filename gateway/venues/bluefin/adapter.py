@@ -528,14 +528,14 @@ class BluefinAdapter(VenueAdapter):
         listed_ids = set()
         for market in sorted({self._market(o) for o in orders}):
             try:
-                listed = {_bare_hash(p.orderHash): p for p in await self._open_orders(market)}
+                listed = {schemas.norm_hash(p.orderHash): p for p in await self._open_orders(market)}
             except (HttpError, VenueError) as exc:
                 self.log.error("reconcile: cannot list open orders on %s: %s", market, exc)
                 continue
             for order in orders:
                 if self._market(order) != market:
                     continue
-                payload = listed.get(_bare_hash(order.venue_order_id or ""))
+                payload = listed.get(schemas.norm_hash(order.venue_order_id))
                 if payload is not None:
                     listed_ids.add(order.order_id)
                     order.venue_data["acked"] = True
@@ -619,10 +619,5 @@ def _error_text(response: Response) -> str:
     return f"{text} (HTTP {response.status})" if text else f"HTTP {response.status}"
 
 
-def _bare_hash(h: str) -> str:
-    # the venue's hashes compare case-insensitively, with or without 0x
-    return schemas.norm_hash(h)
-
-
 def _same_hash(a: str | None, b: str | None) -> bool:
-    return a is not None and b is not None and _bare_hash(a) == _bare_hash(b)
+    return bool(a and b) and schemas.norm_hash(a) == schemas.norm_hash(b)
