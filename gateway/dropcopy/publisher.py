@@ -29,6 +29,7 @@ from gateway.dropcopy.config import DropCopyConfig
 from gateway.dropcopy.connection import connect_options
 from gateway.dropcopy.events import Change, Event, EventMaker, change, stream_subjects
 from gateway.orders.journal import Journal
+from gateway.orders.records import Record
 from gateway.orders.model import Order
 
 if TYPE_CHECKING:
@@ -97,7 +98,7 @@ class DropCopy:
 
     # start-up: before the journal is rewritten as a snapshot
 
-    def plan_restart(self, records: list[dict], orders: list[Order]) -> tuple[list[Order], list[dict]]:
+    def plan_restart(self, records: list[Record], orders: list[Order]) -> tuple[list[Order], list[Record]]:
         """What the journal snapshot keeps for the drop copy; arms the catch-up when the last
         run left changes unpublished."""
         snapshot, extra, self.acked, missing = restart_plan(records, orders)
@@ -117,7 +118,7 @@ class DropCopy:
         change are what a catch-up needs, and a compaction keeps only the last state."""
         return not self.overflow and not self._catchup_left and self.state != "catching up"
 
-    def compaction_head(self) -> list[dict]:
+    def compaction_head(self) -> list[Record]:
         """What the compacted journal must start with: the events made but not yet published
         (as they are), and the marks of what JetStream has."""
         acked, made = self.acked, self.maker.change_event
@@ -127,7 +128,7 @@ class DropCopy:
             if item.seq > acked.get(item.order_id, 0):
                 head.append(event_record(made(item) if type(item) is Change else item))
         # marks of orders the gateway forgot are of no use any more
-        pending = {r["id"] for r in head}
+        pending = {r.id for r in head}
         self.acked = {k: v for k, v in acked.items() if k in tracked or k in pending}
         head.append(published_record(dict(self.acked)))
         return head

@@ -22,77 +22,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import msgspec
 
 from gateway._core.framing import FrameError, FrameSplitter, encode_frame
-from gateway.orders.model import Fill, Order, OrderType, Side, Status, TimeInForce
+from gateway.orders.model import Order
+from gateway.orders.records import (NEW, Record, apply_record, decode, encoder, fill_record, order_from_record,
+                                    order_record, sent_record, state_record, venue_record)
 
 log = logging.getLogger("gateway.journal")
 
-# record kinds: the order, its venue ids, a state change, a fill, its request handed to the
-# venue (SENT: without it, the order certainly never left), a modify queued, a modify taken
-NEW, VENUE, STATE, FILL, SENT, MODIFY, AMEND = "N", "V", "S", "F", "X", "M", "A"
-# the drop copy's (gateway/dropcopy/catchup.py), which change no order on replay: a cancel
-# reject, the last change JetStream holds of orders, an event made but not yet published
-CANCEL_REJECT, PUBLISHED, EVENT = "R", "P", "E"
-
-_encoder = msgspec.msgpack.Encoder()
-_decoder = msgspec.msgpack.Decoder()
-
-
-def _s(v: int | None) -> str | None:
-    # amounts are e18 integers, beyond msgpack's 64 bits: kept as decimal digits
-    return None if v is None else str(v)
-
-
-def _i(v: str | None) -> int | None:
-    return None if v is None else int(v)
-
-
-def order_record(order: Order) -> dict:
-    return {
-        "k": NEW, "id": order.order_id, "strategy": order.strategy, "cid": order.client_order_id,
-        "venue": order.venue, "symbol": order.symbol, "side": order.side.value, "type": order.type.value,
-        "tif": order.tif.value, "price": _s(order.price), "qty": _s(order.quantity), "post_only": order.post_only,
-        "reduce_only": order.reduce_only, "stop": _s(order.stop_price), "replaces": order.replaces,
-        "created": order.created_ns,
-    }
-
-
-def state_record(order: Order) -> dict:
-    return {"k": STATE, "id": order.order_id, "status": order.status.value, "filled": _s(order.filled),
-            "notional": _s(order.notional), "reason": order.reason, "closed": order.closed_ns,
-            "updated": order.updated_ns, "replaced_by": order.replaced_by, "g": order.guessed,
-            "seq": order.seq}
-
-
-def cancel_reject_record(order: Order, reason: str) -> dict:
-    return {"k": CANCEL_REJECT, "id": order.order_id, "seq": order.seq, "reason": reason}
-
-
-def sent_record(order: Order) -> dict:
-    return {"k": SENT, "id": order.order_id, "t": order.sent_at_ns}
-
-
-def modify_record(order: Order, price: int | None, quantity: int | None) -> dict:
-    return {"k": MODIFY, "id": order.order_id, "price": _s(price), "qty": _s(quantity)}
-
-
-def amend_record(order: Order) -> dict:
-    return {"k": AMEND, "id": order.order_id, "price": _s(order.price), "qty": _s(order.quantity)}
-
-
-def venue_record(order: Order) -> dict:
-    return {"k": VENUE, "id": order.order_id, "vid": order.venue_order_id,
-            "data": {k: v for k, v in order.venue_data.items() if isinstance(v, (int, str))}}
-
-
-def fill_record(order: Order, fill: Fill) -> dict:
-    return {"k": FILL, "id": order.order_id, "t": fill.trade_id, "p": _s(fill.price), "q": _s(fill.quantity),
-            "ts": fill.ts_ns, "maker": fill.is_maker, "fee": _s(fill.fee)}
+def _append(buf: bytearray, record: Record) -> None:
+    buf += encode_frame(encoder.encode(record))
 
 
 class Journal:
@@ -102,7 +45,8 @@ class Journal:
         self.path = path
         self.fsync = fsync
         self.batch_s = batch_ms / 1000
-        self._buf: list[bytes] = []
+        self._buf = bytearray()  # framed records not yet written
+        self._pending = 0  # how many
         self._fd = -1
         self._flush_scheduled = False
         self._dirty_since_sync = False
@@ -117,7 +61,7 @@ class Journal:
 
     # reading
 
-    def read(self) -> Iterator[dict]:
+    def read(self) -> Iterator[Record]:
         """Every record in the file; a torn last record (a crash mid-write) is skipped."""
         try:
             data = open(self.path, "rb").read()
@@ -133,8 +77,8 @@ class Journal:
             log.warning("journal %s: ignoring a torn last record (%d bytes)", self.path, splitter.buffered)
         for frame in frames:
             try:
-                yield _decoder.decode(frame)
-            except msgspec.DecodeError:
+                yield decode(frame)
+            except (msgspec.DecodeError, IndexError):
                 log.warning("journal %s: skipping an unreadable record", self.path)
 
     # writing
@@ -147,8 +91,8 @@ class Journal:
         tmp = f"{self.path}.tmp"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
-            data = _snapshot_bytes(snapshot) + b"".join(encode_frame(_encoder.encode(r)) for r in extra)
-            os.write(fd, data)
+            data = _snapshot_bytes(snapshot, extra)
+            _write_all(fd, data)
             os.fsync(fd)
         finally:
             os.close(fd)
@@ -159,7 +103,7 @@ class Journal:
     def wants_compaction(self, above_bytes: int) -> bool:
         return self._fd >= 0 and self._next_fd < 0 and self.size > max(above_bytes, 2 * self.snapshot_size)
 
-    async def compact(self, orders: list[Order], *, slice_orders: int = 2000, head: list[dict] = ()) -> None:
+    async def compact(self, orders: list[Order], *, slice_orders: int = 2000, head: list[Record] = ()) -> None:
         """Rewrite the file online as a snapshot of these orders (see the module's doc); head:
         records written first as they are (the drop copy's changes not yet published)."""
         tmp = f"{self.path}.compact"
@@ -168,12 +112,12 @@ class Journal:
         written = 0
         try:
             if head:
-                data = b"".join(encode_frame(_encoder.encode(r)) for r in head)
-                os.write(self._next_fd, data)
+                data = _snapshot_bytes((), head)
+                _write_all(self._next_fd, data)
                 written += len(data)
             for i in range(0, len(orders), slice_orders):
                 data = _snapshot_bytes(orders[i:i + slice_orders])
-                os.write(self._next_fd, data)
+                _write_all(self._next_fd, data)
                 written += len(data)
                 await asyncio.sleep(0)  # strategies' requests between slices
             self.flush()
@@ -197,8 +141,9 @@ class Journal:
         self.compactions += 1
         log.info("journal %s compacted online: %d orders, %d bytes", self.path, len(orders), self.size)
 
-    def add(self, record: dict) -> None:
-        self._buf.append(encode_frame(_encoder.encode(record)))
+    def add(self, record: Record) -> None:
+        _append(self._buf, record)
+        self._pending += 1
         if not self._flush_scheduled:
             self._flush_scheduled = True
             try:
@@ -210,13 +155,14 @@ class Journal:
         self._flush_scheduled = False
         if not self._buf or self._fd < 0:
             return
-        data = b"".join(self._buf)
-        self.records_written += len(self._buf)
-        self._buf.clear()
-        os.write(self._fd, data)
+        data = self._buf
+        self.records_written += self._pending
+        self._pending = 0
+        _write_all(self._fd, data)
         self.size += len(data)
         if self._next_fd >= 0:
-            os.write(self._next_fd, data)
+            _write_all(self._next_fd, data)
+        data.clear()
         if self.fsync == "always":
             os.fsync(self._fd)
         elif self.fsync == "batch":
@@ -277,18 +223,26 @@ class Journal:
             self._fd = -1
 
 
-def _snapshot_bytes(orders: list[Order]) -> bytes:
-    chunks = []
+def _snapshot_bytes(orders: Iterable[Order], extra: Iterable[Record] = ()) -> bytearray:
+    buf = bytearray()
     for order in orders:
-        chunks.append(encode_frame(_encoder.encode(order_record(order))))
+        _append(buf, order_record(order))
         if order.sent_at_ns:
-            chunks.append(encode_frame(_encoder.encode(sent_record(order))))
+            _append(buf, sent_record(order))
         if order.venue_order_id is not None or order.venue_data:
-            chunks.append(encode_frame(_encoder.encode(venue_record(order))))
+            _append(buf, venue_record(order))
         for fill in order.fills:
-            chunks.append(encode_frame(_encoder.encode(fill_record(order, fill))))
-        chunks.append(encode_frame(_encoder.encode(state_record(order))))
-    return b"".join(chunks)
+            _append(buf, fill_record(order, fill))
+        _append(buf, state_record(order))
+    for record in extra:
+        _append(buf, record)
+    return buf
+
+
+def _write_all(fd: int, data: bytearray) -> None:
+    n = os.write(fd, data)
+    while n < len(data):  # a regular file takes all but on a full disk or a signal
+        n += os.write(fd, memoryview(data)[n:])
 
 
 def _fsync_and_close(fd: int) -> None:
@@ -298,15 +252,14 @@ def _fsync_and_close(fd: int) -> None:
         os.close(fd)
 
 
-def replay(records: Iterator[dict]) -> list[Order]:
+def replay(records: Iterator[Record]) -> list[Order]:
     """Orders as the journal last knew them, in creation order."""
     orders: dict[str, Order] = {}
     for r in records:
-        kind = r.get("k")
-        if kind == NEW:
-            orders[r["id"]] = order_from_record(r)
+        if r.k == NEW:
+            orders[r.id] = order_from_record(r)
             continue
-        order = orders.get(r.get("id"))
+        order = orders.get(r.id)
         if order is not None:
             apply_record(order, r)
     for order in orders.values():
@@ -315,48 +268,3 @@ def replay(records: Iterator[dict]) -> list[Order]:
             # journals before issue 14 have no SENT record: a venue id or nonce means it may have left
             order.sent_at_ns = order.sent_at_ns or order.updated_ns
     return list(orders.values())
-
-
-# value -> member without Enum.__call__ (the drop copy's catch-up replays many records)
-_SIDES = {m.value: m for m in Side}
-_TYPES = {m.value: m for m in OrderType}
-_TIFS = {m.value: m for m in TimeInForce}
-_STATUSES = {m.value: m for m in Status}
-
-
-def order_from_record(r: dict) -> Order:
-    """The order a NEW record made."""
-    return Order(
-        order_id=r["id"], strategy=r["strategy"], client_order_id=r["cid"], venue=r["venue"],
-        symbol=r["symbol"], side=_SIDES[r["side"]], type=_TYPES[r["type"]], tif=_TIFS[r["tif"]],
-        price=_i(r["price"]), quantity=_i(r["qty"]), post_only=r["post_only"],
-        reduce_only=r["reduce_only"], stop_price=_i(r["stop"]), replaces=r["replaces"], created_ns=r["created"],
-        updated_ns=r["created"],
-    )
-
-
-def apply_record(order: Order, r: dict) -> None:
-    """One later record of the order applied to it, as it was when written."""
-    kind = r["k"]
-    if kind == VENUE:
-        order.venue_order_id = r["vid"] or order.venue_order_id
-        order.venue_data.update(r["data"])
-    elif kind == STATE:
-        order.status = _STATUSES[r["status"]]
-        order.filled, order.notional, order.reason = _i(r["filled"]), _i(r["notional"]), r["reason"]
-        order.closed_ns, order.updated_ns, order.replaced_by = r["closed"], r["updated"], r["replaced_by"]
-        order.guessed = r.get("g", False)  # journals before issue 14 have no "g"
-        order.seq = r.get("seq", order.seq + 1)  # journals before issue 17 have no "seq"
-    elif kind == FILL and r["t"] not in order.trade_ids:
-        order.trade_ids[r["t"]] = None
-        fill = Fill(trade_id=r["t"], price=_i(r["p"]), quantity=_i(r["q"]), ts_ns=r["ts"],
-                    is_maker=r["maker"], fee=_i(r["fee"]))
-        order.fills.append(fill)
-        order.booked += fill.quantity
-        order.booked_notional += fill.price * fill.quantity
-    elif kind == SENT:
-        order.sent_at_ns = r["t"]
-    elif kind == AMEND:
-        order.price, order.quantity = _i(r["price"]), _i(r["qty"])
-    elif kind == CANCEL_REJECT:
-        order.seq = r["seq"]

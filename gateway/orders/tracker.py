@@ -22,9 +22,9 @@ from collections.abc import Callable, Iterable
 from typing import Protocol
 
 from gateway.orders import fsm
-from gateway.orders.journal import (
-    Journal, amend_record, cancel_reject_record, fill_record, modify_record, order_record, sent_record, state_record,
-    venue_record,
+from gateway.orders.journal import Journal
+from gateway.orders.records import (
+    amend_record, cancel_reject_record, fill_record, modify_record, order_record, sent_record, state_record, venue_record,
 )
 from gateway.orders.model import TERMINAL, Fill, Order, Status
 
