@@ -24,7 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
-JOURNAL = '\n[journal]\npath = "{tmp}/orders.journal"\n'
+from bench.loadgen import JOURNAL
+
 DROP_COPY = JOURNAL + '[drop_copy]\nurl = "%s"\ngateway_id = "%s"\n'
 
 

@@ -102,6 +102,8 @@ ws_url = "{ws_url}"
 http_connections = {http_connections}
 {instruments}"""
 
+JOURNAL = '\n[journal]\npath = "{tmp}/orders.journal"\n'
+
 INSTRUMENTS = """[venues.instruments.ETH-PERP]
 product_id = 1002
 tick_size = "0.1"
@@ -686,6 +688,7 @@ class Options:
     ccxt: bool = True  # with the baselines: the gateway and ccxt on a Poloniex simulator, (d)
     sim_verify_every: int = SIM_VERIFY_EVERY  # the Citrex simulator recovers one order signature in N
     busy_poll_us: int = 0  # the gateway's [server] busy_poll_us
+    journal: bool = False  # the gateway journals every order (as the embedded default config does)
     json_path: str | None = None
     plot_path: str | None = None
     profile: str | None = None
@@ -717,6 +720,8 @@ def run_gateway(opts: Options, *, venue: str = "citrex", duration: float | None 
     mix = mix or parse_mix(opts.mix)
     duration = opts.duration if duration is None else duration
     symbol = SYMBOL if venue == "citrex" else POLONIEX_SYMBOL
+    if opts.journal and "[journal]" not in gateway_extra:
+        gateway_extra += JOURNAL
     stack = Stack(http_connections=opts.http_connections, profile=profile, venue=venue,
                   sim_verify_every=opts.sim_verify_every, busy_poll_us=opts.busy_poll_us,
                   gateway_extra=gateway_extra)
@@ -958,6 +963,9 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
                         f"1: every one, as the default simulator (default {SIM_VERIFY_EVERY})")
     p.add_argument("--busy-poll-us", type=int, default=0, metavar="US",
                    help="the gateway's [server] busy_poll_us: spin this long after each request (default 0)")
+    p.add_argument("--journal", action="store_true",
+                   help="the gateway journals every order in its temp dir, as the embedded default does "
+                        "(default: no journal)")
     p.add_argument("--drop-copy", type=int, default=0, metavar="PAIRS",
                    help="instead: PAIRS interleaved runs of the gateway with and without [drop_copy] (its own "
                         "nats-server), gateway CPU per order of each and their ratio (bench/dropcopy.py)")
@@ -973,7 +981,7 @@ def options_from_args(args: argparse.Namespace) -> Options:
                    warmup=args.warmup, mix=args.mix, http_connections=args.http_connections,
                    baselines=not args.no_baselines, baseline_duration=args.baseline_duration,
                    ccxt=not args.no_ccxt, sim_verify_every=args.sim_verify_every, busy_poll_us=args.busy_poll_us,
-                   json_path=args.json_path, plot_path=args.plot_path, profile=args.profile,
+                   journal=args.journal, json_path=args.json_path, plot_path=args.plot_path, profile=args.profile,
                    progress=not args.quiet)
 
 
