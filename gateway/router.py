@@ -9,11 +9,11 @@ with it arrives afterwards as order updates, cancel or modify rejects.
 """
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from typing import Protocol
 
+from gateway.deadman import MAX_TIMEOUT_MS, Switches
 from gateway.ipc import frames as f
 from gateway.ipc.views import order_view
 from gateway.metrics import Metrics
@@ -43,19 +43,6 @@ class StrategyLink(Protocol):
 # statuses that are still the gateway's own guess, before the venue has spoken
 _AWAITING_VENUE = frozenset({Status.PENDING_NEW, Status.PENDING_CANCEL, Status.PENDING_REPLACE})
 _PENDING = (Status.PENDING_CANCEL, Status.PENDING_REPLACE)
-MAX_SWITCH_TIMEOUT_MS = 86_400_000  # a day
-
-
-class _Switch:
-    """A strategy's dead man's switch. Requests only move last_ns (no timer work on the request
-    path); the one timer, when it comes due, sleeps again until last_ns + timeout if a request
-    came meanwhile."""
-    __slots__ = ("timeout_ns", "last_ns", "timer")
-
-    def __init__(self, timeout_ns: int, last_ns: int):
-        self.timeout_ns = timeout_ns
-        self.last_ns = last_ns
-        self.timer: asyncio.TimerHandle | None = None
 
 
 # what a draining gateway no longer takes (cancels, queries and pings it still answers)
@@ -75,7 +62,7 @@ class Router:
         self.metrics = metrics or Metrics()
         self.metrics.source = self
         self.started_ns = time.time_ns()
-        self.switches: dict[str, _Switch] = {}  # strategy -> its armed cancel_all_after
+        self.switches = Switches(self._switch_fired)  # the strategies' armed cancel_all_after
         # fleet control (gateway/dropcopy/control.py): while set, new orders are refused
         self.halted: str | None = None
         self.drop_copy = None  # gateway.dropcopy.publisher.DropCopy, when configured
@@ -163,10 +150,8 @@ class Router:
             reply = f.Ack(req_id=request.req_id, ok=False,
                           error=f.ErrorInfo("internal", "the gateway failed on this request; see its log"))
         self.metrics.request_done(request.__struct_config__.tag, code)
-        if self.switches:
-            switch = self.switches.get(conn.strategy)
-            if switch is not None:
-                switch.last_ns = t_in_ns  # any request re-arms it
+        if self.switches.armed:
+            self.switches.touch(conn.strategy, t_in_ns)  # any request re-arms it
         return reply
 
     def commit(self) -> None:
@@ -366,31 +351,13 @@ class Router:
     # the dead man's switch (cancel_all_after)
 
     def _cancel_all_after(self, conn, req: f.CancelAllAfter, t_in_ns: int, _decode_ns: int) -> f.Ack:
-        if not 0 <= req.timeout_ms <= MAX_SWITCH_TIMEOUT_MS:
-            raise RequestError("bad_field", f"timeout_ms must be 0 (disarm) to {MAX_SWITCH_TIMEOUT_MS}")
-        self.disarm(conn.strategy)
-        if req.timeout_ms:
-            switch = self.switches[conn.strategy] = _Switch(req.timeout_ms * 1_000_000, t_in_ns)
-            switch.timer = asyncio.get_running_loop().call_later(
-                req.timeout_ms / 1000, self._switch_due, conn.strategy, switch)
-            log.info("strategy %s armed cancel_all_after %d ms", conn.strategy, req.timeout_ms)
+        if not 0 <= req.timeout_ms <= MAX_TIMEOUT_MS:
+            raise RequestError("bad_field", f"timeout_ms must be 0 (disarm) to {MAX_TIMEOUT_MS}")
+        self.switches.arm(conn.strategy, req.timeout_ms, t_in_ns)
         return f.Ack(req_id=req.req_id, ok=True)
 
-    def disarm(self, strategy: str) -> None:
-        switch = self.switches.pop(strategy, None)
-        if switch is not None and switch.timer is not None:
-            switch.timer.cancel()
-
-    def _switch_due(self, strategy: str, switch: _Switch) -> None:
-        if self.switches.get(strategy) is not switch:
-            return
-        left_ns = switch.last_ns + switch.timeout_ns - time.perf_counter_ns()
-        if left_ns > 0:  # a request came since: sleep until its timeout
-            switch.timer = asyncio.get_running_loop().call_later(left_ns / 1e9, self._switch_due, strategy, switch)
-            return
-        del self.switches[strategy]
+    def _switch_fired(self, strategy: str, timeout_ms: int) -> None:
         orders = self.tracker.open_orders(strategy=strategy)
-        timeout_ms = switch.timeout_ns // 1_000_000
         log.warning("strategy %s sent nothing for %d ms: cancel_all_after fired, canceling %d open orders",
                     strategy, timeout_ms, len(orders))
         self.metrics.switch_fired(strategy)
@@ -398,11 +365,6 @@ class Router:
         conn = self.connections.get(strategy)
         if conn is not None:
             conn.send(f.CancelAllAfterFired(timeout_ms=timeout_ms, order_ids=[o.order_id for o in orders]))
-
-    def armed_switches(self, now_ns: int) -> list[f.SwitchStatus]:
-        return [f.SwitchStatus(strategy=name, timeout_ms=sw.timeout_ns // 1_000_000,
-                               fires_in_ms=max(0, (sw.last_ns + sw.timeout_ns - now_ns) // 1_000_000))
-                for name, sw in sorted(self.switches.items())]
 
     # what the metrics read (gateway.metrics.MetricsSource)
 

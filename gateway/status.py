@@ -39,4 +39,4 @@ def status_reply(req_id: int, router: Router) -> f.StatusReply:
         catchup_events=dc.catchup_events, control=dc.config.control)
     return f.StatusReply(req_id=req_id, uptime_s=(time.time_ns() - router.started_ns) // 10**9,
                          strategies=sorted(router.connections), venues=venues,
-                         switches=router.armed_switches(now), drop_copy=drop_copy, halted=router.halted)
+                         switches=router.switches.status(now), drop_copy=drop_copy, halted=router.halted)
