@@ -287,10 +287,11 @@ async def _drive_plain(place, *, workers: int, rate: float, duration: float, war
 
 def eth_account_aiohttp(*, conns: int = 4, inflight: int = 8, rate: float = 0.0, duration: float = 5.0,
                         warmup: float = 1.0, progress: bool = False, rest_url: str | None = None,
-                        verify_every: int = 1) -> dict:
+                        verify_every: int = 1, stub: bool = False) -> dict:
     """(c) Against a fresh simulator process (or rest_url), conns x inflight requests in flight
     (or rate/s, with as many workers): request (before signing) -> venue reply latency, replies/s.
-    verify_every: the fresh simulator's (it recovers one order signature in N)."""
+    verify_every: the fresh simulator's (it recovers one order signature in N); stub: the bench's
+    lean Citrex venue (bench/stubvenue.py) instead of the simulator."""
     import uvloop
 
     tmp = Path(tempfile.mkdtemp(prefix="baseline-c-"))
@@ -299,7 +300,7 @@ def eth_account_aiohttp(*, conns: int = 4, inflight: int = 8, rate: float = 0.0,
         if rest_url is None:
             (tmp / "sim.toml").write_text(SIM_CONFIG.format(tmp=tmp, mid=MID, instruments=INSTRUMENTS,
                                                             verify_every=verify_every))
-            sim, rest_url, _ = start_simulator(tmp / "sim.toml")
+            sim, rest_url, _ = start_simulator(tmp / "sim.toml", stub_verify_every=verify_every if stub else 0)
 
         async def main() -> dict:
             trader = PlainPythonTrader(rest_url, connections=64)

@@ -173,9 +173,16 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def start_simulator(config_path: Path, venue: str = "citrex") -> tuple[subprocess.Popen, str, str]:
+def start_simulator(config_path: Path, venue: str = "citrex", *, stub_verify_every: int = 0
+                    ) -> tuple[subprocess.Popen, str, str]:
+    """The venue's simulator process; stub_verify_every > 0: the bench's lean Citrex venue instead
+    (bench/stubvenue.py), recovering one order signature in that many."""
+    cmd = [sys.executable, "-m", "gateway", "sim", venue, "--port", "0", "-c", str(config_path)]
+    if stub_verify_every:
+        cmd = [sys.executable, "-m", "bench.stubvenue", "-c", str(config_path), "--verify-every",
+               str(stub_verify_every)]
     sim = subprocess.Popen(
-        [sys.executable, "-m", "gateway", "sim", venue, "--port", "0", "-c", str(config_path)],
+        cmd,
         stdout=subprocess.PIPE, text=True, env=dict(os.environ, GATEWAY_LOG_LEVEL="warning"),
     )
     line = sim.stdout.readline()  # "citrex simulator: REST http://...  WS ws://..."
@@ -191,10 +198,13 @@ class Stack:
 
     def __init__(self, *, http_connections: int = 64, metrics: bool = True, profile: str | None = None,
                  keep_dir: bool = False, venue: str = "citrex", sim_verify_every: int = 1,
-                 busy_poll_us: int = 0, gateway_extra: str = ""):
+                 busy_poll_us: int = 0, gateway_extra: str = "", stub: bool = False):
         if venue not in ("citrex", "poloniex"):
             raise ValueError(f"venue {venue!r}: citrex or poloniex")
+        if stub and venue != "citrex":
+            raise ValueError("the stub venue speaks Citrex only")
         self.venue = venue
+        self.stub = stub
         self.sim_verify_every = sim_verify_every
         self.busy_poll_us = busy_poll_us
         # more of the gateway's config (tables after the venue's; "{tmp}" is this stack's dir)
@@ -220,7 +230,8 @@ class Stack:
             sim_config = POLONIEX_SIM_CONFIG.format(tmp=self.tmp, mid=MID, instruments=POLONIEX_INSTRUMENTS)
             gw_config, instruments = POLONIEX_GATEWAY_CONFIG, POLONIEX_INSTRUMENTS
         (self.tmp / "sim.toml").write_text(sim_config)
-        self.sim, self.rest_url, self.ws_url = start_simulator(self.tmp / "sim.toml", self.venue)
+        self.sim, self.rest_url, self.ws_url = start_simulator(
+            self.tmp / "sim.toml", self.venue, stub_verify_every=self.sim_verify_every if self.stub else 0)
         (self.tmp / "gw.toml").write_text(gw_config.format(
             tmp=self.tmp, metrics="true" if self.metrics else "false", metrics_port=self.metrics_port or 9464,
             rest_url=self.rest_url, ws_url=self.ws_url, http_connections=self.http_connections,
@@ -687,6 +698,7 @@ class Options:
     baseline_duration: float = 5.0
     ccxt: bool = True  # with the baselines: the gateway and ccxt on a Poloniex simulator, (d)
     sim_verify_every: int = SIM_VERIFY_EVERY  # the Citrex simulator recovers one order signature in N
+    venue: str = "sim"  # the Citrex run's venue process: "sim" (gateway sim citrex) or "stub" (bench/stubvenue.py)
     busy_poll_us: int = 0  # the gateway's [server] busy_poll_us
     journal: bool = False  # the gateway journals every order (as the embedded default config does)
     json_path: str | None = None
@@ -724,7 +736,7 @@ def run_gateway(opts: Options, *, venue: str = "citrex", duration: float | None 
         gateway_extra += JOURNAL
     stack = Stack(http_connections=opts.http_connections, profile=profile, venue=venue,
                   sim_verify_every=opts.sim_verify_every, busy_poll_us=opts.busy_poll_us,
-                  gateway_extra=gateway_extra)
+                  gateway_extra=gateway_extra, stub=opts.venue == "stub" and venue == "citrex")
     stack.start()
     try:
         marks: dict[str, dict] = {}
@@ -784,7 +796,8 @@ def run_gateway(opts: Options, *, venue: str = "citrex", duration: float | None 
                              "loadgen": per_order("me_cpu")},
         "cpu_utilisation": {k: (marks["end"][key] - marks["start"][key]) / elapsed_cpu
                             for k, key in (("gateway", "gw_cpu"), ("simulator", "sim_cpu"), ("loadgen", "me_cpu"))},
-        "simulator": {"venue": venue, "verify_every": opts.sim_verify_every if venue == "citrex" else 1},
+        "simulator": {"venue": venue, "verify_every": opts.sim_verify_every if venue == "citrex" else 1,
+                      "process": "stub" if opts.venue == "stub" and venue == "citrex" else "sim"},
     }
     samples = {"gateway_ack": [v for vs in run.ack_ns.values() for v in vs],
                "gateway_confirm": [v for vs in run.confirm_ns.values() for v in vs]}
@@ -809,7 +822,8 @@ def run_load(opts: Options) -> dict:
         report["baselines"]["coincurve_sign"] = baselines.coincurve_sign()
         ea = baselines.eth_account_aiohttp(conns=opts.conns, inflight=opts.inflight, rate=opts.rate,
                                            duration=opts.baseline_duration, warmup=min(opts.warmup, 1.0),
-                                           progress=opts.progress, verify_every=opts.sim_verify_every)
+                                           progress=opts.progress, verify_every=opts.sim_verify_every,
+                                           stub=opts.venue == "stub")
         samples["eth_account"] = ea.pop("samples_ns")
         report["baselines"]["eth_account_aiohttp"] = ea
         if opts.ccxt:
@@ -890,10 +904,11 @@ def format_table(report: dict) -> str:
         return ", ".join(f"{k} {_fmt(cpu[k])} / {util[k] * 100:.0f}%" for k in ("gateway", "simulator", "loadgen"))
 
     verify = g.get("simulator", {}).get("verify_every", 1)
+    what = "Citrex stub venue" if g.get("simulator", {}).get("process") == "stub" else "Citrex sim"
     lines += [
         "",
         f"CPU per order (us) / utilisation: {cpu_line(cpu, util)}"
-        + (f" (Citrex sim recovers 1 order signature in {verify})" if verify > 1 else ""),
+        + (f" ({what} recovers 1 order signature in {verify})" if verify > 1 else ""),
         f"sent {sum(g['sent'].values())} {g['sent']}, acked {g['acked']}, confirmed {g['confirmed']}, "
         f"errors {g['errors'] or 0}, unacked at end {g['unacked_at_end']}, unconfirmed at end "
         f"{g['unconfirmed_at_end']}",
@@ -963,6 +978,10 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
                         f"1: every one, as the default simulator (default {SIM_VERIFY_EVERY})")
     p.add_argument("--busy-poll-us", type=int, default=0, metavar="US",
                    help="the gateway's [server] busy_poll_us: spin this long after each request (default 0)")
+    p.add_argument("--venue", choices=("sim", "stub"), default="sim",
+                   help="the Citrex venue process: the product's simulator, or bench/stubvenue.py (the same "
+                        "protocol, no matching, cheaper per order than the gateway); baseline (c) gets the same "
+                        "(default sim)")
     p.add_argument("--journal", action="store_true",
                    help="the gateway journals every order in its temp dir, as the embedded default does "
                         "(default: no journal)")
@@ -981,7 +1000,7 @@ def options_from_args(args: argparse.Namespace) -> Options:
                    warmup=args.warmup, mix=args.mix, http_connections=args.http_connections,
                    baselines=not args.no_baselines, baseline_duration=args.baseline_duration,
                    ccxt=not args.no_ccxt, sim_verify_every=args.sim_verify_every, busy_poll_us=args.busy_poll_us,
-                   journal=args.journal, json_path=args.json_path, plot_path=args.plot_path, profile=args.profile,
+                   journal=args.journal, venue=args.venue, json_path=args.json_path, plot_path=args.plot_path, profile=args.profile,
                    progress=not args.quiet)
 
 
