@@ -48,6 +48,8 @@ class _Connection(asyncio.Protocol):
         self._parser = httptools.HttpResponseParser(self)
         self.transport: asyncio.Transport | None = None
         self.waiter: asyncio.Future[Response] | None = None
+        self.deadline = 0.0  # loop time by which the waiter's response is due
+        self.request_line = ""  # "METHOD path" of the waiter's request, for its timeout
         self._headers: dict[str, str] = {}
         self._body: list[bytes] = []
         self._keep_alive = True
@@ -144,6 +146,11 @@ class HttpClient:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._unwritten: list[tuple[_Connection, bytes]] = []
         self.keep_headers = keep_headers
+        # one timer per client sweeps for overdue replies, instead of a timer per request (arming
+        # and canceling one cost ~2.5 us per order): a reply is overdue after the timeout plus
+        # at most one sweep period
+        self._sweep_s = min(max(self._timeout_s / 8, 0.01), 0.5)
+        self._sweeper: asyncio.TimerHandle | None = None
 
     async def _acquire(self) -> _Connection:
         while True:
@@ -241,6 +248,10 @@ class HttpClient:
             loop = self._loop = asyncio.get_running_loop()
         waiter: asyncio.Future[Response] = loop.create_future()
         conn.waiter = waiter
+        conn.deadline = loop.time() + self._timeout_s
+        conn.request_line = f"{method} {path}"
+        if self._sweeper is None:
+            self._sweeper = loop.call_later(self._sweep_s, self._sweep)
         head = (
             f"{method} {self.prefix}{path} HTTP/1.1\r\nContent-Length: {len(body)}\r\n".encode("latin-1")
             + self._fixed_headers
@@ -254,8 +265,6 @@ class HttpClient:
             self._unwritten.append((conn, data))
             if len(self._unwritten) == 1:
                 loop.call_soon(self._write_unwritten)
-        timer = loop.call_later(self._timeout_s, self._timeout, conn, waiter, method, path)
-        waiter.add_done_callback(lambda _: timer.cancel())
         return waiter
 
     def _write_unwritten(self) -> None:
@@ -265,11 +274,22 @@ class HttpClient:
             if not conn.closed:
                 conn.transport.write(data)
 
-    def _timeout(self, conn: _Connection, waiter: asyncio.Future, method: str, path: str) -> None:
-        if not waiter.done():
-            waiter.set_exception(HttpError(f"{method} {path}: no response within {self._timeout_s:g} s"))
+    def _sweep(self) -> None:
+        loop = self._loop
+        now = loop.time()
+        waiting = False
+        for conn in list(self._busy):
+            waiter = conn.waiter
+            if waiter is None or waiter.done():
+                continue
+            if now < conn.deadline:
+                waiting = True
+                continue
+            conn.waiter = None
+            waiter.set_exception(HttpError(f"{conn.request_line}: no response within {self._timeout_s:g} s"))
             # the connection's state is unknown now: never reuse it
             conn.transport.close()
+        self._sweeper = loop.call_later(self._sweep_s, self._sweep) if waiting else None
 
     async def request(
         self, method: str, path: str, body: bytes | Callable[[], bytes] = b"", headers: bytes = b""
@@ -278,6 +298,9 @@ class HttpClient:
 
     async def close(self) -> None:
         self._closing = True
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
         for conn in list(self._idle) + list(self._busy):
             if conn.transport is not None:
                 conn.transport.close()

@@ -69,3 +69,46 @@ def test_a_failed_connect_frees_its_place():
 
     results = uvloop.run(main())
     assert len(results) == 3 and all("cannot connect" in str(r) for r in results), results
+
+
+def test_an_unanswered_request_times_out_and_its_connection_is_not_reused():
+    """The client's one sweeping timer fails a request the server never answers (after the
+    timeout, within one sweep period) and closes that connection: the next request, which
+    waited for the pool's only connection, gets a fresh one."""
+    async def main():
+        connections = []
+
+        async def handle(reader, writer):
+            connections.append(writer)
+            try:
+                while True:
+                    head = await reader.readuntil(b"\r\n\r\n")
+                    if b"/silent" in head:
+                        continue  # never answered
+                    await asyncio.sleep(0.05)
+                    writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                    await writer.drain()
+            except (asyncio.IncompleteReadError, ConnectionError):
+                pass
+
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        client = HttpClient(f"http://127.0.0.1:{port}", connections=1, timeout_ms=300)
+        loop = asyncio.get_running_loop()
+        try:
+            started = loop.time()
+            silent, answered = await asyncio.gather(client.request("GET", "/silent"), client.request("GET", "/ok"),
+                                                    return_exceptions=True)
+            waited = loop.time() - started
+            after = await client.request("GET", "/ok")  # the same connection as the answered one
+        finally:
+            await client.close()
+            server.close()
+        return silent, answered, waited, after, len(connections), client._sweeper
+
+    silent, answered, waited, after, opened, sweeper = uvloop.run(main())
+    assert "GET /silent: no response within 0.3 s" in str(silent), silent
+    assert answered.status == 200 and after.status == 200
+    assert 0.3 <= waited < 0.3 + 0.5, waited  # the timeout, plus at most a sweep period and slack
+    assert opened == 2  # the timed-out connection was closed, not reused
+    assert sweeper is None  # nothing left waiting: no timer left armed
