@@ -63,7 +63,7 @@ class VenueRecord(Record, tag=VENUE):
     k: ClassVar[str] = VENUE
     id: str
     vid: str | None
-    data: dict[str, Union[int, str]] = {}
+    data: dict[str, Union[bool, int, str]] = {}  # msgspec reads no bool as an int: named apart
 
 
 class StateRecord(Record, tag=STATE):

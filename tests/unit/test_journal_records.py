@@ -21,7 +21,8 @@ def _book(journal: Journal | None) -> Tracker:
                           quantity=3 * ONE)
     tracker.note_sent(a)
     a.venue_order_id = "V-1"
-    a.venue_data = {"nonce": 1_700_000_000_123_456_789}
+    # what adapters keep: ints, strs and bools (Bluefin's acked, Poloniex's smart)
+    a.venue_data = {"nonce": 1_700_000_000_123_456_789, "cid": "g-1", "acked": True}
     tracker.note_venue_data(a)
     tracker.apply(a, Status.OPEN)
     tracker.apply(a, None, [Fill("t1", 64999 * ONE, ONE, 5, is_maker=True, fee=-(ONE // 1000))])
