@@ -82,7 +82,9 @@ class Order:
     replaced_by: str | None = None
     trade_ids: dict[str, str | None] = field(default_factory=dict)  # trade id -> channel that booked it
     fills_reported: int = 0  # fills[:fills_reported] went to the strategy already
-    venue_data: dict = field(default_factory=dict)  # adapter-private: nonce, product id, ...
+    # adapter-private (nonce, product id, ...): the adapter's own slotted record (its order_ref),
+    # made when it first needs one; a plain dict as replayed from the journal until then
+    venue_data: object = None
     # the request path's own timestamps (time.perf_counter_ns) and place
     received_ns: int = 0  # the strategy's frame was read
     sent_ns: int = 0  # the venue request was written (0: not yet, or its reply came)

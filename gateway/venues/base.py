@@ -70,8 +70,30 @@ class VenueError(Exception):
 RESPONSE_HEADERS = frozenset({b"set-cookie", b"retry-after", b"etag"})
 
 
+def order_ref_from(ref_type: type[msgspec.Struct], data: dict) -> msgspec.Struct:
+    """An adapter's order record from the plain dict a journal replay gives back. Keys the
+    record no longer has (an older journal's) are ignored; a value of the wrong type is
+    dropped alone, the others kept."""
+    fields = ref_type.__struct_fields__
+    known = {k: v for k, v in data.items() if k in fields}
+    try:
+        return msgspec.convert(known, ref_type)
+    except msgspec.ValidationError:
+        ref = ref_type()
+        for field in msgspec.structs.fields(ref_type):
+            if field.name in known:
+                try:
+                    setattr(ref, field.name, msgspec.convert(known[field.name], field.type))
+                except msgspec.ValidationError:
+                    pass
+        return ref
+
+
 class VenueAdapter(abc.ABC):
     capabilities: Capabilities = Capabilities()
+    # what the adapter keeps on an order (Order.venue_data, None until it needs one): a slotted
+    # msgspec Struct of int / str / bool fields defaulting to None, journaled by field name
+    order_ref: type[msgspec.Struct] | None = None
     # True: the adapter gathers what waits for a connection into batch requests of its own,
     # so the outbound line hands requests over without waiting for a free connection
     batches_requests = False
@@ -103,6 +125,16 @@ class VenueAdapter(abc.ABC):
         self.outbound = Outbound(self, config.max_queued_requests)
         # a request may be in flight this long: a venue's "unknown" is believed only after it
         self.resolver = Resolver(self, grace_s=max(2 * config.request_timeout_ms / 1000, 1.0))
+        self._restore_refs()
+
+    def _restore_refs(self) -> None:
+        """Orders replayed from the journal (restored before the adapters are made) carry their
+        venue data as plain dicts: each becomes this adapter's record, once, here."""
+        if self.order_ref is None:
+            return
+        for order in self.tracker.orders.values():
+            if order.venue == self.name and isinstance(order.venue_data, dict):
+                order.venue_data = order_ref_from(self.order_ref, order.venue_data)
 
     def http_client(self, base_url: str, *, connections: int | None = None, limited: bool = True) -> HttpClient:
         """An HTTP client for this venue: its timeout, (optionally) its rate limiter, and writes

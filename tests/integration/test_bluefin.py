@@ -323,7 +323,7 @@ def test_ws_event_before_the_ack_opens_the_order_and_the_late_ack_changes_nothin
             await place(s, "buy", "1", "2980", "e1")
             opened = await s.wait_status("e1", "OPEN")
             for _ in range(50):
-                if adapter(gw).tracker.get(opened.order_id).venue_data.get("acked"):
+                if adapter(gw).tracker.get(opened.order_id).venue_data.acked:
                     break
                 await asyncio.sleep(0.01)
             kinds = [e for e, _ in sim.wire_log]

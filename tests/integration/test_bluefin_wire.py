@@ -228,7 +228,7 @@ def test_standby_is_an_untriggered_order(tmp_path):
             await place(s, "buy", "1", "2980", "sb")
             for _ in range(200):
                 order = gw.router.tracker.by_client("alpha", "sb")
-                if order.venue_data.get("acked"):
+                if order.venue_data.acked:
                     break
                 await asyncio.sleep(0.01)
             await _push(sim, ad.account, _frame("AccountOrderUpdate", "OrderCreated",

@@ -51,7 +51,7 @@ def test_lost_replies_are_asked_about_until_the_venue_answers(tmp_path):
             views = {o.client_order_id: o for o in await s.orders()}
             assert all(views[f"o{i}"].status == "OPEN" and views[f"o{i}"].venue_order_id for i in range(6))
             venue_open = {o.extra.get("nonce") for o in sim.engine.orders.values() if o.status.name == "OPEN"}
-            ours = {gw.router.tracker.by_client("alpha", f"o{i}").venue_data["nonce"] for i in range(6)}
+            ours = {gw.router.tracker.by_client("alpha", f"o{i}").venue_data.nonce for i in range(6)}
             assert ours <= venue_open
             await sim.release_events()  # the stream's late word changes nothing
             await until(lambda: len(adapter.resolver) == 0)

@@ -155,7 +155,7 @@ def test_two_modifies_racing_on_one_etag_the_second_refreshes_and_lands_on_top(t
             await s.place("dxtrade", "ETH-PERP", "buy", "1", "2990", client_order_id="m1")
             opened = await s.wait_status("m1", "OPEN")
             o = sim.orders[int(opened.venue_order_id)]
-            etag = adapter(gw).tracker.by_client("alpha", "m1").venue_data["etag"]
+            etag = adapter(gw).tracker.by_client("alpha", "m1").venue_data.etag
             # another session of the account modifies first, with the same ETag the gateway holds
             creds = adapter(gw)._credentials
             async with aiohttp.ClientSession() as http:
@@ -231,7 +231,7 @@ def test_modify_errors_become_specific_codes(tmp_path):
             assert refused.value.code == "bad_request" and "code 33" in refused.value.message
             # 403 code 99: no ETag to send
             order = gw.router.tracker.by_client("alpha", "e4")
-            order.venue_data.pop("etag", None)
+            order.venue_data.etag = None
 
             async def no_etag(order):
                 return ""

@@ -45,6 +45,7 @@ from gateway.venues.resolver import FOUND, NOT_FOUND, UNDECIDED
 from gateway.venues.bluefin import schemas
 from gateway.venues.bluefin.config import BluefinConfig
 from gateway.venues.bluefin.credentials import load_key
+from gateway.venues.bluefin.records import NO_REF, BluefinOrderRef, ref_of
 from gateway.venues.bluefin.signing import Ed25519Key, check_address, check_symbol, order_hash, order_json
 from gateway.venues.bluefin.ws import account_stream
 
@@ -70,6 +71,7 @@ def _e18(text: str, signed: bool = False) -> int:
 class BluefinAdapter(VenueAdapter):
     capabilities = Capabilities(reduce_only=True, cancel_all=True, batch_cancel=True, post_only=True,
                                 market_orders=True, stop_orders=True, cancel_replace=False, modify=False)
+    order_ref = BluefinOrderRef
 
     def __init__(self, config: BluefinConfig, tracker: Tracker, metrics=None, *, key: Ed25519Key | None = None):
         super().__init__(config, tracker, metrics)
@@ -227,13 +229,13 @@ class BluefinAdapter(VenueAdapter):
 
     def check_new(self, order: Order) -> None:
         try:
-            order.venue_data["price_e9"] = rescale(order.price or 0, SCALE, E9)
-            order.venue_data["quantity_e9"] = rescale(order.quantity, SCALE, E9)
-            if order.stop_price is not None:
-                order.venue_data["trigger_e9"] = rescale(order.stop_price, SCALE, E9)
+            price_e9 = rescale(order.price or 0, SCALE, E9)
+            quantity_e9 = rescale(order.quantity, SCALE, E9)
+            trigger_e9 = None if order.stop_price is None else rescale(order.stop_price, SCALE, E9)
         except FixedPointError as exc:
             raise VenueError("bad_field", f"{self.name} takes 9 decimals at most: {exc}") from None
-        order.venue_data["market"] = str(self.instruments[order.symbol].product_id)
+        order.venue_data = BluefinOrderRef(price_e9=price_e9, quantity_e9=quantity_e9, trigger_e9=trigger_e9,
+                                           market=str(self.instruments[order.symbol].product_id))
 
     def _order_body(self, order: Order) -> bytes:
         """Salt, times, signature and hash made here, when the connection is ready to write."""
@@ -243,7 +245,7 @@ class BluefinAdapter(VenueAdapter):
         expiration = now_ms + self.config.order_expiry_secs * 1000
         salt = next(self._salts)
         side = "LONG" if order.side is Side.BUY else "SHORT"
-        fields = (self.ids_id, self.account, data["market"], data["price_e9"], data["quantity_e9"],
+        fields = (self.ids_id, self.account, data.market, data.price_e9, data.quantity_e9,
                   self.leverage_e9, side, self.position_type, expiration, salt, now_ms)
         signature = self.key.sign_order(order_json(*fields))
         self.tracker.bind_venue_id(order, order_hash(*fields))
@@ -251,12 +253,12 @@ class BluefinAdapter(VenueAdapter):
         if order.stop_price is None:
             kind, trigger = ("MARKET" if market else "LIMIT"), None
         else:  # rests untriggered (STANDBY) until the market reaches triggerPriceE9
-            kind, trigger = ("STOP_MARKET" if market else "STOP_LIMIT"), str(data["trigger_e9"])
+            kind, trigger = ("STOP_MARKET" if market else "STOP_LIMIT"), str(data.trigger_e9)
         # type and reduceOnly always (the SDK model requires them); no timeInForce on a market order
         body = schemas.encoder.encode(schemas.CreateOrder(
             signedFields=schemas.SignedFields(
-                symbol=data["market"], accountAddress=self.account, priceE9=str(data["price_e9"]),
-                quantityE9=str(data["quantity_e9"]), side=side, leverageE9=str(self.leverage_e9),
+                symbol=data.market, accountAddress=self.account, priceE9=str(data.price_e9),
+                quantityE9=str(data.quantity_e9), side=side, leverageE9=str(self.leverage_e9),
                 isIsolated=self.config.isolated, salt=str(salt), idsId=self.ids_id,
                 expiresAtMillis=expiration, signedAtMillis=now_ms),
             signature=signature, clientOrderId=order.order_id, type=kind,
@@ -314,7 +316,7 @@ class BluefinAdapter(VenueAdapter):
             self.log.warning("order %s: the venue's hash %s is not ours (%s)", order.order_id, ack.orderHash,
                              order.venue_order_id)
             self.tracker.bind_venue_id(order, schemas.norm_hash(ack.orderHash))
-        order.venue_data["acked"] = True
+        ref_of(order).acked = True
         if order.status not in (Status.PENDING_CANCEL, Status.PENDING_REPLACE):
             self.tracker.apply(order, Status.PENDING_NEW)
         self.run_deferred(order)
@@ -328,11 +330,11 @@ class BluefinAdapter(VenueAdapter):
         listed = await self._open_orders(market)
         for payload in listed:
             if _same_hash(payload.orderHash, order.venue_order_id):
-                order.venue_data["acked"] = True
+                ref_of(order).acked = True
                 self._on_order(payload, order, filled=_e18(payload.filledQuantityE9))
                 self.run_deferred(order)
                 return FOUND
-        if not order.venue_data.get("acked"):
+        if not (order.venue_data or NO_REF).acked:
             return NOT_FOUND
         if self.resolver.waited_s(order) < self.resolver.grace_s:
             return UNDECIDED
@@ -369,7 +371,7 @@ class BluefinAdapter(VenueAdapter):
         return schemas.trades_decoder.decode(response.body)
 
     def _market(self, order: Order) -> str:
-        return order.venue_data.get("market") or str(self.instruments[order.symbol].product_id)
+        return (order.venue_data or NO_REF).market or str(self.instruments[order.symbol].product_id)
 
     # the account stream
 
@@ -463,15 +465,16 @@ class BluefinAdapter(VenueAdapter):
                 targets = [o for o in [self._by_hash(payload.orderHash)] if o is not None]
             else:
                 targets = [o for o in self.tracker.open_orders(venue=self.name)
-                           if o.status is Status.PENDING_CANCEL and o.venue_data.get("market") == payload.symbol]
+                           if o.status is Status.PENDING_CANCEL and (o.venue_data or NO_REF).market == payload.symbol]
             for order in targets:
                 self.cancel_refused(order, f"cancel failed: {failure}")
             return
         if why in schemas.USER_CANCELLED_ALL_SPELLINGS:
             # one message for the whole market: every order the venue held there is closed
             for order in self.tracker.open_orders(venue=self.name):
-                if order.venue_data.get("market") == payload.symbol and order.venue_order_id is not None and (
-                        order.venue_data.get("acked") or order.status is not Status.PENDING_NEW):
+                ref = order.venue_data or NO_REF
+                if ref.market == payload.symbol and order.venue_order_id is not None and (
+                        ref.acked or order.status is not Status.PENDING_NEW):
                     reason = ("canceled by request" if order.status is Status.PENDING_CANCEL
                               else "canceled: all orders on the market canceled")
                     self.tracker.apply(order, Status.CANCELED, reason=reason)
@@ -538,7 +541,7 @@ class BluefinAdapter(VenueAdapter):
                 payload = listed.get(schemas.norm_hash(order.venue_order_id))
                 if payload is not None:
                     listed_ids.add(order.order_id)
-                    order.venue_data["acked"] = True
+                    ref_of(order).acked = True
                     # fills made while away show as the venue's total (no trade records for them)
                     self._on_order(payload, order, filled=_e18(payload.filledQuantityE9))
                     self.run_deferred(order)
@@ -549,20 +552,20 @@ class BluefinAdapter(VenueAdapter):
 
     def _venue_has(self, order: Order) -> bool:
         return order.venue_order_id is not None and (
-            order.venue_data.get("acked") or order.status not in (Status.PENDING_NEW, Status.PENDING_CANCEL))
+            (order.venue_data or NO_REF).acked or order.status not in (Status.PENDING_NEW, Status.PENDING_CANCEL))
 
     async def cancel(self, order: Order) -> None:
         if not self._venue_has(order):
             self.defer(order, partial(self.cancel, order))
             return
-        await self._send_cancel(order.venue_data["market"], [order], _RESENDS)
+        await self._send_cancel(self._market(order), [order], _RESENDS)
 
     async def cancel_all(self, orders: list[Order]) -> None:
         """One PUT per market and per 10 hashes; orders the venue has not ACKed wait for it."""
         by_market: dict[str, list[Order]] = {}
         for order in orders:
             if self._venue_has(order):
-                by_market.setdefault(order.venue_data["market"], []).append(order)
+                by_market.setdefault(self._market(order), []).append(order)
             else:
                 await self.cancel(order)
         for market, group in by_market.items():

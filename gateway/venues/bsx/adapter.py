@@ -50,6 +50,7 @@ from gateway.venues.resolver import FOUND, NOT_FOUND
 from gateway.venues.bsx import schemas
 from gateway.venues.bsx.config import BsxConfig
 from gateway.venues.bsx.credentials import Credentials, load_credentials, save_api_key
+from gateway.venues.bsx.records import NO_REF, BsxOrderRef, ref_of
 from gateway.venues.bsx.signing import BsxSigner, domain
 from gateway.net.ws import ReconnectingStream
 from gateway.venues.bsx.ws import order_stream
@@ -76,6 +77,7 @@ class BsxAdapter(VenueAdapter):
     batches_requests = True  # a burst waiting for a connection goes as one POST /orders/batch
     capabilities = Capabilities(stop_orders=True, reduce_only=True, cancel_all=True, batch_cancel=True,
                                 cancel_replace=False, modify=False)
+    order_ref = BsxOrderRef
 
     def __init__(self, config: BsxConfig, tracker: Tracker, metrics=None, *,
                  credentials: Credentials | None = None):
@@ -237,7 +239,7 @@ class BsxAdapter(VenueAdapter):
     def _fail_ops(self, ops: list[tuple[str, Order]], why: str) -> None:
         for kind, order in ops:
             if kind == _CREATE:
-                if "nonce" in order.venue_data:
+                if (order.venue_data or NO_REF).nonce is not None:
                     self.resolver.ask(order, why)
                 else:
                     self.tracker.apply(order, Status.REJECTED, reason=why)
@@ -297,10 +299,10 @@ class BsxAdapter(VenueAdapter):
     def _venue_client_id(order: Order) -> str:
         # from the gateway's order id, not the strategy's: unique across strategies (BSX wants
         # client_order_id unique among the account's open orders)
-        cid = order.venue_data.get("cid")
-        if cid is None:
-            cid = order.venue_data["cid"] = venue_client_id(order.order_id)
-        return cid
+        ref = ref_of(order)
+        if ref.cid is None:
+            ref.cid = venue_client_id(order.order_id)
+        return ref.cid
 
     def _create(self, order: Order) -> schemas.CreateOrder:
         """Nonce and signature made here, when the request is about to be written.
@@ -309,9 +311,9 @@ class BsxAdapter(VenueAdapter):
         same ints (order.price, order.quantity), so they cannot disagree."""
         t0 = time.perf_counter_ns()
         nonce = self.nonces.next()
-        order.venue_data["nonce"] = nonce
+        cid = self._venue_client_id(order)  # makes the order's record if it has none yet
+        order.venue_data.nonce = nonce
         self._by_nonce[nonce] = order
-        cid = self._venue_client_id(order)
         self._by_cid[cid] = order
         index = int(self.instruments[order.symbol].product_id)
         side = schemas.ORDER_SIDE["BUY" if order.side is Side.BUY else "SELL"]
@@ -390,8 +392,8 @@ class BsxAdapter(VenueAdapter):
         """By its venue id, else by the nonce it was signed with."""
         if order.venue_order_id is not None:
             venue_order = await self._query_order(f"order_id={order.venue_order_id}")
-        elif "nonce" in order.venue_data:
-            venue_order = await self._query_order(f"nonce={order.venue_data['nonce']}")
+        elif (order.venue_data or NO_REF).nonce is not None:
+            venue_order = await self._query_order(f"nonce={order.venue_data.nonce}")
         else:
             return NOT_FOUND  # never signed, so never sent
         if venue_order is None:
@@ -420,8 +422,9 @@ class BsxAdapter(VenueAdapter):
             self.tracker.apply(order, Status.TRIGGERED)
         self.tracker.apply(order, status, fills, reason=order.reason or reason, channel=channel)
         if order.is_closed:
-            self._by_nonce.pop(order.venue_data.get("nonce"), None)
-            self._by_cid.pop(order.venue_data.get("cid"), None)
+            ref = order.venue_data or NO_REF
+            self._by_nonce.pop(ref.nonce, None)
+            self._by_cid.pop(ref.cid, None)
 
     def _fills(self, order: Order, venue_order: schemas.Order) -> list[Fill]:
         trades = [

@@ -16,6 +16,7 @@ from gateway.venues.base import Capabilities, VenueAdapter, VenueError
 from gateway.venues.resolver import FOUND, NOT_FOUND
 from gateway.venues.citrex import schemas
 from gateway.venues.citrex.config import CitrexConfig
+from gateway.venues.citrex.records import NO_REF, CitrexOrderRef
 from gateway.venues.citrex.signing import CitrexSigner
 from gateway.net.ws import ReconnectingStream
 from gateway.venues.citrex.ws import order_stream
@@ -53,6 +54,7 @@ def load_signer(config: CitrexConfig) -> Signer:
 class CitrexAdapter(VenueAdapter):
     nonce_unit_ns = 1000  # microsecond nonces
     capabilities = Capabilities(cancel_replace=True, cancel_all=True, batch_cancel=False)
+    order_ref = CitrexOrderRef
 
     def __init__(self, config: CitrexConfig, tracker: Tracker, metrics=None, *, signer: Signer | None = None):
         super().__init__(config, tracker, metrics)
@@ -106,7 +108,7 @@ class CitrexAdapter(VenueAdapter):
 
     async def reconcile(self, orders: list[Order]) -> None:
         for order in orders:
-            nonce = order.venue_data.get("nonce")
+            nonce = (order.venue_data or NO_REF).nonce
             if nonce is not None:
                 self._by_nonce[nonce] = order
         if not orders:
@@ -141,7 +143,7 @@ class CitrexAdapter(VenueAdapter):
         """Nonce and signature made here, when the connection is ready to write."""
         t0 = time.perf_counter_ns()
         nonce = self.nonces.next()
-        order.venue_data["nonce"] = nonce
+        order.venue_data = CitrexOrderRef(nonce)
         self._by_nonce[nonce] = order
         self._journal_nonce(order)
         body = schemas.encoder.encode(self._signed_order(order, nonce))
@@ -190,7 +192,7 @@ class CitrexAdapter(VenueAdapter):
     async def lookup(self, order: Order) -> str:
         """The venue's list of the account's orders (open and closed) has it by nonce, or not."""
         venue_orders = await self._query("/v1/orders")
-        nonce = order.venue_data.get("nonce")
+        nonce = (order.venue_data or NO_REF).nonce
         for venue_order in venue_orders:
             if (nonce is not None and venue_order.nonce == nonce) or (
                     order.venue_order_id is not None and venue_order.id == order.venue_order_id):
@@ -232,7 +234,7 @@ class CitrexAdapter(VenueAdapter):
             reason = self._cancel_reason(order)
         self.tracker.apply(order, status, fills, filled=filled, reason=order.reason or reason, channel=channel)
         if order.is_closed:
-            self._by_nonce.pop(order.venue_data.get("nonce"), None)
+            self._by_nonce.pop((order.venue_data or NO_REF).nonce, None)
 
     def _cancel_reason(self, order: Order) -> str:
         if order.status is Status.PENDING_REPLACE and order.replaced_by:
@@ -293,7 +295,7 @@ class CitrexAdapter(VenueAdapter):
 
         def body() -> bytes:
             nonce = self.nonces.next()
-            new.venue_data["nonce"] = nonce
+            new.venue_data = CitrexOrderRef(nonce)
             self._by_nonce[nonce] = new
             self._journal_nonce(new)
             return schemas.encoder.encode(schemas.CancelAndReplace(
@@ -323,7 +325,7 @@ class CitrexAdapter(VenueAdapter):
             self.cancel_refused(old, reason)
             if proceed:
                 # explicit, documented: proceed_on_failure places the new order on its own
-                self._by_nonce.pop(new.venue_data.get("nonce"), None)
+                self._by_nonce.pop((new.venue_data or NO_REF).nonce, None)
                 asyncio.ensure_future(self.place(new))
             else:
                 self.tracker.apply(new, Status.REJECTED, reason=f"not placed: cancel of the old order failed: {reason}")

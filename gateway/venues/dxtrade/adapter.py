@@ -38,6 +38,7 @@ from gateway.venues.resolver import FOUND, NOT_FOUND
 from gateway.venues.dxtrade import schemas
 from gateway.venues.dxtrade.config import DxtradeConfig
 from gateway.venues.dxtrade.credentials import Credentials, load_credentials
+from gateway.venues.dxtrade.records import NO_REF, DxtradeOrderRef, ref_of
 
 P = schemas.PREFIX
 JSON = b"Content-Type: application/json\r\n"
@@ -107,6 +108,7 @@ def _error_code(response: Response) -> int | None:
 class DxtradeAdapter(VenueAdapter):
     capabilities = Capabilities(stop_orders=True, modify=True, order_groups=True, post_only=False,
                                 market_orders=True)
+    order_ref = DxtradeOrderRef
 
     def __init__(self, config: DxtradeConfig, tracker: Tracker, metrics=None, *,
                  credentials: Credentials | None = None):
@@ -264,13 +266,14 @@ class DxtradeAdapter(VenueAdapter):
         order = order or self._find(venue_order)
         if order is None:
             return  # not ours: another session of the account, or long forgotten
-        seen = order.venue_data.get("version", -1)
+        ref = ref_of(order)
+        seen = -1 if ref.version is None else ref.version
         if venue_order.version < seen:
             self.stale_versions += 1  # an older state of the order: never over a newer one
             return
         if venue_order.version == seen and order.is_closed:
             return
-        order.venue_data["version"] = venue_order.version
+        ref.version = venue_order.version
         if order.venue_order_id is None:
             self.tracker.bind_venue_id(order, str(venue_order.orderId))
             self.run_deferred(order)
@@ -313,7 +316,7 @@ class DxtradeAdapter(VenueAdapter):
     def _cancel_reason(self, order: Order) -> str:
         if order.status is Status.PENDING_CANCEL:
             return "canceled by request"
-        group = order.venue_data.get("group")
+        group = (order.venue_data or NO_REF).group
         if group:
             return f"canceled by the venue ({group} group)"
         if order.type is OrderType.MARKET:
@@ -349,7 +352,7 @@ class DxtradeAdapter(VenueAdapter):
             orderCode=order.order_id, type=kind, instrument=str(self.instruments[order.symbol].product_id),
             quantity=_text(order.quantity if quantity is None else quantity),
             side=order.side.value.upper(), tif=order.tif.value.upper(),
-            positionEffect=order.venue_data.get("position_effect", "OPEN"),
+            positionEffect=(order.venue_data or NO_REF).position_effect or "OPEN",
             limitPrice=None if price is None or order.type is OrderType.MARKET else _text(price),
             stopPrice=None if order.stop_price is None else _text(order.stop_price),
         )
@@ -374,9 +377,10 @@ class DxtradeAdapter(VenueAdapter):
             raise VenueError("bad_field", f"contingency must be one of {', '.join(schemas.CONTINGENCY)}")
         for i, order in enumerate(orders):
             self._by_code[order.order_id] = order
-            order.venue_data["group"] = wire
+            ref = ref_of(order)
+            ref.group = wire
             if wire == "IF-THEN" and i:
-                order.venue_data["parent"] = orders[0].order_id
+                ref.parent = orders[0].order_id
         group = schemas.GroupRequest(orders=[self._request_of(o) for o in orders], contingencyType=wire)
         make = partial(schemas.encoder.encode, group)
         reply = await self._send("POST", self._orders_path, partial(self._body, orders, make))
@@ -405,9 +409,10 @@ class DxtradeAdapter(VenueAdapter):
             for i, (order, answer) in enumerate(zip(orders, answers)):
                 if order.venue_order_id is None:
                     self.tracker.bind_venue_id(order, str(answer.orderId))
-                order.venue_data["update_order_id"] = answer.updateOrderId
+                ref = ref_of(order)
+                ref.update_order_id = answer.updateOrderId
                 if i == 0 and etag:
-                    order.venue_data["etag"] = etag  # the reply's ETag is the (first) order's
+                    ref.etag = etag  # the reply's ETag is the (first) order's
                 # accepted: working (a stale word if the list showed a later state already)
                 self.tracker.apply(order, Status.OPEN)
                 self.run_deferred(order)
@@ -435,7 +440,7 @@ class DxtradeAdapter(VenueAdapter):
             raise VenueError("venue_error", _error_text(response))
         etag = response.headers.get("etag")
         if etag:
-            order.venue_data["etag"] = etag
+            ref_of(order).etag = etag
         self._apply_venue_order(schemas.order_decoder.decode(response.body), order)
         return FOUND
 
@@ -451,17 +456,17 @@ class DxtradeAdapter(VenueAdapter):
             return None
         etag = response.headers.get("etag")
         if etag:
-            order.venue_data["etag"] = etag
+            ref_of(order).etag = etag
         try:
             return schemas.order_decoder.decode(response.body)
         except DECODE_ERRORS:
             return None
 
     async def _etag(self, order: Order) -> str:
-        etag = order.venue_data.get("etag")
+        etag = (order.venue_data or NO_REF).etag
         if etag is None:
             await self._refresh(order)
-            etag = order.venue_data.get("etag", "")
+            etag = (order.venue_data or NO_REF).etag or ""
         return etag
 
     # cancels
@@ -483,7 +488,7 @@ class DxtradeAdapter(VenueAdapter):
         if response.status == 200:
             etag = response.headers.get("etag")
             if etag:
-                order.venue_data["etag"] = etag
+                ref_of(order).etag = etag
             # If-Match held: the venue canceled the very state we knew, nothing filled since
             self.tracker.apply(order, Status.CANCELED, reason=self._cancel_reason(order))
             return
@@ -497,7 +502,7 @@ class DxtradeAdapter(VenueAdapter):
             if now is not None and now.status.upper() == "WORKING":
                 try:
                     again = await self._send("DELETE", self._order_path(order), b"",
-                                             _if_match(order.venue_data.get("etag", "")))
+                                             _if_match((order.venue_data or NO_REF).etag or ""))
                 except (RateLimited, HttpError) as exc:
                     self.cancel_refused(order, str(exc))
                     return
@@ -539,11 +544,11 @@ class DxtradeAdapter(VenueAdapter):
             if response.status == 200:
                 try:
                     answer = schemas.order_response_decoder.decode(response.body)
-                    order.venue_data["update_order_id"] = answer.updateOrderId
+                    ref_of(order).update_order_id = answer.updateOrderId
                 except DECODE_ERRORS:
                     pass  # the status said yes; the list will show the new update id
                 if response.headers.get("etag"):
-                    order.venue_data["etag"] = response.headers["etag"]
+                    ref_of(order).etag = response.headers["etag"]
                 if quantity is not None:
                     order.quantity = quantity
                 if price is not None:
@@ -557,9 +562,10 @@ class DxtradeAdapter(VenueAdapter):
                     raise VenueError("stale_order", f"modify of {order.client_order_id} not sent again: {why}")
                 # the whole order again as the venue has it now (another session may have changed
                 # a field the strategy did not touch), with the strategy's changes on top
-                if now.version >= order.venue_data.get("version", -1):
+                seen = (order.venue_data or NO_REF).version
+                if now.version >= (-1 if seen is None else seen):
                     self._take_amendment(order, now, now.legs[0] if now.legs else None)
-                etag = order.venue_data.get("etag", "")
+                etag = (order.venue_data or NO_REF).etag or ""
                 continue
             raise self._modify_error(order, response)
         raise AssertionError("unreachable")

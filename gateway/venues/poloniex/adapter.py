@@ -11,7 +11,7 @@ Smart orders. A strategy's `place` with a stop_price becomes POST /smartorders
 (STOP_LIMIT with a price, STOP without); it is UNTRIGGERED until the triggered
 order appears, then TRIGGERED, and from there follows that order's own fills;
 venue_order_id moves to the triggered order (what a cancel must name) and the
-smart order's id stays in venue_data["smart_id"]. The venue pushes nothing for
+smart order's id stays in its record's smart_id (records.py). The venue pushes nothing for
 an untriggered smart order, so its cancel is confirmed by the REST reply.
 
 Cancel-and-replace. PUT /orders/{id} for a live order, PUT /smartorders/cid:<id>
@@ -40,6 +40,7 @@ from gateway.venues.resolver import FOUND, NOT_FOUND
 from gateway.venues.poloniex import schemas as s
 from gateway.venues.poloniex.config import PoloniexConfig
 from gateway.venues.poloniex.credentials import Credentials, load_credentials
+from gateway.venues.poloniex.records import NO_REF, PoloniexOrderRef, ref_of
 from gateway.venues.poloniex.signing import sign_request
 from gateway.venues.poloniex.ws import order_stream
 
@@ -59,6 +60,7 @@ def _dec(value: int) -> str:
 class PoloniexAdapter(VenueAdapter):
     capabilities = Capabilities(stop_orders=True, cancel_replace=True, batch_cancel=True, cancel_all=True,
                                 post_only=True, market_orders=True, reduce_only=False, modify=False)
+    order_ref = PoloniexOrderRef
 
     def __init__(self, config: PoloniexConfig, tracker: Tracker, metrics=None, *,
                  credentials: Credentials | None = None):
@@ -154,7 +156,8 @@ class PoloniexAdapter(VenueAdapter):
     @staticmethod
     def _is_smart(order: Order) -> bool:
         """Still a smart order at the venue: placed as one and not triggered yet."""
-        return bool(order.venue_data.get("smart")) and not order.venue_data.get("triggered")
+        ref = order.venue_data or NO_REF
+        return bool(ref.smart) and not ref.triggered
 
     def _body(self, order: Order) -> bytes:
         t0 = time.perf_counter_ns()
@@ -189,7 +192,7 @@ class PoloniexAdapter(VenueAdapter):
     async def place(self, order: Order) -> None:
         smart = order.stop_price is not None
         if smart:
-            order.venue_data["smart"] = True
+            ref_of(order).smart = True
         body = self._body(order)
         reply = await self._send("POST", "/smartorders" if smart else "/orders", body)
         reply.add_done_callback(partial(self._on_place_reply, order))
@@ -208,10 +211,11 @@ class PoloniexAdapter(VenueAdapter):
 
     def _accepted(self, order: Order, venue_id: str) -> None:
         """The venue took the order: it is live (or waiting for its trigger) until events say more."""
-        if order.venue_data.get("smart"):
-            order.venue_data["smart_id"] = venue_id
+        ref = order.venue_data or NO_REF
+        if ref.smart:
+            ref.smart_id = venue_id
             self.tracker.note_venue_data(order)
-            if not order.venue_data.get("triggered"):
+            if not ref.triggered:
                 self.tracker.bind_venue_id(order, venue_id)
                 self.tracker.apply(order, Status.UNTRIGGERED)
         else:
@@ -237,10 +241,11 @@ class PoloniexAdapter(VenueAdapter):
 
     def _triggered(self, order: Order, venue_id: str) -> None:
         """The smart order became a regular order on the book: follow that one from now on."""
-        if not order.venue_data.get("triggered"):
-            order.venue_data["triggered"] = True
-            if order.venue_order_id is not None:
-                order.venue_data.setdefault("smart_id", order.venue_order_id)
+        ref = ref_of(order)
+        if not ref.triggered:
+            ref.triggered = True
+            if order.venue_order_id is not None and ref.smart_id is None:
+                ref.smart_id = order.venue_order_id
             self.tracker.bind_venue_id(order, venue_id)
             self.tracker.note_venue_data(order)  # after a restart, cancels must still go to /orders
             self.tracker.apply(order, Status.TRIGGERED)
@@ -293,7 +298,7 @@ class PoloniexAdapter(VenueAdapter):
             held.append(partial(self._apply_order_events, order, events))
             return
         first, last = events[0], events[-1]
-        if first.source == s.SOURCE_SMART or order.venue_data.get("smart"):
+        if first.source == s.SOURCE_SMART or (order.venue_data or NO_REF).smart:
             self._triggered(order, first.orderId)
         elif order.venue_order_id is None:
             self.tracker.bind_venue_id(order, first.orderId)
@@ -316,7 +321,7 @@ class PoloniexAdapter(VenueAdapter):
                 self._apply_record(record.triggeredOrder, order)
                 return
             if order.venue_order_id is None:
-                order.venue_data["smart_id"] = record.id
+                ref_of(order).smart_id = record.id
                 self.tracker.bind_venue_id(order, record.id)
                 self.run_deferred(order)
             if record.state == s.PENDING_NEW:
@@ -325,7 +330,7 @@ class PoloniexAdapter(VenueAdapter):
                 status, reason = self._status(order, record.state)
                 self.tracker.apply(order, status, reason=order.reason or reason)
             return
-        if record.source == s.SOURCE_SMART or order.venue_data.get("smart"):
+        if record.source == s.SOURCE_SMART or (order.venue_data or NO_REF).smart:
             self._triggered(order, record.id)
         elif order.venue_order_id is None:
             self.tracker.bind_venue_id(order, record.id)
@@ -473,7 +478,7 @@ class PoloniexAdapter(VenueAdapter):
         if smart:
             # the venue keeps the old smart order's details unless amended: its stop price too
             new.stop_price = old.stop_price
-            new.venue_data["smart"] = True
+            ref_of(new).smart = True
             target = f"/smartorders/{s.CID_PREFIX}{old.order_id}"
         else:
             target = f"/orders/{old.venue_order_id}"
@@ -512,7 +517,8 @@ class PoloniexAdapter(VenueAdapter):
         asyncio.ensure_future(self._settle_refused(old, new, smart, _error_text(response)))
 
     async def _old_state(self, old: Order, smart: bool) -> str | None:
-        ref = old.venue_data.get("smart_id", old.venue_order_id) if smart else old.venue_order_id
+        smart_id = (old.venue_data or NO_REF).smart_id
+        ref = (old.venue_order_id if smart_id is None else smart_id) if smart else old.venue_order_id
         try:
             record = await self.get_order(ref, smart=smart)
         except (HttpError, VenueError) as exc:

@@ -1,0 +1,28 @@
+"""What the Bluefin adapter keeps on each order (Order.venue_data), journaled by field name."""
+from __future__ import annotations
+
+import msgspec
+
+
+class BluefinOrderRef(msgspec.Struct, gc=False):  # ints, strs, bools: no cycles for the collector to track
+    # the order's e9 amounts and market, fixed by check_new: the signed fields are made of them
+    price_e9: int | None = None
+    quantity_e9: int | None = None
+    trigger_e9: int | None = None
+    market: str | None = None
+    acked: bool | None = None  # the venue acknowledged it (listed or answered): a cancel may name it
+
+
+class _NoRef(BluefinOrderRef, frozen=True):
+    pass
+
+
+NO_REF = _NoRef()  # read in place of an order without a record yet (frozen: a write to it fails)
+
+
+def ref_of(order) -> BluefinOrderRef:
+    """The order's record, made on first use."""
+    ref = order.venue_data
+    if ref is None:
+        ref = order.venue_data = BluefinOrderRef()
+    return ref
