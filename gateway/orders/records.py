@@ -204,7 +204,14 @@ def venue_fields(data) -> dict:
 
 
 def venue_record(order: Order) -> VenueRecord:
-    return VenueRecord(order.order_id, order.venue_order_id, venue_fields(order.venue_data))
+    data = order.venue_data
+    if data is None or isinstance(data, dict):
+        return VenueRecord(order.order_id, order.venue_order_id, venue_fields(data))
+    # an adapter's record (a msgspec Struct with omit_defaults, its fields None by default) goes
+    # in as it is: encoded, it is the same map of its set fields by name, at half the cost of
+    # building that dict (the nonce's record is on the order path). Every caller encodes the
+    # record at once, so it never outlives the order's next change.
+    return VenueRecord(order.order_id, order.venue_order_id, data)
 
 
 def fill_record(order: Order, fill: Fill) -> FillRecord:

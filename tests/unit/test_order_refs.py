@@ -11,6 +11,7 @@ import pytest
 from aiohttp import web
 
 from gateway.orders.journal import Journal, replay
+from gateway.orders.records import encoder, venue_record
 from gateway.orders.model import Order, OrderType, Side, Status, TimeInForce
 from gateway.orders.tracker import Tracker
 from gateway.signer import Signer
@@ -94,7 +95,7 @@ def _journaled(path: str, venue: str, ref, extra: dict | None = None) -> str:
     order.venue_data = ref
     tracker.note_venue_data(order)
     if extra:
-        # as an older journal had it: keys the record no longer knows
+        # an older journal's map record, with keys the adapter's record no longer knows
         journal.add({"k": "V", "id": order.order_id, "vid": None, "data": extra})
     journal.close()
     return order.order_id
@@ -137,6 +138,16 @@ def test_unset_fields_are_not_journaled_and_come_back_unset(kind, tmp_path):
     assert tracker.get(order_id).venue_data == {first: getattr(ref, first)}
     _adapter(kind, tmp_path, tracker)
     assert tracker.get(order_id).venue_data == ref
+
+
+@pytest.mark.parametrize("kind", sorted(RECORDS))
+def test_a_record_is_journaled_in_the_same_bytes_as_the_dict_it_replaced(kind):
+    ref = RECORDS[kind]
+    order = _order(Tracker(_Quiet()), kind, "c1")
+    order.venue_data = ref
+    as_record = encoder.encode(venue_record(order))
+    order.venue_data = {f: getattr(ref, f) for f in ref.__struct_fields__}
+    assert as_record == encoder.encode(venue_record(order))
 
 
 def test_a_value_of_the_wrong_type_is_dropped_alone():

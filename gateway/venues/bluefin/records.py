@@ -1,10 +1,14 @@
-"""What the Bluefin adapter keeps on each order (Order.venue_data), journaled by field name."""
+"""What the Bluefin adapter keeps on each order (Order.venue_data), journaled by field name.
+
+omit_defaults: the journal encodes the record itself (orders/records.py: venue_record), its unset (None)
+fields left out. gc=False: ints, strs and bools make no cycles for the collector to track.
+"""
 from __future__ import annotations
 
 import msgspec
 
 
-class BluefinOrderRef(msgspec.Struct, gc=False):  # ints, strs, bools: no cycles for the collector to track
+class BluefinOrderRef(msgspec.Struct, omit_defaults=True, gc=False):
     # the order's e9 amounts and market, fixed by check_new: the signed fields are made of them
     price_e9: int | None = None
     quantity_e9: int | None = None

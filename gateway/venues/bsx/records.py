@@ -1,10 +1,14 @@
-"""What the BSX adapter keeps on each order (Order.venue_data), journaled by field name."""
+"""What the BSX adapter keeps on each order (Order.venue_data), journaled by field name.
+
+omit_defaults: the journal encodes the record itself (orders/records.py: venue_record), its unset (None)
+fields left out. gc=False: ints, strs and bools make no cycles for the collector to track.
+"""
 from __future__ import annotations
 
 import msgspec
 
 
-class BsxOrderRef(msgspec.Struct, gc=False):  # ints and strs only: no cycles for the collector to track
+class BsxOrderRef(msgspec.Struct, omit_defaults=True, gc=False):
     nonce: int | None = None  # the order's signed nonce (set at sign time: it was sent, or about to be)
     cid: str | None = None  # the venue's client_order_id, made from the gateway's order id
 

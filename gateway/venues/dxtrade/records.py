@@ -1,10 +1,14 @@
-"""What the DXtrade adapter keeps on each order (Order.venue_data), journaled by field name."""
+"""What the DXtrade adapter keeps on each order (Order.venue_data), journaled by field name.
+
+omit_defaults: the journal encodes the record itself (orders/records.py: venue_record), its unset (None)
+fields left out. gc=False: ints, strs and bools make no cycles for the collector to track.
+"""
 from __future__ import annotations
 
 import msgspec
 
 
-class DxtradeOrderRef(msgspec.Struct, gc=False):  # ints and strs only: no cycles for the collector to track
+class DxtradeOrderRef(msgspec.Struct, omit_defaults=True, gc=False):
     version: int | None = None  # the newest version of the order seen (None: none yet)
     group: str | None = None  # the contingency type it was placed in, if any
     parent: str | None = None  # an IF-THEN group's first order (its order id)

@@ -1,10 +1,14 @@
-"""What the Poloniex adapter keeps on each order (Order.venue_data), journaled by field name."""
+"""What the Poloniex adapter keeps on each order (Order.venue_data), journaled by field name.
+
+omit_defaults: the journal encodes the record itself (orders/records.py: venue_record), its unset (None)
+fields left out. gc=False: ints, strs and bools make no cycles for the collector to track.
+"""
 from __future__ import annotations
 
 import msgspec
 
 
-class PoloniexOrderRef(msgspec.Struct, gc=False):  # strs and bools only: no cycles for the collector to track
+class PoloniexOrderRef(msgspec.Struct, omit_defaults=True, gc=False):
     smart: bool | None = None  # placed as a smart (stop) order
     smart_id: str | None = None  # the smart order's venue id (venue_order_id moves to the triggered order)
     triggered: bool | None = None  # the smart order became a regular order on the book
