@@ -14,6 +14,7 @@ from gateway.orders import records as rec
 from gateway.orders.journal import Journal, _append, replay
 from gateway.orders.model import ONE, OrderType, Side, Status, TimeInForce
 from gateway.orders.tracker import Tracker
+from gateway.venues.citrex.records import CitrexOrderRef
 
 _map_encoder = msgspec.msgpack.Encoder()
 
@@ -37,7 +38,7 @@ def _orders(n: int) -> list:
                               price=65000 * ONE + i * ONE // 2, quantity=ONE // 10)
         o.sent_at_ns = 1_700_000_000_000_000_000 + i
         o.venue_order_id = str(10**17 + i)
-        o.venue_data = {"nonce": 1_700_000_000_000_000 + i}
+        o.venue_data = CitrexOrderRef(nonce=1_700_000_000_000_000 + i)  # what the adapter keeps
         tracker.apply(o, Status.OPEN)
     return list(tracker.orders.values())
 
@@ -57,7 +58,7 @@ def _map_records(o) -> list[dict]:
          "qty": _s(o.quantity), "post_only": o.post_only, "reduce_only": o.reduce_only, "stop": _s(o.stop_price),
          "replaces": o.replaces, "created": o.created_ns},
         {"k": "X", "id": o.order_id, "t": o.sent_at_ns},
-        {"k": "V", "id": o.order_id, "vid": o.venue_order_id, "data": dict(o.venue_data)},
+        {"k": "V", "id": o.order_id, "vid": o.venue_order_id, "data": {"nonce": o.venue_data.nonce}},
         state, dict(state),
     ]
 
