@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 
 import uvloop
 
@@ -21,7 +20,6 @@ def test_spins_for_its_window_then_stops():
     async def main():
         poll = Counting(20_000)  # 20 ms
         poll.spins = 0
-        t0 = time.perf_counter()
         poll.touch()
         assert poll._spinning
         await asyncio.sleep(0.06)
@@ -31,6 +29,6 @@ def test_spins_for_its_window_then_stops():
         assert poll.spins == stopped_at  # no activity, no spinning
         poll.touch()  # activity again: spinning again
         await asyncio.sleep(0)
-        assert poll._spinning and time.perf_counter() - t0 >= 0.08
+        assert poll._spinning
 
     uvloop.run(main())

@@ -253,3 +253,30 @@ def test_a_restored_bsx_order_is_found_by_its_journaled_nonce(tmp_path):
     order = asyncio.run(scenario())
     assert asked == [("/order", {"nonce": str(nonce)})]
     assert order.venue_order_id == "B-ours" and order.status is Status.OPEN
+
+
+@pytest.mark.parametrize("kind", ["citrex", "bsx"])
+def test_the_nonce_is_journaled_when_the_order_is_signed(kind, tmp_path):
+    """Before the request can leave: a crash that loses the reply still leaves the nonce to ask
+    the venue by (the journal's flush comes before the HTTP client's writes)."""
+    path = str(tmp_path / "j")
+    journal = Journal(path)
+    journal.open([])
+    tracker = Tracker(_Quiet(), journal=journal)
+    adapter = _adapter(kind, tmp_path, tracker)
+    if kind == "bsx":
+        adapter.instruments["ETH-PERP"] = InstrumentConfig(product_id=1, tick_size="0.1", lot_size="0.001")
+    order = _order(tracker, kind, "c1")
+    if kind == "citrex":
+        adapter._order_body(order)
+    else:
+        from gateway.venues.bsx.signing import BsxSigner, domain
+
+        # what start() sets from the venue's chain configs
+        adapter.sign = BsxSigner(Signer(os.urandom(32)), "0x" + "11" * 20, domain("BSX", "1", 8453, "0x" + "22" * 20))
+        adapter._create(order)
+    journal.flush()
+    nonce = order.venue_data.nonce
+    assert nonce
+    [back] = _restored(path).orders.values()
+    assert back.venue_data["nonce"] == nonce  # as replayed, before an adapter takes it back

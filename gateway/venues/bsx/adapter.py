@@ -315,6 +315,9 @@ class BsxAdapter(VenueAdapter):
         order.venue_data.nonce = nonce
         self._by_nonce[nonce] = order
         self._by_cid[cid] = order
+        # journaled before the request leaves (the HTTP client writes after the journal's flush):
+        # after a crash that lost the reply, the venue is asked about the order by this nonce
+        self.tracker.note_venue_data(order)
         index = int(self.instruments[order.symbol].product_id)
         side = schemas.ORDER_SIDE["BUY" if order.side is Side.BUY else "SELL"]
         if order.stop_price is not None:
