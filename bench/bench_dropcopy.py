@@ -30,7 +30,10 @@ _ids = itertools.count()
 
 
 class _Router:
-    def order_updated(self, order):
+    def view_from(self, order):
+        return None  # no strategy connected
+
+    def order_updated(self, order, view):
         pass
 
     def cancel_rejected(self, order, reason):

@@ -79,7 +79,11 @@ class Router:
 
     # tracker listener: order changes go to the strategy that owns the order
 
-    def order_updated(self, order: Order) -> None:
+    def view_from(self, order: Order) -> int | None:
+        """A view for the owning strategy when it is connected, with the trades it has not had."""
+        return order.fills_reported if order.strategy in self.connections else None
+
+    def order_updated(self, order: Order, view: f.OrderView | None) -> None:
         if order.fills:
             self.risk.last_trade[(order.venue, order.symbol)] = order.fills[-1].price
         sent = order.sent_ns
@@ -87,9 +91,10 @@ class Router:
             # the venue's first word on this order: confirmation latency, once
             order.sent_ns = 0
             self.metrics.stages(order.venue).confirmation.observe(time.perf_counter_ns() - sent)
-        conn = self.connections.get(order.strategy)
-        if conn is not None:
-            conn.send(f.OrderUpdate(order=order_view(order)))
+        if view is not None:
+            # the view may be the drop copy's too (the tracker makes one per change): never changed after
+            order.fills_reported = len(order.fills)
+            self.connections[order.strategy].send(f.OrderUpdate(order=view))
 
     def cancel_rejected(self, order: Order, reason: str) -> None:
         conn = self.connections.get(order.strategy)

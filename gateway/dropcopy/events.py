@@ -47,25 +47,19 @@ class Event(NamedTuple):
 
 
 class Change(NamedTuple):
-    """An order change as the request path saw it; its event is made later, off that path."""
+    """An order change as the request path saw it: the very view its strategy got (the
+    tracker makes one per change); its JSON is made later, off that path."""
     order_id: str
     seq: int
     t_ns: int
-    order: Order
-    fills_from: int
-    fills_to: int
-    state: tuple  # the order's fields that change, as they were (_state)
+    strategy: str
+    view: OrderView
 
 
-def _state(o: Order) -> tuple:
-    return (o.seq, o.status, o.filled, o.notional, o.reason, o.venue_order_id, o.price, o.quantity, o.replaced_by,
-            o.updated_ns)
-
-
-def change(order: Order, fills_from: int) -> Change:
-    """A few attribute reads: all the request path pays for the drop copy's JSON."""
-    return Change(order.order_id, order.seq, time.monotonic_ns(), order, fills_from, len(order.fills),
-                  _state(order))
+def change(order: Order, view: OrderView) -> Change:
+    """A few attribute reads: the request path's share of the drop copy (the view is made
+    for the strategy anyway, the JSON later)."""
+    return Change(order.order_id, order.seq, time.monotonic_ns(), order.strategy, view)
 
 
 _encode = msgspec.json.Encoder().encode
@@ -94,28 +88,16 @@ class EventMaker:
         return base
 
     def order_event(self, order: Order, fills_from: int, t_ns: int | None = None) -> Event:
-        payload = _encode(OrderEvent(self.gateway_id, order.strategy, order.seq,
-                                     order_view(order, fills_from=fills_from)))
-        return Event(self.subject_base(order.venue, order.strategy) + ORDER,
-                     f"{self.gateway_id}:{order.order_id}:{order.seq}", payload, order.order_id, order.seq,
-                     time.monotonic_ns() if t_ns is None else t_ns)
+        return self.view_event(order.strategy, order.seq, order_view(order, fills_from=fills_from),
+                               time.monotonic_ns() if t_ns is None else t_ns)
+
+    def view_event(self, strategy: str, seq: int, view: OrderView, t_ns: int) -> Event:
+        payload = _encode(OrderEvent(self.gateway_id, strategy, seq, view))
+        return Event(self.subject_base(view.venue, strategy) + ORDER, f"{self.gateway_id}:{view.order_id}:{seq}",
+                     payload, view.order_id, seq, t_ns)
 
     def change_event(self, c: Change) -> Event:
-        """The event of a change, made as the order was then (it may have changed since)."""
-        order = c.order
-        fills = order.fills
-        if c.state == _state(order) and len(fills) == c.fills_to:
-            return self.order_event(order, c.fills_from, c.t_ns)
-        now = _state(order)
-        (order.seq, order.status, order.filled, order.notional, order.reason, order.venue_order_id, order.price,
-         order.quantity, order.replaced_by, order.updated_ns) = c.state
-        order.fills = fills[:c.fills_to]
-        try:
-            return self.order_event(order, c.fills_from, c.t_ns)
-        finally:
-            (order.seq, order.status, order.filled, order.notional, order.reason, order.venue_order_id,
-             order.price, order.quantity, order.replaced_by, order.updated_ns) = now
-            order.fills = fills
+        return self.view_event(c.strategy, c.seq, c.view, c.t_ns)
 
     def cancel_reject_event(self, order: Order, seq: int, reason: str, t_ns: int | None = None) -> Event:
         payload = _encode(CancelRejectEvent(self.gateway_id, order.strategy, seq, order.order_id,

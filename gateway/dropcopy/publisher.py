@@ -1,7 +1,8 @@
 """The drop copy: every order change, published to JetStream off the order path.
 
-On the request path the tracker calls `order_updated` / `cancel_rejected`: the event's
-JSON is made and appended to a bounded in-memory buffer, nothing else (no await, no I/O).
+On the request path the tracker calls `order_updated` / `cancel_rejected`: the change
+(with the order's view, the one its strategy got) is appended to a bounded in-memory buffer,
+nothing else (no await, no I/O); the publishing task makes the JSON.
 A task on the same loop publishes the buffer in batches, each message with a reply
 subject so JetStream acknowledges it, and waits for the batch's acks before the next:
 per order, changes reach the stream in order. After each batch the journal records the
@@ -28,6 +29,7 @@ from gateway.dropcopy.catchup import event_record, journal_events, published_rec
 from gateway.dropcopy.config import DropCopyConfig
 from gateway.dropcopy.connection import connect_options
 from gateway.dropcopy.events import Change, Event, EventMaker, change, stream_subjects
+from gateway.ipc.frames import OrderView
 from gateway.orders.journal import Journal
 from gateway.orders.records import Record
 from gateway.orders.model import Order
@@ -135,14 +137,19 @@ class DropCopy:
 
     # tracker listener: the request path
 
-    def order_updated(self, order: Order) -> None:
-        if self.overflow:
+    def view_from(self, order: Order) -> int | None:
+        """The view this change needs: trades from the first not yet copied (None: none, the
+        change is left to the journal)."""
+        return None if self.overflow else order.copied_fills
+
+    def order_updated(self, order: Order, view: OrderView | None) -> None:
+        if view is None:  # overflow: the catch-up rebuilds it from the journal
             order.copied_fills = len(order.fills)
             self.overflowed += 1
             return
         # the JSON is made by the publishing task, many at a time with warm caches (it costs
         # two to three times more made here, one between two requests)
-        self._push(change(order, order.copied_fills))
+        self._push(change(order, view))
         order.copied_fills = len(order.fills)
 
     def cancel_rejected(self, order: Order, reason: str) -> None:

@@ -151,7 +151,7 @@ class Ack(_Reply, tag="ack"):
     order_ids: list[str] | None = None  # place_group: one per leg, in the legs' order
 
 
-class TradeView(msgspec.Struct, omit_defaults=True):
+class TradeView(msgspec.Struct, omit_defaults=True, frozen=True):
     trade_id: str
     price: str
     quantity: str
@@ -159,7 +159,7 @@ class TradeView(msgspec.Struct, omit_defaults=True):
     is_maker: bool | None = None
 
 
-class OrderView(msgspec.Struct, omit_defaults=True):
+class OrderView(msgspec.Struct, omit_defaults=True, frozen=True):
     order_id: str
     client_order_id: str
     venue: str

@@ -21,6 +21,8 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Protocol
 
+from gateway.ipc.frames import OrderView
+from gateway.ipc.views import order_view
 from gateway.orders import fsm
 from gateway.orders.journal import Journal
 from gateway.orders.records import (
@@ -35,7 +37,12 @@ _AWAITING = frozenset({Status.PENDING_NEW, Status.PENDING_CANCEL, Status.PENDING
 
 
 class TrackerListener(Protocol):
-    def order_updated(self, order: Order) -> None: ...
+    def view_from(self, order: Order) -> int | None:
+        """Where this listener's view of the change starts its last_trades in order.fills (its
+        own cursor of trades told), or None when it wants no view of this change."""
+        ...
+
+    def order_updated(self, order: Order, view: OrderView | None) -> None: ...
     def cancel_rejected(self, order: Order, reason: str) -> None: ...
 
 
@@ -147,12 +154,24 @@ class Tracker:
             self.journal.add(modify_record(order, price, quantity))
 
     def _changed(self, order: Order, new_fills: list[Fill] = ()) -> None:
-        """One change the strategy sees: numbered (journaled with it), told to every listener."""
+        """One change the strategy sees: numbered (journaled with it), told to every listener.
+        Its view is made once and the same object handed to each listener that wants one
+        from the same trade (the strategy and the drop copy, which both see every change);
+        a listener whose cursor differs (no strategy was connected) gets its own."""
         order.seq += 1
         self._journal_state(order, new_fills)
-        self._listener.order_updated(order)
+        listener = self._listener
+        start = listener.view_from(order)
+        view = None if start is None else order_view(order, fills_from=start)
+        listener.order_updated(order, view)
         for listener in self.listeners:
-            listener.order_updated(order)
+            at = listener.view_from(order)
+            if at is None:
+                listener.order_updated(order, None)
+                continue
+            if at != start:
+                start, view = at, order_view(order, fills_from=at)
+            listener.order_updated(order, view)
 
     def _journal_state(self, order: Order, new_fills: list[Fill] = ()) -> None:
         if self.journal is not None:

@@ -17,7 +17,10 @@ from gateway.orders.tracker import Tracker
 
 
 class Router:
-    def order_updated(self, order):
+    def view_from(self, order):
+        return None  # no strategy connected
+
+    def order_updated(self, order, view):
         pass
 
     def cancel_rejected(self, order, reason):
@@ -32,7 +35,10 @@ class Live:
         self.events = []
         self.copied = {}  # its own cursor: Order.copied_fills belongs to the drop copy
 
-    def order_updated(self, order):
+    def view_from(self, order):
+        return None  # it makes its own view, apart from the tracker's (a check on the shared one)
+
+    def order_updated(self, order, view):
         self.events.append(self.maker.order_event(order, self.copied.get(order.order_id, 0), 0))
         self.copied[order.order_id] = len(order.fills)
 
@@ -141,8 +147,8 @@ def test_production_example_drop_copy_parses_when_uncommented():
 
 
 def test_events_made_later_are_made_as_the_order_was_then(tmp_path):
-    """The drop copy's listener keeps a few fields; the publisher makes the JSON later, after
-    the same order changed again: still the bytes of the change it stands for."""
+    """The drop copy's listener keeps the change's view; the publisher makes the JSON later,
+    after the same order changed again: still the bytes of the change it stands for."""
     from gateway.dropcopy.config import DropCopyConfig
     from gateway.dropcopy.publisher import DropCopy
 

@@ -15,7 +15,10 @@ class Listener:
         self.updates = []
         self.rejects = []
 
-    def order_updated(self, order):
+    def view_from(self, order):
+        return None
+
+    def order_updated(self, order, view):
         self.updates.append((order.status, order.filled))
 
     def cancel_rejected(self, order, reason):
