@@ -20,7 +20,10 @@ _map_encoder = msgspec.msgpack.Encoder()
 
 
 class _Quiet:
-    def order_updated(self, order):
+    def view_from(self, order):
+        return None
+
+    def order_updated(self, order, view):
         pass
 
     def cancel_rejected(self, order, reason):

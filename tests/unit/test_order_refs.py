@@ -42,7 +42,10 @@ E18 = 10**18
 
 
 class _Quiet:
-    def order_updated(self, order):
+    def view_from(self, order):
+        return None
+
+    def order_updated(self, order, view):
         pass
 
     def cancel_rejected(self, order, reason):
