@@ -339,12 +339,12 @@ class Router:
     def _orders(self, conn, req: f.Orders, *_) -> f.OrdersReply:
         orders = (self.tracker.open_orders(strategy=conn.strategy) if req.open_only
                   else self.tracker.strategy_orders(conn.strategy))
-        return f.OrdersReply(req_id=req.req_id, orders=[order_view(o, consume_trades=False) for o in orders])
+        return f.OrdersReply(req_id=req.req_id, orders=[order_view(o) for o in orders])
 
     def _subscribe(self, conn, req: f.Subscribe, *_) -> None:
         conn.send(f.Ack(req_id=req.req_id, ok=True))
         for order in self.tracker.open_orders(strategy=conn.strategy):
-            conn.send(f.OrderUpdate(order=order_view(order, consume_trades=False)))
+            conn.send(f.OrderUpdate(order=order_view(order)))
         return None
 
     def _ping(self, conn, req: f.Ping, *_) -> f.Pong:

@@ -6,17 +6,11 @@ from gateway.ipc.frames import OrderView, TradeView
 from gateway.orders.model import SCALE, Order
 
 
-def order_view(order: Order, *, consume_trades: bool = True, fills_from: int | None = None) -> OrderView:
-    """consume_trades: the view's last_trades are the fills not yet reported, and are
-    marked reported (for events); False shows them without marking (for queries).
-    fills_from: last_trades are fills[fills_from:] instead, nothing marked (the drop copy)."""
-    if fills_from is not None:
-        new_fills = order.fills[fills_from:]
-        consume_trades = False
-    else:
-        new_fills = order.fills[order.fills_reported:]
-    if consume_trades:
-        order.fills_reported = len(order.fills)
+def order_view(order: Order, *, fills_from: int | None = None) -> OrderView:
+    """last_trades: fills[fills_from:] (a change's view: its listener's cursor), or the fills
+    not yet reported to the strategy (queries and snapshots). Nothing is marked reported here:
+    the listener that sends a change's view moves its own cursor."""
+    new_fills = order.fills[order.fills_reported if fills_from is None else fills_from:]
     avg = order.avg_price
     return OrderView(
         order_id=order.order_id,
