@@ -1020,6 +1020,13 @@ def run_and_report(opts: Options) -> int:
 
 
 def run_args(args: argparse.Namespace) -> int:
+    if args.plot_path:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            print("gateway bench: --plot needs matplotlib (pip install -e '.[bench]', or `make bench`)",
+                  file=sys.stderr)
+            return 2
     if args.drop_copy:
         from bench.dropcopy import compare_and_report
 

@@ -9,7 +9,13 @@ SCALE = 18
 ONE = 10**SCALE
 
 
-class Status(enum.Enum):
+class _FastHash(enum.Enum):
+    # members are singletons compared by identity: hash them by identity too, in C, instead of
+    # Enum.__hash__ (a Python call hashing the name) on every `status in TERMINAL` of the order path
+    __hash__ = object.__hash__
+
+
+class Status(_FastHash):
     PENDING_NEW = "PENDING_NEW"
     UNTRIGGERED = "UNTRIGGERED"
     TRIGGERED = "TRIGGERED"
@@ -26,17 +32,17 @@ class Status(enum.Enum):
 TERMINAL = frozenset({Status.FILLED, Status.CANCELED, Status.REJECTED, Status.EXPIRED})
 
 
-class Side(enum.Enum):
+class Side(_FastHash):
     BUY = "buy"
     SELL = "sell"
 
 
-class OrderType(enum.Enum):
+class OrderType(_FastHash):
     LIMIT = "limit"
     MARKET = "market"
 
 
-class TimeInForce(enum.Enum):
+class TimeInForce(_FastHash):
     GTC = "gtc"
     IOC = "ioc"
     FOK = "fok"
