@@ -148,7 +148,7 @@ def test_roundtrip_gateway_ping(benchmark, gateway):
 
 @pytest.mark.benchmark(group="uds-roundtrip")
 def test_roundtrip_gateway_place_to_ack(benchmark, gateway):
-    """A resting limit order, signed and POSTed to the venue before the ack."""
+    """A resting limit order, acked once queued for its venue (signed and POSTed after the ack)."""
     client = BlockingStrategy(gateway[0], "bench-place")
     n = iter(range(10**9))
 
