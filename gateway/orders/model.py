@@ -3,7 +3,8 @@ scaled by 10**SCALE (e18) whatever the venue uses; venue adapters convert."""
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+
+import msgspec
 
 SCALE = 18
 ONE = 10**SCALE
@@ -48,8 +49,13 @@ class TimeInForce(_FastHash):
     FOK = "fok"
 
 
-@dataclass(slots=True)
-class Fill:
+# Fill and Order: msgspec Structs (slotted, made in C: a third of a dataclass's construction
+# cost). gc=False: neither ever refers back to anything that refers to it (an order holds its
+# fills, its trade ids and the adapter's record of scalars), so the collector need not track
+# them; tracked, every open order was walked by each full collection.
+
+
+class Fill(msgspec.Struct, gc=False):
     trade_id: str
     price: int
     quantity: int
@@ -58,8 +64,7 @@ class Fill:
     fee: int | None = None
 
 
-@dataclass(slots=True)
-class Order:
+class Order(msgspec.Struct, gc=False):
     order_id: str
     strategy: str
     client_order_id: str
@@ -77,7 +82,7 @@ class Order:
     venue_order_id: str | None = None
     filled: int = 0
     notional: int = 0  # sum of price * quantity over fills, scaled e36
-    fills: list[Fill] = field(default_factory=list)
+    fills: list[Fill] = msgspec.field(default_factory=list)
     reason: str | None = None
     created_ns: int = 0
     updated_ns: int = 0
@@ -86,7 +91,7 @@ class Order:
     status_before_pending: Status | None = None
     replaces: str | None = None  # order_id this one replaces (cancel-and-replace)
     replaced_by: str | None = None
-    trade_ids: dict[str, str | None] = field(default_factory=dict)  # trade id -> channel that booked it
+    trade_ids: dict[str, str | None] = msgspec.field(default_factory=dict)  # trade id -> channel that booked it
     fills_reported: int = 0  # fills[:fills_reported] went to the strategy already
     # adapter-private (nonce, product id, ...): the adapter's own slotted record (its order_ref),
     # made when it first needs one; a plain dict as replayed from the journal until then
