@@ -34,6 +34,7 @@ from gateway.net.ratelimit import TokenBucket, retry_after_s
 from gateway.orders.model import SCALE, Order, Status
 from gateway.orders.tracker import Tracker
 from gateway.venues.config import InstrumentConfig, VenueConfig
+from gateway.venues.order_ref import OrderRef, order_ref_from
 from gateway.venues.outbound import Outbound
 from gateway.venues.resolver import UNDECIDED, Resolver
 
@@ -70,30 +71,11 @@ class VenueError(Exception):
 RESPONSE_HEADERS = frozenset({b"set-cookie", b"retry-after", b"etag"})
 
 
-def order_ref_from(ref_type: type[msgspec.Struct], data: dict) -> msgspec.Struct:
-    """An adapter's order record from the plain dict a journal replay gives back. Keys the
-    record no longer has (an older journal's) are ignored; a value of the wrong type is
-    dropped alone, the others kept."""
-    fields = ref_type.__struct_fields__
-    known = {k: v for k, v in data.items() if k in fields}
-    try:
-        return msgspec.convert(known, ref_type)
-    except msgspec.ValidationError:
-        ref = ref_type()
-        for field in msgspec.structs.fields(ref_type):
-            if field.name in known:
-                try:
-                    setattr(ref, field.name, msgspec.convert(known[field.name], field.type))
-                except msgspec.ValidationError:
-                    pass
-        return ref
-
-
 class VenueAdapter(abc.ABC):
     capabilities: Capabilities = Capabilities()
     # what the adapter keeps on an order (Order.venue_data, None until it needs one): a slotted
     # msgspec Struct of int / str / bool fields defaulting to None, journaled by field name
-    order_ref: type[msgspec.Struct] | None = None
+    order_ref: type[OrderRef] | None = None
     # True: the adapter gathers what waits for a connection into batch requests of its own,
     # so the outbound line hands requests over without waiting for a free connection
     batches_requests = False

@@ -15,7 +15,7 @@ from gateway.orders.records import encoder, venue_record
 from gateway.orders.model import Order, OrderType, Side, Status, TimeInForce
 from gateway.orders.tracker import Tracker
 from gateway.signer import Signer
-from gateway.venues.base import order_ref_from
+from gateway.venues.order_ref import order_ref_from
 from gateway.venues.bluefin.adapter import BluefinAdapter
 from gateway.venues.bluefin.config import BluefinConfig
 from gateway.venues.bluefin.records import BluefinOrderRef

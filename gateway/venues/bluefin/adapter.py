@@ -45,7 +45,7 @@ from gateway.venues.resolver import FOUND, NOT_FOUND, UNDECIDED
 from gateway.venues.bluefin import schemas
 from gateway.venues.bluefin.config import BluefinConfig
 from gateway.venues.bluefin.credentials import load_key
-from gateway.venues.bluefin.records import NO_REF, BluefinOrderRef, ref_of
+from gateway.venues.bluefin.records import NO_REF, BluefinOrderRef
 from gateway.venues.bluefin.signing import Ed25519Key, check_address, check_symbol, order_hash, order_json
 from gateway.venues.bluefin.ws import account_stream
 
@@ -316,7 +316,7 @@ class BluefinAdapter(VenueAdapter):
             self.log.warning("order %s: the venue's hash %s is not ours (%s)", order.order_id, ack.orderHash,
                              order.venue_order_id)
             self.tracker.bind_venue_id(order, schemas.norm_hash(ack.orderHash))
-        ref_of(order).acked = True
+        BluefinOrderRef.of(order).acked = True
         if order.status not in (Status.PENDING_CANCEL, Status.PENDING_REPLACE):
             self.tracker.apply(order, Status.PENDING_NEW)
         self.run_deferred(order)
@@ -330,7 +330,7 @@ class BluefinAdapter(VenueAdapter):
         listed = await self._open_orders(market)
         for payload in listed:
             if _same_hash(payload.orderHash, order.venue_order_id):
-                ref_of(order).acked = True
+                BluefinOrderRef.of(order).acked = True
                 self._on_order(payload, order, filled=_e18(payload.filledQuantityE9))
                 self.run_deferred(order)
                 return FOUND
@@ -541,7 +541,7 @@ class BluefinAdapter(VenueAdapter):
                 payload = listed.get(schemas.norm_hash(order.venue_order_id))
                 if payload is not None:
                     listed_ids.add(order.order_id)
-                    ref_of(order).acked = True
+                    BluefinOrderRef.of(order).acked = True
                     # fills made while away show as the venue's total (no trade records for them)
                     self._on_order(payload, order, filled=_e18(payload.filledQuantityE9))
                     self.run_deferred(order)

@@ -50,7 +50,7 @@ from gateway.venues.resolver import FOUND, NOT_FOUND
 from gateway.venues.bsx import schemas
 from gateway.venues.bsx.config import BsxConfig
 from gateway.venues.bsx.credentials import Credentials, load_credentials, save_api_key
-from gateway.venues.bsx.records import NO_REF, BsxOrderRef, ref_of
+from gateway.venues.bsx.records import NO_REF, BsxOrderRef
 from gateway.venues.bsx.signing import BsxSigner, domain
 from gateway.net.ws import ReconnectingStream
 from gateway.venues.bsx.ws import order_stream
@@ -299,7 +299,7 @@ class BsxAdapter(VenueAdapter):
     def _venue_client_id(order: Order) -> str:
         # from the gateway's order id, not the strategy's: unique across strategies (BSX wants
         # client_order_id unique among the account's open orders)
-        ref = ref_of(order)
+        ref = BsxOrderRef.of(order)
         if ref.cid is None:
             ref.cid = venue_client_id(order.order_id)
         return ref.cid

@@ -38,7 +38,7 @@ from gateway.venues.resolver import FOUND, NOT_FOUND
 from gateway.venues.dxtrade import schemas
 from gateway.venues.dxtrade.config import DxtradeConfig
 from gateway.venues.dxtrade.credentials import Credentials, load_credentials
-from gateway.venues.dxtrade.records import NO_REF, DxtradeOrderRef, ref_of
+from gateway.venues.dxtrade.records import NO_REF, DxtradeOrderRef
 
 P = schemas.PREFIX
 JSON = b"Content-Type: application/json\r\n"
@@ -266,7 +266,7 @@ class DxtradeAdapter(VenueAdapter):
         order = order or self._find(venue_order)
         if order is None:
             return  # not ours: another session of the account, or long forgotten
-        ref = ref_of(order)
+        ref = DxtradeOrderRef.of(order)
         seen = -1 if ref.version is None else ref.version
         if venue_order.version < seen:
             self.stale_versions += 1  # an older state of the order: never over a newer one
@@ -377,7 +377,7 @@ class DxtradeAdapter(VenueAdapter):
             raise VenueError("bad_field", f"contingency must be one of {', '.join(schemas.CONTINGENCY)}")
         for i, order in enumerate(orders):
             self._by_code[order.order_id] = order
-            ref = ref_of(order)
+            ref = DxtradeOrderRef.of(order)
             ref.group = wire
             if wire == "IF-THEN" and i:
                 ref.parent = orders[0].order_id
@@ -409,7 +409,7 @@ class DxtradeAdapter(VenueAdapter):
             for i, (order, answer) in enumerate(zip(orders, answers)):
                 if order.venue_order_id is None:
                     self.tracker.bind_venue_id(order, str(answer.orderId))
-                ref = ref_of(order)
+                ref = DxtradeOrderRef.of(order)
                 ref.update_order_id = answer.updateOrderId
                 if i == 0 and etag:
                     ref.etag = etag  # the reply's ETag is the (first) order's
@@ -440,7 +440,7 @@ class DxtradeAdapter(VenueAdapter):
             raise VenueError("venue_error", _error_text(response))
         etag = response.headers.get("etag")
         if etag:
-            ref_of(order).etag = etag
+            DxtradeOrderRef.of(order).etag = etag
         self._apply_venue_order(schemas.order_decoder.decode(response.body), order)
         return FOUND
 
@@ -456,7 +456,7 @@ class DxtradeAdapter(VenueAdapter):
             return None
         etag = response.headers.get("etag")
         if etag:
-            ref_of(order).etag = etag
+            DxtradeOrderRef.of(order).etag = etag
         try:
             return schemas.order_decoder.decode(response.body)
         except DECODE_ERRORS:
@@ -488,7 +488,7 @@ class DxtradeAdapter(VenueAdapter):
         if response.status == 200:
             etag = response.headers.get("etag")
             if etag:
-                ref_of(order).etag = etag
+                DxtradeOrderRef.of(order).etag = etag
             # If-Match held: the venue canceled the very state we knew, nothing filled since
             self.tracker.apply(order, Status.CANCELED, reason=self._cancel_reason(order))
             return
@@ -544,11 +544,11 @@ class DxtradeAdapter(VenueAdapter):
             if response.status == 200:
                 try:
                     answer = schemas.order_response_decoder.decode(response.body)
-                    ref_of(order).update_order_id = answer.updateOrderId
+                    DxtradeOrderRef.of(order).update_order_id = answer.updateOrderId
                 except DECODE_ERRORS:
                     pass  # the status said yes; the list will show the new update id
                 if response.headers.get("etag"):
-                    ref_of(order).etag = response.headers["etag"]
+                    DxtradeOrderRef.of(order).etag = response.headers["etag"]
                 if quantity is not None:
                     order.quantity = quantity
                 if price is not None:

@@ -1,14 +1,10 @@
-"""What the DXtrade adapter keeps on each order (Order.venue_data), journaled by field name.
-
-omit_defaults: the journal encodes the record itself (orders/records.py: venue_record), its unset (None)
-fields left out. gc=False: ints, strs and bools make no cycles for the collector to track.
-"""
+"""What the DXtrade adapter keeps on each order (Order.venue_data) (see gateway/venues/order_ref.py)."""
 from __future__ import annotations
 
-import msgspec
+from gateway.venues.order_ref import OrderRef, frozen_default
 
 
-class DxtradeOrderRef(msgspec.Struct, omit_defaults=True, gc=False):
+class DxtradeOrderRef(OrderRef):
     version: int | None = None  # the newest version of the order seen (None: none yet)
     group: str | None = None  # the contingency type it was placed in, if any
     parent: str | None = None  # an IF-THEN group's first order (its order id)
@@ -17,16 +13,5 @@ class DxtradeOrderRef(msgspec.Struct, omit_defaults=True, gc=False):
     position_effect: str | None = None  # None: "OPEN"
 
 
-class _NoRef(DxtradeOrderRef, frozen=True):
-    pass
+NO_REF = frozen_default(DxtradeOrderRef)
 
-
-NO_REF = _NoRef()  # read in place of an order without a record yet (frozen: a write to it fails)
-
-
-def ref_of(order) -> DxtradeOrderRef:
-    """The order's record, made on first use."""
-    ref = order.venue_data
-    if ref is None:
-        ref = order.venue_data = DxtradeOrderRef()
-    return ref

@@ -40,7 +40,7 @@ from gateway.venues.resolver import FOUND, NOT_FOUND
 from gateway.venues.poloniex import schemas as s
 from gateway.venues.poloniex.config import PoloniexConfig
 from gateway.venues.poloniex.credentials import Credentials, load_credentials
-from gateway.venues.poloniex.records import NO_REF, PoloniexOrderRef, ref_of
+from gateway.venues.poloniex.records import NO_REF, PoloniexOrderRef
 from gateway.venues.poloniex.signing import sign_request
 from gateway.venues.poloniex.ws import order_stream
 
@@ -192,7 +192,7 @@ class PoloniexAdapter(VenueAdapter):
     async def place(self, order: Order) -> None:
         smart = order.stop_price is not None
         if smart:
-            ref_of(order).smart = True
+            PoloniexOrderRef.of(order).smart = True
         body = self._body(order)
         reply = await self._send("POST", "/smartorders" if smart else "/orders", body)
         reply.add_done_callback(partial(self._on_place_reply, order))
@@ -241,7 +241,7 @@ class PoloniexAdapter(VenueAdapter):
 
     def _triggered(self, order: Order, venue_id: str) -> None:
         """The smart order became a regular order on the book: follow that one from now on."""
-        ref = ref_of(order)
+        ref = PoloniexOrderRef.of(order)
         if not ref.triggered:
             ref.triggered = True
             if order.venue_order_id is not None and ref.smart_id is None:
@@ -321,7 +321,7 @@ class PoloniexAdapter(VenueAdapter):
                 self._apply_record(record.triggeredOrder, order)
                 return
             if order.venue_order_id is None:
-                ref_of(order).smart_id = record.id
+                PoloniexOrderRef.of(order).smart_id = record.id
                 self.tracker.bind_venue_id(order, record.id)
                 self.run_deferred(order)
             if record.state == s.PENDING_NEW:
@@ -478,7 +478,7 @@ class PoloniexAdapter(VenueAdapter):
         if smart:
             # the venue keeps the old smart order's details unless amended: its stop price too
             new.stop_price = old.stop_price
-            ref_of(new).smart = True
+            PoloniexOrderRef.of(new).smart = True
             target = f"/smartorders/{s.CID_PREFIX}{old.order_id}"
         else:
             target = f"/orders/{old.venue_order_id}"
