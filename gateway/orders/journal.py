@@ -46,6 +46,7 @@ class Journal:
         self.fsync = fsync
         self.batch_s = batch_ms / 1000
         self._buf = bytearray()  # framed records not yet written
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._pending = 0  # how many
         self._fd = -1
         self._flush_scheduled = False
@@ -146,10 +147,15 @@ class Journal:
         self._pending += 1
         if not self._flush_scheduled:
             self._flush_scheduled = True
-            try:
-                asyncio.get_running_loop().call_soon(self.flush)
-            except RuntimeError:
-                self.flush()  # no loop (tools, tests): write now
+            loop = self._loop
+            if loop is None or not loop.is_running():
+                # looked up once per loop: asyncio.get_running_loop() costs a getpid() per call on 3.11
+                try:
+                    loop = self._loop = asyncio.get_running_loop()
+                except RuntimeError:
+                    self.flush()  # no loop (tools, tests): write now
+                    return
+            loop.call_soon(self.flush)
 
     def flush(self) -> None:
         self._flush_scheduled = False

@@ -58,6 +58,7 @@ class Outbound:
         self._weight = 0.0  # rate-limit weight of what waits in the line
         self._max = max_requests
         self._task: asyncio.Task | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._idle: asyncio.Event | None = None
         # set by the router: what becomes of a job the venue could not take
         self.on_failure: Callable[[Job, str, str], None] | None = None
@@ -92,7 +93,10 @@ class Outbound:
         if job.kind == PLACE:
             job.order.queued = True
         if self._task is None:
-            self._task = asyncio.ensure_future(self._drain())
+            loop = self._loop
+            if loop is None or not loop.is_running():
+                loop = self._loop = asyncio.get_running_loop()  # once per loop: a getpid() per call on 3.11
+            self._task = loop.create_task(self._drain())
 
     def withdraw(self, order: Order) -> bool:
         """Take a place out of the line if it has not left yet; returns whether it had not."""
