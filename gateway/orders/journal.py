@@ -20,6 +20,7 @@ file replaces the old in one rename.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 from collections.abc import Iterable, Iterator
@@ -58,6 +59,7 @@ class Journal:
         self.size = 0  # bytes in the file
         self.snapshot_size = 0  # bytes of its last snapshot
         self._next_fd = -1  # the file a running compaction writes, beside the current one
+        self._compaction_failed: OSError | None = None  # a write to it failed: compact() gives up
         self.compactions = 0
 
     # reading
@@ -118,17 +120,23 @@ class Journal:
                 written += len(data)
             for i in range(0, len(orders), slice_orders):
                 data = _snapshot_bytes(orders[i:i + slice_orders])
+                self._check_compaction()
                 _write_all(self._next_fd, data)
                 written += len(data)
                 await asyncio.sleep(0)  # strategies' requests between slices
             self.flush()
+            self._check_compaction()
             fd = self._next_fd
             await asyncio.get_running_loop().run_in_executor(None, os.fsync, fd)
             self.flush()  # what came during the sync: on the new file (and the old) too
+            self._check_compaction()
         except BaseException:
-            os.close(self._next_fd)
-            self._next_fd = -1
-            os.unlink(tmp)
+            if self._next_fd >= 0:
+                os.close(self._next_fd)
+                self._next_fd = -1
+            self._compaction_failed = None
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
             raise
         os.replace(tmp, self.path)
         old, self._fd, self._next_fd = self._fd, self._next_fd, -1
@@ -141,6 +149,18 @@ class Journal:
         self.snapshot_size = written
         self.compactions += 1
         log.info("journal %s compacted online: %d orders, %d bytes", self.path, len(orders), self.size)
+
+    def _abandon_compaction(self, exc: OSError) -> None:
+        """A write to the compaction's file failed: that file is torn, the compaction is given
+        up (compact() raises at its next step) and the journal goes on as it was."""
+        log.error("journal %s: online compaction given up: %s", self.path, exc)
+        os.close(self._next_fd)
+        self._next_fd = -1
+        self._compaction_failed = exc
+
+    def _check_compaction(self) -> None:
+        if self._compaction_failed is not None:
+            raise self._compaction_failed
 
     def add(self, record: Record) -> None:
         _append(self._buf, record)
@@ -162,13 +182,24 @@ class Journal:
         if not self._buf or self._fd < 0:
             return
         data = self._buf
-        self.records_written += self._pending
-        self._pending = 0
-        _write_all(self._fd, data)
+        try:
+            _write_all(self._fd, data)
+        except OSError as exc:
+            # what reached the file leaves the buffer and the next flush writes the rest after
+            # it: written again whole, a record's head would be in the file twice, and the
+            # replay would stop at the torn frame
+            del data[:exc.written]
+            self.size += exc.written
+            raise
         self.size += len(data)
         if self._next_fd >= 0:
-            _write_all(self._next_fd, data)
+            try:
+                _write_all(self._next_fd, data)
+            except OSError as exc:
+                self._abandon_compaction(exc)  # the journal itself has every byte
         data.clear()
+        self.records_written += self._pending
+        self._pending = 0
         if self.fsync == "always":
             os.fsync(self._fd)
         elif self.fsync == "batch":
@@ -246,9 +277,15 @@ def _snapshot_bytes(orders: Iterable[Order], extra: Iterable[Record] = ()) -> by
 
 
 def _write_all(fd: int, data: bytearray) -> None:
-    n = os.write(fd, data)
-    while n < len(data):  # a regular file takes all but on a full disk or a signal
-        n += os.write(fd, memoryview(data)[n:])
+    """All of data, or OSError with `written`: how much of it reached the file first (a
+    regular file takes all in one write but on a full disk or a signal)."""
+    n = 0
+    try:
+        while n < len(data):
+            n += os.write(fd, data[n:] if n else data)  # a copy of the rest: no view holds data
+    except OSError as exc:
+        exc.written = n
+        raise
 
 
 def _fsync_and_close(fd: int) -> None:

@@ -127,3 +127,93 @@ def _old_records(o) -> list[dict]:
                     "ts": f.ts_ns, "maker": f.is_maker, "fee": _s(f.fee)})
     out.append(_old_state_record(o))
     return out
+
+
+class _FullDisk:
+    """os.write as on a disk that fills: on its turn, half of what is asked is written, then
+    the next call fails with ENOSPC; the other writes go through."""
+
+    def __init__(self, fail_fd: int | None = None):
+        import os
+
+        self._write = os.write
+        self.fail_fd = fail_fd
+        self.armed = False
+        self.failing = False
+
+    def __call__(self, fd, data):
+        import errno
+
+        if self.armed and (self.fail_fd is None or fd == self.fail_fd):
+            if self.failing:
+                self.armed = self.failing = False
+                raise OSError(errno.ENOSPC, "No space left on device")
+            self.failing = True
+            return self._write(fd, bytes(data[:len(data) // 2]))
+        return self._write(fd, data)
+
+
+def test_a_flush_cut_short_by_a_full_disk_loses_nothing_once_there_is_room(tmp_path, monkeypatch):
+    """Half the batch reached the file, then ENOSPC: the next flush writes the other half after
+    it (not the whole batch again, which would leave a torn frame the replay stops at)."""
+    import gateway.orders.journal as journal_mod
+
+    disk = _FullDisk()
+    monkeypatch.setattr(journal_mod.os, "write", disk)
+    journal = Journal(str(tmp_path / "j"))
+    journal.open([])
+    tracker = Tracker(Listener(), now_ns=Clock(), journal=journal)
+    journal._flush_scheduled = True  # records gather for one flush, as in a loop turn
+    for i in range(3):
+        tracker.new_order(strategy="s", client_order_id=f"a{i}", venue="v", symbol="X", side=Side.BUY,
+                          type=OrderType.LIMIT, tif=TimeInForce.GTC, price=ONE, quantity=ONE)
+    disk.armed = True
+    with pytest.raises(OSError):
+        journal.flush()
+    journal._flush_scheduled = True
+    for i in range(3):
+        tracker.new_order(strategy="s", client_order_id=f"b{i}", venue="v", symbol="X", side=Side.BUY,
+                          type=OrderType.LIMIT, tif=TimeInForce.GTC, price=ONE, quantity=ONE)
+    journal.close()
+    back = replay(Journal(str(tmp_path / "j")).read())
+    assert [o.client_order_id for o in back] == ["a0", "a1", "a2", "b0", "b1", "b2"]
+
+
+def test_a_full_disk_under_an_online_compaction_gives_it_up_and_keeps_the_journal(tmp_path, monkeypatch):
+    import asyncio
+
+    import gateway.orders.journal as journal_mod
+
+    path = str(tmp_path / "j")
+    journal = Journal(path)
+    journal.open([])
+    tracker = Tracker(Listener(), now_ns=Clock(), journal=journal)
+
+    def new(cid):
+        return tracker.new_order(strategy="s", client_order_id=cid, venue="v", symbol="X", side=Side.BUY,
+                                 type=OrderType.LIMIT, tif=TimeInForce.GTC, price=ONE, quantity=ONE)
+
+    async def main():
+        for i in range(20):
+            new(f"a{i}")
+        journal.flush()
+        task = asyncio.ensure_future(journal.compact(list(tracker.orders.values()), slice_orders=5))
+        await asyncio.sleep(0)  # the compaction's file is open, its first slice written
+        disk = _FullDisk(fail_fd=journal._next_fd)
+        monkeypatch.setattr(journal_mod.os, "write", disk)
+        disk.armed = True
+        new("during-1")
+        journal.flush()  # half of it reaches the compaction's file
+        new("during-2")
+        journal.flush()  # ENOSPC there: the compaction is given up, the journal has both
+        with pytest.raises(OSError):
+            await task
+        new("after")
+        await journal.compact(list(tracker.orders.values()))  # a later one goes through
+        new("last")
+        journal.close()
+
+    asyncio.run(main())
+    assert journal.compactions == 1 and not (tmp_path / "j.compact").exists()
+    back = [o.client_order_id for o in replay(Journal(path).read())]
+    assert back == [f"a{i}" for i in range(20)] + ["during-1", "during-2", "after", "last"]
