@@ -8,9 +8,13 @@ the gateway's Citrex adapter uses, on the same libraries as the gateway's own ho
 
     POST /v1/session/login   the login's signature recovered; a session cookie
     POST /v1/order           the session, the fields, tick, lot, expiry and a fresh nonce checked;
-                             one order signature in `verify_every` recovered (the first always);
-                             the order rests: its JSON is the reply, then pushed on the stream
-    DELETE /v1/order         canceled and pushed; GET /v1/openOrders and /v1/orders list them
+                             one signature in `verify_every` recovered (the first always), orders
+                             and cancels alike; the order rests: its JSON is the reply, then pushed
+                             on the stream
+    DELETE /v1/order         canceled and pushed
+    POST /v1/order/cancel-and-replace   both checked first, then the old canceled, the new placed
+    DELETE /v1/openOrders    the product's open orders canceled; GET lists them, GET /v1/orders
+                             lists closed ones too (the adapter's look-up reads it)
     WS /v1/ws/operate        JSON-RPC `subscribe` to the `orders` channel (the session's account)
 
 No matching: every order rests (the bench places resting limit orders). A bad request gets the
@@ -42,6 +46,8 @@ from gateway.venues.citrex.config import CitrexConfig
 
 _place_decoder = msgspec.json.Decoder(schemas.PlaceOrder)
 _cancel_decoder = msgspec.json.Decoder(schemas.CancelOrder)
+_cancel_all_decoder = msgspec.json.Decoder(schemas.CancelOrders)
+_replace_decoder = msgspec.json.Decoder(schemas.CancelAndReplace)
 _login_decoder = msgspec.json.Decoder(schemas.Login)
 _rpc_decoder = msgspec.json.Decoder(dict)
 _encode = msgspec.json.Encoder().encode
@@ -67,9 +73,12 @@ class StubVenue:
         types = schemas.eip712_types()
         self._order_t = StructType(types, "Order", domain)
         self._login_t = StructType(types, "LoginMessage", domain)
+        self._cancel_t = StructType(types, "CancelOrder", domain)
+        self._cancel_all_t = StructType(types, "CancelOrders", domain)
         self.sessions: dict[bytes, str] = {}  # cookie value -> account (lower case)
         self.subscribers: dict[str, list[picows.WSTransport]] = {}
-        self.open: dict[str, dict] = {}  # order id -> its wire form
+        self.orders: dict[str, dict] = {}  # order id -> its wire form, closed ones too
+        self.open: set[str] = set()
         self.nonces: set[tuple[str, int]] = set()
         self.signed = 0
         self._ids = itertools.count(1)
@@ -80,16 +89,23 @@ class StubVenue:
         """(status, body, extra headers) of one request."""
         try:
             route = path.split(b"?", 1)[0]
+            if route == b"/v1/session/login" and method == b"POST":
+                return self._login(body)
+            account = self._session(cookie)
             if route == b"/v1/order":
                 if method == b"POST":
-                    return 200, self._place(self._session(cookie), body), b""
+                    return 200, self._place(account, body), b""
                 if method == b"DELETE":
-                    return 200, self._cancel(self._session(cookie), body), b""
-            elif route in (b"/v1/openOrders", b"/v1/orders") and method == b"GET":
-                account = self._session(cookie)
-                return 200, _encode([o for o in self.open.values() if o["account"].lower() == account]), b""
-            elif route == b"/v1/session/login" and method == b"POST":
-                return self._login(body)
+                    return 200, self._cancel(account, body), b""
+            elif route == b"/v1/order/cancel-and-replace" and method == b"POST":
+                return 200, self._replace(account, body), b""
+            elif route == b"/v1/openOrders":
+                if method == b"GET":
+                    return 200, _encode([self.orders[i] for i in self.open if self._owned(i, account)]), b""
+                if method == b"DELETE":
+                    return 200, self._cancel_product(account, body), b""
+            elif route == b"/v1/orders" and method == b"GET":  # closed ones too, as the venue lists them
+                return 200, _encode([o for o in self.orders.values() if o["account"].lower() == account]), b""
             raise _Reject(f"no route {method.decode()} {route.decode()}", 404)
         except _Reject as exc:
             return exc.status, _encode({"success": False, "error": str(exc)}), b""
@@ -103,6 +119,9 @@ class StubVenue:
                 return self.sessions[value]
         raise _Reject("unauthorized: log in first", 401)
 
+    def _owned(self, order_id: str, account: str) -> bool:
+        return self.orders[order_id]["account"].lower() == account
+
     def _login(self, body: bytes) -> tuple[int, bytes, bytes]:
         login = _login_decoder.decode(body)
         digest = self._login_t.digest((login.account, login.message, login.timestamp))
@@ -113,8 +132,21 @@ class StubVenue:
         cookie = f"Set-Cookie: {schemas.SESSION_COOKIE}={token}; Path=/; HttpOnly\r\n".encode()
         return 200, _encode({"name": schemas.SESSION_COOKIE, "value": token}), cookie
 
-    def _place(self, account: str, body: bytes) -> bytes:
-        o = _place_decoder.decode(body)
+    def _check_signature(self, account: str, signature: str, digest) -> None:
+        """The simulator's sampled check: 65 bytes with v 27 or 28 always; the signer recovered
+        for the first signed request and then one in verify_every (digest: made only then)."""
+        try:
+            raw = bytes.fromhex(signature.removeprefix("0x"))
+        except ValueError:
+            raise _Reject("invalid signature") from None
+        if len(raw) != 65 or raw[64] not in (27, 28):
+            raise _Reject("invalid signature")
+        self.signed += 1
+        if (self.signed - 1) % self.verify_every == 0 and recover_address(digest(), raw).lower() != account:
+            raise _Reject("invalid signature: signer is not the account")
+
+    def _checked(self, account: str, o: schemas.PlaceOrder) -> dict:
+        """A new order's wire form, every check passed; not yet on the book (nothing kept)."""
         if o.account.lower() != account:
             raise _Reject("account does not match the session", 401)
         product = self.products.get(o.productId)
@@ -123,18 +155,12 @@ class StubVenue:
         symbol, tick, lot, min_quantity = product
         try:
             price, quantity = int(o.price), int(o.quantity)
-            raw = bytes.fromhex(o.signature.removeprefix("0x"))
         except ValueError:
-            raise _Reject("invalid request: price, quantity and signature are integers and hex") from None
-        # the simulator's order of checks: the signature (one in N recovered), then the rest
-        if len(raw) != 65 or raw[64] not in (27, 28):
-            raise _Reject("invalid signature")
-        self.signed += 1
-        if (self.signed - 1) % self.verify_every == 0:
-            digest = self._order_t.digest((o.account, o.subAccountId, o.productId, o.isBuy, o.orderType,
-                                           o.timeInForce, o.expiration, price, quantity, o.nonce))
-            if recover_address(digest, raw).lower() != account:
-                raise _Reject("invalid signature: signer is not the account")
+            raise _Reject("price and quantity must be e18 integer strings") from None
+        # the simulator's order of checks: the signature, then the rest
+        self._check_signature(account, o.signature, lambda: self._order_t.digest((
+            o.account, o.subAccountId, o.productId, o.isBuy, o.orderType, o.timeInForce, o.expiration, price,
+            quantity, o.nonce)))
         if price <= 0 or price % tick:
             raise _Reject(f"price {o.price} is not a positive multiple of the tick {tick}")
         if quantity <= 0 or quantity % lot or quantity < min_quantity:
@@ -143,26 +169,57 @@ class StubVenue:
             raise _Reject("order expired")
         if (account, o.nonce) in self.nonces:
             raise _Reject("nonce already used")
-        self.nonces.add((account, o.nonce))
-        wire = {"id": f"0x{next(self._ids):016x}", "productId": o.productId, "productSymbol": symbol,
+        return {"id": f"0x{next(self._ids):016x}", "productId": o.productId, "productSymbol": symbol,
                 "account": o.account, "subAccountId": o.subAccountId, "isBuy": o.isBuy, "orderType": o.orderType,
                 "timeInForce": o.timeInForce, "price": o.price, "quantity": o.quantity, "nonce": o.nonce,
                 "sender": o.account, "signature": o.signature, "expiration": o.expiration, "txHash": "",
                 "createdAt": time.time_ns() // 1_000_000, "status": "OPEN", "residualQuantity": o.quantity,
                 "trades": []}
-        self.open[wire["id"]] = wire
-        reply = _encode(wire)
+
+    def _rest(self, account: str, wire: dict) -> bytes:
+        """The order on the book (it rests: no matching); its reply, then its stream event."""
+        self.nonces.add((account, wire["nonce"]))
+        self.orders[wire["id"]] = wire
+        self.open.add(wire["id"])
         asyncio.get_running_loop().call_soon(self._push, account, wire)  # after the reply, as the simulator
-        return reply
+        return _encode(wire)
+
+    def _place(self, account: str, body: bytes) -> bytes:
+        return self._rest(account, self._checked(account, _place_decoder.decode(body)))
+
+    def _cancel_open(self, account: str, order_id: str) -> None:
+        if order_id not in self.open or not self._owned(order_id, account):
+            raise _Reject("order not found")
+        self.open.discard(order_id)
+        wire = self.orders[order_id] = {**self.orders[order_id], "status": "CANCELLED"}
+        self._push(account, wire)
 
     def _cancel(self, account: str, body: bytes) -> bytes:
         c = _cancel_decoder.decode(body)
-        wire = self.open.get(c.orderId)
-        if wire is None or wire["account"].lower() != account:
-            raise _Reject("order not found")
-        del self.open[c.orderId]
-        wire["status"] = "CANCELLED"
-        self._push(account, wire)
+        self._check_signature(account, c.signature, lambda: self._cancel_t.digest(
+            (c.account, c.subAccountId, c.productId, c.orderId)))
+        self._cancel_open(account, c.orderId)
+        return b'{"success":true,"error":null}'
+
+    def _replace(self, account: str, body: bytes) -> bytes:
+        r = _replace_decoder.decode(body)
+        try:
+            new = self._checked(account, r.newOrder)
+        except _Reject as exc:
+            raise _Reject(f"newOrder: {exc}", exc.status) from None
+        try:
+            self._cancel_open(account, r.idToCancel)
+        except _Reject as exc:
+            raise _Reject(f"idToCancel: {exc}") from None
+        return self._rest(account, new)
+
+    def _cancel_product(self, account: str, body: bytes) -> bytes:
+        c = _cancel_all_decoder.decode(body)
+        self._check_signature(account, c.signature, lambda: self._cancel_all_t.digest(
+            (c.account, c.subAccountId, c.productId)))
+        for order_id in [i for i in self.open if self._owned(i, account)
+                         and self.orders[i]["productId"] == c.productId]:
+            self._cancel_open(account, order_id)
         return b'{"success":true,"error":null}'
 
     # the stream

@@ -32,12 +32,12 @@ def test_loadgen_short_run():
     assert "strategy -> ack" in format_table(report)
 
 
-def test_loadgen_against_the_stub_venue_places_and_cancels():
+def test_loadgen_against_the_stub_venue_places_cancels_and_replaces():
     report = run_load(Options(conns=2, rate=60, inflight=4, duration=2.0, warmup=0.3, baselines=False,
-                              progress=False, venue="stub", mix="place=2,cancel=1"))
+                              progress=False, venue="stub", mix="place=2,cancel=1,replace=1"))
     g = report["gateway"]
     assert g["simulator"]["process"] == "stub"
-    assert g["sent"]["place"] > 0 and g["sent"]["cancel"] > 0, g["sent"]
+    assert all(g["sent"][op] > 0 for op in ("place", "cancel", "replace")), g["sent"]
     assert not g["errors"] and not g["errors_total"], g
     assert g["confirmed"] == g["acked"] and g["unconfirmed_at_end"] == 0, g  # the stub's stream confirmed each
     assert g["cpu_us_per_order"]["simulator"] > 0

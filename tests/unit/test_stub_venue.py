@@ -68,7 +68,7 @@ def test_the_stub_refuses_what_the_simulator_refuses(tmp_path):
     assert len(venue.open) == 2
 
 
-def test_the_stub_pushes_each_change_on_the_account_stream_and_cancels(tmp_path):
+def test_the_stub_pushes_each_change_and_cancels_replaces_and_lists_as_the_venue(tmp_path):
     class Transport:
         def __init__(self):
             self.sent = []
@@ -79,21 +79,50 @@ def test_the_stub_pushes_each_change_on_the_account_stream_and_cancels(tmp_path)
     async def scenario():
         venue = _venue(tmp_path, verify_every=1)
         mine = CitrexSigner(Signer(b"\x01" * 32), sub_account_id=0, **DOMAIN)
-        _, cookie = _login(venue, mine, mine.account)
+        account = mine.account
+        _, cookie = _login(venue, mine, account)
         stream = Transport()
-        venue.subscribers[mine.account.lower()] = [stream]
-        status, reply, _ = venue.handle(b"POST", b"/v1/order", cookie,
-                                        msgspec.json.encode(_order_body(mine, mine.account, 1)))
-        placed = schemas.order_decoder.decode(reply)  # the adapter's own decoder reads it
-        await asyncio.sleep(0)  # the push follows the reply
-        cancel = {"account": mine.account, "subAccountId": 0, "productId": 1002, "orderId": placed.id,
-                  "signature": "0x" + "00" * 65}
-        canceled = venue.handle(b"DELETE", b"/v1/order", cookie, msgspec.json.encode(cancel))
-        again = venue.handle(b"DELETE", b"/v1/order", cookie, msgspec.json.encode(cancel))
-        return placed, stream.sent, canceled, again
+        venue.subscribers[account.lower()] = [stream]
 
-    placed, pushed, canceled, again = asyncio.run(scenario())
+        def call(method, path, body):
+            status, reply, _ = venue.handle(method, path, cookie, msgspec.json.encode(body))
+            return status, msgspec.json.decode(reply)
+
+        def cancel_body(order_id, signer=mine):
+            digest = signer.cancel.digest((account, 0, 1002, order_id))
+            return {"account": account, "subAccountId": 0, "productId": 1002, "orderId": order_id,
+                    "signature": "0x" + signer.signer.sign_digest(digest).hex()}
+
+        status, reply = call(b"POST", b"/v1/order", _order_body(mine, account, 1))
+        placed = schemas.order_decoder.decode(msgspec.json.encode(reply))  # the adapter's own decoder reads it
+        await asyncio.sleep(0)  # the push follows the reply
+        other = CitrexSigner(Signer(b"\x02" * 32), sub_account_id=0, **DOMAIN)
+        forged = call(b"DELETE", b"/v1/order", cancel_body(placed.id, signer=other))
+        canceled = call(b"DELETE", b"/v1/order", cancel_body(placed.id))
+        again = call(b"DELETE", b"/v1/order", cancel_body(placed.id))
+        _, second = call(b"POST", b"/v1/order", _order_body(mine, account, 2))
+        await asyncio.sleep(0)
+        replace = {"idToCancel": second["id"], "newOrder": _order_body(mine, account, 3)}
+        replaced = call(b"POST", b"/v1/order/cancel-and-replace", replace)
+        await asyncio.sleep(0)
+        digest = mine.cancel_all.digest((account, 0, 1002))
+        cancel_all = call(b"DELETE", b"/v1/openOrders", {"account": account, "subAccountId": 0, "productId": 1002,
+                                                         "signature": "0x" + mine.signer.sign_digest(digest).hex()})
+        listed = call(b"GET", b"/v1/orders?account=" + account.encode(), {})[1]
+        still_open = call(b"GET", b"/v1/openOrders?account=" + account.encode(), {})[1]
+        return placed, second, replaced, stream.sent, forged, canceled, again, cancel_all, listed, still_open
+
+    placed, second, replaced, pushed, forged, canceled, again, cancel_all, listed, still_open = asyncio.run(scenario())
     assert placed.status == "OPEN" and placed.nonce == 1
-    assert [(m["method"], m["params"]["id"], m["params"]["status"]) for m in pushed] == [
-        (schemas.WS_ORDER_UPDATE, placed.id, "OPEN"), (schemas.WS_ORDER_UPDATE, placed.id, "CANCELLED")]
+    assert forged[0] == 400 and "signer is not the account" in forged[1]["error"]  # cancels are checked too
     assert canceled[0] == 200 and again[0] == 400
+    assert replaced[0] == 200 and replaced[1]["nonce"] == 3 and replaced[1]["status"] == "OPEN"
+    assert cancel_all[0] == 200
+    new_id = replaced[1]["id"]
+    assert [(m["method"], m["params"]["id"], m["params"]["status"]) for m in pushed] == [
+        (schemas.WS_ORDER_UPDATE, placed.id, "OPEN"), (schemas.WS_ORDER_UPDATE, placed.id, "CANCELLED"),
+        (schemas.WS_ORDER_UPDATE, second["id"], "OPEN"), (schemas.WS_ORDER_UPDATE, second["id"], "CANCELLED"),
+        (schemas.WS_ORDER_UPDATE, new_id, "OPEN"), (schemas.WS_ORDER_UPDATE, new_id, "CANCELLED")]
+    assert sorted((o["id"], o["status"]) for o in listed) == sorted(
+        [(placed.id, "CANCELLED"), (second["id"], "CANCELLED"), (new_id, "CANCELLED")])  # closed ones listed
+    assert still_open == []
