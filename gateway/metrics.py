@@ -41,6 +41,7 @@ class MetricsSource(Protocol):
     def duplicate_fills(self) -> int: ...
     def open_order_counts(self) -> dict[tuple[str, str], int]: ...  # (venue, strategy) -> n
     def strategies_connected(self) -> int: ...
+    def journal_health(self) -> tuple[bool, int]: ...  # (failing, failed writes so far)
     def venue_list(self) -> Sequence[VenueHealth]: ...
 
 STAGES = ("decode", "validate", "sign", "queue_wait", "tick_to_wire", "venue_ack", "confirmation")
@@ -174,6 +175,15 @@ class _Collector:
         fam = CounterMetricFamily("gateway_duplicate_fills",
                                   "Trades a venue channel reported again, booked once.")
         fam.add_metric([], source.duplicate_fills)
+        yield fam
+        failing, errors = source.journal_health()
+        fam = GaugeMetricFamily("gateway_journal_failing",
+                                "1 while the order journal cannot be written: new orders are refused "
+                                "(journal_unavailable) and acks wait.")
+        fam.add_metric([], 1 if failing else 0)
+        yield fam
+        fam = CounterMetricFamily("gateway_journal_write_errors", "Journal writes that failed (retried).")
+        fam.add_metric([], errors)
         yield fam
 
         reconnects = CounterMetricFamily("gateway_venue_reconnects", "Venue stream reconnects.", labels=["venue"])

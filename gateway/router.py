@@ -145,6 +145,10 @@ class Router:
                 raise RequestError("shutting_down", "the gateway is shutting down: no new orders or changes")
             if self.halted is not None and isinstance(request, _NEW_WORK):
                 raise RequestError("halted", f"new orders are halted by fleet control: {self.halted}")
+            journal = self.tracker.journal
+            if journal is not None and journal.failing is not None and isinstance(request, _NEW_WORK):
+                raise RequestError("journal_unavailable", "the order journal cannot be written "
+                                   f"({journal.failing.strerror or journal.failing}): no new orders until it can")
             reply = self._handlers[type(request)](conn, request, t_in_ns, decode_ns)
         except RequestError as exc:
             code = exc.code
@@ -159,11 +163,11 @@ class Router:
             self.switches.touch(conn.strategy, t_in_ns)  # any request re-arms it
         return reply
 
-    def commit(self) -> None:
-        """Before any reply leaves: what was accepted is in the journal (the kernel's)."""
+    def commit(self) -> bool:
+        """Before any reply leaves: what was accepted is in the journal (the kernel's). False:
+        the journal cannot write now, and the replies must wait."""
         journal = self.tracker.journal
-        if journal is not None:
-            journal.flush()
+        return journal is None or journal.flush()
 
     def _hello(self, conn, req: f.Hello, *_) -> f.Ack:
         if conn.strategy is not None:
@@ -387,6 +391,11 @@ class Router:
             key = (order.venue, order.strategy)
             counts[key] = counts.get(key, 0) + 1
         return counts
+
+    def journal_health(self) -> tuple[bool, int]:
+        """(failing, failed writes so far); without a journal it never fails."""
+        journal = self.tracker.journal
+        return (False, 0) if journal is None else (journal.failing is not None, journal.write_errors)
 
     def strategies_connected(self) -> int:
         return len(self.connections)

@@ -25,6 +25,9 @@ import httptools
 from gateway.net.ratelimit import TokenBucket, retry_after_s
 
 
+_HOLD_RETRY_S = 0.1  # requests held by a failing before_write hook are tried again this often
+
+
 class HttpError(Exception):
     """The request's fate is unknown or it failed below HTTP (connect, timeout, reset)."""
 
@@ -268,7 +271,10 @@ class HttpClient:
         return waiter
 
     def _write_unwritten(self) -> None:
-        self._before_write()
+        if self._before_write() is False:
+            # what the journal holds about these requests (a nonce) is not on file yet: they wait
+            self._loop.call_later(_HOLD_RETRY_S, self._write_unwritten)
+            return
         unwritten, self._unwritten = self._unwritten, []
         for conn, data in unwritten:
             if not conn.closed:

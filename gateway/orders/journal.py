@@ -35,6 +35,9 @@ from gateway.orders.records import (NEW, Record, apply_record, decode, encoder, 
 
 log = logging.getLogger("gateway.journal")
 
+RETRY_S = 0.1  # a failed write is tried again this often (and at every flush meanwhile)
+
+
 def _append(buf: bytearray, record: Record) -> None:
     buf += encode_frame(encoder.encode(record))
 
@@ -60,6 +63,9 @@ class Journal:
         self.snapshot_size = 0  # bytes of its last snapshot
         self._next_fd = -1  # the file a running compaction writes, beside the current one
         self._compaction_failed: OSError | None = None  # a write to it failed: compact() gives up
+        self.failing: OSError | None = None  # the last write failed: what waits is retried
+        self.write_errors = 0
+        self._retry: asyncio.TimerHandle | None = None
         self.compactions = 0
 
     # reading
@@ -124,11 +130,13 @@ class Journal:
                 _write_all(self._next_fd, data)
                 written += len(data)
                 await asyncio.sleep(0)  # strategies' requests between slices
-            self.flush()
+            if not self.flush():
+                raise self.failing
             self._check_compaction()
             fd = self._next_fd
             await asyncio.get_running_loop().run_in_executor(None, os.fsync, fd)
-            self.flush()  # what came during the sync: on the new file (and the old) too
+            if not self.flush():  # what came during the sync: on the new file (and the old) too
+                raise self.failing
             self._check_compaction()
         except BaseException:
             if self._next_fd >= 0:
@@ -177,10 +185,14 @@ class Journal:
                     return
             loop.call_soon(self.flush)
 
-    def flush(self) -> None:
+    def flush(self) -> bool:
+        """Write what is buffered; True once all of it is in the file. A write that fails (a
+        full disk, an I/O error) leaves the rest buffered, sets `failing` (new orders are
+        refused and acks wait: nothing is acknowledged before the journal has it) and is
+        tried again every RETRY_S until it goes through."""
         self._flush_scheduled = False
         if not self._buf or self._fd < 0:
-            return
+            return True
         data = self._buf
         try:
             _write_all(self._fd, data)
@@ -190,7 +202,11 @@ class Journal:
             # replay would stop at the torn frame
             del data[:exc.written]
             self.size += exc.written
-            raise
+            self._write_failed(exc)
+            return False
+        if self.failing is not None:
+            log.warning("journal %s: writing again after %d failed writes", self.path, self.write_errors)
+            self.failing = None
         self.size += len(data)
         if self._next_fd >= 0:
             try:
@@ -204,6 +220,25 @@ class Journal:
             os.fsync(self._fd)
         elif self.fsync == "batch":
             self._batch_written()
+        return True
+
+    def _write_failed(self, exc: OSError) -> None:
+        self.write_errors += 1
+        if self.failing is None:
+            log.error("journal %s: cannot write (%s): %d bytes wait; new orders are refused "
+                      "(journal_unavailable) and acks wait until it can", self.path, exc, len(self._buf))
+        self.failing = exc
+        if self._retry is None:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                return  # no loop (tools, tests): the next flush tries again
+            self._retry = loop.call_later(RETRY_S, self._retry_flush)
+
+    def _retry_flush(self) -> None:
+        self._retry = None
+        if self._fd >= 0:
+            self.flush()
 
     # fsync = "batch": every record is synced within batch_ms of its write, by a timer armed at
     # the first unsynced write, on one syncing thread; a write during a sync gets another sync
@@ -247,7 +282,12 @@ class Journal:
             self._start_sync(loop)  # written while it synced: at most batch_ms ago
 
     def close(self) -> None:
-        self.flush()
+        if not self.flush():
+            log.error("journal %s: closed with %d bytes it could not write (%s)", self.path, len(self._buf),
+                      self.failing)
+        if self._retry is not None:
+            self._retry.cancel()
+            self._retry = None
         if self._sync_timer is not None:
             self._sync_timer.cancel()
             self._sync_timer = None

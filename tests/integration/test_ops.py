@@ -86,7 +86,7 @@ def test_alert_rules_pass_promtool_check_and_unit_tests():
     if promtool is None:
         pytest.skip("promtool is not installed (make test installs Debian's prometheus package)")
     check = subprocess.run([promtool, "check", "rules", str(ALERTS)], capture_output=True, text=True)
-    assert check.returncode == 0 and "SUCCESS: 10 rules found" in check.stdout, check.stdout + check.stderr
+    assert check.returncode == 0 and "SUCCESS: 11 rules found" in check.stdout, check.stdout + check.stderr
     unit = subprocess.run([promtool, "test", "rules", "alerts_test.yml"], cwd=ALERTS.parent,
                           capture_output=True, text=True)
     assert unit.returncode == 0 and "SUCCESS" in unit.stdout, unit.stdout + unit.stderr
@@ -132,7 +132,7 @@ def test_dashboard_queries_run_on_a_real_prometheus_scraping_the_gateway(tmp_pat
                         failures.append((query, body.get("error")))
                 async with http.get(f"{url}/api/v1/rules") as r:
                     groups = (await r.json())["data"]["groups"]
-                assert [g["name"] for g in groups] == ["order-gateway"] and len(groups[0]["rules"]) == 10
+                assert [g["name"] for g in groups] == ["order-gateway"] and len(groups[0]["rules"]) == 11
         finally:
             prom.terminate()
             prom.wait(10)
