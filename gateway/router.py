@@ -141,14 +141,8 @@ class Router:
         try:
             if conn.strategy is None and not isinstance(request, (f.Hello, f.Status)):
                 raise RequestError("hello_required", "send hello before any other request")
-            if self.shutting_down and isinstance(request, _NEW_WORK):
-                raise RequestError("shutting_down", "the gateway is shutting down: no new orders or changes")
-            if self.halted is not None and isinstance(request, _NEW_WORK):
-                raise RequestError("halted", f"new orders are halted by fleet control: {self.halted}")
-            journal = self.tracker.journal
-            if journal is not None and journal.failing is not None and isinstance(request, _NEW_WORK):
-                raise RequestError("journal_unavailable", "the order journal cannot be written "
-                                   f"({journal.failing.strerror or journal.failing}): no new orders until it can")
+            if isinstance(request, _NEW_WORK):
+                self._new_work_allowed()
             reply = self._handlers[type(request)](conn, request, t_in_ns, decode_ns)
         except RequestError as exc:
             code = exc.code
@@ -162,6 +156,18 @@ class Router:
         if self.switches.armed:
             self.switches.touch(conn.strategy, t_in_ns)  # any request re-arms it
         return reply
+
+    def _new_work_allowed(self) -> None:
+        """New orders and changes stop while the daemon drains, while fleet control halts them,
+        and while the journal cannot write (cancels, queries and pings go on)."""
+        if self.shutting_down:
+            raise RequestError("shutting_down", "the gateway is shutting down: no new orders or changes")
+        if self.halted is not None:
+            raise RequestError("halted", f"new orders are halted by fleet control: {self.halted}")
+        journal = self.tracker.journal
+        if journal is not None and journal.failing is not None:
+            raise RequestError("journal_unavailable", "the order journal cannot be written "
+                               f"({journal.failing.strerror or journal.failing}): no new orders until it can")
 
     def commit(self) -> bool:
         """Before any reply leaves: what was accepted is in the journal (the kernel's). False:
@@ -336,7 +342,6 @@ class Router:
         except VenueError as exc:
             raise RequestError(exc.code, exc.message) from None
         self._admit(venue)
-        self.tracker.note_modify(order, price, quantity)
         venue.outbound.submit(Job(MODIFY, order, None, (price, quantity)))
         return f.Ack(req_id=req.req_id, ok=True, order_id=order.order_id)
 

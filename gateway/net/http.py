@@ -155,13 +155,19 @@ class HttpClient:
         self._sweep_s = min(max(self._timeout_s / 8, 0.01), 0.5)
         self._sweeper: asyncio.TimerHandle | None = None
 
+    def _take_idle(self) -> _Connection | None:
+        while self._idle:
+            conn = self._idle.pop()
+            if not conn.closed:
+                self._busy.add(conn)
+                return conn
+        return None
+
     async def _acquire(self) -> _Connection:
         while True:
-            while self._idle:
-                conn = self._idle.pop()
-                if not conn.closed:
-                    self._busy.add(conn)
-                    return conn
+            conn = self._take_idle()
+            if conn is not None:
+                return conn
             if self._room():
                 loop = asyncio.get_running_loop()
                 # counted from now: requests arriving while it connects must not open more
@@ -189,13 +195,17 @@ class HttpClient:
         opened included, are fewer than configured."""
         return len(self._busy) + len(self._idle) + self._opening < self._max
 
+    def has_slot(self) -> bool:
+        """Whether a request could get a connection now without waiting for another's reply."""
+        return bool(self._idle) or self._room()
+
     async def slot_free(self) -> None:
         """Return once a request could get a connection without waiting for another's reply."""
-        while not (self._idle or self._room()):
+        while not self.has_slot():
             slot = asyncio.get_running_loop().create_future()
             self._slot_waiters.append(slot)
             await slot
-            if self._idle or self._room():
+            if self.has_slot():
                 self._wake_one()  # a slot we only looked at: the next waiter may take it
                 return
 
@@ -234,11 +244,12 @@ class HttpClient:
         path build them without a dict. weight: the request's cost in the
         venue's rate limit (RateLimited, before anything is sent, when over it).
         """
-        if self.limiter is not None:
+        # the common case without a coroutine each: tokens there, an idle connection
+        if self.limiter is not None and not self.limiter.try_take(weight):
             await self.limiter.take(weight)
         if self._closing:
             raise HttpError(f"{method} {path}: the client is closed (the gateway is stopping)")
-        conn = await self._acquire()
+        conn = self._take_idle() or await self._acquire()
         if callable(body):
             try:
                 body = body()

@@ -17,7 +17,7 @@ import msgspec
 from gateway.orders.model import Fill, Order, OrderType, Side, Status, TimeInForce
 
 # record kinds: the order, its venue ids, a state change, a fill, its request handed to the
-# venue (SENT: without it, the order certainly never left), a modify queued, a modify taken
+# venue (SENT: without it, the order certainly never left), a modify queued (old journals), a modify taken
 NEW, VENUE, STATE, FILL, SENT, MODIFY, AMEND = "N", "V", "S", "F", "X", "M", "A"
 # the drop copy's (gateway/dropcopy/catchup.py), which change no order on replay: a cancel
 # reject, the last change JetStream holds of orders, an event made but not yet published
@@ -97,18 +97,18 @@ class SentRecord(Record, tag=SENT):
     t: int
 
 
-class ModifyRecord(Record, tag=MODIFY):
-    k: ClassVar[str] = MODIFY
-    id: str
-    price: Amount
-    qty: Amount
-
-
 class AmendRecord(Record, tag=AMEND):
     k: ClassVar[str] = AMEND
     id: str
     price: Amount
     qty: Amount
+
+
+class ModifyRecord(AmendRecord, tag=MODIFY):
+    """A modify queued: journals of issue 14's gateway wrote it; no longer written, read and
+    ignored (after a restart the venue's price comes from the reconcile, a modify taken from
+    its AMEND record)."""
+    k: ClassVar[str] = MODIFY
 
 
 class CancelRejectRecord(Record, tag=CANCEL_REJECT):
@@ -183,10 +183,6 @@ def cancel_reject_record(order: Order, reason: str) -> CancelRejectRecord:
 
 def sent_record(order: Order) -> SentRecord:
     return SentRecord(order.order_id, order.sent_at_ns)
-
-
-def modify_record(order: Order, price: int | None, quantity: int | None) -> ModifyRecord:
-    return ModifyRecord(order.order_id, _a(price), _a(quantity))
 
 
 def amend_record(order: Order) -> AmendRecord:

@@ -26,7 +26,7 @@ from gateway.ipc.views import order_view
 from gateway.orders import fsm
 from gateway.orders.journal import Journal
 from gateway.orders.records import (
-    amend_record, cancel_reject_record, fill_record, modify_record, order_record, sent_record, state_record, venue_record,
+    amend_record, cancel_reject_record, fill_record, order_record, sent_record, state_record, venue_record,
 )
 from gateway.orders.model import TERMINAL, Fill, Order, Status
 
@@ -147,11 +147,6 @@ class Tracker:
         self._awaiting[order.order_id] = order
         if self.journal is not None:
             self.journal.add(sent_record(order))
-
-    def note_modify(self, order: Order, price: int | None, quantity: int | None) -> None:
-        """A modify is about to be queued for the venue: on disk before it can leave."""
-        if self.journal is not None:
-            self.journal.add(modify_record(order, price, quantity))
 
     def _changed(self, order: Order, new_fills: list[Fill] = ()) -> None:
         """One change the strategy sees: numbered (journaled with it), told to every listener.

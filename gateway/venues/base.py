@@ -127,6 +127,12 @@ class VenueAdapter(abc.ABC):
                           before_write=journal.flush if journal is not None else None,
                           keep_headers=RESPONSE_HEADERS)
 
+    def can_send(self, weight: float = 1) -> bool:
+        """Whether a request of this weight could leave now (ready() would not wait)."""
+        if self.http is not None and not self.batches_requests and not self.http.has_slot():
+            return False
+        return self.limiter is None or self.limiter.projected_wait(weight) <= 0
+
     async def ready(self, weight: float = 1) -> None:
         """Return once a request of this weight could leave at once (a free connection, and
         tokens in the rate limit): until then it stays in the outbound line, where a cancel

@@ -111,8 +111,8 @@ class Outbound:
         try:
             while jobs:
                 job = jobs[0]
-                if not _withdrawn(job):
-                    await adapter.ready(job.weight)
+                if not _withdrawn(job) and not adapter.can_send(job.weight):
+                    await adapter.ready(job.weight)  # a coroutine only when it has to wait
                 jobs.popleft()
                 self._weight -= job.weight
                 if _withdrawn(job):

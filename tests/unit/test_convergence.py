@@ -80,7 +80,6 @@ def test_send_modify_and_guess_survive_a_restart(tmp_path):
     sent, unsent, guessed = new(tracker, "sent"), new(tracker, "unsent"), new(tracker, "guessed")
     tracker.note_sent(sent)
     tracker.apply(sent, Status.OPEN)
-    tracker.note_modify(sent, 101 * ONE, None)
     sent.price = 101 * ONE
     tracker.amended(sent)
     tracker.note_sent(guessed)
