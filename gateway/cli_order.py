@@ -22,10 +22,12 @@ import time
 
 import msgspec
 
+from gateway.orders.model import AWAITING_VENUE, TERMINAL, Status
+
 OK, REFUSED, USAGE, STILL_WORKING, UNREACHABLE = 0, 1, 2, 4, 5
-CLOSED = frozenset({"FILLED", "CANCELED", "REJECTED", "EXPIRED"})
-RESTING = frozenset({"OPEN", "UNTRIGGERED"})  # on the book (or waiting for its trigger), nothing due now
-AWAITING_VENUE = frozenset({"PENDING_NEW", "PENDING_CANCEL", "PENDING_REPLACE"})
+CLOSED = frozenset(s.value for s in TERMINAL)
+RESTING = frozenset({Status.OPEN.value, Status.UNTRIGGERED.value})  # on the book (or its trigger), nothing due
+AWAITING = frozenset(s.value for s in AWAITING_VENUE)
 
 _json = msgspec.json.Encoder()
 
@@ -184,7 +186,7 @@ async def _place(gw, args, out: Out) -> int:
         if status in CLOSED:
             return True
         if not args.until_done:
-            return status not in AWAITING_VENUE  # the venue's first word
+            return status not in AWAITING  # the venue's first word
         return args.or_resting and status in RESTING
 
     if not await waiter.until(done):
@@ -206,7 +208,7 @@ async def _place_group(gw, args, out: Out) -> int:
 
     def done(event) -> bool:
         order = getattr(event, "order", None)
-        if order is not None and order.client_order_id in cids and order.status not in AWAITING_VENUE:
+        if order is not None and order.client_order_id in cids and order.status not in AWAITING:
             heard[order.client_order_id] = order.status
         return len(heard) == len(cids)
 
@@ -277,7 +279,7 @@ async def _replace(gw, args, out: Out) -> int:
             state["old"] = "cancel_reject"
         elif _is(event, "update", args.client_order_id) and event.order.status in CLOSED:
             state["old"] = event.order.status
-        elif _is(event, "update", new_cid) and event.order.status not in AWAITING_VENUE:
+        elif _is(event, "update", new_cid) and event.order.status not in AWAITING:
             state["new"] = event.order.status
         return state["new"] is not None and state["old"] is not None
 
@@ -287,6 +289,8 @@ async def _replace(gw, args, out: Out) -> int:
 
 
 async def _modify(gw, args, out: Out) -> int:
+    from gateway.ipc.client import shows_amendment
+
     ack = await gw.modify(args.client_order_id, price=args.price, quantity=args.quantity)
     done = _answered(ack, args, out)
     if done is not None:
@@ -298,9 +302,8 @@ async def _modify(gw, args, out: Out) -> int:
         if _is(event, "modify_reject", args.client_order_id):
             refused.append(event)
             return True
-        return (_is(event, "update", args.client_order_id)
-                and (args.price is None or event.order.price == args.price)
-                and (args.quantity is None or event.order.quantity == args.quantity))
+        return _is(event, "update", args.client_order_id) and shows_amendment(event.order, args.price,
+                                                                               args.quantity)
 
     if not await waiter.until(done):
         return await waiter.timed_out([args.client_order_id])

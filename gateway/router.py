@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Protocol
 
 from gateway.deadman import MAX_TIMEOUT_MS, Switches
 from gateway.ipc import frames as f
 from gateway.ipc.views import order_view
 from gateway.metrics import Metrics
-from gateway.orders.model import Order, Status
+from gateway.orders.model import AWAITING_VENUE, Order, Status
 from gateway.orders.tracker import DuplicateOrderError, Tracker
 from gateway.risk import RiskLimits
 from gateway.status import status_reply
@@ -40,8 +41,6 @@ class StrategyLink(Protocol):
     def send(self, message) -> None: ...
 
 
-# statuses that are still the gateway's own guess, before the venue has spoken
-_AWAITING_VENUE = frozenset({Status.PENDING_NEW, Status.PENDING_CANCEL, Status.PENDING_REPLACE})
 _PENDING = (Status.PENDING_CANCEL, Status.PENDING_REPLACE)
 
 
@@ -87,7 +86,7 @@ class Router:
         if order.fills:
             self.risk.last_trade[(order.venue, order.symbol)] = order.fills[-1].price
         sent = order.sent_ns
-        if sent and order.status not in _AWAITING_VENUE:
+        if sent and order.status not in AWAITING_VENUE:
             # the venue's first word on this order: confirmation latency, once
             order.sent_ns = 0
             self.metrics.stages(order.venue).confirmation.observe(time.perf_counter_ns() - sent)
@@ -169,11 +168,13 @@ class Router:
             raise RequestError("journal_unavailable", "the order journal cannot be written "
                                f"({journal.failing.strerror or journal.failing}): no new orders until it can")
 
-    def commit(self) -> bool:
+    def commit(self, retry: Callable[[], None] | None = None) -> bool:
         """Before any reply leaves: what was accepted is in the journal (the kernel's). False:
-        the journal cannot write now, and the replies must wait."""
+        the journal cannot write now; the replies wait, and retry() is called once it can."""
         journal = self.tracker.journal
-        return journal is None or journal.flush()
+        if journal is None:
+            return True
+        return journal.flush() if retry is None else journal.flush_or_wait(retry)
 
     def _hello(self, conn, req: f.Hello, *_) -> f.Ack:
         if conn.strategy is not None:

@@ -47,6 +47,13 @@ def _amount(name: str, value: Amount | None) -> str | None:
     raise TypeError(f"{name}: expected a decimal string, got {type(value).__name__}")
 
 
+def shows_amendment(order: f.OrderView, price: Amount | None, quantity: Amount | None) -> bool:
+    """Whether the order's view carries this price and quantity (None: not asked for), as
+    numbers: the gateway writes "100.5" for an asked "100.50"."""
+    return ((price is None or order.price is not None and Decimal(order.price) == Decimal(_amount("price", price)))
+            and (quantity is None or Decimal(order.quantity) == Decimal(_amount("quantity", quantity))))
+
+
 class _Protocol(asyncio.Protocol):
     def __init__(self, client: GatewayClient):
         self.client = client
@@ -247,8 +254,7 @@ class GatewayClient:
             if isinstance(e, f.ModifyReject):
                 return e.client_order_id == client_order_id
             return (isinstance(e, f.OrderUpdate) and e.order.client_order_id == client_order_id
-                    and (price is None or e.order.price == price)
-                    and (quantity is None or e.order.quantity == quantity))
+                    and shows_amendment(e.order, price, quantity))
 
         event = await self.wait_for(outcome, timeout_s)
         if isinstance(event, f.ModifyReject):

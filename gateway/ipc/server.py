@@ -36,8 +36,6 @@ from gateway.ipc import frames as f
 from gateway.ipc.busypoll import BusyPoll
 from gateway.router import Router
 
-COMMIT_RETRY_S = 0.1  # replies held while the journal cannot write are tried again this often
-
 log = logging.getLogger("gateway.ipc")
 
 _UCRED = struct.Struct("3i")
@@ -357,10 +355,8 @@ class StrategyConnection(asyncio.Protocol):
             self._out.clear()
             return
         # nothing is acknowledged before the journal has it (the kernel's copy)
-        if not self._router.commit():
-            # it cannot write now: these replies wait for it (tried again, as the journal is)
-            self._flush_scheduled = True
-            self._loop.call_later(COMMIT_RETRY_S, self._flush)
+        if not self._router.commit(self._flush):
+            self._flush_scheduled = True  # it cannot write now: these replies wait for it
             return
         data = b"".join(self._out) if len(self._out) > 1 else self._out[0]
         self._out.clear()

@@ -8,9 +8,10 @@ connections, one write per request, TLS through an SSLContext.
 
 `send()` returns once the request is handed to the connection, with a future
 for the response; the venue's reply is handled when it comes. With a
-`before_write` hook (the journal's flush), requests made in one loop turn
-are written together at its end, after the hook: what the journal holds
-about them (a nonce) is on disk before they leave, in one write for all.
+`before_write` hook (the journal's flush_or_wait), requests made in one loop
+turn are written together at its end, after the hook: what the journal holds
+about them (a nonce) is on disk before they leave, in one write for all; when
+the journal cannot write, they wait until the hook calls back.
 """
 from __future__ import annotations
 
@@ -23,9 +24,6 @@ from urllib.parse import urlsplit
 import httptools
 
 from gateway.net.ratelimit import TokenBucket, retry_after_s
-
-
-_HOLD_RETRY_S = 0.1  # requests held by a failing before_write hook are tried again this often
 
 
 class HttpError(Exception):
@@ -52,7 +50,7 @@ class _Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.waiter: asyncio.Future[Response] | None = None
         self.deadline = 0.0  # loop time by which the waiter's response is due
-        self.request_line = ""  # "METHOD path" of the waiter's request, for its timeout
+        self.method = self.path = ""  # the waiter's request, named in its timeout
         self._headers: dict[str, str] = {}
         self._body: list[bytes] = []
         self._keep_alive = True
@@ -120,7 +118,7 @@ class HttpClient:
         ssl_context: ssl.SSLContext | None = None,
         default_headers: dict[str, str] | None = None,
         limiter: TokenBucket | None = None,
-        before_write: Callable[[], None] | None = None,
+        before_write: Callable[[Callable[[], None]], bool] | None = None,
         keep_headers: frozenset[bytes] | None = None,
     ):
         """keep_headers: the lower-case response header names callers read (None: all)."""
@@ -263,7 +261,7 @@ class HttpClient:
         waiter: asyncio.Future[Response] = loop.create_future()
         conn.waiter = waiter
         conn.deadline = loop.time() + self._timeout_s
-        conn.request_line = f"{method} {path}"
+        conn.method, conn.path = method, path
         if self._sweeper is None:
             self._sweeper = loop.call_later(self._sweep_s, self._sweep)
         head = (
@@ -282,10 +280,8 @@ class HttpClient:
         return waiter
 
     def _write_unwritten(self) -> None:
-        if self._before_write() is False:
-            # what the journal holds about these requests (a nonce) is not on file yet: they wait
-            self._loop.call_later(_HOLD_RETRY_S, self._write_unwritten)
-            return
+        if not self._before_write(self._write_unwritten):
+            return  # what the journal holds about these requests (a nonce) is not on file yet: they wait
         unwritten, self._unwritten = self._unwritten, []
         for conn, data in unwritten:
             if not conn.closed:
@@ -303,7 +299,7 @@ class HttpClient:
                 waiting = True
                 continue
             conn.waiter = None
-            waiter.set_exception(HttpError(f"{conn.request_line}: no response within {self._timeout_s:g} s"))
+            waiter.set_exception(HttpError(f"{conn.method} {conn.path}: no response within {self._timeout_s:g} s"))
             # the connection's state is unknown now: never reuse it
             conn.transport.close()
         self._sweeper = loop.call_later(self._sweep_s, self._sweep) if waiting else None

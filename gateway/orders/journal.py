@@ -23,7 +23,7 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import msgspec
@@ -35,7 +35,7 @@ from gateway.orders.records import (NEW, Record, apply_record, decode, encoder, 
 
 log = logging.getLogger("gateway.journal")
 
-RETRY_S = 0.1  # a failed write is tried again this often (and at every flush meanwhile)
+RETRY_S = 0.1  # a failed write is tried again this often; what waits for it is woken after
 
 
 def _append(buf: bytearray, record: Record) -> None:
@@ -51,21 +51,20 @@ class Journal:
         self.batch_s = batch_ms / 1000
         self._buf = bytearray()  # framed records not yet written
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._pending = 0  # how many
         self._fd = -1
         self._flush_scheduled = False
         self._dirty_since_sync = False
         self._sync_timer: asyncio.TimerHandle | None = None
         self._sync_executor: ThreadPoolExecutor | None = None
         self._syncing = False
-        self.records_written = 0
         self.size = 0  # bytes in the file
         self.snapshot_size = 0  # bytes of its last snapshot
         self._next_fd = -1  # the file a running compaction writes, beside the current one
         self._compaction_failed: OSError | None = None  # a write to it failed: compact() gives up
         self.failing: OSError | None = None  # the last write failed: what waits is retried
         self.write_errors = 0
-        self._retry: asyncio.TimerHandle | None = None
+        self._retry: asyncio.TimerHandle | None = None  # the one poller while failing
+        self._waiters: list[Callable[[], None]] = []  # what waits for the journal to write again
         self.compactions = 0
 
     # reading
@@ -172,7 +171,6 @@ class Journal:
 
     def add(self, record: Record) -> None:
         _append(self._buf, record)
-        self._pending += 1
         if not self._flush_scheduled:
             self._flush_scheduled = True
             loop = self._loop
@@ -207,6 +205,7 @@ class Journal:
         if self.failing is not None:
             log.warning("journal %s: writing again after %d failed writes", self.path, self.write_errors)
             self.failing = None
+            self._wake_waiters()
         self.size += len(data)
         if self._next_fd >= 0:
             try:
@@ -214,13 +213,25 @@ class Journal:
             except OSError as exc:
                 self._abandon_compaction(exc)  # the journal itself has every byte
         data.clear()
-        self.records_written += self._pending
-        self._pending = 0
         if self.fsync == "always":
             os.fsync(self._fd)
         elif self.fsync == "batch":
             self._batch_written()
         return True
+
+    def flush_or_wait(self, callback: Callable[[], None]) -> bool:
+        """flush(); when it cannot write, callback() is called (once, soon) after it can."""
+        if self.flush():
+            return True
+        self._waiters.append(callback)
+        return False
+
+    def _wake_waiters(self) -> None:
+        waiters, self._waiters = self._waiters, []
+        if waiters:
+            loop = asyncio.get_running_loop()
+            for callback in waiters:
+                loop.call_soon(callback)
 
     def _write_failed(self, exc: OSError) -> None:
         self.write_errors += 1

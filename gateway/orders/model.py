@@ -31,6 +31,8 @@ class Status(_FastHash):
 
 
 TERMINAL = frozenset({Status.FILLED, Status.CANCELED, Status.REJECTED, Status.EXPIRED})
+# the gateway's own guess, before the venue has spoken of the order (or of its cancel / replace)
+AWAITING_VENUE = frozenset({Status.PENDING_NEW, Status.PENDING_CANCEL, Status.PENDING_REPLACE})
 
 
 class Side(_FastHash):
@@ -124,3 +126,11 @@ class Order(msgspec.Struct, gc=False):
     @property
     def is_closed(self) -> bool:
         return self.status in TERMINAL
+
+
+def book_fill(order: Order, fill: Fill, channel: str | None) -> None:
+    """A trade record added to the order (live, or replayed from the journal): the same books."""
+    order.trade_ids[fill.trade_id] = channel
+    order.fills.append(fill)
+    order.booked += fill.quantity
+    order.booked_notional += fill.price * fill.quantity

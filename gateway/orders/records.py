@@ -14,7 +14,7 @@ from typing import ClassVar, Union
 
 import msgspec
 
-from gateway.orders.model import Fill, Order, OrderType, Side, Status, TimeInForce
+from gateway.orders.model import Fill, Order, OrderType, Side, Status, TimeInForce, book_fill
 
 # record kinds: the order, its venue ids, a state change, a fill, its request handed to the
 # venue (SENT: without it, the order certainly never left), a modify queued (old journals), a modify taken
@@ -189,25 +189,15 @@ def amend_record(order: Order) -> AmendRecord:
     return AmendRecord(order.order_id, _a(order.price), _a(order.quantity))
 
 
-def venue_fields(data) -> dict:
-    """An adapter's record of an order (a msgspec Struct; a dict as replayed) as name -> value,
-    only what is set and journalable."""
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        data = msgspec.structs.asdict(data)
-    return {k: v for k, v in data.items() if v is not None and isinstance(v, (int, str))}
-
-
 def venue_record(order: Order) -> VenueRecord:
     data = order.venue_data
-    if data is None or isinstance(data, dict):
-        return VenueRecord(order.order_id, order.venue_order_id, venue_fields(data))
+    if isinstance(data, dict):  # a restored order no adapter has taken back yet
+        data = {k: v for k, v in data.items() if v is not None and isinstance(v, (int, str))}
     # an adapter's record (a msgspec Struct with omit_defaults, its fields None by default) goes
-    # in as it is: encoded, it is the same map of its set fields by name, at half the cost of
-    # building that dict (the nonce's record is on the order path). Every caller encodes the
-    # record at once, so it never outlives the order's next change.
-    return VenueRecord(order.order_id, order.venue_order_id, data)
+    # in as it is: encoded, it is the map of its set fields by name, at half the cost of building
+    # that dict (the nonce's record is on the order path). Every caller encodes the record at
+    # once, so it never outlives the order's next change.
+    return VenueRecord(order.order_id, order.venue_order_id, data if data is not None else {})
 
 
 def fill_record(order: Order, fill: Fill) -> FillRecord:
@@ -249,11 +239,8 @@ def apply_record(order: Order, r: Record) -> None:
             # the adapter turns this into its own record when it starts (VenueAdapter)
             order.venue_data = {**order.venue_data, **r.data} if isinstance(order.venue_data, dict) else dict(r.data)
     elif kind == FILL and r.t not in order.trade_ids:
-        order.trade_ids[r.t] = None
-        fill = Fill(trade_id=r.t, price=_i(r.p), quantity=_i(r.q), ts_ns=r.ts, is_maker=r.maker, fee=_i(r.fee))
-        order.fills.append(fill)
-        order.booked += fill.quantity
-        order.booked_notional += fill.price * fill.quantity
+        book_fill(order, Fill(trade_id=r.t, price=_i(r.p), quantity=_i(r.q), ts_ns=r.ts, is_maker=r.maker,
+                              fee=_i(r.fee)), None)
     elif kind == SENT:
         order.sent_at_ns = r.t
     elif kind == AMEND:

@@ -28,12 +28,11 @@ from gateway.orders.journal import Journal
 from gateway.orders.records import (
     amend_record, cancel_reject_record, fill_record, order_record, sent_record, state_record, venue_record,
 )
-from gateway.orders.model import TERMINAL, Fill, Order, Status
+from gateway.orders.model import AWAITING_VENUE, TERMINAL, Fill, Order, Status, book_fill
 
 log = logging.getLogger("gateway.orders")
 
 
-_AWAITING = frozenset({Status.PENDING_NEW, Status.PENDING_CANCEL, Status.PENDING_REPLACE})
 
 
 class TrackerListener(Protocol):
@@ -61,10 +60,9 @@ class Tracker:
         id_prefix: str = "",
         journal: Journal | None = None,
     ):
-        self._listener = listener
-        # more listeners (the drop copy): told of every change after the first one; called on
-        # the request path, so they must not await or do I/O
-        self.listeners: list = []
+        # told of every change, in order: the router first (the strategy), then any added (the
+        # drop copy); called on the request path, so they must not await or do I/O
+        self.listeners: list[TrackerListener] = [listener]
         self.journal = journal
         self._closed_ttl_ns = closed_ttl_ns
         self._max_closed = max_closed
@@ -125,7 +123,7 @@ class Tracker:
                 self._by_venue[(order.venue, order.venue_order_id)] = order
             if order.status not in TERMINAL:
                 self._open[order.order_id] = order
-                if order.status in _AWAITING:
+                if order.status in AWAITING_VENUE:
                     self._awaiting[order.order_id] = order
                 self._open_count[order.strategy] = self._open_count.get(order.strategy, 0) + 1
             else:
@@ -155,18 +153,12 @@ class Tracker:
         a listener whose cursor differs (no strategy was connected) gets its own."""
         order.seq += 1
         self._journal_state(order, new_fills)
-        listener = self._listener
-        start = listener.view_from(order)
-        view = None if start is None else order_view(order, fills_from=start)
-        listener.order_updated(order, view)
+        start = view = None
         for listener in self.listeners:
             at = listener.view_from(order)
-            if at is None:
-                listener.order_updated(order, None)
-                continue
-            if at != start:
+            if at is not None and (view is None or at != start):
                 start, view = at, order_view(order, fills_from=at)
-            listener.order_updated(order, view)
+            listener.order_updated(order, None if at is None else view)
 
     def _journal_state(self, order: Order, new_fills: list[Fill] = ()) -> None:
         if self.journal is not None:
@@ -205,13 +197,10 @@ class Tracker:
     def awaiting(self) -> list[Order]:
         """Orders pending at their venue (sent, or a cancel / replace on its way); the pass also
         forgets those that have moved on, so this stays as small as what is in flight."""
-        moved_on = [oid for oid, o in self._awaiting.items() if o.status not in _AWAITING]
+        moved_on = [oid for oid, o in self._awaiting.items() if o.status not in AWAITING_VENUE]
         for oid in moved_on:
             del self._awaiting[oid]
         return list(self._awaiting.values())
-
-    def open_total(self) -> int:
-        return len(self._open)
 
     def strategy_orders(self, strategy: str) -> list[Order]:
         return list(self._by_strategy.get(strategy, {}).values())
@@ -250,11 +239,8 @@ class Tracker:
                 elif channel is not None and order.trade_ids[trade_id] == channel:
                     repeats += 1
                 continue
-            order.trade_ids[trade_id] = channel
-            order.fills.append(fill)
+            book_fill(order, fill, channel)
             new_fills.append(fill)
-            order.booked += fill.quantity
-            order.booked_notional += fill.price * fill.quantity
             changed = True
         if new_fills and order.booked >= order.filled:
             # the trade records cover the venue's total: they are the exact notional
@@ -375,7 +361,6 @@ class Tracker:
         order.seq += 1
         if self.journal is not None:
             self.journal.add(cancel_reject_record(order, reason))
-        self._listener.cancel_rejected(order, reason)
         for listener in self.listeners:
             listener.cancel_rejected(order, reason)
 

@@ -118,13 +118,15 @@ class VenueAdapter(abc.ABC):
             if order.venue == self.name and isinstance(order.venue_data, dict):
                 order.venue_data = order_ref_from(self.order_ref, order.venue_data)
 
-    def http_client(self, base_url: str, *, connections: int | None = None, limited: bool = True) -> HttpClient:
-        """An HTTP client for this venue: its timeout, (optionally) its rate limiter, and writes
-        that first put the journal's pending records on disk."""
-        journal = self.tracker.journal
+    def http_client(self, base_url: str, *, connections: int | None = None, limited: bool = True,
+                    journaled: bool = True) -> HttpClient:
+        """An HTTP client for this venue: its timeout, (optionally) its rate limiter, and (for the
+        order requests, journaled) writes that first put the journal's pending records on disk:
+        a session's logins, pings and lists need not wait for the journal, nor stop with it."""
+        journal = self.tracker.journal if journaled else None
         return HttpClient(base_url, connections=connections or self.config.http_connections,
                           timeout_ms=self.config.request_timeout_ms, limiter=self.limiter if limited else None,
-                          before_write=journal.flush if journal is not None else None,
+                          before_write=journal.flush_or_wait if journal is not None else None,
                           keep_headers=RESPONSE_HEADERS)
 
     def can_send(self, weight: float = 1) -> bool:

@@ -25,7 +25,7 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
-from gateway.orders.model import Order, Status
+from gateway.orders.model import AWAITING_VENUE, Order, Status
 from gateway.venues.outbound import CANCEL, Job
 
 if TYPE_CHECKING:
@@ -38,7 +38,6 @@ FOUND = "found"  # the venue knows the order; what it said is applied
 NOT_FOUND = "not_found"  # the venue says it does not know the order
 UNDECIDED = "undecided"  # the venue cannot say yet (e.g. it lists only open orders)
 
-_PENDING = frozenset({Status.PENDING_NEW, Status.PENDING_CANCEL, Status.PENDING_REPLACE})
 _FIRST_RETRY_S = 0.2
 _MAX_RETRY_S = 5.0  # an order of unknown fate matters: never ask less often than this
 _AT_ONCE = 8  # look-ups in flight together, so a slow venue answers many orders per timeout
@@ -143,7 +142,7 @@ class Resolver:
                 # the replace's cancel never took: the old order lives on (its new one is asked
                 # about on its own)
                 adapter.tracker.cancel_refused(order, "replace not done: the venue still has the order")
-            if order.status not in _PENDING:
+            if order.status not in AWAITING_VENUE:
                 self._done(entry)
                 self.resolved += 1
                 return
@@ -151,7 +150,7 @@ class Resolver:
             self._done(entry)  # settled meanwhile (a stream event)
             return
         elif answer == NOT_FOUND and past_grace:
-            before = order.status_before_pending if order.status in _PENDING else order.status
+            before = order.status_before_pending if order.status in AWAITING_VENUE else order.status
             if before not in (None, Status.PENDING_NEW):
                 # the venue confirmed it once and has forgotten it (e.g. it restarted empty)
                 adapter.tracker.close_on_guess(order, Status.EXPIRED, f"unknown to the venue ({entry.why})")

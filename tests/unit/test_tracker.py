@@ -207,3 +207,14 @@ def test_any_event_sequence_keeps_invariants(seq):
         assert tracker.open_count("s") == (0 if order.status in TERMINAL else 1)
         if order.filled >= order.quantity:
             assert order.status is Status.FILLED or (before is order.status and before in TERMINAL)
+
+
+def test_an_amendment_shows_by_value_not_by_spelling():
+    """A modify to "100.50" is seen in the update the gateway writes as "100.5"."""
+    from gateway.ipc import frames as f
+    from gateway.ipc.client import shows_amendment
+
+    view = f.OrderView(order_id="o", client_order_id="c", venue="v", symbol="X", side="buy", type="limit",
+                       tif="gtc", quantity="2", status="OPEN", filled="0", remaining="2", price="100.5")
+    assert shows_amendment(view, "100.50", None) and shows_amendment(view, "100.5", "2.000")
+    assert not shows_amendment(view, "100.51", None) and not shows_amendment(view, None, "3")

@@ -130,7 +130,7 @@ class BluefinAdapter(VenueAdapter):
     def _side_client(self, url: str) -> HttpClient:
         if not url or url == self.config.rest_url:
             return self.http
-        return self.http_client(url, connections=1, limited=False)
+        return self.http_client(url, connections=1, limited=False, journaled=False)
 
     async def stop(self) -> None:
         if self._refresher is not None:

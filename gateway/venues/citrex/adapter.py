@@ -145,17 +145,14 @@ class CitrexAdapter(VenueAdapter):
         nonce = self.nonces.next()
         order.venue_data = CitrexOrderRef(nonce)
         self._by_nonce[nonce] = order
-        self._journal_nonce(order)
+        # on disk before the bytes leave (the HTTP client's writes wait for the journal): after a
+        # crash the order is found at the venue by its nonce
+        self.tracker.note_venue_data(order)
         body = schemas.encoder.encode(self._signed_order(order, nonce))
         t1 = time.perf_counter_ns()
         self.stages.sign.observe(t1 - t0)
         order.sent_ns = t1
         return body
-
-    def _journal_nonce(self, order: Order) -> None:
-        # on disk before the bytes leave (the HTTP client's writes wait for the journal):
-        # after a crash the order is found at the venue by its nonce
-        self.tracker.note_venue_data(order)
 
     def _signed_order(self, order: Order, nonce: int) -> schemas.PlaceOrder:
         product = self._product(order)
@@ -297,7 +294,7 @@ class CitrexAdapter(VenueAdapter):
             nonce = self.nonces.next()
             new.venue_data = CitrexOrderRef(nonce)
             self._by_nonce[nonce] = new
-            self._journal_nonce(new)
+            self.tracker.note_venue_data(new)
             return schemas.encoder.encode(schemas.CancelAndReplace(
                 idToCancel=old.venue_order_id, newOrder=self._signed_order(new, nonce)))
 

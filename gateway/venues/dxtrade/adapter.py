@@ -133,7 +133,7 @@ class DxtradeAdapter(VenueAdapter):
         if not self.config.rest_url:
             raise VenueError("config", f"venue {self.name}: rest_url is required")
         self.http = self.http_client(self.config.rest_url)
-        self.query = self.http_client(self.config.rest_url, connections=2, limited=False)
+        self.query = self.http_client(self.config.rest_url, connections=2, limited=False, journaled=False)
         await self._login(None)
         self._tasks = [asyncio.ensure_future(self._poll_loop()), asyncio.ensure_future(self._ping_loop())]
         self.connected = True
