@@ -235,7 +235,6 @@ def _compare(gw, sim, adapter, acked: list[str]) -> list[str]:
             problems.append(f"{cid}: average {order.avg_price}, the venue says "
                             f"{venue_order.notional // venue_order.filled}")
     makers = {sim.mm.account, f"{sim.mm.account}-taker"} if getattr(sim, "mm", None) else set()
-    known = {o.client_order_id for o in tracker.strategy_orders("chaos")}
     for key, venue_order in book.items():
         if venue_order.account not in makers and key not in ours:
             problems.append(f"the venue has order {venue_order.order_id} ({venue_order.status.value}) we do not track")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from tests.integration.harness import CONFIG, run_gateway, strategy
+from tests.integration.harness import run_gateway, strategy
 
 SLOW_MS = 1000
 

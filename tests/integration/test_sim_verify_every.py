@@ -14,7 +14,6 @@ from gateway.config import parse_config
 from gateway.signer import Signer
 from gateway.sim.base import scaled
 from gateway.sim.citrex import CitrexSim, Product
-from gateway.venues.citrex import schemas
 from gateway.venues.citrex.signing import CitrexSigner
 
 DOMAIN = dict(chain_id=1329, verifying_contract="0x993543DC8BdFCba9fc7355d822108eF49dB6b9F9",

@@ -21,7 +21,7 @@ def _book(journal: Journal | None) -> Tracker:
                           quantity=3 * ONE)
     tracker.note_sent(a)
     a.venue_order_id = "V-1"
-    # what adapters keep: ints, strs and bools (Bluefin's acked, Poloniex's smart)
+    # what adapters keep: ints, strs and bools (Bluefin's acked, Poloniex's triggered)
     a.venue_data = {"nonce": 1_700_000_000_123_456_789, "cid": "g-1", "acked": True}
     tracker.note_venue_data(a)
     tracker.apply(a, Status.OPEN)

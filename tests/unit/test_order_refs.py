@@ -74,12 +74,12 @@ def _adapter(kind: str, tmp, tracker: Tracker, rest_url: str = ""):
 # one record per adapter, every field set, as the adapter would have it
 RECORDS = {
     "citrex": CitrexOrderRef(nonce=1_700_000_000_123_456),
-    "bsx": BsxOrderRef(nonce=1_700_000_000_123_456_789, cid="g-42"),
+    "bsx": BsxOrderRef(nonce=1_700_000_000_123_456_789),
     "bluefin": BluefinOrderRef(price_e9=2_990_500_000_000, quantity_e9=1_000_000_000, trigger_e9=3_000_000_000_000,
                                market="ETH-PERP", acked=True),
     "dxtrade": DxtradeOrderRef(version=7, group="OCO", parent="g-1", update_order_id=991, etag='"e-3"',
                                position_effect="CLOSE"),
-    "poloniex": PoloniexOrderRef(smart=True, smart_id="3003", triggered=True),
+    "poloniex": PoloniexOrderRef(smart_id="3003", triggered=True),
 }
 
 
@@ -228,7 +228,7 @@ def test_a_restored_citrex_order_is_found_by_its_journaled_nonce(tmp_path):
 def test_a_restored_bsx_order_is_found_by_its_journaled_nonce(tmp_path):
     nonce = RECORDS["bsx"].nonce
     path = str(tmp_path / "journal")
-    order_id = _journaled(path, "bsx", BsxOrderRef(nonce=nonce, cid="g-42"))
+    order_id = _journaled(path, "bsx", BsxOrderRef(nonce=nonce))
     asked = []
 
     async def handler(request):
@@ -283,3 +283,16 @@ def test_the_nonce_is_journaled_when_the_order_is_signed(kind, tmp_path):
     assert nonce
     [back] = _restored(path).orders.values()
     assert back.venue_data["nonce"] == nonce  # as replayed, before an adapter takes it back
+
+
+def test_a_poloniex_stop_order_replayed_without_a_record_is_still_asked_for_as_a_smart_order(tmp_path):
+    """A crash between the send and the venue's reply leaves no record: the stop price (in the
+    order's NEW record) still says where the venue keeps it (/smartorders)."""
+    tracker = Tracker(_Quiet())
+    adapter = _adapter("poloniex", tmp_path, tracker)
+    order = tracker.new_order(strategy="alpha", client_order_id="s1", venue="poloniex", symbol="ETH-PERP",
+                              side=Side.BUY, type=OrderType.LIMIT, tif=TimeInForce.GTC, price=2990 * E18,
+                              quantity=E18, stop_price=2980 * E18)
+    assert order.venue_data is None and adapter._is_smart(order)
+    order.venue_data = PoloniexOrderRef(triggered=True)
+    assert not adapter._is_smart(order)

@@ -36,7 +36,6 @@ from functools import partial
 
 from gateway._core.fixedpoint import FixedPointError, parse_scaled, rescale
 from gateway.net.http import HttpClient, HttpError, Response
-from gateway.net.ratelimit import retry_after_s
 from gateway.net.ws import ReconnectingStream
 from gateway.orders.model import SCALE, Fill, Order, OrderType, Side, Status, TimeInForce
 from gateway.orders.tracker import Tracker
@@ -280,11 +279,8 @@ class BluefinAdapter(VenueAdapter):
         reply.add_done_callback(partial(self._on_place_reply, order, generation, resends))
 
     def _on_place_reply(self, order: Order, generation: int, resends: int, reply: asyncio.Future) -> None:
-        try:
-            response: Response = reply.result()
-        except HttpError as exc:
-            self.metrics.venue_error(self.name, "transport")
-            self.resolver.ask(order, str(exc))
+        response = self.place_reply(order, reply)
+        if response is None:
             return
         if response.status in (200, 201, 202):
             try:
@@ -295,12 +291,7 @@ class BluefinAdapter(VenueAdapter):
         if response.status == 401 and resends > 0:
             asyncio.ensure_future(self._place_again(order, generation, resends - 1))
             return
-        self.metrics.venue_error(self.name, f"http_{response.status}")
-        reason = _error_text(response)
-        if response.status == 429:
-            reason = f"venue rate limit (HTTP 429), retry after {retry_after_s(response.headers):g} s"
-        self.tracker.apply(order, Status.REJECTED, reason=reason)
-        self.fail_deferred(order, "order was rejected")
+        self.place_refused(order, response, _error_text(response))
 
     async def _place_again(self, order: Order, generation: int, resends: int) -> None:
         try:
@@ -311,7 +302,6 @@ class BluefinAdapter(VenueAdapter):
             self.fail_deferred(order, "order was rejected")
 
     def _acked(self, order: Order, ack: schemas.OrderAck) -> None:
-        self.observe_ack(order)
         if schemas.norm_hash(ack.orderHash) != order.venue_order_id:
             self.log.warning("order %s: the venue's hash %s is not ours (%s)", order.order_id, ack.orderHash,
                              order.venue_order_id)

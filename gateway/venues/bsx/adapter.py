@@ -97,7 +97,6 @@ class BsxAdapter(VenueAdapter):
         self.http: HttpClient | None = None
         self.stream: ReconnectingStream | None = None
         self._by_nonce: dict[int, Order] = {}
-        self._by_cid: dict[str, Order] = {}
         self._in_flight = 0
         self._queue: list[tuple[str, Order]] = []
         self._flushing = False
@@ -285,6 +284,7 @@ class BsxAdapter(VenueAdapter):
             return
         for (kind, order), result in zip(ops, results):
             if kind == _CREATE:
+                self.observe_ack(order)  # a batch's reply answers each of its orders
                 if result.code == 0 and result.create_order_response is not None:
                     self._accepted(order, result.create_order_response)
                 else:
@@ -295,15 +295,6 @@ class BsxAdapter(VenueAdapter):
 
     # orders
 
-    @staticmethod
-    def _venue_client_id(order: Order) -> str:
-        # from the gateway's order id, not the strategy's: unique across strategies (BSX wants
-        # client_order_id unique among the account's open orders)
-        ref = BsxOrderRef.of(order)
-        if ref.cid is None:
-            ref.cid = venue_client_id(order.order_id)
-        return ref.cid
-
     def _create(self, order: Order) -> schemas.CreateOrder:
         """Nonce and signature made here, when the request is about to be written.
 
@@ -311,10 +302,8 @@ class BsxAdapter(VenueAdapter):
         same ints (order.price, order.quantity), so they cannot disagree."""
         t0 = time.perf_counter_ns()
         nonce = self.nonces.next()
-        cid = self._venue_client_id(order)  # makes the order's record if it has none yet
-        order.venue_data.nonce = nonce
+        BsxOrderRef.of(order).nonce = nonce
         self._by_nonce[nonce] = order
-        self._by_cid[cid] = order
         # journaled before the request leaves (the HTTP client writes after the journal's flush):
         # after a crash that lost the reply, the venue is asked about the order by this nonce
         self.tracker.note_venue_data(order)
@@ -333,7 +322,7 @@ class BsxAdapter(VenueAdapter):
             price=format_scaled(price, SCALE), size=format_scaled(order.quantity, SCALE),
             post_only=order.post_only, reduce_only=order.reduce_only,
             time_in_force=order.tif.value.upper(), expired_at=0, nonce=nonce, signature=signature,
-            client_order_id=cid,
+            client_order_id=venue_client_id(order.order_id),  # from the gateway's id: unique across strategies
             stop_price=None if order.stop_price is None else format_scaled(order.stop_price, SCALE),
         )
         t1 = time.perf_counter_ns()
@@ -344,7 +333,6 @@ class BsxAdapter(VenueAdapter):
     def check_new(self, order: Order) -> None:
         if order.stop_price is not None and order.type is OrderType.MARKET:
             raise VenueError("unsupported", f"{self.name} stop orders carry a limit price: give one")
-        self._venue_client_id(order)
 
     async def place(self, order: Order) -> None:
         if self._free():
@@ -357,11 +345,8 @@ class BsxAdapter(VenueAdapter):
                          partial(self._on_place_reply, order))
 
     def _on_place_reply(self, order: Order, reply: asyncio.Future) -> None:
-        try:
-            response: Response = reply.result()
-        except HttpError as exc:
-            self.metrics.venue_error(self.name, "transport")
-            self.resolver.ask(order, str(exc))
+        response = self.place_reply(order, reply)
+        if response is None:
             return
         if response.status == 200:
             try:
@@ -374,7 +359,6 @@ class BsxAdapter(VenueAdapter):
     def _accepted(self, order: Order, venue_order: schemas.Order) -> None:
         """The REST answer to a create: it names the order and says it was accepted.
         Fills and closes come from the stream, which carries the trades."""
-        self.observe_ack(order)
         if order.venue_order_id is None:
             self.tracker.bind_venue_id(order, venue_order.id)
         if venue_order.status == schemas.STOP_ACCEPTED:
@@ -410,8 +394,6 @@ class BsxAdapter(VenueAdapter):
             order = self.tracker.by_venue(self.name, venue_order.id)
             if order is None:
                 order = self._by_nonce.get(int(venue_order.nonce))
-            if order is None and venue_order.client_order_id:
-                order = self._by_cid.get(venue_order.client_order_id)
             if order is None:
                 return  # not ours: another session of the same account, or long forgotten
         if order.venue_order_id is None:
@@ -425,9 +407,7 @@ class BsxAdapter(VenueAdapter):
             self.tracker.apply(order, Status.TRIGGERED)
         self.tracker.apply(order, status, fills, reason=order.reason or reason, channel=channel)
         if order.is_closed:
-            ref = order.venue_data or NO_REF
-            self._by_nonce.pop(ref.nonce, None)
-            self._by_cid.pop(ref.cid, None)
+            self._by_nonce.pop((order.venue_data or NO_REF).nonce, None)
 
     def _fills(self, order: Order, venue_order: schemas.Order) -> list[Fill]:
         trades = [

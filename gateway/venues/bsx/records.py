@@ -6,7 +6,6 @@ from gateway.venues.order_ref import OrderRef, frozen_default
 
 class BsxOrderRef(OrderRef):
     nonce: int | None = None  # the order's signed nonce (set at sign time: it was sent, or about to be)
-    cid: str | None = None  # the venue's client_order_id, made from the gateway's order id
 
 
 NO_REF = frozen_default(BsxOrderRef)

@@ -155,9 +155,9 @@ class PoloniexAdapter(VenueAdapter):
 
     @staticmethod
     def _is_smart(order: Order) -> bool:
-        """Still a smart order at the venue: placed as one and not triggered yet."""
-        ref = order.venue_data or NO_REF
-        return bool(ref.smart) and not ref.triggered
+        """Still a smart order at the venue: placed as one (it has a stop price; a journal replay
+        knows it too) and not triggered yet."""
+        return order.stop_price is not None and not (order.venue_data or NO_REF).triggered
 
     def _body(self, order: Order) -> bytes:
         t0 = time.perf_counter_ns()
@@ -191,8 +191,6 @@ class PoloniexAdapter(VenueAdapter):
 
     async def place(self, order: Order) -> None:
         smart = order.stop_price is not None
-        if smart:
-            PoloniexOrderRef.of(order).smart = True
         body = self._body(order)
         reply = await self._send("POST", "/smartorders" if smart else "/orders", body)
         reply.add_done_callback(partial(self._on_place_reply, order))
@@ -211,8 +209,8 @@ class PoloniexAdapter(VenueAdapter):
 
     def _accepted(self, order: Order, venue_id: str) -> None:
         """The venue took the order: it is live (or waiting for its trigger) until events say more."""
-        ref = order.venue_data or NO_REF
-        if ref.smart:
+        if order.stop_price is not None:
+            ref = PoloniexOrderRef.of(order)
             ref.smart_id = venue_id
             self.tracker.note_venue_data(order)
             if not ref.triggered:
@@ -298,7 +296,7 @@ class PoloniexAdapter(VenueAdapter):
             held.append(partial(self._apply_order_events, order, events))
             return
         first, last = events[0], events[-1]
-        if first.source == s.SOURCE_SMART or (order.venue_data or NO_REF).smart:
+        if first.source == s.SOURCE_SMART or order.stop_price is not None:
             self._triggered(order, first.orderId)
         elif order.venue_order_id is None:
             self.tracker.bind_venue_id(order, first.orderId)
@@ -330,7 +328,7 @@ class PoloniexAdapter(VenueAdapter):
                 status, reason = self._status(order, record.state)
                 self.tracker.apply(order, status, reason=order.reason or reason)
             return
-        if record.source == s.SOURCE_SMART or (order.venue_data or NO_REF).smart:
+        if record.source == s.SOURCE_SMART or order.stop_price is not None:
             self._triggered(order, record.id)
         elif order.venue_order_id is None:
             self.tracker.bind_venue_id(order, record.id)
@@ -478,7 +476,6 @@ class PoloniexAdapter(VenueAdapter):
         if smart:
             # the venue keeps the old smart order's details unless amended: its stop price too
             new.stop_price = old.stop_price
-            PoloniexOrderRef.of(new).smart = True
             target = f"/smartorders/{s.CID_PREFIX}{old.order_id}"
         else:
             target = f"/orders/{old.venue_order_id}"

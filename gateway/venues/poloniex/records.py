@@ -5,7 +5,6 @@ from gateway.venues.order_ref import OrderRef, frozen_default
 
 
 class PoloniexOrderRef(OrderRef):
-    smart: bool | None = None  # placed as a smart (stop) order
     smart_id: str | None = None  # the smart order's venue id (venue_order_id moves to the triggered order)
     triggered: bool | None = None  # the smart order became a regular order on the book
 
