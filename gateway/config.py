@@ -178,5 +178,5 @@ def _resolve_paths(config: Config, base_dir: Path) -> Config:
     if drop_copy is not None:
         drop_copy = msgspec.structs.replace(drop_copy, **{
             name: _resolve(getattr(drop_copy, name), base_dir)
-            for name in ("creds_file", "nkey_file", "tls_ca_file", "tls_cert_file", "tls_key_file")})
+            for name in drop_copy.__struct_fields__ if name.endswith("_file")})
     return msgspec.structs.replace(config, server=server, journal=journal, venues=venues, drop_copy=drop_copy)

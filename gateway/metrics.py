@@ -42,6 +42,8 @@ class MetricsSource(Protocol):
     def open_order_counts(self) -> dict[tuple[str, str], int]: ...  # (venue, strategy) -> n
     def strategies_connected(self) -> int: ...
     def journal_health(self) -> tuple[bool, int]: ...  # (failing, failed writes so far)
+    halted: str | None  # fleet control's reason, while it halts new orders
+    drop_copy: object | None  # gateway.dropcopy.publisher.DropCopy, when [drop_copy] is set
     def venue_list(self) -> Sequence[VenueHealth]: ...
 
 STAGES = ("decode", "validate", "sign", "queue_wait", "tick_to_wire", "venue_ack", "confirmation")
@@ -231,9 +233,9 @@ class _Collector:
 def _drop_copy_families(source):
     """Fleet control's halt (always), and [drop_copy] (gateway/dropcopy/publisher.py) when set."""
     fam = GaugeMetricFamily("gateway_halted", "1 while fleet control halts new orders.")
-    fam.add_metric([], 1 if getattr(source, "halted", None) is not None else 0)
+    fam.add_metric([], 1 if source.halted is not None else 0)
     yield fam
-    dc = getattr(source, "drop_copy", None)
+    dc = source.drop_copy
     if dc is None:
         return
     for name, kind, text, value in (

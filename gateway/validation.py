@@ -20,8 +20,20 @@ _TYPES = {t.value: t for t in OrderType}
 _TIFS = {t.value: t for t in TimeInForce}
 
 
+# a client's text in a reply or a log line: never more than this
+MAX_ECHO_CHARS = 200
+
+
+def clip(text: str, limit: int = MAX_ECHO_CHARS) -> str:
+    """A client-supplied string cut to `limit` characters, saying how long it was."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} chars)"
+
+
 class RequestError(Exception):
+    """A refusal with a stable code; its message may echo the client's strings, so it is clipped."""
+
     def __init__(self, code: str, message: str):
+        message = clip(message)
         super().__init__(message)
         self.code = code
         self.message = message

@@ -87,9 +87,8 @@ class EventMaker:
             base = self._subjects[key] = f"{self.prefix}.{self.gateway_id}.{token(venue)}.{token(strategy)}."
         return base
 
-    def order_event(self, order: Order, fills_from: int, t_ns: int | None = None) -> Event:
-        return self.view_event(order.strategy, order.seq, order_view(order, fills_from=fills_from),
-                               time.monotonic_ns() if t_ns is None else t_ns)
+    def order_event(self, order: Order, fills_from: int, t_ns: int) -> Event:
+        return self.view_event(order.strategy, order.seq, order_view(order, fills_from=fills_from), t_ns)
 
     def view_event(self, strategy: str, seq: int, view: OrderView, t_ns: int) -> Event:
         payload = _encode(OrderEvent(self.gateway_id, strategy, seq, view))

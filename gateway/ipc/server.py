@@ -35,12 +35,11 @@ from gateway.decoding import DECODE_ERRORS
 from gateway.ipc import frames as f
 from gateway.ipc.busypoll import BusyPoll
 from gateway.router import Router
+from gateway.validation import clip
 
 log = logging.getLogger("gateway.ipc")
 
 _UCRED = struct.Struct("3i")
-# a client's text in a reply or a log line: never more than this
-MAX_ECHO_CHARS = 200
 # msgspec's generic decoder stops at the interpreter's recursion limit; above CPython's
 # default (something raised it) a deep frame could exhaust the C stack first
 SAFE_RECURSION_LIMIT = 1000
@@ -48,11 +47,6 @@ SAFE_RECURSION_LIMIT = 1000
 MAX_WALK_ITEMS = 4096
 # descriptors besides strategy connections: venues' HTTP pools and streams, journal, nonces, metrics
 FD_RESERVE = 256
-
-
-def clip(text: str, limit: int = MAX_ECHO_CHARS) -> str:
-    """A client-supplied string cut to `limit` characters, saying how long it was."""
-    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} chars)"
 
 
 def _error_code(message: str) -> str:
@@ -104,7 +98,6 @@ class StrategyConnection(asyncio.Protocol):
             return
         limit = self._server.config.max_connections
         if len(self._server.connections) >= limit:
-            self._server.refused += 1
             log.warning("refused strategy connection from pid %s uid %s: %d connections open, max_connections = %d",
                         self.peer_pid, self.peer_uid, len(self._server.connections), limit)
             self._fatal("too_many_connections",
@@ -172,9 +165,6 @@ class StrategyConnection(asyncio.Protocol):
                 continue
             reply = router.handle(self, request, t_in, time.perf_counter_ns() - t0)
             if reply is not None:
-                error = getattr(reply, "error", None)
-                if error is not None and len(error.message) > MAX_ECHO_CHARS:
-                    error.message = clip(error.message)
                 self.send(reply)
             if self.closing:
                 return False
@@ -196,7 +186,7 @@ class StrategyConnection(asyncio.Protocol):
                 self._too_much_before_hello(len(payload))
                 return
             batch.append(payload)
-            if self.strategy is None and batch:
+            if self.strategy is None:
                 # hello changes what the next frame may be: one at a time until it is said
                 break
         if batch and not self._handle(batch, self._pending_t_in):
@@ -388,7 +378,6 @@ class StrategyServer:
         self.config = config
         self.router = router
         self.connections: set[StrategyConnection] = set()
-        self.refused = 0  # connections refused for max_connections
         self._server: asyncio.AbstractServer | None = None
         self._sweeper: asyncio.Task | None = None
         self.busy_poll = BusyPoll(config.busy_poll_us) if config.busy_poll_us > 0 else None

@@ -332,7 +332,6 @@ class Tracker:
         order.updated_ns = self._now_ns()
         if self.journal is not None:
             self.journal.add(amend_record(order))
-            self.journal.add(venue_record(order))
         self._changed(order)
 
     def mark_pending(self, order: Order, pending: Status) -> bool:

@@ -549,6 +549,7 @@ class DxtradeAdapter(VenueAdapter):
                     pass  # the status said yes; the list will show the new update id
                 if response.headers.get("etag"):
                     DxtradeOrderRef.of(order).etag = response.headers["etag"]
+                self.tracker.note_venue_data(order)  # the new update id and ETag
                 if quantity is not None:
                     order.quantity = quantity
                 if price is not None:
