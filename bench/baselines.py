@@ -39,6 +39,7 @@ from bench.loadgen import (
     cpu_seconds,
     percentiles_us,
     start_simulator,
+    stop_process,
 )
 
 _LEN = struct.Struct(">I")
@@ -300,7 +301,7 @@ def eth_account_aiohttp(*, conns: int = 4, inflight: int = 8, rate: float = 0.0,
         if rest_url is None:
             (tmp / "sim.toml").write_text(SIM_CONFIG.format(tmp=tmp, mid=MID, instruments=INSTRUMENTS,
                                                             verify_every=verify_every))
-            sim, rest_url, _ = start_simulator(tmp / "sim.toml", stub_verify_every=verify_every if stub else 0)
+            sim, rest_url, _ = start_simulator(tmp / "sim.toml", stub=stub)
 
         async def main() -> dict:
             trader = PlainPythonTrader(rest_url, connections=64)
@@ -400,7 +401,7 @@ def _stop_simulator(sim: subprocess.Popen | None, tmp) -> None:
     import shutil
 
     if sim is not None:
-        sim.terminate()
-        sim.wait(30)
+        if sim.poll() is None:
+            stop_process(sim)
         sim.stdout.close()
     shutil.rmtree(tmp, ignore_errors=True)

@@ -173,14 +173,13 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def start_simulator(config_path: Path, venue: str = "citrex", *, stub_verify_every: int = 0
+def start_simulator(config_path: Path, venue: str = "citrex", *, stub: bool = False
                     ) -> tuple[subprocess.Popen, str, str]:
-    """The venue's simulator process; stub_verify_every > 0: the bench's lean Citrex venue instead
-    (bench/stubvenue.py), recovering one order signature in that many."""
+    """The venue's simulator process; stub: the bench's lean Citrex venue instead
+    (bench/stubvenue.py), from the same config."""
     cmd = [sys.executable, "-m", "gateway", "sim", venue, "--port", "0", "-c", str(config_path)]
-    if stub_verify_every:
-        cmd = [sys.executable, "-m", "bench.stubvenue", "-c", str(config_path), "--verify-every",
-               str(stub_verify_every)]
+    if stub:
+        cmd = [sys.executable, "-m", "bench.stubvenue", "-c", str(config_path)]
     sim = subprocess.Popen(
         cmd,
         stdout=subprocess.PIPE, text=True, env=dict(os.environ, GATEWAY_LOG_LEVEL="warning"),
@@ -191,6 +190,16 @@ def start_simulator(config_path: Path, venue: str = "citrex", *, stub_verify_eve
         sim.kill()
         raise RuntimeError(f"simulator did not start: {line!r}")
     return sim, words[words.index("REST") + 1], words[words.index("WS") + 1]
+
+
+def stop_process(proc: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
+    """Stop a process this bench started, by its pid: sig, then SIGKILL after 30 s."""
+    proc.send_signal(sig)
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 class Stack:
@@ -231,7 +240,7 @@ class Stack:
             gw_config, instruments = POLONIEX_GATEWAY_CONFIG, POLONIEX_INSTRUMENTS
         (self.tmp / "sim.toml").write_text(sim_config)
         self.sim, self.rest_url, self.ws_url = start_simulator(
-            self.tmp / "sim.toml", self.venue, stub_verify_every=self.sim_verify_every if self.stub else 0)
+            self.tmp / "sim.toml", self.venue, stub=self.stub)
         (self.tmp / "gw.toml").write_text(gw_config.format(
             tmp=self.tmp, metrics="true" if self.metrics else "false", metrics_port=self.metrics_port or 9464,
             rest_url=self.rest_url, ws_url=self.ws_url, http_connections=self.http_connections,
@@ -277,12 +286,7 @@ class Stack:
         for proc, sig in ((self.gw, signal.SIGINT), (self.sim, signal.SIGTERM)):
             if proc is None or proc.poll() is not None:
                 continue
-            proc.send_signal(sig)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop_process(proc, sig)
         if self.gw is not None and self.gw.stderr is not None:
             self.gw.stderr.close()
         if self.sim is not None and self.sim.stdout is not None:
@@ -737,6 +741,7 @@ def run_gateway(opts: Options, *, venue: str = "citrex", duration: float | None 
     stack = Stack(http_connections=opts.http_connections, profile=profile, venue=venue,
                   sim_verify_every=opts.sim_verify_every, busy_poll_us=opts.busy_poll_us,
                   gateway_extra=gateway_extra, stub=opts.venue == "stub" and venue == "citrex")
+    stub = stack.stub
     stack.start()
     try:
         marks: dict[str, dict] = {}
@@ -797,7 +802,7 @@ def run_gateway(opts: Options, *, venue: str = "citrex", duration: float | None 
         "cpu_utilisation": {k: (marks["end"][key] - marks["start"][key]) / elapsed_cpu
                             for k, key in (("gateway", "gw_cpu"), ("simulator", "sim_cpu"), ("loadgen", "me_cpu"))},
         "simulator": {"venue": venue, "verify_every": opts.sim_verify_every if venue == "citrex" else 1,
-                      "process": "stub" if opts.venue == "stub" and venue == "citrex" else "sim"},
+                      "process": "stub" if stub else "sim"},
     }
     samples = {"gateway_ack": [v for vs in run.ack_ns.values() for v in vs],
                "gateway_confirm": [v for vs in run.confirm_ns.values() for v in vs]}

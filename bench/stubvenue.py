@@ -20,7 +20,7 @@ the gateway's Citrex adapter uses, on the same libraries as the gateway's own ho
 No matching: every order rests (the bench places resting limit orders). A bad request gets the
 simulator's error shape, so the gateway's refusal path is the same.
 
-    python -m bench.stubvenue -c sim.toml [--verify-every N]
+    python -m bench.stubvenue -c sim.toml   # its [venues.sim] verify_every, as the simulator's
 prints "citrex stub: REST http://...  WS ws://..." and serves until SIGTERM.
 """
 from __future__ import annotations
@@ -61,10 +61,9 @@ class _Reject(Exception):
 
 
 class StubVenue:
-    def __init__(self, venue, verify_every: int):
-        if verify_every < 1:
-            raise ValueError("verify_every must be 1 or more")
-        self.verify_every = verify_every
+    def __init__(self, venue):
+        # the config's [venues.sim] verify_every, as the simulator reads it (config checks it is >= 1)
+        self.verify_every = venue.sim.verify_every if venue.sim is not None else 1
         self.products = {int(i.product_id): (symbol.lower().replace("-", ""), scaled(i.tick_size),
                                               scaled(i.lot_size), scaled(i.min_quantity))
                          for symbol, i in venue.instruments.items()}
@@ -315,9 +314,9 @@ class _Http(asyncio.Protocol):
             self.transport.close()
 
 
-async def serve(config_path: str, verify_every: int, host: str = "127.0.0.1") -> None:
+async def serve(config_path: str, host: str = "127.0.0.1") -> None:
     venue_config = next(v for v in load_config(config_path).venues if isinstance(v, CitrexConfig))
-    venue = StubVenue(venue_config, verify_every)
+    venue = StubVenue(venue_config)
     loop = asyncio.get_running_loop()
     rest = await loop.create_server(lambda: _Http(venue), host, 0)
     ws = await picows.ws_create_server(venue.ws_listener, host, 0)
@@ -333,11 +332,10 @@ async def serve(config_path: str, verify_every: int, host: str = "127.0.0.1") ->
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m bench.stubvenue", description=__doc__.split("\n\n")[0])
-    p.add_argument("-c", "--config", required=True, help="a config with one citrex venue (its instruments, domain)")
-    p.add_argument("--verify-every", type=int, default=16, metavar="N",
-                   help="recover the first order signature and then one in N (default 16, as the bench's simulator)")
+    p.add_argument("-c", "--config", required=True,
+                   help="a config with one citrex venue (its instruments, domain, [venues.sim] verify_every)")
     args = p.parse_args(argv)
-    uvloop.run(serve(args.config, args.verify_every))
+    uvloop.run(serve(args.config))
 
 
 if __name__ == "__main__":

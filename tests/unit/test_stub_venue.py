@@ -20,8 +20,9 @@ MESSAGE = "I would like to log into ciao finance"
 
 
 def _venue(tmp_path, verify_every: int) -> StubVenue:
-    config = parse_config(SIM_CONFIG.format(tmp=tmp_path, mid=MID, instruments=INSTRUMENTS, verify_every=1))
-    return StubVenue(config.venues[0], verify_every)
+    config = parse_config(SIM_CONFIG.format(tmp=tmp_path, mid=MID, instruments=INSTRUMENTS,
+                                            verify_every=verify_every))
+    return StubVenue(config.venues[0])
 
 
 def _login(venue: StubVenue, signer: CitrexSigner, account: str) -> tuple[int, bytes]:
