@@ -34,6 +34,9 @@ class NullHttp:
         self.sent = 0
         self.last_body = b""
 
+    def has_slot(self) -> bool:
+        return True
+
     async def slot_free(self) -> None:
         return None
 
