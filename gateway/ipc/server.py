@@ -67,6 +67,10 @@ class StrategyConnection(asyncio.Protocol):
         self._per_turn = config.max_requests_per_turn
         self._out: list[bytes] = []
         self._flush_scheduled = False
+        # while requests are handled, their replies gather and leave together at the end
+        self._gathering = False
+        # the journal cannot write: the replies wait for it (it calls _journal_written)
+        self._waiting_journal = False
         self.transport: asyncio.Transport | None = None
         self.strategy: str | None = None
         self.cancel_on_disconnect = False
@@ -128,20 +132,23 @@ class StrategyConnection(asyncio.Protocol):
         elif self.partial_since:
             self.partial_since = 0.0
         if payloads:
-            if not self._flush_scheduled:
-                # the replies leave at the end of this loop turn, with every update the turn makes
-                # for this strategy, in one write; scheduled before any venue's drain, so the acks
-                # are written before those orders are signed and sent
-                self._flush_scheduled = True
-                self._loop.call_soon(self._flush)
-            if len(payloads) > self._per_turn or self.strategy is None or self._pending:
-                self._pending.extend(payloads)
-                self._pending_t_in = t_in
-                self._pending_close = self._pending_close or close_after
-                self._pump()
-                return
-            if not self._handle(payloads, t_in):
-                return
+            # the replies gather while these requests are handled and are written below, in one
+            # write, before this callback returns: before any venue's line takes up the orders
+            # (README "Latency": the ack never includes the signature). uvloop queues a write
+            # made here to the end of this poll phase; lines run in a later pass.
+            self._gathering = True
+            try:
+                if len(payloads) > self._per_turn or self.strategy is None or self._pending:
+                    self._pending.extend(payloads)
+                    self._pending_t_in = t_in
+                    self._pending_close = self._pending_close or close_after
+                    self._pump()
+                    return
+                if not self._handle(payloads, t_in):
+                    return
+            finally:
+                self._gathering = False
+                self._flush_now()
         if close_after is not None:
             self._fatal(*close_after)
         elif self.strategy is None:
@@ -189,8 +196,14 @@ class StrategyConnection(asyncio.Protocol):
             if self.strategy is None:
                 # hello changes what the next frame may be: one at a time until it is said
                 break
-        if batch and not self._handle(batch, self._pending_t_in):
-            return
+        if batch:
+            gathering, self._gathering = self._gathering, True
+            handled = self._handle(batch, self._pending_t_in)
+            self._gathering = gathering
+            if not gathering:
+                self._flush_now()  # these replies leave before the lines take up what they accepted
+            if not handled:
+                return
         if pending:
             if not self._reading_paused:
                 self._reading_paused = True
@@ -330,14 +343,23 @@ class StrategyConnection(asyncio.Protocol):
 
         Under load acks and order updates are due at once: one system call
         instead of several (each of which may wake the strategy's process
-        before we are done). A lone event waits only for the end of this turn.
+        before we are done). A lone event waits only for the end of this turn;
+        the replies to requests leave at the end of the read that brought them.
         """
         if self.closing or self.transport is None:
             return
         self._out.append(encode_frame(f.encoder.encode(message)))
-        if not self._flush_scheduled:
+        if not (self._flush_scheduled or self._gathering or self._waiting_journal):
             self._flush_scheduled = True
             self._loop.call_soon(self._flush)
+
+    def _flush_now(self) -> None:
+        if self._out and not self._waiting_journal:
+            self._flush()
+
+    def _journal_written(self) -> None:
+        self._waiting_journal = False
+        self._flush()
 
     def _flush(self) -> None:
         self._flush_scheduled = False
@@ -345,8 +367,8 @@ class StrategyConnection(asyncio.Protocol):
             self._out.clear()
             return
         # nothing is acknowledged before the journal has it (the kernel's copy)
-        if not self._router.commit(self._flush):
-            self._flush_scheduled = True  # it cannot write now: these replies wait for it
+        if not self._router.commit(self._journal_written):
+            self._waiting_journal = True  # it cannot write now: these replies wait for it
             return
         data = b"".join(self._out) if len(self._out) > 1 else self._out[0]
         self._out.clear()

@@ -60,6 +60,9 @@ class Outbound:
         self._task: asyncio.Task | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._idle: asyncio.Event | None = None
+        # a job came while the drain was running: it may have come in this very pass of the
+        # loop (a strategy's requests handled past one turn's budget), its ack not written yet
+        self._arrived = False
         # set by the router: what becomes of a job the venue could not take
         self.on_failure: Callable[[Job, str, str], None] | None = None
 
@@ -96,7 +99,11 @@ class Outbound:
             loop = self._loop
             if loop is None or not loop.is_running():
                 loop = self._loop = asyncio.get_running_loop()  # once per loop: a getpid() per call on 3.11
+            # its first step runs on a later pass of the loop than this one, after the writes
+            # this pass queued (the strategy's ack among them)
             self._task = loop.create_task(self._drain())
+        else:
+            self._arrived = True
 
     def withdraw(self, order: Order) -> bool:
         """Take a place out of the line if it has not left yet; returns whether it had not."""
@@ -110,6 +117,11 @@ class Outbound:
         jobs = self._jobs
         try:
             while jobs:
+                if self._arrived:
+                    # a request accepted in this very pass has its ack written at the pass's end:
+                    # its signature and bytes come after it (at most one yield per job)
+                    self._arrived = False
+                    await asyncio.sleep(0)
                 job = jobs[0]
                 if not _withdrawn(job) and not adapter.can_send(job.weight):
                     await adapter.ready(job.weight)  # a coroutine only when it has to wait
