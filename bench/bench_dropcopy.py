@@ -30,10 +30,7 @@ _ids = itertools.count()
 
 
 class _Router:
-    def view_from(self, order):
-        return None  # no strategy connected
-
-    def order_updated(self, order, view):
+    def order_changed(self, order, new_fills):
         pass
 
     def cancel_rejected(self, order, reason):

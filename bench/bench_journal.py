@@ -20,10 +20,7 @@ _map_encoder = msgspec.msgpack.Encoder()
 
 
 class _Quiet:
-    def view_from(self, order):
-        return None
-
-    def order_updated(self, order, view):
+    def order_changed(self, order, new_fills):
         pass
 
     def cancel_rejected(self, order, reason):

@@ -1,4 +1,4 @@
-"""What metrics cost the order path: the router's whole place path (validate,
+"""What metrics cost the order path: the parts's whole place path (validate,
 track, queue, and the Citrex adapter's own order building: nonce, EIP-712
 signature, body) up to the HTTP write, which goes to a null client, with
 metrics recording as shipped vs with every recording call replaced by a
@@ -19,7 +19,7 @@ from gateway.config import RiskConfig
 from gateway.ipc import frames as f
 from gateway.metrics import Metrics
 from gateway.risk import RiskLimits
-from gateway.router import Router
+from gateway.assembly import Parts, assemble
 from gateway.signer import Signer
 from gateway.venues.citrex.adapter import CitrexAdapter
 from gateway.venues.citrex.config import CitrexConfig
@@ -49,10 +49,10 @@ class NullHttp:
         return None
 
 
-def citrex_adapter(router: Router, tmp_path) -> CitrexAdapter:
+def citrex_adapter(parts: Parts, tmp_path) -> CitrexAdapter:
     config = CitrexConfig(name="citrex", nonce_file=str(tmp_path / "citrex.nonce"), instruments={
         "ETH-PERP": InstrumentConfig(product_id=1002, tick_size="0.1", lot_size="0.001")})
-    adapter = CitrexAdapter(config, router.tracker, router.metrics, signer=Signer(bytes(range(1, 33))))
+    adapter = CitrexAdapter(config, parts.tracker, parts.metrics, signer=Signer(bytes(range(1, 33))))
     adapter.http = NullHttp()
     adapter._auth_headers = b"Content-Type: application/json\r\n"  # what login would have set
     return adapter
@@ -77,9 +77,9 @@ class NullConn:
 
 
 def _measure(tmp_path, rounds=60, block=100) -> dict:
-    router = Router(RiskLimits(RiskConfig(max_open_orders=10**9)), closed_ttl_ns=10**9, metrics=Metrics())
-    adapter = citrex_adapter(router, tmp_path)
-    router.add_venue(adapter)
+    parts = assemble(RiskLimits(RiskConfig(max_open_orders=10**9)), closed_ttl_ns=10**9, metrics=Metrics())
+    adapter = citrex_adapter(parts, tmp_path)
+    parts.add_venue(adapter)
     conn = NullConn()
     counter = iter(range(10**9))
     loop = asyncio.new_event_loop()
@@ -88,11 +88,11 @@ def _measure(tmp_path, rounds=60, block=100) -> dict:
         for _ in range(block):
             req = f.Place(req_id=1, client_order_id=f"c{next(counter)}", venue="citrex", symbol="ETH-PERP",
                           side="buy", quantity="0.001", price="1000")
-            router.handle(conn, req, time.perf_counter_ns(), 1000)
+            parts.router.handle(conn, req, time.perf_counter_ns(), 1000)
         await adapter.outbound.drained()  # every order signed and "sent"
 
     # the histograms are C types (not patchable): swap each venue's stages for no-op ones
-    real_stages = router.metrics.venues["citrex"]
+    real_stages = parts.metrics.venues["citrex"]
     real_done = Metrics.request_done
     null_stages = _NullStages()
     with_m, without = [], []
@@ -101,13 +101,13 @@ def _measure(tmp_path, rounds=60, block=100) -> dict:
             pair = ((True, with_m), (False, without))
             for on, out in (pair if r % 2 else pair[::-1]):  # neither always goes first
                 stages = real_stages if on else null_stages
-                router.metrics.venues["citrex"] = adapter.stages = stages
+                parts.metrics.venues["citrex"] = adapter.stages = stages
                 Metrics.request_done = real_done if on else (lambda self, op, code: None)
                 t0 = time.perf_counter_ns()
                 loop.run_until_complete(burst())
                 out.append((time.perf_counter_ns() - t0) / block)
     finally:
-        router.metrics.venues["citrex"] = adapter.stages = real_stages
+        parts.metrics.venues["citrex"] = adapter.stages = real_stages
         Metrics.request_done = real_done
         adapter.nonces.close()
         loop.close()

@@ -27,25 +27,25 @@ from gateway.orders.journal import Journal
 from gateway.orders.model import ONE, OrderType, Side, TimeInForce
 from gateway.risk import RiskLimits
 from gateway.net.http import Response
-from gateway.router import Router
+from gateway.assembly import Parts, assemble
 from gateway.venues.citrex import schemas
 
 GROUP = "request path, in process"
 
 
 @pytest.fixture
-def router(tmp_path):
+def parts(tmp_path):
     journal = Journal(str(tmp_path / "orders.journal"))
     journal.open([])
-    router = Router(RiskLimits(RiskConfig(max_open_orders=10**9)), closed_ttl_ns=10**9, metrics=Metrics(),
-                    journal=journal)
-    adapter = citrex_adapter(router, tmp_path)
-    router.add_venue(adapter)
+    parts = assemble(RiskLimits(RiskConfig(max_open_orders=10**9)), closed_ttl_ns=10**9, metrics=Metrics(),
+                     journal=journal)
+    adapter = citrex_adapter(parts, tmp_path)
+    parts.add_venue(adapter)
     adapter.outbound.submit = lambda job: None  # queued, never drained: the venue's side is measured apart
     # records gather for the loop turn's one write, as in the daemon (without a running loop the
     # journal would write each at once); the tests clear them, the write is measured apart
     journal._flush_scheduled = True
-    yield router
+    yield parts
     journal.close()
     adapter.nonces.close()
 
@@ -56,30 +56,30 @@ def _frames(make, n=200_000):
 
 
 @pytest.mark.benchmark(group=GROUP)
-def test_ping_baseline(benchmark, router):
+def test_ping_baseline(benchmark, parts):
     conn, decode, encode = NullConn(), f.request_decoder.decode, f.encoder.encode
     frame = encode(f.Ping(req_id=1))
-    benchmark(lambda: encode(router.handle(conn, decode(frame), time.perf_counter_ns())))
+    benchmark(lambda: encode(parts.router.handle(conn, decode(frame), time.perf_counter_ns())))
 
 
 @pytest.mark.benchmark(group=GROUP)
-def test_place_to_ack(benchmark, router):
+def test_place_to_ack(benchmark, parts):
     conn, decode, encode = NullConn(), f.request_decoder.decode, f.encoder.encode
     frames = _frames(lambda i: f.Place(req_id=i, client_order_id=f"c{i}", venue="citrex", symbol="ETH-PERP",
                                        side="buy", quantity="0.001", price="1000"))
 
     def place():
-        reply = router.handle(conn, decode(next(frames)), time.perf_counter_ns())
+        reply = parts.router.handle(conn, decode(next(frames)), time.perf_counter_ns())
         encode(reply)
-        router.tracker.journal._buf.clear()  # the loop turn's write, kept out of the timing
+        parts.tracker.journal._buf.clear()  # the loop turn's write, kept out of the timing
         return reply
 
     assert place().ok
     benchmark(place)
 
 
-def _orders(router, n=200_000):
-    tracker = router.tracker
+def _orders(parts, n=200_000):
+    tracker = parts.tracker
     tracker.journal = None
     counter = itertools.count()
     return iter(lambda: tracker.new_order(strategy="s", client_order_id=f"b{next(counter)}", venue="citrex",
@@ -88,8 +88,8 @@ def _orders(router, n=200_000):
 
 
 @pytest.mark.benchmark(group=GROUP)
-def test_venue_body(benchmark, router):
-    adapter, orders = router.venues["citrex"], _orders(router)
+def test_venue_body(benchmark, parts):
+    adapter, orders = parts.venues["citrex"], _orders(parts)
     assert adapter._order_body(next(orders))
     benchmark(lambda: adapter._order_body(next(orders)))
 
@@ -100,8 +100,8 @@ class _NoSignature:
 
 
 @pytest.mark.benchmark(group=GROUP)
-def test_venue_body_without_signature(benchmark, router):
-    adapter, orders = router.venues["citrex"], _orders(router)
+def test_venue_body_without_signature(benchmark, parts):
+    adapter, orders = parts.venues["citrex"], _orders(parts)
     adapter.sign.signer = _NoSignature()
     assert adapter._order_body(next(orders))
     benchmark(lambda: adapter._order_body(next(orders)))
@@ -117,16 +117,16 @@ class _EncodingConn(NullConn):
 
 
 @pytest.mark.benchmark(group=GROUP)
-def test_venue_answers(benchmark, router):
+def test_venue_answers(benchmark, parts):
     """Per order: the 200 reply with the order (OPEN) and the stream's orderUpdate (OPEN)."""
-    adapter = router.venues["citrex"]
-    router.connections["s"] = _EncodingConn()
+    adapter = parts.venues["citrex"]
+    parts.sessions.strategies["s"] = _EncodingConn()
     adapter.sign.signer = _NoSignature()
     loop = asyncio.new_event_loop()
     answers = []
     rounds = 1 if benchmark.disabled else 50_000  # make test: one round, to keep the path honest
     for i in range(rounds + 1001):
-        order = router.tracker.new_order(strategy="s", client_order_id=f"v{i}", venue="citrex", symbol="ETH-PERP",
+        order = parts.tracker.new_order(strategy="s", client_order_id=f"v{i}", venue="citrex", symbol="ETH-PERP",
                                          side=Side.BUY, type=OrderType.LIMIT, tif=TimeInForce.GTC,
                                          price=1000 * ONE, quantity=ONE // 1000)
         body = msgspec.json.decode(adapter._order_body(order))
@@ -135,14 +135,14 @@ def test_venue_answers(benchmark, router):
         reply.set_result(Response(200, {}, msgspec.json.encode(wire)))
         event = msgspec.json.encode({"jsonrpc": "2.0", "method": schemas.WS_ORDER_UPDATE, "params": wire})
         answers.append((order, reply, event))
-    router.tracker.journal._buf.clear()
+    parts.tracker.journal._buf.clear()
     todo = iter(answers)
 
     def answer():
         order, reply, event = next(todo)
         adapter._on_place_reply(order, reply)
         adapter._on_ws(event)
-        router.tracker.journal._buf.clear()
+        parts.tracker.journal._buf.clear()
         return order
 
     assert answer().status.value == "OPEN"

@@ -118,7 +118,7 @@ async def run_venue(tmp: Path, venue: str, orders: int, seed: int, bound_s: floa
     s = await _connect(gw)
     settled = [0, 0]  # look-ups settled, closed on a guess: across restarts
     try:
-        adapter = gw.router.venues[venue]
+        adapter = gw.venues[venue]
         symbol = "ETH-PERP"
         steps = adapter.steps[symbol]
         tick, lot = steps.tick, max(steps.lot, steps.min_quantity)
@@ -154,7 +154,7 @@ async def run_venue(tmp: Path, venue: str, orders: int, seed: int, bound_s: floa
                 await s.__aexit__(None, None, None)
                 await gw.stop()
                 gw = await Gateway.start(config)
-                adapter = gw.router.venues[venue]
+                adapter = gw.venues[venue]
                 s = await _connect(gw)
             side = rng.choice(("buy", "sell"))
             far = mid + 300 * 10 * tick if side == "buy" else mid - 300 * 10 * tick
@@ -178,7 +178,7 @@ async def run_venue(tmp: Path, venue: str, orders: int, seed: int, bound_s: floa
             await asyncio.sleep(0.25)
         report.problems = _compare(gw, sim, adapter, acked)
         for cid in acked:
-            order = gw.router.tracker.by_client("chaos", cid)
+            order = gw.tracker.by_client("chaos", cid)
             report.statuses[order.status.value] += 1
             report.filled_orders += bool(order.filled)
         report.resolved_by_lookup = settled[0] + adapter.resolver.resolved
@@ -198,7 +198,7 @@ async def _connect(gw) -> GatewayClient:
 
 def _compare(gw, sim, adapter, acked: list[str]) -> list[str]:
     problems = []
-    tracker = gw.router.tracker
+    tracker = gw.tracker
     book = {_bare(o.order_id): o for o in sim.engine.orders.values()}
     ours = {_bare(o.venue_order_id) for o in (tracker.by_client("chaos", c) for c in acked)
             if o is not None and o.venue_order_id}

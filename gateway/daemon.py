@@ -1,5 +1,6 @@
 """`gateway run`: wires config, venues (and their embedded simulators), the
-router and the strategy socket on one uvloop loop, and stops cleanly.
+order path (gateway/assembly.py) and the strategy socket on one uvloop loop,
+and stops cleanly.
 
 Shutdown order on SIGTERM / SIGINT: stop accepting strategies, let requests
 already handed to venues finish, close venues, remove the socket.
@@ -18,13 +19,13 @@ from dataclasses import dataclass, field
 import msgspec
 
 from gateway import sdnotify
+from gateway.assembly import Parts, assemble
 from gateway.config import Config
 from gateway.ipc.server import StrategyServer
 from gateway.metrics import Metrics
 from gateway.orders.journal import Journal, replay
 from gateway.orders.model import Status
 from gateway.risk import RiskLimits
-from gateway.router import Router
 from gateway.venues.base import VenueAdapter
 from gateway.venues.outbound import CANCEL, Job
 from gateway.venues.resolver import watch_pending
@@ -68,19 +69,36 @@ async def start_simulator(venue):
     return sim, msgspec.structs.replace(venue, rest_url=sim.rest_url, ws_url=sim.ws_url)
 
 
-def make_adapter(venue, router: Router) -> VenueAdapter:
+def make_adapter(venue, parts: Parts) -> VenueAdapter:
     kind = VENUE_KINDS.get(type(venue))
     if kind is None:
         raise ValueError(f"venue {venue.name}: no adapter for kind {type(venue).__name__}")
-    return kind[0](venue, router.tracker, router.metrics)
+    return kind[0](venue, parts.tracker, parts.metrics)
 
 
 @dataclass
 class Gateway:
     config: Config
-    router: Router
+    parts: Parts
     server: StrategyServer
     sims: dict[str, object] = field(default_factory=dict)
+
+    # the parts operators' code and tests reach for most
+    @property
+    def tracker(self):
+        return self.parts.tracker
+
+    @property
+    def venues(self) -> dict[str, VenueAdapter]:
+        return self.parts.venues
+
+    @property
+    def metrics(self) -> Metrics:
+        return self.parts.metrics
+
+    @property
+    def drop_copy(self):
+        return self.parts.health.drop_copy
 
     @classmethod
     async def start(cls, config: Config) -> Gateway:
@@ -102,45 +120,47 @@ class Gateway:
             records = journal.read()
             if config.drop_copy is not None:
                 records = list(records)  # read twice: orders, then what the drop copy has yet to publish
-        router = Router(RiskLimits(config.risk), closed_ttl_ns=config.orders.closed_order_ttl_secs * 10**9,
-                        max_closed=config.orders.max_closed_orders, metrics=Metrics(), journal=journal)
+        parts = assemble(RiskLimits(config.risk), closed_ttl_ns=config.orders.closed_order_ttl_secs * 10**9,
+                         max_closed=config.orders.max_closed_orders, metrics=Metrics(), journal=journal)
+        tracker = parts.tracker
+        drop_copy = None
         if journal is not None:
-            n = router.tracker.restore(replay(iter(records)))
-            unsent = router.tracker.close_unsent()
+            n = tracker.restore(replay(iter(records)))
+            unsent = tracker.close_unsent()
             if unsent:
                 log.warning("journal: %d acked orders were never sent before the restart: CANCELED", unsent)
-            snapshot, extra = list(router.tracker.orders.values()), ()
+            snapshot, extra = list(tracker.orders.values()), ()
             if config.drop_copy is not None:
                 from gateway.dropcopy.publisher import DropCopy
 
-                router.drop_copy = DropCopy(config.drop_copy, router, journal)
-                snapshot, extra = router.drop_copy.plan_restart(records, snapshot)
+                drop_copy = parts.health.drop_copy = DropCopy(config.drop_copy, parts, journal)
+                snapshot, extra = drop_copy.plan_restart(records, snapshot)
             journal.open(snapshot, extra)
             del records
-            log.info("journal %s: %d orders restored, %d open", journal.path, n,
-                     len(router.tracker.open_orders()))
-        if router.drop_copy is not None:
+            log.info("journal %s: %d orders restored, %d open", journal.path, n, len(tracker.open_orders()))
+        if drop_copy is not None:
             # from here on: what start-up changed is in the journal, which the catch-up reads first
-            router.tracker.listeners.append(router.drop_copy)
-        gw = cls(config, router, StrategyServer(config.server, router))
+            parts.add_listener(drop_copy)
+        server = StrategyServer(config.server, parts.router, parts.sessions, parts.metrics, journal)
+        gw = cls(config, parts, server)
         try:
-            if router.drop_copy is not None:
+            if drop_copy is not None:
                 # never waits for NATS: the gateway trades while the drop copy connects
-                router.drop_copy.start()
+                drop_copy.start()
             for venue in config.venues:
                 if venue.sim is not None and venue.sim.enabled:
                     sim, venue = await start_simulator(venue)
                     gw.sims[venue.name] = sim
-                adapter = make_adapter(venue, router)
+                adapter = make_adapter(venue, parts)
                 await adapter.start()
-                router.add_venue(adapter)
-                await adapter.reconcile(router.tracker.open_orders(venue=venue.name))
+                parts.add_venue(adapter)
+                await adapter.reconcile(tracker.open_orders(venue=venue.name))
                 _resend_cancels(adapter)
                 log.info("venue %s ready (account %s)", venue.name, getattr(adapter, "account", "-"))
             await gw.server.start()
             if config.metrics.enabled:
-                await router.metrics.serve(config.metrics.address)
-                log.info("metrics on http://%s/metrics", router.metrics.address)
+                await parts.metrics.serve(config.metrics.address)
+                log.info("metrics on http://%s/metrics", parts.metrics.address)
         except BaseException:
             await gw.stop()
             raise
@@ -158,12 +178,12 @@ class Gateway:
         while True:
             await asyncio.sleep(1)
             tick += 1
-            watch_pending(self.router.tracker, self.router.venues.values())
+            watch_pending(self.tracker, self.venues.values())
             if tick % 10 == 0:
-                tracker = self.router.tracker
+                tracker = self.tracker
                 tracker.purge_closed()
                 journal = tracker.journal
-                dc = self.router.drop_copy
+                dc = self.drop_copy
                 if (journal is not None and journal.wants_compaction(self.config.journal.compact_above_bytes)
                         and (dc is None or dc.may_compact())):
                     head = dc.compaction_head() if dc is not None else ()
@@ -174,16 +194,16 @@ class Gateway:
         """Stop taking requests; send what the venues' lines still hold (up to
         shutdown.deadline_secs); with shutdown.cancel_open_orders, cancel every open order
         and wait for the venues to confirm, within the same deadline."""
-        self.router.shutting_down = True
+        self.parts.gate.drain()
         await self.server.stop_accepting()
         deadline = time.monotonic() + self.config.shutdown.deadline_secs
         await self._send_queued(deadline)
         if not self.config.shutdown.cancel_open_orders:
             return
-        tracker = self.router.tracker
+        tracker = self.tracker
         orders = tracker.open_orders()
         log.info("shutdown: cancelling %d open orders", len(orders))
-        self.router.cancel_orders(orders)
+        self.parts.entry.cancel_orders(orders)
         await self._send_queued(deadline)
         while tracker.open_orders() and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
@@ -194,13 +214,13 @@ class Gateway:
 
     async def _send_queued(self, deadline: float) -> None:
         """Acked requests still waiting for their venue go out before the venues close."""
-        lines = [a.outbound.drained() for a in self.router.venues.values() if a.outbound.busy]
+        lines = [a.outbound.drained() for a in self.venues.values() if a.outbound.busy]
         if not lines:
             return
         try:
             await asyncio.wait_for(asyncio.gather(*lines), max(0.0, deadline - time.monotonic()))
         except asyncio.TimeoutError:
-            left = sum(len(a.outbound) for a in self.router.venues.values())
+            left = sum(len(a.outbound) for a in self.venues.values())
             log.warning("shutdown: %d acked requests not sent by the deadline; the journal has them", left)
 
     async def stop(self) -> None:
@@ -213,18 +233,18 @@ class Gateway:
             await asyncio.gather(compaction, return_exceptions=True)
         await self.server.stop_accepting()
         await self.server.close()
-        for adapter in self.router.venues.values():
+        for adapter in self.venues.values():
             try:
                 await adapter.stop()
             except Exception:  # noqa: BLE001 - closing the rest matters more
                 log.exception("closing venue %s", adapter.name)
         for sim in self.sims.values():
             await sim.stop()
-        if self.router.drop_copy is not None:
-            await self.router.drop_copy.close()
-        await self.router.metrics.close()
-        if self.router.tracker.journal is not None:
-            self.router.tracker.journal.close()
+        if self.drop_copy is not None:
+            await self.drop_copy.close()
+        await self.metrics.close()
+        if self.tracker.journal is not None:
+            self.tracker.journal.close()
         lock = getattr(self, "_lock", None)
         if lock is not None:
             self._lock = None
@@ -276,7 +296,7 @@ async def serve(config: Config) -> None:
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, on_signal)
-    loop.add_signal_handler(signal.SIGUSR1, _dump_latency, gw.router)
+    loop.add_signal_handler(signal.SIGUSR1, _dump_latency, gw.metrics)
     print(f"order-gateway serving on {config.server.socket_path}", file=sys.stderr, flush=True)
     # READY only now: venues are logged in and streaming, the socket accepts
     sdnotify.ready(f"serving on {config.server.socket_path}")
@@ -292,17 +312,17 @@ async def serve(config: Config) -> None:
         if pinger is not None:
             pinger.cancel()
         await gw.stop()
-        _dump_latency(gw.router)
+        _dump_latency(gw.metrics)
 
 
-def _dump_latency(router: Router) -> None:
+def _dump_latency(metrics: Metrics) -> None:
     """GATEWAY_LATENCY_DUMP=path: write tick-to-wire samples (ns, one a line) for bench/,
-    on SIGUSR1 and at exit. Issue 8's Prometheus histograms will replace this."""
+    on SIGUSR1 and at exit: the raw samples, which the Prometheus histograms bucket."""
     path = os.environ.get("GATEWAY_LATENCY_DUMP")
     if path:
         tmp = f"{path}.tmp"
         with open(tmp, "w") as fh:
-            fh.write("\n".join(str(v) for stages in router.metrics.venues.values()
+            fh.write("\n".join(str(v) for stages in metrics.venues.values()
                                for v in stages.tick_to_wire.recent()))
         os.replace(tmp, path)  # readers never see half a file
 

@@ -15,6 +15,7 @@ from typing import Protocol
 
 from aiohttp import web
 from gateway._core.histogram import BUCKETS_NS, StageHistogram
+from gateway.orders.model import AWAITING_VENUE, Order
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.utils import floatToGoString
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
@@ -33,7 +34,7 @@ class VenueHealth(Protocol):
 
 
 class MetricsSource(Protocol):
-    """What /metrics reads of the running gateway (the router provides it)."""
+    """What /metrics reads of the running gateway (gateway/health.py provides it)."""
 
     @property
     def unknown_transitions_by_reason(self) -> dict[str, int]: ...  # reason -> n
@@ -64,6 +65,22 @@ class VenueStages:
     def __init__(self) -> None:
         for stage in STAGES:
             setattr(self, stage, StageHistogram())
+
+
+class ConfirmationTimer:
+    """A tracker listener: an order's request sent -> the venue's first status for it."""
+
+    def __init__(self, metrics: Metrics):
+        self._metrics = metrics
+
+    def order_changed(self, order: Order, new_fills: int) -> None:
+        sent = order.sent_ns
+        if sent and order.status not in AWAITING_VENUE:
+            order.sent_ns = 0  # once: the venue's first word
+            self._metrics.stages(order.venue).confirmation.observe(time.perf_counter_ns() - sent)
+
+    def cancel_rejected(self, order: Order, reason: str) -> None:
+        pass
 
 
 class Metrics:

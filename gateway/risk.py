@@ -21,15 +21,26 @@ class RiskLimits:
         self._buckets: dict[str, TokenBucket] = {}
         self.last_trade: dict[tuple[str, str], int] = {}  # (venue, symbol) -> last fill price
 
+    # a tracker listener: the last trade on each market is the price band's reference
+
+    def order_changed(self, order, new_fills: int) -> None:
+        if new_fills:
+            self.last_trade[(order.venue, order.symbol)] = order.fills[-1].price
+
+    def cancel_rejected(self, order, reason: str) -> None:
+        pass
+
     def check(self, quantity: int, price: int | None, open_orders: int, *, strategy: str = "",
-              venue: str = "", symbol: str = "") -> None:
-        """Every limit of a new order; the orders/s token is taken only once all others passed,
-        so a refused order does not cost the strategy its rate."""
+              venue: str = "", symbol: str = "", pending: int = 0) -> None:
+        """Every limit of a new order. The orders/s rate is only looked at here: its token is
+        spent (spend) once the order is accepted, so an order refused by this or a later check
+        (the venue's line, a duplicate id, the venue's own rules) does not cost the strategy
+        its rate. pending: orders of the same request checked before this one."""
         self._check_band(price, venue, symbol)
         self._check_size(quantity, price, venue, symbol)
         if open_orders >= self.max_open_orders:
             raise RiskError(f"{open_orders} open orders: the limit is {self.max_open_orders}")
-        self._take_token(strategy)
+        self._check_rate(strategy, pending + 1)
 
     def check_amendment(self, quantity: int, price: int | None, *, strategy: str = "", venue: str = "",
                         symbol: str = "") -> None:
@@ -37,15 +48,22 @@ class RiskLimits:
         order (the open-order count does not change)."""
         self._check_band(price, venue, symbol)
         self._check_size(quantity, price, venue, symbol)
-        self._take_token(strategy)
+        self._check_rate(strategy, 1)
 
-    def _take_token(self, strategy: str) -> None:
+    def _check_rate(self, strategy: str, n: int) -> None:
         if self.max_rate > 0:
             bucket = self._buckets.get(strategy)
             if bucket is None:
                 bucket = self._buckets[strategy] = TokenBucket(self.max_rate, max(1.0, self.max_rate))
-            if not bucket.try_take():
+            if bucket.projected_wait(n) > 0:
                 raise RiskError(f"over {self.max_rate:g} orders per second for this strategy")
+
+    def spend(self, strategy: str, n: int = 1) -> None:
+        """The strategy's order (or n of them, a group's legs) was accepted: its rate tokens go.
+        Checked by check() in the same loop turn, so they are there (tokens only accrue)."""
+        bucket = self._buckets.get(strategy)
+        if bucket is not None:
+            bucket.try_take(n)
 
     def _check_band(self, price: int | None, venue: str, symbol: str) -> None:
         if price is not None and self.band:

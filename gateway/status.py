@@ -3,23 +3,21 @@ and the armed dead man's switches."""
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
 
+from gateway.health import GatewayHealth
 from gateway.ipc import frames as f
-
-if TYPE_CHECKING:
-    from gateway.router import Router
+from gateway.metrics import Metrics
 
 
-def status_reply(req_id: int, router: Router) -> f.StatusReply:
+def status_reply(req_id: int, health: GatewayHealth, metrics: Metrics) -> f.StatusReply:
     now = time.perf_counter_ns()
     open_by_venue: dict[str, int] = {}
-    for (venue, _strategy), n in router.open_order_counts().items():
+    for (venue, _strategy), n in health.open_order_counts().items():
         open_by_venue[venue] = open_by_venue.get(venue, 0) + n
     venues = []
-    for adapter in router.venue_list():
+    for adapter in health.venue_list():
         name = adapter.name
-        stages = router.metrics.stages(name)
+        stages = metrics.stages(name)
         window = stages.tick_to_wire.window_percentiles(now)
         waits = stages.queue_wait.window_percentiles(now)
         venues.append(f.VenueStatus(
@@ -32,11 +30,12 @@ def status_reply(req_id: int, router: Router) -> f.StatusReply:
             queue_wait_p50_us=waits[1] / 1e3 if waits else None,
             queue_wait_p99_us=waits[2] / 1e3 if waits else None,
         ))
-    dc = router.drop_copy
+    dc = health.drop_copy
     drop_copy = None if dc is None else f.DropCopyStatus(
         state=dc.state, gateway_id=dc.gateway_id, stream=dc.config.stream, published=dc.published,
         pending=dc.pending, oldest_pending_age_s=dc.oldest_pending_age_s(), publish_errors=dc.publish_errors,
         catchup_events=dc.catchup_events, control=dc.config.control)
-    return f.StatusReply(req_id=req_id, uptime_s=(time.time_ns() - router.started_ns) // 10**9,
-                         strategies=sorted(router.connections), venues=venues,
-                         switches=router.switches.status(now), drop_copy=drop_copy, halted=router.halted)
+    return f.StatusReply(req_id=req_id, uptime_s=(time.time_ns() - health.started_ns) // 10**9,
+                         strategies=sorted(health.sessions.strategies), venues=venues,
+                         switches=health.sessions.switches.status(now), drop_copy=drop_copy,
+                         halted=health.gate.halted)

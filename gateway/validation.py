@@ -106,7 +106,7 @@ class OrderValidator:
                                f"client_order_id {cid!r} is already used by an order of this strategy")
         try:
             self.risk.check(quantity, price, tracker.open_count(strategy) + pending,
-                            strategy=strategy, venue=venue.name, symbol=symbol)
+                            strategy=strategy, venue=venue.name, symbol=symbol, pending=pending)
         except RiskError as exc:
             raise RequestError("risk_limit", str(exc)) from None
         return Order("", strategy, cid, venue.name, symbol, _SIDES[side], order_type, _TIFS[tif], price,

@@ -65,6 +65,7 @@ def journal_events(records: Iterable[Record], maker: EventMaker, acked: dict[str
     wanted = {order_id for order_id, seq in last.items() if seq > acked.get(order_id, 0)}
     orders: dict[str, Order] = {}
     made: dict[str, int] = {}  # a change written twice (a snapshot after its event) is made once
+    copied: dict[str, int] = {}  # order id -> its trades made into events so far
     for r in records:
         kind = r.k
         if kind == NEW:
@@ -86,8 +87,8 @@ def journal_events(records: Iterable[Record], maker: EventMaker, acked: dict[str
             seq = order.seq
             if seq > before and seq > acked.get(order.order_id, 0) and seq > made.get(order.order_id, 0):
                 made[order.order_id] = seq
-                yield maker.order_event(order, order.copied_fills, t_ns)
-            order.copied_fills = len(order.fills)
+                yield maker.order_event(order, copied.get(order.order_id, 0), t_ns)
+            copied[order.order_id] = len(order.fills)
         elif kind == CANCEL_REJECT:
             seq = order.seq
             if seq > acked.get(order.order_id, 0) and seq > made.get(order.order_id, 0):

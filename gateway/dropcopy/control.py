@@ -8,15 +8,12 @@ is NATS's to decide (accounts and permissions: README "Many gateways").
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
-
 import msgspec
 
+from gateway.assembly import Parts
 from gateway.dropcopy.config import DropCopyConfig
 from gateway.dropcopy.events import control_subjects
-
-if TYPE_CHECKING:
-    from gateway.router import Router
+from gateway.orders.journal import Journal
 
 log = logging.getLogger("gateway.dropcopy.control")
 
@@ -43,8 +40,11 @@ _encode = msgspec.json.Encoder().encode
 
 
 class Control:
-    def __init__(self, router: Router, config: DropCopyConfig, gateway_id: str):
-        self.router = router
+    def __init__(self, parts: Parts, config: DropCopyConfig, gateway_id: str, journal: Journal):
+        self._gate = parts.gate
+        self._tracker = parts.tracker
+        self._entry = parts.entry
+        self._journal = journal
         self.gateway_id = gateway_id
         self.subjects = control_subjects(config.subject_prefix, gateway_id)
         self.commands = 0
@@ -65,29 +65,29 @@ class Control:
             cmd = _decode(data)
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
             return Reply(self.gateway_id, "?", False, error=f"bad command: {exc}")
-        router = self.router
+        gate = self._gate
         if cmd.op == "halt":
             reason = cmd.reason or "halted by fleet control"
-            router.halted = reason
+            gate.halt(reason)
             log.warning("HALTED by fleet control: %s", reason)
             return Reply(self.gateway_id, cmd.op, True, halted=True, reason=reason)
         if cmd.op == "resume":
-            was = router.halted
-            router.halted = None
+            was = gate.resume()
             log.warning("resumed by fleet control (was halted: %s)", was)
             return Reply(self.gateway_id, cmd.op, True, halted=False, reason=was)
         if cmd.op == "cancel_all":
-            if cmd.venue is not None and cmd.venue not in router.venues:
-                return Reply(self.gateway_id, cmd.op, False, halted=router.halted is not None,
-                             error=f"no venue {cmd.venue!r}; configured: {', '.join(sorted(router.venues))}")
-            orders = router.tracker.open_orders(venue=cmd.venue)
+            venues = self._entry.venues
+            if cmd.venue is not None and cmd.venue not in venues:
+                return Reply(self.gateway_id, cmd.op, False, halted=gate.halted is not None,
+                             error=f"no venue {cmd.venue!r}; configured: {', '.join(sorted(venues))}")
+            orders = self._tracker.open_orders(venue=cmd.venue)
             by_venue: dict[str, int] = {}
             for order in orders:
                 by_venue[order.venue] = by_venue.get(order.venue, 0) + 1
-            router.cancel_orders(orders)
-            router.commit()  # the cancels are journaled before the reply says so
+            self._entry.cancel_orders(orders)
+            self._journal.flush()  # the cancels are journaled before the reply says so
             log.warning("fleet control: cancel_all (%s): %d open orders", cmd.venue or "every venue", len(orders))
-            return Reply(self.gateway_id, cmd.op, True, halted=router.halted is not None,
+            return Reply(self.gateway_id, cmd.op, True, halted=gate.halted is not None,
                          cancel_requested=len(orders), by_venue=by_venue)
-        return Reply(self.gateway_id, cmd.op, False, halted=router.halted is not None,
+        return Reply(self.gateway_id, cmd.op, False, halted=gate.halted is not None,
                      error=f"unknown op {cmd.op!r}: halt, resume or cancel_all")

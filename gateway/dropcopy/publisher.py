@@ -1,7 +1,7 @@
 """The drop copy: every order change, published to JetStream off the order path.
 
-On the request path the tracker calls `order_updated` / `cancel_rejected`: the change
-(with the order's view, the one its strategy got) is appended to a bounded in-memory buffer,
+On the request path the tracker calls `order_changed` / `cancel_rejected`: the change
+(with the order's view, the one its strategy got when it was connected) is appended to a bounded in-memory buffer,
 nothing else (no await, no I/O); the publishing task makes the JSON.
 A task on the same loop publishes the buffer in batches, each message with a reply
 subject so JetStream acknowledges it, and waits for the batch's acks before the next:
@@ -23,19 +23,16 @@ import asyncio
 import logging
 import time
 from collections import deque
-from typing import TYPE_CHECKING
 
+from gateway.assembly import Parts
 from gateway.dropcopy.catchup import event_record, journal_events, published_record, restart_plan
 from gateway.dropcopy.config import DropCopyConfig
 from gateway.dropcopy.connection import connect_options
 from gateway.dropcopy.events import Change, Event, EventMaker, change, stream_subjects
-from gateway.ipc.frames import OrderView
+from gateway.ipc.views import ChangeViews
 from gateway.orders.journal import Journal
 from gateway.orders.records import Record
 from gateway.orders.model import Order
-
-if TYPE_CHECKING:
-    from gateway.router import Router
 
 log = logging.getLogger("gateway.dropcopy")
 
@@ -61,9 +58,10 @@ def hpub_frames(batch: list[Event], reply_prefix: str, *, last_only: bool = Fals
 
 
 class DropCopy:
-    def __init__(self, config: DropCopyConfig, router: Router, journal: Journal):
+    def __init__(self, config: DropCopyConfig, parts: Parts | None, journal: Journal):
         self.config = config
-        self.router = router
+        self.parts = parts
+        self._views = parts.views if parts is not None else ChangeViews()
         self.journal = journal
         self.gateway_id = config.gateway_name
         self.maker = EventMaker(config.subject_prefix, self.gateway_id)
@@ -124,7 +122,7 @@ class DropCopy:
         """What the compacted journal must start with: the events made but not yet published
         (as they are), and the marks of what JetStream has."""
         acked, made = self.acked, self.maker.change_event
-        tracked = self.router.tracker.orders if self.router is not None else {}
+        tracked = self.parts.tracker.orders if self.parts is not None else {}
         head = []
         for item in list(self._inflight) + list(self.buffer):
             if item.seq > acked.get(item.order_id, 0):
@@ -137,20 +135,13 @@ class DropCopy:
 
     # tracker listener: the request path
 
-    def view_from(self, order: Order) -> int | None:
-        """The view this change needs: trades from the first not yet copied (None: none, the
-        change is left to the journal)."""
-        return None if self.overflow else order.copied_fills
-
-    def order_updated(self, order: Order, view: OrderView | None) -> None:
-        if view is None:  # overflow: the catch-up rebuilds it from the journal
-            order.copied_fills = len(order.fills)
+    def order_changed(self, order: Order, new_fills: int) -> None:
+        if self.overflow:  # the catch-up rebuilds it from the journal
             self.overflowed += 1
             return
         # the JSON is made by the publishing task, many at a time with warm caches (it costs
         # two to three times more made here, one between two requests)
-        self._push(change(order, view))
-        order.copied_fills = len(order.fills)
+        self._push(change(order, self._views.view(order, len(order.fills) - new_fills)))
 
     def cancel_rejected(self, order: Order, reason: str) -> None:
         if self.overflow:
@@ -261,7 +252,7 @@ class DropCopy:
             if cfg.control:
                 from gateway.dropcopy.control import Control
 
-                self.control = Control(self.router, cfg, self.gateway_id)
+                self.control = Control(self.parts, cfg, self.gateway_id, self.journal)
                 await self.control.subscribe(nc)
             log.info("drop copy: connected to NATS as gateway %s", self.gateway_id)
         await self._ensure_stream()

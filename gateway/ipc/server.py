@@ -2,7 +2,7 @@
 
 Requests are handled in arrival order as they are read, each to its reply
 without waiting on a venue (gateway/router.py); the replies to one read
-leave in one write. A frame that cannot be read gets one
+leave in one write, before that read's callback returns. A frame that cannot be read gets one
 `error` frame and closes that connection only; a frame that decodes but is
 not a valid request gets an `ack` with the reason, and the connection stays.
 
@@ -34,6 +34,9 @@ from gateway.config import ServerConfig
 from gateway.decoding import DECODE_ERRORS
 from gateway.ipc import frames as f
 from gateway.ipc.busypoll import BusyPoll
+from gateway.ipc.sessions import Sessions
+from gateway.metrics import Metrics
+from gateway.orders.journal import Journal
 from gateway.router import Router
 from gateway.validation import clip
 
@@ -61,6 +64,8 @@ class StrategyConnection(asyncio.Protocol):
     def __init__(self, server: StrategyServer):
         self._server = server
         self._router = server.router
+        self._metrics = server.metrics
+        self._journal = server.journal
         config = server.config
         self._splitter = FrameSplitter(config.max_frame_bytes)
         self._busy_poll = server.busy_poll
@@ -72,8 +77,7 @@ class StrategyConnection(asyncio.Protocol):
         # the journal cannot write: the replies wait for it (it calls _journal_written)
         self._waiting_journal = False
         self.transport: asyncio.Transport | None = None
-        self.strategy: str | None = None
-        self.cancel_on_disconnect = False
+        self.strategy: str | None = None  # once it said hello
         self.peer_pid = self.peer_uid = self.peer_gid = -1
         self.closing = False
         # requests read but not handled yet (past one turn's budget), their read time, and
@@ -101,15 +105,19 @@ class StrategyConnection(asyncio.Protocol):
             self._fatal("peer_refused", f"uid {self.peer_uid} / gid {self.peer_gid} may not use this gateway")
             return
         limit = self._server.config.max_connections
-        if len(self._server.connections) >= limit:
+        sessions = self._server.sessions
+        if len(sessions.open) >= limit:
             log.warning("refused strategy connection from pid %s uid %s: %d connections open, max_connections = %d",
-                        self.peer_pid, self.peer_uid, len(self._server.connections), limit)
+                        self.peer_pid, self.peer_uid, len(sessions.open), limit)
             self._fatal("too_many_connections",
                         f"the gateway serves at most {limit} connections (max_connections); try again later")
             return
         # replies above the mark pause this connection's reading (pause_writing below)
         transport.set_write_buffer_limits(high=self._server.config.reply_backpressure_bytes)
-        self._server.connections.add(self)
+        sessions.opened(self)
+
+    def said_hello(self, strategy: str) -> None:
+        self.strategy = strategy
 
     def data_received(self, data: bytes) -> None:
         """Every request in these bytes handled to its reply (up to one turn's budget); the
@@ -307,7 +315,7 @@ class StrategyConnection(asyncio.Protocol):
             self._pending.clear()
             self._fatal("bad_msgpack", f"frame is not msgpack: {clip(str(exc))}")
             return False
-        self._router.metrics.request_done("invalid", "bad_field")
+        self._metrics.request_done("invalid", "bad_field")
         self.send(f.Ack(req_id=req_id, ok=False, error=f.ErrorInfo(
             "bad_field", "frame nested too deep to read; requests are flat maps")))
         return True
@@ -334,7 +342,7 @@ class StrategyConnection(asyncio.Protocol):
             message = f"unknown op {clip(repr(op), 64)}; known: {', '.join(sorted(f.REQUEST_OPS))}"
         else:
             code = _error_code(message)
-        self._router.metrics.request_done("invalid", code)
+        self._metrics.request_done("invalid", code)
         self.send(f.Ack(req_id=req_id, ok=False, error=f.ErrorInfo(code, message)))
         return True
 
@@ -367,7 +375,8 @@ class StrategyConnection(asyncio.Protocol):
             self._out.clear()
             return
         # nothing is acknowledged before the journal has it (the kernel's copy)
-        if not self._router.commit(self._journal_written):
+        journal = self._journal
+        if journal is not None and not journal.flush_or_wait(self._journal_written):
             self._waiting_journal = True  # it cannot write now: these replies wait for it
             return
         data = b"".join(self._out) if len(self._out) > 1 else self._out[0]
@@ -388,18 +397,17 @@ class StrategyConnection(asyncio.Protocol):
     def connection_lost(self, exc) -> None:
         self.closing = True
         self._pending.clear()
-        self._server.connections.discard(self)
-        to_cancel = self._router.disconnected(self)
-        if to_cancel:
-            log.info("cancel-on-disconnect: %d orders of %s", len(to_cancel), self.strategy)
-            self._router.cancel_orders(to_cancel)
+        self._server.sessions.closed(self)
 
 
 class StrategyServer:
-    def __init__(self, config: ServerConfig, router: Router):
+    def __init__(self, config: ServerConfig, router: Router, sessions: Sessions, metrics: Metrics,
+                 journal: Journal | None = None):
         self.config = config
         self.router = router
-        self.connections: set[StrategyConnection] = set()
+        self.sessions = sessions  # the one registry of open connections
+        self.metrics = metrics
+        self.journal = journal  # what is acknowledged is in it first
         self._server: asyncio.AbstractServer | None = None
         self._sweeper: asyncio.Task | None = None
         self.busy_poll = BusyPoll(config.busy_poll_us) if config.busy_poll_us > 0 else None
@@ -435,7 +443,7 @@ class StrategyServer:
             await asyncio.sleep(min(1.0, self.config.slow_reader_secs / 2,
                                     self.config.partial_frame_timeout_ms / 2000))
             now = time.monotonic()
-            for conn in list(self.connections):
+            for conn in list(self.sessions.open):
                 if conn.partial_since or conn.writing_paused:
                     conn.check_budgets(now)
 
@@ -448,7 +456,7 @@ class StrategyServer:
         await self.stop_accepting()
         if self._sweeper is not None:
             self._sweeper.cancel()
-        for conn in list(self.connections):
+        for conn in list(self.sessions.open):
             conn.answer_read()  # every request read is answered before the connection closes
             conn.closing = True
             conn.transport.close()  # what is buffered still leaves

@@ -6,11 +6,10 @@ from gateway.ipc.frames import OrderView, TradeView
 from gateway.orders.model import SCALE, Order
 
 
-def order_view(order: Order, *, fills_from: int | None = None) -> OrderView:
-    """last_trades: fills[fills_from:] (a change's view: its listener's cursor), or the fills
-    not yet reported to the strategy (queries and snapshots). Nothing is marked reported here:
-    the listener that sends a change's view moves its own cursor."""
-    new_fills = order.fills[order.fills_reported if fills_from is None else fills_from:]
+def order_view(order: Order, fills_from: int) -> OrderView:
+    """The whole order; last_trades: order.fills[fills_from:] (the trades its reader has not
+    had: each listener keeps its own place)."""
+    new_fills = order.fills[fills_from:]
     avg = order.avg_price
     return OrderView(
         order_id=order.order_id,
@@ -40,3 +39,21 @@ def order_view(order: Order, *, fills_from: int | None = None) -> OrderView:
         replaced_by=order.replaced_by,
         updated_ns=order.updated_ns,
     )
+
+
+class ChangeViews:
+    """The view of the latest change, made once: the strategy's session and the drop copy
+    both render every change, from the same trade when the strategy was connected all along,
+    and then share one frozen view (its JSON for the drop copy costs a third of a second one)."""
+    __slots__ = ("_order", "_seq", "_fills_from", "_view")
+
+    def __init__(self) -> None:
+        self._order = self._view = None
+        self._seq = self._fills_from = -1
+
+    def view(self, order: Order, fills_from: int) -> OrderView:
+        if order is self._order and order.seq == self._seq and fills_from == self._fills_from:
+            return self._view
+        view = order_view(order, fills_from)
+        self._order, self._seq, self._fills_from, self._view = order, order.seq, fills_from, view
+        return view

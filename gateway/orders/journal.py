@@ -357,8 +357,7 @@ def replay(records: Iterator[Record]) -> list[Order]:
         if order is not None:
             apply_record(order, r)
     for order in orders.values():
-        order.fills_reported = order.copied_fills = len(order.fills)
         if order.venue_order_id is not None or order.venue_data:
-            # journals before issue 14 have no SENT record: a venue id or nonce means it may have left
+            # older journals have no SENT record: a venue id or nonce means it may have left
             order.sent_at_ns = order.sent_at_ns or order.updated_ns
     return list(orders.values())

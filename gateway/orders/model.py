@@ -94,7 +94,6 @@ class Order(msgspec.Struct, gc=False):
     replaces: str | None = None  # order_id this one replaces (cancel-and-replace)
     replaced_by: str | None = None
     trade_ids: dict[str, str | None] = msgspec.field(default_factory=dict)  # trade id -> channel that booked it
-    fills_reported: int = 0  # fills[:fills_reported] went to the strategy already
     # adapter-private (nonce, product id, ...): the adapter's own slotted record (its order_ref),
     # made when it first needs one; a plain dict as replayed from the journal until then
     venue_data: object = None
@@ -112,7 +111,6 @@ class Order(msgspec.Struct, gc=False):
     guessed: bool = False
     # the order's change number: 0 when tracked, +1 for every change or cancel reject (journaled)
     seq: int = 0
-    copied_fills: int = 0  # fills[:copied_fills] went out on the drop copy already
 
     @property
     def remaining(self) -> int:

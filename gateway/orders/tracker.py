@@ -3,7 +3,7 @@
 The tracker knows the lifecycle and nothing about any venue. Adapters report
 what the venue said (a status, fills, a cumulative filled quantity); the
 tracker books new fills once per trade id, moves the status only where
-`fsm.TRANSITIONS` allows, and tells its listener about every change. Closed
+`fsm.TRANSITIONS` allows, and tells its listeners about every change. Closed
 orders stay for `closed_ttl_ns` (at most `max_closed` of them) so late venue
 events still find them and a strategy cannot reuse a client_order_id while
 they may arrive. Open orders are indexed apart, so nothing scans the closed.
@@ -21,8 +21,6 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Protocol
 
-from gateway.ipc.frames import OrderView
-from gateway.ipc.views import order_view
 from gateway.orders import fsm
 from gateway.orders.journal import Journal
 from gateway.orders.records import (
@@ -35,13 +33,15 @@ log = logging.getLogger("gateway.orders")
 
 
 
-class TrackerListener(Protocol):
-    def view_from(self, order: Order) -> int | None:
-        """Where this listener's view of the change starts its last_trades in order.fills (its
-        own cursor of trades told), or None when it wants no view of this change."""
+class OrderListener(Protocol):
+    """Told of every change, in order; called on the request path, so it must not await or
+    do I/O. Each listener renders its own view of the change (the strategy's session, the drop
+    copy) and keeps its own place in the order's trades."""
+
+    def order_changed(self, order: Order, new_fills: int) -> None:
+        """The order changed; its last new_fills trades (order.fills[-new_fills:]) are new."""
         ...
 
-    def order_updated(self, order: Order, view: OrderView | None) -> None: ...
     def cancel_rejected(self, order: Order, reason: str) -> None: ...
 
 
@@ -52,17 +52,16 @@ class DuplicateOrderError(ValueError):
 class Tracker:
     def __init__(
         self,
-        listener: TrackerListener,
-        *,
+        *listeners: OrderListener,
         closed_ttl_ns: int = 600 * 10**9,
         max_closed: int = 100_000,
         now_ns: Callable[[], int] = time.time_ns,
         id_prefix: str = "",
         journal: Journal | None = None,
     ):
-        # told of every change, in order: the router first (the strategy), then any added (the
-        # drop copy); called on the request path, so they must not await or do I/O
-        self.listeners: list[TrackerListener] = [listener]
+        # told of every change, in order: the strategies' sessions first, then any added (the
+        # drop copy, metrics)
+        self.listeners: list[OrderListener] = list(listeners)
         self.journal = journal
         self._closed_ttl_ns = closed_ttl_ns
         self._max_closed = max_closed
@@ -147,18 +146,12 @@ class Tracker:
             self.journal.add(sent_record(order))
 
     def _changed(self, order: Order, new_fills: list[Fill] = ()) -> None:
-        """One change the strategy sees: numbered (journaled with it), told to every listener.
-        Its view is made once and the same object handed to each listener that wants one
-        from the same trade (the strategy and the drop copy, which both see every change);
-        a listener whose cursor differs (no strategy was connected) gets its own."""
+        """One change the strategy sees: numbered (journaled with it), told to every listener."""
         order.seq += 1
         self._journal_state(order, new_fills)
-        start = view = None
+        n = len(new_fills)
         for listener in self.listeners:
-            at = listener.view_from(order)
-            if at is not None and (view is None or at != start):
-                start, view = at, order_view(order, fills_from=at)
-            listener.order_updated(order, None if at is None else view)
+            listener.order_changed(order, n)
 
     def _journal_state(self, order: Order, new_fills: list[Fill] = ()) -> None:
         if self.journal is not None:

@@ -5,7 +5,7 @@ daemon hands it Orders already validated and tracked, the adapter signs and
 sends them, and reports what the venue says back through the Tracker
 (`tracker.apply(order, status, fills, ...)`, `self.cancel_refused(...)`).
 
-The router never calls the request methods (place, cancel, ...) itself: it
+Order entry (gateway/entry.py) never calls the request methods (place, cancel, ...): it
 checks an order with check_new / check_modify (synchronous, VenueError when
 the venue could never take it), acks the strategy, and queues the request in
 the adapter's `outbound` line, whose drain calls the request method when

@@ -63,7 +63,7 @@ class Outbound:
         # a job came while the drain was running: it may have come in this very pass of the
         # loop (a strategy's requests handled past one turn's budget), its ack not written yet
         self._arrived = False
-        # set by the router: what becomes of a job the venue could not take
+        # set by order entry: what becomes of a job the venue could not take
         self.on_failure: Callable[[Job, str, str], None] | None = None
 
     def __len__(self) -> int:

@@ -238,7 +238,7 @@ class VenueContract:
                 await asyncio.sleep(0.2)  # the stale reply (OPEN) comes after: no regression
                 [order] = await s.orders(open_only=False)
                 assert order.status == "FILLED" and order.filled == "0.5"
-                assert gw.router.tracker.unknown_transitions >= 1
+                assert gw.tracker.unknown_transitions >= 1
 
         self.run(tmp_path, scenario)
 
@@ -254,9 +254,9 @@ class VenueContract:
                 [order] = await s.orders()
                 assert order.filled == "1" and order.remaining == "1"
                 if self.duplicates_counted:
-                    assert gw.router.tracker.duplicate_fills >= 1
+                    assert gw.tracker.duplicate_fills >= 1
                 else:
-                    assert gw.router.tracker.duplicate_fills == 0
+                    assert gw.tracker.duplicate_fills == 0
 
         self.run(tmp_path, scenario)
 
@@ -334,6 +334,6 @@ class VenueContract:
                     break
                 await asyncio.sleep(0.02)
             assert not self.sim(gw).engine.get(opened.venue_order_id).is_open
-            assert gw.router.tracker.by_client("leaver", "l1").status.value == "CANCELED"
+            assert gw.tracker.by_client("leaver", "l1").status.value == "CANCELED"
 
         self.run(tmp_path, scenario)

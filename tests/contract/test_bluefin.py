@@ -35,7 +35,7 @@ class TestBluefin(VenueContract):
                 await self.filled_behind_the_gateways_back(gw, s, "r1")
                 assert (await s.cancel("r1")).ok
                 await asyncio.sleep(0.1)
-                assert gw.router.tracker.by_client("alpha", "r1").status.value == "PENDING_CANCEL"
+                assert gw.tracker.by_client("alpha", "r1").status.value == "PENDING_CANCEL"
                 await self.sim(gw).release_events()
                 reject = await s.wait_for(lambda e: isinstance(e, f.CancelReject))
                 assert reject.client_order_id == "r1" and "ORDER_NOT_FOUND" in reject.reason

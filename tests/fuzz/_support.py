@@ -14,7 +14,7 @@ from gateway.config import RiskConfig, ServerConfig
 from gateway.ipc import frames as f
 from gateway.ipc.server import StrategyConnection, StrategyServer
 from gateway.risk import RiskLimits
-from gateway.router import Router
+from gateway.assembly import Parts, assemble
 
 # HYPOTHESIS_PROFILE=long multiplies every budget by 50; FUZZ_SCALE=N by N (both: the product)
 SCALE = int(os.environ.get("FUZZ_SCALE", "1")) * (50 if os.environ.get("HYPOTHESIS_PROFILE") == "long" else 1)
@@ -79,18 +79,18 @@ class FakeTransport(asyncio.Transport):
 
 
 class Harness:
-    """One event loop, one Router (no venues), one StrategyServer; a fresh connection per case."""
+    """One event loop, one order path (no venues), one StrategyServer; a fresh connection per case."""
 
     def __init__(self, max_frame: int = 65536):
         self.loop = asyncio.new_event_loop()
         self.loop_errors: list[dict] = []
         self.loop.set_exception_handler(lambda loop, ctx: self.loop_errors.append(ctx))
-        self.router = Router(RiskLimits(RiskConfig()), closed_ttl_ns=10**12)
+        self.parts = parts = assemble(RiskLimits(RiskConfig()), closed_ttl_ns=10**12)
         # the cap on bytes before hello has its own tests (tests/integration/test_budgets.py);
         # here any frame up to max_frame goes through the request path
         self.server = StrategyServer(ServerConfig(socket_path="/nonexistent/fuzz.sock",
                                                   max_frame_bytes=max_frame, max_bytes_before_hello=max_frame),
-                                     self.router)
+                                     parts.router, parts.sessions, parts.metrics)
         self._n = 0
 
     def close(self):

@@ -18,7 +18,7 @@ from gateway.decoding import DECODE_ERRORS
 from gateway.config import RiskConfig
 from gateway.orders.model import OrderType, Side, Status, TimeInForce
 from gateway.risk import RiskLimits
-from gateway.router import Router
+from gateway.assembly import Parts, assemble
 from gateway.signer import Signer
 from gateway.sim import bsx as bsx_sim
 from gateway.sim import citrex as citrex_sim
@@ -214,9 +214,9 @@ def test_deep_nesting_raises_only_decode_errors(name):
 # ---------------------------------------------------------------- the adapters' WS handlers
 
 
-def _snapshot(router):
+def _snapshot(parts):
     return {oid: (o.status, o.filled, o.notional, o.venue_order_id, len(o.fills), o.reason, o.closed_ns)
-            for oid, o in router.tracker.orders.items()}
+            for oid, o in parts.tracker.orders.items()}
 
 
 class _FakeStream:
@@ -225,23 +225,23 @@ class _FakeStream:
 
 
 def _setup(tmp, kind):
-    router = Router(RiskLimits(RiskConfig()), closed_ttl_ns=10**12)
+    parts = assemble(RiskLimits(RiskConfig()), closed_ttl_ns=10**12)
     inst = InstrumentConfig(product_id=1002 if kind == "citrex" else 1, tick_size="0.1", lot_size="0.001")
     if kind == "citrex":
         adapter = CitrexAdapter(CitrexConfig(name="citrex", nonce_file=f"{tmp}/cn", instruments={"ETH-PERP": inst}),
-                                router.tracker, router.metrics, signer=Signer(os.urandom(32)))
+                                parts.tracker, parts.metrics, signer=Signer(os.urandom(32)))
         symbol, vid, nonce = "ETH-PERP", "V1", 5
     else:
         adapter = BsxAdapter(BsxConfig(name="bsx", nonce_file=f"{tmp}/bn", instruments={"BTC-PERP": inst}),
-                             router.tracker, router.metrics, credentials=Credentials("k", "s", Signer(os.urandom(32))))
+                             parts.tracker, parts.metrics, credentials=Credentials("k", "s", Signer(os.urandom(32))))
         adapter.stream = _FakeStream()
 
         async def no_rest(orders):  # a snapshot missing an order asks REST: no network here
             return None
         adapter._resolve_missing = no_rest
         symbol, vid, nonce = "BTC-PERP", "B1", 7
-    router.add_venue(adapter)
-    t = router.tracker
+    parts.add_venue(adapter)
+    t = parts.tracker
     o1 = t.new_order(strategy="s", client_order_id="bound", venue=adapter.name, symbol=symbol, side=Side.BUY,
                      type=OrderType.LIMIT, tif=TimeInForce.GTC, price=3000 * E18, quantity=E18)
     t.bind_venue_id(o1, vid)
@@ -252,14 +252,14 @@ def _setup(tmp, kind):
                      type=OrderType.LIMIT, tif=TimeInForce.GTC, price=3100 * E18, quantity=E18)
     o2.venue_data = adapter.order_ref(nonce=nonce + 1)
     adapter._by_nonce[nonce + 1] = o2
-    return router, adapter
+    return parts, adapter
 
 
 @pytest.fixture(params=["citrex", "bsx"])
 def venue(request, tmp_path):
     loop = asyncio.new_event_loop()
-    router, adapter = _setup(tmp_path, request.param)
-    yield request.param, router, adapter, loop
+    parts, adapter = _setup(tmp_path, request.param)
+    yield request.param, parts, adapter, loop
     adapter.nonces.close()
     loop.close()
 
@@ -281,19 +281,19 @@ KNOWN_ESCAPES = ()
 @settings(max_examples=examples(150), **FAST)
 @given(payload=st.one_of(st.binary(max_size=300), json_values.map(msgspec.json.encode)))
 def test_ws_handler_drops_garbage(venue, payload):
-    kind, router, adapter, loop = venue
-    before = _snapshot(router)
+    kind, parts, adapter, loop = venue
+    before = _snapshot(parts)
     _feed(adapter, loop, payload)  # must not raise
-    assert _snapshot(router) == before
+    assert _snapshot(parts) == before
 
 
 @settings(max_examples=examples(300), **FAST)
 @given(data=st.data())
 def test_ws_handler_survives_mutated_messages(venue, data):
-    kind, router, adapter, loop = venue
+    kind, parts, adapter, loop = venue
     payload = data.draw(mutated(CITREX_MESSAGES if kind == "citrex" else BSX_MESSAGES))
     decoder = citrex.ws_decoder if kind == "citrex" else bsx.ws_decoder
-    before = _snapshot(router)
+    before = _snapshot(parts)
     try:
         decoder.decode(payload)
         decodes = True
@@ -304,8 +304,8 @@ def test_ws_handler_survives_mutated_messages(venue, data):
     except KNOWN_ESCAPES:
         return
     if not decodes:
-        assert _snapshot(router) == before, "an unreadable message changed an order"
-    for o in router.tracker.orders.values():
+        assert _snapshot(parts) == before, "an unreadable message changed an order"
+    for o in parts.tracker.orders.values():
         assert o.status is not None and o.filled >= 0
 
 
@@ -330,12 +330,12 @@ def _bsx_bad_size():
 @pytest.mark.parametrize("kind,payload", [("citrex", _citrex_bad_amount()), ("bsx", _bsx_bad_nonce()),
                                           ("bsx", _bsx_bad_size())], ids=["citrex-quantity", "bsx-nonce", "bsx-size"])
 def test_ws_handler_drops_bad_amounts(tmp_path, kind, payload):
-    router, adapter = _setup(tmp_path, kind)
+    parts, adapter = _setup(tmp_path, kind)
     loop = asyncio.new_event_loop()
     try:
-        before = _snapshot(router)
+        before = _snapshot(parts)
         _feed(adapter, loop, payload)
-        assert _snapshot(router) == before
+        assert _snapshot(parts) == before
     finally:
         adapter.nonces.close()
         loop.close()

@@ -33,7 +33,7 @@ def run(tmp_path, scenario):
 
 
 def adapter(gw):
-    return gw.router.venues[VENUE]
+    return gw.venues[VENUE]
 
 
 def strategy(gw, name="alpha"):
@@ -329,7 +329,7 @@ def test_ws_event_before_the_ack_opens_the_order_and_the_late_ack_changes_nothin
             kinds = [e for e, _ in sim.wire_log]
             assert kinds.index("ActiveOrder") < kinds.index("ACK")
             [order] = await s.orders()
-            assert order.status == "OPEN" and gw.router.tracker.unknown_transitions >= 1
+            assert order.status == "OPEN" and gw.tracker.unknown_transitions >= 1
             assert (await s.cancel("e1")).ok
             await s.wait_status("e1", "CANCELED")
 

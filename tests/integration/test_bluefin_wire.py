@@ -227,7 +227,7 @@ def test_standby_is_an_untriggered_order(tmp_path):
             sim.faults.hold_events = True  # the venue's own OPEN stays back
             await place(s, "buy", "1", "2980", "sb")
             for _ in range(200):
-                order = gw.router.tracker.by_client("alpha", "sb")
+                order = gw.tracker.by_client("alpha", "sb")
                 if order.venue_data.acked:
                     break
                 await asyncio.sleep(0.01)
@@ -266,7 +266,7 @@ def test_stop_orders_rest_in_standby_until_triggered(tmp_path):
             assert [fr["payload"]["status"] for _, fr in events_of(sim)] == ["STANDBY"]
             await sim.set_last_price(SYMBOL, "3004")
             await asyncio.sleep(0.05)
-            assert gw.router.tracker.by_client("alpha", "s1").status.value == "UNTRIGGERED"
+            assert gw.tracker.by_client("alpha", "s1").status.value == "UNTRIGGERED"
             await sim.set_last_price(SYMBOL, "3005")
             await s.wait_status("s1", "TRIGGERED")
             done = await s.wait_status("s1", "FILLED")

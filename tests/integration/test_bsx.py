@@ -178,7 +178,7 @@ def gw_strategy(gw, name="alpha"):
 
 def test_fill_while_the_stream_is_down_is_learned_once_from_the_snapshot(tmp_path):
     async def scenario(gw):
-        sim, adapter = gw.sims["bsx"], gw.router.venues["bsx"]
+        sim, adapter = gw.sims["bsx"], gw.venues["bsx"]
         async with gw_strategy(gw) as s:
             assert (await s.place("bsx", "ETH-PERP", "buy", "1", "2999", client_order_id="g1")).ok
             assert (await s.place("bsx", "ETH-PERP", "buy", "2", "2998", client_order_id="g2")).ok
@@ -206,7 +206,7 @@ def test_fill_while_the_stream_is_down_is_learned_once_from_the_snapshot(tmp_pat
                 except asyncio.TimeoutError:
                     break
             assert more == []  # nothing booked twice
-            tracker = gw.router.tracker
+            tracker = gw.tracker
             assert tracker.by_client("alpha", "g1").filled == 10**18
             assert tracker.by_client("alpha", "g2").filled == 10**18
             assert sim.requests["GET /order"] == 1  # g1, missing from the snapshot, asked for by id
@@ -225,7 +225,7 @@ def test_stop_order_untriggered_then_triggered_then_filled(tmp_path):
             assert sim.engine.get(waiting.venue_order_id).stop_price == parse_scaled("3005", 18)
             await sim.set_last_price("ETH-PERP", "3004")
             await asyncio.sleep(0.05)
-            assert gw.router.tracker.by_client("alpha", "s1").status.value == "UNTRIGGERED"
+            assert gw.tracker.by_client("alpha", "s1").status.value == "UNTRIGGERED"
             await sim.set_last_price("ETH-PERP", "3005")
             await s.wait_status("s1", "TRIGGERED")
             done = await s.wait_status("s1", "FILLED")
@@ -263,12 +263,12 @@ def test_burst_goes_as_one_batch_and_a_lone_order_alone(tmp_path):
 
 def test_cancel_many_and_cancel_all_on_a_product(tmp_path):
     async def scenario(gw):
-        sim, adapter = gw.sims["bsx"], gw.router.venues["bsx"]
+        sim, adapter = gw.sims["bsx"], gw.venues["bsx"]
         async with gw_strategy(gw) as s:
             for i in range(3):
                 await s.place("bsx", "ETH-PERP", "sell", "1", f"310{i}", client_order_id=f"m{i}")
                 await s.wait_status(f"m{i}", "OPEN")
-            tracker = gw.router.tracker
+            tracker = gw.tracker
             orders = [tracker.by_client("alpha", f"m{i}") for i in range(2)]
             for order in orders:
                 assert tracker.mark_pending(order, Status.PENDING_CANCEL)

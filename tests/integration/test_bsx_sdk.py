@@ -199,7 +199,7 @@ lot_size = "0.001"
 """).replace("{tmp}", str(tmp_path))
         gw = await Gateway.start(parse_config(config))
         try:
-            ad = gw.router.venues["bsx"]
+            ad = gw.venues["bsx"]
             assert ad.key_renewals == 0
             async with GatewayClient(gw.config.server.socket_path, strategy="alpha") as s:
                 cids = []

@@ -175,7 +175,7 @@ def test_a_flood_of_requests_from_a_slow_reader_is_paced_not_cut_off(tmp_path):
             await writing
             stop.set()
             worst = await watcher
-        assert "flood" in gw.router.connections
+        assert "flood" in gw.parts.sessions.strategies
         assert peak[0] < 128 << 20, f"RSS grew {peak[0] >> 20} MiB"
         assert worst < 2_000_000_000, f"another client's ping took {worst / 1e6:.0f} ms"
         writer.close()
@@ -191,7 +191,7 @@ def test_one_write_of_many_requests_is_handled_over_several_turns(tmp_path):
     async def scenario(gw):
         reader, writer = await raw_connection(gw)
         await hello(reader, writer, "flood")
-        conn = next(c for c in gw.server.connections if c.strategy == "flood")
+        conn = next(c for c in gw.parts.sessions.open if c.strategy == "flood")
         seen_pending = asyncio.Event()
         orig = conn._pump
 
@@ -229,7 +229,7 @@ def test_max_connections_refuses_with_a_reason_and_a_log_line(tmp_path, caplog):
         assert any("max_connections = 5" in r.getMessage() for r in caplog.records)
         held.pop().close()
         for _ in range(200):
-            if len(gw.server.connections) < 5:
+            if len(gw.parts.sessions.open) < 5:
                 break
             await asyncio.sleep(0.02)
         async with strategy(gw, "late") as s:

@@ -37,7 +37,7 @@ def test_a_strategy_that_stops_sending_but_stays_connected_has_its_orders_cancel
             assert await hung.ping() > 0
             async with GatewayClient(gw.config.server.socket_path, strategy=None) as observer:
                 assert (await observer.status()).switches == []
-        assert gw.router.metrics.switches_fired == {"hung": 1}
+        assert gw.metrics.switches_fired == {"hung": 1}
 
     run_gateway(tmp_path, scenario, timeout_s=60)
 
@@ -72,7 +72,7 @@ def test_the_switch_fires_after_the_strategy_disconnects_too(tmp_path):
         async with strategy(gw, "gone") as s:
             await rest(s, "g1")
             assert (await s.cancel_all_after(200)).ok
-        order = gw.router.tracker.by_client("gone", "g1")
+        order = gw.tracker.by_client("gone", "g1")
         for _ in range(600):
             if order.status.value == "CANCELED":
                 break

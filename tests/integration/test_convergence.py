@@ -32,7 +32,7 @@ async def until(predicate, timeout_s: float = 20, step_s: float = 0.05):
 def test_lost_replies_are_asked_about_until_the_venue_answers(tmp_path):
     async def scenario(gw):
         sim = gw.sims["citrex"]
-        adapter = gw.router.venues["citrex"]
+        adapter = gw.venues["citrex"]
         async with strategy(gw, "alpha") as s:
             sim.faults.reply_delay_ms = 1200  # past the 300 ms timeout: every reply and look-up is lost
             sim.faults.hold_events = True  # and the stream says nothing
@@ -40,23 +40,23 @@ def test_lost_replies_are_asked_about_until_the_venue_answers(tmp_path):
                     for i in range(6)]
             assert all(a.ok for a in acks)
             await until(lambda: len(adapter.resolver) == 6)
-            text = gw.router.metrics.render().decode()
+            text = gw.metrics.render().decode()
             assert 'gateway_orders_unresolved{venue="citrex"} 6.0' in text
             # the look-ups time out too: the resolver keeps asking, closing nothing on a guess
             await asyncio.sleep(1.5)
-            assert all(gw.router.tracker.by_client("alpha", f"o{i}").status is Status.PENDING_NEW for i in range(6))
+            assert all(gw.tracker.by_client("alpha", f"o{i}").status is Status.PENDING_NEW for i in range(6))
             sim.faults.reply_delay_ms = 0
-            tracked = [gw.router.tracker.by_client("alpha", f"o{i}") for i in range(6)]
+            tracked = [gw.tracker.by_client("alpha", f"o{i}") for i in range(6)]
             await until(lambda: all(o.status is Status.OPEN for o in tracked))
             views = {o.client_order_id: o for o in await s.orders()}
             assert all(views[f"o{i}"].status == "OPEN" and views[f"o{i}"].venue_order_id for i in range(6))
             venue_open = {o.extra.get("nonce") for o in sim.engine.orders.values() if o.status.name == "OPEN"}
-            ours = {gw.router.tracker.by_client("alpha", f"o{i}").venue_data.nonce for i in range(6)}
+            ours = {gw.tracker.by_client("alpha", f"o{i}").venue_data.nonce for i in range(6)}
             assert ours <= venue_open
             await sim.release_events()  # the stream's late word changes nothing
             await until(lambda: len(adapter.resolver) == 0)
             assert adapter.resolver.guessed == 0 and adapter.resolver.resolved >= 6
-            assert 'gateway_orders_unresolved{venue="citrex"} 0.0' in gw.router.metrics.render().decode()
+            assert 'gateway_orders_unresolved{venue="citrex"} 0.0' in gw.metrics.render().decode()
 
     run_gateway(tmp_path, scenario, edit=FAST_TIMEOUT, timeout_s=60)
 
@@ -64,7 +64,7 @@ def test_lost_replies_are_asked_about_until_the_venue_answers(tmp_path):
 def test_an_adapter_failing_on_a_reply_leaves_nothing_pending(tmp_path):
     """The reply handler raises: the watchdog finds the order pending with no word and asks."""
     async def scenario(gw):
-        adapter = gw.router.venues["citrex"]
+        adapter = gw.venues["citrex"]
         original = adapter._on_place_reply
         broken = []
 
@@ -79,10 +79,10 @@ def test_an_adapter_failing_on_a_reply_leaves_nothing_pending(tmp_path):
         async with strategy(gw, "alpha") as s:
             await s.place("citrex", "ETH-PERP", "buy", "0.01", "2900", client_order_id="b1")
             await until(lambda: bool(broken))
-            assert gw.router.tracker.by_client("alpha", "b1").status is Status.PENDING_NEW
+            assert gw.tracker.by_client("alpha", "b1").status is Status.PENDING_NEW
             from gateway.venues.resolver import watch_pending
 
-            await until(lambda: watch_pending(gw.router.tracker, gw.router.venues.values()) == 1, 10)
+            await until(lambda: watch_pending(gw.tracker, gw.venues.values()) == 1, 10)
             assert (await s.wait_status("b1", "OPEN", timeout_s=10)).venue_order_id
             assert adapter.resolver.resolved == 1
 
@@ -158,11 +158,11 @@ def test_restart_tells_what_was_never_sent_and_what_the_venue_forgot(tmp_path):
 def test_a_cancel_the_venue_refuses_as_unknown_is_resolved_not_left_open(tmp_path):
     async def scenario(gw):
         sim = gw.sims["citrex"]
-        adapter = gw.router.venues["citrex"]
+        adapter = gw.venues["citrex"]
         async with strategy(gw, "alpha") as s:
             await s.place("citrex", "ETH-PERP", "buy", "0.01", "2900", client_order_id="f1")
             await s.wait_status("f1", "OPEN")
-            order = gw.router.tracker.by_client("alpha", "f1")
+            order = gw.tracker.by_client("alpha", "f1")
             del sim.engine.orders[order.venue_order_id]  # the venue forgets it (a wipe on its side)
             await s.cancel("f1")
             reject = await s.wait_for(lambda e: getattr(e, "client_order_id", None) == "f1"
@@ -171,6 +171,6 @@ def test_a_cancel_the_venue_refuses_as_unknown_is_resolved_not_left_open(tmp_pat
             # asked about, and closed once the venue has said for long enough it does not know it
             await until(lambda: order.status is Status.EXPIRED, 20)
             assert order.reason.startswith("unknown to the venue (cancel refused") and order.guessed
-            assert adapter.resolver.guessed == 1 and not gw.router.tracker.open_orders()
+            assert adapter.resolver.guessed == 1 and not gw.tracker.open_orders()
 
     run_gateway(tmp_path, scenario, edit=FAST_TIMEOUT)

@@ -169,14 +169,14 @@ async def until(predicate, timeout_s: float = 60, what: str = "condition") -> No
 
 
 def truth_of(gw: Gateway) -> dict[str, tuple[int, str]]:
-    return {o.order_id: (o.seq, o.status.value) for o in gw.router.tracker.orders.values()}
+    return {o.order_id: (o.seq, o.status.value) for o in gw.tracker.orders.values()}
 
 
 def settled(gw: Gateway) -> bool:
     """No order waits for its venue's word and the drop copy has nothing pending."""
-    tracker = gw.router.tracker
+    tracker = gw.tracker
     return (not any(o.status.value.startswith("PENDING") for o in tracker.orders.values())
-            and gw.router.drop_copy.pending == 0)
+            and gw.drop_copy.pending == 0)
 
 
 def run(coro_fn, timeout_s: float = 120) -> None:
@@ -208,10 +208,10 @@ def test_every_change_once_and_in_order(tmp_path, nats_server):
             # absent fields are null / false / empty, as in the strategy protocol
             fills = [e[2]["order"] for e in events if e[2]["order"].get("last_trades")]
             assert fills and all(t["price"] and t["quantity"] for o in fills for t in o["last_trades"])
-            dc = gw.router.drop_copy
+            dc = gw.drop_copy
             # (changes made before NATS was reached at start-up come from the journal: catchup_events)
             assert dc.published == len(events) and dc.publish_errors == 0
-            scrape = gw.router.metrics.render().decode()
+            scrape = gw.metrics.render().decode()
             assert f"gateway_dropcopy_published_total {float(len(events))}" in scrape
             assert "gateway_dropcopy_pending_events 0.0" in scrape and "gateway_dropcopy_connected 1.0" in scrape
             assert "gateway_halted 0.0" in scrape
@@ -228,14 +228,14 @@ def test_nats_killed_mid_burst_and_restarted_loses_and_duplicates_nothing(tmp_pa
         edit = drop_copy_edit(tmp_path, nats_server.url, "gw-o", max_buffer_events=20, batch_max_events=16,
                               ack_timeout_secs=1.0)
         gw = await Gateway.start(make_config(tmp_path, edit))
-        dc = gw.router.drop_copy
+        dc = gw.drop_copy
         try:
             async with GatewayClient(gw.config.server.socket_path, strategy="outage") as s:
                 await trade_burst(s, "before", 12)
                 nats_server.kill()  # mid-burst: batches in flight lose their acks
                 await trade_burst(s, "during", 40)
                 await until(lambda: all(not o.status.value.startswith("PENDING")
-                                        for o in gw.router.tracker.orders.values()), what="the venue's word")
+                                        for o in gw.tracker.orders.values()), what="the venue's word")
                 counts["pending_during_outage"] = dc.pending
                 assert dc.overflow or dc._catchup_left, "the outage outgrew the buffer"
                 nats_server.start()
@@ -273,7 +273,7 @@ def test_two_gateways_book_tail_and_fleet_control(tmp_path, nats_server):
         try:
             async with GatewayClient(gws["gw-a"].config.server.socket_path, strategy="sa") as a, \
                     GatewayClient(gws["gw-b"].config.server.socket_path, strategy="sb") as b:
-                await until(lambda: all(g.router.drop_copy.control is not None and g.router.drop_copy.connected
+                await until(lambda: all(g.drop_copy.control is not None and g.drop_copy.connected
                                         for g in gws.values()), what="control subscriptions")
                 await trade_burst(a, "a", 8)
                 await trade_burst(b, "b", 12)
@@ -285,15 +285,15 @@ def test_two_gateways_book_tail_and_fleet_control(tmp_path, nats_server):
                 rows = {r["gateway"]: r for r in book["rows"]}
                 assert set(rows) == {"gw-a", "gw-b"}
                 for gid, g in gws.items():
-                    orders = list(g.router.tracker.orders.values())
+                    orders = list(g.tracker.orders.values())
                     open_n = sum(1 for o in orders if not o.is_closed)
                     bought = sum(o.filled for o in orders)
                     assert rows[gid]["open_orders"] == open_n and open_n > 0
                     assert rows[gid]["venue"] == "citrex" and rows[gid]["symbol"] == "ETH-PERP"
                     assert bought > 0 and rows[gid]["net_filled"] == format_scaled(bought, 18)
-                assert book["orders"] == sum(len(g.router.tracker.orders) for g in gws.values())
+                assert book["orders"] == sum(len(g.tracker.orders) for g in gws.values())
 
-                n_b = sum(o.seq for o in gws["gw-b"].router.tracker.orders.values())
+                n_b = sum(o.seq for o in gws["gw-b"].tracker.orders.values())
                 code, out, err = await cli("tail", "--url", url, "--gateway", "gw-b", "--from-start", "--json",
                                            "--count", str(n_b), "--idle-exit", "10")
                 assert code == 0, err
@@ -310,7 +310,7 @@ def test_two_gateways_book_tail_and_fleet_control(tmp_path, nats_server):
                 assert (await b.place("citrex", "ETH-PERP", "buy", "0.01", "2900", client_order_id="b-ok")).ok
                 st = await a.status()
                 assert st.halted == "risk check" and st.drop_copy.state == "connected"
-                assert "gateway_halted 1.0" in gws["gw-a"].router.metrics.render().decode()
+                assert "gateway_halted 1.0" in gws["gw-a"].metrics.render().decode()
 
                 # all: both halted; then cancel_all empties both books; resume
                 code, out, err = await cli("halt", "--url", url, "--all", "--expect", "2", "--wait", "10")
@@ -318,13 +318,13 @@ def test_two_gateways_book_tail_and_fleet_control(tmp_path, nats_server):
                 assert sorted(json.loads(line)["gateway"] for line in out.splitlines()) == ["gw-a", "gw-b"]
                 ack = await b.place("citrex", "ETH-PERP", "buy", "0.01", "2900", client_order_id="b-halted")
                 assert not ack.ok and ack.error.code == "halted"
-                open_before = {gid: len(g.router.tracker.open_orders()) for gid, g in gws.items()}
+                open_before = {gid: len(g.tracker.open_orders()) for gid, g in gws.items()}
                 code, out, err = await cli("cancel-all", "--url", url, "--all", "--expect", "2", "--wait", "10")
                 assert code == 0, err
                 replies = {r["gateway"]: r for r in map(json.loads, out.splitlines())}
                 for gid, g in gws.items():
                     assert replies[gid]["cancel_requested"] == open_before[gid] > 0
-                await until(lambda: all(not g.router.tracker.open_orders() for g in gws.values()),
+                await until(lambda: all(not g.tracker.open_orders() for g in gws.values()),
                             what="cancel_all to empty both gateways")
                 code, out, err = await cli("resume", "--url", url, "--all", "--expect", "2", "--wait", "10")
                 assert code == 0, err

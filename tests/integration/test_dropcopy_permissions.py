@@ -80,7 +80,7 @@ def test_readme_permissions_gateway_reader_and_risk(tmp_path):
             edit = drop_copy_edit(tmp_path, url, "citrex-main", control=True, nkey_file=str(tmp_path / "gateway.nk"))
             gw = await Gateway.start(make_config(tmp_path, edit))
             try:
-                dc = gw.router.drop_copy
+                dc = gw.drop_copy
                 await until(lambda: dc.state == "connected" and dc.control is not None, what="the gateway on NATS")
                 async with GatewayClient(gw.config.server.socket_path, strategy="s") as s:
                     for i in range(6):
@@ -96,12 +96,12 @@ def test_readme_permissions_gateway_reader_and_risk(tmp_path):
 
                     code, out, err = await cli("halt", "--gateway", "citrex-main", "--nkey",
                                                str(tmp_path / "reader.nk"), "--wait", "2")
-                    assert code != 0 and gw.router.halted is None  # the reader may not send control
+                    assert code != 0 and gw.parts.gate.halted is None  # the reader may not send control
 
                     code, out, err = await cli("halt", "--gateway", "citrex-main", "--reason", "desk",
                                                "--nkey", str(tmp_path / "risk.nk"))
                     assert code == 0, err
-                    assert json.loads(out)["halted"] is True and gw.router.halted == "desk"
+                    assert json.loads(out)["halted"] is True and gw.parts.gate.halted == "desk"
                     ack = await s.place("citrex", "ETH-PERP", "buy", "0.001", "2900", client_order_id="late")
                     assert not ack.ok and ack.error.code == "halted"
             finally:

@@ -29,7 +29,7 @@ def run(tmp_path, scenario, config: str = DXTRADE_CONFIG, timeout_s: float = 15)
 
 
 def adapter(gw):
-    return gw.router.venues["dxtrade"]
+    return gw.venues["dxtrade"]
 
 
 def sim_order(gw, view):
@@ -230,7 +230,7 @@ def test_modify_errors_become_specific_codes(tmp_path):
                 await s.wait_modify("e3", price="2990.5")
             assert refused.value.code == "bad_request" and "code 33" in refused.value.message
             # 403 code 99: no ETag to send
-            order = gw.router.tracker.by_client("alpha", "e4")
+            order = gw.tracker.by_client("alpha", "e4")
             order.venue_data.etag = None
 
             async def no_etag(order):

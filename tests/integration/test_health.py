@@ -30,7 +30,7 @@ async def status_exit(gw) -> tuple[int, str]:
 
 async def gauge(gw, venue: str) -> float:
     async with aiohttp.ClientSession() as http:
-        async with http.get(f"http://{gw.router.metrics.address}/metrics") as r:
+        async with http.get(f"http://{gw.metrics.address}/metrics") as r:
             text = await r.text()
     line = next(l for l in text.splitlines() if l.startswith(f'gateway_venue_connected{{venue="{venue}"}}'))
     return float(line.split()[-1])

@@ -37,7 +37,7 @@ class FullDisk:
 
 def test_a_full_disk_holds_acks_and_sends_refuses_new_orders_and_recovers(tmp_path, monkeypatch):
     async def scenario(gw):
-        journal = gw.router.tracker.journal
+        journal = gw.tracker.journal
         disk = FullDisk(journal)
         monkeypatch.setattr(journal_mod.os, "write", disk)
         sim = gw.sims["citrex"]
@@ -53,7 +53,7 @@ def test_a_full_disk_holds_acks_and_sends_refuses_new_orders_and_recovers(tmp_pa
             assert not first.done()
             assert sim.requests == requests_before
             assert journal.failing is not None and disk.refused >= 2  # tried again on its own
-            metrics = gw.router.metrics.render().decode()
+            metrics = gw.metrics.render().decode()
             assert "gateway_journal_failing 1.0" in metrics
             second = asyncio.ensure_future(s.place("citrex", "ETH-PERP", "buy", "0.001", "2902",
                                                    client_order_id="during"))
@@ -66,13 +66,13 @@ def test_a_full_disk_holds_acks_and_sends_refuses_new_orders_and_recovers(tmp_pa
             assert "No space left on device" in during.error.message
             await s.wait_status("held", "OPEN", timeout_s=5)
             assert journal.failing is None
-            metrics = gw.router.metrics.render().decode()
+            metrics = gw.metrics.render().decode()
             assert "gateway_journal_failing 0.0" in metrics
             assert "gateway_journal_write_errors_total" in metrics
             after = await s.place("citrex", "ETH-PERP", "buy", "0.001", "2903", client_order_id="after")
             assert after.ok
             await s.wait_status("after", "OPEN", timeout_s=5)
-            assert gw.router.tracker.by_client("alpha", "during") is None  # refused: never tracked
+            assert gw.tracker.by_client("alpha", "during") is None  # refused: never tracked
             await s.cancel_all(venue="citrex")
 
     run_gateway(tmp_path, scenario, edit=with_journal(tmp_path))

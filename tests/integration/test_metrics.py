@@ -35,7 +35,7 @@ def run_with_metrics(tmp, scenario, timeout_s=60, edit=None):
 
 async def scrape(gw) -> str:
     async with aiohttp.ClientSession() as http:
-        async with http.get(f"http://{gw.router.metrics.address}/metrics") as r:
+        async with http.get(f"http://{gw.metrics.address}/metrics") as r:
             assert r.status == 200 and r.headers["Content-Type"].startswith("text/plain")
             return await r.text()
 
@@ -115,7 +115,7 @@ def test_real_prometheus_scrapes_the_gateway(tmp_path):
         (tmp_path / "prom.yml").write_text(
             "global:\n  scrape_interval: 1s\n"
             "scrape_configs:\n  - job_name: order-gateway\n    static_configs:\n"
-            f"      - targets: ['{gw.router.metrics.address}']\n")
+            f"      - targets: ['{gw.metrics.address}']\n")
         prom = subprocess.Popen(
             [binary, f"--config.file={tmp_path / 'prom.yml'}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
              f"--web.listen-address=127.0.0.1:{port}"],

@@ -44,7 +44,7 @@ def test_a_slow_venue_delays_no_request_to_another_venue_nor_a_ping(tmp_path):
             assert fast.ok and elapsed < 0.05, elapsed
             await s.wait_status("f1", "OPEN", timeout_s=2)
             # the slow venue's first two (one per connection) are on the wire, the rest wait
-            assert len(gw.router.venues["citrex"].outbound) >= 9
+            assert len(gw.venues["citrex"].outbound) >= 9
             await s.cancel_all(venue="citrex")  # leaves nothing behind for the teardown
 
     run_gateway(tmp_path, scenario, edit=two_venues())
@@ -57,7 +57,7 @@ def test_cancel_of_a_queued_order_takes_it_out_without_a_venue_call(tmp_path):
         async with strategy(gw, "alpha") as s:
             for i in range(6):
                 assert (await place_slow(s, f"q{i}")).ok
-            line = gw.router.venues["citrex"].outbound
+            line = gw.venues["citrex"].outbound
             for _ in range(200):  # q0, q1 go out (one per connection); q2.. wait for a connection
                 if len(line) == 4:
                     break

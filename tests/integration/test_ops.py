@@ -104,7 +104,7 @@ def test_dashboard_queries_run_on_a_real_prometheus_scraping_the_gateway(tmp_pat
             "global:\n  scrape_interval: 1s\n"
             f"rule_files: ['{ALERTS}']\n"
             "scrape_configs:\n  - job_name: order-gateway\n    static_configs:\n"
-            f"      - targets: ['{gw.router.metrics.address}']\n")
+            f"      - targets: ['{gw.metrics.address}']\n")
         prom = subprocess.Popen(
             [binary, f"--config.file={tmp_path / 'prom.yml'}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
              f"--web.listen-address=127.0.0.1:{port}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -36,7 +36,7 @@ def run(tmp_path, scenario):
 
 
 def adapter(gw):
-    return gw.router.venues[V]
+    return gw.venues[V]
 
 
 def hmac_b64(secret: str, text: str) -> str:
@@ -168,7 +168,7 @@ def test_stop_untriggered_then_triggered_then_filled_under_the_same_client_id(tm
             assert sim.smart[smart_id].stop_price == parse_scaled("3005", 18)
             await sim.set_last_price("ETH-PERP", "3004.9")
             await asyncio.sleep(0.05)
-            assert gw.router.tracker.by_client("alpha", "s1").status.value == "UNTRIGGERED"
+            assert gw.tracker.by_client("alpha", "s1").status.value == "UNTRIGGERED"
             await sim.set_last_price("ETH-PERP", "3005")
             triggered = await s.wait_status("s1", "TRIGGERED")
             done = await s.wait_status("s1", "FILLED")
@@ -197,7 +197,7 @@ def test_every_smart_order_call_of_the_seed(tmp_path):
             # create (STOP_LIMIT) and get_by_id, by id and by client id
             await s.place(V, "ETH-PERP", "sell", "1", "2900", stop_price="2950.5", client_order_id="g1")
             g1 = await s.wait_status("g1", "UNTRIGGERED")
-            order = gw.router.tracker.by_client("alpha", "g1")
+            order = gw.tracker.by_client("alpha", "g1")
             by_id = await a.get_order(g1.venue_order_id, smart=True)
             by_cid = await a.get_order(f"cid:{order.order_id}", smart=True)
             assert by_id == by_cid and by_id.state == "PENDING_NEW" and by_id.type == "STOP_LIMIT"
@@ -221,7 +221,7 @@ def test_every_smart_order_call_of_the_seed(tmp_path):
             for cid, stop in (("m1", "2940"), ("m2", "2941"), ("m3", "2942")):
                 await s.place(V, "ETH-PERP", "sell", "1", "2900", stop_price=stop, client_order_id=cid)
                 await s.wait_status(cid, "UNTRIGGERED")
-            m = {c: gw.router.tracker.by_client("alpha", c) for c in ("m1", "m2", "m3")}
+            m = {c: gw.tracker.by_client("alpha", c) for c in ("m1", "m2", "m3")}
             results = await a.cancel_by_ids(order_ids=[m["m1"].venue_order_id], client_order_ids=[m["m2"].order_id],
                                             smart=True)
             assert sorted(r.orderId for r in results) == sorted([m["m1"].venue_order_id, m["m2"].venue_order_id])
@@ -235,7 +235,7 @@ def test_every_smart_order_call_of_the_seed(tmp_path):
             await s.wait_status("m4", "UNTRIGGERED")
             assert await a.cancel_every(symbols=["BTC_USDT"], smart=True) == []
             [r] = await a.cancel_every(account_types=["SPOT"], smart=True)
-            assert r.clientOrderId == gw.router.tracker.by_client("alpha", "m4").order_id
+            assert r.clientOrderId == gw.tracker.by_client("alpha", "m4").order_id
             assert (await s.wait_status("m4", "CANCELED")).remaining == "0"
             assert await a.smart_orders() == []
 
@@ -279,7 +279,7 @@ def test_regular_cancel_many_by_ids_symbol_and_account_type(tmp_path):
                 await s.wait_status(f"r{i}", "OPEN")
             assert len(await a.open_orders(symbol="ETH_USDT", limit=10)) == 4
             assert len(await a.open_orders(symbol="ETH_USDT", limit=2)) == 2
-            r = [gw.router.tracker.by_client("alpha", f"r{i}") for i in range(4)]
+            r = [gw.tracker.by_client("alpha", f"r{i}") for i in range(4)]
             results = await a.cancel_by_ids(order_ids=[r[0].venue_order_id], client_order_ids=[r[1].order_id])
             assert [x.state for x in results] == ["PENDING_CANCEL", "PENDING_CANCEL"]
             await s.wait_status("r0", "CANCELED")
@@ -290,7 +290,7 @@ def test_regular_cancel_many_by_ids_symbol_and_account_type(tmp_path):
             await s.place(V, "ETH-PERP", "buy", "1", "2970", client_order_id="r4")
             await s.wait_status("r4", "OPEN")
             [x] = await a.cancel_every(account_types=["SPOT"])
-            assert x.clientOrderId == gw.router.tracker.by_client("alpha", "r4").order_id
+            assert x.clientOrderId == gw.tracker.by_client("alpha", "r4").order_id
             await s.wait_status("r4", "CANCELED")
             results = await a.cancel_by_ids(order_ids=[r[0].venue_order_id])
             assert results[0].code != 200 and "CANCELED" in results[0].message

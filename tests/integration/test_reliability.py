@@ -37,11 +37,11 @@ def test_fill_while_the_stream_is_down_reaches_the_strategy_exactly_once(tmp_pat
             assert await sim.outside_trade("ETH-PERP", "sell", "2999", "1") == 1
             done = await s.wait_status("w1", "FILLED", timeout_s=15)
             assert done.filled == "1" and len(done.last_trades) == 1
-            assert gw.router.venues["citrex"].reconnects >= 1
+            assert gw.venues["citrex"].reconnects >= 1
             await asyncio.sleep(0.3)
             [order] = await s.orders(open_only=False)
             assert order.filled == "1" and order.status == "FILLED"
-            fills = gw.router.tracker.by_client("alpha", "w1").fills
+            fills = gw.tracker.by_client("alpha", "w1").fills
             assert len(fills) == 1, fills
 
     run_gateway(tmp_path, scenario)
@@ -81,9 +81,9 @@ def test_over_the_rate_limit_requests_are_refused_at_once_not_dropped(tmp_path):
             # refused before being tracked: no order, and the client_order_id stays free
             known = {o.client_order_id for o in await s.orders(open_only=False)}
             assert known == {"q0", "q1"}, known
-            limiter = gw.router.venues["citrex"].limiter
+            limiter = gw.venues["citrex"].limiter
             for _ in range(600):  # the bucket refills (the login took a token at start too): the next one goes
-                if limiter.projected_wait(1) == 0 and not gw.router.venues["citrex"].outbound.busy:
+                if limiter.projected_wait(1) == 0 and not gw.venues["citrex"].outbound.busy:
                     break
                 await asyncio.sleep(0.05)
             assert (await s.place("citrex", "ETH-PERP", "buy", "0.001", "2900", client_order_id="q2")).ok
@@ -129,11 +129,11 @@ def test_a_strategy_that_stops_reading_is_cut_off_and_slows_no_one(tmp_path):
             pass  # the gateway may have cut it off already: that is the point
         async with strategy(gw, "busy") as s:
             for _ in range(200):
-                if "sleepy" not in gw.router.connections:
+                if "sleepy" not in gw.parts.sessions.strategies:
                     break
                 assert await s.ping() < 1_000_000_000
                 await asyncio.sleep(0.02)
-            assert "sleepy" not in gw.router.connections
+            assert "sleepy" not in gw.parts.sessions.strategies
             assert (await s.place("citrex", "ETH-PERP", "buy", "1", "2950", client_order_id="k1")).ok
         writer.close()
 
@@ -169,7 +169,7 @@ def test_session_expiry_and_stream_drop_recover_with_a_fresh_login(tmp_path):
             await s.wait_status("e1", "OPEN")
             sim.expire_sessions()
             await sim.drop_streams()
-            adapter = gw.router.venues["citrex"]
+            adapter = gw.venues["citrex"]
             for _ in range(200):
                 if sim.sessions and sim.subscribers.get(adapter.account.lower()):
                     break

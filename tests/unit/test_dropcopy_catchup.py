@@ -17,10 +17,7 @@ from gateway.orders.tracker import Tracker
 
 
 class Router:
-    def view_from(self, order):
-        return None  # no strategy connected
-
-    def order_updated(self, order, view):
+    def order_changed(self, order, new_fills):
         pass
 
     def cancel_rejected(self, order, reason):
@@ -28,17 +25,14 @@ class Router:
 
 
 class Live:
-    """What DropCopy.order_updated / cancel_rejected make, without the publishing."""
+    """What DropCopy.order_changed / cancel_rejected make, without the publishing."""
 
     def __init__(self, maker):
         self.maker = maker
         self.events = []
-        self.copied = {}  # its own cursor: Order.copied_fills belongs to the drop copy
+        self.copied = {}  # its own place in each order's trades
 
-    def view_from(self, order):
-        return None  # it makes its own view, apart from the tracker's (a check on the shared one)
-
-    def order_updated(self, order, view):
+    def order_changed(self, order, new_fills):
         self.events.append(self.maker.order_event(order, self.copied.get(order.order_id, 0), 0))
         self.copied[order.order_id] = len(order.fills)
 

@@ -14,19 +14,21 @@ from gateway.dropcopy.publisher import DropCopy
 from gateway.ipc import frames as f
 from gateway.orders.model import ONE, Fill, OrderType, Side, Status, TimeInForce
 from gateway.risk import RiskLimits
-from gateway.router import Router
+from gateway.assembly import Parts, assemble
 
 
 class Link:
-    """A strategy's connection as the router sees it: what it is sent, and the bytes the real
+    """A strategy's connection as the sessions see it: what it is sent, and the bytes the real
     connection would write for it."""
 
     def __init__(self):
         self.strategy = None
-        self.cancel_on_disconnect = False
         self.peer_pid = self.peer_uid = 0
         self.sent = []
         self.wire = []
+
+    def said_hello(self, strategy: str) -> None:
+        self.strategy = strategy
 
     def send(self, message) -> None:
         self.sent.append(message)
@@ -37,22 +39,22 @@ class Link:
 
 
 def setup():
-    router = Router(RiskLimits(RiskConfig()), closed_ttl_ns=10**12)
-    dc = DropCopy(DropCopyConfig(gateway_id="gw1"), router, None)
-    router.tracker.listeners.append(dc)
-    order = router.tracker.new_order(strategy="s.1", client_order_id="c1", venue="citrex", symbol="ETH-PERP",
+    parts = assemble(RiskLimits(RiskConfig()), closed_ttl_ns=10**12)
+    dc = DropCopy(DropCopyConfig(gateway_id="gw1"), parts, None)
+    parts.tracker.listeners.append(dc)
+    order = parts.tracker.new_order(strategy="s.1", client_order_id="c1", venue="citrex", symbol="ETH-PERP",
                                      side=Side.BUY, type=OrderType.LIMIT, tif=TimeInForce.GTC, price=2900 * ONE,
                                      quantity=10 * ONE)
-    return router, dc, order
+    return parts, dc, order
 
 
-def hello(router: Router, link: Link) -> None:
-    ack = router.handle(link, f.Hello(req_id=1, strategy="s.1"), 0)
+def hello(parts: Parts, link: Link) -> None:
+    ack = parts.router.handle(link, f.Hello(req_id=1, strategy="s.1"), 0)
     assert ack.ok
 
 
-def trade(router: Router, order, trade_id: str, qty: int, status: Status | None = None) -> None:
-    assert router.tracker.apply(order, status, [Fill(trade_id, 2900 * ONE, qty * ONE, 1)])
+def trade(parts: Parts, order, trade_id: str, qty: int, status: Status | None = None) -> None:
+    assert parts.tracker.apply(order, status, [Fill(trade_id, 2900 * ONE, qty * ONE, 1)])
 
 
 def payloads(dc: DropCopy) -> list[dict]:
@@ -65,12 +67,12 @@ def trade_ids(view: f.OrderView | dict) -> list[str]:
 
 
 def test_the_drop_copy_publishes_the_very_view_the_strategy_got():
-    router, dc, order = setup()
+    parts, dc, order = setup()
     link = Link()
-    hello(router, link)
-    router.tracker.apply(order, Status.OPEN)
-    trade(router, order, "t1", 3)
-    trade(router, order, "t2", 7, Status.FILLED)
+    hello(parts, link)
+    parts.tracker.apply(order, Status.OPEN)
+    trade(parts, order, "t1", 3)
+    trade(parts, order, "t2", 7, Status.FILLED)
     views = link.updates()
     changes = list(dc.buffer)
     assert len(views) == len(changes) == 3
@@ -87,21 +89,21 @@ def test_the_drop_copy_publishes_the_very_view_the_strategy_got():
     # and the strategy's frames carry the same view
     decoded = [f.reply_decoder.decode(w) for w in link.wire]
     assert [d.order for d in decoded if isinstance(d, f.OrderUpdate)] == views
-    assert order.fills_reported == order.copied_fills == 2
+    assert trade_ids(parts.sessions.view(order)) == []  # every trade told: a query repeats none
     with pytest.raises(AttributeError):
         views[0].status = "CANCELED"  # shared, so never changed after it is made
 
 
 def test_changes_made_while_no_strategy_is_connected_give_each_its_own_trades():
-    router, dc, order = setup()
-    router.tracker.apply(order, Status.OPEN)
-    trade(router, order, "t1", 2)  # nobody to tell but the drop copy
+    parts, dc, order = setup()
+    parts.tracker.apply(order, Status.OPEN)
+    trade(parts, order, "t1", 2)  # nobody to tell but the drop copy
     assert [trade_ids(p["order"]) for p in payloads(dc)] == [[], ["t1"]]
-    assert order.fills_reported == 0 and order.copied_fills == 1
+    assert trade_ids(parts.sessions.view(order)) == ["t1"]  # kept for the strategy until it has it
 
     link = Link()
-    hello(router, link)
-    trade(router, order, "t2", 3)
+    hello(parts, link)
+    trade(parts, order, "t2", 3)
     # the strategy has not had t1 yet; the drop copy has: two views, each with its own trades
     (strategy_view,) = link.updates()
     (c,) = dc.buffer
@@ -111,18 +113,22 @@ def test_changes_made_while_no_strategy_is_connected_give_each_its_own_trades():
     (event,) = payloads(dc)
     assert event["seq"] == 3 and trade_ids(event["order"]) == ["t2"] and event["order"]["filled"] == "5"
 
-    trade(router, order, "t3", 5, Status.FILLED)  # both have every trade before it: one view again
+    trade(parts, order, "t3", 5, Status.FILLED)  # both have every trade before it: one view again
     (view,) = link.updates()[1:]
     (c,) = dc.buffer
     assert c.view is view and trade_ids(view) == ["t3"] and view.status == "FILLED"
 
 
 def test_a_drop_copy_leaving_changes_to_the_journal_still_lets_the_strategy_have_its_view():
-    router, dc, order = setup()
+    parts, dc, order = setup()
     link = Link()
-    hello(router, link)
+    hello(parts, link)
     dc.overflow = True  # the buffer was full: changes wait in the journal
-    router.tracker.apply(order, Status.OPEN)
-    trade(router, order, "t1", 2)
+    parts.tracker.apply(order, Status.OPEN)
+    trade(parts, order, "t1", 2)
     assert [trade_ids(v) for v in link.updates()] == [[], ["t1"]]
-    assert not dc.buffer and dc.overflowed == 2 and order.copied_fills == 1
+    assert not dc.buffer and dc.overflowed == 2
+    dc.overflow = False  # published again: t1 is the catch-up's (from the journal), t2 is live
+    trade(parts, order, "t2", 1)
+    (c,) = dc.buffer
+    assert trade_ids(c.view) == ["t2"] and c.view is link.updates()[-1]

@@ -42,10 +42,7 @@ E18 = 10**18
 
 
 class _Quiet:
-    def view_from(self, order):
-        return None
-
-    def order_updated(self, order, view):
+    def order_changed(self, order, new_fills):
         pass
 
     def cancel_rejected(self, order, reason):

@@ -19,6 +19,8 @@ def test_a_refused_order_does_not_spend_the_rate_token():
     with pytest.raises(RiskError, match="open orders"):
         risk.check(ONE, None, 10**9, strategy="s")
     risk.check(ONE, None, 0, strategy="s")  # the one token is still there
+    risk.check(ONE, None, 0, strategy="s")  # and a check only looks at it
+    risk.spend("s")  # accepted: now it is spent
     with pytest.raises(RiskError, match="orders per second"):
         risk.check(ONE, None, 0, strategy="s")
 
@@ -41,7 +43,8 @@ def test_amendment_is_held_to_size_notional_band_and_rate():
         risk.check_amendment(20 * ONE, 100 * ONE, strategy="s", venue="v", symbol="X")
     with pytest.raises(RiskError, match="from the last trade"):
         risk.check_amendment(ONE, 200 * ONE, strategy="s", venue="v", symbol="X")
-    risk.check_amendment(ONE, 105 * ONE, strategy="s", venue="v", symbol="X")
-    risk.check_amendment(ONE, 105 * ONE, strategy="s", venue="v", symbol="X")
+    for _ in range(2):
+        risk.check_amendment(ONE, 105 * ONE, strategy="s", venue="v", symbol="X")
+        risk.spend("s")
     with pytest.raises(RiskError, match="orders per second"):
         risk.check_amendment(ONE, 105 * ONE, strategy="s", venue="v", symbol="X")

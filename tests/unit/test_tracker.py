@@ -15,10 +15,7 @@ class Listener:
         self.updates = []
         self.rejects = []
 
-    def view_from(self, order):
-        return None
-
-    def order_updated(self, order, view):
+    def order_changed(self, order, new_fills):
         self.updates.append((order.status, order.filled))
 
     def cancel_rejected(self, order, reason):

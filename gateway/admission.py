@@ -1,0 +1,46 @@
+"""The admission gate: the one place that says no to new work.
+
+New orders, groups, replaces and modifies ask it before anything else;
+cancels, queries and pings never do (a gateway that cannot take new orders
+must still let strategies take risk off). It says no while the daemon
+drains for shutdown, while fleet control halts new orders
+(gateway/dropcopy/control.py), and while the journal cannot write (nothing
+may be acknowledged that the journal does not hold).
+"""
+from __future__ import annotations
+
+import logging
+
+from gateway.orders.journal import Journal
+from gateway.validation import RequestError
+
+log = logging.getLogger("gateway.admission")
+
+
+class AdmissionGate:
+    def __init__(self, journal: Journal | None = None):
+        self._journal = journal
+        self.draining = False
+        self.halted: str | None = None  # fleet control's reason, while it halts new orders
+
+    def check_new_work(self) -> None:
+        """RequestError when new work may not be taken now."""
+        if self.draining:
+            raise RequestError("shutting_down", "the gateway is shutting down: no new orders or changes")
+        if self.halted is not None:
+            raise RequestError("halted", f"new orders are halted by fleet control: {self.halted}")
+        journal = self._journal
+        if journal is not None and journal.failing is not None:
+            raise RequestError("journal_unavailable", "the order journal cannot be written "
+                               f"({journal.failing.strerror or journal.failing}): no new orders until it can")
+
+    def drain(self) -> None:
+        self.draining = True
+
+    def halt(self, reason: str) -> None:
+        self.halted = reason
+
+    def resume(self) -> str | None:
+        """Lift a fleet halt; returns the reason it had (None: it was not halted)."""
+        was, self.halted = self.halted, None
+        return was

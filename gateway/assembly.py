@@ -1,0 +1,59 @@
+"""The order path's parts, made and wired in one place (the daemon, tests and benches
+all start from here): tracker, admission gate, sessions, order entry, the request
+router, and what metrics and `status` read."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gateway.admission import AdmissionGate
+from gateway.entry import OrderEntry
+from gateway.health import GatewayHealth
+from gateway.ipc.sessions import Sessions
+from gateway.ipc.views import ChangeViews
+from gateway.metrics import ConfirmationTimer, Metrics
+from gateway.orders.journal import Journal
+from gateway.orders.tracker import OrderListener, Tracker
+from gateway.risk import RiskLimits
+from gateway.router import Router
+from gateway.status import status_reply
+from gateway.venues.base import VenueAdapter
+
+
+@dataclass
+class Parts:
+    tracker: Tracker
+    gate: AdmissionGate
+    sessions: Sessions
+    entry: OrderEntry
+    router: Router
+    health: GatewayHealth
+    metrics: Metrics
+    risk: RiskLimits
+    views: ChangeViews  # the latest change's view, shared by the sessions and the drop copy
+
+    @property
+    def venues(self) -> dict[str, VenueAdapter]:
+        return self.entry.venues
+
+    def add_venue(self, adapter: VenueAdapter) -> None:
+        self.entry.add_venue(adapter)
+
+    def add_listener(self, listener: OrderListener) -> None:
+        self.tracker.listeners.append(listener)
+
+
+def assemble(risk: RiskLimits, *, closed_ttl_ns: int, max_closed: int = 100_000, metrics: Metrics | None = None,
+             journal: Journal | None = None) -> Parts:
+    metrics = metrics or Metrics()
+    views = ChangeViews()
+    tracker = Tracker(closed_ttl_ns=closed_ttl_ns, max_closed=max_closed, journal=journal)
+    entry = OrderEntry(tracker, risk, {})
+    sessions = Sessions(tracker, metrics, views, entry.cancel_orders)
+    entry.modify_rejected = sessions.modify_rejected
+    gate = AdmissionGate(journal)
+    health = GatewayHealth(tracker, sessions, gate, entry.venues)
+    metrics.source = health
+    router = Router(sessions, entry, gate, metrics, lambda req_id: status_reply(req_id, health, metrics))
+    # the strategy first: its update leaves before anything else is done with the change
+    tracker.listeners += [sessions, risk, ConfirmationTimer(metrics)]
+    return Parts(tracker, gate, sessions, entry, router, health, metrics, risk, views)
