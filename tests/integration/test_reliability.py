@@ -115,6 +115,31 @@ def test_orders_per_second_and_price_band(tmp_path):
     run_gateway(tmp_path, scenario, edit=risk_option('max_orders_per_sec = 4\nprice_band_pct = "5"'))
 
 
+def test_an_order_refused_after_the_risk_checks_costs_no_orders_per_second_token(tmp_path):
+    """The venue's line refuses an order that passed risk (its own rate limit is spent): the
+    strategy's orders/s token stays, so the next order meets the venue's refusal again, not
+    risk's (it met risk's while the refused order took the token)."""
+    def edit(text: str) -> str:
+        text = risk_option("max_orders_per_sec = 5")(text)
+        return text.replace("[venues.sim]", "rate_limit_per_s = 0.01\nrate_limit_burst = 3\n"
+                                            "rate_limit_max_wait_ms = 0\n[venues.sim]", 1)
+
+    async def scenario(gw):
+        async with strategy(gw, "alpha") as s:
+            accepted = 0  # until the venue's line is out of tokens (its session took some)
+            while (await s.place("citrex", "ETH-PERP", "buy", "0.001", "2900",
+                                 client_order_id=f"a{accepted}")).ok:
+                accepted += 1
+            assert 1 <= accepted <= 3
+            # 5 - accepted risk tokens are left: none is spent by an order the line refuses
+            codes = [(await s.place("citrex", "ETH-PERP", "buy", "0.001", "2900", client_order_id=f"r{i}")).error.code
+                     for i in range(6)]
+            assert codes == ["rate_limited"] * 6, codes
+            await s.cancel_all()
+
+    run_gateway(tmp_path, scenario, edit=edit)
+
+
 def test_a_strategy_that_stops_reading_is_cut_off_and_slows_no_one(tmp_path):
     """Invariant: bounded buffering per strategy; others keep their latency."""
     async def scenario(gw):
