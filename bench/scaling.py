@@ -1,4 +1,4 @@
-"""Does order signing scale past one core? (issue 10, item 4)
+"""Does order signing scale past one core?
 
     python -m bench.scaling [--seconds 1.0] [--repeat 3]
 

@@ -46,7 +46,7 @@ class Router:
             f.Orders: lambda link, req, *_: sessions.orders(link, req),
             f.Subscribe: lambda link, req, *_: sessions.subscribe(link, req),
             f.Ping: lambda link, req, *_: f.Pong(req_id=req.req_id, ts_ns=time.time_ns()),
-            f.Status: lambda link, req, *_: status(req.req_id),
+            f.StatusRequest: lambda link, req, *_: status(req.req_id),
             f.CancelAllAfter: lambda link, req, t_in, _: sessions.cancel_all_after(link, req, t_in),
         }
 
@@ -54,7 +54,7 @@ class Router:
         """One request, handled to its reply without waiting (None: the handler sent it)."""
         code = None
         try:
-            if link.strategy is None and not isinstance(request, (f.Hello, f.Status)):
+            if link.strategy is None and not isinstance(request, (f.Hello, f.StatusRequest)):
                 raise RequestError("hello_required", "send hello before any other request")
             if isinstance(request, _NEW_WORK):
                 self._gate.check_new_work()

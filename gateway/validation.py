@@ -62,7 +62,7 @@ class OrderValidator:
         self.risk = risk
         self.tracker = tracker
 
-    def new_order(self, strategy: str, venue: VenueAdapter, cid: str, symbol: str, side: str, kind: str,
+    def new_order(self, strategy: str, venue: VenueAdapter, cid: str, symbol: str, side: str, order_type_name: str,
                   tif: str, price_text: str | None, quantity_text: str, post_only: bool, reduce_only: bool,
                   stop_text: str | None, pending: int = 0) -> Order:
         """The order a request asks for, checked and untracked; RequestError when it may not go.
@@ -78,7 +78,7 @@ class OrderValidator:
         if quantity < steps.min_quantity:
             raise RequestError("bad_quantity", f"quantity {quantity_text} is below the minimum "
                                f"{venue.instruments[symbol].min_quantity}")
-        order_type = _TYPES[kind]
+        order_type = _TYPES[order_type_name]
         price = None
         caps = venue.capabilities
         if order_type is OrderType.LIMIT:

@@ -43,7 +43,7 @@ def last_changes(records: Iterable[Record]) -> dict[str, int]:
             last.setdefault(r.id, 0)
         elif kind in _CHANGES:
             order_id = r.id
-            seq = r.seq if r.seq >= 0 else last.get(order_id, 0) + 1  # journals before issue 17: no seq
+            seq = r.seq if r.seq >= 0 else last.get(order_id, 0) + 1  # older journals: no seq
             if seq > last.get(order_id, 0):
                 last[order_id] = seq
     return last

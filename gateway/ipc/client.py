@@ -208,7 +208,7 @@ class GatewayClient:
 
     async def status(self) -> f.StatusReply:
         """Venues, their connection state, open orders, last minute's tick-to-wire (no hello needed)."""
-        return await self._request(f.Status(req_id=0))
+        return await self._request(f.StatusRequest(req_id=0))
 
     async def ping(self) -> int:
         """Round trip in nanoseconds."""

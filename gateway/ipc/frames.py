@@ -13,7 +13,7 @@ from typing import Literal, Union
 import msgspec
 
 Side = Literal["buy", "sell"]
-OrderKind = Literal["limit", "market"]
+OrderTypeName = Literal["limit", "market"]  # the wire spelling of orders.model.OrderType
 Tif = Literal["gtc", "ioc", "fok"]
 
 
@@ -42,7 +42,7 @@ class Place(_Frame, tag="place"):
     side: Side
     quantity: str
     price: str | None = None
-    type: OrderKind = "limit"
+    type: OrderTypeName = "limit"
     tif: Tif = "gtc"
     post_only: bool = False
     reduce_only: bool = False
@@ -89,7 +89,7 @@ class GroupLeg(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     side: Side
     quantity: str
     price: str | None = None
-    type: OrderKind = "limit"
+    type: OrderTypeName = "limit"
     tif: Tif = "gtc"
     post_only: bool = False
     reduce_only: bool = False
@@ -119,8 +119,9 @@ class Ping(_Frame, tag="ping"):
     req_id: int
 
 
-class Status(_Frame, tag="status"):
-    """Health and latency; allowed before hello (used by `gateway status`)."""
+class StatusRequest(_Frame, tag="status"):
+    """Health and latency; allowed before hello (used by `gateway status`); the reply is
+    StatusReply (orders.model.Status is an order's status, a different thing)."""
     req_id: int
 
 
@@ -132,7 +133,7 @@ class CancelAllAfter(_Frame, tag="cancel_all_after"):
     timeout_ms: int
 
 
-Request = Union[Hello, Place, PlaceGroup, Cancel, CancelAll, Replace, Modify, Orders, Subscribe, Ping, Status,
+Request = Union[Hello, Place, PlaceGroup, Cancel, CancelAll, Replace, Modify, Orders, Subscribe, Ping, StatusRequest,
                 CancelAllAfter]
 
 
@@ -165,7 +166,7 @@ class OrderView(msgspec.Struct, omit_defaults=True, frozen=True):
     venue: str
     symbol: str
     side: Side
-    type: OrderKind
+    type: OrderTypeName
     tif: Tif
     quantity: str
     status: str

@@ -76,8 +76,8 @@ class StateRecord(Record, tag=STATE):
     closed: int
     updated: int
     replaced_by: str | None
-    g: bool = False  # journals before issue 14 have no "g"
-    seq: int = -1  # -1: a journal before issue 17, which numbered no change
+    g: bool = False  # older journals have no "g"
+    seq: int = -1  # -1: an older journal, which numbered no change
 
 
 class FillRecord(Record, tag=FILL):
@@ -105,7 +105,7 @@ class AmendRecord(Record, tag=AMEND):
 
 
 class ModifyRecord(AmendRecord, tag=MODIFY):
-    """A modify queued: journals of issue 14's gateway wrote it; no longer written, read and
+    """A modify queued: older journals have it; no longer written, read and
     ignored (after a restart the venue's price comes from the reconcile, a modify taken from
     its AMEND record)."""
     k: ClassVar[str] = MODIFY

@@ -1,4 +1,4 @@
-"""Hostile input on the strategy socket (issue 9 item 6): the frame splitter, the
+"""Hostile input on the strategy socket: the frame splitter, the
 request decoder path exactly as StrategyConnection.data_received runs it, and
 decimal amounts end to end through a real gateway.
 

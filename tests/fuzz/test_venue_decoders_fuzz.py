@@ -1,4 +1,4 @@
-"""Hostile input from the venues (issue 9 item 6): every Citrex and BSX wire decoder on
+"""Hostile input from the venues: every Citrex and BSX wire decoder on
 arbitrary bytes and on mutated valid messages (built with the simulators' own _wire), and
 the adapters' WS handlers on the same garbage: they log and drop, never raise, and leave
 tracked orders alone."""

@@ -1,4 +1,4 @@
-"""Order truth converges (issue 14): an order whose fate is unknown is asked
+"""Order truth converges: an order whose fate is unknown is asked
 about until the venue answers; a restart says what was never sent and what the
 venue no longer knows; nothing stays pending.
 
