@@ -23,41 +23,27 @@ import resource
 import socket
 import stat
 import struct
-import sys
 import time
 from collections import deque
 
 import msgspec
 
-from gateway._core.framing import FrameError, FrameSplitter, encode_frame
+from gateway._core.framing import FrameError, FrameSplitter
 from gateway.config import ServerConfig
-from gateway.decoding import DECODE_ERRORS
 from gateway.ipc import frames as f
+from gateway.ipc.bad_frames import Close, answer_invalid, answer_undecodable
 from gateway.ipc.busypoll import BusyPoll
+from gateway.ipc.replies import ReplyWriter
 from gateway.ipc.sessions import Sessions
 from gateway.metrics import Metrics
 from gateway.orders.journal import Journal
 from gateway.router import Router
-from gateway.validation import clip
 
 log = logging.getLogger("gateway.ipc")
 
 _UCRED = struct.Struct("3i")
-# msgspec's generic decoder stops at the interpreter's recursion limit; above CPython's
-# default (something raised it) a deep frame could exhaust the C stack first
-SAFE_RECURSION_LIMIT = 1000
-# msgpack objects walked to find a deep frame's req_id: a bounded cost per frame
-MAX_WALK_ITEMS = 4096
 # descriptors besides strategy connections: venues' HTTP pools and streams, journal, nonces, metrics
 FD_RESERVE = 256
-
-
-def _error_code(message: str) -> str:
-    if "missing required field" in message:
-        return "missing_field"
-    if "`$.op`" in message:
-        return "unknown_op"
-    return "bad_field"
 
 
 class StrategyConnection(asyncio.Protocol):
@@ -70,12 +56,7 @@ class StrategyConnection(asyncio.Protocol):
         self._splitter = FrameSplitter(config.max_frame_bytes)
         self._busy_poll = server.busy_poll
         self._per_turn = config.max_requests_per_turn
-        self._out: list[bytes] = []
-        self._flush_scheduled = False
-        # while requests are handled, their replies gather and leave together at the end
-        self._gathering = False
-        # the journal cannot write: the replies wait for it (it calls _journal_written)
-        self._waiting_journal = False
+        self._replies: ReplyWriter | None = None  # made with the transport
         self.transport: asyncio.Transport | None = None
         self.strategy: str | None = None  # once it said hello
         self.peer_pid = self.peer_uid = self.peer_gid = -1
@@ -96,6 +77,9 @@ class StrategyConnection(asyncio.Protocol):
     def connection_made(self, transport) -> None:
         self.transport = transport
         self._loop = asyncio.get_running_loop()  # once: each lookup costs a getpid() on 3.11
+        self._replies = ReplyWriter(transport, self._loop, self._journal,
+                                    self._server.config.max_outbound_buffer_bytes, self._cut_off)
+        self.send = self._replies.send  # the order path's sends go straight to it
         sock = transport.get_extra_info("socket")
         if sock is not None:
             self.peer_pid, self.peer_uid, self.peer_gid = _UCRED.unpack(
@@ -144,7 +128,8 @@ class StrategyConnection(asyncio.Protocol):
             # write, before this callback returns: before any venue's line takes up the orders
             # (README "Latency": the ack never includes the signature). uvloop queues a write
             # made here to the end of this poll phase; lines run in a later pass.
-            self._gathering = True
+            replies = self._replies
+            replies.gathering = True
             try:
                 if len(payloads) > self._per_turn or self.strategy is None or self._pending:
                     self._pending.extend(payloads)
@@ -155,8 +140,8 @@ class StrategyConnection(asyncio.Protocol):
                 if not self._handle(payloads, t_in):
                     return
             finally:
-                self._gathering = False
-                self._flush_now()
+                replies.gathering = False
+                replies.flush()
         if close_after is not None:
             self._fatal(*close_after)
         elif self.strategy is None:
@@ -171,11 +156,11 @@ class StrategyConnection(asyncio.Protocol):
             try:
                 request = decode(payload)
             except msgspec.ValidationError as exc:
-                if not self._invalid_request(payload, str(exc)):
+                if not self._bad_frame(answer_invalid(payload, str(exc))):
                     return False
                 continue
             except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
-                if not self._undecodable(payload, exc):
+                if not self._bad_frame(answer_undecodable(payload, exc)):
                     return False
                 continue
             reply = router.handle(self, request, t_in, time.perf_counter_ns() - t0)
@@ -205,11 +190,12 @@ class StrategyConnection(asyncio.Protocol):
                 # hello changes what the next frame may be: one at a time until it is said
                 break
         if batch:
-            gathering, self._gathering = self._gathering, True
+            replies = self._replies
+            gathering, replies.gathering = replies.gathering, True
             handled = self._handle(batch, self._pending_t_in)
-            self._gathering = gathering
+            replies.gathering = gathering
             if not gathering:
-                self._flush_now()  # these replies leave before the lines take up what they accepted
+                replies.flush()  # these replies leave before the lines take up what they accepted
             if not handled:
                 return
         if pending:
@@ -237,8 +223,7 @@ class StrategyConnection(asyncio.Protocol):
             self._pending.clear()
             if not self._handle(pending, self._pending_t_in):
                 return
-        if self._out:
-            self._flush()
+        self._replies.flush()
 
     def _resume_reading(self) -> None:
         if self._reading_paused and not self.writing_paused and not self._pending and not self.closing:
@@ -301,102 +286,37 @@ class StrategyConnection(asyncio.Protocol):
     def _cut_off(self, why: str) -> None:
         log.warning("strategy %s stopped reading (%s): disconnecting it", self.strategy or f"pid {self.peer_pid}",
                     why)
-        self.closing = True
-        self._pending.clear()
+        self.mark_closed()
         self.transport.abort()
 
-    def _undecodable(self, payload: bytes, exc: Exception) -> bool:
-        """A frame msgspec cannot read: nested too deep gets an error ack when it names a
-        req_id; anything else closes. Returns whether still open."""
-        req_id = _top_level_scalars(payload).get("req_id") if isinstance(exc, RecursionError) else None
-        if isinstance(req_id, bool) or not isinstance(req_id, int):
-            req_id = None
-        if req_id is None:
-            self._pending.clear()
-            self._fatal("bad_msgpack", f"frame is not msgpack: {clip(str(exc))}")
-            return False
-        self._metrics.request_done("invalid", "bad_field")
-        self.send(f.Ack(req_id=req_id, ok=False, error=f.ErrorInfo(
-            "bad_field", "frame nested too deep to read; requests are flat maps")))
-        return True
-
-    def _invalid_request(self, payload: bytes, message: str) -> bool:
-        """Ack a schema error when the frame has a req_id; else close. Returns whether still open."""
-        message = clip(message)
-        try:
-            raw = _decode_generic(payload)
-        except RecursionError as exc:
-            return self._undecodable(payload, exc)
-        except DECODE_ERRORS:
-            raw = None
-        if not isinstance(raw, dict):
-            raw = {}
-        req_id = raw.get("req_id")
-        if not isinstance(req_id, int) or isinstance(req_id, bool):
-            self._pending.clear()
-            self._fatal("bad_request", f"{message} (and no integer req_id to answer)")
-            return False
-        op = raw.get("op")
-        if not isinstance(op, str) or op not in f.REQUEST_OPS:
-            code = "unknown_op"
-            message = f"unknown op {clip(repr(op), 64)}; known: {', '.join(sorted(f.REQUEST_OPS))}"
-        else:
-            code = _error_code(message)
-        self._metrics.request_done("invalid", code)
-        self.send(f.Ack(req_id=req_id, ok=False, error=f.ErrorInfo(code, message)))
-        return True
-
     def send(self, message) -> None:
-        """Queue a frame; all frames queued in one loop turn leave in one write.
-
-        Under load acks and order updates are due at once: one system call
-        instead of several (each of which may wake the strategy's process
-        before we are done). A lone event waits only for the end of this turn;
-        the replies to requests leave at the end of the read that brought them.
-        """
-        if self.closing or self.transport is None:
-            return
-        self._out.append(encode_frame(f.encoder.encode(message)))
-        if not (self._flush_scheduled or self._gathering or self._waiting_journal):
-            self._flush_scheduled = True
-            self._loop.call_soon(self._flush)
-
-    def _flush_now(self) -> None:
-        if self._out and not self._waiting_journal:
-            self._flush()
-
-    def _journal_written(self) -> None:
-        self._waiting_journal = False
-        self._flush()
-
-    def _flush(self) -> None:
-        self._flush_scheduled = False
-        if self.closing or not self._out:
-            self._out.clear()
-            return
-        # nothing is acknowledged before the journal has it (the kernel's copy)
-        journal = self._journal
-        if journal is not None and not journal.flush_or_wait(self._journal_written):
-            self._waiting_journal = True  # it cannot write now: these replies wait for it
-            return
-        data = b"".join(self._out) if len(self._out) > 1 else self._out[0]
-        self._out.clear()
-        self.transport.write(data)
-        if self.transport.get_write_buffer_size() > self._server.config.max_outbound_buffer_bytes:
-            # events pile up for a strategy that reads nothing; its own requests cannot (backpressure)
-            self._cut_off(f"more than {self._server.config.max_outbound_buffer_bytes} bytes unread "
-                          "(max_outbound_buffer_bytes)")
+        """Queue a frame (replaced by the connection's ReplyWriter.send once it is made)."""
 
     def _fatal(self, code: str, message: str) -> None:
         log.warning("closing strategy connection %s: %s", self.strategy or f"pid {self.peer_pid}", message)
         self.send(f.ProtocolError(code=code, message=message))
-        self._flush()  # what was queued, then the error, then close
-        self.closing = True
+        self._replies.write_all()  # what was queued, then the error, then close
+        self.mark_closed()
         self.transport.close()
 
-    def connection_lost(self, exc) -> None:
+    def _bad_frame(self, answer: f.Ack | Close) -> bool:
+        """Answer a frame that is no valid request; returns whether the connection is still open."""
+        if isinstance(answer, Close):
+            self._pending.clear()
+            self._fatal(*answer)
+            return False
+        self._metrics.request_done("invalid", answer.error.code)
+        self.send(answer)
+        return True
+
+    def mark_closed(self) -> None:
         self.closing = True
         self._pending.clear()
+        if self._replies is not None:
+            self._replies.closed = True
+
+    def connection_lost(self, exc) -> None:
+        self.mark_closed()
         self._server.sessions.closed(self)
 
 
@@ -458,7 +378,7 @@ class StrategyServer:
             self._sweeper.cancel()
         for conn in list(self.sessions.open):
             conn.answer_read()  # every request read is answered before the connection closes
-            conn.closing = True
+            conn.mark_closed()
             conn.transport.close()  # what is buffered still leaves
         if self._server is None:
             return  # never listened: the path, whatever it is, is not ours
@@ -496,108 +416,3 @@ def _socket_alive(path: str) -> bool:
         return False
     finally:
         s.close()
-
-
-# msgpack type bytes -> (bytes of length prefix, or fixed size), for walking a frame msgspec refused
-_FIXED = {0xc0: 0, 0xc2: 0, 0xc3: 0, 0xca: 4, 0xcb: 8, 0xcc: 1, 0xcd: 2, 0xce: 4, 0xcf: 8,
-          0xd0: 1, 0xd1: 2, 0xd2: 4, 0xd3: 8, 0xd4: 2, 0xd5: 3, 0xd6: 5, 0xd7: 9, 0xd8: 17}
-_SIZED = {0xc4: 1, 0xc5: 2, 0xc6: 4, 0xd9: 1, 0xda: 2, 0xdb: 4}  # bin, str: length then bytes
-_EXT = {0xc7: 1, 0xc8: 2, 0xc9: 4}  # length, type byte, bytes
-_ARRAY = {0xdc: 2, 0xdd: 4}
-_MAP = {0xde: 2, 0xdf: 4}
-
-
-def _top_level_scalars(payload: bytes) -> dict:
-    """`req_id` and `op` of a top-level msgpack map, when scalars, found without recursion
-    (the frame may nest deeper than any decoder goes), up to where it is unreadable."""
-    found = {}
-    try:
-        b = payload[0]
-        if 0x80 <= b <= 0x8f:
-            pairs, pos = b & 0x0f, 1
-        elif b in _MAP:
-            n = _MAP[b]
-            pairs, pos = int.from_bytes(payload[1:1 + n], "big"), 1 + n
-        else:
-            return found
-        for _ in range(pairs):
-            key_start = pos
-            pos = _skip(payload, pos)
-            value_start = pos
-            pos = _skip(payload, pos)
-            key = payload[key_start:value_start]
-            if len(key) <= 9 and not _is_container(payload[value_start]):
-                name = msgspec.msgpack.decode(key)
-                if name in ("req_id", "op"):
-                    found[name] = msgspec.msgpack.decode(payload[value_start:pos])
-    except (IndexError, msgspec.DecodeError, UnicodeDecodeError):
-        pass  # what came before the unreadable (or too long) rest still answers
-    return found
-
-
-def _is_container(b: int) -> bool:
-    return 0x80 <= b <= 0x9f or b in _ARRAY or b in _MAP
-
-
-def _decode_generic(payload: bytes):
-    """msgspec's generic decode, its depth bounded by CPython's default recursion limit."""
-    limit = sys.getrecursionlimit()
-    if limit <= SAFE_RECURSION_LIMIT:
-        return msgspec.msgpack.decode(payload)
-    try:
-        sys.setrecursionlimit(SAFE_RECURSION_LIMIT)
-    except RecursionError:
-        raise RecursionError("called too deep to decode safely") from None
-    try:
-        return msgspec.msgpack.decode(payload)
-    finally:
-        sys.setrecursionlimit(limit)
-
-
-def _skip(data: bytes, pos: int) -> int:
-    """The offset just past the msgpack object at pos; containers counted, never recursed;
-    IndexError past MAX_WALK_ITEMS objects."""
-    open_ = [1]  # objects still to read at each open container level
-    walked = 0
-    while open_:
-        if not open_[-1]:
-            open_.pop()
-            continue
-        walked += 1
-        if walked > MAX_WALK_ITEMS:
-            raise IndexError("too many objects to walk")
-        open_[-1] -= 1
-        b = data[pos]
-        pos += 1
-        children = 0
-        if b <= 0x7f or b >= 0xe0:
-            continue
-        if b <= 0x8f:
-            children = 2 * (b & 0x0f)
-        elif b <= 0x9f:
-            children = b & 0x0f
-        elif b <= 0xbf:
-            pos += b & 0x1f
-        elif b in _FIXED:
-            pos += _FIXED[b]
-        elif b in _SIZED:
-            n = _SIZED[b]
-            pos += n + int.from_bytes(data[pos:pos + n], "big")
-        elif b in _EXT:
-            n = _EXT[b]
-            pos += n + 1 + int.from_bytes(data[pos:pos + n], "big")
-        elif b in _ARRAY:
-            n = _ARRAY[b]
-            children = int.from_bytes(data[pos:pos + n], "big")
-            pos += n
-        elif b in _MAP:
-            n = _MAP[b]
-            children = 2 * int.from_bytes(data[pos:pos + n], "big")
-            pos += n
-        else:
-            raise IndexError(f"msgpack type byte {b:#x} is reserved")
-        if pos > len(data):
-            raise IndexError("truncated")
-        if b <= 0x9f or b in _ARRAY or b in _MAP:
-            open_.append(children)
-    return pos

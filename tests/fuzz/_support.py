@@ -112,7 +112,7 @@ class Harness:
                     conn.data_received(chunk)
                     await asyncio.sleep(0)
                 for _ in range(1000):
-                    if not conn._out and not conn._pending:
+                    if not conn._replies.queued and not conn._pending:
                         break
                     await asyncio.sleep(0)
                 await asyncio.sleep(0)
