@@ -3,10 +3,8 @@
 The tracker knows the lifecycle and nothing about any venue. Adapters report
 what the venue said (a status, fills, a cumulative filled quantity); the
 tracker books new fills once per trade id, moves the status only where
-`fsm.TRANSITIONS` allows, and tells its listeners about every change. Closed
-orders stay for `closed_ttl_ns` (at most `max_closed` of them) so late venue
-events still find them and a strategy cannot reuse a client_order_id while
-they may arrive. Open orders are indexed apart, so nothing scans the closed.
+`fsm.TRANSITIONS` allows, and tells its listeners about every change. The
+orders themselves are kept in gateway/orders/index.py.
 
 An order closed without the venue's word (`close_on_guess`: a look-up did not
 find it, or the venue no longer knew it after a restart) is reopened by the
@@ -17,7 +15,6 @@ from __future__ import annotations
 import itertools
 import logging
 import time
-from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Protocol
 
@@ -26,7 +23,8 @@ from gateway.orders.journal import Journal
 from gateway.orders.records import (
     amend_record, cancel_reject_record, fill_record, order_record, sent_record, state_record, venue_record,
 )
-from gateway.orders.model import AWAITING_VENUE, TERMINAL, Fill, Order, Status, book_fill
+from gateway.orders.index import OrderIndex
+from gateway.orders.model import TERMINAL, Fill, Order, Status, book_fill
 
 log = logging.getLogger("gateway.orders")
 
@@ -63,22 +61,17 @@ class Tracker:
         # drop copy, metrics)
         self.listeners: list[OrderListener] = list(listeners)
         self.journal = journal
-        self._closed_ttl_ns = closed_ttl_ns
-        self._max_closed = max_closed
         self._now_ns = now_ns
         self._ids = itertools.count(1)
         # the prefix keeps ids unique across restarts of the same journal-less daemon
         self._id_prefix = id_prefix or f"{time.time_ns() // 1000:x}-"
-        self.orders: dict[str, Order] = {}
-        self._by_client: dict[tuple[str, str], Order] = {}
-        self._by_venue: dict[tuple[str, str], Order] = {}
-        self._open: dict[str, Order] = {}  # the orders not closed, by order id
-        # orders sent or with a cancel / replace on its way, for the pending watchdog; entries
-        # whose order has moved on are dropped by the watchdog's own pass (awaiting())
-        self._awaiting: dict[str, Order] = {}
-        self._by_strategy: dict[str, dict[str, Order]] = {}  # every order kept, per strategy
-        self._closed: deque[Order] = deque()  # in the order they closed, for purging
-        self._open_count: dict[str, int] = {}  # per strategy, kept as orders open and close
+        index = self._index = OrderIndex(closed_ttl_ns=closed_ttl_ns, max_closed=max_closed, now_ns=now_ns)
+        # the index's look-ups, as its own methods (no call in between on the request path)
+        self.orders = index.orders
+        self.get, self.by_client, self.by_venue = index.get, index.by_client, index.by_venue
+        self.open_count, self.open_orders, self.strategy_orders = index.open_count, index.open_orders, \
+            index.strategy_orders
+        self.awaiting, self.purge_closed = index.awaiting, index.purge_closed
         # ignored reports by kind: "stale": a status the order has left (a poll older than our cancel, an ack after the fill);
         # "contradiction": one the table cannot reach from the current status (worth a page)
         self.unknown_by_reason = {"stale": 0, "contradiction": 0}
@@ -95,42 +88,20 @@ class Tracker:
 
     def track(self, order: Order) -> Order:
         """Give a validated order its id and follow it from now on (journaled)."""
-        key = (order.strategy, order.client_order_id)
-        if key in self._by_client:
+        if self._index.by_client(order.strategy, order.client_order_id) is not None:
             raise DuplicateOrderError(
-                f"client_order_id {key[1]!r} is already used by an order of this strategy"
+                f"client_order_id {order.client_order_id!r} is already used by an order of this strategy"
             )
         order.created_ns = order.updated_ns = self._now_ns()
         order.order_id = f"{self._id_prefix}{next(self._ids)}"
-        self.orders[order.order_id] = order
-        self._by_client[key] = order
-        self._by_strategy.setdefault(order.strategy, {})[order.order_id] = order
-        self._open[order.order_id] = order
-        self._open_count[order.strategy] = self._open_count.get(order.strategy, 0) + 1
+        self._index.add(order)
         if self.journal is not None:
             self.journal.add(order_record(order))
         return order
 
     def restore(self, orders: Iterable[Order]) -> int:
         """Take back orders replayed from the journal (same ids); returns how many."""
-        n = 0
-        for order in orders:
-            self.orders[order.order_id] = order
-            self._by_client[(order.strategy, order.client_order_id)] = order
-            self._by_strategy.setdefault(order.strategy, {})[order.order_id] = order
-            if order.venue_order_id is not None:
-                self._by_venue[(order.venue, order.venue_order_id)] = order
-            if order.status not in TERMINAL:
-                self._open[order.order_id] = order
-                if order.status in AWAITING_VENUE:
-                    self._awaiting[order.order_id] = order
-                self._open_count[order.strategy] = self._open_count.get(order.strategy, 0) + 1
-            else:
-                self._closed.append(order)
-            n += 1
-        self._closed = deque(sorted(self._closed, key=lambda o: o.closed_ns))
-        self.purge_closed()
-        return n
+        return self._index.restore(orders)
 
     def note_venue_data(self, order: Order) -> None:
         """Journal what the adapter stored to find the order again (nonce, ...)."""
@@ -141,7 +112,7 @@ class Tracker:
         """The order's request is being handed to the venue: journaled first (the HTTP client
         writes after the journal), so after a crash an order without it was certainly never sent."""
         order.sent_at_ns = self._now_ns()
-        self._awaiting[order.order_id] = order
+        self._index.await_venue(order)
         if self.journal is not None:
             self.journal.add(sent_record(order))
 
@@ -159,44 +130,12 @@ class Tracker:
                 self.journal.add(fill_record(order, fill))
             self.journal.add(state_record(order))
 
-    def open_count(self, strategy: str) -> int:
-        return self._open_count.get(strategy, 0)
-
-    def get(self, order_id: str) -> Order | None:
-        return self.orders.get(order_id)
-
-    def by_client(self, strategy: str, client_order_id: str) -> Order | None:
-        return self._by_client.get((strategy, client_order_id))
-
-    def by_venue(self, venue: str, venue_order_id: str) -> Order | None:
-        return self._by_venue.get((venue, venue_order_id))
-
     def bind_venue_id(self, order: Order, venue_order_id: str) -> None:
         if order.venue_order_id == venue_order_id:
             return
-        if order.venue_order_id is not None:
-            self._by_venue.pop((order.venue, order.venue_order_id), None)
-        order.venue_order_id = venue_order_id
-        self._by_venue[(order.venue, venue_order_id)] = order
+        self._index.bind_venue_id(order, venue_order_id)
         if self.journal is not None:
             self.journal.add(venue_record(order))
-
-    def open_orders(self, strategy: str | None = None, venue: str | None = None) -> list[Order]:
-        return [
-            o for o in self._open.values()
-            if (strategy is None or o.strategy == strategy) and (venue is None or o.venue == venue)
-        ]
-
-    def awaiting(self) -> list[Order]:
-        """Orders pending at their venue (sent, or a cancel / replace on its way); the pass also
-        forgets those that have moved on, so this stays as small as what is in flight."""
-        moved_on = [oid for oid, o in self._awaiting.items() if o.status not in AWAITING_VENUE]
-        for oid in moved_on:
-            del self._awaiting[oid]
-        return list(self._awaiting.values())
-
-    def strategy_orders(self, strategy: str) -> list[Order]:
-        return list(self._by_strategy.get(strategy, {}).values())
 
     # state changes
 
@@ -272,7 +211,7 @@ class Tracker:
                 self._reopened(order)
                 order.reason = None  # the guess's reason no longer holds
             if target in TERMINAL:
-                self._closing(order)
+                self._index.closing(order)
             if reason and target in (Status.CANCELED, Status.REJECTED, Status.EXPIRED):
                 order.reason = reason
             changed = True
@@ -290,19 +229,8 @@ class Tracker:
             self._changed(order, new_fills)
         return changed
 
-    def _closing(self, order: Order) -> None:
-        order.closed_ns = self._now_ns()
-        self._open.pop(order.order_id, None)
-        self._open_count[order.strategy] -= 1
-        self._closed.append(order)
-        if len(self._closed) > self._max_closed:
-            self._forget_oldest_closed()
-
     def _reopened(self, order: Order) -> None:
-        order.guessed = False
-        order.closed_ns = 0
-        self._open[order.order_id] = order
-        self._open_count[order.strategy] = self._open_count.get(order.strategy, 0) + 1
+        self._index.reopened(order)
         log.warning("order %s (%s) reopened: the venue reports it after it was closed without its word",
                     order.order_id, order.venue)
 
@@ -315,7 +243,7 @@ class Tracker:
         order.status = status
         order.reason = reason
         order.guessed = True
-        self._closing(order)
+        self._index.closing(order)
         order.updated_ns = self._now_ns()
         self._changed(order)
         return True
@@ -336,7 +264,7 @@ class Tracker:
         order.status_before_pending = order.status
         order.status = pending
         order.updated_ns = self._now_ns()
-        self._awaiting[order.order_id] = order
+        self._index.await_venue(order)
         self._changed(order)
         return True
 
@@ -360,28 +288,7 @@ class Tracker:
         """After a restart: orders acked but still in a venue's line when the last run ended were
         never sent (every send is journaled before it leaves). They end CANCELED, never sent
         later; returns how many."""
-        unsent = [o for o in self._open.values() if o.status is Status.PENDING_NEW and not o.sent_at_ns]
+        unsent = self._index.unsent()
         for order in unsent:
             self.apply(order, Status.CANCELED, reason="not sent: gateway restarted")
         return len(unsent)
-
-    def purge_closed(self) -> int:
-        """Forget orders closed longer than the TTL (or beyond max_closed); returns how many went.
-        Work is proportional to what goes, never to what is kept."""
-        horizon = self._now_ns() - self._closed_ttl_ns
-        closed = self._closed
-        n = 0
-        while closed and (closed[0].closed_ns < horizon or len(closed) > self._max_closed):
-            n += self._forget_oldest_closed()
-        return n
-
-    def _forget_oldest_closed(self) -> int:
-        order = self._closed.popleft()
-        if order.status not in TERMINAL or self.orders.get(order.order_id) is not order:
-            return 0  # reopened since (it will be queued again when it closes), or gone already
-        del self.orders[order.order_id]
-        self._by_client.pop((order.strategy, order.client_order_id), None)
-        self._by_strategy[order.strategy].pop(order.order_id, None)
-        if order.venue_order_id is not None:
-            self._by_venue.pop((order.venue, order.venue_order_id), None)
-        return 1

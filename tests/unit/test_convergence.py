@@ -144,4 +144,4 @@ def test_the_watchdog_looks_at_what_is_in_flight_only():
     canceling = resting[0]
     assert tracker.mark_pending(canceling, Status.PENDING_CANCEL)
     assert {o.client_order_id for o in tracker.awaiting()} == {"f", "r0"}
-    assert len(tracker._awaiting) == 2  # the resting ones were dropped by that pass
+    assert len(tracker._index._awaiting) == 2  # the resting ones were dropped by that pass
