@@ -26,7 +26,6 @@ end sessions early; access_token_secs / refresh_token_secs set their lives.
 """
 from __future__ import annotations
 
-import asyncio
 import itertools
 import logging
 import secrets
@@ -34,9 +33,9 @@ import time
 from dataclasses import dataclass
 
 import msgspec
-from aiohttp import WSMsgType, web
+from aiohttp import web
 
-from gateway.sim.base import SimServer, scaled
+from gateway.sim.base import Refused, SimServer, scaled
 from gateway.sim.engine import (
     EngineError,
     MatchingEngine,
@@ -90,12 +89,6 @@ class Market:
     min_quantity: int = 0
 
 
-class _Reject(Exception):
-    def __init__(self, message: str, status: int = 400):
-        super().__init__(message)
-        self.status = status
-
-
 class BluefinSim(SimServer):
     ws_path = schemas.WS_PATH
 
@@ -114,31 +107,23 @@ class BluefinSim(SimServer):
         self.access: dict[str, tuple[str, float]] = {}  # token -> (account, expires at, monotonic)
         self.refresh: dict[str, tuple[str, float]] = {}
         self.hashes: set[str] = set()
-        self.requests = self.requests_401 = self.logins = self.refreshes = 0
+        self.requests_401 = self.logins = self.refreshes = 0
         # what went out, in order: ("ACK", order hash) and (event name, frame text)
         self.wire_log: list[tuple[str, str]] = []
-        self.mm: MarketMaker | None = None
         if market_maker:
-            ladders = {}
-            for symbol, mid in (mid_prices or {}).items():
-                m = self.markets[symbol]
-                step = max(m.tick, (mid // 1000) // m.tick * m.tick)
-                ladders[symbol] = (mid // m.tick * m.tick, step)
-            self.mm = MarketMaker(self.engine, "0x" + secrets.token_hex(32), levels=mm_levels,
-                                  quantity=mm_quantity, ladders=ladders)
-            self.mm.refill()
+            self.mm = MarketMaker.quoting(
+                self.engine, "0x" + secrets.token_hex(32),
+                {symbol: (mid, self.markets[symbol].tick) for symbol, mid in (mid_prices or {}).items()},
+                levels=mm_levels, quantity=mm_quantity)
 
     # server
 
     @web.middleware
     async def _faults(self, request: web.Request, handler):
         if request.path.startswith("/api/v1/trade/orders"):
-            if self.faults.answer_429 > 0:
-                self.faults.answer_429 -= 1
-                return web.json_response({"error": "TOO_MANY_REQUESTS", "message": "rate limited"}, status=429,
-                                         headers={"Retry-After": str(self.faults.retry_after_s)})
-            if self.faults.reply_delay_ms:
-                await asyncio.sleep(self.faults.reply_delay_ms / 1000)
+            if self.refuse_next():
+                return self.too_many_requests({"error": "TOO_MANY_REQUESTS", "message": "rate limited"})
+            await self.slow_reply()
         return await handler(request)
 
     def app(self) -> web.Application:
@@ -161,19 +146,8 @@ class BluefinSim(SimServer):
         return web.json_response({"error": "BAD_REQUEST" if status == 400 else str(status), "message": message},
                                  status=status)
 
-    def _strict(self, raw: bytes, model: type, where: str, known: dict[str, frozenset]):
-        """Decode as the SDK's model does; count the fields it never sends (key "" is the top level)."""
-        try:
-            data = msgspec.json.decode(raw)
-            self.received.append((where, data))
-            if isinstance(data, dict):
-                for path, names in known.items():
-                    part = data if not path else data.get(path)
-                    if isinstance(part, dict):
-                        self.count_unknown(f"{where}{'.' + path if path else ''}", part, names)
-            return msgspec.convert(data, model)
-        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-            raise _Reject(f"invalid request: {exc}") from None
+    def invalid_body(self, exc: Exception) -> Refused:
+        return Refused(f"invalid request: {exc}")
 
     # session
 
@@ -191,7 +165,7 @@ class BluefinSim(SimServer):
         entry = self.access.get(token)
         if entry is None or time.monotonic() >= entry[1]:
             self.requests_401 += 1
-            raise _Reject("access token missing, unknown or expired", 401)
+            raise Refused("access token missing, unknown or expired", 401)
         return entry[0]
 
     def expire_access_tokens(self) -> None:
@@ -204,12 +178,12 @@ class BluefinSim(SimServer):
         self.refresh = {t: (a, 0.0) for t, (a, _) in self.refresh.items()}
 
     async def _login(self, request: web.Request) -> web.Response:
-        self.requests += 1
+        self.count_request(request)
         body = await request.read()
         try:
-            login = self._strict(body, schemas.Login, "login", {"": schemas.Login.__struct_fields__})
+            login = self.decode(body, schemas.login_decoder, "login", {"": schemas.Login.__struct_fields__})
             sig, pubkey = parse_serialized(request.headers.get("payloadSignature", ""), urlsafe=True)
-        except (_Reject, ValueError) as exc:
+        except (Refused, ValueError) as exc:
             return self._error(f"invalid login: {exc}")
         if login.audience != schemas.AUDIENCE:
             return self._error(f"unknown audience {login.audience!r}")
@@ -221,11 +195,11 @@ class BluefinSim(SimServer):
         return web.json_response(self._issue(login.accountAddress.lower()))
 
     async def _refresh(self, request: web.Request) -> web.Response:
-        self.requests += 1
+        self.count_request(request)
         try:
-            token = schemas.refresh_decoder.decode(await request.read()).refreshToken
-        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-            return self._error(f"invalid request: {exc}")
+            token = self.decode(await request.read(), schemas.refresh_decoder).refreshToken
+        except Refused as exc:
+            return self._error(str(exc), exc.status)
         entry = self.refresh.pop(token, None)  # a refresh token is used once
         if entry is None or time.monotonic() >= entry[1]:
             return self._error("refresh token unknown or expired", 401)
@@ -258,21 +232,21 @@ class BluefinSim(SimServer):
         """Schema-level checks and the signature: a failure here is an HTTP error, no event."""
         f = body.signedFields
         if f.accountAddress.lower() != account:
-            raise _Reject("accountAddress is not the token's account", 403)
+            raise Refused("accountAddress is not the token's account", 403)
         if f.idsId != self.ids_id:
-            raise _Reject("idsId is not this exchange's")
+            raise Refused("idsId is not this exchange's")
         if f.side not in ("LONG", "SHORT") or body.type not in schemas.ORDER_TYPES \
                 or (body.timeInForce is not None and body.timeInForce not in schemas.TIME_IN_FORCE) \
                 or (body.selfTradePreventionType is not None and body.selfTradePreventionType not in schemas.STP_TYPES):
-            raise _Reject("side, type, timeInForce or selfTradePreventionType out of range")
+            raise Refused("side, type, timeInForce or selfTradePreventionType out of range")
         if body.type.startswith("STOP_") != (body.triggerPriceE9 is not None):
-            raise _Reject("triggerPriceE9 goes with STOP_LIMIT and STOP_MARKET, and only with them")
+            raise Refused("triggerPriceE9 goes with STOP_LIMIT and STOP_MARKET, and only with them")
         try:
             values = (int(f.priceE9), int(f.quantityE9), int(f.leverageE9), int(f.salt))
         except ValueError:
-            raise _Reject("E9 fields and salt must be decimal-integer strings") from None
+            raise Refused("E9 fields and salt must be decimal-integer strings") from None
         if any(v < 0 or v >= 1 << 64 for v in values):
-            raise _Reject("E9 fields and salt must fit a u64")
+            raise Refused("E9 fields and salt must fit a u64")
         price, quantity, leverage, salt = values
         position = "ISOLATED" if f.isIsolated else "CROSS"
         fields = (f.idsId, f.accountAddress, f.symbol, price, quantity, leverage, f.side, position,
@@ -280,9 +254,9 @@ class BluefinSim(SimServer):
         try:
             sig, pubkey = parse_serialized(body.signature)
         except ValueError as exc:
-            raise _Reject(str(exc)) from None
+            raise Refused(str(exc)) from None
         if sui_address(pubkey) != account or not verify(order_signing_digest(order_json(*fields)), sig, pubkey):
-            raise _Reject("signature does not verify for the account")
+            raise Refused("signature does not verify for the account")
         return order_hash(*fields), fields
 
     def _admit(self, account: str, body: schemas.CreateOrder, digest: str) -> Order | str:
@@ -328,19 +302,19 @@ class BluefinSim(SimServer):
         )
 
     async def _place(self, request: web.Request) -> web.Response:
-        self.requests += 1
+        self.count_request(request)
         try:
             account = self._account(request)
-            body = self._strict(await request.read(), schemas.CreateOrder, "order",
-                                {"": schemas.CREATE_ORDER_FIELDS, "signedFields": schemas.SIGNED_FIELDS})
+            body = self.decode(await request.read(), schemas.create_decoder, "order",
+                               {"": schemas.CREATE_ORDER_FIELDS, "signedFields": schemas.SIGNED_FIELDS})
             digest, _ = self._verify_order(account, body)
-        except _Reject as exc:
+        except Refused as exc:
             return self._error(str(exc), exc.status)
         work = self._process(account, body, digest)
         if self.faults.reorder_ack:
             await work  # the stream hears of it before the caller gets its ACK
         else:
-            asyncio.get_running_loop().call_soon(asyncio.ensure_future, work)
+            self.after_reply(work)
         self.wire_log.append(("ACK", digest))
         return web.json_response({"orderHash": digest}, status=202)
 
@@ -450,15 +424,15 @@ class BluefinSim(SimServer):
     # cancels and queries
 
     async def _cancel(self, request: web.Request) -> web.Response:
-        self.requests += 1
+        self.count_request(request)
         try:
             account = self._account(request)
-            body = self._strict(await request.read(), schemas.CancelOrders, "cancel", {"": schemas.CANCEL_FIELDS})
+            body = self.decode(await request.read(), schemas.cancel_decoder, "cancel", {"": schemas.CANCEL_FIELDS})
             if body.orderHashes is not None and len(body.orderHashes) > schemas.MAX_CANCEL_HASHES:
-                raise _Reject(f"at most {schemas.MAX_CANCEL_HASHES} orderHashes")
-        except _Reject as exc:
+                raise Refused(f"at most {schemas.MAX_CANCEL_HASHES} orderHashes")
+        except Refused as exc:
             return self._error(str(exc), exc.status)
-        asyncio.get_running_loop().call_soon(asyncio.ensure_future, self._do_cancel(account, body))
+        self.after_reply(self._do_cancel(account, body))
         return web.json_response({}, status=202)
 
     async def _do_cancel(self, account: str, body: schemas.CancelOrders) -> None:
@@ -491,10 +465,10 @@ class BluefinSim(SimServer):
         await self._publish(updates)
 
     async def _open_orders(self, request: web.Request) -> web.Response:
-        self.requests += 1
+        self.count_request(request)
         try:
             account = self._account(request)
-        except _Reject as exc:
+        except Refused as exc:
             return self._error(str(exc), exc.status)
         symbol = request.query.get("symbol")
         status = {Status.OPEN: schemas.OPEN, Status.PARTIALLY_FILLED: schemas.PARTIALLY_FILLED_OPEN}
@@ -505,14 +479,14 @@ class BluefinSim(SimServer):
 
     async def _account_trades(self, request: web.Request) -> web.Response:
         """The account's trade history (newest first), by symbol and from a start time."""
-        self.requests += 1
+        self.count_request(request)
         try:
             account = self._account(request)
             since_ms = int(request.query.get("startTimeAtMillis", "0"))
             limit = int(request.query.get("limit", "500"))
         except ValueError:
             return self._error("startTimeAtMillis and limit are integers", 400)
-        except _Reject as exc:
+        except Refused as exc:
             return self._error(str(exc), exc.status)
         symbol = request.query.get("symbol")
         trades = [(t.ts_ns, self._trade_payload(o, t)) for o in self.engine.orders.values()
@@ -521,36 +495,18 @@ class BluefinSim(SimServer):
         trades.sort(key=lambda pair: -pair[0])
         return web.json_response([payload for _, payload in trades[:limit]])
 
-    # outside traders
-
-    async def outside_trade(self, symbol: str, side: str, price: str, quantity: str) -> int:
-        if self.mm is None:
-            raise RuntimeError("the simulator runs without a market maker")
-        updates = self.mm.take(symbol, Side.BUY if side == "buy" else Side.SELL, scaled(price), scaled(quantity))
-        await self._publish(updates)
-        return len({t.trade_id for u in updates for t in u.new_trades})
-
-    async def set_last_price(self, symbol: str, price: str) -> None:
-        """A print elsewhere moves the market (and may trigger stops)."""
-        await self._publish(self.engine.set_last_price(symbol, scaled(price)))
-
     # the account stream
 
     async def _ws(self, request: web.Request) -> web.StreamResponse:
         try:
             account = self._account(request)
-        except _Reject as exc:
+        except Refused as exc:
             return self._error(str(exc), exc.status)
-        ws = web.WebSocketResponse(heartbeat=None)
-        await ws.prepare(request)
-        try:
-            async for msg in ws:
-                if msg.type != WSMsgType.TEXT:
-                    continue
+        async with self.websocket(request) as ws:
+            async for text in self.texts(ws):
                 try:
-                    sub = self._strict(msg.data.encode(), schemas.Subscribe, "subscribe",
-                                       {"": schemas.SUBSCRIBE_FIELDS})
-                except _Reject as exc:
+                    sub = self.decode(text, schemas.subscribe_decoder, "subscribe", {"": schemas.SUBSCRIBE_FIELDS})
+                except Refused as exc:
                     await ws.send_str(msgspec.json.encode({"success": False, "message": str(exc)}).decode())
                     continue
                 unknown = set(sub.dataStreams) - STREAMS
@@ -560,13 +516,11 @@ class BluefinSim(SimServer):
                     }).decode())
                     continue
                 if sub.method == "Subscribe":
-                    self.subscribers.setdefault(account, set()).add(ws)
+                    self.subscribe(account, ws)
                 else:
                     self.subscribers.get(account, set()).discard(ws)
                 await ws.send_str(msgspec.json.encode({
                     "success": True, "message": f"{sub.method}d to {', '.join(sub.dataStreams)}"}).decode())
-        finally:
-            self.subscribers.get(account, set()).discard(ws)
         return ws
 
 
@@ -582,8 +536,4 @@ async def start_for(venue) -> BluefinSim:
     sim = BluefinSim(markets, ids_id=venue.ids_id or "0x" + "1d" * 32, mid_prices=mids,
                      market_maker=cfg.market_maker, mm_levels=cfg.market_maker_levels,
                      mm_quantity=scaled(cfg.market_maker_quantity))
-    sim.faults.reorder_ack = cfg.reorder_ack
-    sim.faults.duplicate_events = cfg.duplicate_events
-    sim.faults.reply_delay_ms = cfg.reply_delay_ms
-    await sim.start(cfg.host, cfg.port)
-    return sim
+    return await sim.start_from(cfg)

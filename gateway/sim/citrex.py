@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass
 
 import msgspec
-from aiohttp import WSMsgType, web
+from aiohttp import web
 
 from gateway.eip712 import StructType
 from gateway.signer import Signer, recover_address
@@ -39,7 +39,7 @@ from gateway.sim.engine import (
     TimeInForce,
     Update,
 )
-from gateway.sim.base import SimServer, scaled
+from gateway.sim.base import Refused, SimServer, scaled, trades_made
 from gateway.sim.market_maker import MarketMaker
 from gateway.venues.citrex import schemas
 
@@ -62,12 +62,6 @@ class Product:
     tick: int  # e18
     lot: int  # e18
     min_quantity: int = 0
-
-
-class _Reject(Exception):
-    def __init__(self, message: str, status: int = 400):
-        super().__init__(message)
-        self.status = status
 
 
 _place_decoder = msgspec.json.Decoder(schemas.PlaceOrder)
@@ -109,30 +103,19 @@ class CitrexSim(SimServer):
         self.used_nonces: set[tuple[str, int]] = set()
         self.used_digests: set[bytes] = set()
         self.sessions: dict[str, str] = {}  # cookie value -> account (lower case)
-        self.mm: MarketMaker | None = None
         if market_maker:
-            ladders = {}
-            for pid, mid in (mid_prices or {}).items():
-                p = self.products[pid]
-                step = max(p.tick, (mid // 1000) // p.tick * p.tick)
-                ladders[str(pid)] = (mid // p.tick * p.tick, step)
-            mm_account = Signer(secrets.token_bytes(32)).address.lower()
-            self.mm = MarketMaker(self.engine, mm_account, levels=mm_levels, quantity=mm_quantity,
-                                  ladders=ladders)
-            self.mm.refill()
-        self.requests = 0
-        self.requests_429 = 0
+            self.mm = MarketMaker.quoting(
+                self.engine, Signer(secrets.token_bytes(32)).address.lower(),
+                {str(pid): (mid, self.products[pid].tick) for pid, mid in (mid_prices or {}).items()},
+                levels=mm_levels, quantity=mm_quantity)
 
     # server
 
     @web.middleware
     async def _slow_venue(self, request: web.Request, handler):
         if request.path.startswith("/v1/order"):
-            if self.faults.answer_429 > 0:
-                self.faults.answer_429 -= 1
-                self.requests_429 += 1
-                return web.json_response({"success": False, "error": "too many requests"}, status=429,
-                                         headers={"Retry-After": str(self.faults.retry_after_s)})
+            if self.refuse_next():
+                return self.too_many_requests({"success": False, "error": "too many requests"})
             if self.faults.reply_delay_ms:
                 # the venue acts at once and its reply is slow: a client that gave up waiting
                 # does not know whether the order was taken (it was)
@@ -165,18 +148,18 @@ class CitrexSim(SimServer):
         return web.json_response({"success": False, "error": message}, status=status)
 
     async def _body(self, request: web.Request, decoder: msgspec.json.Decoder):
-        self.requests += 1
-        try:
-            return decoder.decode(await request.read())
-        except msgspec.ValidationError as exc:
-            raise _Reject(f"invalid request: {exc}") from None
-        except msgspec.DecodeError:
-            raise _Reject("invalid request: body is not JSON") from None
+        self.count_request(request)
+        return await self.read_body(request, decoder)
+
+    def invalid_body(self, exc: Exception) -> Refused:
+        if isinstance(exc, msgspec.ValidationError):
+            return Refused(f"invalid request: {exc}")
+        return Refused("invalid request: body is not JSON")
 
     def _session(self, request: web.Request) -> str:
         account = self.sessions.get(request.cookies.get(schemas.SESSION_COOKIE, ""))
         if account is None:
-            raise _Reject("unauthorized: log in first", 401)
+            raise Refused("unauthorized: log in first", 401)
         return account
 
     def _check_signer(self, digest: bytes, signature: str, account: str, *, sampled: bool = False) -> None:
@@ -194,47 +177,47 @@ class CitrexSim(SimServer):
                     return
             signer = recover_address(digest, raw)
         except ValueError:
-            raise _Reject("invalid signature") from None
+            raise Refused("invalid signature") from None
         if signer.lower() != account.lower():
-            raise _Reject("invalid signature: signer is not the account")
+            raise Refused("invalid signature: signer is not the account")
 
     def _use_nonce(self, account: str, nonce: int, digest: bytes) -> None:
         if digest in self.used_digests:
-            raise _Reject("digest already used")
+            raise Refused("digest already used")
         if (account.lower(), nonce) in self.used_nonces:
-            raise _Reject("nonce already used")
+            raise Refused("nonce already used")
         self.used_digests.add(digest)
         self.used_nonces.add((account.lower(), nonce))
 
     def _product(self, product_id: int) -> Product:
         product = self.products.get(product_id)
         if product is None:
-            raise _Reject(f"unknown productId {product_id}")
+            raise Refused(f"unknown productId {product_id}")
         return product
 
     def _engine_order(self, body: schemas.PlaceOrder) -> Order:
         """Verify a signed order and turn it into an engine order (not yet submitted)."""
         product = self._product(body.productId)
         if body.orderType not in ORDER_TYPES:
-            raise _Reject(f"orderType {body.orderType} is not implemented")
+            raise Refused(f"orderType {body.orderType} is not implemented")
         if body.timeInForce not in TIFS:
-            raise _Reject(f"invalid timeInForce {body.timeInForce}")
+            raise Refused(f"invalid timeInForce {body.timeInForce}")
         try:
             price, quantity = int(body.price), int(body.quantity)
         except ValueError:
-            raise _Reject("price and quantity must be e18 integer strings") from None
+            raise Refused("price and quantity must be e18 integer strings") from None
         digest = self._order_t.digest((body.account, body.subAccountId, body.productId, body.isBuy,
                                        body.orderType, body.timeInForce, body.expiration, price,
                                        quantity, body.nonce))
         self._check_signer(digest, body.signature, body.account, sampled=True)
         kind = ORDER_TYPES[body.orderType]
         if kind is not OrderType.MARKET and (price <= 0 or price % product.tick):
-            raise _Reject(f"price {body.price} is not a positive multiple of the tick {product.tick}")
+            raise Refused(f"price {body.price} is not a positive multiple of the tick {product.tick}")
         if quantity <= 0 or quantity % product.lot or quantity < product.min_quantity:
-            raise _Reject(f"quantity {body.quantity} is not a multiple of the lot {product.lot} "
+            raise Refused(f"quantity {body.quantity} is not a multiple of the lot {product.lot} "
                           f"at least {product.min_quantity}")
         if body.expiration <= time.time_ns() // 1_000_000:
-            raise _Reject("order expired")
+            raise Refused("order expired")
         self._use_nonce(body.account, body.nonce, digest)
         return Order(
             order_id=self.engine.new_id(), account=body.account.lower(), product=str(body.productId),
@@ -285,10 +268,10 @@ class CitrexSim(SimServer):
             body = await self._body(request, _login_decoder)
             now_ms = time.time_ns() // 1_000_000
             if body.timestamp < now_ms - LOGIN_MAX_AGE_MS:
-                raise _Reject("login timestamp is older than 10 seconds")
+                raise Refused("login timestamp is older than 10 seconds")
             digest = self._login_t.digest((body.account, body.message, body.timestamp))
             self._check_signer(digest, body.signature, body.account)
-        except _Reject as exc:
+        except Refused as exc:
             return self._error(str(exc), exc.status)
         token = secrets.token_urlsafe(24)
         self.sessions[token] = body.account.lower()
@@ -300,7 +283,7 @@ class CitrexSim(SimServer):
     async def _place(self, request: web.Request) -> web.Response:
         try:
             order = self._engine_order(await self._body(request, _place_decoder))
-        except _Reject as exc:
+        except Refused as exc:
             return self._error(str(exc), exc.status)
         return await self._submit(order)
 
@@ -311,14 +294,8 @@ class CitrexSim(SimServer):
             return self._error(str(exc))
         if order.status is Status.REJECTED:
             return self._error(f"order rejected: {order.reason.value if order.reason else 'rejected'}")
-        if self.faults.reorder_ack:
-            reply = self._wire(order, as_accepted=True)
-            await self._publish(updates)
-            await asyncio.sleep(0.02)
-            return web.json_response(reply)
-        reply = self._wire(order)
-        asyncio.get_running_loop().call_soon(asyncio.ensure_future, self._publish(updates))
-        return web.json_response(reply)
+        return await self.reply_and_push(self._wire(order, as_accepted=self.faults.reorder_ack),
+                                         self._publish(updates))
 
     async def _cancel(self, request: web.Request) -> web.Response:
         try:
@@ -327,7 +304,7 @@ class CitrexSim(SimServer):
             digest = self._cancel_t.digest((body.account, body.subAccountId, body.productId, body.orderId))
             self._check_signer(digest, body.signature, body.account, sampled=True)
             update = self._engine_cancel(body.account, body.orderId)
-        except _Reject as exc:
+        except Refused as exc:
             return self._error(str(exc), exc.status)
         await self._publish([update])
         return web.json_response({"success": True, "error": None})
@@ -337,24 +314,24 @@ class CitrexSim(SimServer):
             return self.engine.cancel(account.lower(), order_id)
         except EngineError as exc:
             if exc.code == "unknown_order":
-                raise _Reject("order not found") from None
-            raise _Reject(f"order is not open: {self.engine.get(order_id).status.value}") from None
+                raise Refused("order not found") from None
+            raise Refused(f"order is not open: {self.engine.get(order_id).status.value}") from None
 
     async def _replace(self, request: web.Request) -> web.Response:
         try:
             body = await self._body(request, _replace_decoder)
             try:
                 new = self._engine_order(body.newOrder)
-            except _Reject as exc:
-                raise _Reject(f"newOrder: {exc}") from None
+            except Refused as exc:
+                raise Refused(f"newOrder: {exc}") from None
             old = self.engine.get(body.idToCancel)
             if old is not None and old.account == new.account and old.is_open and new.type is OrderType.LIMIT_MAKER:
                 self._check_post_only(new)
             try:
                 cancelled = self._engine_cancel(body.newOrder.account, body.idToCancel)
-            except _Reject as exc:
-                raise _Reject(f"idToCancel: {exc}") from None
-        except _Reject as exc:
+            except Refused as exc:
+                raise Refused(f"idToCancel: {exc}") from None
+        except Refused as exc:
             return self._error(str(exc), exc.status)
         await self._publish([cancelled])
         return await self._submit(new)
@@ -363,7 +340,7 @@ class CitrexSim(SimServer):
         product = order.product
         best = self.engine.best_ask(product) if order.side is Side.BUY else self.engine.best_bid(product)
         if best is not None and (order.price >= best if order.side is Side.BUY else order.price <= best):
-            raise _Reject("newOrder: post-only order would cross")
+            raise Refused("newOrder: post-only order would cross")
 
     async def _cancel_product(self, request: web.Request) -> web.Response:
         try:
@@ -371,16 +348,16 @@ class CitrexSim(SimServer):
             self._product(body.productId)
             digest = self._cancel_all_t.digest((body.account, body.subAccountId, body.productId))
             self._check_signer(digest, body.signature, body.account, sampled=True)
-        except _Reject as exc:
+        except Refused as exc:
             return self._error(str(exc), exc.status)
         await self._publish(self.engine.cancel_all(body.account.lower(), str(body.productId)))
         return web.json_response({"success": True, "error": None})
 
     async def _list(self, request: web.Request, open_only: bool) -> web.Response:
-        self.requests += 1
+        self.count_request(request)
         try:
             account = self._session(request)
-        except _Reject as exc:
+        except Refused as exc:
             return self._error(str(exc), exc.status)
         if request.query.get("account", "").lower() != account:
             return self._error("account does not match the session", 403)
@@ -404,50 +381,31 @@ class CitrexSim(SimServer):
     async def _take(self, request: web.Request) -> web.Response:
         """Simulator control, not Citrex: an outside trader crosses the book."""
         body = await request.json()
-        updates = self.take(int(body["productId"]), body["isBuy"], int(body["price"]), int(body["quantity"]))
+        updates = self.take(str(int(body["productId"])), Side.BUY if body["isBuy"] else Side.SELL,
+                            int(body["price"]), int(body["quantity"]))
         await self._publish(updates)
-        return web.json_response({"trades": len({t.trade_id for u in updates for t in u.new_trades})})
+        return web.json_response({"trades": trades_made(updates)})
 
-    def take(self, product_id: int, is_buy: bool, price: int, quantity: int) -> list[Update]:
-        if self.mm is None:
-            raise RuntimeError("the simulator runs without a market maker")
-        return self.mm.take(str(product_id), Side.BUY if is_buy else Side.SELL, price, quantity)
-
-    async def take_and_publish(self, product_id: int, is_buy: bool, price: int, quantity: int) -> int:
-        updates = self.take(product_id, is_buy, price, quantity)
-        await self._publish(updates)
-        return len({t.trade_id for u in updates for t in u.new_trades})
-
-    async def outside_trade(self, symbol: str, side: str, price: str, quantity: str) -> int:
-        """An outside trader sends an IOC (SimVenue interface); returns the trades made."""
-        product = next(p for p in self.products.values() if p.symbol == symbol.lower().replace("-", ""))
-        return await self.take_and_publish(product.product_id, side == "buy", scaled(price), scaled(quantity))
+    def venue_product(self, symbol: str) -> str:
+        # the engine knows a product by its id; the venue spells "ETH-PERP" "ethperp"
+        return str(next(p.product_id for p in self.products.values()
+                        if p.symbol == symbol.lower().replace("-", "")))
 
     # WebSocket
 
     async def _ws(self, request: web.Request) -> web.StreamResponse:
         try:
             account = self._session(request)
-        except _Reject as exc:
+        except Refused as exc:
             return self._error(str(exc), exc.status)
-        ws = web.WebSocketResponse(heartbeat=None)
-        await ws.prepare(request)
-        try:
-            async for msg in ws:
-                if msg.type != WSMsgType.TEXT:
-                    continue
-                await self._rpc(ws, account, msg.data)
-        finally:
-            self.subscribers.get(account, set()).discard(ws)
+        parse_error = {"jsonrpc": "2.0", "id": None, "error": {"code": -32700, "message": "parse error"}}
+        async with self.websocket(request) as ws:
+            async for call in self.json_frames(ws, parse_error):
+                await self._rpc(ws, account, call)
         return ws
 
-    async def _rpc(self, ws: web.WebSocketResponse, account: str, text: str) -> None:
-        try:
-            call = msgspec.json.decode(text)
-            rid, method, params = call.get("id"), call.get("method"), call.get("params") or {}
-        except (msgspec.DecodeError, AttributeError):
-            await ws.send_json({"jsonrpc": "2.0", "id": None, "error": {"code": -32700, "message": "parse error"}})
-            return
+    async def _rpc(self, ws: web.WebSocketResponse, account: str, call: dict) -> None:
+        rid, method, params = call.get("id"), call.get("method"), call.get("params") or {}
         if not isinstance(rid, str):
             await ws.send_json({"jsonrpc": "2.0", "id": None,
                                 "error": {"code": -32600, "message": "id must be a string"}})
@@ -457,7 +415,7 @@ class CitrexSim(SimServer):
                 await ws.send_json({"jsonrpc": "2.0", "id": rid,
                                     "error": {"code": 403, "message": "account does not match the session"}})
                 return
-            self.subscribers.setdefault(account, set()).add(ws)
+            self.subscribe(account, ws)
             await ws.send_json({"jsonrpc": "2.0", "id": rid, "result": "OK"})
         else:
             await ws.send_json({"jsonrpc": "2.0", "id": rid,
@@ -486,8 +444,4 @@ async def start_for(venue) -> CitrexSim:
     if cfg.verify_every > 1:
         log.warning("simulator %s recovers one order signature in %d (benchmarks only)", venue.name,
                     cfg.verify_every)
-    sim.faults.reorder_ack = cfg.reorder_ack
-    sim.faults.duplicate_events = cfg.duplicate_events
-    sim.faults.reply_delay_ms = cfg.reply_delay_ms
-    await sim.start(cfg.host, cfg.port)
-    return sim
+    return await sim.start_from(cfg)

@@ -33,9 +33,8 @@ import msgspec
 from aiohttp import web
 
 from gateway._core.fixedpoint import format_scaled
-from gateway.decoding import DECODE_ERRORS
 from gateway.sim import engine as eng
-from gateway.sim.base import SimServer, scaled
+from gateway.sim.base import Refused, SimServer, scaled
 from gateway.sim.market_maker import MarketMaker
 from gateway.venues.dxtrade import schemas
 
@@ -58,10 +57,10 @@ class Product:
     lot: int
 
 
-class _Error(Exception):
+class _Error(Refused):
     def __init__(self, status: int, code: int | None, description: str):
-        super().__init__(description)
-        self.status, self.code, self.description = status, code, description
+        super().__init__(description, status)
+        self.code, self.description = code, description
 
     def response(self) -> web.Response:
         if self.code is None:
@@ -128,18 +127,12 @@ class DxtradeSim(SimServer):
         self.orders: dict[int, SimOrder] = {}
         self.published: dict[int, tuple[int, bytes]] = {}  # order id -> (version, listed bytes)
         self.logins = 0
-        self.requests_429 = 0
         self.preconditions_failed = 0
-        self.mm: MarketMaker | None = None
         if market_maker:
-            ladders = {}
-            for instrument, mid in (mid_prices or {}).items():
-                p = self.products[instrument]
-                step = max(p.tick, (mid // 1000) // p.tick * p.tick)
-                ladders[instrument] = (mid // p.tick * p.tick, step)
-            self.mm = MarketMaker(self.engine, "mm:" + secrets.token_hex(4), levels=mm_levels,
-                                  quantity=mm_quantity, ladders=ladders)
-            self.mm.refill()
+            self.mm = MarketMaker.quoting(
+                self.engine, "mm:" + secrets.token_hex(4),
+                {instrument: (mid, self.products[instrument].tick) for instrument, mid in (mid_prices or {}).items()},
+                levels=mm_levels, quantity=mm_quantity)
 
     # server
 
@@ -164,10 +157,10 @@ class DxtradeSim(SimServer):
                 token = self._session(request)
                 if request.match_info.get("account") != self.account:
                     raise _Error(404, schemas.NOT_FOUND, "Entity not found at server")
+                self.count_request(request)
                 if request.method != "GET":
                     self._trade_limit(token)
-                    if self.faults.reply_delay_ms:
-                        await asyncio.sleep(self.faults.reply_delay_ms / 1000)
+                    await self.slow_reply()
             return await handler(request)
         except _Error as exc:
             return exc.response()
@@ -181,9 +174,7 @@ class DxtradeSim(SimServer):
         return token
 
     def _trade_limit(self, token: str) -> None:
-        if self.faults.answer_429 > 0:
-            self.faults.answer_429 -= 1
-            self.requests_429 += 1
+        if self.refuse_next():
             raise _Error(429, 429, "Too many requests")
         if self.trade_limit_per_s <= 0:
             return
@@ -202,8 +193,8 @@ class DxtradeSim(SimServer):
 
     async def _login(self, request: web.Request) -> web.Response:
         try:
-            body = _login_decoder.decode(await request.read())
-        except DECODE_ERRORS:
+            body = self.decode(await request.read(), _login_decoder)
+        except _Error:  # what was wrong with a login is not said
             return _Error(400, schemas.INCORRECT_REQUEST, "Incorrect request (login)").response()
         if (body.username, body.password, body.domain) != (self.username, self.password, self.domain):
             return _Error(401, 1, "Wrong username, domain or password").response()
@@ -391,14 +382,17 @@ class DxtradeSim(SimServer):
                         account=self.account, request=req, quantity=quantity, limit=limit, stop=stop,
                         update_id=order_id, issue_ns=time.time_ns())
 
+    def invalid_body(self, exc: Exception) -> _Error:
+        return _Error(400, schemas.INCORRECT_REQUEST, f"Incorrect request ({exc})")
+
     async def _place(self, request: web.Request) -> web.Response:
         token = self._session(request)
         raw = await request.read()
+        is_group = b'"orders"' in raw
         try:
-            is_group = b'"orders"' in raw
-            body = (_group_decoder if is_group else _single_decoder).decode(raw)
-        except DECODE_ERRORS as exc:
-            return _Error(400, schemas.INCORRECT_REQUEST, f"Incorrect request ({exc})").response()
+            body = self.decode(raw, _group_decoder if is_group else _single_decoder)
+        except _Error as exc:
+            return exc.response()
         members = body.orders if is_group else [body]
         if is_group and len(members) < 2:
             return _Error(400, schemas.INCORRECT_REQUEST, "Incorrect request (a group needs 2 orders)").response()
@@ -474,10 +468,7 @@ class DxtradeSim(SimServer):
             if b'"orders"' in raw:
                 raise _Error(400, schemas.INCORRECT_REQUEST,
                              "Incorrect request (the simulator amends single orders only)")
-            try:
-                req = _single_decoder.decode(raw)
-            except DECODE_ERRORS as exc:
-                raise _Error(400, schemas.INCORRECT_REQUEST, f"Incorrect request ({exc})") from None
+            req = self.decode(raw, _single_decoder)
             quantity, limit, stop = self._check(req)
             o = self._find(req.orderCode)
             self._precondition(request, o)
@@ -564,18 +555,11 @@ class DxtradeSim(SimServer):
         return web.json_response({"trades": await self.outside_trade(p.symbol, body["side"], body["price"],
                                                                      body["quantity"])})
 
-    async def outside_trade(self, symbol: str, side: str, price: str, quantity: str) -> int:
-        if self.mm is None:
-            raise RuntimeError("the simulator runs without a market maker")
-        product = self.by_symbol[symbol]
-        updates = self.mm.take(product.instrument, eng.Side.BUY if side == "buy" else eng.Side.SELL,
-                               scaled(price), scaled(quantity))
-        self._after(updates)
-        return len({t.trade_id for u in updates for t in u.new_trades})
+    def venue_product(self, symbol: str) -> str:
+        return self.by_symbol[symbol].instrument
 
-    async def move_market(self, symbol: str, price: str) -> None:
-        """A print elsewhere: may trigger stop orders."""
-        self._after(self.engine.set_last_price(self.by_symbol[symbol].instrument, scaled(price)))
+    async def _publish(self, updates: list[eng.Update]) -> None:
+        self._after(updates)
 
 
 async def start_for(venue) -> DxtradeSim:
@@ -593,8 +577,4 @@ async def start_for(venue) -> DxtradeSim:
                      account=venue.account, mid_prices=mids, market_maker=cfg.market_maker,
                      mm_levels=cfg.market_maker_levels, mm_quantity=scaled(cfg.market_maker_quantity),
                      trade_limit_per_s=venue.sim_trade_limit_per_s)
-    sim.faults.reorder_ack = cfg.reorder_ack
-    sim.faults.duplicate_events = cfg.duplicate_events
-    sim.faults.reply_delay_ms = cfg.reply_delay_ms
-    await sim.start(cfg.host, cfg.port)
-    return sim
+    return await sim.start_from(cfg)

@@ -16,6 +16,17 @@ class MarketMaker:
         self.ladders = ladders
         self._seq = 0
 
+    @classmethod
+    def quoting(cls, engine: MatchingEngine, account: str, mids: dict[str, tuple[int, int]], *, levels: int,
+                quantity: int) -> MarketMaker:
+        """A market maker already resting around each product's mid: mids maps product -> (mid, tick).
+        The mid is rounded down to the tick; levels are a tenth of a percent of it apart, a tick at least."""
+        ladders = {product: (mid // tick * tick, max(tick, (mid // 1000) // tick * tick))
+                   for product, (mid, tick) in mids.items()}
+        mm = cls(engine, account, levels=levels, quantity=quantity, ladders=ladders)
+        mm.refill()
+        return mm
+
     def prices(self, product: str) -> list[tuple[Side, int]]:
         mid, step = self.ladders[product]
         out = []

@@ -19,7 +19,6 @@ accepted and counted in unknown_fields.
 """
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import hmac
@@ -27,13 +26,14 @@ import itertools
 import logging
 import time
 from dataclasses import dataclass
+from functools import partial
 from urllib.parse import quote
 
 import msgspec
-from aiohttp import WSMsgType, web
+from aiohttp import web
 
 from gateway._core.fixedpoint import FixedPointError, format_scaled
-from gateway.sim.base import SimServer, scaled
+from gateway.sim.base import Refused, SimServer, scaled
 from gateway.sim.engine import (
     EngineError,
     MatchingEngine,
@@ -75,10 +75,9 @@ class Product:
     min_quantity: int = 0
 
 
-class _Reject(Exception):
+class _Reject(Refused):
     def __init__(self, message: str, status: int = 400, code: int = s.CODE_BAD_REQUEST):
-        super().__init__(message)
-        self.status = status
+        super().__init__(message, status)
         self.code = code
 
 
@@ -144,18 +143,11 @@ class PoloniexSim(SimServer):
         self.smart: dict[str, Order] = {}
         self.regular_cid: dict[tuple[str, str], Order] = {}
         self.smart_cid: dict[tuple[str, str], Order] = {}
-        self.mm: MarketMaker | None = None
         if market_maker:
-            ladders = {}
-            for symbol, mid in (mid_prices or {}).items():
-                p = self.products[symbol]
-                step = max(p.tick, (mid // 1000) // p.tick * p.tick)
-                ladders[symbol] = (mid // p.tick * p.tick, step)
-            self.mm = MarketMaker(self.engine, "market-maker", levels=mm_levels, quantity=mm_quantity,
-                                  ladders=ladders)
-            self.mm.refill()
-        self.requests = 0
-        self.requests_429 = 0
+            self.mm = MarketMaker.quoting(
+                self.engine, "market-maker",
+                {symbol: (mid, self.products[symbol].tick) for symbol, mid in (mid_prices or {}).items()},
+                levels=mm_levels, quantity=mm_quantity)
         self.refused_signatures = 0
 
     def register(self, api_key: str, api_secret: str) -> None:
@@ -172,19 +164,15 @@ class PoloniexSim(SimServer):
                                       if status == 404 else "method not allowed"}, status=status)
         if request.path in PUBLIC or request.path == self.ws_path or request.path.startswith("/_sim"):
             return await handler(request)
-        self.requests += 1
+        self.count_request(request)
         try:
             request[ACCOUNT] = await self._authenticate(request)
         except _Reject as exc:
             return self._error(exc)
         if request.method != "GET":
-            if self.faults.answer_429 > 0:
-                self.faults.answer_429 -= 1
-                self.requests_429 += 1
-                return web.json_response({"code": 429, "message": "too many requests"}, status=429,
-                                         headers={"Retry-After": str(self.faults.retry_after_s)})
-            if self.faults.reply_delay_ms:
-                await asyncio.sleep(self.faults.reply_delay_ms / 1000)
+            if self.refuse_next():
+                return self.too_many_requests({"code": 429, "message": "too many requests"})
+            await self.slow_reply()
         try:
             return await handler(request)
         except _Reject as exc:
@@ -232,18 +220,18 @@ class PoloniexSim(SimServer):
             web.get("/v3/market/allInstruments", self._instruments),
             web.post("/orders", self._place),
             web.get("/orders", self._list),
-            web.delete("/orders/cancelByIds", self._cancel_by_ids),
-            web.delete("/orders", self._cancel_all),
+            web.delete("/orders/cancelByIds", partial(self._cancel_by_ids, smart=False)),
+            web.delete("/orders", partial(self._cancel_all, smart=False)),
             web.get("/orders/{ref}", self._get),
             web.delete("/orders/{ref}", self._cancel),
-            web.put("/orders/{ref}", self._replace),
+            web.put("/orders/{ref}", partial(self._cancel_replace, smart=False)),
             web.post("/smartorders", self._place_smart),
             web.get("/smartorders", self._list_smart),
-            web.delete("/smartorders/cancelByIds", self._cancel_smart_by_ids),
-            web.delete("/smartorders", self._cancel_all_smart),
+            web.delete("/smartorders/cancelByIds", partial(self._cancel_by_ids, smart=True)),
+            web.delete("/smartorders", partial(self._cancel_all, smart=True)),
             web.get("/smartorders/{ref}", self._get_smart),
             web.delete("/smartorders/{ref}", self._cancel_smart),
-            web.put("/smartorders/{ref}", self._replace_smart),
+            web.put("/smartorders/{ref}", partial(self._cancel_replace, smart=True)),
             web.get(self.ws_path, self._ws),
         ])
         return app
@@ -254,17 +242,8 @@ class PoloniexSim(SimServer):
     def _error(exc: _Reject) -> web.Response:
         return web.json_response({"code": exc.code, "message": str(exc)}, status=exc.status)
 
-    async def _decode(self, request: web.Request, decoder: msgspec.json.Decoder, known: frozenset = frozenset()):
-        raw = await request.read()
-        try:
-            if known:
-                data = msgspec.json.decode(raw)
-                self.received.append((f"{request.method} {request.path}", data))
-                if isinstance(data, dict):
-                    self.count_unknown(f"{request.method} {request.path}", data, known)
-            return decoder.decode(raw)
-        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-            raise _Reject(f"invalid request: {exc}") from None
+    def invalid_body(self, exc: Exception) -> _Reject:
+        return _Reject(f"invalid request: {exc}")
 
     def _product(self, symbol: str) -> Product:
         product = self.products.get(symbol)
@@ -333,21 +312,21 @@ class PoloniexSim(SimServer):
                     self.regular_cid[(order.account, order.client_id)] = order
 
     def _regular(self, account: str, ref: str) -> Order:
-        if ref.startswith(s.CID_PREFIX):
-            order = self.regular_cid.get((account, ref[len(s.CID_PREFIX):]))
-        else:
-            order = self.regular.get(ref)
-        if order is None or order.account != account:
-            raise _Reject(f"order {ref} not found", 404, s.CODE_NOT_FOUND)
-        return order
+        return self._lookup(account, ref, self.regular, self.regular_cid, "order")
 
     def _smart_order(self, account: str, ref: str) -> Order:
+        return self._lookup(account, ref, self.smart, self.smart_cid, "smart order")
+
+    @staticmethod
+    def _lookup(account: str, ref: str, by_id: dict[str, Order], by_cid: dict[tuple[str, str], Order],
+                what: str) -> Order:
+        """ref is the venue's id, or "cid:" and the client's id (the account's own)."""
         if ref.startswith(s.CID_PREFIX):
-            order = self.smart_cid.get((account, ref[len(s.CID_PREFIX):]))
+            order = by_cid.get((account, ref[len(s.CID_PREFIX):]))
         else:
-            order = self.smart.get(ref)
+            order = by_id.get(ref)
         if order is None or order.account != account:
-            raise _Reject(f"smart order {ref} not found", 404, s.CODE_NOT_FOUND)
+            raise _Reject(f"{what} {ref} not found", 404, s.CODE_NOT_FOUND)
         return order
 
     # the venue's JSON
@@ -447,12 +426,7 @@ class PoloniexSim(SimServer):
                 await self.deliver(account, [_encoder.encode({"channel": s.ORDERS_CHANNEL, "data": events}).decode()])
 
     async def _respond(self, reply: dict, updates: list[Update]) -> web.Response:
-        if self.faults.reorder_ack:
-            await self._publish(updates)
-            await asyncio.sleep(0.02)
-            return web.json_response(reply)
-        asyncio.get_running_loop().call_soon(asyncio.ensure_future, self._publish(updates))
-        return web.json_response(reply)
+        return await self.reply_and_push(reply, self._publish(updates))
 
     def _submit(self, order: Order) -> list[Update]:
         try:
@@ -504,7 +478,7 @@ class PoloniexSim(SimServer):
 
     async def _place(self, request: web.Request) -> web.Response:
         account = request[ACCOUNT]
-        body = await self._decode(request, _place_decoder, ORDER_FIELDS)
+        body = await self.read_body(request, _place_decoder, {"": ORDER_FIELDS})
         if body.type == "MARKET" and body.timeInForce is not None:
             self.unknown_fields["POST /orders.timeInForce on a MARKET order"] += 1
         cid = self._client_id(account, body.clientOrderId, self.regular_cid)
@@ -535,60 +509,11 @@ class PoloniexSim(SimServer):
                                     "clientOrderId": order.client_id or "", "state": s.PENDING_CANCEL,
                                     "code": s.CODE_OK, "message": ""}, [update])
 
-    def _cancel_results(self, orders: list[tuple[str, Order | None]], smart: bool) -> tuple[list[dict], list[Update]]:
-        results, updates = [], []
-        for ref, order in orders:
-            if order is None:
-                results.append({"orderId": ref, "clientOrderId": "", "state": "", "code": s.CODE_NOT_FOUND,
-                                "message": "order not found"})
-                continue
-            venue_id = order.order_id if smart else order.extra.get("triggered_id", order.order_id)
-            try:
-                updates.append(self._cancel_smart_one(order) if smart else self._cancel_one(order))
-            except _Reject as exc:
-                results.append({"orderId": venue_id, "clientOrderId": order.client_id or "", "state": "",
-                                "code": exc.code, "message": str(exc)})
-                continue
-            results.append({"orderId": venue_id, "clientOrderId": order.client_id or "", "state": s.PENDING_CANCEL,
-                            "code": s.CODE_OK, "message": ""})
-        return results, updates
-
-    def _by_ids(self, account: str, body: s.CancelByIds, smart: bool) -> list[tuple[str, Order | None]]:
-        find = self._smart_order if smart else self._regular
-        refs = list(body.orderIds) + [s.CID_PREFIX + c for c in body.clientOrderIds]
-        found = []
-        for ref in refs:
-            try:
-                found.append((ref, find(account, ref)))
-            except _Reject:
-                found.append((ref, None))
-        return found
-
-    async def _cancel_by_ids(self, request: web.Request) -> web.Response:
-        body = await self._decode(request, _by_ids_decoder, CANCEL_BY_IDS_FIELDS)
-        results, updates = self._cancel_results(self._by_ids(request[ACCOUNT], body, False), False)
-        return await self._respond(results, updates)
-
-    def _matching(self, account: str, body: s.CancelAll, smart: bool) -> list[tuple[str, Order | None]]:
-        if body.accountTypes and "SPOT" not in body.accountTypes:
-            return []
-        return [(o.order_id, o) for o in self.engine.open_orders(account)
-                if (not body.symbols or o.product in body.symbols)
-                and (o.extra.get("smart") and o.status is Status.UNTRIGGERED) == smart]
-
-    async def _cancel_all(self, request: web.Request) -> web.Response:
-        body = await self._decode(request, _all_decoder, CANCEL_ALL_FIELDS)
-        results, updates = self._cancel_results(self._matching(request[ACCOUNT], body, False), False)
-        return await self._respond(results, updates)
-
-    async def _replace(self, request: web.Request) -> web.Response:
-        return await self._cancel_replace(request, smart=False)
-
     # smart orders
 
     async def _place_smart(self, request: web.Request) -> web.Response:
         account = request[ACCOUNT]
-        body = await self._decode(request, _smart_decoder, SMART_FIELDS)
+        body = await self.read_body(request, _smart_decoder, {"": SMART_FIELDS})
         cid = self._client_id(account, body.clientOrderId, self.smart_cid)
         try:
             stop_text = s.decimal_text(body.stopPrice)
@@ -631,25 +556,58 @@ class PoloniexSim(SimServer):
         return await self._respond({"orderId": order.order_id, "clientOrderId": order.client_id or "",
                                     "state": s.CANCELLED, "code": s.CODE_OK, "message": ""}, [update])
 
-    async def _cancel_smart_by_ids(self, request: web.Request) -> web.Response:
-        body = await self._decode(request, _by_ids_decoder, CANCEL_BY_IDS_FIELDS)
-        results, updates = self._cancel_results(self._by_ids(request[ACCOUNT], body, True), True)
+    # both kinds (the route says which): bulk cancels, cancel-replace
+
+    def _cancel_results(self, orders: list[tuple[str, Order | None]], smart: bool) -> tuple[list[dict], list[Update]]:
+        results, updates = [], []
+        for ref, order in orders:
+            if order is None:
+                results.append({"orderId": ref, "clientOrderId": "", "state": "", "code": s.CODE_NOT_FOUND,
+                                "message": "order not found"})
+                continue
+            venue_id = order.order_id if smart else order.extra.get("triggered_id", order.order_id)
+            try:
+                updates.append(self._cancel_smart_one(order) if smart else self._cancel_one(order))
+            except _Reject as exc:
+                results.append({"orderId": venue_id, "clientOrderId": order.client_id or "", "state": "",
+                                "code": exc.code, "message": str(exc)})
+                continue
+            results.append({"orderId": venue_id, "clientOrderId": order.client_id or "", "state": s.PENDING_CANCEL,
+                            "code": s.CODE_OK, "message": ""})
+        return results, updates
+
+    def _by_ids(self, account: str, body: s.CancelByIds, smart: bool) -> list[tuple[str, Order | None]]:
+        find = self._smart_order if smart else self._regular
+        refs = list(body.orderIds) + [s.CID_PREFIX + c for c in body.clientOrderIds]
+        found = []
+        for ref in refs:
+            try:
+                found.append((ref, find(account, ref)))
+            except _Reject:
+                found.append((ref, None))
+        return found
+
+    async def _cancel_by_ids(self, request: web.Request, smart: bool) -> web.Response:
+        body = await self.read_body(request, _by_ids_decoder, {"": CANCEL_BY_IDS_FIELDS})
+        results, updates = self._cancel_results(self._by_ids(request[ACCOUNT], body, smart), smart)
         return await self._respond(results, updates)
 
-    async def _cancel_all_smart(self, request: web.Request) -> web.Response:
-        body = await self._decode(request, _all_decoder, CANCEL_ALL_FIELDS)
-        results, updates = self._cancel_results(self._matching(request[ACCOUNT], body, True), True)
+    def _matching(self, account: str, body: s.CancelAll, smart: bool) -> list[tuple[str, Order | None]]:
+        if body.accountTypes and "SPOT" not in body.accountTypes:
+            return []
+        return [(o.order_id, o) for o in self.engine.open_orders(account)
+                if (not body.symbols or o.product in body.symbols)
+                and (o.extra.get("smart") and o.status is Status.UNTRIGGERED) == smart]
+
+    async def _cancel_all(self, request: web.Request, smart: bool) -> web.Response:
+        body = await self.read_body(request, _all_decoder, {"": CANCEL_ALL_FIELDS})
+        results, updates = self._cancel_results(self._matching(request[ACCOUNT], body, smart), smart)
         return await self._respond(results, updates)
-
-    async def _replace_smart(self, request: web.Request) -> web.Response:
-        return await self._cancel_replace(request, smart=True)
-
-    # cancel-replace, both kinds
 
     async def _cancel_replace(self, request: web.Request, smart: bool) -> web.Response:
         account = request[ACCOUNT]
         old = (self._smart_order if smart else self._regular)(account, request.match_info["ref"])
-        body = await self._decode(request, _replace_decoder, REPLACE_FIELDS)
+        body = await self.read_body(request, _replace_decoder, {"": REPLACE_FIELDS})
         proceed = body.proceedOnFailure in (True, "true", "True")
         table = self.smart_cid if smart else self.regular_cid
         cid = self._client_id(account, body.clientOrderId, table)
@@ -685,38 +643,16 @@ class PoloniexSim(SimServer):
 
     # test hooks
 
-    def _venue_symbol(self, symbol: str) -> str:
+    def venue_product(self, symbol: str) -> str:
         return self.aliases.get(symbol, symbol)
-
-    async def outside_trade(self, symbol: str, side: str, price: str, quantity: str) -> int:
-        """An outside trader sends an IOC (SimVenue interface); returns the trades made."""
-        if self.mm is None:
-            raise RuntimeError("the simulator runs without a market maker")
-        updates = self.mm.take(self._venue_symbol(symbol), Side.BUY if side == "buy" else Side.SELL,
-                               scaled(price), scaled(quantity))
-        await self._publish(updates)
-        return len({t.trade_id for u in updates for t in u.new_trades})
-
-    async def set_last_price(self, symbol: str, price: str) -> None:
-        """A print elsewhere moves the market (and may trigger smart orders)."""
-        await self._publish(self.engine.set_last_price(self._venue_symbol(symbol), scaled(price)))
 
     # WebSocket
 
     async def _ws(self, request: web.Request) -> web.StreamResponse:
-        ws = web.WebSocketResponse(heartbeat=None)
-        await ws.prepare(request)
         account: str | None = None
-        try:
-            async for msg in ws:
-                if msg.type != WSMsgType.TEXT:
-                    continue
-                try:
-                    frame = msgspec.json.decode(msg.data)
-                    event = frame.get("event")
-                except (msgspec.DecodeError, AttributeError):
-                    await ws.send_json({"event": "error", "message": "invalid JSON"})
-                    continue
+        async with self.websocket(request) as ws:
+            async for frame in self.json_frames(ws, {"event": "error", "message": "invalid JSON"}):
+                event = frame.get("event")
                 if event == "ping":
                     await ws.send_json({"event": "pong"})
                 elif event == "subscribe":
@@ -727,20 +663,15 @@ class PoloniexSim(SimServer):
                         if account is None:
                             await ws.send_json({"event": "error", "message": "authenticate first"})
                             continue
-                        self.subscribers.setdefault(account, set()).add(ws)
+                        self.subscribe(account, ws)
                         await ws.send_json({"event": "subscribe", "channel": s.ORDERS_CHANNEL,
                                             "symbols": frame.get("symbols") or ["all"]})
                 else:
                     await ws.send_json({"event": "error", "message": f"unknown event {event}"})
-        finally:
-            if account is not None:
-                self.subscribers.get(account, set()).discard(ws)
         return ws
 
     async def _ws_auth(self, ws: web.WebSocketResponse, params: dict) -> str | None:
-        self.received.append(("ws auth", params))
-        if isinstance(params, dict):
-            self.count_unknown("ws auth", params, WS_AUTH_FIELDS)
+        self.record("ws auth", params, {"": WS_AUTH_FIELDS})
         key, ts, signature = params.get("key"), params.get("signTimestamp"), params.get("signature")
         secret = self.keys.get(key or "")
         now = _now_ms()
@@ -781,8 +712,4 @@ async def start_for(venue) -> PoloniexSim:
                       mm_levels=cfg.market_maker_levels, mm_quantity=scaled(cfg.market_maker_quantity))
     creds = load_credentials(venue)
     sim.register(creds.api_key, creds.api_secret)
-    sim.faults.reorder_ack = cfg.reorder_ack
-    sim.faults.duplicate_events = cfg.duplicate_events
-    sim.faults.reply_delay_ms = cfg.reply_delay_ms
-    await sim.start(cfg.host, cfg.port)
-    return sim
+    return await sim.start_from(cfg)
