@@ -140,17 +140,27 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def start_simulator(config_path: Path, venue: str = "citrex", *, stub: bool = False
-                    ) -> tuple[subprocess.Popen, str, str]:
+def code_env(code_dir: str | None, **env: str) -> tuple[dict[str, str], str | None]:
+    """The environment and working directory of a process that runs `python -m gateway`
+    (or bench.stubvenue) from code_dir, another checkout (its own compiled core), instead of
+    this one; None: this process's own."""
+    out = dict(os.environ, **env)
+    if code_dir is None:
+        return out, None
+    code_dir = str(Path(code_dir).resolve())
+    out["PYTHONPATH"] = code_dir  # and the cwd: `python -m` puts the cwd first on sys.path
+    return out, code_dir
+
+
+def start_simulator(config_path: Path, venue: str = "citrex", *, stub: bool = False,
+                    code_dir: str | None = None) -> tuple[subprocess.Popen, str, str]:
     """The venue's simulator process; stub: the bench's lean Citrex venue instead
-    (bench/stubvenue.py), from the same config."""
+    (bench/stubvenue.py), from the same config; code_dir: run from that checkout (code_env)."""
     cmd = [sys.executable, "-m", "gateway", "sim", venue, "--port", "0", "-c", str(config_path)]
     if stub:
         cmd = [sys.executable, "-m", "bench.stubvenue", "-c", str(config_path)]
-    sim = subprocess.Popen(
-        cmd,
-        stdout=subprocess.PIPE, text=True, env=dict(os.environ, GATEWAY_LOG_LEVEL="warning"),
-    )
+    env, cwd = code_env(code_dir, GATEWAY_LOG_LEVEL="warning")
+    sim = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env, cwd=cwd)
     line = sim.stdout.readline()  # "citrex simulator: REST http://...  WS ws://..."
     words = line.split()
     if "REST" not in words:
@@ -174,7 +184,8 @@ class Stack:
 
     def __init__(self, *, http_connections: int = 64, metrics: bool = True, profile: str | None = None,
                  keep_dir: bool = False, venue: str = "citrex", sim_verify_every: int = 1,
-                 busy_poll_us: int = 0, gateway_extra: str = "", stub: bool = False):
+                 busy_poll_us: int = 0, gateway_extra: str = "", stub: bool = False,
+                 code_dir: str | None = None):
         if venue not in ("citrex", "poloniex"):
             raise ValueError(f"venue {venue!r}: citrex or poloniex")
         if stub and venue != "citrex":
@@ -189,6 +200,8 @@ class Stack:
         self.metrics = metrics
         self.profile = profile
         self.keep_dir = keep_dir
+        # the simulator and the gateway run from this checkout (code_env); None: this one
+        self.code_dir = code_dir
         self.tmp = Path(tempfile.mkdtemp(prefix="loadgen-"))
         self.sim: subprocess.Popen | None = None
         self.gw: subprocess.Popen | None = None
@@ -207,18 +220,18 @@ class Stack:
             gw_config, instruments = POLONIEX_GATEWAY_CONFIG, POLONIEX_INSTRUMENTS
         (self.tmp / "sim.toml").write_text(sim_config)
         self.sim, self.rest_url, self.ws_url = start_simulator(
-            self.tmp / "sim.toml", self.venue, stub=self.stub)
+            self.tmp / "sim.toml", self.venue, stub=self.stub, code_dir=self.code_dir)
         (self.tmp / "gw.toml").write_text(gw_config.format(
             tmp=self.tmp, metrics="true" if self.metrics else "false", metrics_port=self.metrics_port or 9464,
             rest_url=self.rest_url, ws_url=self.ws_url, http_connections=self.http_connections,
             instruments=instruments, busy_poll_us=self.busy_poll_us)
             + self.gateway_extra.replace("{tmp}", str(self.tmp)))
-        env = dict(os.environ, GATEWAY_LATENCY_DUMP=str(self.dump), GATEWAY_LOG_LEVEL="warning")
+        env, cwd = code_env(self.code_dir, GATEWAY_LATENCY_DUMP=str(self.dump), GATEWAY_LOG_LEVEL="warning")
         cmd = [sys.executable]
         if self.profile:
             cmd += ["-m", "cProfile", "-o", self.profile]
         cmd += ["-m", "gateway", "run", "-c", str(self.tmp / "gw.toml")]
-        self.gw = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True)
+        self.gw = subprocess.Popen(cmd, env=env, cwd=cwd, stderr=subprocess.PIPE, text=True)
         deadline = time.monotonic() + 30
         while not self.socket_path.exists():
             if self.gw.poll() is not None:
