@@ -153,11 +153,12 @@ class Options:
 
 def paced_loop(kinds: dict[str, tuple[Callable[[], None], Callable[[], None]]], *, rounds: int, warmup: int,
                block: int, pacing_ns: int, spin_ns: int, on_measure: Callable[[], None] | None = None,
-               progress: bool = False) -> tuple[dict[str, list[int]], int]:
+               progress: bool = False) -> tuple[dict[str, list[int]], dict[str, int]]:
     """kinds: name -> (prepare, request); prepare is untimed (after the slot is due), request
     is timed. Runs warmup + rounds requests of each kind, in turns of block, one per slot;
     on_measure() runs once between the warm-up and the first measured request.
-    Returns the measured samples (ns) of each kind and the count of late slots."""
+    Returns the measured samples (ns) of each kind and, of each kind, how many measured
+    requests started late because the request before overran its slot."""
     samples: dict[str, list[int]] = {name: [] for name in kinds}
     plan: list[tuple[str, bool]] = []
     for total, measured in ((warmup, False), (rounds, True)):
@@ -168,7 +169,7 @@ def paced_loop(kinds: dict[str, tuple[Callable[[], None], Callable[[], None]]], 
                 plan += [(name, measured)] * n
             done += n
     clock, sleep = time.perf_counter_ns, time.sleep
-    late = 0
+    late = dict.fromkeys(kinds, 0)
     slot = clock()
     t_report = slot + 1_000_000_000
     for name, measured in plan:
@@ -179,7 +180,7 @@ def paced_loop(kinds: dict[str, tuple[Callable[[], None], Callable[[], None]]], 
         now = clock()
         if now > slot:  # the last request overran its slot: this one starts now
             if measured:
-                late += 1
+                late[name] += 1
             slot = now
         else:
             if slot - now > spin_ns:
@@ -330,7 +331,8 @@ def run(opts: Options) -> dict:
                  "bench_commit": _commit(str(Path(__file__).resolve().parents[1]))},
         "frames": sizes,
         "elapsed_s": elapsed,
-        "late_slots": late,
+        "late_slots": sum(late.values()),
+        "late_by_kind": late,
         "refused": len(refused),
         "refused_first": refused[:3],
         "unasked_frames": gw.unasked,
@@ -363,8 +365,9 @@ def format_table(report: dict) -> str:
         f"busy-wait the last {o['spin_us']:.0f} us), kinds in turns of {o['block']}, {o['rounds']} measured of each "
         f"after {o['warmup']}; journal {'on' if o['journal'] else 'off'}; {sim}; {report['machine']['cpus']} CPUs",
         f"gateway code: {report['code']['gateway_loaded_from']} ({report['code']['gateway_commit']}); "
-        f"late slots {report['late_slots']}, refused {report['refused']}, load average at the end "
-        f"{report['machine']['loadavg_at_end'][0]:.2f}",
+        f"refused {report['refused']}; load average at the end {report['machine']['loadavg_at_end'][0]:.2f}",
+        "late (started at once: the request before overran its slot): "
+        + ", ".join(f"{k} {v}" for k, v in report["late_by_kind"].items()),
         "",
         f"{'what (us)':<58} {'n':>6} {'p50':>8} {'p90':>8} {'p99':>8}  ratio of p50",
     ]
