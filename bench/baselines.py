@@ -1,4 +1,4 @@
-"""Baselines for bench/loadgen.py, measured in the same run as the gateway.
+"""Baselines for bench/loadgen.py (`gateway bench`), measured in the same run as the gateway.
 
 (a) pingpong(): a blocking-socket ping-pong between two processes over a Unix
     socket, frames the size of a place request: the floor for any strategy ->
@@ -29,7 +29,7 @@ from pathlib import Path
 
 import msgspec
 
-from bench.loadgen import (
+from bench.processes import (
     INSTRUMENTS,
     MID,
     POLONIEX_INSTRUMENTS,
@@ -37,10 +37,10 @@ from bench.loadgen import (
     PRODUCT_ID,
     SIM_CONFIG,
     cpu_seconds,
-    percentiles_us,
     start_simulator,
     stop_process,
 )
+from bench.stats import percentiles_us
 
 _LEN = struct.Struct(">I")
 

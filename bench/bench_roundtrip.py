@@ -20,7 +20,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from bench.loadgen import start_simulator
+from bench.processes import start_simulator
 from tests.integration.harness import CONFIG
 
 ROUNDS = int(os.environ.get("GATEWAY_BENCH_ROUNDS", "2000"))

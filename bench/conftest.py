@@ -18,7 +18,8 @@ def pytest_terminal_summary(terminalreporter, config):
         base = next((b for b in benches if "baseline" in b.name), None)
         if base is None:
             for b in benches:  # self-contained comparisons carry their figures in extra_info
-                extra = {k: v for k, v in b.extra_info.items() if k.endswith("_us") or k == "ratio"}
+                extra = {k: v for k, v in b.extra_info.items()
+                         if (k.endswith("_us") or k == "ratio" or k.startswith("ratio_")) and v is not None}
                 if extra:
                     lines.append(f"{group}: {b.name}")
                     lines.append("        " + "  ".join(f"{k} {v:.3f}" for k, v in extra.items()))

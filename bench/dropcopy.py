@@ -24,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.loadgen import JOURNAL
+from bench.processes import JOURNAL, cpu_seconds
 
 DROP_COPY = JOURNAL + '[drop_copy]\nurl = "%s"\ngateway_id = "%s"\n'
 
@@ -85,9 +85,9 @@ async def stream_count(url: str, gateway_id: str, stream: str = "GATEWAY_ORDERS"
         await nc.close()
 
 
-def compare(opts, pairs: int) -> dict:
-    from bench.loadgen import cpu_seconds, run_gateway
-
+def compare(opts, pairs: int, run_gateway) -> dict:
+    """pairs of runs, ABBA: run_gateway(opts, gateway_extra=...) is bench/loadgen.py's (one
+    simulator and one gateway process under opts' load; returns the gateway's report and samples)."""
     tmp = Path(tempfile.mkdtemp(prefix="dropcopy-bench-"))
     server = NatsServer(tmp / "nats").start()
     runs: list[dict] = []
@@ -124,8 +124,8 @@ def compare(opts, pairs: int) -> dict:
                         "duration": opts.duration, "mix": opts.mix}}
 
 
-def compare_and_report(opts, pairs: int, json_path: str | None = None) -> int:
-    report = compare(opts, pairs)
+def compare_and_report(opts, pairs: int, run_gateway, json_path: str | None = None) -> int:
+    report = compare(opts, pairs, run_gateway)
     print(f"gateway CPU per order, median of {pairs}: without drop copy {report['cpu_us_per_order_off_median']:.1f} us,"
           f" with {report['cpu_us_per_order_on_median']:.1f} us: ratio {report['ratio_on_off']:.3f} (target <= 1.10)")
     if json_path:

@@ -1,7 +1,8 @@
 """The load generator end to end (simulator and gateway processes), briefly and slowly."""
 from __future__ import annotations
 
-from bench.loadgen import Options, bucket_quantiles_us, format_table, percentiles_us, run_load
+from bench.loadgen import Options, format_table, run_load
+from bench.stats import bucket_quantiles_us, percentiles_us
 
 
 def test_percentile_helpers():

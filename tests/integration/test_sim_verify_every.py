@@ -91,7 +91,7 @@ def test_default_simulator_recovers_every_signature():
 
 
 def test_verify_every_comes_from_the_sim_config_and_defaults_to_every_signature(tmp_path):
-    from bench.loadgen import INSTRUMENTS, MID, SIM_CONFIG
+    from bench.processes import INSTRUMENTS, MID, SIM_CONFIG
 
     config = parse_config(SIM_CONFIG.format(tmp=tmp_path, mid=MID, instruments=INSTRUMENTS, verify_every=7))
     assert config.venues[0].sim.verify_every == 7

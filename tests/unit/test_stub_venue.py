@@ -8,7 +8,7 @@ import time
 
 import msgspec
 
-from bench.loadgen import INSTRUMENTS, MID, SIM_CONFIG
+from bench.processes import INSTRUMENTS, MID, SIM_CONFIG
 from bench.stubvenue import StubVenue
 from gateway.config import parse_config
 from gateway.signer import Signer
