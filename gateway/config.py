@@ -48,6 +48,10 @@ class ServerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     # after each strategy request, keep the event loop spinning this long instead of sleeping
     # in epoll (0: off); costs a whole core while orders flow (README: busy polling)
     busy_poll_us: int = 0
+    # after writing the acks of order requests, give the CPU up once (sched_yield) before the
+    # venue work: the kernel wakes the strategy on the gateway's own CPU, where it would wait
+    # for the signature and the venue write (README: Latency of the ack)
+    yield_after_acks: bool = True
 
 
 class RiskConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

@@ -42,6 +42,8 @@ from gateway.router import Router
 log = logging.getLogger("gateway.ipc")
 
 _UCRED = struct.Struct("3i")
+# requests whose ack is followed by venue work (signing, a venue write)
+_VENUE_WORK = frozenset({f.Place, f.PlaceGroup, f.Cancel, f.CancelAll, f.Replace, f.Modify})
 # descriptors besides strategy connections: venues' HTTP pools and streams, journal, nonces, metrics
 FD_RESERVE = 256
 
@@ -56,6 +58,8 @@ class StrategyConnection(asyncio.Protocol):
         self._splitter = FrameSplitter(config.max_frame_bytes)
         self._busy_poll = server.busy_poll
         self._per_turn = config.max_requests_per_turn
+        self._yield = config.yield_after_acks
+        self._venue_work = False  # this read's requests gave a venue's line work
         self._replies: ReplyWriter | None = None  # made with the transport
         self.transport: asyncio.Transport | None = None
         self.strategy: str | None = None  # once it said hello
@@ -142,6 +146,10 @@ class StrategyConnection(asyncio.Protocol):
             finally:
                 replies.gathering = False
                 replies.flush()
+                if self._venue_work:
+                    self._venue_work = False
+                    if self._yield:
+                        os.sched_yield()
         if close_after is not None:
             self._fatal(*close_after)
         elif self.strategy is None:
@@ -166,6 +174,8 @@ class StrategyConnection(asyncio.Protocol):
             reply = router.handle(self, request, t_in, time.perf_counter_ns() - t0)
             if reply is not None:
                 self.send(reply)
+                if type(request) in _VENUE_WORK and reply.ok:
+                    self._venue_work = True
             if self.closing:
                 return False
         return True
