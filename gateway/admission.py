@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import logging
 
+from collections.abc import Iterable
+
 from gateway.orders.journal import Journal
+from gateway.orders.records import HaltRecord
 from gateway.validation import RequestError
 
 log = logging.getLogger("gateway.admission")
@@ -39,8 +42,26 @@ class AdmissionGate:
 
     def halt(self, reason: str) -> None:
         self.halted = reason
+        self._journal_halt()
 
     def resume(self) -> str | None:
         """Lift a fleet halt; returns the reason it had (None: it was not halted)."""
         was, self.halted = self.halted, None
+        self._journal_halt()
         return was
+
+    # a fleet halt survives a restart: journaled when it changes, and in every compaction
+
+    def _journal_halt(self) -> None:
+        if self._journal is not None:
+            self._journal.add(HaltRecord(self.halted))
+            self._journal.flush()  # said to fleet control as done: on file first
+
+    def records(self) -> list[HaltRecord]:
+        return [] if self.halted is None else [HaltRecord(self.halted)]
+
+    def restore(self, records: Iterable[HaltRecord]) -> None:
+        for r in records:
+            self.halted = r.reason
+        if self.halted is not None:
+            log.warning("new orders are still halted by fleet control after the restart: %s", self.halted)

@@ -12,6 +12,7 @@ from gateway.ipc.sessions import Sessions
 from gateway.ipc.views import ChangeViews
 from gateway.metrics import ConfirmationTimer, Metrics
 from gateway.orders.journal import Journal
+from gateway.orders.records import HALT, SWITCH, Record
 from gateway.orders.tracker import OrderListener, Tracker
 from gateway.risk import RiskLimits
 from gateway.router import Router
@@ -41,6 +42,16 @@ class Parts:
     def add_listener(self, listener: OrderListener) -> None:
         self.tracker.listeners.append(listener)
 
+    def gateway_state(self) -> list[Record]:
+        """The gateway's own state as journal records (armed dead man's switches, the fleet
+        halt): what a compacted journal must hold besides the orders."""
+        return [*self.sessions.switches.records(), *self.gate.records()]
+
+    def restore_gateway_state(self, records: list[Record]) -> None:
+        """After a restart, once the venues are up (a switch past due cancels at once)."""
+        self.gate.restore(r for r in records if r.k == HALT)
+        self.sessions.switches.restore(r for r in records if r.k == SWITCH)
+
 
 def assemble(risk: RiskLimits, *, closed_ttl_ns: int, max_closed: int = 100_000, metrics: Metrics | None = None,
              journal: Journal | None = None) -> Parts:
@@ -49,6 +60,7 @@ def assemble(risk: RiskLimits, *, closed_ttl_ns: int, max_closed: int = 100_000,
     tracker = Tracker(closed_ttl_ns=closed_ttl_ns, max_closed=max_closed, journal=journal)
     entry = OrderEntry(tracker, risk, {})
     sessions = Sessions(tracker, metrics, views, entry.cancel_orders)
+    sessions.switches.journal = journal
     entry.modify_rejected = sessions.modify_rejected
     gate = AdmissionGate(journal)
     health = GatewayHealth(tracker, sessions, gate, entry.venues)

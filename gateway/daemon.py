@@ -25,6 +25,7 @@ from gateway.ipc.server import StrategyServer
 from gateway.metrics import Metrics
 from gateway.orders.journal import Journal, replay
 from gateway.orders.model import Status
+from gateway.orders.records import SWITCH
 from gateway.risk import RiskLimits
 from gateway.venues.base import VenueAdapter
 from gateway.venues.outbound import CANCEL, Job
@@ -124,8 +125,9 @@ class Gateway:
                          max_closed=config.orders.max_closed_orders, metrics=Metrics(), journal=journal)
         tracker = parts.tracker
         drop_copy = None
+        gateway_state: list = []  # the journal's switch and halt records, restored once venues are up
         if journal is not None:
-            n = tracker.restore(replay(iter(records)))
+            n = tracker.restore(replay(iter(records), gateway_state))
             unsent = tracker.close_unsent()
             if unsent:
                 log.warning("journal: %d acked orders were never sent before the restart: CANCELED", unsent)
@@ -135,7 +137,7 @@ class Gateway:
 
                 drop_copy = parts.health.drop_copy = DropCopy(config.drop_copy, parts, journal)
                 snapshot, extra = drop_copy.plan_restart(records, snapshot)
-            journal.open(snapshot, extra)
+            journal.open(snapshot, [*extra, *_last_state(gateway_state)])
             del records
             log.info("journal %s: %d orders restored, %d open", journal.path, n, len(tracker.open_orders()))
         if drop_copy is not None:
@@ -157,6 +159,7 @@ class Gateway:
                 await adapter.reconcile(tracker.open_orders(venue=venue.name))
                 _resend_cancels(adapter)
                 log.info("venue %s ready (account %s)", venue.name, getattr(adapter, "account", "-"))
+            parts.restore_gateway_state(gateway_state)
             await gw.server.start()
             if config.metrics.enabled:
                 await parts.metrics.serve(config.metrics.address)
@@ -179,6 +182,7 @@ class Gateway:
             await asyncio.sleep(1)
             tick += 1
             watch_pending(self.tracker, self.venues.values())
+            self.parts.sessions.switches.journal_touched()
             if tick % 10 == 0:
                 tracker = self.tracker
                 tracker.purge_closed()
@@ -186,7 +190,7 @@ class Gateway:
                 dc = self.drop_copy
                 if (journal is not None and journal.wants_compaction(self.config.journal.compact_above_bytes)
                         and (dc is None or dc.may_compact())):
-                    head = dc.compaction_head() if dc is not None else ()
+                    head = [*(dc.compaction_head() if dc is not None else ()), *self.parts.gateway_state()]
                     self._compaction = asyncio.ensure_future(journal.compact(list(tracker.orders.values()),
                                                                              head=head))
 
@@ -272,6 +276,18 @@ def lock_state(config: Config) -> int:
     return fd
 
 
+
+
+def _last_state(records: list) -> list:
+    """Of the journal's gateway-state records, the ones still in force: each strategy's last
+    switch record if armed, the last halt record if halted."""
+    switches, halt = {}, None
+    for r in records:
+        if r.k == SWITCH:
+            switches[r.strategy] = r
+        else:
+            halt = r
+    return [r for r in switches.values() if r.timeout_ms] + ([halt] if halt is not None and halt.reason else [])
 
 
 def _resend_cancels(adapter) -> None:

@@ -30,8 +30,8 @@ import msgspec
 
 from gateway._core.framing import FrameError, FrameSplitter, encode_frame
 from gateway.orders.model import Order
-from gateway.orders.records import (NEW, Record, apply_record, decode, encoder, fill_record, order_from_record,
-                                    order_record, sent_record, state_record, venue_record)
+from gateway.orders.records import (HALT, NEW, SWITCH, Record, apply_record, decode, encoder, fill_record,
+                                    order_from_record, order_record, sent_record, state_record, venue_record)
 
 log = logging.getLogger("gateway.journal")
 
@@ -339,6 +339,9 @@ def _write_all(fd: int, data: bytearray) -> None:
         raise
 
 
+_GATEWAY_STATE = (SWITCH, HALT)
+
+
 def _fsync_and_close(fd: int) -> None:
     try:
         os.fsync(fd)
@@ -346,12 +349,18 @@ def _fsync_and_close(fd: int) -> None:
         os.close(fd)
 
 
-def replay(records: Iterator[Record]) -> list[Order]:
-    """Orders as the journal last knew them, in creation order."""
+def replay(records: Iterator[Record], gateway_state: list[Record] | None = None) -> list[Order]:
+    """Orders as the journal last knew them, in creation order; the gateway's own records
+    (dead man's switches, the fleet halt) go to gateway_state, in the journal's order."""
     orders: dict[str, Order] = {}
     for r in records:
-        if r.k == NEW:
+        kind = r.k
+        if kind == NEW:
             orders[r.id] = order_from_record(r)
+            continue
+        if kind in _GATEWAY_STATE:
+            if gateway_state is not None:
+                gateway_state.append(r)
             continue
         order = orders.get(r.id)
         if order is not None:

@@ -22,6 +22,9 @@ NEW, VENUE, STATE, FILL, SENT, MODIFY, AMEND = "N", "V", "S", "F", "X", "M", "A"
 # the drop copy's (gateway/dropcopy/catchup.py), which change no order on replay: a cancel
 # reject, the last change JetStream holds of orders, an event made but not yet published
 CANCEL_REJECT, PUBLISHED, EVENT = "R", "P", "E"
+# the gateway's own state, which changes no order either: a strategy's dead man's switch, the
+# fleet halt (gateway/deadman.py, gateway/admission.py): the last of each kind holds
+SWITCH, HALT = "W", "H"
 
 Amount = Union[int, str, None]
 _I64 = 1 << 63
@@ -132,8 +135,20 @@ class EventRecord(Record, tag=EVENT):
     p: bytes  # payload
 
 
+class SwitchRecord(Record, tag=SWITCH):
+    k: ClassVar[str] = SWITCH
+    strategy: str
+    timeout_ms: int  # 0: disarmed
+    last_request_ns: int  # wall clock (time.time_ns) of the strategy's last request known to the gateway
+
+
+class HaltRecord(Record, tag=HALT):
+    k: ClassVar[str] = HALT
+    reason: str | None  # None: resumed
+
+
 _KINDS = (NewRecord, VenueRecord, StateRecord, FillRecord, SentRecord, ModifyRecord, AmendRecord,
-          CancelRejectRecord, PublishedRecord, EventRecord)
+          CancelRejectRecord, PublishedRecord, EventRecord, SwitchRecord, HaltRecord)
 AnyRecord = Union[_KINDS]  # type: ignore[valid-type]
 _BY_KIND = {cls.k: cls for cls in _KINDS}
 
