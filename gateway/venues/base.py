@@ -389,7 +389,23 @@ class VenueAdapter(abc.ABC):
 
     async def reconcile(self, orders: list[Order]) -> None:
         """Bring these orders (open as far as the gateway knows) in line with the venue:
-        after a restart from the journal and after every stream reconnect."""
+        after a restart from the journal and after every stream reconnect. What the venue
+        lists of them is applied (apply_listing); each one it does not list, or every one
+        when it cannot list them, is looked up alone, never left as it was."""
+        if not orders:
+            return
+        try:
+            listed = await self.apply_listing(orders)
+        except (HttpError, VenueError) as exc:
+            self.log.error("reconcile: cannot list orders: %s; asking order by order", exc)
+            listed = set()
+        self.not_listed(orders, listed)
+        self.log.info("reconciled %d orders with the venue", len(orders))
+
+    async def apply_listing(self, orders: list[Order]) -> set[str]:
+        """Apply what the venue's order listing says of these orders; returns the order ids
+        of those it lists. Without a listing, every order is looked up alone."""
+        return set()
 
     async def stream_up(self) -> None:
         """The stream is up: after a reconnect, what the venue sent while it was down is lost,

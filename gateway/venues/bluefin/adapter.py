@@ -501,7 +501,8 @@ class BluefinAdapter(VenueAdapter):
             raise VenueError("venue_error", self.error_text(response))
         return schemas.orders_decoder.decode(response.body)
 
-    async def reconcile(self, orders: list[Order]) -> None:
+    async def apply_listing(self, orders: list[Order]) -> set[str]:
+        # open orders only, market by market: those of a market that cannot be listed are looked up
         listed_ids = set()
         for market in sorted({self._market(o) for o in orders}):
             try:
@@ -519,8 +520,7 @@ class BluefinAdapter(VenueAdapter):
                     # fills made while away show as the venue's total (no trade records for them)
                     self._on_order(payload, order, filled=_e18_of_e9(payload.filledQuantityE9))
                     self.run_deferred(order)
-        self.not_listed(orders, listed_ids)
-        self.log.info("reconciled %d orders with the venue", len(orders))
+        return listed_ids
 
     # cancels
 

@@ -469,6 +469,9 @@ class BsxAdapter(VenueAdapter):
         elif message.channel == schemas.AUTH_CHANNEL and message.type != "authenticated":
             self.log.warning("stream auth refused: %s %s", message.code, message.message)
 
+    async def reconcile(self, orders: list[Order]) -> None:
+        """Every (re)subscribe brings the snapshot of the open orders (_reconcile): nothing to ask here."""
+
     def _reconcile(self, snapshot: list[schemas.Order]) -> None:
         listed = set()
         for venue_order in snapshot:

@@ -14,6 +14,7 @@ from gateway.venues.base import Capabilities, VenueAdapter, VenueError
 from gateway.venues.resolver import FOUND, NOT_FOUND
 from gateway.venues.citrex import schemas
 from gateway.venues.citrex.config import CitrexConfig
+from gateway.venues.credentials import load_signer
 from gateway.venues.citrex.venue_data import CitrexVenueData
 from gateway.venues.citrex.signing import CitrexSigner
 from gateway.net.ws import ReconnectingStream
@@ -36,19 +37,6 @@ JSON = b"Content-Type: application/json\r\n"
 CANCEL_FAILED_PREFIX = "idToCancel:"
 
 
-def load_signer(config: CitrexConfig) -> Signer:
-    if config.key_env:
-        return Signer.from_env(config.key_env)
-    if config.generate_key:
-        try:
-            return Signer.from_file(config.key_file)
-        except Exception as exc:  # noqa: BLE001
-            if "does not exist" not in str(exc):
-                raise
-            return Signer.generate_file(config.key_file)
-    return Signer.from_file(config.key_file)
-
-
 class CitrexAdapter(VenueAdapter):
     capabilities = Capabilities(cancel_replace=True, cancel_all=True, batch_cancel=False)
     venue_data_type = CitrexVenueData
@@ -56,7 +44,7 @@ class CitrexAdapter(VenueAdapter):
     def __init__(self, config: CitrexConfig, tracker: Tracker, metrics=None, *, signer: Signer | None = None):
         super().__init__(config, tracker, metrics)
         self.config: CitrexConfig = config
-        signer = signer or load_signer(config)
+        signer = signer or load_signer(config.key_file, config.key_env, "account key", config.generate_key)
         self.sign = CitrexSigner(
             signer, sub_account_id=config.sub_account_id, chain_id=config.chain_id,
             verifying_contract=config.verifying_contract, domain_name=config.domain_name,
@@ -94,28 +82,19 @@ class CitrexAdapter(VenueAdapter):
             self._cookie = cookie
             self._auth_headers = JSON + f"Cookie: {schemas.SESSION_COOKIE}={cookie}\r\n".encode()
 
-    async def reconcile(self, orders: list[Order]) -> None:
+    async def apply_listing(self, orders: list[Order]) -> set[str]:
+        # the list holds closed orders too: what it lacks the venue never took (or has forgotten)
         for order in orders:
             nonce = CitrexVenueData.read(order).nonce
             if nonce is not None:
                 self._by_nonce[nonce] = order
-        if not orders:
-            return
-        try:
-            venue_orders = await self._query("/v1/orders")
-        except (HttpError, VenueError) as exc:
-            self.log.error("reconcile: cannot list orders: %s; asking order by order", exc)
-            self.not_listed(orders, set())
-            return
         seen = set()
-        for venue_order in venue_orders:
+        for venue_order in await self._query("/v1/orders"):
             order = self.tracker.by_venue(self.name, venue_order.id) or self._by_nonce.get(venue_order.nonce)
             if order is not None and order in orders:
                 seen.add(order.order_id)
                 self._apply_venue_order(venue_order, order)
-        # the list holds closed orders too: what it lacks the venue never took (or has forgotten)
-        self.not_listed(orders, seen)
-        self.log.info("reconciled %d orders with the venue", len(orders))
+        return seen
 
     async def _ws_headers(self, fresh: bool = False) -> dict[str, str]:
         if fresh or self._cookie is None:

@@ -315,19 +315,10 @@ class DxtradeAdapter(VenueAdapter):
         group = DxtradeVenueData.read(order).group
         return super().cancel_reason(order, venue_reason or (f"{group} group" if group else None))
 
-    async def reconcile(self, orders: list[Order]) -> None:
-        if not orders:
-            return
+    async def apply_listing(self, orders: list[Order]) -> set[str]:
         for order in orders:
             self._by_code[order.order_id] = order
-        try:
-            listed = await self.poll()
-        except (HttpError, VenueError) as exc:
-            self.log.error("reconcile: cannot list orders: %s; asking order by order", exc)
-            self.not_listed(orders, set())
-            return
-        seen = {self._find(o).order_id for o in listed if self._find(o) is not None}
-        self.not_listed(orders, seen)
+        return {self._find(o).order_id for o in await self.poll() if self._find(o) is not None}
 
     # placing
 

@@ -318,25 +318,17 @@ class PoloniexAdapter(VenueAdapter):
         self.tracker.apply(order, status, filled=_e18(record.filledQuantity), avg_price=_e18(record.avgPrice),
                            reason=order.reason or reason)
 
-    async def reconcile(self, orders: list[Order]) -> None:
-        if not orders:
-            return
-        try:
-            regular = {o.clientOrderId: o for o in await self.open_orders()}
-            smart = {o.clientOrderId: o for o in await self.smart_orders()}
-        except (HttpError, VenueError) as exc:
-            self.log.error("reconcile: cannot list orders: %s; asking order by order", exc)
-            self.not_listed(orders, set())
-            return
+    async def apply_listing(self, orders: list[Order]) -> set[str]:
+        # open orders only: one closed since, triggered, or never taken is looked up by id
+        regular = {o.clientOrderId: o for o in await self.open_orders()}
+        smart = {o.clientOrderId: o for o in await self.smart_orders()}
         listed = set()
         for order in orders:
             record = (smart if self._is_smart(order) else regular).get(order.order_id)
             if record is not None:
                 listed.add(order.order_id)
                 self._apply_record(record, order)
-        # closed since, triggered, or never taken: only a look-up by id says which
-        self.not_listed(orders, listed)
-        self.log.info("reconciled %d orders with the venue", len(orders))
+        return listed
 
     # the private stream
 
