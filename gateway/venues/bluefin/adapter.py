@@ -427,9 +427,9 @@ class BluefinAdapter(VenueAdapter):
         if filled is None:
             filled = _e18_of_e9(payload.filledQuantityE9) or None
         self.tracker.apply(order, status, fills, filled=filled, reason=order.reason or reason, channel="stream")
-        self._missed_trades(order)
+        self._fetch_missed_trades(order)
 
-    def _missed_trades(self, order: Order) -> None:
+    def _fetch_missed_trades(self, order: Order) -> None:
         """The venue's total is ahead of the trades we booked: the trade history has their prices."""
         if order.filled > order.booked and order.order_id not in self._fetching_history:
             self._fetching_history.add(order.order_id)
@@ -468,7 +468,7 @@ class BluefinAdapter(VenueAdapter):
         filled = order.quantity - remaining if 0 < remaining <= order.quantity else None
         if fills or filled:
             self.tracker.apply(order, None, fills, filled=filled, channel="stream")
-        self._missed_trades(order)
+        self._fetch_missed_trades(order)
         if order.status is Status.PENDING_NEW and not order.filled:
             # the venue never opened it: the seed's way of rejecting an order
             self.reject(order, f"{REASON_TEXT.get(why, why)} ({why})")

@@ -462,7 +462,7 @@ class BsxAdapter(VenueAdapter):
                 for venue_order in message.data or ():
                     self._apply_venue_order(venue_order, channel="stream")
             elif message.type == "snapshot":
-                self._reconcile(message.data or [])
+                self._apply_snapshot(message.data or [])
                 self.stream.up.set()
             elif message.type == "error":
                 self.log.warning("orders channel error %s: %s", message.code, message.message)
@@ -470,9 +470,9 @@ class BsxAdapter(VenueAdapter):
             self.log.warning("stream auth refused: %s %s", message.code, message.message)
 
     async def reconcile(self, orders: list[Order]) -> None:
-        """Every (re)subscribe brings the snapshot of the open orders (_reconcile): nothing to ask here."""
+        """Every (re)subscribe brings the snapshot of the open orders (_apply_snapshot): nothing to ask here."""
 
-    def _reconcile(self, snapshot: list[schemas.Order]) -> None:
+    def _apply_snapshot(self, snapshot: list[schemas.Order]) -> None:
         listed = set()
         for venue_order in snapshot:
             self._apply_venue_order(venue_order)

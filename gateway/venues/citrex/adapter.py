@@ -89,7 +89,7 @@ class CitrexAdapter(VenueAdapter):
             if nonce is not None:
                 self._by_nonce[nonce] = order
         seen = set()
-        for venue_order in await self._query("/v1/orders"):
+        for venue_order in await self._list_orders("/v1/orders"):
             order = self.tracker.by_venue(self.name, venue_order.id) or self._by_nonce.get(venue_order.nonce)
             if order is not None and order in orders:
                 seen.add(order.order_id)
@@ -141,7 +141,7 @@ class CitrexAdapter(VenueAdapter):
 
     async def lookup(self, order: Order) -> str:
         """The venue's list of the account's orders (open and closed) has it by nonce, or not."""
-        venue_orders = await self._query("/v1/orders")
+        venue_orders = await self._list_orders("/v1/orders")
         nonce = CitrexVenueData.read(order).nonce
         for venue_order in venue_orders:
             if (nonce is not None and venue_order.nonce == nonce) or (
@@ -150,7 +150,7 @@ class CitrexAdapter(VenueAdapter):
                 return FOUND
         return NOT_FOUND
 
-    async def _query(self, path: str) -> list[schemas.Order]:
+    async def _list_orders(self, path: str) -> list[schemas.Order]:
         query = f"{path}?account={self.account}&subAccountId={self.config.sub_account_id}"
         response = await self.http.request("GET", query, b"", self._auth_headers)
         if response.status == 401:

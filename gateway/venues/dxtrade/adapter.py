@@ -62,11 +62,11 @@ MODIFY_ERRORS = {
 }
 
 
-def _scaled(value: Decimal | None) -> int | None:
+def _e18(value: Decimal | None) -> int | None:
     return None if value is None else parse_scaled(format(value, "f"), SCALE)
 
 
-def _text(value: int) -> str:
+def _decimal(value: int) -> str:
     return format_scaled(value, SCALE)
 
 
@@ -282,11 +282,11 @@ class DxtradeAdapter(VenueAdapter):
         rested = order.status in (Status.OPEN, Status.PARTIALLY_FILLED, Status.PENDING_CANCEL,
                                   Status.PENDING_REPLACE)
         fills = [
-            Fill(trade_id=e.executionCode, price=_scaled(e.lastPrice), quantity=_scaled(e.lastQuantity),
+            Fill(trade_id=e.executionCode, price=_e18(e.lastPrice), quantity=_e18(e.lastQuantity),
                  ts_ns=_ts_ns(e.transactionTime), is_maker=rested)
             for e in venue_order.executions if e.lastQuantity and e.lastPrice is not None
         ]
-        filled = _scaled(leg.filledQuantity) if leg is not None else None
+        filled = _e18(leg.filledQuantity) if leg is not None else None
         status = STATUS.get(venue_order.status.upper())
         reason = self.cancel_reason(order) if status is Status.CANCELED else None
         if status is Status.REJECTED:
@@ -298,10 +298,10 @@ class DxtradeAdapter(VenueAdapter):
     def _take_amendment(self, order: Order, venue_order: schemas.Order, leg: schemas.Leg | None) -> None:
         """The venue's price and quantity are the order's: a modify (ours or another
         session's) shows here in version order."""
-        quantity = _scaled(leg.quantity) if leg is not None and leg.quantity else None
-        limit = _scaled(venue_order.limitPrice)
+        quantity = _e18(leg.quantity) if leg is not None and leg.quantity else None
+        limit = _e18(venue_order.limitPrice)
         if limit is None and leg is not None and venue_order.type in ("LIMIT", "STOP_LIMIT"):
-            limit = _scaled(leg.price)
+            limit = _e18(leg.price)
         changed = False
         if quantity is not None and quantity != order.quantity:
             order.quantity, changed = quantity, True
@@ -331,11 +331,11 @@ class DxtradeAdapter(VenueAdapter):
             kind = "LIMIT" if order.type is OrderType.LIMIT else "MARKET"
         return schemas.OrderRequest(
             orderCode=order.order_id, type=kind, instrument=str(self.instruments[order.symbol].product_id),
-            quantity=_text(order.quantity if quantity is None else quantity),
+            quantity=_decimal(order.quantity if quantity is None else quantity),
             side=order.side.value.upper(), tif=order.tif.value.upper(),
             positionEffect=DxtradeVenueData.read(order).position_effect or "OPEN",
-            limitPrice=None if price is None or order.type is OrderType.MARKET else _text(price),
-            stopPrice=None if order.stop_price is None else _text(order.stop_price),
+            limitPrice=None if price is None or order.type is OrderType.MARKET else _decimal(price),
+            stopPrice=None if order.stop_price is None else _decimal(order.stop_price),
         )
 
     def _body_at_write(self, orders: list[Order], make) -> bytes:
@@ -426,7 +426,7 @@ class DxtradeAdapter(VenueAdapter):
     def _order_path(self, order: Order) -> str:
         return f"{self._orders_path}/{quote(order.order_id, safe='')}"
 
-    async def _refresh(self, order: Order) -> schemas.Order | None:
+    async def _fetch_order(self, order: Order) -> schemas.Order | None:
         """The order as the venue has it now, and its ETag; None if it does not know it."""
         response = await self._request("GET", self._order_path(order), trading=False)
         if response.status != 200:
@@ -442,7 +442,7 @@ class DxtradeAdapter(VenueAdapter):
     async def _etag(self, order: Order) -> str:
         etag = DxtradeVenueData.read(order).etag
         if etag is None:
-            await self._refresh(order)
+            await self._fetch_order(order)
             etag = DxtradeVenueData.read(order).etag or ""
         return etag
 
@@ -469,7 +469,7 @@ class DxtradeAdapter(VenueAdapter):
         if response.status == 412 and may_retry:
             # the order changed since our ETag: cancel again only if it still works
             try:
-                now = await self._refresh(order)
+                now = await self._fetch_order(order)
             except (HttpError, VenueError) as exc:
                 self.cancel_refused(order, f"cancel outcome unknown: {exc}")
                 return
@@ -499,7 +499,7 @@ class DxtradeAdapter(VenueAdapter):
         if price is not None and order.type is OrderType.MARKET:
             raise VenueError("bad_field", "a market order has no price to modify")
         if quantity is not None and quantity <= order.filled:
-            raise VenueError("bad_quantity", f"quantity must exceed the {_text(order.filled)} filled already")
+            raise VenueError("bad_quantity", f"quantity must exceed the {_decimal(order.filled)} filled already")
 
     async def modify(self, order: Order, price: int | None, quantity: int | None) -> None:
         # checked when accepted; the order may have moved on while the request waited
@@ -531,7 +531,7 @@ class DxtradeAdapter(VenueAdapter):
                 self.tracker.amended(order)
                 return
             if response.status == 412 and attempt == 1:
-                now = await self._refresh(order)
+                now = await self._fetch_order(order)
                 why = self._intent_lost(now, quantity)
                 if why:
                     raise VenueError("stale_order", f"modify of {order.client_order_id} not sent again: {why}")
@@ -552,9 +552,9 @@ class DxtradeAdapter(VenueAdapter):
             return "the venue no longer knows the order"
         if now.status.upper() != "WORKING":
             return f"the order is {now.status} at the venue"
-        filled = _scaled(now.legs[0].filledQuantity) if now.legs else 0
+        filled = _e18(now.legs[0].filledQuantity) if now.legs else 0
         if quantity is not None and quantity <= filled:
-            return f"{_text(filled)} has filled meanwhile, not below the new quantity"
+            return f"{_decimal(filled)} has filled meanwhile, not below the new quantity"
         return None
 
     def _modify_error(self, order: Order, response: Response) -> VenueError:

@@ -53,7 +53,7 @@ def _e18(text: str) -> int:
     return parse_scaled(text, SCALE)
 
 
-def _dec(value: int) -> str:
+def _decimal(value: int) -> str:
     return format_scaled(value, SCALE)
 
 
@@ -110,14 +110,14 @@ class PoloniexAdapter(VenueAdapter):
 
     # signed requests
 
-    def _headers(self, method: str, target: str, body: bytes) -> bytes:
+    def _signed_headers(self, method: str, target: str, body: bytes) -> bytes:
         # signed as late as the HttpClient allows: its body hook cannot set headers
         ts = time.time_ns() // 1_000_000
         signature = sign_request(self.creds.api_secret, method, target, body, ts)
         return self._fixed_headers + f"signTimestamp: {ts}\r\nsignature: {signature}\r\n".encode()
 
     async def _send(self, method: str, target: str, body: bytes = b"") -> asyncio.Future:
-        return await self.http.send(method, target, body, self._headers(method, target, body))
+        return await self.http.send(method, target, body, self._signed_headers(method, target, body))
 
     async def _request(self, method: str, target: str, body: bytes = b"") -> Response:
         return await (await self._send(method, target, body))
@@ -163,19 +163,19 @@ class PoloniexAdapter(VenueAdapter):
     def _order_body(self, order: Order) -> bytes:
         symbol = str(self.instruments[order.symbol].product_id)
         side = "BUY" if order.side is Side.BUY else "SELL"
-        price = None if order.price is None else _dec(order.price)
+        price = None if order.price is None else _decimal(order.price)
         # GTC is the venue's default: sent as none, as ccxt does
         tif = None if order.tif is TimeInForce.GTC else order.tif.value.upper()
         if order.stop_price is not None:
             body = s.encoder.encode(s.PlaceSmartOrder(
-                symbol=symbol, side=side, type="STOP_LIMIT" if price else "STOP", stopPrice=_dec(order.stop_price),
-                quantity=_dec(order.quantity), price=price, timeInForce=tif, clientOrderId=order.order_id))
+                symbol=symbol, side=side, type="STOP_LIMIT" if price else "STOP", stopPrice=_decimal(order.stop_price),
+                quantity=_decimal(order.quantity), price=price, timeInForce=tif, clientOrderId=order.order_id))
         else:
             kind = "MARKET" if order.type is OrderType.MARKET else ("LIMIT_MAKER" if order.post_only else "LIMIT")
             if kind == "MARKET":
                 tif = None  # the venue takes no timeInForce on a market order
             body = s.encoder.encode(s.PlaceOrder(
-                symbol=symbol, side=side, type=kind, quantity=_dec(order.quantity), price=price, timeInForce=tif,
+                symbol=symbol, side=side, type=kind, quantity=_decimal(order.quantity), price=price, timeInForce=tif,
                 clientOrderId=order.order_id))
         return body
 
@@ -190,7 +190,7 @@ class PoloniexAdapter(VenueAdapter):
         target = "/smartorders" if order.stop_price is not None else "/orders"
         body = self._order_body(order)
         # the request's HMAC is the order's signature, its signTimestamp the order's nonce
-        headers = self.timed_sign(self._headers, "POST", target, body)
+        headers = self.timed_sign(self._signed_headers, "POST", target, body)
         self.stamp_sent(order)
         reply = await self.http.send("POST", target, body, headers)
         reply.add_done_callback(partial(self._on_place_reply, order))
@@ -216,10 +216,10 @@ class PoloniexAdapter(VenueAdapter):
 
     async def lookup(self, order: Order) -> str:
         """By our client id, which the venue keeps for open and closed orders."""
-        record = await self.get_order(s.CID_PREFIX + order.order_id, smart=self._is_smart(order))
-        if record is None:
+        venue_order = await self.get_order(s.CID_PREFIX + order.order_id, smart=self._is_smart(order))
+        if venue_order is None:
             return NOT_FOUND
-        self._apply_record(record, order)
+        self._apply_venue_order(venue_order, order)
         return FOUND
 
     # what the venue says about an order
@@ -230,7 +230,7 @@ class PoloniexAdapter(VenueAdapter):
             return order
         return self.tracker.by_venue(self.name, venue_id)
 
-    def _triggered(self, order: Order, venue_id: str) -> None:
+    def _on_triggered(self, order: Order, venue_id: str) -> None:
         """The smart order became a regular order on the book: follow that one from now on."""
         data = PoloniexVenueData.ensure_on(order)
         if not data.triggered:
@@ -276,7 +276,7 @@ class PoloniexAdapter(VenueAdapter):
             return
         first, last = events[0], events[-1]
         if first.source == s.SOURCE_SMART or order.stop_price is not None:
-            self._triggered(order, first.orderId)
+            self._on_triggered(order, first.orderId)
         elif order.venue_order_id is None:
             self.tracker.bind_venue_id(order, first.orderId)
             self.run_deferred(order)
@@ -290,32 +290,32 @@ class PoloniexAdapter(VenueAdapter):
                            notional=_e18(last.filledAmount) * ONE, reason=order.reason or reason,
                            channel="stream")
 
-    def _apply_record(self, record: s.Order | s.SmartOrder, order: Order) -> None:
+    def _apply_venue_order(self, venue_order: s.Order | s.SmartOrder, order: Order) -> None:
         """A GET answer (reconcile, lost reply): states and totals, no trade list."""
-        if isinstance(record, s.SmartOrder):
-            if record.state == s.TRIGGERED and record.triggeredOrder is not None:
-                self._triggered(order, record.triggeredOrder.id)
-                self._apply_record(record.triggeredOrder, order)
+        if isinstance(venue_order, s.SmartOrder):
+            if venue_order.state == s.TRIGGERED and venue_order.triggeredOrder is not None:
+                self._on_triggered(order, venue_order.triggeredOrder.id)
+                self._apply_venue_order(venue_order.triggeredOrder, order)
                 return
             if order.venue_order_id is None:
-                PoloniexVenueData.ensure_on(order).smart_id = record.id
-                self.tracker.bind_venue_id(order, record.id)
+                PoloniexVenueData.ensure_on(order).smart_id = venue_order.id
+                self.tracker.bind_venue_id(order, venue_order.id)
                 self.run_deferred(order)
-            if record.state == s.PENDING_NEW:
+            if venue_order.state == s.PENDING_NEW:
                 self.tracker.apply(order, Status.UNTRIGGERED)
-            elif record.state != s.TRIGGERED:
-                status, reason = self._status(order, record.state)
+            elif venue_order.state != s.TRIGGERED:
+                status, reason = self._status(order, venue_order.state)
                 self.tracker.apply(order, status, reason=order.reason or reason)
             return
-        if record.source == s.SOURCE_SMART or order.stop_price is not None:
-            self._triggered(order, record.id)
+        if venue_order.source == s.SOURCE_SMART or order.stop_price is not None:
+            self._on_triggered(order, venue_order.id)
         elif order.venue_order_id is None:
-            self.tracker.bind_venue_id(order, record.id)
+            self.tracker.bind_venue_id(order, venue_order.id)
             self.run_deferred(order)
-        status, reason = self._status(order, record.state)
+        status, reason = self._status(order, venue_order.state)
         # fills made while we were not listening show as the venue's totals: they count toward
         # the trade records the stream may still bring, never on top of them
-        self.tracker.apply(order, status, filled=_e18(record.filledQuantity), avg_price=_e18(record.avgPrice),
+        self.tracker.apply(order, status, filled=_e18(venue_order.filledQuantity), avg_price=_e18(venue_order.avgPrice),
                            reason=order.reason or reason)
 
     async def apply_listing(self, orders: list[Order]) -> set[str]:
@@ -324,10 +324,10 @@ class PoloniexAdapter(VenueAdapter):
         smart = {o.clientOrderId: o for o in await self.smart_orders()}
         listed = set()
         for order in orders:
-            record = (smart if self._is_smart(order) else regular).get(order.order_id)
-            if record is not None:
+            venue_order = (smart if self._is_smart(order) else regular).get(order.order_id)
+            if venue_order is not None:
                 listed.add(order.order_id)
-                self._apply_record(record, order)
+                self._apply_venue_order(venue_order, order)
         return listed
 
     # the private stream
@@ -447,13 +447,13 @@ class PoloniexAdapter(VenueAdapter):
         else:
             target = f"/orders/{old.venue_order_id}"
         body = s.encoder.encode(s.Replace(
-            clientOrderId=new.order_id, price=None if new.price is None else _dec(new.price),
-            quantity=_dec(new.quantity), proceedOnFailure="true" if proceed_on_failure else "false"))
+            clientOrderId=new.order_id, price=None if new.price is None else _decimal(new.price),
+            quantity=_decimal(new.quantity), proceedOnFailure="true" if proceed_on_failure else "false"))
         if proceed_on_failure:
             self._held[new.order_id] = []
         # the venue weighs a cancel-replace as two requests
         try:
-            reply = await self.http.send("PUT", target, body, self._headers("PUT", target, body), weight=2)
+            reply = await self.http.send("PUT", target, body, self._signed_headers("PUT", target, body), weight=2)
         except BaseException:
             self._held.pop(new.order_id, None)
             raise
@@ -484,15 +484,15 @@ class PoloniexAdapter(VenueAdapter):
         smart_id = PoloniexVenueData.read(old).smart_id
         ref = (old.venue_order_id if smart_id is None else smart_id) if smart else old.venue_order_id
         try:
-            record = await self.get_order(ref, smart=smart)
+            venue_order = await self.get_order(ref, smart=smart)
         except (HttpError, VenueError) as exc:
             self.log.error("order %s: cannot read its state after a replace: %s", old.order_id, exc)
             return None
-        if record is None:
+        if venue_order is None:
             return None
-        if isinstance(record, s.SmartOrder) and record.state == s.TRIGGERED:
+        if isinstance(venue_order, s.SmartOrder) and venue_order.state == s.TRIGGERED:
             return s.TRIGGERED
-        return record.state
+        return venue_order.state
 
     async def _settle_proceeded(self, old: Order, new: Order, smart: bool, new_id: str) -> None:
         """200 with proceedOnFailure: the new order is placed; was the old one cancelled?"""
