@@ -189,8 +189,8 @@ class VenueAdapter(abc.ABC):
             self._by_nonce.pop(order.venue_data.nonce, None)
 
     def timed_sign(self, sign: Callable[..., T], *args) -> T:
-        """sign(*args): the venue's signing step for an order request (its nonce or timestamp and
-        its signature), timed as the sign stage."""
+        """sign(*args): the venue's signing step for an order request (its signature, and the
+        nonce or timestamp made for it), timed as the sign stage."""
         t0 = time.perf_counter_ns()
         signed = sign(*args)
         self.stages.sign.observe(time.perf_counter_ns() - t0)

@@ -295,3 +295,13 @@ def test_a_poloniex_stop_order_replayed_without_venue_data_is_still_asked_for_as
     assert order.venue_data is None and adapter._is_smart(order)
     order.venue_data = PoloniexVenueData(triggered=True)
     assert not adapter._is_smart(order)
+
+
+def test_an_order_without_venue_data_reads_as_unset_and_is_never_written_through_that():
+    order = _order(Tracker(_Quiet()), "citrex", "c1")
+    unset = CitrexVenueData.read(order)
+    assert unset.nonce is None and order.venue_data is None
+    with pytest.raises(AttributeError):
+        unset.nonce = 1  # shared by every order without venue data: frozen
+    CitrexVenueData.ensure_on(order).nonce = 1
+    assert CitrexVenueData.read(order) is order.venue_data and order.venue_data.nonce == 1
