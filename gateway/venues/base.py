@@ -178,7 +178,11 @@ class VenueAdapter(abc.ABC):
         wait for the journal; after a lost reply or a crash the venue is asked by it) and the
         nonce index the venue's events are matched by."""
         nonce = self.nonces.next()
-        self.venue_data_type.ensure_on(order).nonce = nonce
+        data = order.venue_data
+        if data is None:  # VenueData.ensure_on, inline: this is on every order's path
+            order.venue_data = self.venue_data_type(nonce=nonce)
+        else:
+            data.nonce = nonce
         self._by_nonce[nonce] = order
         self.tracker.note_venue_data(order)
         return nonce
