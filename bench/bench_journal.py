@@ -14,7 +14,7 @@ from gateway.orders import records as rec
 from gateway.orders.journal import Journal, _append, replay
 from gateway.orders.model import ONE, OrderType, Side, Status, TimeInForce
 from gateway.orders.tracker import Tracker
-from gateway.venues.citrex.records import CitrexOrderRef
+from gateway.venues.citrex.venue_data import CitrexVenueData
 
 _map_encoder = msgspec.msgpack.Encoder()
 
@@ -38,7 +38,7 @@ def _orders(n: int) -> list:
                               price=65000 * ONE + i * ONE // 2, quantity=ONE // 10)
         o.sent_at_ns = 1_700_000_000_000_000_000 + i
         o.venue_order_id = str(10**17 + i)
-        o.venue_data = CitrexOrderRef(nonce=1_700_000_000_000_000 + i)  # what the adapter keeps
+        o.venue_data = CitrexVenueData(nonce=1_700_000_000_000_000 + i)  # what the adapter keeps
         tracker.apply(o, Status.OPEN)
     return list(tracker.orders.values())
 

@@ -94,7 +94,7 @@ class Order(msgspec.Struct, gc=False):
     replaces: str | None = None  # order_id this one replaces (cancel-and-replace)
     replaced_by: str | None = None
     trade_ids: dict[str, str | None] = msgspec.field(default_factory=dict)  # trade id -> channel that booked it
-    # adapter-private (nonce, product id, ...): the adapter's own slotted record (its order_ref),
+    # adapter-private (nonce, product id, ...): the adapter's VenueData (its venue_data_type),
     # made when it first needs one; a plain dict as replayed from the journal until then
     venue_data: object = None
     # the request path's own timestamps (time.perf_counter_ns) and place

@@ -208,7 +208,7 @@ def venue_record(order: Order) -> VenueRecord:
     data = order.venue_data
     if isinstance(data, dict):  # a restored order no adapter has taken back yet
         data = {k: v for k, v in data.items() if v is not None and isinstance(v, (int, str))}
-    # an adapter's record (a msgspec Struct with omit_defaults, its fields None by default) goes
+    # an adapter's VenueData (a msgspec Struct with omit_defaults, its fields None by default) goes
     # in as it is: encoded, it is the map of its set fields by name, at half the cost of building
     # that dict (the nonce's record is on the order path). Every caller encodes the record at
     # once, so it never outlives the order's next change.
@@ -251,7 +251,7 @@ def apply_record(order: Order, r: Record) -> None:
     elif kind == VENUE:
         order.venue_order_id = r.vid or order.venue_order_id
         if r.data:
-            # the adapter turns this into its own record when it starts (VenueAdapter)
+            # the adapter turns this into its VenueData when it is made (VenueAdapter)
             order.venue_data = {**order.venue_data, **r.data} if isinstance(order.venue_data, dict) else dict(r.data)
     elif kind == FILL and r.t not in order.trade_ids:
         book_fill(order, Fill(trade_id=r.t, price=_i(r.p), quantity=_i(r.q), ts_ns=r.ts, is_maker=r.maker,

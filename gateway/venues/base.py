@@ -20,23 +20,25 @@ from __future__ import annotations
 import abc
 import asyncio
 import logging
+import os
 import time
-from collections.abc import Awaitable, Callable
-from typing import NamedTuple
+from collections.abc import Awaitable, Callable, Collection, Sequence
+from typing import NamedTuple, TypeVar
 
 import msgspec
 
 from gateway._core.fixedpoint import parse_scaled
+from gateway._core.nonce import NonceAllocator
 
 from gateway.metrics import Metrics
-from gateway.net.http import HttpClient, HttpError
+from gateway.net.http import HttpClient, HttpError, Response
 from gateway.net.ratelimit import TokenBucket, retry_after_s
-from gateway.orders.model import SCALE, Order, Status
+from gateway.orders.model import SCALE, Order, OrderType, Status, TimeInForce
 from gateway.orders.tracker import Tracker
 from gateway.venues.config import InstrumentConfig, VenueConfig
-from gateway.venues.order_ref import OrderRef, order_ref_from
 from gateway.venues.outbound import Outbound
 from gateway.venues.resolver import UNDECIDED, Resolver
+from gateway.venues.venue_data import VenueData
 
 
 class Capabilities(msgspec.Struct, frozen=True):
@@ -69,13 +71,16 @@ class VenueError(Exception):
 
 # the response headers adapters read; the HTTP client keeps no others
 RESPONSE_HEADERS = frozenset({b"set-cookie", b"retry-after", b"etag"})
+# NonceAllocator's units, in nanoseconds (the nonce age metric)
+NONCE_UNIT_NS = {"ns": 1, "us": 1000}
+T = TypeVar("T")
 
 
 class VenueAdapter(abc.ABC):
     capabilities: Capabilities = Capabilities()
-    # what the adapter keeps on an order (Order.venue_data, None until it needs one): a slotted
-    # msgspec Struct of int / str / bool fields defaulting to None, journaled by field name
-    order_ref: type[OrderRef] | None = None
+    # what the adapter keeps on an order (Order.venue_data, None until it needs one): a
+    # VenueData (gateway/venues/venue_data.py), journaled by field name
+    venue_data_type: type[VenueData] | None = None
     # True: the adapter gathers what waits for a connection into batch requests of its own,
     # so the outbound line hands requests over without waiting for a free connection
     batches_requests = False
@@ -104,19 +109,22 @@ class VenueAdapter(abc.ABC):
         self.session_up = True
         # requests about an order the venue has not named yet (a cancel right after the place)
         self._deferred: dict[str, list[Callable[[], Awaitable[None]]]] = {}
+        # orders by the nonce they were signed with (assign_nonce), while open: how a venue
+        # event or listing that does not name the order yet finds it
+        self._by_nonce: dict[int, Order] = {}
         self.outbound = Outbound(self, config.max_queued_requests)
         # a request may be in flight this long: a venue's "unknown" is believed only after it
         self.resolver = Resolver(self, grace_s=max(2 * config.request_timeout_ms / 1000, 1.0))
-        self._restore_refs()
+        self._restore_venue_data()
 
-    def _restore_refs(self) -> None:
+    def _restore_venue_data(self) -> None:
         """Orders replayed from the journal (restored before the adapters are made) carry their
-        venue data as plain dicts: each becomes this adapter's record, once, here."""
-        if self.order_ref is None:
+        venue data as plain dicts: each becomes this adapter's venue_data_type, once, here."""
+        if self.venue_data_type is None:
             return
         for order in self.tracker.orders.values():
             if order.venue == self.name and isinstance(order.venue_data, dict):
-                order.venue_data = order_ref_from(self.order_ref, order.venue_data)
+                order.venue_data = self.venue_data_type.from_journal(order.venue_data)
 
     def http_client(self, base_url: str, *, connections: int | None = None, limited: bool = True,
                     journaled: bool = True) -> HttpClient:
@@ -153,6 +161,50 @@ class VenueAdapter(abc.ABC):
     def check_modify(self, order: Order, price: int | None, quantity: int | None) -> None:
         """What only this venue refuses in a modify (VenueError); called before it is queued."""
 
+    # the order request: its nonce, its signature, its send time
+
+    def open_nonces(self, path: str, unit: str) -> None:
+        """The nonce allocator, on its file (unit "ns" or "us": the venue's); the file keeps the
+        high-water mark across restarts, so a nonce is never given twice."""
+        if not path:
+            raise VenueError("config", f"venue {self.name}: nonce_file is required")
+        os.makedirs(os.path.dirname(path) or ".", mode=0o700, exist_ok=True)
+        self.nonces = NonceAllocator(path, unit)
+        self.nonce_unit_ns = NONCE_UNIT_NS[unit]
+
+    def assign_nonce(self, order: Order) -> int:
+        """A fresh nonce for the order's request, kept where the order is found by it again: its
+        venue data (journaled here, so on disk before the bytes leave: the HTTP client's writes
+        wait for the journal; after a lost reply or a crash the venue is asked by it) and the
+        nonce index the venue's events are matched by."""
+        nonce = self.nonces.next()
+        data = order.venue_data
+        if data is None:  # VenueData.ensure_on, inline: this is on every order's path
+            order.venue_data = self.venue_data_type(nonce=nonce)
+        else:
+            data.nonce = nonce
+        self._by_nonce[nonce] = order
+        self.tracker.note_venue_data(order)
+        return nonce
+
+    def forget_nonce(self, order: Order) -> None:
+        """The order is done with its nonce (closed, or sent again with a new one)."""
+        if order.venue_data is not None:
+            self._by_nonce.pop(order.venue_data.nonce, None)
+
+    def timed_sign(self, sign: Callable[..., T], *args) -> T:
+        """sign(*args): the venue's signing step for an order request (its signature, and the
+        nonce or timestamp made for it), timed as the sign stage."""
+        t0 = time.perf_counter_ns()
+        signed = sign(*args)
+        self.stages.sign.observe(time.perf_counter_ns() - t0)
+        return signed
+
+    def stamp_sent(self, order: Order) -> None:
+        """The order's request bytes are made, to be written now: the venue's reply and its
+        first word on the order are timed from here (venue_ack, confirmation)."""
+        order.sent_ns = time.perf_counter_ns()
+
     def sent(self, order: Order, queue_wait_ns: int = 0) -> None:
         """The order's request was handed to the connection: tick-to-wire, from the frame read,
         less the time it waited in the outbound line for a connection or the rate limit (that
@@ -179,14 +231,78 @@ class VenueAdapter(abc.ABC):
         self.observe_ack(order)
         return response
 
+    def place_answered(self, order: Order, response: Response, accept: Callable[[bytes], None],
+                       ok: Collection[int] = (200,)) -> None:
+        """The venue answered a place: accept(body) takes a success; an error, or a success
+        whose body cannot be read (accept raised), rejects the order."""
+        if response.status in ok:
+            try:
+                accept(response.body)
+                return
+            except Exception as exc:  # noqa: BLE001 - a body we cannot read is the venue's error
+                self.log.error("unreadable order reply for %s: %s", order.order_id, exc)
+        self.place_refused(order, response, self.error_text(response))
+
     def place_refused(self, order: Order, response, reason: str) -> None:
-        """The venue answered a place with an error: the order is REJECTED with its reason,
-        and what waited for the order's venue id is refused."""
+        """The venue answered a place with an error: the order is REJECTED with its reason."""
+        self.reject(order, self.refusal(response, reason))
+
+    def refusal(self, response: Response, reason: str) -> str:
+        """An error reply to an order request, counted; its reason, a rate limit's said as one."""
         self.metrics.venue_error(self.name, f"http_{response.status}")
         if response.status == 429:
-            reason = f"venue rate limit (HTTP 429), retry after {retry_after_s(response.headers):g} s"
+            return f"venue rate limit (HTTP 429), retry after {retry_after_s(response.headers):g} s"
+        return reason
+
+    def reject(self, order: Order, reason: str) -> None:
+        """The order is REJECTED, and what waited for its venue id is refused."""
         self.tracker.apply(order, Status.REJECTED, reason=reason)
         self.fail_deferred(order, "order was rejected")
+
+    def error_text(self, response: Response) -> str:
+        """An error reply in words, for reasons and logs: the venue's own (error_words), else
+        the HTTP status."""
+        try:
+            words = self.error_words(response)
+        except Exception:  # noqa: BLE001 - a body that is not the venue's error says nothing
+            words = None
+        return words or f"HTTP {response.status}"
+
+    def error_words(self, response: Response) -> str | None:
+        """What the venue's error body says (its message, code, ...), in its own format; None
+        when it says nothing. Raising is the same as None."""
+        return None
+
+    def cancel_reason(self, order: Order, venue_reason: str | None = None) -> str:
+        """Why the order closed CANCELED, in the words strategies see: its replacement, the
+        strategy's cancel, the venue's reason when it gave one, else the terms that canceled
+        the remainder."""
+        if order.status is Status.PENDING_REPLACE and order.replaced_by:
+            return self.replaced_reason(order)
+        if order.status is Status.PENDING_CANCEL:
+            return "canceled by request"
+        if venue_reason:
+            return f"canceled by the venue: {venue_reason}"
+        if order.type is OrderType.MARKET:
+            return "market order remainder canceled"
+        if order.tif is not TimeInForce.GTC:
+            return f"{order.tif.value.upper()} remainder canceled"
+        return "canceled by the venue"
+
+    def replaced_reason(self, order: Order) -> str:
+        """The reason of an order canceled by its replace (order.replaced_by set)."""
+        new = self.tracker.get(order.replaced_by)
+        return f"replaced by {new.client_order_id if new else order.replaced_by}"
+
+    def cancel_reply(self, orders: Sequence[Order], reply: asyncio.Future) -> Response | None:
+        """The reply to a cancel of these orders, or None when its outcome is unknown: then
+        each one's cancel is refused (and the resolver asks about those still open)."""
+        try:
+            return reply.result()
+        except (HttpError, VenueError) as exc:
+            for order in orders:
+                self.cancel_refused(order, f"cancel outcome unknown: {exc}")
+            return None
 
     async def lookup(self, order: Order) -> str:
         """Ask the venue about this one order (by our id, its id or its nonce) and apply what it
@@ -212,6 +328,13 @@ class VenueAdapter(abc.ABC):
     def defer(self, order: Order, action: Callable[[], Awaitable[None]]) -> None:
         """Run action once the venue has named the order (run_deferred), or refuse it (fail_deferred)."""
         self._deferred.setdefault(order.order_id, []).append(action)
+
+    def deferred_until_named(self, order: Order, action: Callable[[], Awaitable[None]]) -> bool:
+        """Whether the venue has yet to name the order: then action waits for it (defer)."""
+        if order.venue_order_id is None:
+            self.defer(order, action)
+            return True
+        return False
 
     def run_deferred(self, order: Order) -> None:
         for action in self._deferred.pop(order.order_id, ()):
@@ -270,7 +393,35 @@ class VenueAdapter(abc.ABC):
 
     async def reconcile(self, orders: list[Order]) -> None:
         """Bring these orders (open as far as the gateway knows) in line with the venue:
-        after a restart from the journal and after every stream reconnect."""
+        after a restart from the journal and after every stream reconnect. What the venue
+        lists of them is applied (apply_listing); each one it does not list, or every one
+        when it cannot list them, is looked up alone, never left as it was."""
+        if not orders:
+            return
+        try:
+            listed = await self.apply_listing(orders)
+        except (HttpError, VenueError) as exc:
+            self.log.error("reconcile: cannot list orders: %s; asking order by order", exc)
+            listed = set()
+        self.not_listed(orders, listed)
+        self.log.info("reconciled %d orders with the venue", len(orders))
+
+    async def apply_listing(self, orders: list[Order]) -> set[str]:
+        """Apply what the venue's order listing says of these orders; returns the order ids
+        of those it lists. Without a listing, every order is looked up alone."""
+        return set()
+
+    async def stream_up(self) -> None:
+        """The stream is up: after a reconnect, what the venue sent while it was down is lost,
+        so every order held open is reconciled with the venue."""
+        if self.stream.reconnects:
+            await self.reconcile(self.tracker.open_orders(venue=self.name))
+
+    def message_dropped(self, exc: Exception) -> None:
+        """A stream message that could not be read or applied: dropped, counted and said; the
+        stream goes on."""
+        self.metrics.venue_error(self.name, "bad_message")
+        self.log.warning("unreadable stream message dropped: %s", exc)
 
     @abc.abstractmethod
     async def place(self, order: Order) -> None: ...

@@ -56,3 +56,15 @@ class VenueConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, tag_f
     # accepted requests waiting to be sent; beyond it a request is refused `rate_limited`
     max_queued_requests: int = 10000
     sim: SimConfig | None = None
+
+
+class ApiKeyConfig(VenueConfig, frozen=True, forbid_unknown_fields=True):
+    """A venue that takes an API key and secret: files of mode 0600 (`api_key_file`,
+    `api_secret_file`) or environment variables (`api_key_env`, `api_secret_env`), never
+    the config (gateway/venues/credentials.py reads them)."""
+    api_key_file: str = ""
+    api_secret_file: str = ""
+    api_key_env: str = ""
+    api_secret_env: str = ""
+    # simulators only: make throwaway secrets on first run
+    generate_key: bool = False

@@ -46,6 +46,8 @@ class VenueContract:
     # False for a venue heard only by polling: a poll lists every trade each time, so a trade
     # seen again there is expected and never counted as a duplicate
     duplicates_counted = True
+    # False for a venue whose orders carry no signature (a session token): no sign stage
+    signs_orders = True
 
     # harness
 
@@ -144,6 +146,22 @@ class VenueContract:
                 assert len(filled.last_trades) == 1 and filled.last_trades[0].is_maker is True
                 [order] = await s.orders(open_only=False)
                 assert order.status == "FILLED"
+
+        self.run(tmp_path, scenario)
+
+    def test_an_order_is_timed_once_per_stage(self, tmp_path):
+        """Every adapter times its order the same way: its signing (none where nothing is
+        signed), its send and the venue's first word on the order."""
+        async def scenario(gw):
+            stages = gw.venues[self.venue].stages
+            async with self.strategy(gw, "alpha") as s:
+                await self.place(s, "buy", "0.5", self.passive_bid, "m1")
+                await s.wait_status("m1", "OPEN")
+            assert stages.sign.count == (1 if self.signs_orders else 0)
+            assert stages.tick_to_wire.count == stages.confirmation.count == 1
+            # the send time is read once by the confirmation: a reply that comes after the
+            # stream's word on the order is not timed
+            assert stages.venue_ack.count <= 1
 
         self.run(tmp_path, scenario)
 

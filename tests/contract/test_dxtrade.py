@@ -28,4 +28,5 @@ min_quantity = "0.001"
 class TestDxtrade(VenueContract):
     venue = "dxtrade"
     duplicates_counted = False
+    signs_orders = False
     venue_config = DXTRADE_CONFIG

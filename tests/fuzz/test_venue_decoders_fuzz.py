@@ -246,11 +246,11 @@ def _setup(tmp, kind):
                      type=OrderType.LIMIT, tif=TimeInForce.GTC, price=3000 * E18, quantity=E18)
     t.bind_venue_id(o1, vid)
     t.apply(o1, Status.OPEN)
-    o1.venue_data = adapter.order_ref(nonce=nonce)
+    o1.venue_data = adapter.venue_data_type(nonce=nonce)
     adapter._by_nonce[nonce] = o1
     o2 = t.new_order(strategy="s", client_order_id="unbound", venue=adapter.name, symbol=symbol, side=Side.SELL,
                      type=OrderType.LIMIT, tif=TimeInForce.GTC, price=3100 * E18, quantity=E18)
-    o2.venue_data = adapter.order_ref(nonce=nonce + 1)
+    o2.venue_data = adapter.venue_data_type(nonce=nonce + 1)
     adapter._by_nonce[nonce + 1] = o2
     return parts, adapter
 

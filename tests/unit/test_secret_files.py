@@ -9,7 +9,7 @@ import pytest
 
 from gateway.config import load_config
 from gateway.signer import KeyFileError, Signer, fingerprint
-from gateway.venues.bsx.credentials import _read_secret_file
+from gateway.venues.credentials import read_secret_file
 
 KEY = "11" * 32
 
@@ -27,7 +27,7 @@ def test_group_readable_credentials_under_credentials_directory_are_accepted(tmp
     for mode in (0o400, 0o440):
         key = write(creds / f"citrex-{mode:o}.key", mode)
         assert Signer.from_file(key).address.startswith("0x")
-        assert _read_secret_file(str(key)) == KEY
+        assert read_secret_file(str(key)) == KEY
 
 
 def test_the_0600_rule_holds_everywhere_else(tmp_path, monkeypatch):
@@ -38,7 +38,7 @@ def test_the_0600_rule_holds_everywhere_else(tmp_path, monkeypatch):
     with pytest.raises(KeyFileError, match="has mode 0440"):
         Signer.from_file(outside)
     with pytest.raises(KeyFileError, match="has mode 0440"):
-        _read_secret_file(str(outside))
+        read_secret_file(str(outside))
     # a link into the credentials folder does not lend its trust to a file elsewhere
     (creds / "link.key").symlink_to(outside)
     with pytest.raises(KeyFileError, match="has mode 0440"):

@@ -37,14 +37,14 @@ from functools import partial
 from gateway._core.fixedpoint import FixedPointError, parse_scaled, rescale
 from gateway.net.http import HttpClient, HttpError, Response
 from gateway.net.ws import ReconnectingStream
-from gateway.orders.model import SCALE, Fill, Order, OrderType, Side, Status, TimeInForce
+from gateway.orders.model import SCALE, Fill, Order, OrderType, Side, Status
 from gateway.orders.tracker import Tracker
 from gateway.venues.base import Capabilities, VenueAdapter, VenueError
 from gateway.venues.resolver import FOUND, NOT_FOUND, UNDECIDED
 from gateway.venues.bluefin import schemas
 from gateway.venues.bluefin.config import BluefinConfig
 from gateway.venues.bluefin.credentials import load_key
-from gateway.venues.bluefin.records import NO_REF, BluefinOrderRef
+from gateway.venues.bluefin.venue_data import BluefinVenueData
 from gateway.venues.bluefin.signing import Ed25519Key, check_address, check_symbol, order_hash, order_json
 from gateway.venues.bluefin.ws import account_stream
 
@@ -63,14 +63,15 @@ def _int(text: str, signed: bool = False) -> int:
     return parse_scaled(text, 0, signed=signed)
 
 
-def _e18(text: str, signed: bool = False) -> int:
+def _e18_of_e9(text: str, signed: bool = False) -> int:
+    """The venue's e9 decimal-integer text as the gateway's e18 int."""
     return rescale(_int(text, signed), E9, SCALE)
 
 
 class BluefinAdapter(VenueAdapter):
     capabilities = Capabilities(reduce_only=True, cancel_all=True, batch_cancel=True, post_only=True,
                                 market_orders=True, stop_orders=True, cancel_replace=False, modify=False)
-    order_ref = BluefinOrderRef
+    venue_data_type = BluefinVenueData
 
     def __init__(self, config: BluefinConfig, tracker: Tracker, metrics=None, *, key: Ed25519Key | None = None):
         super().__init__(config, tracker, metrics)
@@ -114,7 +115,7 @@ class BluefinAdapter(VenueAdapter):
             response = await self.api_http.request("GET", schemas.EXCHANGE_INFO_PATH, b"", JSON)
             if response.status != 200:
                 raise VenueError("venue_error",
-                                 f"{self.name} GET {schemas.EXCHANGE_INFO_PATH}: {_error_text(response)}")
+                                 f"{self.name} GET {schemas.EXCHANGE_INFO_PATH}: {self.error_text(response)}")
             self.ids_id = schemas.exchange_info_decoder.decode(response.body).contractsConfig.idsId
         if not self.ids_id:
             raise VenueError("config", f"venue {self.name}: no IDS id (set ids_id or fetch_exchange_info)")
@@ -122,7 +123,7 @@ class BluefinAdapter(VenueAdapter):
         await self._login()
         self._refresher = asyncio.create_task(self._keep_session(), name=f"{self.name}-session")
         self.stream = account_stream(self.config.ws_url, headers=self._ws_headers, on_message=self._on_ws,
-                                     on_up=self._stream_up)
+                                     on_up=self.stream_up)
         await self.stream.start()
         self.connected = True
 
@@ -146,7 +147,7 @@ class BluefinAdapter(VenueAdapter):
         headers = JSON + f"payloadSignature: {self.key.sign_login(body)}\r\n".encode()
         response = await self.auth_http.request("POST", schemas.LOGIN_PATH, body, headers)
         if response.status != 200:
-            raise VenueError("login_failed", f"{self.name} login refused: {_error_text(response)}")
+            raise VenueError("login_failed", f"{self.name} login refused: {self.error_text(response)}")
         self._set_tokens(schemas.tokens_decoder.decode(response.body))
         self.logins += 1
 
@@ -154,7 +155,7 @@ class BluefinAdapter(VenueAdapter):
         body = schemas.encoder.encode(schemas.Refresh(refreshToken=self._refresh_token))
         response = await self.auth_http.request("PUT", schemas.REFRESH_PATH, body, JSON)
         if response.status != 200:
-            self.log.info("token refresh refused (%s): logging in again", _error_text(response))
+            self.log.info("token refresh refused (%s): logging in again", self.error_text(response))
             return False
         self._set_tokens(schemas.tokens_decoder.decode(response.body))
         self.refreshes += 1
@@ -215,6 +216,11 @@ class BluefinAdapter(VenueAdapter):
             await self.renew_session(self.session_generation)
         return {"Authorization": f"Bearer {self._access_token}"}
 
+    def error_words(self, response: Response) -> str | None:
+        error = schemas.error_decoder.decode(response.body)
+        text = error.message or error.error
+        return f"{text} (HTTP {response.status})" if text else None
+
     async def _get(self, path: str) -> Response:
         for _ in range(_RESENDS + 1):
             generation = self.session_generation
@@ -233,12 +239,11 @@ class BluefinAdapter(VenueAdapter):
             trigger_e9 = None if order.stop_price is None else rescale(order.stop_price, SCALE, E9)
         except FixedPointError as exc:
             raise VenueError("bad_field", f"{self.name} takes 9 decimals at most: {exc}") from None
-        order.venue_data = BluefinOrderRef(price_e9=price_e9, quantity_e9=quantity_e9, trigger_e9=trigger_e9,
-                                           market=str(self.instruments[order.symbol].product_id))
+        order.venue_data = BluefinVenueData(price_e9=price_e9, quantity_e9=quantity_e9, trigger_e9=trigger_e9,
+                                            market=str(self.instruments[order.symbol].product_id))
 
     def _order_body(self, order: Order) -> bytes:
         """Salt, times, signature and hash made here, when the connection is ready to write."""
-        t0 = time.perf_counter_ns()
         data = order.venue_data
         now_ms = time.time_ns() // 1_000_000
         expiration = now_ms + self.config.order_expiry_secs * 1000
@@ -246,7 +251,7 @@ class BluefinAdapter(VenueAdapter):
         side = "LONG" if order.side is Side.BUY else "SHORT"
         fields = (self.ids_id, self.account, data.market, data.price_e9, data.quantity_e9,
                   self.leverage_e9, side, self.position_type, expiration, salt, now_ms)
-        signature = self.key.sign_order(order_json(*fields))
+        signature = self.timed_sign(self._signature, fields)
         self.tracker.bind_venue_id(order, order_hash(*fields))
         market = order.type is OrderType.MARKET
         if order.stop_price is None:
@@ -264,10 +269,11 @@ class BluefinAdapter(VenueAdapter):
             reduceOnly=order.reduce_only, postOnly=order.post_only,
             timeInForce=None if market else schemas.TIF[order.tif.value], triggerPriceE9=trigger,
         ))
-        t1 = time.perf_counter_ns()
-        self.stages.sign.observe(t1 - t0)
-        order.sent_ns = t1
+        self.stamp_sent(order)
         return body
+
+    def _signature(self, fields: tuple) -> str:
+        return self.key.sign_order(order_json(*fields))
 
     async def place(self, order: Order) -> None:
         await self._send_place(order, _RESENDS)
@@ -282,31 +288,25 @@ class BluefinAdapter(VenueAdapter):
         response = self.place_reply(order, reply)
         if response is None:
             return
-        if response.status in (200, 201, 202):
-            try:
-                self._acked(order, schemas.ack_decoder.decode(response.body))
-                return
-            except Exception as exc:  # noqa: BLE001 - a body we cannot read is the venue's error
-                self.log.error("unreadable order ACK for %s: %s", order.order_id, exc)
         if response.status == 401 and resends > 0:
             asyncio.ensure_future(self._place_again(order, generation, resends - 1))
             return
-        self.place_refused(order, response, _error_text(response))
+        self.place_answered(order, response, lambda body: self._acked(order, schemas.ack_decoder.decode(body)),
+                            ok=(200, 201, 202))
 
     async def _place_again(self, order: Order, generation: int, resends: int) -> None:
         try:
             await self.renew_session(generation)
             await self._send_place(order, resends)
         except (HttpError, VenueError) as exc:
-            self.tracker.apply(order, Status.REJECTED, reason=f"session lost: {exc}")
-            self.fail_deferred(order, "order was rejected")
+            self.reject(order, f"session lost: {exc}")
 
     def _acked(self, order: Order, ack: schemas.OrderAck) -> None:
         if schemas.norm_hash(ack.orderHash) != order.venue_order_id:
             self.log.warning("order %s: the venue's hash %s is not ours (%s)", order.order_id, ack.orderHash,
                              order.venue_order_id)
             self.tracker.bind_venue_id(order, schemas.norm_hash(ack.orderHash))
-        BluefinOrderRef.of(order).acked = True
+        BluefinVenueData.ensure_on(order).acked = True
         if order.status not in (Status.PENDING_CANCEL, Status.PENDING_REPLACE):
             self.tracker.apply(order, Status.PENDING_NEW)
         self.run_deferred(order)
@@ -320,11 +320,11 @@ class BluefinAdapter(VenueAdapter):
         listed = await self._open_orders(market)
         for payload in listed:
             if _same_hash(payload.orderHash, order.venue_order_id):
-                BluefinOrderRef.of(order).acked = True
-                self._on_order(payload, order, filled=_e18(payload.filledQuantityE9))
+                BluefinVenueData.ensure_on(order).acked = True
+                self._on_order(payload, order, filled=_e18_of_e9(payload.filledQuantityE9))
                 self.run_deferred(order)
                 return FOUND
-        if not (order.venue_data or NO_REF).acked:
+        if not BluefinVenueData.read(order).acked:
             return NOT_FOUND
         if self.resolver.waited_s(order) < self.resolver.grace_s:
             return UNDECIDED
@@ -346,8 +346,9 @@ class BluefinAdapter(VenueAdapter):
                              order.order_id, exc)
             return
         fills = [
-            Fill(trade_id=t.id, price=_e18(t.priceE9), quantity=_e18(t.quantityE9), ts_ns=t.executedAtMillis * 1_000_000,
-                 is_maker=t.isMaker, fee=_e18(t.tradingFeeE9 or "0", signed=True))
+            Fill(trade_id=t.id, price=_e18_of_e9(t.priceE9), quantity=_e18_of_e9(t.quantityE9),
+                 ts_ns=t.executedAtMillis * 1_000_000, is_maker=t.isMaker,
+                 fee=_e18_of_e9(t.tradingFeeE9 or "0", signed=True))
             for t in trades if _same_hash(t.orderHash, order.venue_order_id)
         ]
         if fills:
@@ -357,11 +358,11 @@ class BluefinAdapter(VenueAdapter):
         response = await self._get(f"{schemas.ACCOUNT_TRADES_PATH}?symbol={market}&startTimeAtMillis={since_ms}"
                                    "&limit=500")
         if response.status != 200:
-            raise VenueError("venue_error", _error_text(response))
+            raise VenueError("venue_error", self.error_text(response))
         return schemas.trades_decoder.decode(response.body)
 
     def _market(self, order: Order) -> str:
-        return (order.venue_data or NO_REF).market or str(self.instruments[order.symbol].product_id)
+        return BluefinVenueData.read(order).market or str(self.instruments[order.symbol].product_id)
 
     # the account stream
 
@@ -389,7 +390,7 @@ class BluefinAdapter(VenueAdapter):
                 # AccountUpdate, AccountPositionUpdate, ...: not about orders, never an error
                 self.ignored_events[event or "?"] += 1
         except Exception as exc:  # noqa: BLE001 - one bad frame must not stop the stream
-            self.log.warning("unreadable stream message: %s", exc)
+            self.message_dropped(exc)
 
     def _on_order(self, payload: schemas.OrderPayload, order: Order | None = None, filled: int | None = None) -> None:
         order = order or self._by_hash(payload.orderHash)
@@ -406,7 +407,7 @@ class BluefinAdapter(VenueAdapter):
         elif wire == schemas.FILLED:
             status = Status.FILLED
         elif wire in schemas.PARTIALLY_FILLED_CANCELLED_SPELLINGS or wire in schemas.CANCELLED_SPELLINGS:
-            status, reason = Status.CANCELED, self._cancel_reason(order)
+            status, reason = Status.CANCELED, self.cancel_reason(order)
         elif wire in schemas.EXPIRED_SPELLINGS:
             status, reason = Status.EXPIRED, "expired"
         elif wire == schemas.UNSPECIFIED:
@@ -419,32 +420,21 @@ class BluefinAdapter(VenueAdapter):
         if status is Status.OPEN and order.stop_price is not None:
             status = Status.TRIGGERED  # a stop the venue shows OPEN has left STANDBY
         elif order.status is Status.UNTRIGGERED and status is not Status.UNTRIGGERED and (
-                fills or _e18(payload.filledQuantityE9) > 0):
+                fills or _e18_of_e9(payload.filledQuantityE9) > 0):
             # the venue does not say "triggered": a stop that traded has been
             self.tracker.apply(order, Status.TRIGGERED)
         # every trade comes from the account stream; the order's own total says what we missed
         if filled is None:
-            filled = _e18(payload.filledQuantityE9) or None
+            filled = _e18_of_e9(payload.filledQuantityE9) or None
         self.tracker.apply(order, status, fills, filled=filled, reason=order.reason or reason, channel="stream")
-        self._missed_trades(order)
+        self._fetch_missed_trades(order)
 
-    def _missed_trades(self, order: Order) -> None:
+    def _fetch_missed_trades(self, order: Order) -> None:
         """The venue's total is ahead of the trades we booked: the trade history has their prices."""
         if order.filled > order.booked and order.order_id not in self._fetching_history:
             self._fetching_history.add(order.order_id)
             task = asyncio.ensure_future(self._book_history(order))
             task.add_done_callback(lambda _t, oid=order.order_id: self._fetching_history.discard(oid))
-
-    def _cancel_reason(self, order: Order, wire: str | None = None) -> str:
-        if order.status is Status.PENDING_CANCEL:
-            return "canceled by request"
-        if wire:
-            return f"canceled by the venue: {REASON_TEXT.get(wire, wire)}"
-        if order.type is OrderType.MARKET:
-            return "market order remainder canceled"
-        if order.tif is not TimeInForce.GTC:
-            return f"{order.tif.value.upper()} remainder canceled"
-        return "canceled by the venue"
 
     def _on_cancellation(self, payload: schemas.OrderPayload) -> None:
         why = payload.cancellationReason
@@ -455,16 +445,16 @@ class BluefinAdapter(VenueAdapter):
                 targets = [o for o in [self._by_hash(payload.orderHash)] if o is not None]
             else:
                 targets = [o for o in self.tracker.open_orders(venue=self.name)
-                           if o.status is Status.PENDING_CANCEL and (o.venue_data or NO_REF).market == payload.symbol]
+                           if o.status is Status.PENDING_CANCEL and BluefinVenueData.read(o).market == payload.symbol]
             for order in targets:
                 self.cancel_refused(order, f"cancel failed: {failure}")
             return
         if why in schemas.USER_CANCELLED_ALL_SPELLINGS:
             # one message for the whole market: every order the venue held there is closed
             for order in self.tracker.open_orders(venue=self.name):
-                ref = order.venue_data or NO_REF
-                if ref.market == payload.symbol and order.venue_order_id is not None and (
-                        ref.acked or order.status is not Status.PENDING_NEW):
+                data = BluefinVenueData.read(order)
+                if data.market == payload.symbol and order.venue_order_id is not None and (
+                        data.acked or order.status is not Status.PENDING_NEW):
                     reason = ("canceled by request" if order.status is Status.PENDING_CANCEL
                               else "canceled: all orders on the market canceled")
                     self.tracker.apply(order, Status.CANCELED, reason=reason)
@@ -473,26 +463,25 @@ class BluefinAdapter(VenueAdapter):
         if order is None:
             return
         fills = self._pending_fills.pop(order.order_id, (None, ()))[1]
-        remaining = _e18(payload.remainingQuantityE9)
+        remaining = _e18_of_e9(payload.remainingQuantityE9)
         # what was not canceled filled: trades we missed count toward it (a 0 says nothing)
         filled = order.quantity - remaining if 0 < remaining <= order.quantity else None
         if fills or filled:
             self.tracker.apply(order, None, fills, filled=filled, channel="stream")
-        self._missed_trades(order)
+        self._fetch_missed_trades(order)
         if order.status is Status.PENDING_NEW and not order.filled:
             # the venue never opened it: the seed's way of rejecting an order
-            self.tracker.apply(order, Status.REJECTED, reason=f"{REASON_TEXT.get(why, why)} ({why})")
-            self.fail_deferred(order, "order was rejected")
+            self.reject(order, f"{REASON_TEXT.get(why, why)} ({why})")
         else:
-            self.tracker.apply(order, Status.CANCELED, reason=self._cancel_reason(order, why))
+            self.tracker.apply(order, Status.CANCELED, reason=self.cancel_reason(order, REASON_TEXT.get(why, why)))
 
     def _on_trade(self, trade: schemas.TradePayload) -> None:
         order = self._by_hash(trade.orderHash)
         if order is None:
             return
-        fill = Fill(trade_id=trade.id, price=_e18(trade.priceE9), quantity=_e18(trade.quantityE9),
+        fill = Fill(trade_id=trade.id, price=_e18_of_e9(trade.priceE9), quantity=_e18_of_e9(trade.quantityE9),
                     ts_ns=trade.executedAtMillis * 1_000_000, is_maker=trade.isMaker,
-                    fee=_e18(trade.tradingFeeE9 or "0", signed=True))
+                    fee=_e18_of_e9(trade.tradingFeeE9 or "0", signed=True))
         # trades come one frame each, then the order's update: booked with it, so the strategy
         # gets one update carrying every trade of a match; leftovers are booked on their own
         if not self._pending_fills:
@@ -506,18 +495,14 @@ class BluefinAdapter(VenueAdapter):
 
     # reconciliation
 
-    async def _stream_up(self) -> None:
-        if self.stream.reconnects:
-            # events sent while we were away are lost: ask the venue for the truth
-            await self.reconcile(self.tracker.open_orders(venue=self.name))
-
     async def _open_orders(self, market: str) -> list[schemas.OrderPayload]:
         response = await self._get(f"{schemas.OPEN_ORDERS_PATH}?symbol={market}")
         if response.status != 200:
-            raise VenueError("venue_error", _error_text(response))
+            raise VenueError("venue_error", self.error_text(response))
         return schemas.orders_decoder.decode(response.body)
 
-    async def reconcile(self, orders: list[Order]) -> None:
+    async def apply_listing(self, orders: list[Order]) -> set[str]:
+        # open orders only, market by market: those of a market that cannot be listed are looked up
         listed_ids = set()
         for market in sorted({self._market(o) for o in orders}):
             try:
@@ -531,18 +516,17 @@ class BluefinAdapter(VenueAdapter):
                 payload = listed.get(schemas.norm_hash(order.venue_order_id))
                 if payload is not None:
                     listed_ids.add(order.order_id)
-                    BluefinOrderRef.of(order).acked = True
+                    BluefinVenueData.ensure_on(order).acked = True
                     # fills made while away show as the venue's total (no trade records for them)
-                    self._on_order(payload, order, filled=_e18(payload.filledQuantityE9))
+                    self._on_order(payload, order, filled=_e18_of_e9(payload.filledQuantityE9))
                     self.run_deferred(order)
-        self.not_listed(orders, listed_ids)
-        self.log.info("reconciled %d orders with the venue", len(orders))
+        return listed_ids
 
     # cancels
 
     def _venue_has(self, order: Order) -> bool:
         return order.venue_order_id is not None and (
-            (order.venue_data or NO_REF).acked or order.status not in (Status.PENDING_NEW, Status.PENDING_CANCEL))
+            BluefinVenueData.read(order).acked or order.status not in (Status.PENDING_NEW, Status.PENDING_CANCEL))
 
     async def cancel(self, order: Order) -> None:
         if not self._venue_has(order):
@@ -569,7 +553,7 @@ class BluefinAdapter(VenueAdapter):
         body = schemas.encoder.encode(schemas.CancelOrders(symbol=market))
         response = await self.http.request("PUT", schemas.CANCEL_PATH, body, await self._fresh_headers())
         if response.status not in (200, 202):
-            raise VenueError("venue_error", _error_text(response))
+            raise VenueError("venue_error", self.error_text(response))
 
     async def _send_cancel(self, market: str, orders: list[Order], resends: int) -> None:
         generation = self.session_generation
@@ -580,11 +564,8 @@ class BluefinAdapter(VenueAdapter):
 
     def _on_cancel_reply(self, market: str, orders: list[Order], generation: int, resends: int,
                          reply: asyncio.Future) -> None:
-        try:
-            response: Response = reply.result()
-        except HttpError as exc:
-            for order in orders:
-                self.cancel_refused(order, f"cancel outcome unknown: {exc}")
+        response = self.cancel_reply(orders, reply)
+        if response is None:
             return
         if response.status in (200, 202):
             return  # an ACK only: the stream says whether it was done
@@ -592,7 +573,7 @@ class BluefinAdapter(VenueAdapter):
             asyncio.ensure_future(self._cancel_again(market, orders, generation, resends - 1))
             return
         for order in orders:
-            self.cancel_refused(order, _error_text(response))
+            self.cancel_refused(order, self.error_text(response))
 
     async def _cancel_again(self, market: str, orders: list[Order], generation: int, resends: int) -> None:
         try:
@@ -601,15 +582,6 @@ class BluefinAdapter(VenueAdapter):
         except (HttpError, VenueError) as exc:
             for order in orders:
                 self.cancel_refused(order, f"session lost: {exc}")
-
-
-def _error_text(response: Response) -> str:
-    try:
-        error = schemas.error_decoder.decode(response.body)
-    except Exception:  # noqa: BLE001
-        return f"HTTP {response.status}"
-    text = error.message or error.error
-    return f"{text} (HTTP {response.status})" if text else f"HTTP {response.status}"
 
 
 def _same_hash(a: str | None, b: str | None) -> bool:

@@ -1,17 +1,17 @@
-"""The Bluefin account key: a 32-byte ed25519 seed as hex, from a 0600 file or
-an environment variable (the BSX helpers do the file checks). Never logged."""
+"""The Bluefin account key: a 32-byte ed25519 seed as hex, read as every venue secret is
+(gateway/venues/credentials.py). Never logged."""
 from __future__ import annotations
 
 import secrets
 
 from gateway.venues.bluefin.config import BluefinConfig
 from gateway.venues.bluefin.signing import Ed25519Key
-from gateway.venues.bsx.credentials import _secret
+from gateway.venues.credentials import read_secret
 
 
 def load_key(config: BluefinConfig) -> Ed25519Key:
-    text = _secret(config.key_file, config.key_env, "ed25519 key", config.generate_key,
-                   lambda: secrets.token_hex(32))
+    text = read_secret(config.key_file, config.key_env, "ed25519 key", config.generate_key,
+                       lambda: secrets.token_hex(32))
     try:
         seed = bytes.fromhex(text.removeprefix("0x"))
     except ValueError:

@@ -33,13 +33,11 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import hashlib
-import os
 import re
 import time
 from functools import partial
 
 from gateway._core.fixedpoint import format_scaled, parse_scaled
-from gateway._core.nonce import NonceAllocator
 from gateway.decoding import DECODE_ERRORS
 from gateway.net.http import HttpClient, HttpError, Response
 from gateway.net.ratelimit import RateLimited
@@ -50,7 +48,7 @@ from gateway.venues.resolver import FOUND, NOT_FOUND
 from gateway.venues.bsx import schemas
 from gateway.venues.bsx.config import BsxConfig
 from gateway.venues.bsx.credentials import Credentials, load_credentials, save_api_key
-from gateway.venues.bsx.records import NO_REF, BsxOrderRef
+from gateway.venues.bsx.venue_data import BsxVenueData
 from gateway.venues.bsx.signing import BsxSigner, domain
 from gateway.net.ws import ReconnectingStream
 from gateway.venues.bsx.ws import order_stream
@@ -77,7 +75,7 @@ class BsxAdapter(VenueAdapter):
     batches_requests = True  # a burst waiting for a connection goes as one POST /orders/batch
     capabilities = Capabilities(stop_orders=True, reduce_only=True, cancel_all=True, batch_cancel=True,
                                 cancel_replace=False, modify=False)
-    order_ref = BsxOrderRef
+    venue_data_type = BsxVenueData
 
     def __init__(self, config: BsxConfig, tracker: Tracker, metrics=None, *,
                  credentials: Credentials | None = None):
@@ -88,15 +86,11 @@ class BsxAdapter(VenueAdapter):
         self.key_expires_ns = 0
         self.key_renewals = 0
         self._renewer: asyncio.Task | None = None
-        if not config.nonce_file:
-            raise VenueError("config", f"venue {self.name}: nonce_file is required")
-        os.makedirs(os.path.dirname(config.nonce_file) or ".", mode=0o700, exist_ok=True)
-        self.nonces = NonceAllocator(config.nonce_file, "ns")
+        self.open_nonces(config.nonce_file, "ns")
         self.account = config.wallet
         self.sign: BsxSigner | None = None
         self.http: HttpClient | None = None
         self.stream: ReconnectingStream | None = None
-        self._by_nonce: dict[int, Order] = {}
         self._in_flight = 0
         self._queue: list[tuple[str, Order]] = []
         self._flushing = False
@@ -113,7 +107,7 @@ class BsxAdapter(VenueAdapter):
         if self.config.fetch_chain_config:
             response = await self.http.request("GET", "/chain/configs", b"", JSON)
             if response.status != 200:
-                raise VenueError("venue_error", f"{self.name} GET /chain/configs: {_error_text(response)}")
+                raise VenueError("venue_error", f"{self.name} GET /chain/configs: {self.error_text(response)}")
             main = schemas.chain_configs_decoder.decode(response.body).main
             dom = domain(main.name, main.version, int(main.chain_id), main.verifying_contract)
         await self._learn_wallet()
@@ -153,7 +147,7 @@ class BsxAdapter(VenueAdapter):
         response = await self.http.request("POST", "/users/api-key", schemas.encoder.encode(schemas.NewApiKey()),
                                            self._headers)
         if response.status != 200:
-            raise VenueError("venue_error", f"{self.name} POST /users/api-key: {_error_text(response)}")
+            raise VenueError("venue_error", f"{self.name} POST /users/api-key: {self.error_text(response)}")
         key = schemas.api_key_reply_decoder.decode(response.body).api_key
         if not key.api_key or not key.api_secret:
             raise VenueError("venue_error", f"{self.name} POST /users/api-key: no key in the reply")
@@ -178,7 +172,7 @@ class BsxAdapter(VenueAdapter):
         """The wallet (`sender`) is the API key's; a configured one must agree."""
         response = await self.http.request("GET", "/users/api-key", b"", self._headers)
         if response.status != 200:
-            raise VenueError("login_failed", f"{self.name} GET /users/api-key: {_error_text(response)}")
+            raise VenueError("login_failed", f"{self.name} GET /users/api-key: {self.error_text(response)}")
         keys = schemas.api_keys_decoder.decode(response.body).api_keys
         mine = next((k for k in keys if k.api_key == self.creds.api_key), None)
         if mine is None or not mine.sender:
@@ -238,7 +232,7 @@ class BsxAdapter(VenueAdapter):
     def _fail_ops(self, ops: list[tuple[str, Order]], why: str) -> None:
         for kind, order in ops:
             if kind == _CREATE:
-                if (order.venue_data or NO_REF).nonce is not None:
+                if BsxVenueData.read(order).nonce is not None:
                     self.resolver.ask(order, why)
                 else:
                     self.tracker.apply(order, Status.REJECTED, reason=why)
@@ -274,7 +268,7 @@ class BsxAdapter(VenueAdapter):
                 self.log.error("unreadable batch reply: %s", exc)
         if len(results) != len(ops):
             self.metrics.venue_error(self.name, f"http_{response.status}")
-            error = _error_text(response)
+            error = self.error_text(response)
             for kind, order in ops:
                 if kind == _CREATE:
                     self.tracker.apply(order, Status.REJECTED, reason=error)
@@ -296,17 +290,15 @@ class BsxAdapter(VenueAdapter):
     # orders
 
     def _create(self, order: Order) -> schemas.CreateOrder:
-        """Nonce and signature made here, when the request is about to be written.
+        """Nonce and signature made here, when the request is about to be written."""
+        create = self.timed_sign(self._signed_create, order)
+        self.stamp_sent(order)
+        return create
 
-        The body's decimal strings and the signed e18 integers come from the
-        same ints (order.price, order.quantity), so they cannot disagree."""
-        t0 = time.perf_counter_ns()
-        nonce = self.nonces.next()
-        BsxOrderRef.of(order).nonce = nonce
-        self._by_nonce[nonce] = order
-        # journaled before the request leaves (the HTTP client writes after the journal's flush):
-        # after a crash that lost the reply, the venue is asked about the order by this nonce
-        self.tracker.note_venue_data(order)
+    def _signed_create(self, order: Order) -> schemas.CreateOrder:
+        """The body's decimal strings and the signed e18 integers come from the same ints
+        (order.price, order.quantity), so they cannot disagree."""
+        nonce = self.assign_nonce(order)
         index = int(self.instruments[order.symbol].product_id)
         side = schemas.ORDER_SIDE["BUY" if order.side is Side.BUY else "SELL"]
         if order.stop_price is not None:
@@ -317,7 +309,7 @@ class BsxAdapter(VenueAdapter):
             kind = schemas.ORDER_TYPE["LIMIT"]
         price = order.price or 0
         signature = self.sign.sign_order(order.quantity, price, nonce, index, side)
-        body = schemas.CreateOrder(
+        return schemas.CreateOrder(
             side="BUY" if side == 0 else "SELL", type=kind, product_index=index,
             price=format_scaled(price, SCALE), size=format_scaled(order.quantity, SCALE),
             post_only=order.post_only, reduce_only=order.reduce_only,
@@ -325,10 +317,6 @@ class BsxAdapter(VenueAdapter):
             client_order_id=venue_client_id(order.order_id),  # from the gateway's id: unique across strategies
             stop_price=None if order.stop_price is None else format_scaled(order.stop_price, SCALE),
         )
-        t1 = time.perf_counter_ns()
-        self.stages.sign.observe(t1 - t0)
-        order.sent_ns = t1
-        return body
 
     def check_new(self, order: Order) -> None:
         if order.stop_price is not None and order.type is OrderType.MARKET:
@@ -346,15 +334,8 @@ class BsxAdapter(VenueAdapter):
 
     def _on_place_reply(self, order: Order, reply: asyncio.Future) -> None:
         response = self.place_reply(order, reply)
-        if response is None:
-            return
-        if response.status == 200:
-            try:
-                self._accepted(order, schemas.order_decoder.decode(response.body))
-                return
-            except Exception as exc:  # noqa: BLE001 - a body we cannot read is the venue's error
-                self.log.error("unreadable order reply for %s: %s", order.order_id, exc)
-        self.place_refused(order, response, _error_text(response))
+        if response is not None:
+            self.place_answered(order, response, lambda body: self._accepted(order, schemas.order_decoder.decode(body)))
 
     def _accepted(self, order: Order, venue_order: schemas.Order) -> None:
         """The REST answer to a create: it names the order and says it was accepted.
@@ -373,13 +354,17 @@ class BsxAdapter(VenueAdapter):
             return schemas.order_decoder.decode(response.body)
         if response.status == 404:
             return None
-        raise VenueError("venue_error", _error_text(response))
+        raise VenueError("venue_error", self.error_text(response))
+
+    def error_words(self, response: Response) -> str | None:
+        error = schemas.error_decoder.decode(response.body)
+        return f"{error.message or 'error'} (code {error.code})" if error.code else error.message
 
     async def lookup(self, order: Order) -> str:
         """By its venue id, else by the nonce it was signed with."""
         if order.venue_order_id is not None:
             venue_order = await self._query_order(f"order_id={order.venue_order_id}")
-        elif (order.venue_data or NO_REF).nonce is not None:
+        elif BsxVenueData.read(order).nonce is not None:
             venue_order = await self._query_order(f"nonce={order.venue_data.nonce}")
         else:
             return NOT_FOUND  # never signed, so never sent
@@ -407,7 +392,7 @@ class BsxAdapter(VenueAdapter):
             self.tracker.apply(order, Status.TRIGGERED)
         self.tracker.apply(order, status, fills, reason=order.reason or reason, channel=channel)
         if order.is_closed:
-            self._by_nonce.pop((order.venue_data or NO_REF).nonce, None)
+            self.forget_nonce(order)
 
     def _fills(self, order: Order, venue_order: schemas.Order) -> list[Fill]:
         trades = [
@@ -469,9 +454,7 @@ class BsxAdapter(VenueAdapter):
         try:
             self._on_message(schemas.ws_decoder.decode(payload))
         except (*DECODE_ERRORS, ValueError, TypeError) as exc:
-            # one bad message from the venue is dropped and said; the stream goes on
-            self.metrics.venue_error(self.name, "bad_message")
-            self.log.warning("unreadable stream message dropped: %s", exc)
+            self.message_dropped(exc)
 
     def _on_message(self, message) -> None:
         if message.channel == schemas.ORDERS_CHANNEL:
@@ -479,14 +462,17 @@ class BsxAdapter(VenueAdapter):
                 for venue_order in message.data or ():
                     self._apply_venue_order(venue_order, channel="stream")
             elif message.type == "snapshot":
-                self._reconcile(message.data or [])
+                self._apply_snapshot(message.data or [])
                 self.stream.up.set()
             elif message.type == "error":
                 self.log.warning("orders channel error %s: %s", message.code, message.message)
         elif message.channel == schemas.AUTH_CHANNEL and message.type != "authenticated":
             self.log.warning("stream auth refused: %s %s", message.code, message.message)
 
-    def _reconcile(self, snapshot: list[schemas.Order]) -> None:
+    async def reconcile(self, orders: list[Order]) -> None:
+        """Every (re)subscribe brings the snapshot of the open orders (_apply_snapshot): nothing to ask here."""
+
+    def _apply_snapshot(self, snapshot: list[schemas.Order]) -> None:
         listed = set()
         for venue_order in snapshot:
             self._apply_venue_order(venue_order)
@@ -499,8 +485,7 @@ class BsxAdapter(VenueAdapter):
     # cancels
 
     async def cancel(self, order: Order) -> None:
-        if order.venue_order_id is None:
-            self.defer(order, partial(self.cancel, order))
+        if self.deferred_until_named(order, partial(self.cancel, order)):
             return
         if self._free():
             await self._send_cancel(order)
@@ -512,14 +497,12 @@ class BsxAdapter(VenueAdapter):
                          partial(self._on_cancel_reply, order))
 
     def _on_cancel_reply(self, order: Order, reply: asyncio.Future) -> None:
-        try:
-            response: Response = reply.result()
-        except HttpError as exc:
-            self.cancel_refused(order, f"cancel outcome unknown: {exc}")
+        response = self.cancel_reply((order,), reply)
+        if response is None:
             return
         # 200 means "cancel requested": the order is closed when the stream says DONE
         if response.status != 200:
-            self.cancel_refused(order, _error_text(response))
+            self.cancel_refused(order, self.error_text(response))
 
     async def cancel_all(self, orders: list[Order]) -> None:
         """One DELETE /orders for every order the venue has named; the rest wait for their id."""
@@ -533,15 +516,12 @@ class BsxAdapter(VenueAdapter):
         await self._send("DELETE", "/orders", body, partial(self._on_cancel_many_reply, named))
 
     def _on_cancel_many_reply(self, orders: list[Order], reply: asyncio.Future) -> None:
-        try:
-            response: Response = reply.result()
-        except HttpError as exc:
-            for order in orders:
-                self.cancel_refused(order, f"cancel outcome unknown: {exc}")
+        response = self.cancel_reply(orders, reply)
+        if response is None:
             return
         if response.status != 200:
             for order in orders:
-                self.cancel_refused(order, _error_text(response))
+                self.cancel_refused(order, self.error_text(response))
             return
         try:
             listed = schemas.cancel_requested_decoder.decode(response.body).cancel_requested_orders
@@ -559,14 +539,6 @@ class BsxAdapter(VenueAdapter):
         Returns the venue ids the venue will cancel; the stream confirms each."""
         response = await self.http.request("DELETE", f"/orders/all?product_id={symbol}", b"", self._headers)
         if response.status != 200:
-            raise VenueError("venue_error", _error_text(response))
+            raise VenueError("venue_error", self.error_text(response))
         return [r.order_id or r.id for r in schemas.cancel_requested_decoder.decode(
             response.body).cancel_requested_orders]
-
-
-def _error_text(response: Response) -> str:
-    try:
-        error = schemas.error_decoder.decode(response.body)
-    except Exception:  # noqa: BLE001
-        return f"HTTP {response.status}"
-    return f"{error.message or 'error'} (code {error.code})" if error.code else (error.message or f"HTTP {response.status}")

@@ -1,9 +1,9 @@
 from __future__ import annotations
 
-from gateway.venues.config import VenueConfig
+from gateway.venues.config import ApiKeyConfig
 
 
-class BsxConfig(VenueConfig, tag="bsx", frozen=True, forbid_unknown_fields=True):
+class BsxConfig(ApiKeyConfig, tag="bsx", frozen=True, forbid_unknown_fields=True):
     """BSX Exchange (seed 001). Three secrets, none of them here:
 
     - the API key and secret (REST headers bsx-key / bsx-secret, WS HMAC auth):
@@ -17,20 +17,15 @@ class BsxConfig(VenueConfig, tag="bsx", frozen=True, forbid_unknown_fields=True)
     files, which must then be writable by the daemon (a read-only systemd
     credential, or a key from the environment, is kept in memory only: the
     log says so, and a restart after the old key's expiry needs a new key).
+    generate_key (simulators only) makes a throwaway signer key too.
 
     `wallet` is the main wallet (the orders' `sender`); empty: learned from
     `GET /users/api-key` at start. The EIP-712 domain comes from
     `GET /chain/configs` when `fetch_chain_config` (the official SDK does
     this); the fields below are the fallback. Nonces are nanoseconds.
     """
-    api_key_file: str = ""
-    api_secret_file: str = ""
-    api_key_env: str = ""
-    api_secret_env: str = ""
     signer_key_file: str = ""
     signer_key_env: str = ""
-    # simulators only: make a throwaway signer key and API key/secret on first run
-    generate_key: bool = False
     wallet: str = ""
     nonce_file: str = ""
     fetch_chain_config: bool = True

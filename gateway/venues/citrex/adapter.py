@@ -2,11 +2,9 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from functools import partial
 
-from gateway._core.nonce import NonceAllocator
 from gateway.decoding import DECODE_ERRORS
 from gateway.net.http import HttpClient, HttpError, Response
 from gateway.orders.model import Fill, Order, OrderType, Side, Status, TimeInForce
@@ -16,7 +14,8 @@ from gateway.venues.base import Capabilities, VenueAdapter, VenueError
 from gateway.venues.resolver import FOUND, NOT_FOUND
 from gateway.venues.citrex import schemas
 from gateway.venues.citrex.config import CitrexConfig
-from gateway.venues.citrex.records import NO_REF, CitrexOrderRef
+from gateway.venues.credentials import load_signer
+from gateway.venues.citrex.venue_data import CitrexVenueData
 from gateway.venues.citrex.signing import CitrexSigner
 from gateway.net.ws import ReconnectingStream
 from gateway.venues.citrex.ws import order_stream
@@ -38,42 +37,24 @@ JSON = b"Content-Type: application/json\r\n"
 CANCEL_FAILED_PREFIX = "idToCancel:"
 
 
-def load_signer(config: CitrexConfig) -> Signer:
-    if config.key_env:
-        return Signer.from_env(config.key_env)
-    if config.generate_key:
-        try:
-            return Signer.from_file(config.key_file)
-        except Exception as exc:  # noqa: BLE001
-            if "does not exist" not in str(exc):
-                raise
-            return Signer.generate_file(config.key_file)
-    return Signer.from_file(config.key_file)
-
-
 class CitrexAdapter(VenueAdapter):
-    nonce_unit_ns = 1000  # microsecond nonces
     capabilities = Capabilities(cancel_replace=True, cancel_all=True, batch_cancel=False)
-    order_ref = CitrexOrderRef
+    venue_data_type = CitrexVenueData
 
     def __init__(self, config: CitrexConfig, tracker: Tracker, metrics=None, *, signer: Signer | None = None):
         super().__init__(config, tracker, metrics)
         self.config: CitrexConfig = config
-        signer = signer or load_signer(config)
+        signer = signer or load_signer(config.key_file, config.key_env, "account key", config.generate_key)
         self.sign = CitrexSigner(
             signer, sub_account_id=config.sub_account_id, chain_id=config.chain_id,
             verifying_contract=config.verifying_contract, domain_name=config.domain_name,
             domain_version=config.domain_version,
         )
         self.account = signer.address
-        if not config.nonce_file:
-            raise VenueError("config", f"venue {self.name}: nonce_file is required")
-        os.makedirs(os.path.dirname(config.nonce_file) or ".", mode=0o700, exist_ok=True)
-        self.nonces = NonceAllocator(config.nonce_file, "us")
+        self.open_nonces(config.nonce_file, "us")
         self.http: HttpClient | None = None
         self.stream: ReconnectingStream | None = None
         self._cookie: str | None = None
-        self._by_nonce: dict[int, Order] = {}
         self._session_lock = asyncio.Lock()
 
     # lifecycle
@@ -84,7 +65,7 @@ class CitrexAdapter(VenueAdapter):
         self.http = self.http_client(self.config.rest_url)
         await self._login()
         self.stream = order_stream(self.config.ws_url, self.account, self.config.sub_account_id,
-                                   headers=self._ws_headers, on_message=self._on_ws, on_up=self._stream_up)
+                                   headers=self._ws_headers, on_message=self._on_ws, on_up=self.stream_up)
         await self.stream.start()
         self.connected = True
 
@@ -97,37 +78,23 @@ class CitrexAdapter(VenueAdapter):
             response = await self.http.request("POST", "/v1/session/login", body, JSON)
             cookie = _session_cookie(response)
             if response.status != 200 or cookie is None:
-                raise VenueError("login_failed", f"{self.name} login refused: {_error_text(response)}")
+                raise VenueError("login_failed", f"{self.name} login refused: {self.error_text(response)}")
             self._cookie = cookie
             self._auth_headers = JSON + f"Cookie: {schemas.SESSION_COOKIE}={cookie}\r\n".encode()
 
-    async def _stream_up(self) -> None:
-        if self.stream.reconnects:
-            # events sent while we were away are lost: ask the venue for the truth
-            await self.reconcile(self.tracker.open_orders(venue=self.name))
-
-    async def reconcile(self, orders: list[Order]) -> None:
+    async def apply_listing(self, orders: list[Order]) -> set[str]:
+        # the list holds closed orders too: what it lacks the venue never took (or has forgotten)
         for order in orders:
-            nonce = (order.venue_data or NO_REF).nonce
+            nonce = CitrexVenueData.read(order).nonce
             if nonce is not None:
                 self._by_nonce[nonce] = order
-        if not orders:
-            return
-        try:
-            venue_orders = await self._query("/v1/orders")
-        except (HttpError, VenueError) as exc:
-            self.log.error("reconcile: cannot list orders: %s; asking order by order", exc)
-            self.not_listed(orders, set())
-            return
         seen = set()
-        for venue_order in venue_orders:
+        for venue_order in await self._list_orders("/v1/orders"):
             order = self.tracker.by_venue(self.name, venue_order.id) or self._by_nonce.get(venue_order.nonce)
             if order is not None and order in orders:
                 seen.add(order.order_id)
                 self._apply_venue_order(venue_order, order)
-        # the list holds closed orders too: what it lacks the venue never took (or has forgotten)
-        self.not_listed(orders, seen)
-        self.log.info("reconciled %d orders with the venue", len(orders))
+        return seen
 
     async def _ws_headers(self, fresh: bool = False) -> dict[str, str]:
         if fresh or self._cookie is None:
@@ -141,20 +108,12 @@ class CitrexAdapter(VenueAdapter):
 
     def _order_body(self, order: Order) -> bytes:
         """Nonce and signature made here, when the connection is ready to write."""
-        t0 = time.perf_counter_ns()
-        nonce = self.nonces.next()
-        order.venue_data = CitrexOrderRef(nonce)
-        self._by_nonce[nonce] = order
-        # on disk before the bytes leave (the HTTP client's writes wait for the journal): after a
-        # crash the order is found at the venue by its nonce
-        self.tracker.note_venue_data(order)
-        body = schemas.encoder.encode(self._signed_order(order, nonce))
-        t1 = time.perf_counter_ns()
-        self.stages.sign.observe(t1 - t0)
-        order.sent_ns = t1
+        body = schemas.encoder.encode(self.timed_sign(self._signed_order, order))
+        self.stamp_sent(order)
         return body
 
-    def _signed_order(self, order: Order, nonce: int) -> schemas.PlaceOrder:
+    def _signed_order(self, order: Order) -> schemas.PlaceOrder:
+        nonce = self.assign_nonce(order)
         product = self._product(order)
         is_buy = order.side is Side.BUY
         if order.type is OrderType.MARKET:
@@ -176,20 +135,14 @@ class CitrexAdapter(VenueAdapter):
 
     def _on_place_reply(self, order: Order, reply: asyncio.Future) -> None:
         response = self.place_reply(order, reply)
-        if response is None:
-            return
-        if response.status == 200:
-            try:
-                self._apply_venue_order(schemas.order_decoder.decode(response.body), order, "rest")
-                return
-            except Exception as exc:  # noqa: BLE001 - a body we cannot read is the venue's error
-                self.log.error("unreadable order reply for %s: %s", order.order_id, exc)
-        self.place_refused(order, response, _error_text(response))
+        if response is not None:
+            self.place_answered(order, response, lambda body: self._apply_venue_order(
+                schemas.order_decoder.decode(body), order, "rest"))
 
     async def lookup(self, order: Order) -> str:
         """The venue's list of the account's orders (open and closed) has it by nonce, or not."""
-        venue_orders = await self._query("/v1/orders")
-        nonce = (order.venue_data or NO_REF).nonce
+        venue_orders = await self._list_orders("/v1/orders")
+        nonce = CitrexVenueData.read(order).nonce
         for venue_order in venue_orders:
             if (nonce is not None and venue_order.nonce == nonce) or (
                     order.venue_order_id is not None and venue_order.id == order.venue_order_id):
@@ -197,18 +150,21 @@ class CitrexAdapter(VenueAdapter):
                 return FOUND
         return NOT_FOUND
 
-    async def _query(self, path: str) -> list[schemas.Order]:
+    async def _list_orders(self, path: str) -> list[schemas.Order]:
         query = f"{path}?account={self.account}&subAccountId={self.config.sub_account_id}"
         response = await self.http.request("GET", query, b"", self._auth_headers)
         if response.status == 401:
             await self._login()
             response = await self.http.request("GET", query, b"", self._auth_headers)
         if response.status != 200:
-            raise VenueError("venue_error", _error_text(response))
+            raise VenueError("venue_error", self.error_text(response))
         try:
             return schemas.orders_decoder.decode(response.body)
         except DECODE_ERRORS as exc:
             raise VenueError("venue_error", f"unreadable order list: {exc}") from None
+
+    def error_words(self, response: Response) -> str | None:
+        return schemas.result_decoder.decode(response.body).error
 
     def _apply_venue_order(self, venue_order: schemas.Order, order: Order | None = None,
                            channel: str | None = None) -> None:
@@ -228,22 +184,10 @@ class CitrexAdapter(VenueAdapter):
         status = STATUS.get(venue_order.status)
         reason = None
         if status is Status.CANCELED:
-            reason = self._cancel_reason(order)
+            reason = self.cancel_reason(order)
         self.tracker.apply(order, status, fills, filled=filled, reason=order.reason or reason, channel=channel)
         if order.is_closed:
-            self._by_nonce.pop((order.venue_data or NO_REF).nonce, None)
-
-    def _cancel_reason(self, order: Order) -> str:
-        if order.status is Status.PENDING_REPLACE and order.replaced_by:
-            new = self.tracker.get(order.replaced_by)
-            return f"replaced by {new.client_order_id if new else order.replaced_by}"
-        if order.status is Status.PENDING_CANCEL:
-            return "canceled by request"
-        if order.type is OrderType.MARKET:
-            return "market order remainder canceled"
-        if order.tif is not TimeInForce.GTC:
-            return f"{order.tif.value.upper()} remainder canceled"
-        return "canceled by the venue"
+            self.forget_nonce(order)
 
     def _on_ws(self, payload: bytes) -> None:
         try:
@@ -253,15 +197,12 @@ class CitrexAdapter(VenueAdapter):
             elif message.error is not None:
                 self.log.warning("stream error %s: %s", message.error.code, message.error.message)
         except (*DECODE_ERRORS, ValueError, TypeError) as exc:
-            # one bad message from the venue is dropped and said; the stream goes on
-            self.metrics.venue_error(self.name, "bad_message")
-            self.log.warning("unreadable stream message dropped: %s", exc)
+            self.message_dropped(exc)
 
     # cancels
 
     async def cancel(self, order: Order) -> None:
-        if order.venue_order_id is None:
-            self.defer(order, partial(self.cancel, order))
+        if self.deferred_until_named(order, partial(self.cancel, order)):
             return
         product = self._product(order)
 
@@ -274,29 +215,22 @@ class CitrexAdapter(VenueAdapter):
         reply.add_done_callback(partial(self._on_cancel_reply, order))
 
     def _on_cancel_reply(self, order: Order, reply: asyncio.Future) -> None:
-        try:
-            response: Response = reply.result()
-        except HttpError as exc:
-            self.cancel_refused(order, f"cancel outcome unknown: {exc}")
+        response = self.cancel_reply((order,), reply)
+        if response is None:
             return
         result = _result(response)
         if response.status == 200 and result.success:
-            self.tracker.apply(order, Status.CANCELED, reason=self._cancel_reason(order))
+            self.tracker.apply(order, Status.CANCELED, reason=self.cancel_reason(order))
         else:
-            self.cancel_refused(order, result.error or f"HTTP {response.status}")
+            self.cancel_refused(order, self.error_text(response))
 
     async def replace(self, old: Order, new: Order, proceed_on_failure: bool) -> None:
-        if old.venue_order_id is None:
-            self.defer(old, partial(self.replace, old, new, proceed_on_failure))
+        if self.deferred_until_named(old, partial(self.replace, old, new, proceed_on_failure)):
             return
 
         def body() -> bytes:
-            nonce = self.nonces.next()
-            new.venue_data = CitrexOrderRef(nonce)
-            self._by_nonce[nonce] = new
-            self.tracker.note_venue_data(new)
             return schemas.encoder.encode(schemas.CancelAndReplace(
-                idToCancel=old.venue_order_id, newOrder=self._signed_order(new, nonce)))
+                idToCancel=old.venue_order_id, newOrder=self._signed_order(new)))
 
         # the venue weighs a cancel-and-replace as two requests
         reply = await self.http.send("POST", "/v1/order/cancel-and-replace", body, self._auth_headers, weight=2)
@@ -309,27 +243,27 @@ class CitrexAdapter(VenueAdapter):
             self.resolver.ask(new, str(exc))
             return
         if response.status == 200:
-            self.tracker.apply(old, Status.CANCELED, reason=self._cancel_reason(old))
+            self.tracker.apply(old, Status.CANCELED, reason=self.cancel_reason(old))
             try:
                 self._apply_venue_order(schemas.order_decoder.decode(response.body), new, "rest")
             except (*DECODE_ERRORS, ValueError) as exc:
                 self.log.error("unreadable replace reply for %s: %s; asking the venue", new.order_id, exc)
                 self.resolver.ask(new, "unreadable reply")
             return
-        error = _result(response).error or f"HTTP {response.status}"
+        error = self.error_text(response)
         if error.startswith(CANCEL_FAILED_PREFIX):
             reason = error[len(CANCEL_FAILED_PREFIX):].strip()
             self.cancel_refused(old, reason)
             if proceed:
                 # explicit, documented: proceed_on_failure places the new order on its own
-                self._by_nonce.pop((new.venue_data or NO_REF).nonce, None)
+                self.forget_nonce(new)
                 asyncio.ensure_future(self.place(new))
             else:
-                self.tracker.apply(new, Status.REJECTED, reason=f"not placed: cancel of the old order failed: {reason}")
+                self.reject(new, f"not placed: cancel of the old order failed: {reason}")
         else:
             # the venue checks the new order before touching the old one: the old one still works
             self.cancel_refused(old, f"replacement refused: {error}")
-            self.tracker.apply(new, Status.REJECTED, reason=error)
+            self.reject(new, error)
 
 
 def _session_cookie(response: Response) -> str | None:
@@ -346,7 +280,3 @@ def _result(response: Response) -> schemas.Result:
         return schemas.result_decoder.decode(response.body)
     except Exception:  # noqa: BLE001
         return schemas.Result(success=False, error=f"HTTP {response.status}")
-
-
-def _error_text(response: Response) -> str:
-    return _result(response).error or f"HTTP {response.status}"

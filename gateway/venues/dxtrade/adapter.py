@@ -30,15 +30,15 @@ from urllib.parse import quote
 from gateway._core.fixedpoint import format_scaled, parse_scaled
 from gateway.decoding import DECODE_ERRORS
 from gateway.net.http import HttpClient, HttpError, Response
-from gateway.net.ratelimit import RateLimited, retry_after_s
-from gateway.orders.model import SCALE, Fill, Order, OrderType, Status, TimeInForce
+from gateway.net.ratelimit import RateLimited
+from gateway.orders.model import SCALE, Fill, Order, OrderType, Status
 from gateway.orders.tracker import Tracker
 from gateway.venues.base import Capabilities, VenueAdapter, VenueError
 from gateway.venues.resolver import FOUND, NOT_FOUND
 from gateway.venues.dxtrade import schemas
 from gateway.venues.dxtrade.config import DxtradeConfig
 from gateway.venues.dxtrade.credentials import Credentials, load_credentials
-from gateway.venues.dxtrade.records import NO_REF, DxtradeOrderRef
+from gateway.venues.dxtrade.venue_data import DxtradeVenueData
 
 P = schemas.PREFIX
 JSON = b"Content-Type: application/json\r\n"
@@ -62,11 +62,11 @@ MODIFY_ERRORS = {
 }
 
 
-def _scaled(value: Decimal | None) -> int | None:
+def _e18(value: Decimal | None) -> int | None:
     return None if value is None else parse_scaled(format(value, "f"), SCALE)
 
 
-def _text(value: int) -> str:
+def _decimal(value: int) -> str:
     return format_scaled(value, SCALE)
 
 
@@ -91,13 +91,6 @@ def _error(response: Response) -> schemas.Error:
         return schemas.Error()
 
 
-def _error_text(response: Response) -> str:
-    err = _error(response)
-    if err.description:
-        return f"{err.description} (HTTP {response.status}, code {err.errorCode})"
-    return f"HTTP {response.status}"
-
-
 def _error_code(response: Response) -> int | None:
     try:
         return int(_error(response).errorCode)
@@ -108,7 +101,7 @@ def _error_code(response: Response) -> int | None:
 class DxtradeAdapter(VenueAdapter):
     capabilities = Capabilities(stop_orders=True, modify=True, order_groups=True, post_only=False,
                                 market_orders=True)
-    order_ref = DxtradeOrderRef
+    venue_data_type = DxtradeVenueData
 
     def __init__(self, config: DxtradeConfig, tracker: Tracker, metrics=None, *,
                  credentials: Credentials | None = None):
@@ -157,7 +150,7 @@ class DxtradeAdapter(VenueAdapter):
             response = await self.query.request("POST", f"{P}/login", body, JSON)
             if response.status != 200:
                 # the reply never echoes the credentials; neither does this message
-                raise VenueError("login_failed", f"{self.name} login refused: {_error_text(response)}")
+                raise VenueError("login_failed", f"{self.name} login refused: {self.error_text(response)}")
             try:
                 token = schemas.login_decoder.decode(response.body).sessionToken
             except DECODE_ERRORS as exc:
@@ -201,6 +194,10 @@ class DxtradeAdapter(VenueAdapter):
                        trading: bool = True) -> Response:
         return await (await self._send(method, path, body, extra, trading=trading))
 
+    def error_words(self, response: Response) -> str | None:
+        err = _error(response)
+        return f"{err.description} (HTTP {response.status}, code {err.errorCode})" if err.description else None
+
     async def _ping_loop(self) -> None:
         # no stream says the venue went away: the ping does, every health_interval_secs (at
         # least every ping_interval_secs, the session's keep-alive)
@@ -241,7 +238,7 @@ class DxtradeAdapter(VenueAdapter):
     async def _list(self) -> list[schemas.Order]:
         response = await self._request("GET", self._orders_path, trading=False)
         if response.status != 200:
-            raise VenueError("venue_error", f"order list: {_error_text(response)}")
+            raise VenueError("venue_error", f"order list: {self.error_text(response)}")
         try:
             listed = schemas.orders_decoder.decode(response.body)
         except DECODE_ERRORS as exc:
@@ -266,14 +263,14 @@ class DxtradeAdapter(VenueAdapter):
         order = order or self._find(venue_order)
         if order is None:
             return  # not ours: another session of the account, or long forgotten
-        ref = DxtradeOrderRef.of(order)
-        seen = -1 if ref.version is None else ref.version
+        data = DxtradeVenueData.ensure_on(order)
+        seen = -1 if data.version is None else data.version
         if venue_order.version < seen:
             self.stale_versions += 1  # an older state of the order: never over a newer one
             return
         if venue_order.version == seen and order.is_closed:
             return
-        ref.version = venue_order.version
+        data.version = venue_order.version
         if order.venue_order_id is None:
             self.tracker.bind_venue_id(order, str(venue_order.orderId))
             self.run_deferred(order)
@@ -285,13 +282,13 @@ class DxtradeAdapter(VenueAdapter):
         rested = order.status in (Status.OPEN, Status.PARTIALLY_FILLED, Status.PENDING_CANCEL,
                                   Status.PENDING_REPLACE)
         fills = [
-            Fill(trade_id=e.executionCode, price=_scaled(e.lastPrice), quantity=_scaled(e.lastQuantity),
+            Fill(trade_id=e.executionCode, price=_e18(e.lastPrice), quantity=_e18(e.lastQuantity),
                  ts_ns=_ts_ns(e.transactionTime), is_maker=rested)
             for e in venue_order.executions if e.lastQuantity and e.lastPrice is not None
         ]
-        filled = _scaled(leg.filledQuantity) if leg is not None else None
+        filled = _e18(leg.filledQuantity) if leg is not None else None
         status = STATUS.get(venue_order.status.upper())
-        reason = self._cancel_reason(order) if status is Status.CANCELED else None
+        reason = self.cancel_reason(order) if status is Status.CANCELED else None
         if status is Status.REJECTED:
             reason = "rejected by the venue"
         self.tracker.apply(order, status, fills, filled=filled, reason=order.reason or reason)
@@ -301,10 +298,10 @@ class DxtradeAdapter(VenueAdapter):
     def _take_amendment(self, order: Order, venue_order: schemas.Order, leg: schemas.Leg | None) -> None:
         """The venue's price and quantity are the order's: a modify (ours or another
         session's) shows here in version order."""
-        quantity = _scaled(leg.quantity) if leg is not None and leg.quantity else None
-        limit = _scaled(venue_order.limitPrice)
+        quantity = _e18(leg.quantity) if leg is not None and leg.quantity else None
+        limit = _e18(venue_order.limitPrice)
         if limit is None and leg is not None and venue_order.type in ("LIMIT", "STOP_LIMIT"):
-            limit = _scaled(leg.price)
+            limit = _e18(leg.price)
         changed = False
         if quantity is not None and quantity != order.quantity:
             order.quantity, changed = quantity, True
@@ -313,31 +310,15 @@ class DxtradeAdapter(VenueAdapter):
         if changed:
             self.tracker.amended(order)
 
-    def _cancel_reason(self, order: Order) -> str:
-        if order.status is Status.PENDING_CANCEL:
-            return "canceled by request"
-        group = (order.venue_data or NO_REF).group
-        if group:
-            return f"canceled by the venue ({group} group)"
-        if order.type is OrderType.MARKET:
-            return "market order remainder canceled"
-        if order.tif is not TimeInForce.GTC:
-            return f"{order.tif.value.upper()} remainder canceled"
-        return "canceled by the venue"
+    def cancel_reason(self, order: Order, venue_reason: str | None = None) -> str:
+        # the venue gives no reason: an order of a group was canceled by its group
+        group = DxtradeVenueData.read(order).group
+        return super().cancel_reason(order, venue_reason or (f"{group} group" if group else None))
 
-    async def reconcile(self, orders: list[Order]) -> None:
-        if not orders:
-            return
+    async def apply_listing(self, orders: list[Order]) -> set[str]:
         for order in orders:
             self._by_code[order.order_id] = order
-        try:
-            listed = await self.poll()
-        except (HttpError, VenueError) as exc:
-            self.log.error("reconcile: cannot list orders: %s; asking order by order", exc)
-            self.not_listed(orders, set())
-            return
-        seen = {self._find(o).order_id for o in listed if self._find(o) is not None}
-        self.not_listed(orders, seen)
+        return {self._find(o).order_id for o in await self.poll() if self._find(o) is not None}
 
     # placing
 
@@ -350,25 +331,25 @@ class DxtradeAdapter(VenueAdapter):
             kind = "LIMIT" if order.type is OrderType.LIMIT else "MARKET"
         return schemas.OrderRequest(
             orderCode=order.order_id, type=kind, instrument=str(self.instruments[order.symbol].product_id),
-            quantity=_text(order.quantity if quantity is None else quantity),
+            quantity=_decimal(order.quantity if quantity is None else quantity),
             side=order.side.value.upper(), tif=order.tif.value.upper(),
-            positionEffect=(order.venue_data or NO_REF).position_effect or "OPEN",
-            limitPrice=None if price is None or order.type is OrderType.MARKET else _text(price),
-            stopPrice=None if order.stop_price is None else _text(order.stop_price),
+            positionEffect=DxtradeVenueData.read(order).position_effect or "OPEN",
+            limitPrice=None if price is None or order.type is OrderType.MARKET else _decimal(price),
+            stopPrice=None if order.stop_price is None else _decimal(order.stop_price),
         )
 
-    def _body(self, orders: list[Order], make) -> bytes:
-        """Made when the connection is ready to write, so sent_ns is the wire time."""
+    def _body_at_write(self, orders: list[Order], make) -> bytes:
+        """The body, made when the connection is ready to write: the orders' send time (no
+        signature here: no sign stage either)."""
         body = make()
-        now = time.perf_counter_ns()
         for order in orders:
-            order.sent_ns = now
+            self.stamp_sent(order)
         return body
 
     async def place(self, order: Order) -> None:
         self._by_code[order.order_id] = order
         make = partial(schemas.encoder.encode, self._request_of(order))
-        reply = await self._send("POST", self._orders_path, partial(self._body, [order], make))
+        reply = await self._send("POST", self._orders_path, partial(self._body_at_write, [order], make))
         reply.add_done_callback(partial(self._on_place_reply, [order]))
 
     async def place_group(self, orders: list[Order], contingency: str) -> None:
@@ -377,13 +358,13 @@ class DxtradeAdapter(VenueAdapter):
             raise VenueError("bad_field", f"contingency must be one of {', '.join(schemas.CONTINGENCY)}")
         for i, order in enumerate(orders):
             self._by_code[order.order_id] = order
-            ref = DxtradeOrderRef.of(order)
-            ref.group = wire
+            data = DxtradeVenueData.ensure_on(order)
+            data.group = wire
             if wire == "IF-THEN" and i:
-                ref.parent = orders[0].order_id
+                data.parent = orders[0].order_id
         group = schemas.GroupRequest(orders=[self._request_of(o) for o in orders], contingencyType=wire)
         make = partial(schemas.encoder.encode, group)
-        reply = await self._send("POST", self._orders_path, partial(self._body, orders, make))
+        reply = await self._send("POST", self._orders_path, partial(self._body_at_write, orders, make))
         reply.add_done_callback(partial(self._on_place_reply, orders))
 
     def _on_place_reply(self, orders: list[Order], reply: asyncio.Future) -> None:
@@ -409,21 +390,17 @@ class DxtradeAdapter(VenueAdapter):
             for i, (order, answer) in enumerate(zip(orders, answers)):
                 if order.venue_order_id is None:
                     self.tracker.bind_venue_id(order, str(answer.orderId))
-                ref = DxtradeOrderRef.of(order)
-                ref.update_order_id = answer.updateOrderId
+                data = DxtradeVenueData.ensure_on(order)
+                data.update_order_id = answer.updateOrderId
                 if i == 0 and etag:
-                    ref.etag = etag  # the reply's ETag is the (first) order's
+                    data.etag = etag  # the reply's ETag is the (first) order's
                 # accepted: working (a stale word if the list showed a later state already)
                 self.tracker.apply(order, Status.OPEN)
                 self.run_deferred(order)
             return
-        self.metrics.venue_error(self.name, f"http_{response.status}")
-        reason = _error_text(response)
-        if response.status == 429:
-            reason = f"venue rate limit (HTTP 429), retry after {retry_after_s(response.headers):g} s"
+        reason = self.refusal(response, self.error_text(response))
         for order in orders:
-            self.tracker.apply(order, Status.REJECTED, reason=reason)
-            self.fail_deferred(order, "order was rejected")
+            self.reject(order, reason)
             self._by_code.pop(order.order_id, None)
 
     def _resolve_lost(self, orders: list[Order], why: str) -> None:
@@ -437,10 +414,10 @@ class DxtradeAdapter(VenueAdapter):
         if response.status == 404:
             return NOT_FOUND
         if response.status != 200:
-            raise VenueError("venue_error", _error_text(response))
+            raise VenueError("venue_error", self.error_text(response))
         etag = response.headers.get("etag")
         if etag:
-            DxtradeOrderRef.of(order).etag = etag
+            DxtradeVenueData.ensure_on(order).etag = etag
         self._apply_venue_order(schemas.order_decoder.decode(response.body), order)
         return FOUND
 
@@ -449,60 +426,57 @@ class DxtradeAdapter(VenueAdapter):
     def _order_path(self, order: Order) -> str:
         return f"{self._orders_path}/{quote(order.order_id, safe='')}"
 
-    async def _refresh(self, order: Order) -> schemas.Order | None:
+    async def _fetch_order(self, order: Order) -> schemas.Order | None:
         """The order as the venue has it now, and its ETag; None if it does not know it."""
         response = await self._request("GET", self._order_path(order), trading=False)
         if response.status != 200:
             return None
         etag = response.headers.get("etag")
         if etag:
-            DxtradeOrderRef.of(order).etag = etag
+            DxtradeVenueData.ensure_on(order).etag = etag
         try:
             return schemas.order_decoder.decode(response.body)
         except DECODE_ERRORS:
             return None
 
     async def _etag(self, order: Order) -> str:
-        etag = (order.venue_data or NO_REF).etag
+        etag = DxtradeVenueData.read(order).etag
         if etag is None:
-            await self._refresh(order)
-            etag = (order.venue_data or NO_REF).etag or ""
+            await self._fetch_order(order)
+            etag = DxtradeVenueData.read(order).etag or ""
         return etag
 
     # cancels
 
     async def cancel(self, order: Order) -> None:
-        if order.venue_order_id is None:
-            self.defer(order, partial(self.cancel, order))
+        if self.deferred_until_named(order, partial(self.cancel, order)):
             return
         etag = await self._etag(order)
         reply = await self._send("DELETE", self._order_path(order), b"", _if_match(etag))
         reply.add_done_callback(lambda fut: asyncio.ensure_future(self._on_cancel_reply(order, fut, True)))
 
     async def _on_cancel_reply(self, order: Order, reply: asyncio.Future, may_retry: bool) -> None:
-        try:
-            response: Response = reply.result()
-        except (HttpError, VenueError) as exc:
-            self.cancel_refused(order, f"cancel outcome unknown: {exc}")
+        response = self.cancel_reply((order,), reply)
+        if response is None:
             return
         if response.status == 200:
             etag = response.headers.get("etag")
             if etag:
-                DxtradeOrderRef.of(order).etag = etag
+                DxtradeVenueData.ensure_on(order).etag = etag
             # If-Match held: the venue canceled the very state we knew, nothing filled since
-            self.tracker.apply(order, Status.CANCELED, reason=self._cancel_reason(order))
+            self.tracker.apply(order, Status.CANCELED, reason=self.cancel_reason(order))
             return
         if response.status == 412 and may_retry:
             # the order changed since our ETag: cancel again only if it still works
             try:
-                now = await self._refresh(order)
+                now = await self._fetch_order(order)
             except (HttpError, VenueError) as exc:
                 self.cancel_refused(order, f"cancel outcome unknown: {exc}")
                 return
             if now is not None and now.status.upper() == "WORKING":
                 try:
                     again = await self._send("DELETE", self._order_path(order), b"",
-                                             _if_match((order.venue_data or NO_REF).etag or ""))
+                                             _if_match(DxtradeVenueData.read(order).etag or ""))
                 except (RateLimited, HttpError) as exc:
                     self.cancel_refused(order, str(exc))
                     return
@@ -513,7 +487,7 @@ class DxtradeAdapter(VenueAdapter):
             # its state arrives through the list, in version order; only the refusal is said here
             self.cancel_refused(order, f"order is {state} at the venue")
             return
-        self.cancel_refused(order, _error_text(response))
+        self.cancel_refused(order, self.error_text(response))
 
     # modify
 
@@ -525,7 +499,7 @@ class DxtradeAdapter(VenueAdapter):
         if price is not None and order.type is OrderType.MARKET:
             raise VenueError("bad_field", "a market order has no price to modify")
         if quantity is not None and quantity <= order.filled:
-            raise VenueError("bad_quantity", f"quantity must exceed the {_text(order.filled)} filled already")
+            raise VenueError("bad_quantity", f"quantity must exceed the {_decimal(order.filled)} filled already")
 
     async def modify(self, order: Order, price: int | None, quantity: int | None) -> None:
         # checked when accepted; the order may have moved on while the request waited
@@ -544,11 +518,11 @@ class DxtradeAdapter(VenueAdapter):
             if response.status == 200:
                 try:
                     answer = schemas.order_response_decoder.decode(response.body)
-                    DxtradeOrderRef.of(order).update_order_id = answer.updateOrderId
+                    DxtradeVenueData.ensure_on(order).update_order_id = answer.updateOrderId
                 except DECODE_ERRORS:
                     pass  # the status said yes; the list will show the new update id
                 if response.headers.get("etag"):
-                    DxtradeOrderRef.of(order).etag = response.headers["etag"]
+                    DxtradeVenueData.ensure_on(order).etag = response.headers["etag"]
                 self.tracker.note_venue_data(order)  # the new update id and ETag
                 if quantity is not None:
                     order.quantity = quantity
@@ -557,16 +531,16 @@ class DxtradeAdapter(VenueAdapter):
                 self.tracker.amended(order)
                 return
             if response.status == 412 and attempt == 1:
-                now = await self._refresh(order)
+                now = await self._fetch_order(order)
                 why = self._intent_lost(now, quantity)
                 if why:
                     raise VenueError("stale_order", f"modify of {order.client_order_id} not sent again: {why}")
                 # the whole order again as the venue has it now (another session may have changed
                 # a field the strategy did not touch), with the strategy's changes on top
-                seen = (order.venue_data or NO_REF).version
+                seen = DxtradeVenueData.read(order).version
                 if now.version >= (-1 if seen is None else seen):
                     self._take_amendment(order, now, now.legs[0] if now.legs else None)
-                etag = (order.venue_data or NO_REF).etag or ""
+                etag = DxtradeVenueData.read(order).etag or ""
                 continue
             raise self._modify_error(order, response)
         raise AssertionError("unreachable")
@@ -578,13 +552,13 @@ class DxtradeAdapter(VenueAdapter):
             return "the venue no longer knows the order"
         if now.status.upper() != "WORKING":
             return f"the order is {now.status} at the venue"
-        filled = _scaled(now.legs[0].filledQuantity) if now.legs else 0
+        filled = _e18(now.legs[0].filledQuantity) if now.legs else 0
         if quantity is not None and quantity <= filled:
-            return f"{_text(filled)} has filled meanwhile, not below the new quantity"
+            return f"{_decimal(filled)} has filled meanwhile, not below the new quantity"
         return None
 
     def _modify_error(self, order: Order, response: Response) -> VenueError:
-        what = f"modify of {order.client_order_id}: {_error_text(response)}"
+        what = f"modify of {order.client_order_id}: {self.error_text(response)}"
         if response.status == 412:
             return VenueError("stale_order", f"modify of {order.client_order_id}: the order changed again "
                               f"(HTTP 412 twice)")

@@ -1,14 +1,12 @@
-"""DXtrade login secrets: username and password, from 0600 files or env vars.
-
-The shared helpers are BSX's (same rules: mode 0600, values never in
-messages); with generate_credentials (simulators only) missing files are made.
+"""DXtrade login secrets: username and password (gateway/venues/credentials.py); with
+generate_credentials (simulators only) missing files are made.
 """
 from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, field
 
-from gateway.venues.bsx.credentials import _secret
+from gateway.venues.credentials import read_secret
 from gateway.venues.dxtrade.config import DxtradeConfig
 
 
@@ -19,8 +17,8 @@ class Credentials:
 
 
 def load_credentials(config: DxtradeConfig) -> Credentials:
-    username = _secret(config.username_file, config.username_env, "username", config.generate_credentials,
-                       lambda: f"sim-{secrets.token_hex(4)}")
-    password = _secret(config.password_file, config.password_env, "password", config.generate_credentials,
-                       lambda: secrets.token_hex(16))
+    username = read_secret(config.username_file, config.username_env, "username", config.generate_credentials,
+                           lambda: f"sim-{secrets.token_hex(4)}")
+    password = read_secret(config.password_file, config.password_env, "password", config.generate_credentials,
+                           lambda: secrets.token_hex(16))
     return Credentials(username=username, password=password)

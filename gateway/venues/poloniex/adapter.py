@@ -11,8 +11,8 @@ Smart orders. A strategy's `place` with a stop_price becomes POST /smartorders
 (STOP_LIMIT with a price, STOP without); it is UNTRIGGERED until the triggered
 order appears, then TRIGGERED, and from there follows that order's own fills;
 venue_order_id moves to the triggered order (what a cancel must name) and the
-smart order's id stays in its record's smart_id (records.py). The venue pushes nothing for
-an untriggered smart order, so its cancel is confirmed by the REST reply.
+smart order's id stays in its venue data's smart_id (venue_data.py). The venue pushes nothing
+for an untriggered smart order, so its cancel is confirmed by the REST reply.
 
 Cancel-and-replace. PUT /orders/{id} for a live order, PUT /smartorders/cid:<id>
 for an untriggered smart order. Without proceedOnFailure the venue does both
@@ -40,7 +40,7 @@ from gateway.venues.resolver import FOUND, NOT_FOUND
 from gateway.venues.poloniex import schemas as s
 from gateway.venues.poloniex.config import PoloniexConfig
 from gateway.venues.poloniex.credentials import Credentials, load_credentials
-from gateway.venues.poloniex.records import NO_REF, PoloniexOrderRef
+from gateway.venues.poloniex.venue_data import PoloniexVenueData
 from gateway.venues.poloniex.signing import sign_request
 from gateway.venues.poloniex.ws import order_stream
 
@@ -53,14 +53,14 @@ def _e18(text: str) -> int:
     return parse_scaled(text, SCALE)
 
 
-def _dec(value: int) -> str:
+def _decimal(value: int) -> str:
     return format_scaled(value, SCALE)
 
 
 class PoloniexAdapter(VenueAdapter):
     capabilities = Capabilities(stop_orders=True, cancel_replace=True, batch_cancel=True, cancel_all=True,
                                 post_only=True, market_orders=True, reduce_only=False, modify=False)
-    order_ref = PoloniexOrderRef
+    venue_data_type = PoloniexVenueData
 
     def __init__(self, config: PoloniexConfig, tracker: Tracker, metrics=None, *,
                  credentials: Credentials | None = None):
@@ -86,7 +86,7 @@ class PoloniexAdapter(VenueAdapter):
         self.http = self.http_client(self.config.rest_url)
         await self._load_markets()
         self.stream = order_stream(self.config.ws_url, self.creds.api_key, self.creds.api_secret, self._on_ws,
-                                   on_up=self._stream_up, ping_secs=self.config.ws_ping_secs)
+                                   on_up=self.stream_up, ping_secs=self.config.ws_ping_secs)
         await self.stream.start()
         self.connected = True
 
@@ -94,7 +94,7 @@ class PoloniexAdapter(VenueAdapter):
         """What the venue's own clients load first: refuse symbols it does not list."""
         response = await self.http.request("GET", "/markets", b"", JSON)
         if response.status != 200:
-            raise VenueError("venue_error", f"{self.name} GET /markets: {_error_text(response)}")
+            raise VenueError("venue_error", f"{self.name} GET /markets: {self.error_text(response)}")
         self.markets = {m.symbol: m for m in s.markets_decoder.decode(response.body)}
         for symbol, inst in self.instruments.items():
             market = self.markets.get(str(inst.product_id))
@@ -108,21 +108,16 @@ class PoloniexAdapter(VenueAdapter):
                 self.log.warning("%s: tick %s is finer than the venue's %d price decimals", symbol,
                                  inst.tick_size, limit.priceScale)
 
-    async def _stream_up(self) -> None:
-        if self.stream.reconnects:
-            # events sent while we were away are lost: ask the venue for the truth
-            await self.reconcile(self.tracker.open_orders(venue=self.name))
-
     # signed requests
 
-    def _headers(self, method: str, target: str, body: bytes) -> bytes:
+    def _signed_headers(self, method: str, target: str, body: bytes) -> bytes:
         # signed as late as the HttpClient allows: its body hook cannot set headers
         ts = time.time_ns() // 1_000_000
         signature = sign_request(self.creds.api_secret, method, target, body, ts)
         return self._fixed_headers + f"signTimestamp: {ts}\r\nsignature: {signature}\r\n".encode()
 
     async def _send(self, method: str, target: str, body: bytes = b"") -> asyncio.Future:
-        return await self.http.send(method, target, body, self._headers(method, target, body))
+        return await self.http.send(method, target, body, self._signed_headers(method, target, body))
 
     async def _request(self, method: str, target: str, body: bytes = b"") -> Response:
         return await (await self._send(method, target, body))
@@ -135,7 +130,7 @@ class PoloniexAdapter(VenueAdapter):
         if response.status == 404:
             return None
         if response.status != 200:
-            raise VenueError("venue_error", _error_text(response))
+            raise VenueError("venue_error", self.error_text(response))
         return (s.smart_order_decoder if smart else s.order_decoder).decode(response.body)
 
     async def open_orders(self, symbol: str | None = None, limit: int | None = None) -> list[s.Order]:
@@ -148,8 +143,14 @@ class PoloniexAdapter(VenueAdapter):
         query = "&".join(f"{k}={v}" for k, v in (("symbol", symbol), ("limit", limit)) if v is not None)
         response = await self._request("GET", f"{path}?{query}" if query else path)
         if response.status != 200:
-            raise VenueError("venue_error", _error_text(response))
+            raise VenueError("venue_error", self.error_text(response))
         return decoder.decode(response.body)
+
+    def error_words(self, response: Response) -> str | None:
+        error = s.error_decoder.decode(response.body)
+        if not error.message:
+            return None
+        return f"{error.message} (code {error.code})" if error.code else error.message
 
     # orders
 
@@ -157,29 +158,25 @@ class PoloniexAdapter(VenueAdapter):
     def _is_smart(order: Order) -> bool:
         """Still a smart order at the venue: placed as one (it has a stop price; a journal replay
         knows it too) and not triggered yet."""
-        return order.stop_price is not None and not (order.venue_data or NO_REF).triggered
+        return order.stop_price is not None and not PoloniexVenueData.read(order).triggered
 
-    def _body(self, order: Order) -> bytes:
-        t0 = time.perf_counter_ns()
+    def _order_body(self, order: Order) -> bytes:
         symbol = str(self.instruments[order.symbol].product_id)
         side = "BUY" if order.side is Side.BUY else "SELL"
-        price = None if order.price is None else _dec(order.price)
+        price = None if order.price is None else _decimal(order.price)
         # GTC is the venue's default: sent as none, as ccxt does
         tif = None if order.tif is TimeInForce.GTC else order.tif.value.upper()
         if order.stop_price is not None:
             body = s.encoder.encode(s.PlaceSmartOrder(
-                symbol=symbol, side=side, type="STOP_LIMIT" if price else "STOP", stopPrice=_dec(order.stop_price),
-                quantity=_dec(order.quantity), price=price, timeInForce=tif, clientOrderId=order.order_id))
+                symbol=symbol, side=side, type="STOP_LIMIT" if price else "STOP", stopPrice=_decimal(order.stop_price),
+                quantity=_decimal(order.quantity), price=price, timeInForce=tif, clientOrderId=order.order_id))
         else:
             kind = "MARKET" if order.type is OrderType.MARKET else ("LIMIT_MAKER" if order.post_only else "LIMIT")
             if kind == "MARKET":
                 tif = None  # the venue takes no timeInForce on a market order
             body = s.encoder.encode(s.PlaceOrder(
-                symbol=symbol, side=side, type=kind, quantity=_dec(order.quantity), price=price, timeInForce=tif,
+                symbol=symbol, side=side, type=kind, quantity=_decimal(order.quantity), price=price, timeInForce=tif,
                 clientOrderId=order.order_id))
-        t1 = time.perf_counter_ns()
-        self.stages.sign.observe(t1 - t0)
-        order.sent_ns = t1
         return body
 
     def check_new(self, order: Order) -> None:
@@ -190,30 +187,26 @@ class PoloniexAdapter(VenueAdapter):
             raise VenueError("bad_field", f"client order id longer than {s.CLIENT_ORDER_ID_MAX}")
 
     async def place(self, order: Order) -> None:
-        smart = order.stop_price is not None
-        body = self._body(order)
-        reply = await self._send("POST", "/smartorders" if smart else "/orders", body)
+        target = "/smartorders" if order.stop_price is not None else "/orders"
+        body = self._order_body(order)
+        # the request's HMAC is the order's signature, its signTimestamp the order's nonce
+        headers = self.timed_sign(self._signed_headers, "POST", target, body)
+        self.stamp_sent(order)
+        reply = await self.http.send("POST", target, body, headers)
         reply.add_done_callback(partial(self._on_place_reply, order))
 
     def _on_place_reply(self, order: Order, reply: asyncio.Future) -> None:
         response = self.place_reply(order, reply)
-        if response is None:
-            return
-        if response.status == 200:
-            try:
-                self._accepted(order, s.ack_decoder.decode(response.body).id)
-                return
-            except Exception as exc:  # noqa: BLE001 - a body we cannot read is the venue's error
-                self.log.error("unreadable order reply for %s: %s", order.order_id, exc)
-        self.place_refused(order, response, _error_text(response))
+        if response is not None:
+            self.place_answered(order, response, lambda body: self._accepted(order, s.ack_decoder.decode(body).id))
 
     def _accepted(self, order: Order, venue_id: str) -> None:
         """The venue took the order: it is live (or waiting for its trigger) until events say more."""
         if order.stop_price is not None:
-            ref = PoloniexOrderRef.of(order)
-            ref.smart_id = venue_id
+            data = PoloniexVenueData.ensure_on(order)
+            data.smart_id = venue_id
             self.tracker.note_venue_data(order)
-            if not ref.triggered:
+            if not data.triggered:
                 self.tracker.bind_venue_id(order, venue_id)
                 self.tracker.apply(order, Status.UNTRIGGERED)
         else:
@@ -223,10 +216,10 @@ class PoloniexAdapter(VenueAdapter):
 
     async def lookup(self, order: Order) -> str:
         """By our client id, which the venue keeps for open and closed orders."""
-        record = await self.get_order(s.CID_PREFIX + order.order_id, smart=self._is_smart(order))
-        if record is None:
+        venue_order = await self.get_order(s.CID_PREFIX + order.order_id, smart=self._is_smart(order))
+        if venue_order is None:
             return NOT_FOUND
-        self._apply_record(record, order)
+        self._apply_venue_order(venue_order, order)
         return FOUND
 
     # what the venue says about an order
@@ -237,13 +230,13 @@ class PoloniexAdapter(VenueAdapter):
             return order
         return self.tracker.by_venue(self.name, venue_id)
 
-    def _triggered(self, order: Order, venue_id: str) -> None:
+    def _on_triggered(self, order: Order, venue_id: str) -> None:
         """The smart order became a regular order on the book: follow that one from now on."""
-        ref = PoloniexOrderRef.of(order)
-        if not ref.triggered:
-            ref.triggered = True
-            if order.venue_order_id is not None and ref.smart_id is None:
-                ref.smart_id = order.venue_order_id
+        data = PoloniexVenueData.ensure_on(order)
+        if not data.triggered:
+            data.triggered = True
+            if order.venue_order_id is not None and data.smart_id is None:
+                data.smart_id = order.venue_order_id
             self.tracker.bind_venue_id(order, venue_id)
             self.tracker.note_venue_data(order)  # after a restart, cancels must still go to /orders
             self.tracker.apply(order, Status.TRIGGERED)
@@ -257,27 +250,13 @@ class PoloniexAdapter(VenueAdapter):
         if state == s.FILLED:
             return Status.FILLED, None
         if state in CANCELED_STATES:
-            return Status.CANCELED, self._cancel_reason(order)
+            return Status.CANCELED, self.cancel_reason(order)
         if state in (s.REJECTED, s.FAILED):
             return Status.REJECTED, f"the venue reports the order {state}"
         if state == s.EXPIRED:
             return Status.EXPIRED, "expired"
         self.log.warning("unknown Poloniex state %r for order %s", state, order.order_id)
         return None, None
-
-    def _cancel_reason(self, order: Order) -> str:
-        if order.replaced_by:
-            # an untriggered order has no PENDING_REPLACE in the lifecycle: the link says it
-            new = self.tracker.get(order.replaced_by)
-            if new is None or new.status is not Status.REJECTED:
-                return f"replaced by {new.client_order_id if new else order.replaced_by}"
-        if order.status is Status.PENDING_CANCEL:
-            return "canceled by request"
-        if order.type is OrderType.MARKET:
-            return "market order remainder canceled"
-        if order.tif is not TimeInForce.GTC:
-            return f"{order.tif.value.upper()} remainder canceled"
-        return "canceled by the venue"
 
     def _apply_events(self, events: list[s.OrderEvent]) -> None:
         """One message's events, applied per order as one change: the fills of one
@@ -297,7 +276,7 @@ class PoloniexAdapter(VenueAdapter):
             return
         first, last = events[0], events[-1]
         if first.source == s.SOURCE_SMART or order.stop_price is not None:
-            self._triggered(order, first.orderId)
+            self._on_triggered(order, first.orderId)
         elif order.venue_order_id is None:
             self.tracker.bind_venue_id(order, first.orderId)
             self.run_deferred(order)
@@ -311,53 +290,45 @@ class PoloniexAdapter(VenueAdapter):
                            notional=_e18(last.filledAmount) * ONE, reason=order.reason or reason,
                            channel="stream")
 
-    def _apply_record(self, record: s.Order | s.SmartOrder, order: Order) -> None:
+    def _apply_venue_order(self, venue_order: s.Order | s.SmartOrder, order: Order) -> None:
         """A GET answer (reconcile, lost reply): states and totals, no trade list."""
-        if isinstance(record, s.SmartOrder):
-            if record.state == s.TRIGGERED and record.triggeredOrder is not None:
-                self._triggered(order, record.triggeredOrder.id)
-                self._apply_record(record.triggeredOrder, order)
+        if isinstance(venue_order, s.SmartOrder):
+            if venue_order.state == s.TRIGGERED and venue_order.triggeredOrder is not None:
+                self._on_triggered(order, venue_order.triggeredOrder.id)
+                self._apply_venue_order(venue_order.triggeredOrder, order)
                 return
             if order.venue_order_id is None:
-                PoloniexOrderRef.of(order).smart_id = record.id
-                self.tracker.bind_venue_id(order, record.id)
+                PoloniexVenueData.ensure_on(order).smart_id = venue_order.id
+                self.tracker.bind_venue_id(order, venue_order.id)
                 self.run_deferred(order)
-            if record.state == s.PENDING_NEW:
+            if venue_order.state == s.PENDING_NEW:
                 self.tracker.apply(order, Status.UNTRIGGERED)
-            elif record.state != s.TRIGGERED:
-                status, reason = self._status(order, record.state)
+            elif venue_order.state != s.TRIGGERED:
+                status, reason = self._status(order, venue_order.state)
                 self.tracker.apply(order, status, reason=order.reason or reason)
             return
-        if record.source == s.SOURCE_SMART or order.stop_price is not None:
-            self._triggered(order, record.id)
+        if venue_order.source == s.SOURCE_SMART or order.stop_price is not None:
+            self._on_triggered(order, venue_order.id)
         elif order.venue_order_id is None:
-            self.tracker.bind_venue_id(order, record.id)
+            self.tracker.bind_venue_id(order, venue_order.id)
             self.run_deferred(order)
-        status, reason = self._status(order, record.state)
+        status, reason = self._status(order, venue_order.state)
         # fills made while we were not listening show as the venue's totals: they count toward
         # the trade records the stream may still bring, never on top of them
-        self.tracker.apply(order, status, filled=_e18(record.filledQuantity), avg_price=_e18(record.avgPrice),
+        self.tracker.apply(order, status, filled=_e18(venue_order.filledQuantity), avg_price=_e18(venue_order.avgPrice),
                            reason=order.reason or reason)
 
-    async def reconcile(self, orders: list[Order]) -> None:
-        if not orders:
-            return
-        try:
-            regular = {o.clientOrderId: o for o in await self.open_orders()}
-            smart = {o.clientOrderId: o for o in await self.smart_orders()}
-        except (HttpError, VenueError) as exc:
-            self.log.error("reconcile: cannot list orders: %s; asking order by order", exc)
-            self.not_listed(orders, set())
-            return
+    async def apply_listing(self, orders: list[Order]) -> set[str]:
+        # open orders only: one closed since, triggered, or never taken is looked up by id
+        regular = {o.clientOrderId: o for o in await self.open_orders()}
+        smart = {o.clientOrderId: o for o in await self.smart_orders()}
         listed = set()
         for order in orders:
-            record = (smart if self._is_smart(order) else regular).get(order.order_id)
-            if record is not None:
+            venue_order = (smart if self._is_smart(order) else regular).get(order.order_id)
+            if venue_order is not None:
                 listed.add(order.order_id)
-                self._apply_record(record, order)
-        # closed since, triggered, or never taken: only a look-up by id says which
-        self.not_listed(orders, listed)
-        self.log.info("reconciled %d orders with the venue", len(orders))
+                self._apply_venue_order(venue_order, order)
+        return listed
 
     # the private stream
 
@@ -375,24 +346,21 @@ class PoloniexAdapter(VenueAdapter):
                     self.log.error("stream auth refused: %s", auth.message)
             elif message.event == "error":
                 self.log.warning("stream error: %s", message.message)
-        except Exception as exc:  # noqa: BLE001
-            self.log.warning("unreadable stream message: %s", exc)
+        except Exception as exc:  # noqa: BLE001 - one bad message must not stop the stream
+            self.message_dropped(exc)
 
     # cancels
 
     async def cancel(self, order: Order) -> None:
-        if order.venue_order_id is None:
-            self.defer(order, partial(self.cancel, order))
+        if self.deferred_until_named(order, partial(self.cancel, order)):
             return
         smart = self._is_smart(order)
         reply = await self._send("DELETE", f"/{'smartorders' if smart else 'orders'}/{order.venue_order_id}")
         reply.add_done_callback(partial(self._on_cancel_reply, order, smart))
 
     def _on_cancel_reply(self, order: Order, smart: bool, reply: asyncio.Future) -> None:
-        try:
-            response: Response = reply.result()
-        except HttpError as exc:
-            self.cancel_refused(order, f"cancel outcome unknown: {exc}")
+        response = self.cancel_reply((order,), reply)
+        if response is None:
             return
         result = None
         if response.status == 200:
@@ -401,7 +369,7 @@ class PoloniexAdapter(VenueAdapter):
             except Exception:  # noqa: BLE001
                 pass
         if result is None or result.code != s.CODE_OK:
-            self.cancel_refused(order, result.message if result else _error_text(response))
+            self.cancel_refused(order, result.message if result else self.error_text(response))
             return
         self._cancel_taken(order, smart, result.state)
 
@@ -409,7 +377,7 @@ class PoloniexAdapter(VenueAdapter):
         # an untriggered smart order has no fills and no stream: the venue's yes closes it;
         # a regular one is closed by its `canceled` event, which carries the final fills
         if smart or state in CANCELED_STATES:
-            self.tracker.apply(order, Status.CANCELED, reason=self._cancel_reason(order))
+            self.tracker.apply(order, Status.CANCELED, reason=self.cancel_reason(order))
 
     async def cancel_all(self, orders: list[Order]) -> None:
         """DELETE /orders/cancelByIds and /smartorders/cancelByIds; unnamed orders wait for their id."""
@@ -429,7 +397,7 @@ class PoloniexAdapter(VenueAdapter):
         try:
             response: Response = reply.result()
             if response.status != 200:
-                raise VenueError("venue_error", _error_text(response))
+                raise VenueError("venue_error", self.error_text(response))
             results = {r.orderId: r for r in s.cancel_results_decoder.decode(response.body)}
         except Exception as exc:  # noqa: BLE001 - transport, refusal or an unreadable body: nothing is known
             for order in orders:
@@ -458,7 +426,7 @@ class PoloniexAdapter(VenueAdapter):
     async def _cancel_many(self, path: str, body: bytes, smart: bool) -> list[s.CancelResult]:
         response = await self._request("DELETE", path, body)
         if response.status != 200:
-            raise VenueError("venue_error", _error_text(response))
+            raise VenueError("venue_error", self.error_text(response))
         results = s.cancel_results_decoder.decode(response.body)
         for result in results:
             order = self._order_for(result.clientOrderId, result.orderId)
@@ -469,8 +437,7 @@ class PoloniexAdapter(VenueAdapter):
     # cancel-and-replace
 
     async def replace(self, old: Order, new: Order, proceed_on_failure: bool) -> None:
-        if old.venue_order_id is None:
-            self.defer(old, partial(self.replace, old, new, proceed_on_failure))
+        if self.deferred_until_named(old, partial(self.replace, old, new, proceed_on_failure)):
             return
         smart = self._is_smart(old)
         if smart:
@@ -480,13 +447,13 @@ class PoloniexAdapter(VenueAdapter):
         else:
             target = f"/orders/{old.venue_order_id}"
         body = s.encoder.encode(s.Replace(
-            clientOrderId=new.order_id, price=None if new.price is None else _dec(new.price),
-            quantity=_dec(new.quantity), proceedOnFailure="true" if proceed_on_failure else "false"))
+            clientOrderId=new.order_id, price=None if new.price is None else _decimal(new.price),
+            quantity=_decimal(new.quantity), proceedOnFailure="true" if proceed_on_failure else "false"))
         if proceed_on_failure:
             self._held[new.order_id] = []
         # the venue weighs a cancel-replace as two requests
         try:
-            reply = await self.http.send("PUT", target, body, self._headers("PUT", target, body), weight=2)
+            reply = await self.http.send("PUT", target, body, self._signed_headers("PUT", target, body), weight=2)
         except BaseException:
             self._held.pop(new.order_id, None)
             raise
@@ -508,31 +475,31 @@ class PoloniexAdapter(VenueAdapter):
                     asyncio.ensure_future(self._settle_proceeded(old, new, smart, new_id))
                 else:
                     # both halves done, as the venue promises without proceedOnFailure
-                    self.tracker.apply(old, Status.CANCELED, reason=self._cancel_reason(old))
+                    self.tracker.apply(old, Status.CANCELED, reason=self.replaced_reason(old))
                     self._accepted(new, new_id)
                 return
-        asyncio.ensure_future(self._settle_refused(old, new, smart, _error_text(response)))
+        asyncio.ensure_future(self._settle_refused(old, new, smart, self.error_text(response)))
 
     async def _old_state(self, old: Order, smart: bool) -> str | None:
-        smart_id = (old.venue_data or NO_REF).smart_id
+        smart_id = PoloniexVenueData.read(old).smart_id
         ref = (old.venue_order_id if smart_id is None else smart_id) if smart else old.venue_order_id
         try:
-            record = await self.get_order(ref, smart=smart)
+            venue_order = await self.get_order(ref, smart=smart)
         except (HttpError, VenueError) as exc:
             self.log.error("order %s: cannot read its state after a replace: %s", old.order_id, exc)
             return None
-        if record is None:
+        if venue_order is None:
             return None
-        if isinstance(record, s.SmartOrder) and record.state == s.TRIGGERED:
+        if isinstance(venue_order, s.SmartOrder) and venue_order.state == s.TRIGGERED:
             return s.TRIGGERED
-        return record.state
+        return venue_order.state
 
     async def _settle_proceeded(self, old: Order, new: Order, smart: bool, new_id: str) -> None:
         """200 with proceedOnFailure: the new order is placed; was the old one cancelled?"""
         try:
             state = await self._old_state(old, smart)
             if state in CANCELED_STATES:
-                self.tracker.apply(old, Status.CANCELED, reason=self._cancel_reason(old))
+                self.tracker.apply(old, Status.CANCELED, reason=self.replaced_reason(old))
             else:
                 why = f"it is {state}" if state else "its state is unknown"
                 self.cancel_refused(old, f"cancel of the old order failed ({why}); "
@@ -548,31 +515,20 @@ class PoloniexAdapter(VenueAdapter):
         state = await self._old_state(old, smart)
         if state in CANCELED_STATES:
             self.tracker.apply(old, Status.CANCELED, reason=f"canceled; its replacement was refused: {error}")
-            self.tracker.apply(new, Status.REJECTED, reason=error)
+            self.reject(new, error)
         elif state is not None and state not in LIVE_STATES:
             self.cancel_refused(old, error)
-            self.tracker.apply(new, Status.REJECTED, reason=f"not placed: cancel of the old order failed: {error}")
+            self.reject(new, f"not placed: cancel of the old order failed: {error}")
         else:
             self.cancel_refused(old, f"replacement refused: {error}")
-            self.tracker.apply(new, Status.REJECTED, reason=error)
-        self.fail_deferred(new, "order was rejected")
+            self.reject(new, error)
 
     async def _replace_unknown(self, old: Order, new: Order, smart: bool, why: str) -> None:
         """The reply was lost: read both orders back."""
         self._held.pop(new.order_id, None)
         state = await self._old_state(old, smart)
         if state in CANCELED_STATES:
-            self.tracker.apply(old, Status.CANCELED, reason=self._cancel_reason(old))
+            self.tracker.apply(old, Status.CANCELED, reason=self.replaced_reason(old))
         else:
             self.cancel_refused(old, f"replace outcome unknown: {why}")
         self.resolver.ask(new, why)
-
-
-def _error_text(response: Response) -> str:
-    try:
-        error = s.error_decoder.decode(response.body)
-    except Exception:  # noqa: BLE001
-        return f"HTTP {response.status}"
-    if not error.message:
-        return f"HTTP {response.status}"
-    return f"{error.message} (code {error.code})" if error.code else error.message

@@ -1,9 +1,9 @@
 from __future__ import annotations
 
-from gateway.venues.config import VenueConfig
+from gateway.venues.config import ApiKeyConfig
 
 
-class PoloniexConfig(VenueConfig, tag="poloniex", frozen=True, forbid_unknown_fields=True):
+class PoloniexConfig(ApiKeyConfig, tag="poloniex", frozen=True, forbid_unknown_fields=True):
     """Poloniex spot v3 (seed 002): regular orders and smart (stop) orders.
 
     The API key and secret are files of mode 0600 (`api_key_file`,
@@ -13,12 +13,6 @@ class PoloniexConfig(VenueConfig, tag="poloniex", frozen=True, forbid_unknown_fi
     recvWindow header (the venue then refuses requests older than that with
     408); 0 leaves the venue's own one-minute validity.
     """
-    api_key_file: str = ""
-    api_secret_file: str = ""
-    api_key_env: str = ""
-    api_secret_env: str = ""
-    # simulators only: make a throwaway API key and secret on first run
-    generate_key: bool = False
     recv_window_ms: int = 0
     account_type: str = "SPOT"
     ws_ping_secs: float = 30.0

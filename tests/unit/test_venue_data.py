@@ -1,5 +1,5 @@
-"""Each adapter's order record (Order.venue_data) through the journal: written by field
-name, replayed as a plain dict, and made the adapter's record again when the adapter is
+"""Each adapter's venue data (Order.venue_data) through the journal: written by field
+name, replayed as a plain dict, and made the adapter's venue data again when the adapter is
 made; a fresh adapter finds a restored order at the venue by the nonce it journaled."""
 from __future__ import annotations
 
@@ -15,27 +15,26 @@ from gateway.orders.records import encoder, venue_record
 from gateway.orders.model import Order, OrderType, Side, Status, TimeInForce
 from gateway.orders.tracker import Tracker
 from gateway.signer import Signer
-from gateway.venues.order_ref import order_ref_from
 from gateway.venues.bluefin.adapter import BluefinAdapter
 from gateway.venues.bluefin.config import BluefinConfig
-from gateway.venues.bluefin.records import BluefinOrderRef
+from gateway.venues.bluefin.venue_data import BluefinVenueData
 from gateway.venues.bluefin.signing import Ed25519Key
 from gateway.venues.bsx import credentials as bsx_credentials
 from gateway.venues.bsx.adapter import BsxAdapter
 from gateway.venues.bsx.config import BsxConfig
-from gateway.venues.bsx.records import BsxOrderRef
+from gateway.venues.bsx.venue_data import BsxVenueData
 from gateway.venues.citrex.adapter import CitrexAdapter
 from gateway.venues.citrex.config import CitrexConfig
-from gateway.venues.citrex.records import CitrexOrderRef
+from gateway.venues.citrex.venue_data import CitrexVenueData
 from gateway.venues.config import InstrumentConfig
 from gateway.venues.dxtrade import credentials as dx_credentials
 from gateway.venues.dxtrade.adapter import DxtradeAdapter
 from gateway.venues.dxtrade.config import DxtradeConfig
-from gateway.venues.dxtrade.records import DxtradeOrderRef
+from gateway.venues.dxtrade.venue_data import DxtradeVenueData
 from gateway.venues.poloniex import credentials as polo_credentials
 from gateway.venues.poloniex.adapter import PoloniexAdapter
 from gateway.venues.poloniex.config import PoloniexConfig
-from gateway.venues.poloniex.records import PoloniexOrderRef
+from gateway.venues.poloniex.venue_data import PoloniexVenueData
 from gateway.venues.resolver import FOUND
 
 E18 = 10**18
@@ -68,15 +67,15 @@ def _adapter(kind: str, tmp, tracker: Tracker, rest_url: str = ""):
                            credentials=polo_credentials.Credentials("k", "s"))
 
 
-# one record per adapter, every field set, as the adapter would have it
-RECORDS = {
-    "citrex": CitrexOrderRef(nonce=1_700_000_000_123_456),
-    "bsx": BsxOrderRef(nonce=1_700_000_000_123_456_789),
-    "bluefin": BluefinOrderRef(price_e9=2_990_500_000_000, quantity_e9=1_000_000_000, trigger_e9=3_000_000_000_000,
+# one per adapter, every field set, as the adapter would have it
+VENUE_DATA = {
+    "citrex": CitrexVenueData(nonce=1_700_000_000_123_456),
+    "bsx": BsxVenueData(nonce=1_700_000_000_123_456_789),
+    "bluefin": BluefinVenueData(price_e9=2_990_500_000_000, quantity_e9=1_000_000_000, trigger_e9=3_000_000_000_000,
                                market="ETH-PERP", acked=True),
-    "dxtrade": DxtradeOrderRef(version=7, group="OCO", parent="g-1", update_order_id=991, etag='"e-3"',
+    "dxtrade": DxtradeVenueData(version=7, group="OCO", parent="g-1", update_order_id=991, etag='"e-3"',
                                position_effect="CLOSE"),
-    "poloniex": PoloniexOrderRef(smart_id="3003", triggered=True),
+    "poloniex": PoloniexVenueData(smart_id="3003", triggered=True),
 }
 
 
@@ -85,17 +84,17 @@ def _order(tracker: Tracker, venue: str, cid: str) -> Order:
                              type=OrderType.LIMIT, tif=TimeInForce.GTC, price=2990 * E18, quantity=E18)
 
 
-def _journaled(path: str, venue: str, ref, extra: dict | None = None) -> str:
-    """An order of the venue with this record, journaled (a real Journal); returns its id."""
+def _journaled(path: str, venue: str, data, extra: dict | None = None) -> str:
+    """An order of the venue with this venue data, journaled (a real Journal); returns its id."""
     journal = Journal(path)
     journal.open([])
     tracker = Tracker(_Quiet(), journal=journal)
     order = _order(tracker, venue, "c1")
     tracker.note_sent(order)
-    order.venue_data = ref
+    order.venue_data = data
     tracker.note_venue_data(order)
     if extra:
-        # an older journal's map record, with keys the adapter's record no longer knows
+        # an older journal's map record, with keys the adapter's venue data no longer knows
         journal.add({"k": "V", "id": order.order_id, "vid": None, "data": extra})
     journal.close()
     return order.order_id
@@ -107,55 +106,55 @@ def _restored(path: str) -> Tracker:
     return tracker
 
 
-@pytest.mark.parametrize("kind", sorted(RECORDS))
-def test_a_replayed_dict_becomes_the_adapters_record_with_the_same_values(kind, tmp_path):
-    ref = RECORDS[kind]
+@pytest.mark.parametrize("kind", sorted(VENUE_DATA))
+def test_a_replayed_dict_becomes_the_adapters_venue_data_with_the_same_values(kind, tmp_path):
+    data = VENUE_DATA[kind]
     path = str(tmp_path / "journal")
-    order_id = _journaled(path, kind, ref, extra={"retired_key": 5, "nonce_hex": "0x1"})
+    order_id = _journaled(path, kind, data, extra={"retired_key": 5, "nonce_hex": "0x1"})
     tracker = _restored(path)
     replayed = tracker.get(order_id).venue_data
     # the journal's contract: a plain dict of the set fields by name (old keys included)
-    fields = {f: getattr(ref, f) for f in ref.__struct_fields__}
+    fields = {f: getattr(data, f) for f in data.__struct_fields__}
     assert replayed == {**fields, "retired_key": 5, "nonce_hex": "0x1"}
     # another venue's order is not this adapter's to convert
     other = _order(tracker, "elsewhere", "c2")
     other.venue_data = {"nonce": 1}
     adapter = _adapter(kind, tmp_path, tracker)
     restored = tracker.get(order_id).venue_data
-    assert type(restored) is adapter.order_ref is type(ref)
-    assert restored == ref
+    assert type(restored) is adapter.venue_data_type is type(data)
+    assert restored == data
     assert other.venue_data == {"nonce": 1}
 
 
-@pytest.mark.parametrize("kind", sorted(RECORDS))
+@pytest.mark.parametrize("kind", sorted(VENUE_DATA))
 def test_unset_fields_are_not_journaled_and_come_back_unset(kind, tmp_path):
-    ref_type = type(RECORDS[kind])
-    first = ref_type.__struct_fields__[0]
-    ref = ref_type(**{first: getattr(RECORDS[kind], first)})
+    data_type = type(VENUE_DATA[kind])
+    first = data_type.__struct_fields__[0]
+    data = data_type(**{first: getattr(VENUE_DATA[kind], first)})
     path = str(tmp_path / "journal")
-    order_id = _journaled(path, kind, ref)
+    order_id = _journaled(path, kind, data)
     tracker = _restored(path)
-    assert tracker.get(order_id).venue_data == {first: getattr(ref, first)}
+    assert tracker.get(order_id).venue_data == {first: getattr(data, first)}
     _adapter(kind, tmp_path, tracker)
-    assert tracker.get(order_id).venue_data == ref
+    assert tracker.get(order_id).venue_data == data
 
 
-@pytest.mark.parametrize("kind", sorted(RECORDS))
-def test_a_record_is_journaled_in_the_same_bytes_as_the_dict_it_replaced(kind):
-    ref = RECORDS[kind]
+@pytest.mark.parametrize("kind", sorted(VENUE_DATA))
+def test_venue_data_is_journaled_in_the_same_bytes_as_the_dict_it_replaced(kind):
+    data = VENUE_DATA[kind]
     order = _order(Tracker(_Quiet()), kind, "c1")
-    order.venue_data = ref
-    as_record = encoder.encode(venue_record(order))
-    order.venue_data = {f: getattr(ref, f) for f in ref.__struct_fields__}
-    assert as_record == encoder.encode(venue_record(order))
+    order.venue_data = data
+    as_struct = encoder.encode(venue_record(order))
+    order.venue_data = {f: getattr(data, f) for f in data.__struct_fields__}
+    assert as_struct == encoder.encode(venue_record(order))
 
 
 def test_a_value_of_the_wrong_type_is_dropped_alone():
-    ref = order_ref_from(DxtradeOrderRef, {"version": "seven", "etag": '"e"', "group": "OCO", "old": 1})
-    assert ref == DxtradeOrderRef(etag='"e"', group="OCO")
+    data = DxtradeVenueData.from_journal({"version": "seven", "etag": '"e"', "group": "OCO", "old": 1})
+    assert data == DxtradeVenueData(etag='"e"', group="OCO")
 
 
-def test_an_order_journaled_without_a_record_stays_without_one(tmp_path):
+def test_an_order_journaled_without_venue_data_stays_without_any(tmp_path):
     path = str(tmp_path / "journal")
     journal = Journal(path)
     journal.open([])
@@ -187,9 +186,9 @@ def _citrex_order(vid: str, nonce: int, status: str) -> dict:
 
 
 def test_a_restored_citrex_order_is_found_by_its_journaled_nonce(tmp_path):
-    nonce = RECORDS["citrex"].nonce
+    nonce = VENUE_DATA["citrex"].nonce
     path = str(tmp_path / "journal")
-    order_id = _journaled(path, "citrex", CitrexOrderRef(nonce=nonce))
+    order_id = _journaled(path, "citrex", CitrexVenueData(nonce=nonce))
     asked = []
 
     async def handler(request):
@@ -223,9 +222,9 @@ def test_a_restored_citrex_order_is_found_by_its_journaled_nonce(tmp_path):
 
 
 def test_a_restored_bsx_order_is_found_by_its_journaled_nonce(tmp_path):
-    nonce = RECORDS["bsx"].nonce
+    nonce = VENUE_DATA["bsx"].nonce
     path = str(tmp_path / "journal")
-    order_id = _journaled(path, "bsx", BsxOrderRef(nonce=nonce))
+    order_id = _journaled(path, "bsx", BsxVenueData(nonce=nonce))
     asked = []
 
     async def handler(request):
@@ -282,8 +281,8 @@ def test_the_nonce_is_journaled_when_the_order_is_signed(kind, tmp_path):
     assert back.venue_data["nonce"] == nonce  # as replayed, before an adapter takes it back
 
 
-def test_a_poloniex_stop_order_replayed_without_a_record_is_still_asked_for_as_a_smart_order(tmp_path):
-    """A crash between the send and the venue's reply leaves no record: the stop price (in the
+def test_a_poloniex_stop_order_replayed_without_venue_data_is_still_asked_for_as_a_smart_order(tmp_path):
+    """A crash between the send and the venue's reply leaves no venue data: the stop price (in the
     order's NEW record) still says where the venue keeps it (/smartorders)."""
     tracker = Tracker(_Quiet())
     adapter = _adapter("poloniex", tmp_path, tracker)
@@ -291,5 +290,15 @@ def test_a_poloniex_stop_order_replayed_without_a_record_is_still_asked_for_as_a
                               side=Side.BUY, type=OrderType.LIMIT, tif=TimeInForce.GTC, price=2990 * E18,
                               quantity=E18, stop_price=2980 * E18)
     assert order.venue_data is None and adapter._is_smart(order)
-    order.venue_data = PoloniexOrderRef(triggered=True)
+    order.venue_data = PoloniexVenueData(triggered=True)
     assert not adapter._is_smart(order)
+
+
+def test_an_order_without_venue_data_reads_as_unset_and_is_never_written_through_that():
+    order = _order(Tracker(_Quiet()), "citrex", "c1")
+    unset = CitrexVenueData.read(order)
+    assert unset.nonce is None and order.venue_data is None
+    with pytest.raises(AttributeError):
+        unset.nonce = 1  # shared by every order without venue data: frozen
+    CitrexVenueData.ensure_on(order).nonce = 1
+    assert CitrexVenueData.read(order) is order.venue_data and order.venue_data.nonce == 1
