@@ -40,7 +40,7 @@ class NullHttp:
     async def slot_free(self) -> None:
         return None
 
-    async def send(self, method, path, body=b"", headers=b"", weight=1):
+    async def send(self, method, path, body=b"", headers=b""):
         self.last_body = body() if callable(body) else body
         self.sent += 1
         return asyncio.get_running_loop().create_future()  # the reply never comes: nothing to handle

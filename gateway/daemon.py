@@ -28,7 +28,7 @@ from gateway.orders.model import Status
 from gateway.orders.records import SWITCH
 from gateway.risk import RiskLimits
 from gateway.venues.base import VenueAdapter
-from gateway.venues.outbound import CANCEL, Job
+from gateway.venues.requests import Cancel
 from gateway.venues.resolver import watch_pending
 from gateway.venues.bluefin.adapter import BluefinAdapter
 from gateway.venues.bluefin.config import BluefinConfig
@@ -295,7 +295,7 @@ def _resend_cancels(adapter) -> None:
     open get their cancel again (a cancel the venue already took is refused, and resolved)."""
     for order in adapter.tracker.open_orders(venue=adapter.name):
         if order.status is Status.PENDING_CANCEL:
-            adapter.outbound.submit(Job(CANCEL, order))
+            adapter.outbound.take(Cancel(order))
 
 
 async def serve(config: Config) -> None:

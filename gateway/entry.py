@@ -19,7 +19,8 @@ from gateway.orders.tracker import DuplicateOrderError, Tracker
 from gateway.risk import RiskLimits
 from gateway.validation import OrderValidator, RequestError
 from gateway.venues.base import VenueAdapter, VenueError
-from gateway.venues.outbound import CANCEL, CANCEL_MANY, GROUP, MODIFY, PLACE, REPLACE, Job, QueueRefused
+from gateway.venues.outbound import QueueRefused
+from gateway.venues.requests import Cancel, CancelAll, Group, Modify, Place, Replace
 
 _PENDING = (Status.PENDING_CANCEL, Status.PENDING_REPLACE)
 
@@ -35,7 +36,7 @@ class OrderEntry:
 
     def add_venue(self, adapter: VenueAdapter) -> None:
         self.venues[adapter.name] = adapter
-        adapter.outbound.on_failure = self.not_sent
+        adapter.outbound.refusals = self  # what a request its venue never saw refuses to
 
     def venue(self, name: str) -> VenueAdapter:
         adapter = self.venues.get(name)
@@ -54,7 +55,7 @@ class OrderEntry:
         _admit(venue)
         self._track(venue, order, t_in_ns)
         self.risk.spend(strategy)
-        venue.outbound.submit(Job(PLACE, order))
+        venue.outbound.submit(Place(order))
         stages = venue.stages
         stages.validate.observe(time.perf_counter_ns() - t0)
         stages.decode.observe(decode_ns)
@@ -81,7 +82,7 @@ class OrderEntry:
             self.tracker.track(order)
             order.received_ns = t_in_ns
         self.risk.spend(strategy, len(orders))
-        venue.outbound.submit(Job(GROUP, None, orders, (req.contingency,)))
+        venue.outbound.submit(Group(orders, req.contingency))
         return f.Ack(req_id=req.req_id, ok=True, order_id=orders[0].order_id,
                      order_ids=[o.order_id for o in orders])
 
@@ -127,12 +128,12 @@ class OrderEntry:
         new = self.validator.new_order(strategy, venue, req.new_client_order_id, old.symbol, old.side.value,
                                        old.type.value, old.tif.value, req.price, req.quantity, old.post_only,
                                        old.reduce_only, None)
-        _admit(venue, 2)
+        _admit(venue, Replace.weight)
         self._track(venue, new, t_in_ns)
         self.risk.spend(strategy)
         new.replaces, old.replaced_by = old.order_id, new.order_id
         self.tracker.mark_pending(old, Status.PENDING_REPLACE)
-        venue.outbound.submit(Job(REPLACE, old, None, (new, req.proceed_on_failure), weight=2))
+        venue.outbound.submit(Replace(old, new, req.proceed_on_failure))
         return f.Ack(req_id=req.req_id, ok=True, order_id=new.order_id)
 
     def modify(self, strategy: str, req: f.Modify) -> f.Ack:
@@ -147,7 +148,7 @@ class OrderEntry:
             raise RequestError(exc.code, exc.message) from None
         _admit(venue)
         self.risk.spend(strategy)
-        venue.outbound.submit(Job(MODIFY, order, None, (price, quantity)))
+        venue.outbound.submit(Modify(order, price, quantity))
         return f.Ack(req_id=req.req_id, ok=True, order_id=order.order_id)
 
     # cancels: never refused for limits or the gate
@@ -185,38 +186,16 @@ class OrderEntry:
         for name, pending in by_venue.items():
             venue = self.venues[name]
             if venue.capabilities.batch_cancel and len(pending) > 1:
-                venue.outbound.submit(Job(CANCEL_MANY, None, pending))
+                venue.outbound.take(CancelAll(pending))
             else:
                 for order in pending:
-                    venue.outbound.submit(Job(CANCEL, order))
+                    venue.outbound.take(Cancel(order))
 
-    # what becomes of a request its venue never saw
+    # what a request its venue never saw refuses to (gateway/venues/requests.py's Refusals)
 
-    def not_sent(self, job: Job, code: str, reason: str) -> None:
-        """A queued request the venue never saw (refused before sending, or the adapter failed)."""
-        kind = job.kind
-        if kind == PLACE and code == "internal" and job.order.sent_at_ns:
-            # the adapter failed after the order may have left: ask the venue, do not guess
-            self.venues[job.order.venue].resolver.ask(job.order, reason)
-        elif kind == PLACE:
-            self.tracker.apply(job.order, Status.REJECTED, reason=reason)
-        elif kind == GROUP:
-            for order in job.orders:
-                self.tracker.apply(order, Status.REJECTED, reason=reason)
-        elif kind == CANCEL:
-            self._refuse_cancel(job.order, reason)
-        elif kind == CANCEL_MANY:
-            for order in job.orders:
-                self._refuse_cancel(order, reason)
-        elif kind == REPLACE:
-            self._refuse_cancel(job.order, reason)
-            self.tracker.apply(job.args[0], Status.REJECTED, reason=reason)
-        elif kind == MODIFY:
-            self.modify_rejected(job.order, code, reason)
-
-    def _refuse_cancel(self, order: Order, reason: str) -> None:
-        if order.status in _PENDING:
-            self.tracker.cancel_refused(order, reason)  # ours, not the venue's: nothing to ask it
+    def ask_venue(self, order: Order, why: str) -> None:
+        """A queued request the venue may have seen after all: its resolver asks the venue."""
+        self.venues[order.venue].resolver.ask(order, why)
 
 
 def _admit(venue: VenueAdapter, weight: float = 1) -> None:

@@ -121,7 +121,9 @@ class HttpClient:
         before_write: Callable[[Callable[[], None]], bool] | None = None,
         keep_headers: frozenset[bytes] | None = None,
     ):
-        """keep_headers: the lower-case response header names callers read (None: all)."""
+        """limiter: the venue's rate limit, paused when the venue answers 429 (the client takes no
+        tokens: the venue's line does, when a request leaves it). keep_headers: the lower-case
+        response header names callers read (None: all)."""
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"base_url must be http(s)://host[:port], got {base_url!r}")
@@ -232,19 +234,14 @@ class HttpClient:
         path: str,
         body: bytes | Callable[[], bytes] = b"",
         headers: bytes = b"",
-        weight: float = 1,
     ) -> asyncio.Future[Response]:
         """Write one request; returns a future of its response (HttpError on failure).
 
         body may be a callable, called once a connection is ready: order bodies
         carry a nonce and a signature, which must be made as late as possible.
         headers: pre-encoded "Name: value\\r\\n" lines, so callers on the order
-        path build them without a dict. weight: the request's cost in the
-        venue's rate limit (RateLimited, before anything is sent, when over it).
+        path build them without a dict.
         """
-        # the common case without a coroutine each: tokens there, an idle connection
-        if self.limiter is not None and not self.limiter.try_take(weight):
-            await self.limiter.take(weight)
         if self._closing:
             raise HttpError(f"{method} {path}: the client is closed (the gateway is stopping)")
         conn = self._take_idle() or await self._acquire()

@@ -1,20 +1,16 @@
-"""Token bucket per venue, with a bounded wait line.
+"""Token bucket per venue.
 
-A request takes `weight` tokens (Citrex's cancel-and-replace weighs 2). When
-the bucket is short the request waits its turn, if fewer than `queue` others
-already wait and its turn comes within `max_wait_s`; otherwise it is refused
-at once with a reason the strategy sees. A 429 from the venue empties the
+A request takes `weight` tokens (gateway/venues/requests.py says each kind's). The bucket
+itself never waits: its venue's line (gateway/venues/outbound.py) owns it,
+admits a request only while fewer than `queue` wait and its turn comes within
+`max_wait_s` (otherwise the strategy is refused at once, with a reason), and
+takes the tokens when the request leaves. A 429 from the venue empties the
 bucket until its Retry-After has passed, so a reconnect or a burst cannot
 keep hammering a venue that has said stop.
 """
 from __future__ import annotations
 
-import asyncio
 import time
-
-
-class RateLimited(Exception):
-    """Refused before sending: the venue never saw the request."""
 
 
 class TokenBucket:
@@ -30,8 +26,7 @@ class TokenBucket:
         self._tokens = burst
         self._stamp = clock()
         self._paused_until = 0.0
-        self.waiting = 0
-        self.refused = 0
+        self.refused = 0  # requests the line refused for this limit
 
     def _refill(self, now: float) -> None:
         self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
@@ -44,38 +39,20 @@ class TokenBucket:
         return max(pause, short / self.rate)
 
     def projected_wait(self, weight: float) -> float:
-        """Seconds until `weight` tokens are there (what already waits in line plus a newcomer)."""
+        """Seconds until `weight` tokens have come in (what already waits in line plus a newcomer)."""
         return self._wait_for(weight, self._clock())
 
+    def wait_to_take(self, weight: float = 1) -> float:
+        """Seconds until try_take(weight) would take. A request heavier than the bucket holds
+        goes on a full bucket and leaves it in debt: waiting for more would wait forever."""
+        return self._wait_for(min(weight, self.burst), self._clock())
+
     def try_take(self, weight: float = 1) -> bool:
-        now = self._clock()
-        if self._wait_for(weight, now) > 0 or self.waiting:
+        """Take `weight` tokens if they are there now; never waits."""
+        if self.wait_to_take(weight) > 0:
             return False
         self._tokens -= weight
         return True
-
-    async def take(self, weight: float = 1) -> None:
-        """Take tokens, waiting in line when allowed; RateLimited when not."""
-        if self.try_take(weight):
-            return
-        wait = self._wait_for(weight, self._clock())
-        if self.waiting >= self.queue or wait > self.max_wait_s:
-            self.refused += 1
-            raise RateLimited(
-                f"over the venue's rate limit ({self.rate:g}/s, burst {self.burst:g}): "
-                f"{self.waiting} requests already waiting, next free in {wait * 1000:.0f} ms"
-            )
-        self.waiting += 1
-        try:
-            while True:
-                await asyncio.sleep(wait)
-                now = self._clock()
-                wait = self._wait_for(weight, now)
-                if wait <= 0:
-                    self._tokens -= weight
-                    return
-        finally:
-            self.waiting -= 1
 
     def pause(self, seconds: float) -> None:
         """The venue said 429: no tokens until Retry-After has passed."""

@@ -219,6 +219,7 @@ class PoloniexSim(SimServer):
             web.get("/v2/currencies", self._currencies),
             web.get("/v3/market/allInstruments", self._instruments),
             web.post("/orders", self._place),
+            web.post("/orders/batch", self._place_batch),
             web.get("/orders", self._list),
             web.delete("/orders/cancelByIds", partial(self._cancel_by_ids, smart=False)),
             web.delete("/orders", partial(self._cancel_all, smart=False)),
@@ -487,6 +488,35 @@ class PoloniexSim(SimServer):
         updates = self._submit(order)
         self._register(order)
         return await self._respond({"id": order.order_id, "clientOrderId": cid}, updates)
+
+    async def _place_batch(self, request: web.Request) -> web.Response:
+        """POST /orders/batch: a bare list of orders (ccxt's createOrders), each taken as
+        POST /orders takes one; the reply is positional: its ids, or its error."""
+        account = request[ACCOUNT]
+        try:
+            entries = msgspec.json.decode(await request.read(), type=list[dict])
+        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+            raise _Reject(f"invalid request: {exc}") from None
+        self.received.append(("POST /orders/batch", entries))
+        if not 1 <= len(entries) <= s.BATCH_MAX:
+            raise _Reject(f"a batch holds 1 to {s.BATCH_MAX} orders, not {len(entries)}")
+        results, updates = [], []
+        for entry in entries:
+            self.count_unknown("POST /orders/batch", entry, ORDER_FIELDS)
+            try:
+                try:
+                    body = msgspec.convert(entry, s.PlaceOrder)
+                except msgspec.ValidationError as exc:
+                    raise _Reject(f"invalid order: {exc}") from None
+                cid = self._client_id(account, body.clientOrderId, self.regular_cid)
+                order = self._new_order(account, body.symbol, body.side, body.type, body.timeInForce, body.quantity,
+                                        body.price, body.amount, cid)
+                updates += self._submit(order)
+                self._register(order)
+                results.append({"id": order.order_id, "clientOrderId": cid})
+            except _Reject as exc:
+                results.append({"code": exc.code, "message": str(exc), "clientOrderId": ""})
+        return await self._respond(results, updates)
 
     async def _list(self, request: web.Request) -> web.Response:
         symbol, limit = request.query.get("symbol"), int(request.query.get("limit", "100"))

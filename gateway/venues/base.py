@@ -9,7 +9,8 @@ Order entry (gateway/entry.py) never calls the request methods (place, cancel, .
 checks an order with check_new / check_modify (synchronous, VenueError when
 the venue could never take it), acks the strategy, and queues the request in
 the adapter's `outbound` line, whose drain calls the request method when
-its turn comes. A request method returns once its bytes are handed to the
+its turn comes (or send_batch, for due requests the venue takes in one, as
+batch_key says). A request method returns once its bytes are handed to the
 connection (or queued behind a request they depend on); replies and stream
 events are handled afterwards. Journal records an adapter adds (a nonce, ...)
 are written before any request bytes leave: `http_client` builds clients
@@ -22,7 +23,7 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable, Collection, Sequence
+from collections.abc import Awaitable, Callable, Collection, Hashable, Sequence
 from typing import NamedTuple, TypeVar
 
 import msgspec
@@ -36,9 +37,13 @@ from gateway.net.ratelimit import TokenBucket, retry_after_s
 from gateway.orders.model import SCALE, Order, OrderType, Status, TimeInForce
 from gateway.orders.tracker import Tracker
 from gateway.venues.config import InstrumentConfig, VenueConfig
+from gateway.venues.errors import VenueError  # re-exported: adapters and callers import it from here
 from gateway.venues.outbound import Outbound
+from gateway.venues.requests import VenueRequest
 from gateway.venues.resolver import UNDECIDED, Resolver
 from gateway.venues.venue_data import VenueData
+
+__all__ = ["Capabilities", "RESPONSE_HEADERS", "Steps", "VenueAdapter", "VenueError"]
 
 
 class Capabilities(msgspec.Struct, frozen=True):
@@ -60,15 +65,6 @@ class Steps(NamedTuple):
     min_quantity: int
 
 
-class VenueError(Exception):
-    """A request the venue could not take; code is a short stable string for strategies."""
-
-    def __init__(self, code: str, message: str):
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
 # the response headers adapters read; the HTTP client keeps no others
 RESPONSE_HEADERS = frozenset({b"set-cookie", b"retry-after", b"etag"})
 # NonceAllocator's units, in nanoseconds (the nonce age metric)
@@ -81,9 +77,9 @@ class VenueAdapter(abc.ABC):
     # what the adapter keeps on an order (Order.venue_data, None until it needs one): a
     # VenueData (gateway/venues/venue_data.py), journaled by field name
     venue_data_type: type[VenueData] | None = None
-    # True: the adapter gathers what waits for a connection into batch requests of its own,
-    # so the outbound line hands requests over without waiting for a free connection
-    batches_requests = False
+    # most requests one venue request carries (1: the venue takes them one by one); which may
+    # share one is batch_key's to say, what the venue counts it as batch_weight's
+    max_batch = 1
 
     def __init__(self, config: VenueConfig, tracker: Tracker, metrics: Metrics | None = None):
         self.config = config
@@ -91,7 +87,7 @@ class VenueAdapter(abc.ABC):
         self.tracker = tracker
         self.metrics = metrics or Metrics()
         self.stages = self.metrics.stages(self.name)
-        self.limiter = (
+        limiter = (
             TokenBucket(config.rate_limit_per_s, config.rate_limit_burst or config.rate_limit_per_s,
                         queue=config.rate_limit_queue, max_wait_s=config.rate_limit_max_wait_ms / 1000)
             if config.rate_limit_per_s > 0 else None
@@ -112,7 +108,9 @@ class VenueAdapter(abc.ABC):
         # orders by the nonce they were signed with (assign_nonce), while open: how a venue
         # event or listing that does not name the order yet finds it
         self._by_nonce: dict[int, Order] = {}
-        self.outbound = Outbound(self, config.max_queued_requests)
+        # the venue's line owns its rate limit: admission projects from it, a request takes its
+        # tokens as it leaves, and nothing else takes any
+        self.outbound = Outbound(self, config.max_queued_requests, limiter)
         # a request may be in flight this long: a venue's "unknown" is believed only after it
         self.resolver = Resolver(self, grace_s=max(2 * config.request_timeout_ms / 1000, 1.0))
         self._restore_venue_data()
@@ -126,34 +124,22 @@ class VenueAdapter(abc.ABC):
             if order.venue == self.name and isinstance(order.venue_data, dict):
                 order.venue_data = self.venue_data_type.from_journal(order.venue_data)
 
+    @property
+    def limiter(self) -> TokenBucket | None:
+        """The venue's rate limit (its line's)."""
+        return self.outbound.limiter
+
     def http_client(self, base_url: str, *, connections: int | None = None, limited: bool = True,
                     journaled: bool = True) -> HttpClient:
-        """An HTTP client for this venue: its timeout, (optionally) its rate limiter, and (for the
-        order requests, journaled) writes that first put the journal's pending records on disk:
-        a session's logins, pings and lists need not wait for the journal, nor stop with it."""
+        """An HTTP client for this venue: its timeout, (optionally) the rate limit a 429 pauses,
+        and (for the order requests, journaled) writes that first put the journal's pending
+        records on disk: a session's logins, pings and lists need not wait for the journal, nor
+        stop with it."""
         journal = self.tracker.journal if journaled else None
         return HttpClient(base_url, connections=connections or self.config.http_connections,
                           timeout_ms=self.config.request_timeout_ms, limiter=self.limiter if limited else None,
                           before_write=journal.flush_or_wait if journal is not None else None,
                           keep_headers=RESPONSE_HEADERS)
-
-    def can_send(self, weight: float = 1) -> bool:
-        """Whether a request of this weight could leave now (ready() would not wait)."""
-        if self.http is not None and not self.batches_requests and not self.http.has_slot():
-            return False
-        return self.limiter is None or self.limiter.projected_wait(weight) <= 0
-
-    async def ready(self, weight: float = 1) -> None:
-        """Return once a request of this weight could leave at once (a free connection, and
-        tokens in the rate limit): until then it stays in the outbound line, where a cancel
-        can still take it back."""
-        if self.http is not None and not self.batches_requests:
-            await self.http.slot_free()
-        if self.limiter is not None:
-            wait = self.limiter.projected_wait(weight)
-            while wait > 0:
-                await asyncio.sleep(wait)
-                wait = self.limiter.projected_wait(weight)
 
     def check_new(self, order: Order) -> None:
         """What only this venue refuses in a new order (VenueError); called before it is queued."""
@@ -443,3 +429,19 @@ class VenueAdapter(abc.ABC):
     async def place_group(self, orders: list[Order], contingency: str) -> None:
         """Place orders linked at the venue: contingency "oco" or "if_then" (orders[0] the parent)."""
         raise VenueError("unsupported", f"{self.name} has no order groups")
+
+    # batches: several requests from the line in one venue request (max_batch > 1)
+
+    def batch_key(self, request: VenueRequest) -> Hashable | None:
+        """Which venue request this one could share with its neighbours in the line: requests
+        with the same key go together, in line order; None: it goes alone."""
+        return None
+
+    def batch_weight(self, key: Hashable, requests: list[VenueRequest]) -> float:
+        """What one venue request carrying these counts as against the venue's rate limit."""
+        return 1
+
+    async def send_batch(self, key: Hashable, requests: list[VenueRequest]) -> None:
+        """Hand these (consecutive in the line, all of one batch_key) to the venue as one
+        request; returns once its bytes are handed over, like a request method."""
+        raise NotImplementedError(f"{self.name} takes no batches")

@@ -23,13 +23,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from gateway.orders.model import AWAITING_VENUE, Order, Status
-from gateway.venues.outbound import CANCEL, Job
-
-if TYPE_CHECKING:
-    from gateway.venues.base import VenueAdapter
+from gateway.orders.tracker import Tracker
+from gateway.venues.outbound import Outbound
+from gateway.venues.requests import Cancel
 
 log = logging.getLogger("gateway.resolver")
 
@@ -55,8 +54,19 @@ class _Entry:
         self.failing = False  # its last look-up could not be made (the venue unreachable)
 
 
+class AskedVenue(Protocol):
+    """What the resolver needs of its venue's adapter (gateway/venues/base.py has the contract)."""
+    tracker: Tracker
+    outbound: Outbound
+    log: logging.Logger
+
+    async def lookup(self, order: Order) -> str: ...
+
+    def fail_deferred(self, order: Order, reason: str) -> None: ...
+
+
 class Resolver:
-    def __init__(self, adapter: VenueAdapter, *, grace_s: float):
+    def __init__(self, adapter: AskedVenue, *, grace_s: float):
         self._adapter = adapter
         self.grace_s = grace_s
         self._waiting: dict[str, _Entry] = {}
@@ -136,7 +146,7 @@ class Resolver:
                 # the venue still has it live long after our cancel: the cancel was lost
                 adapter.log.warning("order %s is still live at the venue: its cancel is sent again",
                                     order.order_id)
-                adapter.outbound.submit(Job(CANCEL, order))
+                adapter.outbound.take(Cancel(order))
                 entry.since = now
             elif order.status is Status.PENDING_REPLACE and past_grace:
                 # the replace's cancel never took: the old order lives on (its new one is asked

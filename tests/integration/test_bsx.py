@@ -241,24 +241,74 @@ def test_burst_goes_as_one_batch_and_a_lone_order_alone(tmp_path):
     async def scenario(gw):
         sim = gw.sims["bsx"]
         async with gw_strategy(gw) as s:
+            # five places written in one loop turn: the gateway reads them together and its
+            # line hands them to the venue as one request
             acks = await asyncio.gather(*(
                 s.place("bsx", "ETH-PERP", "buy", "1", f"29{80 + i}", client_order_id=f"b{i}") for i in range(5)))
             assert all(a.ok for a in acks)
             for i in range(5):
                 await s.wait_status(f"b{i}", "OPEN")
-            assert sim.requests["POST /orders"] == 1 and sim.requests["POST /orders/batch"] == 1
+            assert sim.requests["POST /orders"] == 0 and sim.requests["POST /orders/batch"] == 1
             assert len(sim.engine.open_orders(sim.users[next(iter(sim.users))].sender)) == 5
             await asyncio.sleep(0.05)
             assert (await s.place("bsx", "ETH-PERP", "buy", "1", "2970", client_order_id="lone")).ok
             await s.wait_status("lone", "OPEN")
-            assert sim.requests["POST /orders"] == 2 and sim.requests["POST /orders/batch"] == 1
+            assert sim.requests["POST /orders"] == 1 and sim.requests["POST /orders/batch"] == 1
             # cancels in a burst batch the same way
             await asyncio.gather(*(s.cancel(f"b{i}") for i in range(5)))
             for i in range(5):
                 assert (await s.wait_status(f"b{i}", "CANCELED")).reason == "canceled by request"
-            assert sim.requests["DELETE /order"] == 1 and sim.requests["POST /orders/batch"] == 2
+            assert sim.requests["DELETE /order"] == 0 and sim.requests["POST /orders/batch"] == 2
 
     run(tmp_path, scenario, connections=1)
+
+
+def test_a_place_queued_behind_the_rate_limit_is_withdrawn_by_its_cancel(tmp_path):
+    """A BSX place waits in the venue's line like any other (the adapter keeps no queue of its
+    own): its cancel takes it out, it ends CANCELED locally and the venue never sees it."""
+    async def scenario(gw):
+        sim = gw.sims["bsx"]
+        async with gw_strategy(gw) as s:
+            assert (await s.place("bsx", "ETH-PERP", "buy", "1", "2980", client_order_id="w1")).ok
+            assert (await s.place("bsx", "ETH-PERP", "buy", "1", "2981", client_order_id="w2")).ok
+            first = await s.wait_status("w1", "OPEN")
+            assert gw.router.tracker.by_client("alpha", "w2").queued  # the token went to w1: w2 waits
+            assert (await s.cancel("w2")).ok
+            gone = await s.wait_status("w2", "CANCELED", timeout_s=0.5)
+            assert gone.reason == "canceled before it was sent" and gone.venue_order_id is None
+            await asyncio.sleep(1.2)  # past when its turn would have come
+            assert len(gw.router.venues["bsx"].outbound) == 0
+            # the venue heard of w1 only
+            assert sim.requests["POST /orders"] + sim.requests["POST /orders/batch"] == 1
+            wallet = sim.users[next(iter(sim.users))].sender
+            assert [o.order_id for o in sim.engine.open_orders(wallet)] == [first.venue_order_id]
+
+    limited = 'name = "bsx"\nrate_limit_per_s = 1\nrate_limit_burst = 1\nrate_limit_max_wait_ms = 3000\n'
+    contract = _Gw()
+    contract.venue_config = contract.venue_config.replace('name = "bsx"\n', limited, 1)
+    contract.run(tmp_path, scenario, timeout_s=20)
+
+
+def test_a_place_queued_behind_busy_connections_is_withdrawn_by_its_cancel(tmp_path):
+    """The same while every connection carries a request (the venue answers slowly): the place
+    waits in the line, not in a batch queue of the adapter's that a cancel could not reach."""
+    async def scenario(gw):
+        sim = gw.sims["bsx"]
+        async with gw_strategy(gw) as s:
+            assert (await s.place("bsx", "ETH-PERP", "buy", "1", "2980", client_order_id="k1")).ok
+            await asyncio.sleep(0.1)  # k1 holds the one connection for the venue's 500 ms
+            assert (await s.place("bsx", "ETH-PERP", "buy", "1", "2981", client_order_id="k2")).ok
+            assert gw.router.tracker.by_client("alpha", "k2").queued
+            assert (await s.cancel("k2")).ok
+            gone = await s.wait_status("k2", "CANCELED", timeout_s=0.3)
+            assert gone.reason == "canceled before it was sent"
+            await s.wait_status("k1", "OPEN", timeout_s=3)
+            await asyncio.sleep(0.1)
+            assert sim.requests["POST /orders"] == 1 and sim.requests["POST /orders/batch"] == 0
+
+    slow = _Gw(connections=1)
+    slow.venue_config = slow.venue_config.replace("[venues.sim]\n", "[venues.sim]\nreply_delay_ms = 500\n", 1)
+    slow.run(tmp_path, scenario, timeout_s=20)
 
 
 def test_cancel_many_and_cancel_all_on_a_product(tmp_path):

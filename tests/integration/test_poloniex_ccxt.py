@@ -131,6 +131,41 @@ def test_ccxt_rest_orders_against_the_simulator():
     with_sim(scenario)
 
 
+def test_ccxt_create_orders_against_the_simulator():
+    """POST /orders/batch as ccxt's createOrders sends it: a bare list; the reply is positional,
+    an order's ids or its error, which ccxt reads without raising."""
+    async def scenario(sim):
+        async with ccxt_client(sim) as ex:
+            await ex.load_markets()
+            placed = await ex.create_orders([
+                {"symbol": SYMBOL, "type": "limit", "side": "buy", "amount": 0.5, "price": 2980,
+                 "params": {"clientOrderId": "bx1"}},
+                {"symbol": SYMBOL, "type": "limit", "side": "buy", "amount": 1, "price": 2981,
+                 "params": {"postOnly": True}},
+                {"symbol": SYMBOL, "type": "limit", "side": "buy", "amount": 1, "price": 3003,
+                 "params": {"postOnly": True}},  # would take: refused, alone
+                {"symbol": SYMBOL, "type": "market", "side": "sell", "amount": 0.5},
+            ])
+            [batch] = bodies(sim, "POST /orders/batch")
+            assert isinstance(batch, list) and len(batch) == 4
+            assert batch[0] == {"symbol": "ETH_USDT", "side": "BUY", "type": "LIMIT", "quantity": "0.5",
+                                "price": "2980", "clientOrderId": "bx1"}
+            first, maker, refused, market = placed
+            assert sim.regular[first["id"]].price == scaled("2980") and sim.regular[first["id"]].is_open
+            assert sim.regular_cid[(KEY, "bx1")] is sim.regular[first["id"]]
+            assert sim.regular[maker["id"]].extra["type"] == "LIMIT_MAKER"
+            assert refused["id"] is None and refused["info"]["code"] == 21363  # post-only, per order
+            assert sim.regular[market["id"]].status is Status.FILLED
+            await ex.cancel_orders([first["id"], maker["id"]], SYMBOL)
+            assert not sim.regular[first["id"]].is_open and not sim.regular[maker["id"]].is_open
+            with pytest.raises(ccxt.ExchangeError, match="1 to 20 orders"):  # more than the venue takes in one
+                await ex.create_orders([{"symbol": SYMBOL, "type": "limit", "side": "buy", "amount": 1,
+                                         "price": 2900}] * 21)
+        assert sim.refused_signatures == 0 and not sim.unknown_fields
+
+    with_sim(scenario)
+
+
 def test_ccxt_pro_authenticates_and_watches_orders():
     async def scenario(sim):
         async with ccxt_client(sim, pro=True) as ws_ex, ccxt_client(sim) as rest:
@@ -183,6 +218,35 @@ def test_adapter_sends_what_ccxt_sends(tmp_path):
         assert set(auth) == {"key", "signTimestamp", "signature", "signatureMethod", "signatureVersion"}
         assert isinstance(auth["signTimestamp"], str) and auth["signatureVersion"] == "2"
         assert adapter(gw).connected
+
+    run(tmp_path, scenario)
+
+
+def test_adapter_batches_what_ccxt_batches(tmp_path):
+    """Places and cancels due together leave as one POST /orders/batch and one DELETE
+    /orders/cancelByIds, each order in it as ccxt's createOrders / cancelOrders send it."""
+    async def scenario(gw):
+        sim = gw.sims[V]
+        async with VenueContract.strategy(None, gw, "alpha") as s:
+            # written in one loop turn: the gateway reads them together
+            acks = await asyncio.gather(*(s.place(V, "ETH-PERP", "buy", "1", f"29{70 + i}", client_order_id=f"b{i}",
+                                                  post_only=i == 0) for i in range(6)))
+            assert all(a.ok for a in acks)
+            for i in range(6):
+                await s.wait_status(f"b{i}", "OPEN")
+            [batch] = bodies(sim, "POST /orders/batch")
+            assert bodies(sim, "POST /orders") == []
+            assert [e["clientOrderId"] for e in batch] == [gw.router.tracker.by_client("alpha", f"b{i}").order_id
+                                                          for i in range(6)]
+            assert batch[0]["type"] == "LIMIT_MAKER"
+            assert all(set(e) == {"symbol", "side", "type", "quantity", "price", "clientOrderId"} for e in batch)
+            assert all(await asyncio.gather(*(s.cancel(f"b{i}") for i in range(6))))
+            for i in range(6):
+                assert (await s.wait_status(f"b{i}", "CANCELED")).reason == "canceled by request"
+            [cancels] = bodies(sim, "DELETE /orders/cancelByIds")
+            assert cancels == {"orderIds": [gw.router.tracker.by_client("alpha", f"b{i}").venue_order_id
+                                            for i in range(6)]}
+        assert sim.refused_signatures == 0
 
     run(tmp_path, scenario)
 

@@ -112,3 +112,41 @@ def test_an_unanswered_request_times_out_and_its_connection_is_not_reused():
     assert 0.3 <= waited < 0.3 + 0.5, waited  # the timeout, plus at most a sweep period and slack
     assert opened == 2  # the timed-out connection was closed, not reused
     assert sweeper is None  # nothing left waiting: no timer left armed
+
+
+def test_the_client_takes_no_tokens_and_a_429_pauses_its_venues_limit():
+    """Tokens are the venue line's to take (gateway/venues/outbound.py): the client never waits
+    on the limiter, but a 429 stops the bucket until its Retry-After."""
+    from gateway.net.ratelimit import TokenBucket
+
+    async def main():
+        async def handle(reader, writer):
+            try:
+                while True:
+                    head = await reader.readuntil(b"\r\n\r\n")
+                    if head.startswith(b"POST /slow-down"):
+                        writer.write(b"HTTP/1.1 429 Too Many Requests\r\nRetry-After: 2\r\nContent-Length: 0\r\n\r\n")
+                    else:
+                        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                    await writer.drain()
+            except (asyncio.IncompleteReadError, ConnectionError):
+                pass
+            finally:
+                writer.close()
+
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        bucket = TokenBucket(1, 1)
+        client = HttpClient(f"http://127.0.0.1:{port}", connections=1, limiter=bucket)
+        try:
+            replies = [await client.request("GET", f"/r{i}") for i in range(3)]  # over 1/s: none waits
+            assert [r.status for r in replies] == [200] * 3
+            assert bucket.wait_to_take(1) == 0  # and none took a token
+            assert (await client.request("POST", "/slow-down")).status == 429
+            assert bucket.wait_to_take(1) > 1.5
+        finally:
+            await client.close()
+            server.close()
+            await server.wait_closed()
+
+    uvloop.run(main())

@@ -113,7 +113,6 @@ def test_bench_has_no_import_cycles():
     assert import_cycles("bench") == []
 
 
-@pytest.mark.xfail(strict=True, reason="being removed on main")
 def test_gateway_has_no_import_cycles():
     assert import_cycles("gateway") == []
 

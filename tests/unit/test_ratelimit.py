@@ -2,7 +2,10 @@ import asyncio
 
 import pytest
 
-from gateway.net.ratelimit import RateLimited, TokenBucket, retry_after_s
+from gateway.net.ratelimit import TokenBucket, retry_after_s
+from gateway.venues.outbound import Outbound, QueueRefused
+from gateway.venues.requests import Place
+from tests.unit.test_outbound import Venue, new_order
 
 
 class Clock:
@@ -23,6 +26,16 @@ def test_burst_then_refill():
     assert bucket.try_take(2) and not bucket.try_take(1)
 
 
+def test_a_request_heavier_than_the_burst_goes_on_a_full_bucket_and_leaves_a_debt():
+    clock = Clock()
+    bucket = TokenBucket(10, 1, clock=clock)
+    assert bucket.wait_to_take(2) == 0 and bucket.projected_wait(2) == pytest.approx(0.1)
+    assert bucket.try_take(2)  # never 2 tokens at once with a burst of 1: it would wait forever
+    assert bucket.wait_to_take(1) == pytest.approx(0.2)  # the debt is paid before the next
+    clock.t += 0.2
+    assert bucket.try_take()
+
+
 def test_pause_after_429():
     clock = Clock()
     bucket = TokenBucket(100, 100, clock=clock)
@@ -34,26 +47,38 @@ def test_pause_after_429():
 
 
 def test_waits_in_line_then_refuses_beyond_the_bound():
+    """The venue's line is the bucket's wait line: within its bounds a request waits its turn
+    there, beyond them it is refused at once."""
     async def main():
-        bucket = TokenBucket(20, 1, queue=2, max_wait_s=1.0)
-        await bucket.take()
-        waiters = [asyncio.ensure_future(bucket.take()) for _ in range(2)]
-        await asyncio.sleep(0)
-        assert bucket.waiting == 2
-        with pytest.raises(RateLimited, match="2 requests already waiting"):
-            await bucket.take()
-        await asyncio.gather(*waiters)  # both got their turn, ~50 ms apart
-        assert bucket.waiting == 0 and bucket.refused == 1
+        venue = Venue()
+        line = Outbound(venue, 1000, TokenBucket(20, 1, queue=2, max_wait_s=1.0))
+        line.admit()
+        line.submit(Place(new_order(venue.tracker, "a")))
+        await line.drained()  # it took the one token
+        for cid in ("b", "c"):
+            line.admit()
+            line.submit(Place(new_order(venue.tracker, cid)))
+        assert len(line) == 2  # both wait in line
+        with pytest.raises(QueueRefused, match="2 requests queued"):
+            line.admit()
+        await line.drained()  # both got their turn, ~50 ms apart
+        assert [cid for cid, _ in venue.placed] == ["a", "b", "c"]
+        (_, ta), (_, tb), (_, tc) = venue.placed
+        assert tb - ta >= 0.045 and tc - tb >= 0.045
+        assert len(line) == 0 and line.limiter.refused == 1
 
     asyncio.run(main())
 
 
 def test_refuses_when_the_wait_would_be_too_long():
     async def main():
-        bucket = TokenBucket(1, 1, max_wait_s=0.5)
-        await bucket.take()
-        with pytest.raises(RateLimited, match="next free in"):
-            await bucket.take()
+        venue = Venue()
+        line = Outbound(venue, 1000, TokenBucket(1, 1, max_wait_s=0.5))
+        line.admit()
+        line.submit(Place(new_order(venue.tracker, "a")))
+        await line.drained()
+        with pytest.raises(QueueRefused, match="would leave in"):
+            line.admit()
 
     asyncio.run(main())
 

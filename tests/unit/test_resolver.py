@@ -34,8 +34,8 @@ class Venue:
             return answer(order)
         return answer
 
-    def submit(self, job):
-        self.submitted.append((job.kind, job.order.order_id))
+    def take(self, request):
+        self.submitted.append((type(request).__name__, request.order.order_id))
 
     def fail_deferred(self, order, reason):
         pass
@@ -97,7 +97,7 @@ def test_a_lost_cancel_is_sent_again_and_a_replace_that_never_happened_is_undone
         venue.resolver.ask(canceling, "cancel reply lost")
         venue.resolver.ask(replacing, "replace reply lost")
         await until(lambda: venue.submitted and replacing.status is Status.OPEN)
-        assert venue.submitted[0][1] == canceling.order_id
+        assert venue.submitted[0] == ("Cancel", canceling.order_id)
         assert canceling.status is Status.PENDING_CANCEL and canceling in venue.resolver  # still asked
         await venue.resolver.stop()
 

@@ -11,6 +11,7 @@ from gateway.orders.model import Fill, Order, OrderType, Side, Status, TimeInFor
 from gateway.orders.tracker import Tracker
 from gateway.signer import Signer
 from gateway.venues.base import Capabilities, VenueAdapter, VenueError
+from gateway.venues.requests import Place
 from gateway.venues.resolver import FOUND, NOT_FOUND
 from gateway.venues.citrex import schemas
 from gateway.venues.citrex.config import CitrexConfig
@@ -232,8 +233,7 @@ class CitrexAdapter(VenueAdapter):
             return schemas.encoder.encode(schemas.CancelAndReplace(
                 idToCancel=old.venue_order_id, newOrder=self._signed_order(new)))
 
-        # the venue weighs a cancel-and-replace as two requests
-        reply = await self.http.send("POST", "/v1/order/cancel-and-replace", body, self._auth_headers, weight=2)
+        reply = await self.http.send("POST", "/v1/order/cancel-and-replace", body, self._auth_headers)
         reply.add_done_callback(partial(self._on_replace_reply, old, new, proceed_on_failure))
 
     def _on_replace_reply(self, old: Order, new: Order, proceed: bool, reply: asyncio.Future) -> None:
@@ -255,9 +255,11 @@ class CitrexAdapter(VenueAdapter):
             reason = error[len(CANCEL_FAILED_PREFIX):].strip()
             self.cancel_refused(old, reason)
             if proceed:
-                # explicit, documented: proceed_on_failure places the new order on its own
+                # explicit, documented: proceed_on_failure places the new order on its own, in
+                # the line like any request (acked with the replace: never refused)
                 self.forget_nonce(new)
-                asyncio.ensure_future(self.place(new))
+                new.received_ns = 0  # its tick-to-wire was the replace's: not timed twice
+                self.outbound.take(Place(new))
             else:
                 self.reject(new, f"not placed: cancel of the old order failed: {reason}")
         else:

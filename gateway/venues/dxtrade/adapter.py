@@ -30,7 +30,6 @@ from urllib.parse import quote
 from gateway._core.fixedpoint import format_scaled, parse_scaled
 from gateway.decoding import DECODE_ERRORS
 from gateway.net.http import HttpClient, HttpError, Response
-from gateway.net.ratelimit import RateLimited
 from gateway.orders.model import SCALE, Fill, Order, OrderType, Status
 from gateway.orders.tracker import Tracker
 from gateway.venues.base import Capabilities, VenueAdapter, VenueError
@@ -185,6 +184,8 @@ class DxtradeAdapter(VenueAdapter):
         try:
             self.log.info("session expired; logging in again")
             await self._login(token)
+            if client is self.http:
+                await self.outbound.pay()  # a trading request again: the venue's limit counts it
             out.set_result(await client.request(method, path, body, self._auth + extra))
         except Exception as exc:  # noqa: BLE001 - handed to whoever waits for the reply
             if not out.done():
@@ -475,9 +476,10 @@ class DxtradeAdapter(VenueAdapter):
                 return
             if now is not None and now.status.upper() == "WORKING":
                 try:
+                    await self.outbound.pay()  # a second cancel: the venue's limit counts it
                     again = await self._send("DELETE", self._order_path(order), b"",
                                              _if_match(DxtradeVenueData.read(order).etag or ""))
-                except (RateLimited, HttpError) as exc:
+                except HttpError as exc:
                     self.cancel_refused(order, str(exc))
                     return
                 await asyncio.wait([again])
@@ -506,14 +508,15 @@ class DxtradeAdapter(VenueAdapter):
         self.check_modify(order, price, quantity)
         try:
             await self._modify(order, price, quantity)
-        except (HttpError, RateLimited) as exc:
-            code = "rate_limited" if isinstance(exc, RateLimited) else "venue_unavailable"
-            raise VenueError(code, f"modify of {order.client_order_id}: {exc}") from None
+        except HttpError as exc:
+            raise VenueError("venue_unavailable", f"modify of {order.client_order_id}: {exc}") from None
 
     async def _modify(self, order: Order, price: int | None, quantity: int | None) -> None:
         etag = await self._etag(order)
         for attempt in (1, 2):
             body = schemas.encoder.encode(self._request_of(order, price=price, quantity=quantity))
+            if attempt > 1:
+                await self.outbound.pay()  # the line paid for the first PUT, not for this one
             response = await self._request("PUT", self._orders_path, body, _if_match(etag))
             if response.status == 200:
                 try:

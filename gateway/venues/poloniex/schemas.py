@@ -16,7 +16,8 @@ our simulator in tests/integration/test_poloniex_ccxt.py):
   timeInForce), POST /smartorders (STOP_LIMIT, STOP; stopPrice a JSON
   number), GET /orders and /smartorders with and without symbol, DELETE
   /orders/{id}, /smartorders/{id}, /orders/cancelByIds, /orders and
-  /smartorders; the reply shapes ccxt parses;
+  /smartorders; POST /orders/batch (createOrders: a bare list of orders, a
+  positional list of ids or errors back); the reply shapes ccxt parses;
 - WS: the auth message (signTimestamp a string, signatureMethod HmacSHA256,
   signatureVersion "2"), its {"channel":"auth","data":{"success"...}} reply,
   the orders subscription and the orders channel's events as ccxt.pro parses them.
@@ -42,6 +43,7 @@ AUTH_CHANNEL = "auth"
 CID_PREFIX = "cid:"
 SIGNATURE_METHOD, SIGNATURE_VERSION = "HmacSHA256", "2"
 CLIENT_ORDER_ID_MAX = 64
+BATCH_MAX = 20  # orders one POST /orders/batch may carry (the venue's docs, as ccxt's createOrders links them)
 TIMESTAMP_AHEAD_MS = 1000  # a signTimestamp further ahead of the venue's clock: 400
 TIMESTAMP_VALID_MS = 60_000  # without recvWindow a signature is good for a minute: 408
 
@@ -135,6 +137,15 @@ class CancelAll(msgspec.Struct, omit_defaults=True):
 class Ack(msgspec.Struct):
     id: str
     clientOrderId: str = ""
+
+
+class BatchPlaceResult(msgspec.Struct):
+    """One entry of POST /orders/batch's reply, in the order of the request's: the order's ids,
+    or the venue's error for it (ccxt's createOrders reads both)."""
+    id: str | None = None
+    clientOrderId: str = ""
+    code: int | None = None
+    message: str = ""
 
 
 class CancelResult(msgspec.Struct):
@@ -250,6 +261,7 @@ class WsMessage(msgspec.Struct):
 ack_decoder = msgspec.json.Decoder(Ack)
 cancel_result_decoder = msgspec.json.Decoder(CancelResult)
 cancel_results_decoder = msgspec.json.Decoder(list[CancelResult])
+batch_place_decoder = msgspec.json.Decoder(list[BatchPlaceResult])
 error_decoder = msgspec.json.Decoder(Error)
 order_decoder = msgspec.json.Decoder(Order)
 orders_decoder = msgspec.json.Decoder(list[Order])
