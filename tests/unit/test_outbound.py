@@ -313,3 +313,59 @@ def test_no_import_circle_among_the_contract_the_line_and_the_resolver():
         assert ready, {m: imports[m] for m in modules if m not in done}
         done += ready
     assert done.index("errors") < done.index("outbound") < done.index("resolver") < done.index("base")
+
+
+class _SlotHttp:
+    """An HTTP client whose one connection is busy until `free` is set."""
+
+    def __init__(self, loop):
+        self.free = loop.create_future()
+
+    def has_slot(self) -> bool:
+        return self.free.done()
+
+    async def slot_free(self) -> None:
+        await self.free
+
+
+def test_a_request_accepted_while_the_line_runs_leaves_after_its_ack_is_written():
+    """On uvloop a transport's write leaves at the end of the loop's pass. A request accepted
+    in a pass in which the line also runs (the line woke in the same pass: its connection came
+    free) waits for the next pass, so its ack is on the strategy's socket before the adapter
+    signs it. Observed as the adapter sees it: the strategy's socket, peeked at each place."""
+    import socket
+
+    import uvloop
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        ours, strategys = socket.socketpair()
+        strategys.setblocking(False)
+        transport, _ = await loop.connect_accepted_socket(asyncio.Protocol, ours)
+        venue = Venue()
+        venue.http = _SlotHttp(loop)
+        seen: dict[str, bytes] = {}
+
+        async def place(order):
+            try:
+                seen[order.client_order_id] = strategys.recv(100, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+            except BlockingIOError:
+                seen[order.client_order_id] = b""
+
+        venue.place = place
+        line = Outbound(venue, 1000)
+        line.submit(Place(new_order(venue.tracker, "first")))
+        await asyncio.sleep(0.01)  # the line waits for its connection
+
+        def accept():  # a strategy's request handled: ack written, request queued
+            transport.write(b"ack-second")
+            line.submit(Place(new_order(venue.tracker, "second")))
+
+        loop.call_soon(accept)
+        venue.http.free.set_result(None)  # the line wakes in the same pass, after accept()
+        await line.drained()
+        transport.close()
+        strategys.close()
+        assert seen["second"] == b"ack-second"
+
+    uvloop.run(main())
