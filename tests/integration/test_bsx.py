@@ -272,12 +272,12 @@ def test_a_place_queued_behind_the_rate_limit_is_withdrawn_by_its_cancel(tmp_pat
             assert (await s.place("bsx", "ETH-PERP", "buy", "1", "2980", client_order_id="w1")).ok
             assert (await s.place("bsx", "ETH-PERP", "buy", "1", "2981", client_order_id="w2")).ok
             first = await s.wait_status("w1", "OPEN")
-            assert gw.router.tracker.by_client("alpha", "w2").queued  # the token went to w1: w2 waits
+            assert gw.tracker.by_client("alpha", "w2").queued  # the token went to w1: w2 waits
             assert (await s.cancel("w2")).ok
             gone = await s.wait_status("w2", "CANCELED", timeout_s=0.5)
             assert gone.reason == "canceled before it was sent" and gone.venue_order_id is None
             await asyncio.sleep(1.2)  # past when its turn would have come
-            assert len(gw.router.venues["bsx"].outbound) == 0
+            assert len(gw.venues["bsx"].outbound) == 0
             # the venue heard of w1 only
             assert sim.requests["POST /orders"] + sim.requests["POST /orders/batch"] == 1
             wallet = sim.users[next(iter(sim.users))].sender
@@ -298,7 +298,7 @@ def test_a_place_queued_behind_busy_connections_is_withdrawn_by_its_cancel(tmp_p
             assert (await s.place("bsx", "ETH-PERP", "buy", "1", "2980", client_order_id="k1")).ok
             await asyncio.sleep(0.1)  # k1 holds the one connection for the venue's 500 ms
             assert (await s.place("bsx", "ETH-PERP", "buy", "1", "2981", client_order_id="k2")).ok
-            assert gw.router.tracker.by_client("alpha", "k2").queued
+            assert gw.tracker.by_client("alpha", "k2").queued
             assert (await s.cancel("k2")).ok
             gone = await s.wait_status("k2", "CANCELED", timeout_s=0.3)
             assert gone.reason == "canceled before it was sent"

@@ -236,7 +236,7 @@ def test_adapter_batches_what_ccxt_batches(tmp_path):
                 await s.wait_status(f"b{i}", "OPEN")
             [batch] = bodies(sim, "POST /orders/batch")
             assert bodies(sim, "POST /orders") == []
-            assert [e["clientOrderId"] for e in batch] == [gw.router.tracker.by_client("alpha", f"b{i}").order_id
+            assert [e["clientOrderId"] for e in batch] == [gw.tracker.by_client("alpha", f"b{i}").order_id
                                                           for i in range(6)]
             assert batch[0]["type"] == "LIMIT_MAKER"
             assert all(set(e) == {"symbol", "side", "type", "quantity", "price", "clientOrderId"} for e in batch)
@@ -244,7 +244,7 @@ def test_adapter_batches_what_ccxt_batches(tmp_path):
             for i in range(6):
                 assert (await s.wait_status(f"b{i}", "CANCELED")).reason == "canceled by request"
             [cancels] = bodies(sim, "DELETE /orders/cancelByIds")
-            assert cancels == {"orderIds": [gw.router.tracker.by_client("alpha", f"b{i}").venue_order_id
+            assert cancels == {"orderIds": [gw.tracker.by_client("alpha", f"b{i}").venue_order_id
                                             for i in range(6)]}
         assert sim.refused_signatures == 0
 
