@@ -31,12 +31,12 @@ from pathlib import Path
 import pytest
 import uvloop
 
-from bench.loadgen import stop_process
+from bench.processes import stop_process
 from gateway.config import RiskConfig
 from gateway.ipc import frames as f
 from gateway.metrics import Metrics
 from gateway.risk import RiskLimits
-from gateway.router import Router
+from gateway.assembly import Parts, assemble
 from gateway.signer import Signer
 from gateway.venues.config import InstrumentConfig
 
@@ -86,7 +86,7 @@ def venues():
         stop_process(proc)
 
 
-def _adapter(venue: str, url: str, router: Router, tmp_path: Path):
+def _adapter(venue: str, url: str, parts: Parts, tmp_path: Path):
     instrument = {"ETH-PERP": InstrumentConfig(product_id=2 if venue == "bsx" else "ETH_USDT", tick_size="0.1",
                                                lot_size="0.001")}
     if venue == "bsx":
@@ -97,7 +97,7 @@ def _adapter(venue: str, url: str, router: Router, tmp_path: Path):
 
         creds = Credentials(BSX_KEY, BSX_SECRET, Signer(BSX_SIGNER))
         adapter = BsxAdapter(BsxConfig(name="bsx", nonce_file=str(tmp_path / "bsx.nonce"), instruments=instrument),
-                             router.tracker, router.metrics, credentials=creds)
+                             parts.tracker, parts.metrics, credentials=creds)
         # what start() learns from the venue, without its stream
         adapter.account = BSX_WALLET
         adapter.sign = BsxSigner(creds.signer, BSX_WALLET, domain("BSX Mainnet", "1", 8453, VERIFYING_CONTRACT))
@@ -106,8 +106,8 @@ def _adapter(venue: str, url: str, router: Router, tmp_path: Path):
         from gateway.venues.poloniex.config import PoloniexConfig
         from gateway.venues.poloniex.credentials import Credentials
 
-        adapter = PoloniexAdapter(PoloniexConfig(name="poloniex", instruments=instrument), router.tracker,
-                                  router.metrics, credentials=Credentials(POLONIEX_KEY, POLONIEX_SECRET))
+        adapter = PoloniexAdapter(PoloniexConfig(name="poloniex", instruments=instrument), parts.tracker,
+                                  parts.metrics, credentials=Credentials(POLONIEX_KEY, POLONIEX_SECRET))
     adapter.http = adapter.http_client(url)
     return adapter
 
@@ -116,7 +116,6 @@ class Strategy:
     """The strategy's connection: every reply and update encoded, as the socket's send would;
     wakes the bench once the burst's orders are all OPEN."""
     strategy = "bench"
-    cancel_on_disconnect = False
     peer_pid = peer_uid = 0
 
     def __init__(self):
@@ -137,7 +136,7 @@ def _frames(venue: str, tag: str) -> list[bytes]:
                                      side="buy", quantity="0.001", price=f"{2000 + i}")) for i in range(BURST)]
 
 
-async def _burst(router: Router, conn: Strategy, frames: list[bytes]) -> float:
+async def _burst(parts: Parts, conn: Strategy, frames: list[bytes]) -> float:
     """One burst: its frames decoded and handled in one go (as from one read), their acks
     encoded; returns the CPU seconds until every order is OPEN."""
     conn.want = conn.open + len(frames)
@@ -146,14 +145,14 @@ async def _burst(router: Router, conn: Strategy, frames: list[bytes]) -> float:
     t0 = time.process_time()
     now = time.perf_counter_ns()
     for frame in frames:
-        reply = router.handle(conn, decode(frame), now)
+        reply = parts.router.handle(conn, decode(frame), now)
         assert reply.ok, reply
         encode(reply)
     await asyncio.wait_for(conn.waiter, 10)
     return time.process_time() - t0
 
 
-async def _requests_of_a_burst(router, conn, adapter, tag: str) -> Counter:
+async def _requests_of_a_burst(parts, conn, adapter, tag: str) -> Counter:
     """The venue requests one burst became (counted around the HTTP client, untimed)."""
     sent: Counter = Counter()
     send = adapter.http.send
@@ -164,18 +163,18 @@ async def _requests_of_a_burst(router, conn, adapter, tag: str) -> Counter:
 
     adapter.http.send = counting
     try:
-        await _burst(router, conn, _frames(adapter.name, tag))
+        await _burst(parts, conn, _frames(adapter.name, tag))
     finally:
         del adapter.http.send
     return sent
 
 
 def _measure(venue: str, url: str, tmp_path: Path, rounds: int = 30) -> dict:
-    router = Router(RiskLimits(RiskConfig(max_open_orders=10**9)), closed_ttl_ns=10**9, metrics=Metrics())
-    adapter = _adapter(venue, url, router, tmp_path)
-    router.add_venue(adapter)
+    parts = assemble(RiskLimits(RiskConfig(max_open_orders=10**9)), closed_ttl_ns=10**9, metrics=Metrics())
+    adapter = _adapter(venue, url, parts, tmp_path)
+    parts.add_venue(adapter)
     conn = Strategy()
-    router.connections[conn.strategy] = conn
+    parts.sessions.strategies[conn.strategy] = conn
     batch = adapter.max_batch
     loop = uvloop.new_event_loop()
     batched, alone = [], []
@@ -184,14 +183,14 @@ def _measure(venue: str, url: str, tmp_path: Path, rounds: int = 30) -> dict:
         checks = {}
         for mode, max_batch in (("batched", batch), ("one_by_one", 1)):
             adapter.max_batch = max_batch
-            checks[mode] = loop.run_until_complete(_requests_of_a_burst(router, conn, adapter, f"check-{mode}"))
+            checks[mode] = loop.run_until_complete(_requests_of_a_burst(parts, conn, adapter, f"check-{mode}"))
         for r in range(rounds):
             pair = ((batch, batched), (1, alone))
             for max_batch, out in (pair if r % 2 else pair[::-1]):  # neither always goes first
                 adapter.max_batch = max_batch
                 frames = _frames(venue, f"r{r}-{max_batch}")
                 gc.collect()
-                out.append(loop.run_until_complete(_burst(router, conn, frames)) / BURST)
+                out.append(loop.run_until_complete(_burst(parts, conn, frames)) / BURST)
     finally:
         adapter.max_batch = batch
         loop.run_until_complete(adapter.http.close())

@@ -108,7 +108,7 @@ class Tracker:
         if self.journal is not None:
             self.journal.add(venue_record(order))
 
-    def note_sent(self, order: Order) -> None:
+    def journal_sent(self, order: Order) -> None:
         """The order's request is being handed to the venue: journaled first (the HTTP client
         writes after the journal), so after a crash an order without it was certainly never sent."""
         order.sent_at_ns = self._now_ns()

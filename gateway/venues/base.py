@@ -191,7 +191,7 @@ class VenueAdapter(abc.ABC):
         first word on the order are timed from here (venue_ack, confirmation)."""
         order.sent_ns = time.perf_counter_ns()
 
-    def sent(self, order: Order, queue_wait_ns: int = 0) -> None:
+    def observe_tick_to_wire(self, order: Order, queue_wait_ns: int = 0) -> None:
         """The order's request was handed to the connection: tick-to-wire, from the frame read,
         less the time it waited in the outbound line for a connection or the rate limit (that
         is the venue's pace, not the gateway's work: gateway_order_queue_wait_seconds)."""

@@ -46,7 +46,7 @@ class Venue(Protocol):
 
     async def place_group(self, orders: list[Order], contingency: str) -> None: ...
 
-    def sent(self, order: Order, queue_wait_ns: int = 0) -> None: ...
+    def observe_tick_to_wire(self, order: Order, queue_wait_ns: int = 0) -> None: ...
 
 
 # an order whose cancel (or replace) we still owe it
@@ -109,13 +109,13 @@ class Place(VenueRequest):
 
     def leave(self, tracker: Tracker) -> None:
         self.order.queued = False
-        tracker.note_sent(self.order)
+        tracker.journal_sent(self.order)
 
     async def call(self, venue: Venue) -> None:
         await venue.place(self.order)
 
     def sent(self, venue: Venue, waited_ns: int) -> None:
-        venue.sent(self.order, waited_ns)
+        venue.observe_tick_to_wire(self.order, waited_ns)
 
     def refuse(self, to: Refusals, code: str, reason: str) -> None:
         order = self.order
@@ -167,13 +167,13 @@ class Replace(VenueRequest):
         self.queued_ns = 0
 
     def leave(self, tracker: Tracker) -> None:
-        tracker.note_sent(self.new)
+        tracker.journal_sent(self.new)
 
     async def call(self, venue: Venue) -> None:
         await venue.replace(self.old, self.new, self.proceed_on_failure)
 
     def sent(self, venue: Venue, waited_ns: int) -> None:
-        venue.sent(self.new, waited_ns)
+        venue.observe_tick_to_wire(self.new, waited_ns)
 
     def refuse(self, to: Refusals, code: str, reason: str) -> None:
         _refuse_cancel(to.tracker, self.old, reason)
@@ -207,14 +207,14 @@ class Group(VenueRequest):
 
     def leave(self, tracker: Tracker) -> None:
         for order in self.orders:
-            tracker.note_sent(order)
+            tracker.journal_sent(order)
 
     async def call(self, venue: Venue) -> None:
         await venue.place_group(self.orders, self.contingency)
 
     def sent(self, venue: Venue, waited_ns: int) -> None:
         for order in self.orders:
-            venue.sent(order, waited_ns)
+            venue.observe_tick_to_wire(order, waited_ns)
 
     def refuse(self, to: Refusals, code: str, reason: str) -> None:
         for order in self.orders:

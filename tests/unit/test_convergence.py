@@ -78,11 +78,11 @@ def test_send_modify_and_guess_survive_a_restart(tmp_path):
     journal.open([])
     tracker = Tracker(Listener(), now_ns=Clock(), journal=journal)
     sent, unsent, guessed = new(tracker, "sent"), new(tracker, "unsent"), new(tracker, "guessed")
-    tracker.note_sent(sent)
+    tracker.journal_sent(sent)
     tracker.apply(sent, Status.OPEN)
     sent.price = 101 * ONE
     tracker.amended(sent)
-    tracker.note_sent(guessed)
+    tracker.journal_sent(guessed)
     tracker.close_on_guess(guessed, Status.REJECTED, "not received by the venue")
     journal.close()
     back = {o.client_order_id: o for o in replay(Journal(str(tmp_path / "j")).read())}
@@ -137,10 +137,10 @@ def test_the_watchdog_looks_at_what_is_in_flight_only():
     tracker = Tracker(Listener(), now_ns=Clock())
     resting = [new(tracker, cid=f"r{i}") for i in range(5)]
     for order in resting:
-        tracker.note_sent(order)
+        tracker.journal_sent(order)
         tracker.apply(order, Status.OPEN)
     flying = new(tracker, cid="f")
-    tracker.note_sent(flying)
+    tracker.journal_sent(flying)
     canceling = resting[0]
     assert tracker.mark_pending(canceling, Status.PENDING_CANCEL)
     assert {o.client_order_id for o in tracker.awaiting()} == {"f", "r0"}

@@ -19,7 +19,7 @@ def _book(journal: Journal | None) -> Tracker:
     a = tracker.new_order(strategy="s", client_order_id="a", venue="v", symbol="BTC", side=Side.BUY,
                           type=OrderType.LIMIT, tif=TimeInForce.GTC, price=65000 * ONE + ONE // 2,
                           quantity=3 * ONE)
-    tracker.note_sent(a)
+    tracker.journal_sent(a)
     a.venue_order_id = "V-1"
     # what adapters keep: ints, strs and bools (Bluefin's acked, Poloniex's triggered)
     a.venue_data = {"nonce": 1_700_000_000_123_456_789, "cid": "g-1", "acked": True}

@@ -60,7 +60,7 @@ class Venue:
     async def place_group(self, orders, contingency):
         self._call("group", *(o.client_order_id for o in orders))
 
-    def sent(self, order, queue_wait_ns=0):
+    def observe_tick_to_wire(self, order, queue_wait_ns=0):
         pass
 
     def batch_key(self, request):
@@ -105,7 +105,7 @@ def new_order(tracker, cid):
 
 def opened(tracker, cid):
     order = new_order(tracker, cid)
-    tracker.note_sent(order)
+    tracker.journal_sent(order)
     tracker.apply(order, Status.OPEN)
     return order
 

@@ -44,7 +44,7 @@ class Venue:
 def new(tracker, cid):
     order = tracker.new_order(strategy="s", client_order_id=cid, venue="v", symbol="X", side=Side.BUY,
                               type=OrderType.LIMIT, tif=TimeInForce.GTC, price=100 * ONE, quantity=ONE)
-    tracker.note_sent(order)
+    tracker.journal_sent(order)
     return order
 
 

@@ -90,7 +90,7 @@ def _journaled(path: str, venue: str, data, extra: dict | None = None) -> str:
     journal.open([])
     tracker = Tracker(_Quiet(), journal=journal)
     order = _order(tracker, venue, "c1")
-    tracker.note_sent(order)
+    tracker.journal_sent(order)
     order.venue_data = data
     tracker.note_venue_data(order)
     if extra:
