@@ -20,7 +20,11 @@ from tests.integration.harness import CONFIG
 @pytest.fixture(scope="module")
 def daemon(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("cli")
-    (tmp / "gw.toml").write_text(CONFIG.format(tmp=tmp) + DXTRADE_CONFIG.replace("{tmp}", str(tmp)))
+    yield from _daemon(tmp, CONFIG.format(tmp=tmp) + DXTRADE_CONFIG.replace("{tmp}", str(tmp)))
+
+
+def _daemon(tmp, config_text: str):
+    (tmp / "gw.toml").write_text(config_text)
     proc = subprocess.Popen([sys.executable, "-m", "gateway", "run", "-c", str(tmp / "gw.toml")],
                             stderr=subprocess.PIPE, text=True)
     sock = tmp / "gw.sock"
@@ -230,3 +234,51 @@ def test_cancel_all_with_a_symbol_no_venue_lists_is_refused_like_a_place(daemon)
     assert k1["status"] == "OPEN"  # nothing was canceled
     r = order(daemon, "cancel-all", "citrex", "--symbol", "ETH-PERP", strategy="t8")
     assert r.returncode == 0 and "CANCELED" in r.stdout, r.stdout + r.stderr
+
+
+def test_cancel_all_default_wait_covers_a_rate_limited_line(tmp_path):
+    """DXtrade-like limit (2/s here, 0.9/s in the embedded default): 12 cancels take ~5.5 s,
+    past a fixed 5 s wait. The default follows them while they keep ending: exit 0, each
+    order CANCELED; an explicit --wait still bounds it (exit 4, the last states printed)."""
+    import asyncio
+
+    from gateway.ipc.client import GatewayClient
+
+    limited = DXTRADE_CONFIG.replace("{tmp}", str(tmp_path)).replace(
+        "poll_interval_ms = 20\n",
+        "poll_interval_ms = 20\nrate_limit_per_s = 2\nrate_limit_burst = 1\nrate_limit_max_wait_ms = 20000\n")
+    assert "rate_limit_per_s = 2" in limited
+    gen = _daemon(tmp_path, CONFIG.format(tmp=tmp_path) + limited)
+    sock = next(gen)
+    try:
+        async def place(n: int, prefix: str) -> None:
+            async with GatewayClient(str(sock), strategy="t9") as gw:
+                for i in range(n):
+                    ack = await gw.place("dxtrade", "ETH-PERP", "buy", "0.1", str(2900 + i),
+                                         client_order_id=f"{prefix}{i}")
+                    assert ack.ok, ack
+                opened: set[str] = set()
+
+                def all_open(event) -> bool:
+                    order = getattr(event, "order", None)
+                    if order is not None and order.status == "OPEN":
+                        opened.add(order.client_order_id)
+                    return len(opened) == n
+
+                await gw.wait_for(all_open, 30)
+
+        asyncio.run(place(12, "q"))
+        t0 = time.monotonic()
+        r = order(sock, "cancel-all", "dxtrade", strategy="t9")
+        took = time.monotonic() - t0
+        assert r.returncode == 0, r.stdout + r.stderr
+        canceled = {line.split()[1] for line in r.stdout.splitlines() if "CANCELED" in line}
+        assert canceled == {f"q{i}" for i in range(12)}
+        assert took > 5.0, took  # it did outlast what a fixed 5 s wait allowed
+
+        asyncio.run(place(4, "r"))
+        r = order(sock, "cancel-all", "dxtrade", "--wait", "0.5", strategy="t9")
+        assert r.returncode == 4, r.stdout + r.stderr
+        assert "the wait ended before the outcome" in r.stdout
+    finally:
+        next(gen, None)
