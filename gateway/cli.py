@@ -75,6 +75,27 @@ def _cmd_order(args: argparse.Namespace) -> int:
     return cli_order.run(args, args.socket or _config(args).server.socket_path)
 
 
+def status_json(st) -> dict:
+    """The status reply with every field, every time (null where unknown, 0 and [] as they
+    are): the wire frame leaves out its defaults, a JSON reader should not have to know them."""
+    import msgspec
+
+    def full(value):
+        if isinstance(value, msgspec.Struct):
+            out = {}
+            tag_field = type(value).__struct_config__.tag_field
+            if tag_field is not None:
+                out[tag_field] = type(value).__struct_config__.tag
+            for name in value.__struct_fields__:
+                out[name] = full(getattr(value, name))
+            return out
+        if isinstance(value, list):
+            return [full(v) for v in value]
+        return value
+
+    return full(st)
+
+
 def _cmd_status(args: argparse.Namespace) -> int:
     from gateway.cli_order import UNREACHABLE, format_duration_us as dur
     from gateway.ipc.client import GatewayClient, GatewayError
@@ -88,13 +109,20 @@ def _cmd_status(args: argparse.Namespace) -> int:
     try:
         st = asyncio.run(main())
     except (GatewayError, asyncio.TimeoutError) as exc:
-        print(f"gateway: {exc or 'no reply in time'}", file=sys.stderr)
+        message = str(exc) or "no reply in time"
+        if args.json:  # a JSON reader gets JSON either way
+            import json
+
+            code = exc.code if isinstance(exc, GatewayError) else "timeout"
+            print(json.dumps({"op": "error", "code": code, "message": getattr(exc, "message", message),
+                              "socket": str(socket_path)}))
+        print(f"gateway: {message}", file=sys.stderr)
         return UNREACHABLE
     code = 0 if all(v.connected for v in st.venues) else 3
     if args.json:
         import msgspec
 
-        print(msgspec.json.encode(st).decode())
+        print(msgspec.json.encode(status_json(st)).decode())
         return code
     hours, rest = divmod(st.uptime_s, 3600)
     print(f"up {hours}h{rest // 60:02d}m{rest % 60:02d}s, strategies connected: "

@@ -228,30 +228,46 @@ async def _cancel(gw, args, out: Out) -> int:
     return await _follow_cancels(gw, out, [cid], args.wait)
 
 
+# cancel-all without --wait follows the cancels as long as they keep ending: a venue's rate
+# limit spaces them (DXtrade's 0.9/s: 20 orders take ~22 s), so a fixed wait would end early
+CANCEL_ALL_IDLE_S = 5.0
+
+
 async def _cancel_all(gw, args, out: Out) -> int:
     targets = [o.client_order_id for o in await gw.orders()
                if (args.venue is None or o.venue == args.venue) and (args.symbol is None or o.symbol == args.symbol)]
     ack = await gw.cancel_all(args.venue, args.symbol)
-    done = _answered(ack, args, out)
-    if done is not None:
-        return done
+    out.frame(ack)
+    if not ack.ok:
+        return REFUSED
+    idle = args.wait is None  # the default: as long as orders keep ending
+    wait_s = CANCEL_ALL_IDLE_S if idle else args.wait
+    if args.no_wait or wait_s <= 0:
+        return OK
     if not targets:
         out.note("no open orders to cancel")
         return OK
-    return await _follow_cancels(gw, out, targets, args.wait)
+    if idle and len(targets) > 1:
+        out.note(f"following {len(targets)} cancels until each ends (a venue's rate limit spaces them); "
+                 f"stops after {CANCEL_ALL_IDLE_S:g} s without one, or at --wait SECONDS")
+    return await _follow_cancels(gw, out, targets, wait_s, idle_s=wait_s if idle else None)
 
 
-async def _follow_cancels(gw, out: Out, cids: list[str], wait_s: float) -> int:
-    """Until each order is closed or its cancel refused; 0 only if every one ended CANCELED."""
+async def _follow_cancels(gw, out: Out, cids: list[str], wait_s: float, idle_s: float | None = None) -> int:
+    """Until each order is closed or its cancel refused; 0 only if every one ended CANCELED.
+    idle_s: each outcome moves the deadline to at least idle_s from then (cancel-all's default)."""
     waiter = Waiter(gw, out, wait_s)
     outcome: dict[str, str] = {}
 
     def done(event) -> bool:
+        before = len(outcome)
         for cid in cids:
             if _is(event, "cancel_reject", cid):
                 outcome[cid] = "cancel_reject"
             elif _is(event, "update", cid) and event.order.status in CLOSED:
                 outcome[cid] = event.order.status
+        if idle_s is not None and len(outcome) > before:
+            waiter.deadline = max(waiter.deadline, time.monotonic() + idle_s)
         return len(outcome) == len(cids)
 
     # an order already closed before we listened (canceled while still queued) says so in the list
@@ -434,7 +450,13 @@ def add_parser(sub) -> None:
     q.add_argument("client_order_id", nargs="?")
     q.add_argument("--order-id", help="name the order by the gateway's order id instead")
 
-    q = osub.add_parser("cancel-all", parents=[common, waits],
+    cancel_all_waits = argparse.ArgumentParser(add_help=False)
+    cancel_all_waits.add_argument(
+        "--wait", type=float, default=None, metavar="SECONDS",
+        help=f"follow the cancels this long at most (default: until each ends, as long as one ends every "
+        f"{CANCEL_ALL_IDLE_S:g} s: a venue's rate limit spaces them)")
+    cancel_all_waits.add_argument("--no-wait", action="store_true", help="print the ack and return")
+    q = osub.add_parser("cancel-all", parents=[common, cancel_all_waits],
                         help="cancel the strategy's open orders (optionally one venue / symbol), print each outcome")
     q.add_argument("venue", nargs="?")
     q.add_argument("--symbol")

@@ -6,6 +6,7 @@ Secrets are never here: keys come from files (mode 0600) or the environment.
 """
 from __future__ import annotations
 
+import datetime
 import os
 import re
 from pathlib import Path
@@ -132,10 +133,64 @@ def parse_config(raw: bytes | str, *, base_dir: Path | None = None, origin: str 
     try:
         config = msgspec.toml.decode(raw, type=Config)
     except msgspec.ValidationError as exc:
-        raise ConfigError(f"{origin}: {_explain(str(exc), raw)}") from None
+        raise ConfigError(f"{origin}: {_explain(_name_table_keys(str(exc), raw), raw)}") from None
     except msgspec.DecodeError as exc:
         raise ConfigError(f"{origin}: not valid TOML: {exc}") from None
     return _resolve_paths(config, base_dir) if base_dir is not None else config
+
+
+_AT = re.compile(r" - at `(\$[^`]*)`$")
+_SEGMENT = re.compile(r"\.([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]|(\[\.\.\.\])")
+
+
+def _name_table_keys(message: str, raw: bytes | str) -> str:
+    """msgspec writes a key of a table of tables as `[...]` (`instruments[...].tick_sise`):
+    name it (`instruments["ETH-PERP"]`). The culprit is the first key, in the file's order,
+    whose entry alone fails with the same message (msgspec stops at the first error)."""
+    match = _AT.search(message)
+    if match is None or "[...]" not in match.group(1):
+        return message
+    path = match.group(1)
+    try:
+        data = msgspec.toml.decode(raw)
+    except msgspec.DecodeError:
+        return message
+    named, node = "$", data
+    for seg in _SEGMENT.finditer(path, 1):
+        field, index, keys = seg.groups()
+        try:
+            if field is not None:
+                node, named = node[field], f"{named}.{field}"
+            elif index is not None:
+                node, named = node[int(index)], f"{named}[{index}]"
+            else:
+                culprit = next((key for key in list(node) if _fails_alone(data, node, key, message)), None)
+                if culprit is None:
+                    return message
+                for key in list(node):  # keep only the culprit, so a later `[...]` is found within it
+                    if key != culprit:
+                        del node[key]
+                node, named = node[culprit], f'{named}["{culprit}"]'
+        except (KeyError, IndexError, TypeError):
+            return message
+    return f"{message[:match.start(1)]}{named}{message[match.end(1):]}"
+
+
+def _fails_alone(data: dict, table: dict, key: str, message: str) -> bool:
+    """Whether the config, with `table` (a dict inside `data`) cut down to `key`, fails with
+    `message`; `table` is as it was afterwards."""
+    entries = list(table.items())
+    table.clear()
+    table[key] = dict(entries)[key]
+    try:
+        msgspec.convert(data, Config, builtin_types=(datetime.datetime, datetime.date, datetime.time),
+                        str_keys=True)
+        return False
+    except msgspec.ValidationError as exc:
+        return str(exc) == message
+    finally:
+        table.clear()
+        table.update(entries)
 
 
 _KIND_NAMES = tuple(sorted(t.__struct_config__.tag for t in VenueConfigs.__args__))

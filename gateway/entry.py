@@ -161,8 +161,17 @@ class OrderEntry:
         return f.Ack(req_id=req.req_id, ok=True, order_id=order.order_id)
 
     def cancel_all(self, strategy: str, req: f.CancelAll) -> f.Ack:
+        """The symbol is checked as a place checks it: with a venue, one that venue lists;
+        without, one some configured venue lists (a typo cancels nothing and says so)."""
+        symbol = req.symbol
         if req.venue is not None:
-            self.venue(req.venue)
+            venue = self.venue(req.venue)
+            if symbol is not None and symbol not in venue.instruments:
+                raise RequestError("unknown_symbol", f"{venue.name} has no symbol {symbol!r}; "
+                                   f"configured: {', '.join(sorted(venue.instruments))}")
+        elif symbol is not None and not any(symbol in v.instruments for v in self.venues.values()):
+            listed = sorted({s for v in self.venues.values() for s in v.instruments})
+            raise RequestError("unknown_symbol", f"no venue has symbol {symbol!r}; configured: {', '.join(listed)}")
         orders = [o for o in self.tracker.open_orders(strategy=strategy)
                   if (req.venue is None or o.venue == req.venue) and (req.symbol is None or o.symbol == req.symbol)]
         self.cancel_orders(orders)

@@ -16,7 +16,8 @@
 #   /etc/sysusers.d/order-gateway.conf           the same account, declaratively
 #   /opt/order-gateway/.venv                     the package (Cython core compiled here)
 #   /etc/order-gateway/gateway.toml              from config/production.toml, root:order-gateway 0640
-#   /etc/order-gateway/keys/                     root:root 0700: put citrex.hex (0600) here
+#   /etc/order-gateway/keys/                     root:root 0700: every venue's key files (0600),
+#                                                e.g. citrex.hex; the unit hands each over as keys_FILE
 #   /etc/systemd/system/order-gateway.service    0644
 # /run/order-gateway and /var/lib/order-gateway are made by systemd at start
 # (RuntimeDirectory=, StateDirectory=).
@@ -136,5 +137,5 @@ else
     say "systemd is not running here (or --root): skipped daemon-reload"
 fi
 
-[ -e "$ROOT/etc/$NAME/keys/citrex.hex" ] || say "next: put the account key in /etc/$NAME/keys/citrex.hex (hex, root:root 0600)"
+[ -e "$ROOT/etc/$NAME/keys/citrex.hex" ] || say "next: put each venue's key files in /etc/$NAME/keys/ (root:root 0600; the example config wants citrex.hex, seen by the service as keys_citrex.hex)"
 say "then: systemctl enable --now $NAME; journalctl -u $NAME -f"

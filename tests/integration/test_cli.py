@@ -8,7 +8,9 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
+import msgspec
 import pytest
 
 from tests.contract.test_dxtrade import DXTRADE_CONFIG
@@ -18,7 +20,11 @@ from tests.integration.harness import CONFIG
 @pytest.fixture(scope="module")
 def daemon(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("cli")
-    (tmp / "gw.toml").write_text(CONFIG.format(tmp=tmp) + DXTRADE_CONFIG.replace("{tmp}", str(tmp)))
+    yield from _daemon(tmp, CONFIG.format(tmp=tmp) + DXTRADE_CONFIG.replace("{tmp}", str(tmp)))
+
+
+def _daemon(tmp, config_text: str):
+    (tmp / "gw.toml").write_text(config_text)
     proc = subprocess.Popen([sys.executable, "-m", "gateway", "run", "-c", str(tmp / "gw.toml")],
                             stderr=subprocess.PIPE, text=True)
     sock = tmp / "gw.sock"
@@ -146,14 +152,56 @@ def test_status_units_json_and_armed_switch(daemon):
     assert st["op"] == "status" and {v["name"] for v in st["venues"]} == {"citrex", "dxtrade"}
     assert [(s["strategy"], s["timeout_ms"]) for s in st["switches"]] == [("t6", 600000)]
     assert order(daemon, "cancel-all-after", "0", strategy="t6").returncode == 0
-    assert "switches" not in lines(_run(daemon, "status", "--json").stdout)[0]
+    assert lines(_run(daemon, "status", "--json").stdout)[0]["switches"] == []
+
+
+# what README's protocol table documents of the `status` reply: a JSON reader finds every one
+STATUS_FIELDS = {"op", "req_id", "uptime_s", "strategies", "venues", "switches", "drop_copy", "halted"}
+VENUE_FIELDS = {"name", "kind", "connected", "open_orders", "reconnects", "orders_last_minute",
+                "tick_to_wire_p50_us", "tick_to_wire_p99_us", "queued", "queue_wait_p50_us", "queue_wait_p99_us"}
+
+
+def test_status_json_has_every_field_every_time(daemon):
+    """Zeros, empty lists and unknown latencies are printed too (null where unknown); a venue
+    that has sent nothing in the last minute has no latency: null, not missing."""
+    r = _run(daemon, "status", "--json")
+    assert r.returncode == 0, r.stderr
+    [st] = lines(r.stdout)
+    assert set(st) == STATUS_FIELDS
+    assert st["switches"] == [] and st["drop_copy"] is None and st["halted"] is None
+    assert len(st["venues"]) == 2
+    for venue in st["venues"]:
+        assert set(venue) == VENUE_FIELDS, venue
+        assert isinstance(venue["reconnects"], int) and isinstance(venue["queued"], int)
+    # a venue with nothing in the last minute, as the wire has it (its defaults left out)
+    from gateway.cli import status_json
+    from gateway.ipc import frames as f
+
+    wire = f.reply_decoder.decode(f.encoder.encode(f.StatusReply(
+        req_id=1, uptime_s=0, strategies=[], venues=[f.VenueStatus(name="v", kind="dxtrade", connected=False,
+                                                                   open_orders=0)])))
+    assert "reconnects" not in msgspec.msgpack.decode(f.encoder.encode(wire.venues[0]))  # omitted on the wire
+    full = status_json(wire)
+    assert set(full) == STATUS_FIELDS and set(full["venues"][0]) == VENUE_FIELDS
+    assert full["venues"][0]["reconnects"] == 0 and full["venues"][0]["queued"] == 0
+    assert full["venues"][0]["tick_to_wire_p50_us"] is None and full["venues"][0]["queue_wait_p99_us"] is None
+    assert full["switches"] == [] and full["drop_copy"] is None and full["halted"] is None
+    # and the README's protocol table names each of them
+    row = next(line for line in (Path(__file__).resolve().parents[2] / "README.md").read_text().splitlines()
+               if line.startswith("| `status` | `req_id`"))
+    assert [f for f in sorted(VENUE_FIELDS | STATUS_FIELDS - {"op"}) if f not in row] == []
 
 
 def test_unreachable_gateway_exits_5(tmp_path):
     r = _run(tmp_path / "none.sock", "order", "list")
     assert r.returncode == 5 and "cannot connect" in r.stderr
     r = _run(tmp_path / "none.sock", "status")
-    assert r.returncode == 5
+    assert r.returncode == 5 and r.stdout == "" and "cannot connect" in r.stderr
+    r = _run(tmp_path / "none.sock", "status", "--json")
+    assert r.returncode == 5 and "cannot connect" in r.stderr
+    [error] = lines(r.stdout)
+    assert error["op"] == "error" and error["code"] == "unreachable" and "cannot connect" in error["message"]
+    assert error["socket"] == str(tmp_path / "none.sock")
 
 
 def test_bench_help_names_the_command_the_user_typed():
@@ -171,3 +219,66 @@ def test_watch_lists_open_orders_then_follows_and_ping_answers(daemon):
     assert ack["op"] == "ack" and update["op"] == "order_update" and update["order"]["client_order_id"] == "v1"
     r = order(daemon, "ping", strategy="t7")
     assert r.returncode == 0 and r.stdout.startswith("pong in ")
+
+
+def test_cancel_all_with_a_symbol_no_venue_lists_is_refused_like_a_place(daemon):
+    assert order(daemon, "place", "citrex", "ETH-PERP", "buy", "0.1", "2950", "--client-order-id", "k1",
+                 strategy="t8").returncode == 0
+    r = order(daemon, "place", "citrex", "NOPE", "buy", "0.1", "2950", strategy="t8")
+    assert r.returncode == 1 and "unknown_symbol" in r.stderr
+    for args in (("citrex", "--symbol", "NOPE"), ("--symbol", "NOPE")):
+        r = order(daemon, "cancel-all", *args, strategy="t8")
+        assert r.returncode == 1, (args, r.stdout, r.stderr)
+        assert "refused: unknown_symbol" in r.stderr and "'NOPE'" in r.stderr
+    [k1] = lines(order(daemon, "list", "--json", strategy="t8").stdout)
+    assert k1["status"] == "OPEN"  # nothing was canceled
+    r = order(daemon, "cancel-all", "citrex", "--symbol", "ETH-PERP", strategy="t8")
+    assert r.returncode == 0 and "CANCELED" in r.stdout, r.stdout + r.stderr
+
+
+def test_cancel_all_default_wait_covers_a_rate_limited_line(tmp_path):
+    """DXtrade-like limit (2/s here, 0.9/s in the embedded default): 12 cancels take ~5.5 s,
+    past a fixed 5 s wait. The default follows them while they keep ending: exit 0, each
+    order CANCELED; an explicit --wait still bounds it (exit 4, the last states printed)."""
+    import asyncio
+
+    from gateway.ipc.client import GatewayClient
+
+    limited = DXTRADE_CONFIG.replace("{tmp}", str(tmp_path)).replace(
+        "poll_interval_ms = 20\n",
+        "poll_interval_ms = 20\nrate_limit_per_s = 2\nrate_limit_burst = 1\nrate_limit_max_wait_ms = 20000\n")
+    assert "rate_limit_per_s = 2" in limited
+    gen = _daemon(tmp_path, CONFIG.format(tmp=tmp_path) + limited)
+    sock = next(gen)
+    try:
+        async def place(n: int, prefix: str) -> None:
+            async with GatewayClient(str(sock), strategy="t9") as gw:
+                for i in range(n):
+                    ack = await gw.place("dxtrade", "ETH-PERP", "buy", "0.1", str(2900 + i),
+                                         client_order_id=f"{prefix}{i}")
+                    assert ack.ok, ack
+                opened: set[str] = set()
+
+                def all_open(event) -> bool:
+                    order = getattr(event, "order", None)
+                    if order is not None and order.status == "OPEN":
+                        opened.add(order.client_order_id)
+                    return len(opened) == n
+
+                await gw.wait_for(all_open, 30)
+
+        asyncio.run(place(12, "q"))
+        t0 = time.monotonic()
+        r = order(sock, "cancel-all", "dxtrade", strategy="t9")
+        took = time.monotonic() - t0
+        assert r.returncode == 0, r.stdout + r.stderr
+        canceled = {line.split()[1] for line in r.stdout.splitlines() if "CANCELED" in line}
+        assert canceled == {f"q{i}" for i in range(12)}
+        assert took > 5.0, took  # it did outlast what a fixed 5 s wait allowed
+
+        asyncio.run(place(4, "r"))
+        r = order(sock, "cancel-all", "dxtrade", "--wait", "0.5", strategy="t9")
+        assert r.returncode == 4, r.stdout + r.stderr
+        assert "the wait ended before the outcome" in r.stdout
+    finally:
+        next(gen, None)

@@ -92,6 +92,25 @@ def test_alert_rules_pass_promtool_check_and_unit_tests():
     assert unit.returncode == 0 and "SUCCESS" in unit.stdout, unit.stdout + unit.stderr
 
 
+def test_shipped_scrape_config_is_valid_and_scrapes_what_production_serves():
+    """ops/prometheus/prometheus.yml: the job the alerts query, production.toml's metrics
+    address as its target, and production.toml serves metrics."""
+    from gateway.config import load_config
+
+    scrape = ALERTS.parent / "prometheus.yml"
+    text = scrape.read_text()
+    assert re.search(r"^\s*- job_name: order-gateway$", text, re.M)
+    assert 'up{job="order-gateway"}' in ALERTS.read_text()
+    production = load_config(ROOT / "config" / "production.toml")
+    assert production.metrics.enabled
+    assert f'"{production.metrics.address}"' in text
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.skip("promtool is not installed (make test installs Debian's prometheus package)")
+    check = subprocess.run([promtool, "check", "config", str(scrape)], capture_output=True, text=True)
+    assert check.returncode == 0 and "11 rules found" in check.stdout, check.stdout + check.stderr
+
+
 def test_dashboard_queries_run_on_a_real_prometheus_scraping_the_gateway(tmp_path):
     binary = shutil.which("prometheus")
     if binary is None:

@@ -113,8 +113,15 @@ def test_unit_names_what_the_daemon_and_config_expect():
     from gateway.ipc.server import FD_RESERVE
 
     assert int(settings["LimitNOFILE"]) >= config.server.max_connections + FD_RESERVE
-    cred_name = settings["LoadCredential"].split(":", 1)[0]
-    assert venue.key_file == f"/run/credentials/order-gateway.service/{cred_name}"
+    # one LoadCredential= for the whole keys folder: every venue's key files, each as ID_FILE
+    [credential] = [l.split("=", 1)[1] for l in text.splitlines() if l.startswith("LoadCredential=")]
+    cred_id, source = credential.split(":", 1)
+    assert source == "/etc/order-gateway/keys"
+    assert venue.key_file == f"/run/credentials/order-gateway.service/{cred_id}_citrex.hex"
+    # every secret file the example names (commented-out ones too) is one of that folder's
+    named = re.findall(r"/run/credentials/order-gateway\.service/([^\"]+)",
+                       (REPO / "config" / "production.toml").read_text())
+    assert named and all(n.startswith(f"{cred_id}_") for n in named), named
 
 
 # ---- sd_notify, end to end ----

@@ -70,3 +70,22 @@ def test_not_toml_and_missing_file(tmp_path):
         parse_config("[[venues")
     with pytest.raises(ConfigError, match="cannot read config"):
         load_config(tmp_path / "absent.toml")
+
+
+def test_an_error_inside_a_table_of_tables_names_its_key():
+    """msgspec says `instruments[...]`; the message names the symbol (the second one here, so
+    the first key is not a lucky guess), and the sim's mid_prices key alike."""
+    two = BASE + '[venues.instruments.BTC-PERP]\nproduct_id = 2\ntick_size = "1"\nlot_size = "0.01"\n'
+    with pytest.raises(ConfigError) as err:
+        parse_config(two.replace('tick_size = "1"', 'tick_sise = "1"'))
+    assert str(err.value).endswith('unknown field `tick_sise` - at `venues["c"].instruments["BTC-PERP"]`')
+    assert "[...]" not in str(err.value)
+    with pytest.raises(ConfigError) as err:
+        parse_config(two.replace('lot_size = "0.01"', "lot_size = 1"))
+    assert str(err.value).endswith('at `venues["c"].instruments["BTC-PERP"].lot_size`')
+    with pytest.raises(ConfigError) as err:
+        parse_config(two.replace('tick_size = "0.1"', 'tick_size = "0"'))
+    assert 'venues["c"].instruments["ETH-PERP"]' in str(err.value) and "above zero" in str(err.value)
+    sim = two + '[venues.sim]\nmid_prices = { ETH-PERP = "3000", BTC-PERP = 65000 }\n'
+    with pytest.raises(ConfigError, match=r'venues\["c"\]\.sim\.mid_prices\["BTC-PERP"\]'):
+        parse_config(sim)
