@@ -25,6 +25,7 @@ from gateway.ipc.server import StrategyServer
 from gateway.metrics import Metrics
 from gateway.orders.journal import Journal, replay
 from gateway.orders.model import Status
+from gateway.orders.tracker import Tracker
 from gateway.orders.records import SWITCH
 from gateway.risk import RiskLimits
 from gateway.venues.base import VenueAdapter
@@ -84,22 +85,17 @@ class Gateway:
     server: StrategyServer
     sims: dict[str, object] = field(default_factory=dict)
 
-    # the parts operators' code and tests reach for most
-    @property
-    def tracker(self):
-        return self.parts.tracker
+    # the parts tests and tools reach for most, named here once
+    tracker: Tracker = field(init=False)
+    venues: dict[str, VenueAdapter] = field(init=False)
+    metrics: Metrics = field(init=False)
 
-    @property
-    def venues(self) -> dict[str, VenueAdapter]:
-        return self.parts.venues
-
-    @property
-    def metrics(self) -> Metrics:
-        return self.parts.metrics
+    def __post_init__(self) -> None:
+        self.tracker, self.venues, self.metrics = self.parts.tracker, self.parts.venues, self.parts.metrics
 
     @property
     def drop_copy(self):
-        return self.parts.health.drop_copy
+        return self.parts.health.drop_copy  # set once the journal is read
 
     @classmethod
     async def start(cls, config: Config) -> Gateway:
