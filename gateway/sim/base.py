@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Collection, Coroutine, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -47,6 +48,8 @@ if TYPE_CHECKING:
     from typing import Self
 
     from gateway.venues.config import SimConfig
+
+log = logging.getLogger("gateway.sim")
 
 T = TypeVar("T")
 # where in a request body ("" the body, "a.b" nested, "items[]" each item of a list)
@@ -240,8 +243,22 @@ class SimServer:
 
         app.middlewares.append(json_404)
 
+    @web.middleware
+    async def _client_gone(self, request: web.Request, handler):
+        """The client closed the connection before its request was read or answered (it gave up
+        on a slow reply): one line. aiohttp would log a traceback for each; what the venue does
+        with such a request is its front end's (a body it could not read was not acted on)."""
+        try:
+            return await handler(request)
+        except ConnectionError as exc:
+            log.warning("%s %s: the client went away before its request was read or answered (%s: %s)",
+                        request.method, request.path, type(exc).__name__, exc)
+            return web.Response(status=499)  # written to nobody: the connection is gone
+
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        self._runner = web.AppRunner(self.app(), access_log=None, handle_signals=False)
+        app = self.app()
+        app.middlewares.insert(0, self._client_gone)  # outermost: whatever a front end's own raise
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
         await site.start()
