@@ -32,19 +32,29 @@ class ServerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     # peers allowed on the socket (SO_PEERCRED); both empty: only the gateway's own uid
     allowed_uids: list[int] = []
     allowed_gids: list[int] = []
+    # no frame either way is larger (an `orders` reply above it comes in pages)
     max_frame_bytes: int = 1 << 20
-    # a strategy's unread replies and events past this: it is disconnected at once
+    # a strategy holding more than this unread must keep getting it below its lowest within
+    # slow_reader_secs (it reads slower than its events come), else it is disconnected
     max_outbound_buffer_bytes: int = 8 << 20
     # per-connection budgets (README "Strategy protocol: limits"): one client cannot hurt the others
     max_connections: Annotated[int, msgspec.Meta(ge=1)] = 1024
+    # connections one peer may hold: its uid, or its pid when it runs as the gateway's own uid.
+    # One connection per strategy a process runs, plus a CLI or status one now and then, is far
+    # below it; a process that leaks connections (a reconnect loop) holds 1/16 of max_connections
+    max_connections_per_peer: Annotated[int, msgspec.Meta(ge=1)] = 64
+    # a connection that has not said hello this long after connecting is closed (hello_timeout)
+    hello_timeout_ms: Annotated[int, msgspec.Meta(ge=1)] = 5_000
     listen_backlog: Annotated[int, msgspec.Meta(ge=1)] = 128
     max_bytes_before_hello: Annotated[int, msgspec.Meta(ge=64)] = 4096
     partial_frame_timeout_ms: Annotated[int, msgspec.Meta(ge=1)] = 10_000
     # requests of one connection handled per loop turn; the rest wait (the connection unread)
     max_requests_per_turn: Annotated[int, msgspec.Meta(ge=1)] = 256
-    # unread replies above this: the connection's requests are not read until it catches up
+    # unread replies above this: the connection's requests are not read, and the gateway hands the
+    # socket more of its replies and events only as it drains, until it catches up
     reply_backpressure_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 1 << 20
-    # unread replies above reply_backpressure_bytes that do not shrink for this long: cut off
+    # unread replies above reply_backpressure_bytes of which the strategy reads nothing for this
+    # long: cut off
     slow_reader_secs: Annotated[float, msgspec.Meta(gt=0)] = 10.0
     # after each strategy request, keep the event loop spinning this long instead of sleeping
     # in epoll (0: off); costs a whole core while orders flow (README: busy polling)

@@ -5,7 +5,8 @@
         async for event in gw.events():
             ...
 
-Requests return the gateway's typed reply (`Ack`, a list of `OrderView`);
+Requests return the gateway's typed reply (`Ack`, a list of `OrderView`: every
+page of an `orders` reply larger than a frame);
 order events arrive on `events()` as `OrderUpdate`, `CancelReject`, `ModifyReject`
 and `CancelAllAfterFired`.
 Amounts are decimal strings (or Decimal / int); floats are refused, as the
@@ -84,6 +85,7 @@ class GatewayClient:
         self._cids = itertools.count(1)
         self._cid_prefix = f"{(strategy or 'anon')[:20]}-{time.time_ns() // 1000 % 10**10:x}-"
         self._pending: dict[int, asyncio.Future] = {}
+        self._pages: dict[int, list[f.OrderView]] = {}  # req_id -> the orders of its pages so far
         self._events: asyncio.Queue = asyncio.Queue()
         self._transport: asyncio.Transport | None = None
         self._error: GatewayError | None = None
@@ -121,6 +123,14 @@ class GatewayClient:
         if isinstance(message, f.ProtocolError):
             self._closed(GatewayError(message.code, message.message))
             return
+        if type(message) is f.OrdersReply:
+            if message.more:  # a page: the reply is every page's orders, in order
+                self._pages.setdefault(message.req_id, []).extend(message.orders)
+                return
+            pages = self._pages.pop(message.req_id, None)
+            if pages is not None:
+                pages.extend(message.orders)
+                message.orders = pages
         waiter = self._pending.pop(message.req_id, None)
         if waiter is not None and not waiter.done():
             waiter.set_result(message)
@@ -144,7 +154,10 @@ class GatewayClient:
         waiter = asyncio.get_running_loop().create_future()
         self._pending[request.req_id] = waiter
         self._transport.write(encode_frame(f.encoder.encode(request)))
-        return await asyncio.wait_for(waiter, self.timeout_s)
+        try:
+            return await asyncio.wait_for(waiter, self.timeout_s)
+        finally:
+            self._pages.pop(request.req_id, None)
 
     def new_client_order_id(self) -> str:
         return f"{self._cid_prefix}{next(self._cids)}"
@@ -198,6 +211,8 @@ class GatewayClient:
         return await self._request(f.CancelAllAfter(req_id=0, timeout_ms=timeout_ms))
 
     async def orders(self, open_only: bool = True) -> list[f.OrderView]:
+        """The strategy's orders (open only, or closed ones the gateway still keeps too): all of
+        them, however many frames the gateway's reply takes."""
         reply = await self._request(f.Orders(req_id=0, open_only=open_only))
         if isinstance(reply, f.Ack):
             raise GatewayError(reply.error.code, reply.error.message)

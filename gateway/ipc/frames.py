@@ -3,8 +3,9 @@
 A frame is a 4-byte big-endian length, then one msgpack map whose "op" field
 names its type (see README "Strategy protocol"). Prices and quantities are
 decimal strings, never floats. Requests carry a strategy-chosen req_id; the
-gateway answers each with one `ack` (or `orders` for a query, `pong` for a
-ping) at once, and streams `order_update` and `cancel_reject` events later.
+gateway answers each with one `ack` (or `orders` for a query, in pages when
+larger than a frame may be; `pong` for a ping) at once, and streams
+`order_update` and `cancel_reject` events later.
 """
 from __future__ import annotations
 
@@ -206,8 +207,11 @@ class ModifyReject(_Reply, tag="modify_reject"):
 
 
 class OrdersReply(_Reply, tag="orders"):
+    """A reply larger than max_frame_bytes comes in pages: several `orders` frames with the same
+    req_id, every one but the last with more=True (orders_pages)."""
     req_id: int
     orders: list[OrderView]
+    more: bool = False
 
 
 class Pong(_Reply, tag="pong"):
@@ -281,3 +285,30 @@ reply_decoder = msgspec.msgpack.Decoder(Reply)
 encoder = msgspec.msgpack.Encoder()
 
 REQUEST_OPS = frozenset(t.__struct_config__.tag for t in Request.__args__)
+
+
+def orders_pages(reply: OrdersReply, max_payload: int) -> list[bytes]:
+    """The reply encoded as one frame's payload when it fits in max_payload (a client that knows
+    no pages reads it as ever), else as pages that each fit: the orders in their order, split in
+    even runs, a run that is still too large split in two again. An order whose view alone is
+    larger goes alone (no frame can hold it)."""
+    whole = encoder.encode(reply)
+    if len(whole) <= max_payload or len(reply.orders) < 2:
+        return [whole]
+    pages: list[bytes] = []
+    req_id, views = reply.req_id, reply.orders
+
+    def page(run: list[OrderView], more: bool) -> None:
+        payload = encoder.encode(OrdersReply(req_id=req_id, orders=run, more=more))
+        if len(payload) <= max_payload or len(run) == 1:
+            pages.append(payload)
+            return
+        half = len(run) // 2
+        page(run[:half], True)
+        page(run[half:], more)
+
+    runs = -(-len(whole) * 5 // (max_payload * 4))  # aim at 80% of a frame
+    step = -(-len(views) // runs)
+    for start in range(0, len(views), step):
+        page(views[start:start + step], more=start + step < len(views))
+    return pages

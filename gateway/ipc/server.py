@@ -9,10 +9,13 @@ not a valid request gets an `ack` with the reason, and the connection stays.
 One client cannot hurt the others (README "Limits"): at most
 max_requests_per_turn of a connection's requests are handled per loop turn,
 the rest wait with the connection unread; a strategy whose unread replies
-pass reply_backpressure_bytes is not read until it catches up, and is cut
-off only when they stop shrinking for slow_reader_secs; bytes before hello,
-a partial frame's wait and the number of connections are capped; every
-client string echoed or logged is clipped.
+pass reply_backpressure_bytes is not read until it catches up, its further
+replies and events wait in its ReplyWriter and go as it reads, and it is cut
+off only when it stops reading for slow_reader_secs (or, holding more than
+max_outbound_buffer_bytes, reads slower than they come); bytes before hello,
+the wait for hello, a partial frame's wait, the number of connections and
+those of one peer are capped; every client string echoed or logged is
+clipped.
 """
 from __future__ import annotations
 
@@ -64,7 +67,9 @@ class StrategyConnection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.strategy: str | None = None  # once it said hello
         self.peer_pid = self.peer_uid = self.peer_gid = -1
+        self.peer: tuple[str, int] = ("pid", -1)  # whose connections count together (peer_key)
         self.closing = False
+        self._hello_timer: asyncio.TimerHandle | None = None
         # requests read but not handled yet (past one turn's budget), their read time, and
         # the error that ends the stream after them
         self._pending: deque[bytes] = deque()
@@ -73,39 +78,84 @@ class StrategyConnection(asyncio.Protocol):
         self._pump_scheduled = False
         self._reading_paused = False
         self.writing_paused = False
-        # monotonic time a partial frame started waiting (0: none); of the last drain of unread replies
+        # monotonic time a partial frame started waiting (0: none)
         self.partial_since = 0.0
+        # replies unread past the mark (0: none): since when, and since when the strategy took
+        # nothing of them (taken: what the socket had taken by then)
         self.unread_since = 0.0
-        self.unread_low = 0
+        self.reading_since = 0.0
+        self.taken = 0
+        # more than max_outbound_buffer_bytes unread (0: not): the lowest since, and since when
+        self.over_since = 0.0
+        self.over_low = 0
 
     def connection_made(self, transport) -> None:
         self.transport = transport
         self._loop = asyncio.get_running_loop()  # once: each lookup costs a getpid() on 3.11
-        self._replies = ReplyWriter(transport, self._loop, self._journal,
-                                    self._server.config.max_outbound_buffer_bytes, self._cut_off)
+        config = self._server.config
+        self._replies = ReplyWriter(transport, self._loop, self._journal, config.reply_backpressure_bytes,
+                                    config.max_frame_bytes)
         self.send = self._replies.send  # the order path's sends go straight to it
         sock = transport.get_extra_info("socket")
         if sock is not None:
             self.peer_pid, self.peer_uid, self.peer_gid = _UCRED.unpack(
                 sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _UCRED.size))
-        if not self._server.peer_allowed(self.peer_uid, self.peer_gid):
+        server = self._server
+        if not server.peer_allowed(self.peer_uid, self.peer_gid):
             log.warning("refused peer pid %s uid %s gid %s", self.peer_pid, self.peer_uid, self.peer_gid)
             self._fatal("peer_refused", f"uid {self.peer_uid} / gid {self.peer_gid} may not use this gateway")
             return
-        limit = self._server.config.max_connections
-        sessions = self._server.sessions
-        if len(sessions.open) >= limit:
-            log.warning("refused strategy connection from pid %s uid %s: %d connections open, max_connections = %d",
-                        self.peer_pid, self.peer_uid, len(sessions.open), limit)
-            self._fatal("too_many_connections",
-                        f"the gateway serves at most {limit} connections (max_connections); try again later")
+        self.peer = server.peer_key(self.peer_pid, self.peer_uid)
+        sessions = server.sessions
+        held, per_peer = sessions.held_by(self.peer), config.max_connections_per_peer
+        if held >= per_peer:
+            log.warning("refused strategy connection from pid %s uid %s: that %s holds %d connections, "
+                        "max_connections_per_peer = %d", self.peer_pid, self.peer_uid, _peer_name(self.peer),
+                        held, per_peer)
+            self._fatal("too_many_peer_connections",
+                        f"{_peer_name(self.peer)} holds {held} connections to this gateway, the most one peer may "
+                        f"(max_connections_per_peer); close one first")
             return
+        limit = config.max_connections
+        if len(sessions.open) >= limit:
+            # a connection that has not said hello yet makes room (the oldest): a flood of those
+            # cannot keep out a strategy that connects and says hello at once
+            idle = sessions.oldest_without_hello()
+            if idle is None:
+                log.warning("refused strategy connection from pid %s uid %s: %d connections open, "
+                            "max_connections = %d", self.peer_pid, self.peer_uid, len(sessions.open), limit)
+                self._fatal("too_many_connections",
+                            f"the gateway serves at most {limit} connections (max_connections); try again later")
+                return
+            idle.make_room(limit)
+            sessions.closed(idle)  # its slot is this one's now, before its close is done
         # replies above the mark pause this connection's reading (pause_writing below)
-        transport.set_write_buffer_limits(high=self._server.config.reply_backpressure_bytes)
+        transport.set_write_buffer_limits(high=config.reply_backpressure_bytes)
         sessions.opened(self)
+        self._hello_timer = self._loop.call_later(config.hello_timeout_ms / 1000, self._no_hello)
+
+    def make_room(self, limit: int) -> None:
+        """Closed for a new connection while every slot is taken: this one has not said hello."""
+        if self.closing:
+            return  # closed already (its hello timeout), its close not done yet: the slot is free
+        log.warning("closing connection of pid %s uid %s that has not said hello: all %d connections are "
+                    "taken (max_connections) and a new one came", self.peer_pid, self.peer_uid, limit)
+        self._fatal("too_many_connections",
+                    f"all {limit} connections of the gateway are taken (max_connections) and this one had not "
+                    "said hello: it is closed to make room for a new one")
+
+    def _no_hello(self) -> None:
+        self._hello_timer = None
+        if self.strategy is None and not self.closing:
+            timeout = self._server.config.hello_timeout_ms
+            self._fatal("hello_timeout", f"no hello within {timeout} ms of connecting (hello_timeout_ms): "
+                                         "a connection must say hello first; it is closed")
 
     def said_hello(self, strategy: str) -> None:
         self.strategy = strategy
+        if self._hello_timer is not None:
+            self._hello_timer.cancel()
+            self._hello_timer = None
 
     def data_received(self, data: bytes) -> None:
         """Every request in these bytes handled to its reply (up to one turn's budget); the
@@ -233,7 +283,7 @@ class StrategyConnection(asyncio.Protocol):
             self._pending.clear()
             if not self._handle(pending, self._pending_t_in):
                 return
-        self._replies.flush()
+        self._replies.write_all()
 
     def _resume_reading(self) -> None:
         if self._reading_paused and not self.writing_paused and not self._pending and not self.closing:
@@ -255,18 +305,25 @@ class StrategyConnection(asyncio.Protocol):
                                  f"{self._server.config.max_bytes_before_hello} bytes (max_bytes_before_hello); "
                                  f"got {size} or more")
 
-    # flow control: asyncio calls these as the unread replies cross the marks
+    # flow control: asyncio calls these as the unread replies cross the marks (pause_writing
+    # from inside the write that passes the high mark; resume_writing once the strategy read
+    # down to the low one)
 
     def pause_writing(self) -> None:
-        self.writing_paused = True
-        self.unread_since = time.monotonic()
-        self.unread_low = self.transport.get_write_buffer_size()
+        self.writing_paused = self._replies.paused = True
+        if not self.unread_since:
+            self.unread_since = self.reading_since = time.monotonic()
+            self.taken = self._replies.taken
         if not self._reading_paused:
             self._reading_paused = True
             self.transport.pause_reading()
 
     def resume_writing(self) -> None:
         self.writing_paused = False
+        self._replies.resume()  # the next part of what waits; may pause again at once
+        if self.writing_paused:
+            return
+        self.unread_since = self.over_since = 0.0  # caught up
         if self._pending:
             if not self._pump_scheduled:
                 self._pump_scheduled = True
@@ -276,22 +333,32 @@ class StrategyConnection(asyncio.Protocol):
 
     def check_budgets(self, now: float) -> None:
         """Called about once a second: a partial frame waiting too long, a strategy that
-        stopped reading its replies."""
+        stopped reading its replies or reads them slower than they come."""
         if self.closing:
             return
+        config = self._server.config
         if self.partial_since and not self._reading_paused and \
-                now - self.partial_since > self._server.config.partial_frame_timeout_ms / 1000:
+                now - self.partial_since > config.partial_frame_timeout_ms / 1000:
             self._fatal("bad_frame", f"a partial frame waited more than "
-                                     f"{self._server.config.partial_frame_timeout_ms} ms for its end "
+                                     f"{config.partial_frame_timeout_ms} ms for its end "
                                      "(partial_frame_timeout_ms)")
             return
-        if self.writing_paused:
-            unread = self.transport.get_write_buffer_size()
-            if unread < self.unread_low:
-                self.unread_low, self.unread_since = unread, now  # it reads: judged from here
-            elif now - self.unread_since > self._server.config.slow_reader_secs:
-                self._cut_off(f"{unread} bytes of replies unread for "
-                              f"{self._server.config.slow_reader_secs:g} s")
+        if not self.unread_since:
+            return
+        replies, patience = self._replies, config.slow_reader_secs
+        unread, taken = replies.unread, replies.taken
+        if taken > self.taken:
+            self.taken, self.reading_since = taken, now  # it reads: judged from here
+        elif now - self.reading_since > patience:
+            self._cut_off(f"{unread} bytes of replies unread, none read for {patience:g} s")
+            return
+        if unread <= config.max_outbound_buffer_bytes:
+            self.over_since = 0.0
+        elif not self.over_since or unread < self.over_low:
+            self.over_since, self.over_low = now, unread  # they shrink: judged from here
+        elif now - self.over_since > patience:
+            self._cut_off(f"{unread} bytes of replies unread, more than max_outbound_buffer_bytes and not "
+                          f"below {self.over_low} for {patience:g} s: it reads slower than they come")
 
     def _cut_off(self, why: str) -> None:
         log.warning("strategy %s stopped reading (%s): disconnecting it", self.strategy or f"pid {self.peer_pid}",
@@ -308,6 +375,10 @@ class StrategyConnection(asyncio.Protocol):
         self._replies.write_all()  # what was queued, then the error, then close
         self.mark_closed()
         self.transport.close()
+        if self.transport.get_write_buffer_size():
+            # close waits for the strategy to read what is buffered: one that reads nothing
+            # would keep the connection (and its slot) for good
+            self._loop.call_later(self._server.config.slow_reader_secs, self.transport.abort)
 
     def _bad_frame(self, answer: f.Ack | Close) -> bool:
         """Answer a frame that is no valid request; returns whether the connection is still open."""
@@ -324,6 +395,9 @@ class StrategyConnection(asyncio.Protocol):
         self._pending.clear()
         if self._replies is not None:
             self._replies.closed = True
+        if self._hello_timer is not None:
+            self._hello_timer.cancel()
+            self._hello_timer = None
 
     def connection_lost(self, exc) -> None:
         self.mark_closed()
@@ -341,11 +415,17 @@ class StrategyServer:
         self._server: asyncio.AbstractServer | None = None
         self._sweeper: asyncio.Task | None = None
         self.busy_poll = BusyPoll(config.busy_poll_us) if config.busy_poll_us > 0 else None
-        self._uids = set(config.allowed_uids) | {os.getuid()}
+        self._own_uid = os.getuid()
+        self._uids = set(config.allowed_uids) | {self._own_uid}
         self._gids = set(config.allowed_gids)
 
     def peer_allowed(self, uid: int, gid: int) -> bool:
         return uid in self._uids or gid in self._gids
+
+    def peer_key(self, pid: int, uid: int) -> tuple[str, int]:
+        """Whose connections count together against max_connections_per_peer: another user's
+        all together; the gateway's own user's (every strategy, by default) per process."""
+        return ("pid", pid) if uid == self._own_uid else ("uid", uid)
 
     async def start(self) -> None:
         path = self.config.socket_path
@@ -374,7 +454,7 @@ class StrategyServer:
                                     self.config.partial_frame_timeout_ms / 2000))
             now = time.monotonic()
             for conn in list(self.sessions.open):
-                if conn.partial_since or conn.writing_paused:
+                if conn.partial_since or conn.unread_since:
                     conn.check_budgets(now)
 
     async def stop_accepting(self) -> None:
@@ -399,6 +479,10 @@ class StrategyServer:
             return
         if stat.S_ISSOCK(st.st_mode) and st.st_ino == self._inode:
             os.unlink(self.config.socket_path)
+
+
+def _peer_name(peer: tuple[str, int]) -> str:
+    return f"process {peer[1]}" if peer[0] == "pid" else f"uid {peer[1]}"
 
 
 def _ensure_fd_limit(max_connections: int) -> None:

@@ -1,7 +1,8 @@
 """Strategies' sessions: who is connected, as which strategy, and what each is told.
 
-One registry of the open connections (the server's limit counts it, the
-sweeper walks it) and of the strategies that said hello. A strategy's order
+One registry of the open connections (the server's limits count it, all and
+per peer; the sweeper walks it; the oldest not to have said hello makes room
+when all are taken) and of the strategies that said hello. A strategy's order
 changes, cancel and modify rejects go to its connection; trades made while it
 was away are kept in its backlog and come with the order's next change (and
 in its queries) once it is back. Cancel-on-disconnect and the dead man's
@@ -29,6 +30,7 @@ class StrategyLink(Protocol):
     strategy: str | None
     peer_pid: int
     peer_uid: int
+    peer: tuple[str, int]  # whose connections count together (StrategyServer.peer_key)
 
     def said_hello(self, strategy: str) -> None: ...
     def send(self, message) -> None: ...
@@ -42,6 +44,8 @@ class Sessions:
         self._views = views
         self._cancel_orders = cancel_orders
         self.open: set[StrategyLink] = set()  # every open connection, hello said or not
+        self._no_hello: dict[StrategyLink, None] = {}  # those that have not said hello, oldest first
+        self._per_peer: dict[tuple[str, int], int] = {}  # peer -> its open connections
         self.strategies: dict[str, StrategyLink] = {}  # strategy -> its connection
         self._cancel_on_disconnect: set[str] = set()
         # order id -> its first trade the strategy has not had (it was not connected)
@@ -52,6 +56,15 @@ class Sessions:
 
     def opened(self, link: StrategyLink) -> None:
         self.open.add(link)
+        self._no_hello[link] = None
+        self._per_peer[link.peer] = self._per_peer.get(link.peer, 0) + 1
+
+    def held_by(self, peer: tuple[str, int]) -> int:
+        """Open connections of this peer."""
+        return self._per_peer.get(peer, 0)
+
+    def oldest_without_hello(self) -> StrategyLink | None:
+        return next(iter(self._no_hello), None)
 
     def hello(self, link: StrategyLink, req: f.Hello) -> f.Ack:
         if link.strategy is not None:
@@ -61,6 +74,7 @@ class Sessions:
         if req.strategy in self.strategies:
             raise RequestError("strategy_in_use", f"strategy {req.strategy!r} is connected already")
         link.said_hello(req.strategy)
+        self._no_hello.pop(link, None)
         self.strategies[req.strategy] = link
         if req.cancel_on_disconnect:
             self._cancel_on_disconnect.add(req.strategy)
@@ -71,8 +85,16 @@ class Sessions:
         return f.Ack(req_id=req.req_id, ok=True)
 
     def closed(self, link: StrategyLink) -> None:
-        """The connection is gone: with cancel-on-disconnect, its strategy's open orders are canceled."""
-        self.open.discard(link)
+        """The connection is gone (or going: called again when it is): with cancel-on-disconnect,
+        its strategy's open orders are canceled."""
+        if link in self.open:
+            self.open.discard(link)
+            self._no_hello.pop(link, None)
+            left = self._per_peer[link.peer] - 1
+            if left:
+                self._per_peer[link.peer] = left
+            else:
+                del self._per_peer[link.peer]
         strategy = link.strategy
         if strategy is None or self.strategies.get(strategy) is not link:
             return

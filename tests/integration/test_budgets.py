@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import socket
 import struct
 import subprocess
@@ -15,8 +16,12 @@ import sys
 import msgspec
 
 from gateway.ipc import frames as f
+from gateway.ipc.client import GatewayError
+from gateway.orders.model import Status
 from tests.integration.harness import run_gateway, strategy
-from tests.integration.test_protocol import hello, raw_connection, read_reply, send_raw
+from tests.integration.test_protocol import (
+    hello, raw_connection, read_orders_pages, read_reply, send_raw, track_orders,
+)
 
 
 def rss_bytes() -> int:
@@ -318,3 +323,290 @@ print("soft", resource.getrlimit(resource.RLIMIT_NOFILE)[0])
     assert "soft 1280" in raised.stdout and "LimitNOFILE" not in raised.stdout
     short = subprocess.run([sys.executable, "-c", code, "512"], capture_output=True, text=True, check=True)
     assert "soft 512" in short.stdout and "raise LimitNOFILE" in short.stdout
+
+
+async def held_and_refused(gw, count: int) -> tuple[list, list]:
+    """count raw connections that never say hello: those the gateway keeps, each as (its error
+    frame and EOF to come: a task, its writer), and the error frames of those it refused."""
+    conns = []
+    for _ in range(count):
+        reader, writer = await raw_connection(gw)
+        conns.append((asyncio.ensure_future(read_error_or_eof(reader, 60)), writer))
+    await asyncio.sleep(0.3)  # each was accepted or refused by now
+    held = [(t, w) for t, w in conns if not t.done()]
+    refused = [t.result() for t, _ in conns if t.done()]
+    for t, w in conns:
+        if t.done():
+            w.close()
+    return held, refused
+
+
+def test_connections_that_never_say_hello_are_closed_with_the_reason(tmp_path):
+    """hello_timeout_ms: a connection without hello is closed with a `hello_timeout` error
+    frame (they used to keep their slot for as long as they liked: 92 s and counting); one
+    that said hello is not."""
+    async def scenario(gw):
+        held, refused = await held_and_refused(gw, 10)
+        assert len(held) == 10 and not refused
+        reader, writer = await raw_connection(gw)
+        await hello(reader, writer, "prompt")
+        for closed, _ in held:
+            err = await asyncio.wait_for(closed, 10)
+            assert isinstance(err, f.ProtocolError) and err.code == "hello_timeout", err
+            assert "no hello within 300 ms" in err.message and "hello_timeout_ms" in err.message
+        assert [c.strategy for c in gw.parts.sessions.open] == ["prompt"]
+        await send_raw(writer, msgspec.msgpack.encode({"op": "ping", "req_id": 2}))
+        assert (await read_reply(reader)).req_id == 2  # past the timeout, still served
+        writer.close()
+
+    run_gateway(tmp_path, scenario, edit=server_option("max_frame_bytes = 65536\nhello_timeout_ms = 300"))
+
+
+def test_a_flood_of_connections_without_hello_locks_no_strategy_out(tmp_path, caplog):
+    """As found: more raw connections than max_connections, none says hello, then strategies
+    connect (every one used to get too_many_connections for as long as the flood stayed). Now
+    the flooding process holds at most max_connections_per_peer (the rest get
+    too_many_peer_connections naming it); a strategy in another process is served at once;
+    one in the flooding process itself is its own peer and gets in once the hello timeout has
+    closed the flood's connections: reconnecting, it is served."""
+    async def scenario(gw):
+        sock = gw.config.server.socket_path
+        with caplog.at_level(logging.WARNING, logger="gateway.ipc"):
+            held, refused = await held_and_refused(gw, 20)
+        assert len(held) == 6 and len(gw.parts.sessions.open) == 6
+        assert len(refused) == 14 and all(e.code == "too_many_peer_connections" for e in refused), refused
+        assert f"process {os.getpid()} holds 6 connections" in refused[0].message
+        assert "max_connections_per_peer" in refused[0].message
+        assert any("max_connections_per_peer = 6" in r.getMessage() and str(os.getpid()) in r.getMessage()
+                   for r in caplog.records)
+        # another process: its own peer, served while the flood holds its slots
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "gateway", "order", "ping", "--socket", sock, "--strategy", "elsewhere",
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        out, err = await asyncio.wait_for(proc.communicate(), 60)
+        assert proc.returncode == 0 and out.startswith(b"pong in "), err
+        assert len(gw.parts.sessions.open) == 6
+        # this process reconnects until it is served: the hello timeout frees its slots
+        codes = []
+        while True:
+            try:
+                async with strategy(gw, "back") as s:
+                    assert await s.ping() > 0
+                    break
+            except GatewayError as exc:
+                codes.append(exc.code)
+                await asyncio.sleep(0.1)
+        assert set(codes) <= {"too_many_peer_connections"}
+        for closed, w in held:
+            assert (await asyncio.wait_for(closed, 10)).code == "hello_timeout"
+            w.close()
+
+    run_gateway(tmp_path, scenario, timeout_s=90, edit=server_option(
+        "max_frame_bytes = 65536\nmax_connections = 16\nmax_connections_per_peer = 6\nhello_timeout_ms = 1500"))
+
+
+def test_when_every_slot_is_taken_one_without_hello_makes_room(tmp_path):
+    """A flood spread over many peers fills every slot with connections that say nothing: a
+    new connection takes the slot of the oldest of them (closed with too_many_connections and
+    why), so a strategy that reconnects is served at once; when every slot holds a strategy
+    that said hello, the new one is refused as before."""
+    async def scenario(gw):
+        held, refused = await held_and_refused(gw, 8)
+        assert len(held) == 8 and not refused
+        async with strategy(gw, "back") as s:
+            assert await s.ping() > 0
+            err = await asyncio.wait_for(held[0][0], 5)
+            assert err.code == "too_many_connections" and "had not said hello" in err.message
+            assert "closed to make room" in err.message
+            assert not any(t.done() for t, _ in held[1:])
+            assert len(gw.parts.sessions.open) == 8
+        for t, w in held:
+            t.cancel()
+            w.close()
+
+    run_gateway(tmp_path, scenario, edit=server_option(
+        "max_frame_bytes = 65536\nmax_connections = 8\nmax_connections_per_peer = 100\nhello_timeout_ms = 60000"))
+
+
+def streaming_option(orders: int):
+    """Scaled down: a 64 KiB ceiling and 8 KiB mark, where the field has 8 MiB and 1 MiB."""
+    def edit(text: str) -> str:
+        text = server_option("max_frame_bytes = 65536\nmax_outbound_buffer_bytes = 65536\n"
+                             "reply_backpressure_bytes = 8192\nslow_reader_secs = 1")(text)
+        text = text.replace("max_open_orders = 50", f"max_open_orders = {orders + 10}")
+        return text.replace("[venues.sim]", "max_queued_requests = 100000\n[venues.sim]\nverify_every = 1000000\n"
+                                            "market_maker = false", 1)
+    return edit
+
+
+def test_a_reading_strategy_gets_every_update_of_its_cancel_all_over_thousands_of_orders(tmp_path):
+    """cancel_all over 1,500 orders: 1,500 PENDING_CANCEL updates at once (about 8 times the
+    ceiling), 1,500 CANCELED as the venue answers. A strategy that reads as fast as it can gets
+    every one, and stays connected (it used to be cut off at the ceiling, its ack unanswered)."""
+    n = 1500
+
+    async def scenario(gw):
+        async with strategy(gw, "many", timeout_s=60) as s:
+            acks = await asyncio.gather(*(s.place("citrex", "ETH-PERP", "buy", "0.001", "2000",
+                                                  client_order_id=f"m{i}") for i in range(n)))
+            assert all(a.ok for a in acks)
+            resting = set()
+            while len(resting) < n:
+                event = await s.next_event(30)
+                if event.order.status == "OPEN":
+                    resting.add(event.order.client_order_id)
+            assert (await s.cancel_all()).ok
+            seen: dict[str, list[str]] = {}
+            while sum(v[-1] == "CANCELED" for v in seen.values()) < n:
+                event = await s.next_event(30)
+                seen.setdefault(event.order.client_order_id, []).append(event.order.status)
+            assert all(v == ["PENDING_CANCEL", "CANCELED"] for v in seen.values())
+            assert await s.ping() > 0
+            assert "many" in gw.parts.sessions.strategies
+
+    run_gateway(tmp_path, scenario, timeout_s=120, edit=streaming_option(n))
+
+
+def test_replies_far_above_the_ceiling_are_streamed_to_a_reader(tmp_path):
+    """`orders` over 3,000 orders (40 pages of a 64 KiB frame; 10 times the ceiling) and
+    `subscribe` (3,000 updates) sent in one write with a ping: the gateway hands the socket the
+    next part as the strategy reads (never the whole at once: the bytes that wait for it are
+    seen in the gateway, the transport's buffer stays near the mark), every reply arrives, in
+    order, and the strategy stays connected."""
+    n = 3000
+
+    async def scenario(gw):
+        ids = track_orders(gw, "reader", n)
+        reader, writer = await raw_connection(gw)
+        await hello(reader, writer, "reader")
+        conn = gw.parts.sessions.strategies["reader"]
+        waited, buffered = [0], [0]
+        done = asyncio.Event()
+
+        async def watch():  # the gateway, seen from its own loop while the strategy reads
+            while not done.is_set():
+                buffered[0] = max(buffered[0], conn.transport.get_write_buffer_size())
+                waited[0] = max(waited[0], conn._replies.queued)  # noqa: SLF001
+                await asyncio.sleep(0)
+
+        watcher = asyncio.ensure_future(watch())
+        writer.write(frame({"op": "orders", "req_id": 2}) + frame({"op": "subscribe", "req_id": 3})
+                     + frame({"op": "ping", "req_id": 4}))
+        pages = await read_orders_pages(reader, 2, 65536)
+        assert len(pages) > 10 and [o["order_id"] for p in pages for o in p["orders"]] == ids
+        ack = await read_reply_within(reader, 10)
+        assert isinstance(ack, f.Ack) and ack.req_id == 3 and ack.ok
+        updates = [await read_reply_within(reader, 10) for _ in range(n)]
+        assert [u.order.order_id for u in updates] == ids
+        pong = await read_reply_within(reader, 10)
+        assert isinstance(pong, f.Pong) and pong.req_id == 4
+        done.set()
+        await watcher
+        assert waited[0] > 100, "the replies were handed to the socket at once, not as it drained"
+        assert buffered[0] <= 2 * 65536, f"{buffered[0]} bytes in the transport at once"
+        assert "reader" in gw.parts.sessions.strategies
+        writer.close()
+
+    run_gateway(tmp_path, scenario, edit=streaming_option(n))
+
+
+def test_a_strategy_that_leaves_a_large_reply_unread_is_cut_off(tmp_path, caplog):
+    """The cut-off stays for a peer that stops reading: 3,000 orders asked for, none read; it
+    is disconnected after slow_reader_secs, the log says why, another strategy is unaffected."""
+    async def scenario(gw):
+        track_orders(gw, "sleepy", 3000)
+        reader, writer = await raw_connection(gw)
+        await hello(reader, writer, "sleepy")
+        with caplog.at_level(logging.WARNING, logger="gateway.ipc"):
+            writer.write(frame({"op": "orders", "req_id": 2}))
+            async with strategy(gw, "awake") as other:
+                for _ in range(300):
+                    if "sleepy" not in gw.parts.sessions.strategies:
+                        break
+                    assert await other.ping() < 1_000_000_000
+                    await asyncio.sleep(0.02)
+                assert "sleepy" not in gw.parts.sessions.strategies
+                assert await other.ping() > 0
+        assert any("stopped reading" in r.getMessage() and "none read for 1 s" in r.getMessage()
+                   for r in caplog.records)
+        writer.close()
+
+    run_gateway(tmp_path, scenario, edit=streaming_option(3000))
+
+
+def test_a_strategy_that_reads_slower_than_its_events_come_is_cut_off_past_the_ceiling(tmp_path, caplog):
+    """It reads, a little at a time, while its orders change faster than that: what it has not
+    read passes max_outbound_buffer_bytes and stops getting lower, so it is disconnected after
+    slow_reader_secs (reading something does not buy unbounded memory); the log says why."""
+    async def scenario(gw):
+        track_orders(gw, "trickle", 20)
+        orders = gw.tracker.open_orders(strategy="trickle")
+        reader, writer = await raw_connection(gw)
+        await hello(reader, writer, "trickle")
+        stop = asyncio.Event()
+
+        async def churn():  # each round: 20 cancels asked for and refused, 60 frames of events
+            while not stop.is_set():
+                for order in orders:
+                    gw.tracker.mark_pending(order, Status.PENDING_CANCEL)
+                    gw.tracker.cancel_refused(order, "venue says no")
+                await asyncio.sleep(0.005)
+
+        churning = asyncio.ensure_future(churn())
+        read = 0
+        with caplog.at_level(logging.WARNING, logger="gateway.ipc"):
+            try:
+                for _ in range(1000):  # 16 KiB every 20 ms: about a quarter of what comes
+                    chunk = await asyncio.wait_for(reader.read(16384), 5)
+                    if not chunk:
+                        break
+                    read += len(chunk)
+                    await asyncio.sleep(0.02)
+            except ConnectionError:
+                pass
+        stop.set()
+        await churning
+        assert "trickle" not in gw.parts.sessions.strategies
+        assert read > 8192  # it did read: past the mark, not cut off for reading nothing
+        [why] = [r.getMessage() for r in caplog.records if "stopped reading" in r.getMessage()]
+        assert "max_outbound_buffer_bytes" in why and "it reads slower than they come" in why, why
+        writer.close()
+
+    run_gateway(tmp_path, scenario, edit=streaming_option(20))
+
+
+def test_a_connection_that_neither_says_hello_nor_reads_loses_its_slot(tmp_path):
+    """Before hello it asks for `status` over and over and reads none of the answers: at the
+    hello timeout its close waits on what it does not read, so after slow_reader_secs more it
+    is dropped (it used to keep its slot for good once closing)."""
+    async def scenario(gw):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.connect(gw.config.server.socket_path)
+        s.setblocking(False)
+        for _ in range(100):
+            if gw.parts.sessions.open:
+                break
+            await asyncio.sleep(0.01)
+        [conn] = gw.parts.sessions.open
+        data, sent = frame({"op": "status", "req_id": 1}) * 20000, 0
+        try:
+            while sent < len(data) and not conn.closing:
+                try:
+                    sent += s.send(data[sent:])
+                except BlockingIOError:
+                    await asyncio.sleep(0.01)
+        except OSError:
+            pass  # dropped mid-write
+        assert conn.closing  # the hello timeout came while it was writing
+        for _ in range(200):
+            if not gw.parts.sessions.open:
+                break
+            await asyncio.sleep(0.05)
+        assert not gw.parts.sessions.open
+        s.close()
+        async with strategy(gw, "next") as other:
+            assert await other.ping() > 0
+
+    run_gateway(tmp_path, scenario, edit=server_option(
+        "max_frame_bytes = 65536\nhello_timeout_ms = 500\nslow_reader_secs = 1\nreply_backpressure_bytes = 8192"))

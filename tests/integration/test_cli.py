@@ -282,3 +282,37 @@ def test_cancel_all_default_wait_covers_a_rate_limited_line(tmp_path):
         assert "the wait ended before the outcome" in r.stdout
     finally:
         next(gen, None)
+
+
+def test_list_all_reads_every_page_of_a_reply_above_the_frame_limit(tmp_path):
+    """`gateway order list --all` with 6,000 orders, an `orders` reply over the 1 MiB frame
+    limit (it used to exit 5 with `bad_frame: frame length ... exceeds max_frame`): every order
+    is listed, once, and the table has them all."""
+    import asyncio
+
+    from tests.integration.harness import run_gateway
+    from tests.integration.test_protocol import track_orders
+
+    async def cli(sock, *argv):
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "gateway", "order", "list", "--socket", str(sock), "--strategy", "deep", *argv,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=dict(os.environ, COLUMNS="200"))
+        out, err = await asyncio.wait_for(proc.communicate(), 60)
+        return proc.returncode, out.decode(), err.decode()
+
+    async def scenario(gw):
+        ids = track_orders(gw, "deep", 6000, closed=500)
+        sock = gw.config.server.socket_path
+        code, out, err = await cli(sock, "--all", "--json")
+        assert code == 0, err
+        assert sorted(o["order_id"] for o in lines(out)) == sorted(ids)
+        code, out, err = await cli(sock, "--all")
+        assert code == 0, err
+        rows = out.splitlines()[1:]
+        assert len(rows) == 6000 and sum("CANCELED" in row for row in rows) == 500
+        code, out, err = await cli(sock, "--json")
+        assert code == 0, err
+        assert len(lines(out)) == 5500
+
+    run_gateway(tmp_path, scenario, timeout_s=180,
+                edit=lambda t: t.replace("max_frame_bytes = 65536", "max_frame_bytes = 1048576"))

@@ -147,3 +147,84 @@ def test_socket_mode(tmp_path):
         assert stat.S_IMODE(os.stat(gw.config.server.socket_path).st_mode) == 0o660
 
     run_gateway(tmp_path, scenario)
+
+
+def track_orders(gw, strategy_name: str, n: int, *, closed: int = 0) -> list[str]:
+    """n orders of strategy_name put straight into the gateway's tracker, as a venue would have
+    them (its id, a resting status; the last `closed` canceled, with a reason): views of about
+    230 bytes, as in the field. Their changes go to the strategy if it is connected. Returns
+    their order ids, in the order `orders` lists them."""
+    from gateway.orders.model import OrderType, Side, Status, TimeInForce
+
+    tracker = gw.tracker
+    ids = []
+    for i in range(n):
+        order = tracker.new_order(strategy=strategy_name, client_order_id=f"{strategy_name}-{i:08d}-deep-book",
+                                  venue="citrex", symbol="ETH-PERP", side=Side.BUY, type=OrderType.LIMIT,
+                                  tif=TimeInForce.GTC, price=(2000 * 10**18) + i * 10**17, quantity=10**16)
+        tracker.bind_venue_id(order, f"0x{i:064x}")
+        tracker.apply(order, Status.OPEN)
+        if i >= n - closed:
+            tracker.apply(order, Status.CANCELED, reason="canceled by the strategy")
+        ids.append(order.order_id)
+    return ids
+
+
+async def read_orders_pages(reader, req_id: int, max_frame: int) -> list[dict]:
+    """The `orders` frames answering req_id, as raw maps, up to the one without more=true; each
+    frame's length checked against max_frame."""
+    pages = []
+    while True:
+        head = await asyncio.wait_for(reader.readexactly(4), 30)
+        size = struct.unpack(">I", head)[0]
+        assert size <= max_frame, f"a {size}-byte frame, above max_frame {max_frame}"
+        page = msgspec.msgpack.decode(await asyncio.wait_for(reader.readexactly(size), 30))
+        assert page["op"] == "orders" and page["req_id"] == req_id, {k: page[k] for k in page if k != "orders"}
+        pages.append(page)
+        if not page.get("more"):
+            return pages
+
+
+def test_an_orders_reply_above_the_frame_limit_comes_in_pages_and_the_client_reads_them_all(tmp_path):
+    """6,000 orders make an `orders` reply of about 1.8 MB, above the 1 MiB frame limit (it used
+    to be one frame no client could read: `bad_frame ... exceeds max_frame 1048576`): it comes
+    as several `orders` frames, each under the limit, every one but the last with more=true,
+    the orders in order and each once; GatewayClient.orders() returns all of them."""
+    n = 6000
+
+    async def scenario(gw):
+        ids = track_orders(gw, "deep", n, closed=1000)  # before it connects: no events to read
+        reader, writer = await raw_connection(gw)
+        await hello(reader, writer, "deep")
+        await send_raw(writer, msgspec.msgpack.encode({"op": "orders", "req_id": 7, "open_only": False}))
+        pages = await read_orders_pages(reader, 7, 1 << 20)
+        assert len(pages) >= 2
+        assert [p.get("more", False) for p in pages] == [True] * (len(pages) - 1) + [False]
+        assert [o["order_id"] for p in pages for o in p["orders"]] == ids
+        await send_raw(writer, msgspec.msgpack.encode({"op": "ping", "req_id": 8}))
+        assert (await read_reply(reader)).req_id == 8  # the connection goes on after the pages
+        writer.close()
+        async with strategy(gw, "deep") as s:
+            everything = await s.orders(open_only=False)
+            assert [o.order_id for o in everything] == ids
+            assert sum(o.status == "CANCELED" for o in everything) == 1000
+            assert [o.order_id for o in await s.orders()] == ids[:n - 1000]
+            assert await s.ping() > 0
+
+    run_gateway(tmp_path, scenario, edit=lambda t: t.replace("max_frame_bytes = 65536", "max_frame_bytes = 1048576"))
+
+
+def test_an_orders_reply_that_fits_a_frame_is_one_frame_as_before(tmp_path):
+    """A client built before pages reads a reply under the limit as ever: one frame, no `more`."""
+    async def scenario(gw):
+        ids = track_orders(gw, "few", 100)
+        reader, writer = await raw_connection(gw)
+        await hello(reader, writer, "few")
+        await send_raw(writer, msgspec.msgpack.encode({"op": "orders", "req_id": 3}))
+        head = await asyncio.wait_for(reader.readexactly(4), 5)
+        page = msgspec.msgpack.decode(await reader.readexactly(struct.unpack(">I", head)[0]))
+        assert set(page) == {"op", "req_id", "orders"}
+        assert [o["order_id"] for o in page["orders"]] == ids
+        writer.close()
+
+    run_gateway(tmp_path, scenario)
