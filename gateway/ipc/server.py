@@ -34,9 +34,12 @@ import msgspec
 from gateway._core.framing import FrameError, FrameSplitter
 from gateway.config import ServerConfig
 from gateway.ipc import frames as f
+from gateway.ipc.admittance import Admittance
 from gateway.ipc.bad_frames import Close, answer_invalid, answer_undecodable
+from gateway.ipc.before_hello import BeforeHello
 from gateway.ipc.busypoll import BusyPoll
 from gateway.ipc.replies import ReplyWriter
+from gateway.ipc.slow_reader import UnreadReplies
 from gateway.ipc.sessions import Sessions
 from gateway.metrics import Metrics
 from gateway.orders.journal import Journal
@@ -51,7 +54,7 @@ _VENUE_WORK = frozenset({f.Place, f.PlaceGroup, f.Cancel, f.CancelAll, f.Replace
 FD_RESERVE = 256
 
 
-class StrategyConnection(asyncio.Protocol):
+class StrategyConnection(BeforeHello, asyncio.Protocol):
     def __init__(self, server: StrategyServer):
         self._server = server
         self._router = server.router
@@ -80,14 +83,7 @@ class StrategyConnection(asyncio.Protocol):
         self.writing_paused = False
         # monotonic time a partial frame started waiting (0: none)
         self.partial_since = 0.0
-        # replies unread past the mark (0: none): since when, and since when the strategy took
-        # nothing of them (taken: what the socket had taken by then)
-        self.unread_since = 0.0
-        self.reading_since = 0.0
-        self.taken = 0
-        # more than max_outbound_buffer_bytes unread (0: not): the lowest since, and since when
-        self.over_since = 0.0
-        self.over_low = 0
+        self.unread = UnreadReplies()
 
     def connection_made(self, transport) -> None:
         self.transport = transport
@@ -101,61 +97,16 @@ class StrategyConnection(asyncio.Protocol):
             self.peer_pid, self.peer_uid, self.peer_gid = _UCRED.unpack(
                 sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _UCRED.size))
         server = self._server
-        if not server.peer_allowed(self.peer_uid, self.peer_gid):
-            log.warning("refused peer pid %s uid %s gid %s", self.peer_pid, self.peer_uid, self.peer_gid)
-            self._fatal("peer_refused", f"uid {self.peer_uid} / gid {self.peer_gid} may not use this gateway")
+        self.peer = server.admittance.peer_key(self.peer_pid, self.peer_uid)
+        refusal = server.admittance.refusal(self)
+        if refusal is not None:
+            self._fatal(*refusal)
             return
-        self.peer = server.peer_key(self.peer_pid, self.peer_uid)
         sessions = server.sessions
-        held, per_peer = sessions.held_by(self.peer), config.max_connections_per_peer
-        if held >= per_peer:
-            log.warning("refused strategy connection from pid %s uid %s: that %s holds %d connections, "
-                        "max_connections_per_peer = %d", self.peer_pid, self.peer_uid, _peer_name(self.peer),
-                        held, per_peer)
-            self._fatal("too_many_peer_connections",
-                        f"{_peer_name(self.peer)} holds {held} connections to this gateway, the most one peer may "
-                        f"(max_connections_per_peer); close one first")
-            return
-        limit = config.max_connections
-        if len(sessions.open) >= limit:
-            # a connection that has not said hello yet makes room (the oldest): a flood of those
-            # cannot keep out a strategy that connects and says hello at once
-            idle = sessions.oldest_without_hello()
-            if idle is None:
-                log.warning("refused strategy connection from pid %s uid %s: %d connections open, "
-                            "max_connections = %d", self.peer_pid, self.peer_uid, len(sessions.open), limit)
-                self._fatal("too_many_connections",
-                            f"the gateway serves at most {limit} connections (max_connections); try again later")
-                return
-            idle.make_room(limit)
-            sessions.closed(idle)  # its slot is this one's now, before its close is done
         # replies above the mark pause this connection's reading (pause_writing below)
         transport.set_write_buffer_limits(high=config.reply_backpressure_bytes)
         sessions.opened(self)
         self._hello_timer = self._loop.call_later(config.hello_timeout_ms / 1000, self._no_hello)
-
-    def make_room(self, limit: int) -> None:
-        """Closed for a new connection while every slot is taken: this one has not said hello."""
-        if self.closing:
-            return  # closed already (its hello timeout), its close not done yet: the slot is free
-        log.warning("closing connection of pid %s uid %s that has not said hello: all %d connections are "
-                    "taken (max_connections) and a new one came", self.peer_pid, self.peer_uid, limit)
-        self._fatal("too_many_connections",
-                    f"all {limit} connections of the gateway are taken (max_connections) and this one had not "
-                    "said hello: it is closed to make room for a new one")
-
-    def _no_hello(self) -> None:
-        self._hello_timer = None
-        if self.strategy is None and not self.closing:
-            timeout = self._server.config.hello_timeout_ms
-            self._fatal("hello_timeout", f"no hello within {timeout} ms of connecting (hello_timeout_ms): "
-                                         "a connection must say hello first; it is closed")
-
-    def said_hello(self, strategy: str) -> None:
-        self.strategy = strategy
-        if self._hello_timer is not None:
-            self._hello_timer.cancel()
-            self._hello_timer = None
 
     def data_received(self, data: bytes) -> None:
         """Every request in these bytes handled to its reply (up to one turn's budget); the
@@ -292,28 +243,13 @@ class StrategyConnection(asyncio.Protocol):
                 self.partial_since = time.monotonic()  # its wait restarts: we were not reading
             self.transport.resume_reading()
 
-    def _check_before_hello(self) -> bool:
-        """Before hello a client may hold only a few bytes here; returns whether it was cut off."""
-        if self._splitter.buffered > self._server.config.max_bytes_before_hello:
-            self._too_much_before_hello(self._splitter.buffered)
-            return True
-        return False
-
-    def _too_much_before_hello(self, size: int) -> None:
-        self._pending.clear()
-        self._fatal("bad_frame", f"a frame before hello may hold at most "
-                                 f"{self._server.config.max_bytes_before_hello} bytes (max_bytes_before_hello); "
-                                 f"got {size} or more")
-
     # flow control: asyncio calls these as the unread replies cross the marks (pause_writing
     # from inside the write that passes the high mark; resume_writing once the strategy read
     # down to the low one)
 
     def pause_writing(self) -> None:
         self.writing_paused = self._replies.paused = True
-        if not self.unread_since:
-            self.unread_since = self.reading_since = time.monotonic()
-            self.taken = self._replies.taken
+        self.unread.piled_up(self._replies, time.monotonic())
         if not self._reading_paused:
             self._reading_paused = True
             self.transport.pause_reading()
@@ -323,7 +259,7 @@ class StrategyConnection(asyncio.Protocol):
         self._replies.resume()  # the next part of what waits; may pause again at once
         if self.writing_paused:
             return
-        self.unread_since = self.over_since = 0.0  # caught up
+        self.unread.caught_up()
         if self._pending:
             if not self._pump_scheduled:
                 self._pump_scheduled = True
@@ -343,22 +279,9 @@ class StrategyConnection(asyncio.Protocol):
                                      f"{config.partial_frame_timeout_ms} ms for its end "
                                      "(partial_frame_timeout_ms)")
             return
-        if not self.unread_since:
-            return
-        replies, patience = self._replies, config.slow_reader_secs
-        unread, taken = replies.unread, replies.taken
-        if taken > self.taken:
-            self.taken, self.reading_since = taken, now  # it reads: judged from here
-        elif now - self.reading_since > patience:
-            self._cut_off(f"{unread} bytes of replies unread, none read for {patience:g} s")
-            return
-        if unread <= config.max_outbound_buffer_bytes:
-            self.over_since = 0.0
-        elif not self.over_since or unread < self.over_low:
-            self.over_since, self.over_low = now, unread  # they shrink: judged from here
-        elif now - self.over_since > patience:
-            self._cut_off(f"{unread} bytes of replies unread, more than max_outbound_buffer_bytes and not "
-                          f"below {self.over_low} for {patience:g} s: it reads slower than they come")
+        why = self.unread.verdict(self._replies, config, now)
+        if why is not None:
+            self._cut_off(why)
 
     def _cut_off(self, why: str) -> None:
         log.warning("strategy %s stopped reading (%s): disconnecting it", self.strategy or f"pid {self.peer_pid}",
@@ -415,17 +338,7 @@ class StrategyServer:
         self._server: asyncio.AbstractServer | None = None
         self._sweeper: asyncio.Task | None = None
         self.busy_poll = BusyPoll(config.busy_poll_us) if config.busy_poll_us > 0 else None
-        self._own_uid = os.getuid()
-        self._uids = set(config.allowed_uids) | {self._own_uid}
-        self._gids = set(config.allowed_gids)
-
-    def peer_allowed(self, uid: int, gid: int) -> bool:
-        return uid in self._uids or gid in self._gids
-
-    def peer_key(self, pid: int, uid: int) -> tuple[str, int]:
-        """Whose connections count together against max_connections_per_peer: another user's
-        all together; the gateway's own user's (every strategy, by default) per process."""
-        return ("pid", pid) if uid == self._own_uid else ("uid", uid)
+        self.admittance = Admittance(config, sessions)
 
     async def start(self) -> None:
         path = self.config.socket_path
@@ -454,7 +367,7 @@ class StrategyServer:
                                     self.config.partial_frame_timeout_ms / 2000))
             now = time.monotonic()
             for conn in list(self.sessions.open):
-                if conn.partial_since or conn.unread_since:
+                if conn.partial_since or conn.unread.since:
                     conn.check_budgets(now)
 
     async def stop_accepting(self) -> None:
@@ -479,10 +392,6 @@ class StrategyServer:
             return
         if stat.S_ISSOCK(st.st_mode) and st.st_ino == self._inode:
             os.unlink(self.config.socket_path)
-
-
-def _peer_name(peer: tuple[str, int]) -> str:
-    return f"process {peer[1]}" if peer[0] == "pid" else f"uid {peer[1]}"
 
 
 def _ensure_fd_limit(max_connections: int) -> None:

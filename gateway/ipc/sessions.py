@@ -30,7 +30,8 @@ class StrategyLink(Protocol):
     strategy: str | None
     peer_pid: int
     peer_uid: int
-    peer: tuple[str, int]  # whose connections count together (StrategyServer.peer_key)
+    peer_gid: int
+    peer: tuple[str, int]  # whose connections count together (gateway/ipc/admittance.py)
 
     def said_hello(self, strategy: str) -> None: ...
     def send(self, message) -> None: ...

@@ -265,9 +265,9 @@ def test_peers_outside_the_allow_list_are_refused(tmp_path):
 def test_allow_listed_uid_is_let_in(tmp_path):
     """Invariant: a uid on the allow-list passes the peer check."""
     async def scenario(gw):
-        assert gw.server.peer_allowed(65534, 65534)
-        assert not gw.server.peer_allowed(4242, 4242)
-        assert gw.server.peer_allowed(os.getuid(), -1)
+        assert gw.server.admittance.peer_allowed(65534, 65534)
+        assert not gw.server.admittance.peer_allowed(4242, 4242)
+        assert gw.server.admittance.peer_allowed(os.getuid(), -1)
 
     run_gateway(tmp_path, scenario, edit=lambda t: t.replace(
         "max_frame_bytes = 65536", "max_frame_bytes = 65536\nallowed_uids = [65534]"))
