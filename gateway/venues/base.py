@@ -173,6 +173,10 @@ class VenueAdapter(abc.ABC):
         self.tracker.note_venue_data(order)
         return nonce
 
+    def order_by_nonce(self, nonce: int) -> Order | None:
+        """The open order signed with this nonce (assign_nonce), if any."""
+        return self._by_nonce.get(nonce)
+
     def forget_nonce(self, order: Order) -> None:
         """The order is done with its nonce (closed, or sent again with a new one)."""
         if order.venue_data is not None:

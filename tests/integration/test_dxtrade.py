@@ -157,7 +157,7 @@ def test_two_modifies_racing_on_one_etag_the_second_refreshes_and_lands_on_top(t
             o = sim.orders[int(opened.venue_order_id)]
             etag = adapter(gw).tracker.by_client("alpha", "m1").venue_data.etag
             # another session of the account modifies first, with the same ETag the gateway holds
-            creds = adapter(gw)._credentials
+            creds = adapter(gw).session.credentials
             async with aiohttp.ClientSession() as http:
                 r = await http.post(f"{sim.rest_url}/dxsca-web/login", json={
                     "username": creds.username, "domain": "default", "password": creds.password})
@@ -236,7 +236,7 @@ def test_modify_errors_become_specific_codes(tmp_path):
             async def no_etag(order):
                 return ""
 
-            dx._etag = no_etag
+            dx.queries.etag = no_etag
             assert (await s.modify("e4", price="2991")).ok
             with pytest.raises(GatewayError) as refused:
                 await s.wait_modify("e4", price="2991")

@@ -1,0 +1,121 @@
+"""The BSX API key: the REST headers that carry it, the wallet it belongs to, its renewal.
+
+The key expires (`expired_at`); as the official SDK does, it is renewed 5
+minutes ahead (POST /users/api-key). The new key goes into the pre-built
+headers in one assignment, so a request is sent with the old key or the new
+one, both valid then: none waits and none is dropped. The new key is written
+back to the key files (when the key comes from files), so a restart uses it;
+the stream signs its next auth with it (credentials()).
+"""
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import time
+from typing import Protocol
+
+from gateway.net.http import HttpClient, HttpError, Response
+from gateway.venues.bsx import schemas
+from gateway.venues.bsx.config import BsxConfig
+from gateway.venues.bsx.credentials import Credentials, save_api_key
+from gateway.venues.bsx.wire import JSON
+from gateway.venues.errors import VenueError
+
+RENEW_RETRY_S = 5.0
+
+
+def key_headers(api_key: str, api_secret: str) -> bytes:
+    """The raw header lines of every REST request: they hold the secret, so they are never logged."""
+    return JSON + f"bsx-key: {api_key}\r\nbsx-secret: {api_secret}\r\n".encode("latin-1")
+
+
+class KeyVenue(Protocol):
+    """What the key keeper needs of its adapter (gateway/venues/bsx/adapter.py)."""
+    name: str
+    config: BsxConfig
+    log: logging.Logger
+    http: HttpClient | None
+    account: str
+
+    def error_text(self, response: Response) -> str: ...
+
+
+class ApiKey:
+    def __init__(self, venue: KeyVenue, creds: Credentials):
+        self.venue = venue
+        self.creds = creds
+        self.headers = key_headers(creds.api_key, creds.api_secret)
+        self.expires_ns = 0
+        self.renewals = 0
+        self._renewer: asyncio.Task | None = None
+
+    def credentials(self) -> tuple[str, str]:
+        """The current (api_key, api_secret): what the stream's next auth signs with."""
+        return self.creds.api_key, self.creds.api_secret
+
+    async def learn_wallet(self) -> None:
+        """The wallet (`sender`) is the API key's; a configured one must agree."""
+        venue = self.venue
+        response = await venue.http.request("GET", "/users/api-key", b"", self.headers)
+        if response.status != 200:
+            raise VenueError("login_failed", f"{venue.name} GET /users/api-key: {venue.error_text(response)}")
+        keys = schemas.api_keys_decoder.decode(response.body).api_keys
+        mine = next((k for k in keys if k.api_key == self.creds.api_key), None)
+        if mine is None or not mine.sender:
+            raise VenueError("login_failed", f"{venue.name}: the venue lists no wallet for this API key")
+        if venue.account and venue.account.lower() != mine.sender.lower():
+            raise VenueError("config", f"{venue.name}: wallet {venue.account} is not the API key's ({mine.sender})")
+        if mine.signer and mine.signer.lower() != self.creds.signer.address.lower():
+            venue.log.warning("signer %s is not the one registered for this key (%s): orders will be refused",
+                              self.creds.signer.address, mine.signer)
+        venue.account = mine.sender
+        self.expires_ns = int(mine.expired_at or 0)
+
+    # renewal
+
+    def start(self) -> None:
+        self._renewer = asyncio.create_task(self._keep(), name=f"{self.venue.name}-api-key")
+
+    def stop(self) -> None:
+        if self._renewer is not None:
+            self._renewer.cancel()
+
+    async def _keep(self) -> None:
+        """Renew the key API_KEY_RENEW_BEFORE_NS before it expires, as the SDK does."""
+        while True:
+            wait_s = (self.expires_ns - schemas.API_KEY_RENEW_BEFORE_NS - time.time_ns()) / 1e9
+            if not self.expires_ns:
+                return  # the venue gave no expiry: nothing to renew
+            await asyncio.sleep(max(wait_s, 0))
+            try:
+                await self.renew()
+            except (HttpError, VenueError) as exc:
+                self.venue.log.error("API key renewal failed, retrying in %g s: %s", RENEW_RETRY_S, exc)
+                await asyncio.sleep(RENEW_RETRY_S)
+
+    async def renew(self) -> None:
+        venue = self.venue
+        response = await venue.http.request("POST", "/users/api-key", schemas.encoder.encode(schemas.NewApiKey()),
+                                            self.headers)
+        if response.status != 200:
+            raise VenueError("venue_error", f"{venue.name} POST /users/api-key: {venue.error_text(response)}")
+        key = schemas.api_key_reply_decoder.decode(response.body).api_key
+        if not key.api_key or not key.api_secret:
+            raise VenueError("venue_error", f"{venue.name} POST /users/api-key: no key in the reply")
+        expires = int(key.expired_at or 0)
+        if expires and expires - time.time_ns() <= schemas.API_KEY_RENEW_BEFORE_NS:
+            # a key that would be renewed at once again: keep it, but do not spin on it
+            venue.log.warning("the renewed API key expires within the renewal margin")
+            expires = time.time_ns() + schemas.API_KEY_RENEW_BEFORE_NS + int(RENEW_RETRY_S * 1e9)
+        self.creds = dataclasses.replace(self.creds, api_key=key.api_key, api_secret=key.api_secret)
+        self.headers = key_headers(key.api_key, key.api_secret)  # one assignment: every later request carries it
+        self.expires_ns = expires
+        self.renewals += 1
+        try:
+            if not save_api_key(venue.config, key.api_key, key.api_secret):
+                venue.log.warning("the renewed API key comes from the environment and is not saved: "
+                                  "a restart uses the old one until the environment is updated")
+        except OSError as exc:
+            venue.log.error("renewed API key could not be saved (a restart will use the old one): %s", exc)
+        venue.log.info("API key renewed; it expires in %.0f s", (expires - time.time_ns()) / 1e9)
