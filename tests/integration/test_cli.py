@@ -132,6 +132,20 @@ def test_replace_modify_stop_and_group_from_the_terminal(daemon):
     assert r.returncode == 2 and "side must be buy or sell" in r.stderr
 
 
+def test_cancel_all_over_dxtrade_oco_groups_exits_0_with_every_order_canceled(daemon):
+    # the venue cancels each group's other leg itself: our cancel of it finds it CANCELED
+    for tag in ("a", "b"):
+        r = order(daemon, "place-group", "dxtrade", "oco", "--leg", f"ETH-PERP buy 0.1 2950 cid={tag}1",
+                  "--leg", f"ETH-PERP sell 0.1 3100 cid={tag}2", strategy="t8")
+        assert r.returncode == 0, r.stdout + r.stderr
+    r = order(daemon, "cancel-all", "dxtrade", "--json", strategy="t8")
+    assert r.returncode == 0, r.stdout + r.stderr
+    events = lines(r.stdout)
+    assert not [e for e in events if e["op"] == "cancel_reject"]
+    final = {e["order"]["client_order_id"]: e["order"]["status"] for e in events if "order" in e}
+    assert final == {cid: "CANCELED" for cid in ("a1", "a2", "b1", "b2")}
+
+
 def test_status_units_json_and_armed_switch(daemon):
     assert order(daemon, "place", "citrex", "ETH-PERP", "buy", "0.1", "2950", "--client-order-id", "d1",
                  strategy="t6").returncode == 0

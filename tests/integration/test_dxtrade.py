@@ -386,3 +386,69 @@ def test_modify_is_held_to_the_risk_limits_of_a_new_order(tmp_path):
             assert (await s.wait_modify("r1", quantity="2")).quantity == "2"
 
     run(tmp_path, scenario)
+
+
+def _oco(tag: str) -> list[dict]:
+    return [dict(client_order_id=f"{tag}1", symbol="ETH-PERP", side="buy", quantity="1", price="2980"),
+            dict(client_order_id=f"{tag}2", symbol="ETH-PERP", side="sell", quantity="1", price="3100")]
+
+
+async def _all_open(s, cids: list[str]) -> None:
+    """Until every one of cids is OPEN, in whatever order the venue opens them."""
+    opened: set[str] = set()
+    while len(opened) < len(cids):
+        event = await s.wait_for(lambda e: isinstance(e, f.OrderUpdate) and e.order.status == "OPEN")
+        opened.add(event.order.client_order_id)
+
+
+async def _cancel_all_outcomes(s, cids: list[str], settle_s: float = 0.3) -> tuple[dict[str, f.OrderView], list]:
+    """cancel_all, then every order's closing update and every cancel_reject (waiting settle_s
+    past the last close for a late one)."""
+    assert (await s.cancel_all("dxtrade")).ok
+    closed: dict[str, f.OrderView] = {}
+    rejects = []
+    while True:
+        try:
+            event = await s.wait_for(lambda e: isinstance(e, (f.OrderUpdate, f.CancelReject)),
+                                     settle_s if len(closed) == len(cids) else 5)
+        except asyncio.TimeoutError:
+            return closed, rejects
+        if isinstance(event, f.CancelReject):
+            rejects.append(event)
+        elif event.order.status in ("CANCELED", "FILLED", "EXPIRED", "REJECTED"):
+            closed[event.order.client_order_id] = event.order
+
+
+def test_cancel_all_over_oco_groups_ends_every_order_canceled_without_a_cancel_reject(tmp_path):
+    """The venue cancels an OCO group's other leg itself: our cancel of that leg finds it
+    CANCELED (409 code 28, or 412 and a re-read) and that is its outcome, not a refusal."""
+    async def scenario(gw):
+        async with _Gw().strategy(gw, "alpha") as s:
+            for tag in ("a", "b"):
+                assert (await s.place_group("dxtrade", "oco", _oco(tag))).ok
+            cids = ["a1", "a2", "b1", "b2"]
+            await _all_open(s, cids)
+            closed, rejects = await _cancel_all_outcomes(s, cids)
+            assert rejects == []
+            assert {cid: o.status for cid, o in closed.items()} == {cid: "CANCELED" for cid in cids}
+            assert {o.status for o in await s.orders(open_only=False)} == {"CANCELED"}
+            assert all(not o.open for o in gw.sims["dxtrade"].orders.values())
+
+    run(tmp_path, scenario)
+
+
+def test_cancel_all_over_oco_groups_behind_the_venues_rate_limit(tmp_path):
+    """As above at the venue's 1 request/s: the other leg's cancel still waits in the line when
+    the list shows the venue canceled it."""
+    async def scenario(gw):
+        async with _Gw(RATE_LIMITED).strategy(gw, "alpha") as s:
+            for tag in ("a", "b"):
+                assert (await s.place_group("dxtrade", "oco", _oco(tag))).ok
+            cids = ["a1", "a2", "b1", "b2"]
+            await _all_open(s, cids)
+            closed, rejects = await _cancel_all_outcomes(s, cids)
+            assert rejects == []
+            assert {cid: o.status for cid, o in closed.items()} == {cid: "CANCELED" for cid in cids}
+            assert gw.sims["dxtrade"].requests_429 == 0
+
+    run(tmp_path, scenario, RATE_LIMITED, timeout_s=30)

@@ -148,7 +148,11 @@ class BsxAdapter(VenueAdapter):
         return 1
 
     async def send_batch(self, key: str, requests: list[VenueRequest]) -> None:
-        await self._send_batch([(CREATE if type(r) is Place else CANCEL, r.order) for r in requests])
+        # a cancel whose order closed while it waited (the channel said so) has nothing to send
+        ops = [(CREATE if type(r) is Place else CANCEL, r.order) for r in requests
+               if type(r) is Place or not r.order.is_closed]
+        if ops:
+            await self._send_batch(ops)
 
     async def _send_batch(self, ops: list[tuple[str, Order]]) -> None:
         def body() -> bytes:
@@ -209,6 +213,8 @@ class BsxAdapter(VenueAdapter):
     # cancels
 
     async def cancel(self, order: Order) -> None:
+        if order.is_closed:
+            return  # closed while the cancel waited (the channel said so): nothing to send
         if self.deferred_until_named(order, partial(self.cancel, order)):
             return
         await self._send_cancel(order)
@@ -219,6 +225,7 @@ class BsxAdapter(VenueAdapter):
 
     async def cancel_all(self, orders: list[Order]) -> None:
         """One DELETE /orders for every order the venue has named; the rest wait for their id."""
+        orders = [o for o in orders if not o.is_closed]  # closed while the cancel waited
         named = [o for o in orders if o.venue_order_id is not None]
         for order in orders:
             if order.venue_order_id is None:

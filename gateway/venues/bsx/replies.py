@@ -1,7 +1,9 @@
 """The BSX venue's replies to the adapter's requests: creates (alone or in a batch) and
 cancels (one, a batch's, many). A create's reply names the order and says it was taken;
 fills and closes come from the `orders` channel (events.py), which carries the trades. A
-cancel's 200 means "cancel requested": the order closes when the channel says DONE."""
+cancel's 200 means "cancel requested": the order closes when the channel says DONE. A
+cancel the venue did not take because the order is closed there already is no refusal:
+the venue is asked, and the order's state there is the outcome (no cancel_reject)."""
 from __future__ import annotations
 
 import asyncio
@@ -68,7 +70,7 @@ class Replies:
                     venue.tracker.apply(order, Status.REJECTED, reason=result.message or f"code {result.code}")
                     venue.fail_deferred(order, "order was rejected")
             elif result.code != 0:
-                venue.cancel_refused(order, result.message or f"code {result.code}")
+                self.refused(order, result.message or f"code {result.code}", result.code)
 
     def place(self, order: Order, reply: asyncio.Future) -> None:
         venue = self.venue
@@ -96,7 +98,18 @@ class Replies:
             return
         # 200 means "cancel requested": the order is closed when the stream says DONE
         if response.status != 200:
-            venue.cancel_refused(order, venue.error_text(response))
+            self.refused(order, venue.error_text(response), _error_code(response), response.status)
+
+    def refused(self, order: Order, reason: str, code: int | None, status: int = 200) -> None:
+        """A cancel the venue did not take. Most refusals may mean the order is closed there
+        already (filled, or canceled by the venue or the account owner while our word was on
+        its way): the venue is asked, and its state is the outcome. A rate limit or a key the
+        venue does not take says nothing of the order: refused."""
+        venue = self.venue
+        if status == 429 or code == schemas.CODE_UNAUTHENTICATED:
+            venue.cancel_refused(order, reason)
+        else:
+            venue.cancel_refused_unless_closed(order, reason)
 
     def cancel_many(self, orders: list[Order], reply: asyncio.Future) -> None:
         venue = self.venue
@@ -116,4 +129,12 @@ class Replies:
         requested = {r.id or r.order_id for r in listed}
         for order in orders:
             if order.venue_order_id not in requested:
-                venue.cancel_refused(order, "the venue did not take the cancel: order not open")
+                # not open at the venue: closed there already (asked), or unknown to it
+                venue.cancel_refused_unless_closed(order, "the venue did not take the cancel: order not open")
+
+
+def _error_code(response: Response) -> int | None:
+    try:
+        return schemas.error_decoder.decode(response.body).code
+    except DECODE_ERRORS:
+        return None

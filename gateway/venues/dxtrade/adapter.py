@@ -15,7 +15,10 @@ Orders go out with the gateway's order_id as `orderCode`, so an order is
 found in the venue's list before (or without) the reply naming its orderId.
 Every PUT/DELETE carries `If-Match: <ETag>` of the last response about that
 order. A 412 on a cancel means the order changed since: it is read again and
-canceled once more only if it still works.
+canceled once more only if it still works. A cancel that finds the order closed
+at the venue (412 and a re-read, or 409 "Order is CANCELED": an OCO group's
+other leg the venue canceled itself, a fill) is no refusal: the order's state
+at the venue is its outcome, and no cancel_reject is sent.
 """
 from __future__ import annotations
 
@@ -172,6 +175,8 @@ class DxtradeAdapter(VenueAdapter):
     # cancels
 
     async def cancel(self, order: Order) -> None:
+        if order.is_closed:
+            return  # closed while the cancel waited (an OCO leg the venue canceled): nothing to send
         if self.deferred_until_named(order, partial(self.cancel, order)):
             return
         etag = await self.queries.etag(order)
@@ -207,9 +212,18 @@ class DxtradeAdapter(VenueAdapter):
                 await asyncio.wait([again])
                 await self._on_cancel_reply(order, again, False)
                 return
-            state = now.status if now is not None else "unknown to the venue"
-            # its state arrives through the list, in version order; only the refusal is said here
-            self.cancel_refused(order, f"order is {state} at the venue")
+            if now is None:
+                self.cancel_refused(order, "order is unknown to the venue")
+                return
+            # closed at the venue (canceled by its group, filled): that is the cancel's outcome
+            self.events.apply(now, order)
+            if not order.is_closed:
+                self.cancel_refused(order, f"order is {now.status} at the venue")
+            return
+        if response.status == 409:
+            # "Order is CANCELED" (code 28): the venue closed it before our cancel came (an OCO
+            # group's other leg, a fill); asked, its state is the outcome
+            self.cancel_refused_unless_closed(order, self.error_text(response))
             return
         self.cancel_refused(order, self.error_text(response))
 
