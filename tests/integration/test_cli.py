@@ -117,8 +117,8 @@ def test_replace_modify_stop_and_group_from_the_terminal(daemon):
               "s1", "--json", strategy="t5")
     assert r.returncode == 0, r.stdout + r.stderr
     stop = lines(r.stdout)[-1]["order"]
-    # DXtrade shows a stop as working (no untriggered status of its own)
-    assert stop["stop_price"] == "2900" and stop["type"] == "market" and stop["status"] in ("OPEN", "UNTRIGGERED")
+    # DXtrade lists a waiting stop WORKING (no status of its own): the gateway shows it UNTRIGGERED
+    assert stop["stop_price"] == "2900" and stop["type"] == "market" and stop["status"] == "UNTRIGGERED"
 
     r = order(daemon, "place-group", "dxtrade", "oco", "--leg", "ETH-PERP sell 0.1 3100 cid=g1",
               "--leg", "ETH-PERP sell 0.1 stop=2800 cid=g2", "--json", strategy="t5")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import aiohttp
+import msgspec
 import pytest
 import uvloop
 
@@ -452,3 +453,49 @@ def test_cancel_all_over_oco_groups_behind_the_venues_rate_limit(tmp_path):
             assert gw.sims["dxtrade"].requests_429 == 0
 
     run(tmp_path, scenario, RATE_LIMITED, timeout_s=30)
+
+
+def test_a_stop_is_untriggered_until_its_trigger_trades_then_triggered_and_filled(tmp_path):
+    """DXtrade lists a resting stop WORKING (the seed's STOP order does): the gateway shows it
+    UNTRIGGERED, as it shows the other venues' stops, until the venue reports it trading."""
+    async def scenario(gw):
+        sim = gw.sims["dxtrade"]
+        async with _Gw().strategy(gw, "alpha") as s:
+            assert (await s.place("dxtrade", "ETH-PERP", "sell", "0.5", None, type="market", stop_price="2900",
+                                  client_order_id="sm")).ok
+            assert (await s.place("dxtrade", "ETH-PERP", "buy", "1", "3010", stop_price="3005",
+                                  client_order_id="sl")).ok
+            assert (await s.place("dxtrade", "ETH-PERP", "buy", "1", "3110", stop_price="3100",
+                                  client_order_id="sc")).ok
+            waiting = {}
+            while len(waiting) < 3:
+                event = await s.wait_for(lambda e: isinstance(e, f.OrderUpdate))
+                assert event.order.status in ("PENDING_NEW", "UNTRIGGERED"), event.order
+                if event.order.status == "UNTRIGGERED":
+                    waiting[event.order.client_order_id] = event.order
+            assert waiting["sm"].stop_price == "2900" and waiting["sm"].type == "market"
+            # as the venue lists them: WORKING, of type STOP / STOP_LIMIT, nothing filled
+            listed = {c: sim_order(gw, view) for c, view in waiting.items()}
+            assert {listed[c].status for c in waiting} == {"WORKING"}
+            assert (listed["sm"].request.type, listed["sl"].request.type) == ("STOP", "STOP_LIMIT")
+            wire = msgspec.json.decode(msgspec.json.encode(sim.wire(listed["sm"])))
+            assert (wire["status"], wire["finalStatus"], wire["type"]) == ("WORKING", False, "STOP")
+            assert wire["legs"][0]["price"] == 2900 and wire["legs"][0]["filledQuantity"] == 0
+            await asyncio.sleep(0.1)  # polls of the list change nothing
+            assert {o.status for o in await s.orders()} == {"UNTRIGGERED"}
+            # a canceled stop never triggered
+            assert (await s.cancel("sc")).ok
+            assert (await s.wait_status("sc", "CANCELED")).filled == "0"
+            await sim.set_last_price("ETH-PERP", "3004")
+            await asyncio.sleep(0.1)
+            assert gw.tracker.by_client("alpha", "sl").status.value == "UNTRIGGERED"
+            await sim.set_last_price("ETH-PERP", "3005")  # the stop-limit buy fires, takes the 3003 ask
+            await s.wait_status("sl", "TRIGGERED")
+            done = await s.wait_status("sl", "FILLED")
+            assert done.filled == "1" and done.avg_price == "3003" and not done.last_trades[0].is_maker
+            await sim.set_last_price("ETH-PERP", "2900")  # the stop-market sell fires into the 2997 bid
+            await s.wait_status("sm", "TRIGGERED")
+            done = await s.wait_status("sm", "FILLED")
+            assert done.filled == "0.5" and done.avg_price == "2997"
+
+    run(tmp_path, scenario)

@@ -158,8 +158,9 @@ class DxtradeAdapter(VenueAdapter):
                 data.update_order_id = answer.updateOrderId
                 if i == 0 and etag:
                     data.etag = etag  # the reply's ETag is the (first) order's
-                # accepted: working (a stale word if the list showed a later state already)
-                self.tracker.apply(order, Status.OPEN)
+                # accepted: working, a stop waiting for its trigger (a stale word if the list
+                # showed a later state already)
+                self.tracker.apply(order, Status.OPEN if order.stop_price is None else Status.UNTRIGGERED)
                 self.run_deferred(order)
             return
         reason = self.refusal(response, self.error_text(response))

@@ -6,7 +6,8 @@ order goes the same way. An older version never overwrites a newer one. An
 execution's finalStatus says that update is final, not the order: only the
 order's own status closes it. Orders are found by the venue's orderId, else
 by the orderCode we sent (the gateway's order id), so one is found in the
-list before (or without) the reply naming it.
+list before (or without) the reply naming it. A stop order is UNTRIGGERED
+while the venue lists it WORKING without a trade (_stop_status).
 """
 from __future__ import annotations
 
@@ -23,6 +24,12 @@ from gateway.venues.dxtrade.queries import OrderQueries
 from gateway.venues.dxtrade.venue_data import DxtradeVenueData
 from gateway.venues.dxtrade.wire import STATUS, e18, ts_ns
 from gateway.venues.errors import VenueError
+
+
+# statuses of an order we had seen working before a fill arrives: the fill made the market
+_RESTED = frozenset({Status.OPEN, Status.PARTIALLY_FILLED, Status.TRIGGERED, Status.PENDING_CANCEL,
+                     Status.PENDING_REPLACE})
+_PENDING = frozenset({Status.PENDING_CANCEL, Status.PENDING_REPLACE})
 
 
 class EventsVenue(Protocol):
@@ -110,8 +117,9 @@ class OrderEvents:
         # the venue does not say maker or taker: a fill first seen while the order was already
         # resting on the book (we had seen it working) made the market; one that came with the
         # order's first sighting took it. Timestamps cannot tell: they share a millisecond.
-        rested = order.status in (Status.OPEN, Status.PARTIALLY_FILLED, Status.PENDING_CANCEL,
-                                  Status.PENDING_REPLACE)
+        # A stop's first trade is its trigger firing: it takes.
+        rested = order.status in _RESTED and (order.status not in _PENDING
+                                              or order.status_before_pending is not Status.UNTRIGGERED)
         fills = [
             Fill(trade_id=e.executionCode, price=e18(e.lastPrice), quantity=e18(e.lastQuantity),
                  ts_ns=ts_ns(e.transactionTime), is_maker=rested)
@@ -119,12 +127,27 @@ class OrderEvents:
         ]
         filled = e18(leg.filledQuantity) if leg is not None else None
         status = STATUS.get(venue_order.status.upper())
+        if order.stop_price is not None:
+            status = self._stop_status(order, status, bool(fills or filled))
         reason = self.venue.cancel_reason(order) if status is Status.CANCELED else None
         if status is Status.REJECTED:
             reason = "rejected by the venue"
         tracker.apply(order, status, fills, filled=filled, reason=order.reason or reason)
         if order.is_closed:
             self.by_code.pop(order.order_id, None)
+
+    def _stop_status(self, order: Order, status: Status | None, traded: bool) -> Status | None:
+        """DXtrade lists a stop WORKING before its trigger and after it (the seed's resting STOP
+        shows WORKING; the platform has no status of its own for a stop waiting): it is
+        UNTRIGGERED until the venue reports it trading, which says the trigger fired (TRIGGERED,
+        then its fills). A STOP_LIMIT whose trigger fired without trading shows no difference
+        in the list: it stays UNTRIGGERED until its first trade."""
+        if traded and order.status in (Status.PENDING_NEW, Status.UNTRIGGERED):
+            self.tracker.apply(order, Status.TRIGGERED)
+        if status is Status.OPEN:
+            seen = traded or order.filled or order.status is Status.TRIGGERED
+            return Status.TRIGGERED if seen else Status.UNTRIGGERED
+        return status
 
     def take_amendment(self, order: Order, venue_order: schemas.Order, leg: schemas.Leg | None) -> None:
         """The venue's price and quantity are the order's: a modify (ours or another
