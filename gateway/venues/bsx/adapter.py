@@ -36,7 +36,7 @@ from gateway.venues.base import Capabilities, VenueAdapter, VenueError
 from gateway.venues.bsx import schemas
 from gateway.venues.bsx.api_key import ApiKey
 from gateway.venues.bsx.config import BsxConfig
-from gateway.venues.bsx.credentials import Credentials, load_credentials
+from gateway.venues.bsx.credentials import Credentials, load_credentials, renewed_key_path
 from gateway.venues.bsx.events import OrderEvents
 from gateway.venues.bsx.queries import OrderQueries
 from gateway.venues.bsx.replies import CANCEL, CREATE, Replies
@@ -65,7 +65,9 @@ class BsxAdapter(VenueAdapter):
         self.sign: BsxSigner | None = None
         self.http: HttpClient | None = None
         self.stream: ReconnectingStream | None = None
-        self.key = ApiKey(self, credentials or load_credentials(config))
+        journal = tracker.journal
+        self.key = ApiKey(self, credentials or load_credentials(config),
+                          renewed_key_path(config, journal.path if journal is not None else None))
         self.events = OrderEvents(self)
         self.queries = OrderQueries(self)
         self.replies = Replies(self)

@@ -3,9 +3,14 @@
 The key expires (`expired_at`); as the official SDK does, it is renewed 5
 minutes ahead (POST /users/api-key). The new key goes into the pre-built
 headers in one assignment, so a request is sent with the old key or the new
-one, both valid then: none waits and none is dropped. The new key is written
-back to the key files (when the key comes from files), so a restart uses it;
-the stream signs its next auth with it (credentials()).
+one, both valid then: none waits and none is dropped. The stream signs its
+next auth with it (credentials()).
+
+The new key is saved to the daemon's state directory (credentials.py: mode
+0600, never over the configured key files, read-only under the unit's
+`LoadCredential=`), and at the next start it is used instead of the
+configured key it renews; should the venue refuse it there, the configured
+key is tried. Logs name keys by fingerprint only.
 """
 from __future__ import annotations
 
@@ -13,12 +18,14 @@ import asyncio
 import dataclasses
 import logging
 import time
+from pathlib import Path
 from typing import Protocol
 
 from gateway.net.http import HttpClient, HttpError, Response
+from gateway.signer import fingerprint
 from gateway.venues.bsx import schemas
 from gateway.venues.bsx.config import BsxConfig
-from gateway.venues.bsx.credentials import Credentials, save_api_key
+from gateway.venues.bsx.credentials import Credentials, RenewedKey, read_renewed_key, renews_tag, save_renewed_key
 from gateway.venues.bsx.wire import JSON
 from gateway.venues.errors import VenueError
 
@@ -42,20 +49,49 @@ class KeyVenue(Protocol):
 
 
 class ApiKey:
-    def __init__(self, venue: KeyVenue, creds: Credentials):
+    def __init__(self, venue: KeyVenue, creds: Credentials, renewed_path: Path | None = None):
         self.venue = venue
-        self.creds = creds
-        self.headers = key_headers(creds.api_key, creds.api_secret)
+        self.configured = creds  # the configured key: what a saved renewal renews
+        self.renewed_path = renewed_path
+        self.creds = self._renewed(creds) or creds
+        self.headers = key_headers(self.creds.api_key, self.creds.api_secret)
         self.expires_ns = 0
         self.renewals = 0
         self._renewer: asyncio.Task | None = None
+
+    def _renewed(self, configured: Credentials) -> Credentials | None:
+        """The renewal of the configured key saved by an earlier run, if there is one."""
+        path, log = self.renewed_path, self.venue.log
+        saved = read_renewed_key(path) if path is not None else None
+        if saved is None:
+            return None
+        if saved.renews != renews_tag(configured.api_key):
+            log.warning("%s renews another API key than the configured one (%s): ignored", path,
+                        fingerprint(configured.api_key))
+            return None
+        log.info("API key %s: the renewal of the configured %s saved in %s", fingerprint(saved.api_key),
+                 fingerprint(configured.api_key), path)
+        return dataclasses.replace(configured, api_key=saved.api_key, api_secret=saved.api_secret)
 
     def credentials(self) -> tuple[str, str]:
         """The current (api_key, api_secret): what the stream's next auth signs with."""
         return self.creds.api_key, self.creds.api_secret
 
     async def learn_wallet(self) -> None:
-        """The wallet (`sender`) is the API key's; a configured one must agree."""
+        """The wallet (`sender`) is the API key's; a configured one must agree. A saved renewal
+        the venue refuses gives way to the configured key."""
+        try:
+            await self._learn_wallet()
+        except VenueError as exc:
+            if self.creds is self.configured or exc.code != "login_failed":
+                raise
+            self.venue.log.warning("the renewed API key from %s is refused (%s); trying the configured %s",
+                                   self.renewed_path, exc, fingerprint(self.configured.api_key))
+            self.creds = self.configured
+            self.headers = key_headers(self.creds.api_key, self.creds.api_secret)
+            await self._learn_wallet()
+
+    async def _learn_wallet(self) -> None:
         venue = self.venue
         response = await venue.http.request("GET", "/users/api-key", b"", self.headers)
         if response.status != 200:
@@ -112,10 +148,17 @@ class ApiKey:
         self.headers = key_headers(key.api_key, key.api_secret)  # one assignment: every later request carries it
         self.expires_ns = expires
         self.renewals += 1
+        self._save(RenewedKey(key.api_key, key.api_secret, renews_tag(self.configured.api_key), expires))
+        venue.log.info("API key renewed (now %s); it expires in %.0f s", fingerprint(key.api_key),
+                       (expires - time.time_ns()) / 1e9)
+
+    def _save(self, key: RenewedKey) -> None:
+        log = self.venue.log
+        if self.renewed_path is None:
+            log.warning("no state directory: the renewed API key is kept in memory only")
+            return
         try:
-            if not save_api_key(venue.config, key.api_key, key.api_secret):
-                venue.log.warning("the renewed API key comes from the environment and is not saved: "
-                                  "a restart uses the old one until the environment is updated")
-        except OSError as exc:
-            venue.log.error("renewed API key could not be saved (a restart will use the old one): %s", exc)
-        venue.log.info("API key renewed; it expires in %.0f s", (expires - time.time_ns()) / 1e9)
+            save_renewed_key(self.renewed_path, key)
+        except OSError as exc:  # the path, never the key: the message is the OS's about the file
+            log.error("renewed API key could not be saved to %s (a restart uses the one before): %s",
+                      self.renewed_path, exc.strerror or exc)
