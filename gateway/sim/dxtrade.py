@@ -12,6 +12,11 @@ IF-THEN (the first order is the parent; the children show WORKING, as in the
 seed, but only reach the book once the parent has filled, and are canceled
 with it). A child of quantity 0 closes what the parent filled.
 
+Stop orders (STOP, STOP_LIMIT) are listed WORKING while they wait for their
+trigger, as the seed lists its STOP (the leg's price is the stop price), and
+after it: the platform has no status of its own for a waiting or a triggered
+stop, so a trigger shows only in the trades it makes (or the order's close).
+
 Order changes are seen through `GET .../orders` (the push API's wire format is
 not in the seed): every change bumps the account's `version`, adds an
 execution and is "published" to that list. faults.hold_events keeps changes

@@ -70,6 +70,8 @@ RESPONSE_HEADERS = frozenset({b"set-cookie", b"retry-after", b"etag"})
 # NonceAllocator's units, in nanoseconds (the nonce age metric)
 NONCE_UNIT_NS = {"ns": 1, "us": 1000}
 T = TypeVar("T")
+# tasks an adapter starts and nobody awaits (asyncio keeps only weak references to tasks)
+_background: set[asyncio.Task] = set()
 
 
 class VenueAdapter(abc.ABC):
@@ -172,6 +174,10 @@ class VenueAdapter(abc.ABC):
         self._by_nonce[nonce] = order
         self.tracker.note_venue_data(order)
         return nonce
+
+    def order_by_nonce(self, nonce: int) -> Order | None:
+        """The open order signed with this nonce (assign_nonce), if any."""
+        return self._by_nonce.get(nonce)
 
     def forget_nonce(self, order: Order) -> None:
         """The order is done with its nonce (closed, or sent again with a new one)."""
@@ -303,6 +309,30 @@ class VenueAdapter(abc.ABC):
         self.tracker.cancel_refused(order, reason)
         if not order.is_closed:
             self.resolver.ask(order, f"cancel refused: {reason}")
+
+    def cancel_refused_unless_closed(self, order: Order, reason: str) -> None:
+        """The venue refused a cancel, maybe because the order is closed there already (an order
+        group's other leg it canceled itself, a fill, an expiry): that is the cancel's outcome,
+        not a refusal. The venue is asked about the order (lookup, which applies what it says:
+        CANCELED, or FILLED with its fills); only an order it still shows live gets the cancel
+        refused. One it cannot be asked about now goes to the resolver, which asks until it
+        answers. An order known closed already (the stream or a poll said so) is left as it is."""
+        if order.is_closed:
+            return
+        task = asyncio.ensure_future(self._closed_or_refused(order, reason))
+        _background.add(task)
+        task.add_done_callback(_background.discard)
+
+    async def _closed_or_refused(self, order: Order, reason: str) -> None:
+        try:
+            await self.lookup(order)
+        except Exception as exc:  # noqa: BLE001 - the venue cannot say now: the resolver asks again
+            self.log.warning("order %s: cancel refused (%s); the venue cannot be asked now: %s",
+                             order.order_id, reason, exc)
+            self.resolver.ask(order, f"cancel refused: {reason}")
+            return
+        if not order.is_closed:
+            self.cancel_refused(order, reason)
 
     def not_listed(self, orders: list[Order], listed: set[str]) -> None:
         """After a reconnect or restart: orders we hold open that the venue's open orders do not

@@ -48,6 +48,10 @@ class VenueContract:
     duplicates_counted = True
     # False for a venue whose orders carry no signature (a session token): no sign stage
     signs_orders = True
+    # True for a venue whose adapter, when a cancel is refused, asks whether the order closed
+    # there already (filled, canceled by the venue): that state is the cancel's outcome, with
+    # no cancel_reject; False: the refusal is a cancel_reject, the fill follows
+    closed_order_is_the_cancels_outcome = False
 
     # harness
 
@@ -234,6 +238,10 @@ class VenueContract:
         self.run(tmp_path, scenario)
 
     def test_cancel_racing_a_fill_gets_cancel_reject_then_filled(self, tmp_path):
+        if self.closed_order_is_the_cancels_outcome:
+            pytest.skip(f"{self.venue} reports the fill as the cancel's outcome: "
+                        "test_cancel_racing_a_fill_ends_filled_without_cancel_reject")
+
         async def scenario(gw):
             async with self.strategy(gw, "alpha") as s:
                 await self.filled_behind_the_gateways_back(gw, s, "r1")
@@ -242,6 +250,29 @@ class VenueContract:
                 assert reject.client_order_id == "r1" and reject.reason
                 await self.sim(gw).release_events()
                 assert (await s.wait_status("r1", "FILLED")).filled == "1"
+
+        self.run(tmp_path, scenario)
+
+    def test_cancel_racing_a_fill_ends_filled_without_cancel_reject(self, tmp_path):
+        """The venue says the order it is asked to cancel has filled: the fill is what the
+        cancel found, reported as the order's FILLED state (once), never as a cancel_reject."""
+        if not self.closed_order_is_the_cancels_outcome:
+            pytest.skip(f"{self.venue} refuses the cancel: test_cancel_racing_a_fill_gets_cancel_reject_then_filled")
+
+        def outcome(e) -> bool:
+            return isinstance(e, f.CancelReject) or (isinstance(e, f.OrderUpdate) and e.order.status == "FILLED")
+
+        async def scenario(gw):
+            async with self.strategy(gw, "alpha") as s:
+                await self.filled_behind_the_gateways_back(gw, s, "r1")
+                assert (await s.cancel("r1")).ok
+                event = await s.wait_for(outcome)
+                assert isinstance(event, f.OrderUpdate) and event.order.filled == "1"
+                await self.sim(gw).release_events()  # the fill's own events, late: nothing new
+                with pytest.raises(asyncio.TimeoutError):
+                    await s.wait_for(lambda e: isinstance(e, (f.CancelReject, f.OrderUpdate)), 0.3)
+                [order] = await s.orders(open_only=False)
+                assert order.status == "FILLED" and order.filled == "1" and order.avg_price == "2999"
 
         self.run(tmp_path, scenario)
 

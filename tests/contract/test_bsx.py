@@ -24,4 +24,5 @@ min_quantity = "0.001"
 
 class TestBsx(VenueContract):
     venue = "bsx"
+    closed_order_is_the_cancels_outcome = True
     venue_config = BSX_CONFIG

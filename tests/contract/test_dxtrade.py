@@ -29,4 +29,5 @@ class TestDxtrade(VenueContract):
     venue = "dxtrade"
     duplicates_counted = False
     signs_orders = False
+    closed_order_is_the_cancels_outcome = True
     venue_config = DXTRADE_CONFIG

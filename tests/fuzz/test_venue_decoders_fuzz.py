@@ -265,8 +265,11 @@ def venue(request, tmp_path):
 
 
 def _feed(adapter, loop, payload):
+    # BSX's channel handler lives in its order events (gateway/venues/bsx/events.py)
+    on_ws = adapter.events.on_ws if isinstance(adapter, BsxAdapter) else adapter._on_ws
+
     async def go():
-        adapter._on_ws(payload)
+        on_ws(payload)
         await asyncio.sleep(0)
     loop.run_until_complete(go())
 

@@ -361,3 +361,65 @@ def test_strategy_cancel_all_goes_as_one_venue_request(tmp_path):
             assert sim.requests["DELETE /orders"] == 1 and sim.requests["DELETE /order"] == before
 
     run(tmp_path, scenario)
+
+
+async def _closes(s, cids: list[str], timeout_s: float = 5) -> tuple[dict[str, f.OrderView], list]:
+    """Every closing update of cids, and every cancel_reject, until all of cids closed."""
+    closed: dict[str, f.OrderView] = {}
+    rejects = []
+    while len(closed) < len(cids):
+        event = await s.wait_for(lambda e: isinstance(e, (f.OrderUpdate, f.CancelReject)), timeout_s)
+        if isinstance(event, f.CancelReject):
+            rejects.append(event)
+        elif event.order.client_order_id in cids and event.order.status in ("CANCELED", "FILLED"):
+            closed[event.order.client_order_id] = event.order
+    return closed, rejects
+
+
+def test_a_cancel_that_finds_the_order_closed_at_the_venue_reports_its_state_not_a_cancel_reject(tmp_path):
+    """The account owner canceled these orders elsewhere while the gateway's channel events were
+    held back, so the gateway's cancels meet orders the venue has closed: alone (DELETE /order),
+    two due together (one POST /orders/batch) and a strategy's cancel_all (DELETE /orders). Each
+    is asked about (GET /order) and ends CANCELED; none is a cancel_reject."""
+    async def scenario(gw):
+        sim = gw.sims["bsx"]
+        creds = gw.venues["bsx"].creds
+        async with gw_strategy(gw) as s:
+            cids = [f"v{i}" for i in range(5)]
+            for i, cid in enumerate(cids):
+                assert (await s.place("bsx", "ETH-PERP", "sell", "1", f"310{i}", client_order_id=cid)).ok
+            while {o.status for o in await s.orders()} != {"OPEN"} or len(await s.orders()) < 5:
+                await asyncio.sleep(0.01)
+            sim.faults.hold_events = True
+            async with aiohttp.ClientSession() as http:
+                for cid in cids:
+                    vid = gw.tracker.by_client("alpha", cid).venue_order_id
+                    async with http.delete(f"{sim.rest_url}/order", params={"order_id": vid},
+                                           headers={"bsx-key": creds.api_key, "bsx-secret": creds.api_secret}) as r:
+                        assert r.status == 200
+            before = dict(sim.requests)
+
+            def more(route: str) -> int:
+                return sim.requests[route] - before.get(route, 0)
+
+            assert (await s.cancel("v0")).ok
+            closed, rejects = await _closes(s, ["v0"])
+            assert more("DELETE /order") == 1
+            assert all(a.ok for a in await asyncio.gather(s.cancel("v1"), s.cancel("v2")))
+            more_closed, more_rejects = await _closes(s, ["v1", "v2"])
+            closed |= more_closed
+            rejects += more_rejects
+            assert more("POST /orders/batch") == 1
+            assert (await s.cancel_all("bsx")).ok
+            more_closed, more_rejects = await _closes(s, ["v3", "v4"])
+            closed |= more_closed
+            rejects += more_rejects
+            assert more("DELETE /orders") == 1 and more("GET /order") == 5
+            assert rejects == []
+            assert {cid: o.status for cid, o in closed.items()} == {cid: "CANCELED" for cid in cids}
+            await sim.release_events()  # the venue's own events of those cancels, late: nothing new
+            with pytest.raises(asyncio.TimeoutError):
+                await s.wait_for(lambda e: isinstance(e, (f.OrderUpdate, f.CancelReject)), 0.3)
+            assert {o.status for o in await s.orders(open_only=False)} == {"CANCELED"}
+
+    run(tmp_path, scenario)

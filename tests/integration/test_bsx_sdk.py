@@ -9,6 +9,8 @@ counts as unknown."""
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 import os
 import time
 from decimal import Decimal
@@ -171,7 +173,8 @@ def _write_secret(path, value):
 
 def test_adapter_renews_its_key_ahead_of_expiry_without_dropping_orders(tmp_path):
     """A key 301 s from expiry is renewed about a second after start (5 minutes ahead, as the
-    SDK); orders sent before, during and after all arrive, and the new key is saved."""
+    SDK); orders sent before, during and after all arrive, and the new key is saved (to the state
+    directory: here the nonce file's folder; the key files stay as they are)."""
     async def main():
         sim = BsxSim([Product(index=ETH, product_id="ETH-PERP", tick=10**17, lot=10**15)], chain_id=8453,
                      verifying_contract=CONTRACT, mid_prices={"ETH-PERP": 3000 * 10**18}, mm_levels=3)
@@ -227,9 +230,11 @@ lot_size = "0.001"
             assert sim.renewals == 2 and len(sim.engine.open_orders(ad.account)) == len(cids)
             new_key = ad.creds.api_key
             assert new_key != "first-key"
-            assert (tmp_path / "bsx.key").read_text().strip() == new_key
-            assert (tmp_path / "bsx.secret").read_text().strip() == sim.users[new_key].api_secret
-            assert os.stat(tmp_path / "bsx.secret").st_mode & 0o077 == 0
+            saved = json.loads((tmp_path / "bsx.renewed-api-key").read_text())
+            assert (saved["api_key"], saved["api_secret"]) == (new_key, sim.users[new_key].api_secret)
+            assert os.stat(tmp_path / "bsx.renewed-api-key").st_mode & 0o777 == 0o600
+            assert (tmp_path / "bsx.key").read_text().strip() == "first-key"
+            assert (tmp_path / "bsx.secret").read_text().strip() == "first-secret"
             assert ad.key_expires_ns == sim.users[new_key].expires_ns
             # the stream signs its next auth with the new key
             auths = len([1 for w, _ in sim.received if w == "ws auth"])
@@ -246,6 +251,104 @@ lot_size = "0.001"
             await sim.stop()
 
     uvloop.run(asyncio.wait_for(main(), 60))
+
+
+def _bsx_config(sim, tmp_path, keys) -> str:
+    return (SERVER + f"""
+[[venues]]
+kind = "bsx"
+name = "bsx"
+rest_url = "{sim.rest_url}"
+ws_url = "{sim.ws_url}"
+api_key_file = "{keys}/bsx.key"
+api_secret_file = "{keys}/bsx.secret"
+signer_key_file = "{tmp_path}/signer.hex"
+nonce_file = "{tmp_path}/bsx.nonce"
+[venues.instruments.ETH-PERP]
+product_id = 2
+tick_size = "0.1"
+lot_size = "0.001"
+""").replace("{tmp}", str(tmp_path))
+
+
+def test_a_renewed_key_goes_to_the_state_directory_and_is_used_at_the_next_start(tmp_path, monkeypatch, caplog):
+    """As under the unit: the key files are read-only credentials ($CREDENTIALS_DIRECTORY,
+    LoadCredential=) and the state directory is $STATE_DIRECTORY (StateDirectory=). The key is
+    renewed; the renewal is saved there (0600), the credentials stay as they were; at the next
+    start (the old key expired at the venue meanwhile) the renewed key is the one used, and no
+    log line holds a key or secret."""
+    keys, state = tmp_path / "credentials", tmp_path / "state"
+    keys.mkdir()
+    state.mkdir(mode=0o700)
+    signer = Account.create()
+    _write_secret(tmp_path / "signer.hex", signer.key.hex().removeprefix("0x"))
+    for name, value in (("bsx.key", "first-key"), ("bsx.secret", "first-secret")):
+        _write_secret(keys / name, value)
+        os.chmod(keys / name, 0o400)
+    os.chmod(keys, 0o500)
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(keys))
+    monkeypatch.setenv("STATE_DIRECTORY", str(state))
+    caplog.set_level(logging.DEBUG)
+    seen: dict[str, str] = {}
+
+    async def main():
+        sim = BsxSim([Product(index=ETH, product_id="ETH-PERP", tick=10**17, lot=10**15)], chain_id=8453,
+                     verifying_contract=CONTRACT, mid_prices={"ETH-PERP": 3000 * 10**18}, mm_levels=3)
+        sim.register("first-key", "first-secret", stable_wallet("first-key"), signer.address, life_s=301)
+        await sim.start()
+        config = parse_config(_bsx_config(sim, tmp_path, keys))
+        try:
+            gw = await Gateway.start(config)
+            try:
+                ad = gw.venues["bsx"]
+                for _ in range(200):  # renewed about a second after start
+                    if ad.key_renewals:
+                        break
+                    await asyncio.sleep(0.05)
+                assert ad.key_renewals == 1
+                renewed = seen["key"] = ad.creds.api_key
+                seen["secret"] = sim.users[renewed].api_secret
+            finally:
+                await gw.stop()
+            saved = state / "bsx.renewed-api-key"
+            assert os.stat(saved).st_mode & 0o777 == 0o600
+            assert {k: v for k, v in json.loads(saved.read_text()).items() if k.startswith("api_")} == {
+                "api_key": renewed, "api_secret": seen["secret"]}
+            assert (keys / "bsx.key").read_text().strip() == "first-key"
+            assert (keys / "bsx.secret").read_text().strip() == "first-secret"
+            sim.users["first-key"].expires_ns = 0  # the old key no longer opens the account
+            auths = len([1 for w, _ in sim.received if w == "ws auth"])
+            gw = await Gateway.start(config)
+            try:
+                ad = gw.venues["bsx"]
+                assert ad.creds.api_key == renewed and ad.key_renewals == 0
+                assert [b["key"] for w, b in sim.received if w == "ws auth"][auths:] == [renewed]
+                async with GatewayClient(gw.config.server.socket_path, strategy="alpha") as s:
+                    assert (await s.place("bsx", "ETH-PERP", "buy", "0.01", "2900", client_order_id="n1")).ok
+                    await s.wait_status("n1", "OPEN")
+            finally:
+                await gw.stop()
+            # a venue that no longer takes the renewal (an in-process simulator starts afresh with
+            # the configured key): the configured key is tried
+            del sim.users[renewed]
+            sim.users["first-key"].expires_ns = time.time_ns() + 3600 * 10**9
+            gw = await Gateway.start(config)
+            try:
+                assert gw.venues["bsx"].creds.api_key == "first-key"
+            finally:
+                await gw.stop()
+            assert not sim.unknown_fields
+        finally:
+            await sim.stop()
+
+    try:
+        uvloop.run(asyncio.wait_for(main(), 60))
+    finally:
+        os.chmod(keys, 0o700)
+    said = "\n".join(f"{r.getMessage()} {r.exc_text or ''}" for r in caplog.records)
+    assert "API key renewed" in said
+    for secret in (seen["key"], seen["secret"], "first-key", "first-secret"):
+        assert secret not in said
 
 
 def test_simulated_account_is_the_same_on_every_start(tmp_path):

@@ -123,8 +123,8 @@ def test_replace_modify_stop_and_group_from_the_terminal(daemon):
               "s1", "--json", strategy="t5")
     assert r.returncode == 0, r.stdout + r.stderr
     stop = lines(r.stdout)[-1]["order"]
-    # DXtrade shows a stop as working (no untriggered status of its own)
-    assert stop["stop_price"] == "2900" and stop["type"] == "market" and stop["status"] in ("OPEN", "UNTRIGGERED")
+    # DXtrade lists a waiting stop WORKING (no status of its own): the gateway shows it UNTRIGGERED
+    assert stop["stop_price"] == "2900" and stop["type"] == "market" and stop["status"] == "UNTRIGGERED"
 
     r = order(daemon, "place-group", "dxtrade", "oco", "--leg", "ETH-PERP sell 0.1 3100 cid=g1",
               "--leg", "ETH-PERP sell 0.1 stop=2800 cid=g2", "--json", strategy="t5")
@@ -136,6 +136,20 @@ def test_replace_modify_stop_and_group_from_the_terminal(daemon):
     assert r.returncode == 1 and "unsupported" in r.stderr
     r = order(daemon, "place-group", "dxtrade", "oco", "--leg", "ETH-PERP sideways 1", strategy="t5")
     assert r.returncode == 2 and "side must be buy or sell" in r.stderr
+
+
+def test_cancel_all_over_dxtrade_oco_groups_exits_0_with_every_order_canceled(daemon):
+    # the venue cancels each group's other leg itself: our cancel of it finds it CANCELED
+    for tag in ("a", "b"):
+        r = order(daemon, "place-group", "dxtrade", "oco", "--leg", f"ETH-PERP buy 0.1 2950 cid={tag}1",
+                  "--leg", f"ETH-PERP sell 0.1 3100 cid={tag}2", strategy="t8")
+        assert r.returncode == 0, r.stdout + r.stderr
+    r = order(daemon, "cancel-all", "dxtrade", "--json", strategy="t8")
+    assert r.returncode == 0, r.stdout + r.stderr
+    events = lines(r.stdout)
+    assert not [e for e in events if e["op"] == "cancel_reject"]
+    final = {e["order"]["client_order_id"]: e["order"]["status"] for e in events if "order" in e}
+    assert final == {cid: "CANCELED" for cid in ("a1", "a2", "b1", "b2")}
 
 
 def test_status_units_json_and_armed_switch(daemon):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import aiohttp
+import msgspec
 import pytest
 import uvloop
 
@@ -157,7 +158,7 @@ def test_two_modifies_racing_on_one_etag_the_second_refreshes_and_lands_on_top(t
             o = sim.orders[int(opened.venue_order_id)]
             etag = adapter(gw).tracker.by_client("alpha", "m1").venue_data.etag
             # another session of the account modifies first, with the same ETag the gateway holds
-            creds = adapter(gw)._credentials
+            creds = adapter(gw).session.credentials
             async with aiohttp.ClientSession() as http:
                 r = await http.post(f"{sim.rest_url}/dxsca-web/login", json={
                     "username": creds.username, "domain": "default", "password": creds.password})
@@ -236,7 +237,7 @@ def test_modify_errors_become_specific_codes(tmp_path):
             async def no_etag(order):
                 return ""
 
-            dx._etag = no_etag
+            dx.queries.etag = no_etag
             assert (await s.modify("e4", price="2991")).ok
             with pytest.raises(GatewayError) as refused:
                 await s.wait_modify("e4", price="2991")
@@ -384,5 +385,117 @@ def test_modify_is_held_to_the_risk_limits_of_a_new_order(tmp_path):
             assert venue_order.quantity == scaled("1") and venue_order.limit == scaled("2990")
             assert (await s.modify("r1", quantity="2")).ok  # within the limits: goes
             assert (await s.wait_modify("r1", quantity="2")).quantity == "2"
+
+    run(tmp_path, scenario)
+
+
+def _oco(tag: str) -> list[dict]:
+    return [dict(client_order_id=f"{tag}1", symbol="ETH-PERP", side="buy", quantity="1", price="2980"),
+            dict(client_order_id=f"{tag}2", symbol="ETH-PERP", side="sell", quantity="1", price="3100")]
+
+
+async def _all_open(s, cids: list[str]) -> None:
+    """Until every one of cids is OPEN, in whatever order the venue opens them."""
+    opened: set[str] = set()
+    while len(opened) < len(cids):
+        event = await s.wait_for(lambda e: isinstance(e, f.OrderUpdate) and e.order.status == "OPEN")
+        opened.add(event.order.client_order_id)
+
+
+async def _cancel_all_outcomes(s, cids: list[str], settle_s: float = 0.3) -> tuple[dict[str, f.OrderView], list]:
+    """cancel_all, then every order's closing update and every cancel_reject (waiting settle_s
+    past the last close for a late one)."""
+    assert (await s.cancel_all("dxtrade")).ok
+    closed: dict[str, f.OrderView] = {}
+    rejects = []
+    while True:
+        try:
+            event = await s.wait_for(lambda e: isinstance(e, (f.OrderUpdate, f.CancelReject)),
+                                     settle_s if len(closed) == len(cids) else 5)
+        except asyncio.TimeoutError:
+            return closed, rejects
+        if isinstance(event, f.CancelReject):
+            rejects.append(event)
+        elif event.order.status in ("CANCELED", "FILLED", "EXPIRED", "REJECTED"):
+            closed[event.order.client_order_id] = event.order
+
+
+def test_cancel_all_over_oco_groups_ends_every_order_canceled_without_a_cancel_reject(tmp_path):
+    """The venue cancels an OCO group's other leg itself: our cancel of that leg finds it
+    CANCELED (409 code 28, or 412 and a re-read) and that is its outcome, not a refusal."""
+    async def scenario(gw):
+        async with _Gw().strategy(gw, "alpha") as s:
+            for tag in ("a", "b"):
+                assert (await s.place_group("dxtrade", "oco", _oco(tag))).ok
+            cids = ["a1", "a2", "b1", "b2"]
+            await _all_open(s, cids)
+            closed, rejects = await _cancel_all_outcomes(s, cids)
+            assert rejects == []
+            assert {cid: o.status for cid, o in closed.items()} == {cid: "CANCELED" for cid in cids}
+            assert {o.status for o in await s.orders(open_only=False)} == {"CANCELED"}
+            assert all(not o.open for o in gw.sims["dxtrade"].orders.values())
+
+    run(tmp_path, scenario)
+
+
+def test_cancel_all_over_oco_groups_behind_the_venues_rate_limit(tmp_path):
+    """As above at the venue's 1 request/s: the other leg's cancel still waits in the line when
+    the list shows the venue canceled it."""
+    async def scenario(gw):
+        async with _Gw(RATE_LIMITED).strategy(gw, "alpha") as s:
+            for tag in ("a", "b"):
+                assert (await s.place_group("dxtrade", "oco", _oco(tag))).ok
+            cids = ["a1", "a2", "b1", "b2"]
+            await _all_open(s, cids)
+            closed, rejects = await _cancel_all_outcomes(s, cids)
+            assert rejects == []
+            assert {cid: o.status for cid, o in closed.items()} == {cid: "CANCELED" for cid in cids}
+            assert gw.sims["dxtrade"].requests_429 == 0
+
+    run(tmp_path, scenario, RATE_LIMITED, timeout_s=30)
+
+
+def test_a_stop_is_untriggered_until_its_trigger_trades_then_triggered_and_filled(tmp_path):
+    """DXtrade lists a resting stop WORKING (the seed's STOP order does): the gateway shows it
+    UNTRIGGERED, as it shows the other venues' stops, until the venue reports it trading."""
+    async def scenario(gw):
+        sim = gw.sims["dxtrade"]
+        async with _Gw().strategy(gw, "alpha") as s:
+            assert (await s.place("dxtrade", "ETH-PERP", "sell", "0.5", None, type="market", stop_price="2900",
+                                  client_order_id="sm")).ok
+            assert (await s.place("dxtrade", "ETH-PERP", "buy", "1", "3010", stop_price="3005",
+                                  client_order_id="sl")).ok
+            assert (await s.place("dxtrade", "ETH-PERP", "buy", "1", "3110", stop_price="3100",
+                                  client_order_id="sc")).ok
+            waiting = {}
+            while len(waiting) < 3:
+                event = await s.wait_for(lambda e: isinstance(e, f.OrderUpdate))
+                assert event.order.status in ("PENDING_NEW", "UNTRIGGERED"), event.order
+                if event.order.status == "UNTRIGGERED":
+                    waiting[event.order.client_order_id] = event.order
+            assert waiting["sm"].stop_price == "2900" and waiting["sm"].type == "market"
+            # as the venue lists them: WORKING, of type STOP / STOP_LIMIT, nothing filled
+            listed = {c: sim_order(gw, view) for c, view in waiting.items()}
+            assert {listed[c].status for c in waiting} == {"WORKING"}
+            assert (listed["sm"].request.type, listed["sl"].request.type) == ("STOP", "STOP_LIMIT")
+            wire = msgspec.json.decode(msgspec.json.encode(sim.wire(listed["sm"])))
+            assert (wire["status"], wire["finalStatus"], wire["type"]) == ("WORKING", False, "STOP")
+            assert wire["legs"][0]["price"] == 2900 and wire["legs"][0]["filledQuantity"] == 0
+            await asyncio.sleep(0.1)  # polls of the list change nothing
+            assert {o.status for o in await s.orders()} == {"UNTRIGGERED"}
+            # a canceled stop never triggered
+            assert (await s.cancel("sc")).ok
+            assert (await s.wait_status("sc", "CANCELED")).filled == "0"
+            await sim.set_last_price("ETH-PERP", "3004")
+            await asyncio.sleep(0.1)
+            assert gw.tracker.by_client("alpha", "sl").status.value == "UNTRIGGERED"
+            await sim.set_last_price("ETH-PERP", "3005")  # the stop-limit buy fires, takes the 3003 ask
+            await s.wait_status("sl", "TRIGGERED")
+            done = await s.wait_status("sl", "FILLED")
+            assert done.filled == "1" and done.avg_price == "3003" and not done.last_trades[0].is_maker
+            await sim.set_last_price("ETH-PERP", "2900")  # the stop-market sell fires into the 2997 bid
+            await s.wait_status("sm", "TRIGGERED")
+            done = await s.wait_status("sm", "FILLED")
+            assert done.filled == "0.5" and done.avg_price == "2997"
 
     run(tmp_path, scenario)

@@ -74,3 +74,57 @@ def test_fingerprint_names_a_secret_without_showing_it():
     fp = fingerprint("A1B2C3D4E5F60718293A4B5C6D7E8F90")
     assert fp.startswith("sha256:") and len(fp) == 15 and "A1B2" not in fp
     assert fp == fingerprint("A1B2C3D4E5F60718293A4B5C6D7E8F90") != fingerprint("other")
+
+
+# BSX's renewed API key: saved to the state directory, preferred at the next start
+
+def _bsx(tmp_path, **kw):
+    from gateway.venues.bsx.config import BsxConfig
+
+    return BsxConfig(name="bsx", nonce_file=str(tmp_path / "nonce" / "bsx.nonce"), **kw)
+
+
+def test_the_state_directory_is_systemds_else_the_journals_else_the_nonce_files(tmp_path, monkeypatch):
+    from gateway.venues.bsx.credentials import renewed_key_path, state_directory
+
+    config = _bsx(tmp_path)
+    monkeypatch.delenv("STATE_DIRECTORY", raising=False)
+    assert state_directory(config) == tmp_path / "nonce"
+    assert state_directory(config, str(tmp_path / "journal" / "orders.journal")) == tmp_path / "journal"
+    monkeypatch.setenv("STATE_DIRECTORY", f"{tmp_path}/state:{tmp_path}/other")
+    assert state_directory(config, str(tmp_path / "journal" / "orders.journal")) == tmp_path / "state"
+    assert renewed_key_path(config) == tmp_path / "state" / "bsx.renewed-api-key"
+
+
+def test_a_renewed_key_file_is_0600_and_read_back_only_for_the_key_it_renews(tmp_path, caplog):
+    import logging
+    from types import SimpleNamespace
+
+    from gateway.venues.bsx.api_key import ApiKey
+    from gateway.venues.bsx.credentials import (Credentials, RenewedKey, read_renewed_key, renews_tag,
+                                                save_renewed_key)
+
+    path = tmp_path / "state" / "bsx.renewed-api-key"
+    save_renewed_key(path, RenewedKey("new-key", "new-secret", renews_tag("old-key"), 123))
+    assert os.stat(path).st_mode & 0o777 == 0o600 and os.stat(path.parent).st_mode & 0o777 == 0o700
+    assert read_renewed_key(path).api_secret == "new-secret" and "new-secret" not in repr(read_renewed_key(path))
+    assert os.listdir(path.parent) == ["bsx.renewed-api-key"]  # no temporary file left
+    caplog.set_level(logging.DEBUG)
+    venue = SimpleNamespace(name="bsx", log=logging.getLogger("gateway.venue.bsx"))
+    signer = Signer(bytes.fromhex(KEY))
+    assert ApiKey(venue, Credentials("old-key", "old-secret", signer), path).creds.api_key == "new-key"
+    # the operator put another key in the files: the renewal of the old one is not used
+    other = ApiKey(venue, Credentials("another-key", "another-secret", signer), path)
+    assert other.creds.api_key == "another-key" and b"another-secret" in other.headers
+    assert "renews another API key" in caplog.text
+    for secret in ("new-key", "new-secret", "old-key", "old-secret", "another-key", "another-secret"):
+        assert secret not in caplog.text
+    # the 0600 rule, and a file not of ours: errors naming the file, never what is in it
+    os.chmod(path, 0o640)
+    with pytest.raises(KeyFileError, match="has mode 0640"):
+        read_renewed_key(path)
+    path.write_text("new-secret garbage")
+    os.chmod(path, 0o600)
+    with pytest.raises(KeyFileError, match="not one this gateway wrote") as refused:
+        read_renewed_key(path)
+    assert "new-secret" not in str(refused.value)

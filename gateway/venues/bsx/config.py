@@ -13,11 +13,14 @@ class BsxConfig(ApiKeyConfig, tag="bsx", frozen=True, forbid_unknown_fields=True
       or `signer_key_env`).
 
     The API key expires: it is renewed 5 minutes before `expired_at` (as the
-    official SDK does) and the new key and secret are written over the key
-    files, which must then be writable by the daemon (a read-only systemd
-    credential, or a key from the environment, is kept in memory only: the
-    log says so, and a restart after the old key's expiry needs a new key).
-    generate_key (simulators only) makes a throwaway signer key too.
+    official SDK does) and the new key and secret are saved, mode 0600, to the
+    daemon's state directory ($STATE_DIRECTORY under systemd, else the
+    journal's folder, else the nonce file's) as `<name>.renewed-api-key`; the
+    configured key files or variables are never written (read-only systemd
+    credentials stay as they are). The next start uses the saved renewal
+    instead of the configured key it renews (a different configured key: the
+    renewal is ignored). generate_key (simulators only) makes a throwaway
+    signer key too.
 
     `wallet` is the main wallet (the orders' `sender`); empty: learned from
     `GET /users/api-key` at start. The EIP-712 domain comes from
