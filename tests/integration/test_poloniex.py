@@ -175,7 +175,7 @@ def test_stop_untriggered_then_triggered_then_filled_under_the_same_client_id(tm
             assert done.filled == "1" and done.avg_price == "3003" and len(done.last_trades) == 1
             # the strategy now follows the triggered order, which has an id of its own
             assert triggered.venue_order_id == done.venue_order_id != smart_id
-            record = await adapter(gw).get_order(smart_id, smart=True)
+            record = await adapter(gw).queries.get_order(smart_id, smart=True)
             assert record.state == "TRIGGERED" and record.triggeredOrder.state == "FILLED"
             assert record.triggeredOrder.id == done.venue_order_id
             # a market buy is sized in quote currency at this venue: refused, not guessed
@@ -198,12 +198,12 @@ def test_every_smart_order_call_of_the_seed(tmp_path):
             await s.place(V, "ETH-PERP", "sell", "1", "2900", stop_price="2950.5", client_order_id="g1")
             g1 = await s.wait_status("g1", "UNTRIGGERED")
             order = gw.tracker.by_client("alpha", "g1")
-            by_id = await a.get_order(g1.venue_order_id, smart=True)
-            by_cid = await a.get_order(f"cid:{order.order_id}", smart=True)
+            by_id = await a.queries.get_order(g1.venue_order_id, smart=True)
+            by_cid = await a.queries.get_order(f"cid:{order.order_id}", smart=True)
             assert by_id == by_cid and by_id.state == "PENDING_NEW" and by_id.type == "STOP_LIMIT"
             assert schemas.decimal_text(by_id.stopPrice) == "2950.5" and bytes(by_id.stopPrice) == b"2950.5"
             # get_all
-            assert [o.id for o in await a.smart_orders(symbol="ETH_USDT", limit=10)] == [g1.venue_order_id]
+            assert [o.id for o in await a.queries.smart_orders(symbol="ETH_USDT", limit=10)] == [g1.venue_order_id]
             # cancel_replace without proceedOnFailure: both halves, the stop price kept
             ack = await s.replace("g1", "2", "2901", new_client_order_id="g2")
             assert ack.ok
@@ -212,7 +212,7 @@ def test_every_smart_order_call_of_the_seed(tmp_path):
             g2 = await s.wait_status("g2", "UNTRIGGERED")
             assert g2.stop_price == "2950.5" and g2.quantity == "2"
             assert sim.smart[g1.venue_order_id].extra["canceled_untriggered"]
-            new = await a.get_order(g2.venue_order_id, smart=True)
+            new = await a.queries.get_order(g2.venue_order_id, smart=True)
             assert (new.state, new.price, new.quantity) == ("PENDING_NEW", "2901", "2")
             # cancel_by_id: the reply's CANCELLED closes it (no stream event for smart orders)
             assert (await s.cancel("g2")).ok
@@ -222,22 +222,22 @@ def test_every_smart_order_call_of_the_seed(tmp_path):
                 await s.place(V, "ETH-PERP", "sell", "1", "2900", stop_price=stop, client_order_id=cid)
                 await s.wait_status(cid, "UNTRIGGERED")
             m = {c: gw.tracker.by_client("alpha", c) for c in ("m1", "m2", "m3")}
-            results = await a.cancel_by_ids(order_ids=[m["m1"].venue_order_id], client_order_ids=[m["m2"].order_id],
-                                            smart=True)
+            results = await a.cancels.cancel_by_ids(order_ids=[m["m1"].venue_order_id],
+                                                    client_order_ids=[m["m2"].order_id], smart=True)
             assert sorted(r.orderId for r in results) == sorted([m["m1"].venue_order_id, m["m2"].venue_order_id])
             assert all(r.code == 200 for r in results)
             assert {m["m1"].status.value, m["m2"].status.value, m["m3"].status.value} == {"CANCELED", "UNTRIGGERED"}
             assert m["m3"].status.value == "UNTRIGGERED"
             # cancel by symbol, then by account type
-            [r] = await a.cancel_every(symbols=["ETH_USDT"], smart=True)
+            [r] = await a.cancels.cancel_every(symbols=["ETH_USDT"], smart=True)
             assert r.orderId == m["m3"].venue_order_id and m["m3"].status.value == "CANCELED"
             await s.place(V, "ETH-PERP", "sell", "1", "2900", stop_price="2943", client_order_id="m4")
             await s.wait_status("m4", "UNTRIGGERED")
-            assert await a.cancel_every(symbols=["BTC_USDT"], smart=True) == []
-            [r] = await a.cancel_every(account_types=["SPOT"], smart=True)
+            assert await a.cancels.cancel_every(symbols=["BTC_USDT"], smart=True) == []
+            [r] = await a.cancels.cancel_every(account_types=["SPOT"], smart=True)
             assert r.clientOrderId == gw.tracker.by_client("alpha", "m4").order_id
             assert (await s.wait_status("m4", "CANCELED")).remaining == "0"
-            assert await a.smart_orders() == []
+            assert await a.queries.smart_orders() == []
 
     run(tmp_path, scenario)
 
@@ -277,22 +277,22 @@ def test_regular_cancel_many_by_ids_symbol_and_account_type(tmp_path):
             for i in range(4):
                 await s.place(V, "ETH-PERP", "buy", "1", f"298{i}", client_order_id=f"r{i}")
                 await s.wait_status(f"r{i}", "OPEN")
-            assert len(await a.open_orders(symbol="ETH_USDT", limit=10)) == 4
-            assert len(await a.open_orders(symbol="ETH_USDT", limit=2)) == 2
+            assert len(await a.queries.open_orders(symbol="ETH_USDT", limit=10)) == 4
+            assert len(await a.queries.open_orders(symbol="ETH_USDT", limit=2)) == 2
             r = [gw.tracker.by_client("alpha", f"r{i}") for i in range(4)]
-            results = await a.cancel_by_ids(order_ids=[r[0].venue_order_id], client_order_ids=[r[1].order_id])
+            results = await a.cancels.cancel_by_ids(order_ids=[r[0].venue_order_id], client_order_ids=[r[1].order_id])
             assert [x.state for x in results] == ["PENDING_CANCEL", "PENDING_CANCEL"]
             await s.wait_status("r0", "CANCELED")
             await s.wait_status("r1", "CANCELED")
-            assert len(await a.cancel_every(symbols=["ETH_USDT"], account_types=["SPOT"])) == 2
+            assert len(await a.cancels.cancel_every(symbols=["ETH_USDT"], account_types=["SPOT"])) == 2
             await s.wait_status("r2", "CANCELED")
             await s.wait_status("r3", "CANCELED")
             await s.place(V, "ETH-PERP", "buy", "1", "2970", client_order_id="r4")
             await s.wait_status("r4", "OPEN")
-            [x] = await a.cancel_every(account_types=["SPOT"])
+            [x] = await a.cancels.cancel_every(account_types=["SPOT"])
             assert x.clientOrderId == gw.tracker.by_client("alpha", "r4").order_id
             await s.wait_status("r4", "CANCELED")
-            results = await a.cancel_by_ids(order_ids=[r[0].venue_order_id])
+            results = await a.cancels.cancel_by_ids(order_ids=[r[0].venue_order_id])
             assert results[0].code != 200 and "CANCELED" in results[0].message
 
     run(tmp_path, scenario)
@@ -326,7 +326,7 @@ def test_ids_above_2_53_stay_exact_end_to_end(tmp_path):
             venue_id = opened.venue_order_id
             assert int(venue_id) > 2**53 and float(int(venue_id)) != int(venue_id)  # a float would round it
             assert sim.engine.get(venue_id) is not None
-            assert (await adapter(gw).get_order(venue_id)).id == venue_id
+            assert (await adapter(gw).queries.get_order(venue_id)).id == venue_id
 
     run(tmp_path, scenario)
 
