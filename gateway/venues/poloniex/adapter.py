@@ -5,8 +5,9 @@ The adapter holds what the venue line calls: the request methods (place, cancel,
 cancel_all, replace), the batching of due requests, the signing, and what the
 replies to its requests say. It owns the rest:
 - events.py: the private stream's messages applied to the tracker;
-- queries.py: the REST reads (one order, the listings, markets), the resolver's
-  look-up and the reconcile listing;
+- queries.py: the REST reads (one order, the listings, an order's trades, markets),
+  the resolver's look-up and the reconcile listing, and every fill learned from a
+  venue total booked as the venue's trades (GET /orders/{id}/trades);
 - cancels.py: what the venue answers to cancels, and the account-wide cancels;
 - replace.py: cancel-and-replace and settling its outcome;
 - states.py: the venue's states as statuses, smart or regular, e18 amounts.
@@ -89,6 +90,15 @@ class PoloniexAdapter(VenueAdapter):
                                    self.events.on_message, on_up=self.stream_up, ping_secs=self.config.ws_ping_secs)
         await self.stream.start()
         self.connected = True
+        # replayed from the journal: an order closed with trades still to read (open ones are
+        # reconciled, with theirs)
+        for order in list(self.tracker.orders.values()):
+            if order.venue == self.name and order.is_closed:
+                self.queries.catch_up(order)
+
+    async def stop(self) -> None:
+        await self.queries.stop()
+        await super().stop()
 
     # signed requests
 

@@ -93,3 +93,6 @@ class PoloniexEvents:
         self.tracker.apply(order, status, fills, filled=e18(last.filledQuantity),
                            notional=e18(last.filledAmount) * ONE, reason=order.reason or reason,
                            channel="stream")
+        if order.filled > order.booked:
+            # the total runs ahead of the trades the stream brought: one's event was lost
+            adapter.queries.catch_up(order)
