@@ -4,20 +4,16 @@ account type), whose answers close the gateway's orders they name."""
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
 
 from gateway.net.http import Response
 from gateway.orders.model import Order, Status
-from gateway.venues.base import VenueError
+from gateway.venues.base import VenueAdapter, VenueError
 from gateway.venues.poloniex import schemas as s
 from gateway.venues.poloniex.states import CANCELED_STATES
 
-if TYPE_CHECKING:
-    from gateway.venues.poloniex.adapter import PoloniexAdapter
-
 
 class PoloniexCancels:
-    def __init__(self, adapter: PoloniexAdapter):
+    def __init__(self, adapter: VenueAdapter):  # the PoloniexAdapter that owns it
         self.adapter = adapter
         self.tracker = adapter.tracker
 

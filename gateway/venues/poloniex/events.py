@@ -8,18 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
-from typing import TYPE_CHECKING
 
 from gateway.orders.model import ONE, Fill, Order
+from gateway.venues.base import VenueAdapter
 from gateway.venues.poloniex import schemas as s
 from gateway.venues.poloniex.states import e18, regular_named, status_of
 
-if TYPE_CHECKING:
-    from gateway.venues.poloniex.adapter import PoloniexAdapter
-
 
 class PoloniexEvents:
-    def __init__(self, adapter: PoloniexAdapter):
+    def __init__(self, adapter: VenueAdapter):  # the PoloniexAdapter that owns it
         self.adapter = adapter
         self.tracker = adapter.tracker
         # replacement orders whose events wait for the old order's fate: order id -> held actions

@@ -13,19 +13,15 @@ read here after the stream's) adds nothing."""
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
 
 from gateway.decoding import DECODE_ERRORS
 from gateway.net.http import HttpError
 from gateway.orders.model import SCALE, Fill, Order, Status
-from gateway.venues.base import VenueError
+from gateway.venues.base import VenueAdapter, VenueError
 from gateway.venues.poloniex import schemas as s
 from gateway.venues.poloniex.states import e18, follow_triggered, is_smart, regular_named, status_of
 from gateway.venues.poloniex.venue_data import PoloniexVenueData
 from gateway.venues.resolver import FOUND, NOT_FOUND
-
-if TYPE_CHECKING:
-    from gateway.venues.poloniex.adapter import PoloniexAdapter
 
 JSON = b"Content-Type: application/json\r\n"
 # reading an order's trades until they cover the venue's total: tries, first and longest pause
@@ -33,7 +29,7 @@ CATCH_UP_TRIES, CATCH_UP_FIRST_S, CATCH_UP_MAX_S = 8, 0.25, 15.0
 
 
 class PoloniexQueries:
-    def __init__(self, adapter: PoloniexAdapter):
+    def __init__(self, adapter: VenueAdapter):  # the PoloniexAdapter that owns it
         self.adapter = adapter
         self.tracker = adapter.tracker
         self.markets: dict[str, s.Market] = {}

@@ -10,21 +10,17 @@ from __future__ import annotations
 
 import asyncio
 from functools import partial
-from typing import TYPE_CHECKING
 
 from gateway.net.http import HttpError, Response
 from gateway.orders.model import Order, Status
-from gateway.venues.base import VenueError
+from gateway.venues.base import VenueAdapter, VenueError
 from gateway.venues.poloniex import schemas as s
 from gateway.venues.poloniex.states import CANCELED_STATES, LIVE_STATES, decimal, is_smart
 from gateway.venues.poloniex.venue_data import PoloniexVenueData
 
-if TYPE_CHECKING:
-    from gateway.venues.poloniex.adapter import PoloniexAdapter
-
 
 class PoloniexReplacer:
-    def __init__(self, adapter: PoloniexAdapter):
+    def __init__(self, adapter: VenueAdapter):  # the PoloniexAdapter that owns it
         self.adapter = adapter
         self.tracker = adapter.tracker
         self.events = adapter.events
