@@ -11,6 +11,12 @@ price crosses their stopPrice; the triggered order then gets an id of its
 own, trades on the book and is pushed with source "SMART". Ids are decimal
 strings above 2^53, as the venue's are.
 
+Every trade carries the fee the venue takes from what the account receives (the
+base currency on a buy, the quote on a sell: ccxt's feeSide "get"), at ccxt's
+listed rate; the stream's trade events and GET /orders/{id}/trades (the
+order's trades, as ccxt's fetchOrderTrades reads them) say the same trade id,
+price, quantity and fee.
+
 Market data is public, as on the venue (ccxt loads markets before anything
 else: /markets, /v2/currencies, /v3/market/allInstruments); a path the
 venue does not have answers 404 with a JSON body, never 401. Request fields
@@ -44,6 +50,7 @@ from gateway.sim.engine import (
     Status,
     Stp,
     TimeInForce,
+    Trade,
     Update,
 )
 from gateway.sim.market_maker import MarketMaker
@@ -52,6 +59,8 @@ from gateway.venues.poloniex import schemas as s
 log = logging.getLogger("gateway.sim.poloniex")
 
 FIRST_ID = 2**60 + 1  # above 2^53: a float reader would round them
+# ccxt's Poloniex trading fee (maker and taker 0.0009), e18, taken from what the account receives
+FEE_RATE = 9 * 10**14
 # market data: public on the venue; everything else here is private
 PUBLIC = frozenset({"/markets", "/v2/currencies", "/currencies", "/timestamp", "/v3/market/allInstruments"})
 # what the venue's documented request models hold (ccxt sends these and passes others through)
@@ -149,6 +158,9 @@ class PoloniexSim(SimServer):
                 {symbol: (mid, self.products[symbol].tick) for symbol, mid in (mid_prices or {}).items()},
                 levels=mm_levels, quantity=mm_quantity)
         self.refused_signatures = 0
+        # test hook: this many GET /orders/{id}/trades answers list nothing yet (a venue whose
+        # trade history runs behind its order state)
+        self.trades_lag = 0
 
     def register(self, api_key: str, api_secret: str) -> None:
         self.keys[api_key] = api_secret
@@ -224,6 +236,7 @@ class PoloniexSim(SimServer):
             web.delete("/orders/cancelByIds", partial(self._cancel_by_ids, smart=False)),
             web.delete("/orders", partial(self._cancel_all, smart=False)),
             web.get("/orders/{ref}", self._get),
+            web.get("/orders/{ref}/trades", self._order_trades),
             web.delete("/orders/{ref}", self._cancel),
             web.put("/orders/{ref}", partial(self._cancel_replace, smart=False)),
             web.post("/smartorders", self._place_smart),
@@ -361,6 +374,30 @@ class PoloniexSim(SimServer):
             "createTime": order.created_ns // 1_000_000, "updateTime": order.updated_ns // 1_000_000,
         }
 
+    @staticmethod
+    def fee_of(order: Order, trade: Trade) -> int:
+        """The fee the order's account pays on this trade (e18), in the currency it receives."""
+        received = trade.quantity if order.side is Side.BUY else trade.price * trade.quantity // 10**18
+        return received * FEE_RATE // 10**18
+
+    @staticmethod
+    def fee_currency(order: Order) -> str:
+        base, _, quote = order.product.partition("_")
+        return base if order.side is Side.BUY else quote
+
+    def _trade_wire(self, order: Order, trade: Trade) -> dict:
+        """One of the order's trades as GET /orders/{id}/trades lists it (ccxt's fetchOrderTrades)."""
+        return {
+            "id": trade.trade_id, "symbol": order.product, "accountType": "SPOT",
+            "orderId": order.extra.get("triggered_id", order.order_id), "side": order.side.value,
+            "type": order.extra.get("type", order.type.value),
+            "matchRole": "TAKER" if trade.taker_order_id == order.order_id else "MAKER",
+            "createTime": trade.ts_ns // 1_000_000, "price": _dec(trade.price), "quantity": _dec(trade.quantity),
+            "amount": _dec(trade.price * trade.quantity // 10**18), "feeCurrency": self.fee_currency(order),
+            "feeAmount": _dec(self.fee_of(order, trade)), "pageId": trade.trade_id,
+            "clientOrderId": order.client_id or "",
+        }
+
     def _smart_wire(self, order: Order) -> dict:
         record = {
             "id": order.order_id, "clientOrderId": order.client_id or "", "symbol": order.product,
@@ -406,6 +443,7 @@ class PoloniexSim(SimServer):
                 "matchRole": "TAKER" if trade.taker_order_id == order.order_id else "MAKER",
                 "tradeId": trade.trade_id, "tradeQty": _dec(trade.quantity), "tradePrice": _dec(trade.price),
                 "tradeAmount": _dec(trade.price * trade.quantity // 10**18), "tradeTime": trade.ts_ns // 1_000_000,
+                "tradeFee": _dec(self.fee_of(order, trade)), "feeCurrency": self.fee_currency(order),
                 "ts": _now_ms(),
             })
         if order.status is Status.CANCELLED:
@@ -526,6 +564,18 @@ class PoloniexSim(SimServer):
 
     async def _get(self, request: web.Request) -> web.Response:
         return web.json_response(self._wire(self._regular(request[ACCOUNT], request.match_info["ref"])))
+
+    async def _order_trades(self, request: web.Request) -> web.Response:
+        """GET /orders/{id}/trades: the order's trades, oldest first. By the venue's id only (its
+        docs name no cid: form here); a triggered smart order's trades are the order it became."""
+        ref = request.match_info["ref"]
+        if ref.startswith(s.CID_PREFIX):
+            raise _Reject(f"order {ref} not found", 404, s.CODE_NOT_FOUND)
+        order = self._regular(request[ACCOUNT], ref)
+        if self.trades_lag > 0:
+            self.trades_lag -= 1
+            return web.json_response([])
+        return web.json_response([self._trade_wire(order, t) for t in order.trades])
 
     def _cancel_one(self, order: Order, reason: Reason = Reason.USER) -> Update:
         if not order.is_open:

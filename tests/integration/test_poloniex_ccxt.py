@@ -166,6 +166,47 @@ def test_ccxt_create_orders_against_the_simulator():
     with_sim(scenario)
 
 
+def test_ccxt_fetch_order_trades_reads_the_simulators_trades():
+    """GET /orders/{id}/trades as ccxt's fetchOrderTrades asks for it and parses it: each of
+    the order's trades with its id, price, quantity, role, time and fee (in the currency the
+    account receives); a triggered smart order's trades under the order it became; an unknown
+    id (or a cid: reference) is the venue's "Order not found"."""
+    async def scenario(sim):
+        async with ccxt_client(sim) as ex:
+            await ex.load_markets()
+            sell = await ex.create_order(SYMBOL, "market", "sell", 1.5)  # takes 1 @ 2997, 0.5 @ 2994
+            engine = sim.regular[sell["id"]]
+            trades = await ex.fetch_order_trades(sell["id"], SYMBOL)
+            assert [t["id"] for t in trades] == [t.trade_id for t in engine.trades] and len(trades) == 2
+            assert [(t["price"], t["amount"]) for t in trades] == [(2997, 1), (2994, 0.5)]
+            for t, trade in zip(trades, engine.trades):
+                assert (t["order"], t["symbol"], t["side"], t["type"]) == (sell["id"], SYMBOL, "sell", "market")
+                assert t["takerOrMaker"] == "taker" and t["timestamp"] == trade.ts_ns // 1_000_000
+                assert t["cost"] == pytest.approx(t["price"] * t["amount"])
+                assert t["fee"]["currency"] == "USDT"
+                assert t["fee"]["cost"] == pytest.approx(t["cost"] * 0.0009)  # ccxt's listed rate
+                assert scaled(t["info"]["feeAmount"]) == sim.fee_of(engine, trade)
+            # a resting buy, filled as the maker: its fee is in the base currency
+            buy = await ex.create_order(SYMBOL, "limit", "buy", 1, 2999, {"clientOrderId": "ot1"})
+            assert await sim.outside_trade("ETH_USDT", "sell", "2999", "1") == 1
+            [t] = await ex.fetch_order_trades(buy["id"], SYMBOL)
+            assert (t["takerOrMaker"], t["side"], t["price"], t["amount"]) == ("maker", "buy", 2999, 1)
+            assert t["fee"] == {"cost": pytest.approx(0.0009), "currency": "ETH"}
+            assert t["info"]["clientOrderId"] == "ot1"
+            # a smart order has no trades of its own: the order it became does
+            stop = await ex.create_order(SYMBOL, "limit", "buy", 1, 3010, {"triggerPrice": 3005})
+            await sim.set_last_price("ETH_USDT", "3005")
+            triggered_id = sim.smart[stop["id"]].extra["triggered_id"]
+            [t] = await ex.fetch_order_trades(triggered_id, SYMBOL)
+            assert t["order"] == triggered_id and t["price"] == 3003 and t["takerOrMaker"] == "taker"
+            for unknown in ("999", stop["id"], "cid:ot1"):
+                with pytest.raises(ccxt.OrderNotFound):
+                    await ex.fetch_order_trades(unknown, SYMBOL)
+        assert sim.refused_signatures == 0 and not sim.unknown_fields
+
+    with_sim(scenario)
+
+
 def test_ccxt_pro_authenticates_and_watches_orders():
     async def scenario(sim):
         async with ccxt_client(sim, pro=True) as ws_ex, ccxt_client(sim) as rest:

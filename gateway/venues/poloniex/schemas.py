@@ -18,6 +18,9 @@ our simulator in tests/integration/test_poloniex_ccxt.py):
   /orders/{id}, /smartorders/{id}, /orders/cancelByIds, /orders and
   /smartorders; POST /orders/batch (createOrders: a bare list of orders, a
   positional list of ids or errors back); the reply shapes ccxt parses;
+- GET /orders/{id}/trades (ccxt's fetchOrderTrades, privateGetOrdersIdTrades, cost 4 as
+  GET /orders/{id}): a bare list of the order's trades, each with id, orderId, price,
+  quantity, amount, matchRole, createTime, feeAmount and feeCurrency;
 - WS: the auth message (signTimestamp a string, signatureMethod HmacSHA256,
   signatureVersion "2"), its {"channel":"auth","data":{"success"...}} reply,
   the orders subscription and the orders channel's events as ccxt.pro parses them.
@@ -29,7 +32,12 @@ Our assumption (the simulator follows it):
   a refused signature answers HTTP 401; a post-only order that would take is
   refused in the reply, not accepted then rejected;
 - a cancel-replace with proceedOnFailure answers 200 with the new ids even
-  when its cancel half failed: the old order's fate is read with GET.
+  when its cancel half failed: the old order's fate is read with GET;
+- a trade's `id` in GET /orders/{id}/trades is the `tradeId` of its event on the
+  orders channel (one trade, one id, whichever way it is learned); that list is
+  complete for the order (no paging asked for); it takes the venue's order id,
+  not a `cid:` reference; a triggered smart order's trades are those of the
+  regular order it became (its triggeredOrder.id).
 """
 from __future__ import annotations
 
@@ -199,6 +207,25 @@ class SmartOrder(msgspec.Struct):
     triggeredOrder: Order | None = None
 
 
+class Trade(msgspec.Struct):
+    """One entry of GET /orders/{id}/trades."""
+    id: str
+    orderId: str = ""
+    symbol: str = ""
+    side: str = ""
+    type: str = ""
+    matchRole: str = ""
+    createTime: int = 0
+    price: str = "0"
+    quantity: str = "0"
+    amount: str = "0"
+    feeCurrency: str = ""
+    feeAmount: str = "0"
+    pageId: str = ""
+    clientOrderId: str = ""
+    accountType: str = "SPOT"
+
+
 class SymbolTradeLimit(msgspec.Struct):
     priceScale: int = 0
     quantityScale: int = 0
@@ -267,6 +294,7 @@ order_decoder = msgspec.json.Decoder(Order)
 orders_decoder = msgspec.json.Decoder(list[Order])
 smart_order_decoder = msgspec.json.Decoder(SmartOrder)
 smart_orders_decoder = msgspec.json.Decoder(list[SmartOrder])
+trades_decoder = msgspec.json.Decoder(list[Trade])
 markets_decoder = msgspec.json.Decoder(list[Market])
 ws_decoder = msgspec.json.Decoder(WsMessage)
 order_events_decoder = msgspec.json.Decoder(list[OrderEvent])
