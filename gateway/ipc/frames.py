@@ -159,6 +159,7 @@ class TradeView(msgspec.Struct, omit_defaults=True, frozen=True):
     quantity: str
     ts_ns: int
     is_maker: bool | None = None
+    fee: str | None = None  # as the venue charged it, in its fee currency; None: the venue did not say
 
 
 class OrderView(msgspec.Struct, omit_defaults=True, frozen=True):

@@ -32,7 +32,8 @@ def order_view(order: Order, fills_from: int) -> OrderView:
         reason=order.reason,
         last_trades=[
             TradeView(trade_id=f.trade_id, price=format_scaled(f.price, SCALE),
-                      quantity=format_scaled(f.quantity, SCALE), ts_ns=f.ts_ns, is_maker=f.is_maker)
+                      quantity=format_scaled(f.quantity, SCALE), ts_ns=f.ts_ns, is_maker=f.is_maker,
+                      fee=None if f.fee is None else format_scaled(f.fee, SCALE))
             for f in new_fills
         ],
         replaces=order.replaces,

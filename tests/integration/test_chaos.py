@@ -57,13 +57,10 @@ def test_every_order_converges_to_the_venue_after_random_faults_and_kill_9(tmp_p
     assert report.ok
 
 
-@pytest.mark.parametrize("venue", [
-    venue if venue != "poloniex" else pytest.param(venue, marks=pytest.mark.xfail(strict=True, reason=(
-        "issue 25 item 1: Poloniex fills learned from the venue's totals (reconcile, REST status) reach the "
-        "strategy without trade records; the adapter fix is in progress, and this test passes once it lands")))
-    for venue in VENUES])
+@pytest.mark.parametrize("venue", VENUES)
 def test_every_fill_reaches_the_strategy_as_trades(tmp_path_factory, venue):
-    """Issue 25, item 1: for every order, the trades the strategy was told of add up to its filled."""
+    """For every order, the trades the strategy was told of add up to its filled: a fill learned
+    from a venue's total (a look-up, a reconcile, a stream gap) comes with its trade records."""
     report = _report(venue, tmp_path_factory)
     assert report.filled_orders >= 1  # the run's fill while the gateway was down at least
     assert report.trades_ok, (len(report.trade_gaps), report.trade_gaps[:10], f"logs: {report.logs}")
