@@ -21,27 +21,27 @@ from __future__ import annotations
 import abc
 import asyncio
 import logging
-import os
 import time
-from collections.abc import Awaitable, Callable, Collection, Hashable, Sequence
-from typing import NamedTuple, TypeVar
+from collections.abc import Awaitable, Callable, Hashable
+from typing import NamedTuple
 
 import msgspec
 
 from gateway._core.fixedpoint import parse_scaled
-from gateway._core.nonce import NonceAllocator
 
 from gateway.metrics import Metrics
-from gateway.net.http import HttpClient, HttpError, Response
-from gateway.net.ratelimit import TokenBucket, retry_after_s
-from gateway.orders.model import SCALE, Order, OrderType, Status, TimeInForce
+from gateway.net.http import HttpClient, HttpError
+from gateway.net.ratelimit import TokenBucket
+from gateway.orders.model import SCALE, Order
 from gateway.orders.tracker import Tracker
 from gateway.venues.config import InstrumentConfig, VenueConfig
 from gateway.venues.errors import VenueError  # re-exported: adapters and callers import it from here
 from gateway.venues.outbound import Outbound
+from gateway.venues.request_steps import RequestSteps
 from gateway.venues.requests import VenueRequest
 from gateway.venues.resolver import UNDECIDED, Resolver
 from gateway.venues.venue_data import VenueData
+from gateway.venues.venue_replies import VenueReplies
 
 __all__ = ["Capabilities", "RESPONSE_HEADERS", "Steps", "VenueAdapter", "VenueError"]
 
@@ -67,14 +67,9 @@ class Steps(NamedTuple):
 
 # the response headers adapters read; the HTTP client keeps no others
 RESPONSE_HEADERS = frozenset({b"set-cookie", b"retry-after", b"etag"})
-# NonceAllocator's units, in nanoseconds (the nonce age metric)
-NONCE_UNIT_NS = {"ns": 1, "us": 1000}
-T = TypeVar("T")
-# tasks an adapter starts and nobody awaits (asyncio keeps only weak references to tasks)
-_background: set[asyncio.Task] = set()
 
 
-class VenueAdapter(abc.ABC):
+class VenueAdapter(RequestSteps, VenueReplies, abc.ABC):
     capabilities: Capabilities = Capabilities()
     # what the adapter keeps on an order (Order.venue_data, None until it needs one): a
     # VenueData (gateway/venues/venue_data.py), journaled by field name
@@ -149,153 +144,6 @@ class VenueAdapter(abc.ABC):
     def check_modify(self, order: Order, price: int | None, quantity: int | None) -> None:
         """What only this venue refuses in a modify (VenueError); called before it is queued."""
 
-    # the order request: its nonce, its signature, its send time
-
-    def open_nonces(self, path: str, unit: str) -> None:
-        """The nonce allocator, on its file (unit "ns" or "us": the venue's); the file keeps the
-        high-water mark across restarts, so a nonce is never given twice."""
-        if not path:
-            raise VenueError("config", f"venue {self.name}: nonce_file is required")
-        os.makedirs(os.path.dirname(path) or ".", mode=0o700, exist_ok=True)
-        self.nonces = NonceAllocator(path, unit)
-        self.nonce_unit_ns = NONCE_UNIT_NS[unit]
-
-    def assign_nonce(self, order: Order) -> int:
-        """A fresh nonce for the order's request, kept where the order is found by it again: its
-        venue data (journaled here, so on disk before the bytes leave: the HTTP client's writes
-        wait for the journal; after a lost reply or a crash the venue is asked by it) and the
-        nonce index the venue's events are matched by."""
-        nonce = self.nonces.next()
-        data = order.venue_data
-        if data is None:  # VenueData.ensure_on, inline: this is on every order's path
-            order.venue_data = self.venue_data_type(nonce=nonce)
-        else:
-            data.nonce = nonce
-        self._by_nonce[nonce] = order
-        self.tracker.note_venue_data(order)
-        return nonce
-
-    def order_by_nonce(self, nonce: int) -> Order | None:
-        """The open order signed with this nonce (assign_nonce), if any."""
-        return self._by_nonce.get(nonce)
-
-    def forget_nonce(self, order: Order) -> None:
-        """The order is done with its nonce (closed, or sent again with a new one)."""
-        if order.venue_data is not None:
-            self._by_nonce.pop(order.venue_data.nonce, None)
-
-    def timed_sign(self, sign: Callable[..., T], *args) -> T:
-        """sign(*args): the venue's signing step for an order request (its signature, and the
-        nonce or timestamp made for it), timed as the sign stage."""
-        t0 = time.perf_counter_ns()
-        signed = sign(*args)
-        self.stages.sign.observe(time.perf_counter_ns() - t0)
-        return signed
-
-    def stamp_sent(self, order: Order) -> None:
-        """The order's request bytes are made, to be written now: the venue's reply and its
-        first word on the order are timed from here (venue_ack, confirmation)."""
-        order.sent_ns = time.perf_counter_ns()
-
-    def observe_tick_to_wire(self, order: Order, queue_wait_ns: int = 0) -> None:
-        """The order's request was handed to the connection: tick-to-wire, from the frame read,
-        less the time it waited in the outbound line for a connection or the rate limit (that
-        is the venue's pace, not the gateway's work: gateway_order_queue_wait_seconds)."""
-        if order.received_ns:
-            now = time.perf_counter_ns()
-            self.stages.tick_to_wire.observe_recent(now - order.received_ns - queue_wait_ns, now)
-
-    def observe_ack(self, order: Order) -> None:
-        """The venue's reply to an order request arrived: time it from the send."""
-        sent = order.sent_ns
-        if sent:
-            self.stages.venue_ack.observe(time.perf_counter_ns() - sent)
-
-    def place_reply(self, order: Order, reply: asyncio.Future):
-        """The reply to a place request, or None when its fate is unknown (the
-        connection broke, or no reply in time): then the resolver asks the venue."""
-        try:
-            response = reply.result()
-        except HttpError as exc:
-            self.metrics.venue_error(self.name, "transport")
-            self.resolver.ask(order, str(exc))
-            return None
-        self.observe_ack(order)
-        return response
-
-    def place_answered(self, order: Order, response: Response, accept: Callable[[bytes], None],
-                       ok: Collection[int] = (200,)) -> None:
-        """The venue answered a place: accept(body) takes a success; an error, or a success
-        whose body cannot be read (accept raised), rejects the order."""
-        if response.status in ok:
-            try:
-                accept(response.body)
-                return
-            except Exception as exc:  # noqa: BLE001 - a body we cannot read is the venue's error
-                self.log.error("unreadable order reply for %s: %s", order.order_id, exc)
-        self.place_refused(order, response, self.error_text(response))
-
-    def place_refused(self, order: Order, response, reason: str) -> None:
-        """The venue answered a place with an error: the order is REJECTED with its reason."""
-        self.reject(order, self.refusal(response, reason))
-
-    def refusal(self, response: Response, reason: str) -> str:
-        """An error reply to an order request, counted; its reason, a rate limit's said as one."""
-        self.metrics.venue_error(self.name, f"http_{response.status}")
-        if response.status == 429:
-            return f"venue rate limit (HTTP 429), retry after {retry_after_s(response.headers):g} s"
-        return reason
-
-    def reject(self, order: Order, reason: str) -> None:
-        """The order is REJECTED, and what waited for its venue id is refused."""
-        self.tracker.apply(order, Status.REJECTED, reason=reason)
-        self.fail_deferred(order, "order was rejected")
-
-    def error_text(self, response: Response) -> str:
-        """An error reply in words, for reasons and logs: the venue's own (error_words), else
-        the HTTP status."""
-        try:
-            words = self.error_words(response)
-        except Exception:  # noqa: BLE001 - a body that is not the venue's error says nothing
-            words = None
-        return words or f"HTTP {response.status}"
-
-    def error_words(self, response: Response) -> str | None:
-        """What the venue's error body says (its message, code, ...), in its own format; None
-        when it says nothing. Raising is the same as None."""
-        return None
-
-    def cancel_reason(self, order: Order, venue_reason: str | None = None) -> str:
-        """Why the order closed CANCELED, in the words strategies see: its replacement, the
-        strategy's cancel, the venue's reason when it gave one, else the terms that canceled
-        the remainder."""
-        if order.status is Status.PENDING_REPLACE and order.replaced_by:
-            return self.replaced_reason(order)
-        if order.status is Status.PENDING_CANCEL:
-            return "canceled by request"
-        if venue_reason:
-            return f"canceled by the venue: {venue_reason}"
-        if order.type is OrderType.MARKET:
-            return "market order remainder canceled"
-        if order.tif is not TimeInForce.GTC:
-            return f"{order.tif.value.upper()} remainder canceled"
-        return "canceled by the venue"
-
-    def replaced_reason(self, order: Order) -> str:
-        """The reason of an order canceled by its replace (order.replaced_by set)."""
-        new = self.tracker.get(order.replaced_by)
-        return f"replaced by {new.client_order_id if new else order.replaced_by}"
-
-    def cancel_reply(self, orders: Sequence[Order], reply: asyncio.Future) -> Response | None:
-        """The reply to a cancel of these orders, or None when its outcome is unknown: then
-        each one's cancel is refused (and the resolver asks about those still open)."""
-        try:
-            return reply.result()
-        except (HttpError, VenueError) as exc:
-            for order in orders:
-                self.cancel_refused(order, f"cancel outcome unknown: {exc}")
-            return None
-
     async def lookup(self, order: Order) -> str:
         """Ask the venue about this one order (by our id, its id or its nonce) and apply what it
         says. Returns FOUND, NOT_FOUND (the venue says it does not know it) or UNDECIDED (it cannot
@@ -309,30 +157,6 @@ class VenueAdapter(abc.ABC):
         self.tracker.cancel_refused(order, reason)
         if not order.is_closed:
             self.resolver.ask(order, f"cancel refused: {reason}")
-
-    def cancel_refused_unless_closed(self, order: Order, reason: str) -> None:
-        """The venue refused a cancel, maybe because the order is closed there already (an order
-        group's other leg it canceled itself, a fill, an expiry): that is the cancel's outcome,
-        not a refusal. The venue is asked about the order (lookup, which applies what it says:
-        CANCELED, or FILLED with its fills); only an order it still shows live gets the cancel
-        refused. One it cannot be asked about now goes to the resolver, which asks until it
-        answers. An order known closed already (the stream or a poll said so) is left as it is."""
-        if order.is_closed:
-            return
-        task = asyncio.ensure_future(self._closed_or_refused(order, reason))
-        _background.add(task)
-        task.add_done_callback(_background.discard)
-
-    async def _closed_or_refused(self, order: Order, reason: str) -> None:
-        try:
-            await self.lookup(order)
-        except Exception as exc:  # noqa: BLE001 - the venue cannot say now: the resolver asks again
-            self.log.warning("order %s: cancel refused (%s); the venue cannot be asked now: %s",
-                             order.order_id, reason, exc)
-            self.resolver.ask(order, f"cancel refused: {reason}")
-            return
-        if not order.is_closed:
-            self.cancel_refused(order, reason)
 
     def not_listed(self, orders: list[Order], listed: set[str]) -> None:
         """After a reconnect or restart: orders we hold open that the venue's open orders do not
