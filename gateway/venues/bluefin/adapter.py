@@ -27,6 +27,7 @@ venue refuses with 401 is sent again, re-signed, after one session renewal.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import time
 from functools import partial
@@ -82,6 +83,7 @@ class BluefinAdapter(VenueAdapter):
         self.http = self.http_client(self.config.rest_url)
         self.auth_http = self._side_client(self.config.auth_url)
         self.api_http = self._side_client(self.config.api_url)
+        self.queries.start()
         if self.config.fetch_exchange_info:
             response = await self.api_http.request("GET", schemas.EXCHANGE_INFO_PATH, b"", JSON)
             if response.status != 200:
@@ -105,6 +107,7 @@ class BluefinAdapter(VenueAdapter):
     async def stop(self) -> None:
         self.session.stop()
         await super().stop()
+        await self.queries.close()
         for client in {self.auth_http, self.api_http} - {self.http, None}:
             await client.close()
 
@@ -121,8 +124,15 @@ class BluefinAdapter(VenueAdapter):
     async def apply_listing(self, orders: list[Order]) -> set[str]:
         return await self.queries.apply_listing(orders)
 
+    def lookup_many(self, orders):
+        return self.queries.lookup_many(orders)
+
     async def lookup(self, order: Order) -> str:
-        return await self.queries.lookup(order)
+        async with contextlib.aclosing(self.queries.lookup_many([order])) as answers:
+            async for _, answer in answers:
+                if isinstance(answer, BaseException):
+                    raise answer
+                return answer
 
     # orders
 
