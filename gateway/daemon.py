@@ -3,7 +3,8 @@ order path (gateway/assembly.py) and the strategy socket on one uvloop loop,
 and stops cleanly.
 
 Shutdown order on SIGTERM / SIGINT: stop accepting strategies, let requests
-already handed to venues finish, close venues, remove the socket.
+already handed to venues finish, close venues, remove the socket; all of it
+within [shutdown] deadline_secs, whatever is still queued or closing then.
 """
 from __future__ import annotations
 
@@ -43,6 +44,12 @@ from gateway.venues.poloniex.adapter import PoloniexAdapter
 from gateway.venues.poloniex.config import PoloniexConfig
 
 log = logging.getLogger("gateway.daemon")
+
+# of the shutdown deadline, what closing the venues, simulators and the rest may take at the end
+# (the drain sends and waits until the deadline less this): this share of it, at most CLOSE_RESERVE_S
+CLOSE_SHARE, CLOSE_RESERVE_S = 0.2, 1.0
+# closing is tried for at least this long, even when the deadline has passed
+CLOSE_FLOOR_S = 0.05
 
 
 def setup_logging(level: str) -> None:
@@ -191,12 +198,15 @@ class Gateway:
                                                                              head=head))
 
     async def drain(self) -> None:
-        """Stop taking requests; send what the venues' lines still hold (up to
-        shutdown.deadline_secs); with shutdown.cancel_open_orders, cancel every open order
-        and wait for the venues to confirm, within the same deadline."""
+        """Stop taking requests; send what the venues' lines still hold; with
+        shutdown.cancel_open_orders, cancel every open order and wait for the venues to confirm.
+        Draining and closing (stop()) end by shutdown.deadline_secs from here, whatever is still
+        queued then: it stays unsent (journaled as acked, so the next start closes it)."""
+        secs = self.config.shutdown.deadline_secs
+        self._deadline = time.monotonic() + secs
+        deadline = self._deadline - min(CLOSE_RESERVE_S, CLOSE_SHARE * secs)  # the rest is stop()'s
         self.parts.gate.drain()
         await self.server.stop_accepting()
-        deadline = time.monotonic() + self.config.shutdown.deadline_secs
         await self._send_queued(deadline)
         if not self.config.shutdown.cancel_open_orders:
             return
@@ -220,10 +230,15 @@ class Gateway:
         try:
             await asyncio.wait_for(asyncio.gather(*lines), max(0.0, deadline - time.monotonic()))
         except asyncio.TimeoutError:
-            left = sum(len(a.outbound) for a in self.venues.values())
-            log.warning("shutdown: %d acked requests not sent by the deadline; the journal has them", left)
+            per_venue = {a.name: len(a.outbound) for a in self.venues.values() if len(a.outbound)}
+            log.warning("shutdown: %d acked requests not sent by the deadline (%s); the journal has them",
+                        sum(per_venue.values()), ", ".join(f"{v} {n}" for v, n in per_venue.items()) or "-")
 
     async def stop(self) -> None:
+        """Close everything, by the shutdown deadline (drain()'s, else deadline_secs from now):
+        a venue, simulator or endpoint that has not closed by then is left, and said so."""
+        deadline = getattr(self, "_deadline", None) or time.monotonic() + self.config.shutdown.deadline_secs
+        deadline = max(deadline, time.monotonic() + CLOSE_FLOOR_S)
         purger = getattr(self, "_purger", None)
         if purger is not None:
             purger.cancel()
@@ -234,15 +249,20 @@ class Gateway:
         await self.server.stop_accepting()
         await self.server.close()
         for adapter in self.venues.values():
+            if len(adapter.resolver):
+                log.warning("shutdown: %d orders on %s still of unknown fate: asked again at the next start",
+                            len(adapter.resolver), adapter.name)
             try:
-                await adapter.stop()
+                if not await _within(adapter.stop(), deadline, f"closing venue {adapter.name}"):
+                    _close_nonces(adapter)
             except Exception:  # noqa: BLE001 - closing the rest matters more
                 log.exception("closing venue %s", adapter.name)
-        for sim in self.sims.values():
-            await sim.stop()
+                _close_nonces(adapter)
+        for name, sim in self.sims.items():
+            await _within(sim.stop(), deadline, f"stopping the simulated venue {name}")
         if self.drop_copy is not None:
-            await self.drop_copy.close()
-        await self.metrics.close()
+            await _within(self.drop_copy.close(), deadline, "closing the drop copy")
+        await _within(self.metrics.close(), deadline, "closing the metrics endpoint")
         if self.tracker.journal is not None:
             self.tracker.journal.close()
         lock = getattr(self, "_lock", None)
@@ -284,6 +304,25 @@ def _last_state(records: list) -> list:
         else:
             halt = r
     return [r for r in switches.values() if r.timeout_ms] + ([halt] if halt is not None and halt.reason else [])
+
+
+async def _within(step, deadline: float, what: str) -> bool:
+    """Await one closing step until the shutdown deadline; False (said in the log) when it was
+    still not done then and is left."""
+    try:
+        await asyncio.wait_for(step, max(deadline - time.monotonic(), CLOSE_FLOOR_S))
+        return True
+    except asyncio.TimeoutError:
+        log.warning("shutdown: %s not done by the deadline; left", what)
+        return False
+
+
+def _close_nonces(adapter) -> None:
+    """A venue that did not close: its nonce mark is put on disk all the same."""
+    nonces = adapter.nonces
+    if nonces is not None and not nonces.closed:
+        nonces.sync()
+        nonces.close()
 
 
 def _resend_cancels(adapter) -> None:

@@ -478,22 +478,33 @@ class BluefinSim(SimServer):
             for o in self.engine.open_orders(account, symbol)])
 
     async def _account_trades(self, request: web.Request) -> web.Response:
-        """The account's trade history (newest first), by symbol and from a start time."""
+        """The account's trade history, as the adapter's schemas assume it pages (the excerpts
+        are silent): by symbol, from startTimeAtMillis (7 days ago unless given) to
+        endTimeAtMillis (now unless given), both inclusive, less than 90 days apart; newest
+        first; `limit` per page (500 unless given, at most 1000), `page` from 1."""
         self.count_request(request)
+        query = request.query
         try:
             account = self._account(request)
-            since_ms = int(request.query.get("startTimeAtMillis", "0"))
-            limit = int(request.query.get("limit", "500"))
+            end_ms = int(query.get("endTimeAtMillis", time.time_ns() // 1_000_000))
+            since_ms = int(query.get("startTimeAtMillis", end_ms - 7 * 86_400_000))
+            limit = int(query.get("limit", schemas.TRADES_DEFAULT_LIMIT))
+            page = int(query.get("page", "1"))
         except ValueError:
-            return self._error("startTimeAtMillis and limit are integers", 400)
+            return self._error("startTimeAtMillis, endTimeAtMillis, limit and page are integers", 400)
         except Refused as exc:
             return self._error(str(exc), exc.status)
+        if not 1 <= limit <= schemas.TRADES_PAGE_LIMIT or page < 1:
+            return self._error(f"limit is 1 to {schemas.TRADES_PAGE_LIMIT} and page 1 or more", 400)
+        if not 0 < end_ms - since_ms < schemas.TRADES_MAX_WINDOW_MS:
+            return self._error("endTimeAtMillis must be after startTimeAtMillis, less than 90 days apart", 400)
         symbol = request.query.get("symbol")
         trades = [(t.ts_ns, self._trade_payload(o, t)) for o in self.engine.orders.values()
                   if o.account == account and (symbol is None or o.product == symbol)
-                  for t in o.trades if t.ts_ns // 1_000_000 >= since_ms]
-        trades.sort(key=lambda pair: -pair[0])
-        return web.json_response([payload for _, payload in trades[:limit]])
+                  for t in o.trades if since_ms <= t.ts_ns // 1_000_000 <= end_ms]
+        trades.sort(key=lambda pair: -pair[0])  # stable: the same order page after page
+        first = (page - 1) * limit
+        return web.json_response([payload for _, payload in trades[first:first + limit]])
 
     # the account stream
 

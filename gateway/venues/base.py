@@ -22,7 +22,7 @@ import abc
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Sequence
 from typing import NamedTuple
 
 import msgspec
@@ -39,7 +39,7 @@ from gateway.venues.errors import VenueError  # re-exported: adapters and caller
 from gateway.venues.outbound import Outbound
 from gateway.venues.request_steps import RequestSteps
 from gateway.venues.requests import VenueRequest
-from gateway.venues.resolver import UNDECIDED, Resolver
+from gateway.venues.resolver import UNDECIDED, Answer, Resolver, lookup_each
 from gateway.venues.venue_data import VenueData
 from gateway.venues.venue_replies import VenueReplies
 
@@ -150,6 +150,15 @@ class VenueAdapter(RequestSteps, VenueReplies, abc.ABC):
         tell); raises when it could not be asked (the resolver asks again later)."""
         return UNDECIDED
 
+    def lookup_many(self, orders: Sequence[Order]) -> AsyncIterator[tuple[Order, Answer]]:
+        """Ask the venue about all these orders (the resolver's round) and apply what it says:
+        yields (order, FOUND | NOT_FOUND | UNDECIDED) as each is known, or (order, exception)
+        for one whose look-up could not be made; raising fails every order not yet answered.
+        By default each is looked up alone (lookup), a few at a time within the look-ups' share
+        of the rate limit; a venue that lists the account's orders answers them all from one
+        listing, applied in slices of the loop (gateway/venues/resolver.py's LoopSlices)."""
+        return lookup_each(self, orders)
+
     def cancel_refused(self, order: Order, reason: str) -> None:
         """The venue refused a cancel or replace (or its outcome is unknown): the order goes back
         and the strategy is told; one we still hold open may have closed or been forgotten at
@@ -160,7 +169,7 @@ class VenueAdapter(RequestSteps, VenueReplies, abc.ABC):
 
     def not_listed(self, orders: list[Order], listed: set[str]) -> None:
         """After a reconnect or restart: orders we hold open that the venue's open orders do not
-        show (by order id in `listed`) are looked up one by one, never left as they were."""
+        show (by order id in `listed`) are asked about (the resolver), never left as they were."""
         for order in orders:
             if order.order_id not in listed and not order.is_closed:
                 self.resolver.ask(order, "not among the venue's open orders")
@@ -192,9 +201,10 @@ class VenueAdapter(RequestSteps, VenueReplies, abc.ABC):
 
     @property
     def connected(self) -> bool:
-        """Up only while it is started, its stream (if any) is up and its session answers:
-        what `gateway status` and gateway_venue_connected report."""
-        if not self._started or not self.session_up:
+        """Up only while it is started, its stream (if any) is up, its session answers and its
+        look-ups are answered (resolver.failing): what `gateway status` and
+        gateway_venue_connected report."""
+        if not self._started or not self.session_up or self.resolver.failing is not None:
             return False
         stream = self.stream
         return stream is None or stream.up.is_set()
@@ -235,7 +245,7 @@ class VenueAdapter(RequestSteps, VenueReplies, abc.ABC):
         """Bring these orders (open as far as the gateway knows) in line with the venue:
         after a restart from the journal and after every stream reconnect. What the venue
         lists of them is applied (apply_listing); each one it does not list, or every one
-        when it cannot list them, is looked up alone, never left as it was."""
+        when it cannot list them, goes to the resolver, never left as it was."""
         if not orders:
             return
         try:

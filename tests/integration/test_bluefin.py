@@ -252,11 +252,11 @@ def test_both_spellings_are_accepted(tmp_path):
             one = await s.wait_status("sp1", "OPEN")
             await s.wait_status("sp2", "OPEN")
             # the seed's spelling, and a hash in capitals behind 0x
-            ad._on_ws(json.dumps({"event": "AccountOrderUpdate", "reason": "OrderCancelled", "payload": {
+            ad.events.on_message(json.dumps({"event": "AccountOrderUpdate", "reason": "OrderCancelled", "payload": {
                 "orderHash": "0x" + one.venue_order_id.upper(), "symbol": SYMBOL,
                 "status": "PARTIALLY_FILLED_CANCELLED"}}).encode())
             assert (await s.wait_status("sp1", "CANCELED")).reason
-            ad._on_ws(json.dumps({"event": "AccountOrderUpdate", "reason": "OrdersForMarketCancelled",
+            ad.events.on_message(json.dumps({"event": "AccountOrderUpdate", "reason": "OrdersForMarketCancelled",
                                   "payload": {"symbol": SYMBOL, "cancellationReason": "UserCancelledAllOnMarket",
                                               "failureToCancelReason": "NO_FAILURE"}}).encode())
             assert (await s.wait_status("sp2", "CANCELED")).reason
@@ -341,7 +341,7 @@ def test_ws_event_before_the_ack_opens_the_order_and_the_late_ack_changes_nothin
 def test_token_expiry_in_the_middle_of_a_burst_loses_no_order(tmp_path):
     async def scenario(gw):
         sim, ad = gw.sims[VENUE], adapter(gw)
-        generation = ad.session_generation
+        generation = ad.session.generation
         async with strategy(gw) as s:
             cids = [f"b{i}" for i in range(24)]
             for wave in range(3):
@@ -357,8 +357,8 @@ def test_token_expiry_in_the_middle_of_a_burst_loses_no_order(tmp_path):
                         for i, cid in enumerate(cids) if i // 8 == wave]
                 assert all(a.ok for a in await asyncio.gather(*acks))
             await settle(s, cids, "OPEN")
-            assert sim.requests_401 >= 2 and sim.refreshes >= 1 and ad.logins >= 2
-            assert ad.session_generation >= generation + 2
+            assert sim.requests_401 >= 2 and sim.refreshes >= 1 and ad.session.logins >= 2
+            assert ad.session.generation >= generation + 2
             assert len(sim.engine.open_orders(ad.account)) == len(cids)
             assert (await s.cancel_all()).ok
             await settle(s, cids, "CANCELED")
@@ -370,7 +370,7 @@ def test_access_token_is_refreshed_before_it_expires(tmp_path):
     async def scenario(gw):
         sim, ad = gw.sims[VENUE], adapter(gw)
         sim.access_token_secs = 1.0
-        await ad.renew_session()
+        await ad.session.renew()
         refreshes = sim.refreshes
         for _ in range(600):  # the refresh, due before the 1 s token expires: waited for, not slept
             if sim.refreshes > refreshes:

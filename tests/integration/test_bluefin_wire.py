@@ -174,7 +174,7 @@ def test_adapter_reads_the_current_envelope_written_as_data(tmp_path):
     async def scenario(gw):
         sim, ad = gw.sims[VENUE], adapter(gw)
         account = ad.account
-        ignored = sum(ad.ignored_events.values())
+        ignored = sum(ad.events.ignored.values())
         async with strategy(gw) as s:
             for cid, price in (("p1", "2980"), ("p2", "2981"), ("p3", "2982"), ("p4", "2983")):
                 await place(s, "buy", "1", price, cid)
@@ -213,9 +213,9 @@ def test_adapter_reads_the_current_envelope_written_as_data(tmp_path):
                 "remainingQuantityE9": "1000000000"}))
             done = await s.wait_status("p4", "CANCELED")
             assert "self-trade" in done.reason
-        assert sum(ad.ignored_events.values()) == ignored + 5
-        assert ad.ignored_events["AccountPositionUpdate"] >= 1
-        assert ad.subscribed >= 1
+        assert sum(ad.events.ignored.values()) == ignored + 5
+        assert ad.events.ignored["AccountPositionUpdate"] >= 1
+        assert ad.events.subscribed >= 1
 
     run(tmp_path, scenario)
 
@@ -241,14 +241,14 @@ def test_standby_is_an_untriggered_order(tmp_path):
 def test_subscription_refused_is_logged_not_taken_for_an_order_event(tmp_path):
     async def scenario(gw):
         sim, ad = gw.sims[VENUE], adapter(gw)
-        before = (ad.subscribed, sum(ad.ignored_events.values()))
+        before = (ad.events.subscribed, sum(ad.events.ignored.values()))
         await _push(sim, ad.account, json.dumps({"success": False, "message": "bad token"}))
         await _push(sim, ad.account, json.dumps({"success": True, "message": "ok"}))
         for _ in range(200):
-            if ad.subscribed > before[0]:
+            if ad.events.subscribed > before[0]:
                 break
             await asyncio.sleep(0.01)
-        assert ad.subscribed == before[0] + 1 and sum(ad.ignored_events.values()) == before[1]
+        assert ad.events.subscribed == before[0] + 1 and sum(ad.events.ignored.values()) == before[1]
 
     run(tmp_path, scenario)
 

@@ -12,9 +12,9 @@ from gateway.ipc.client import GatewayClient
 from tests.integration.harness import CONFIG, run_gateway
 
 
-def start(tmp_path, extra_sim="", shutdown=""):
+def start(tmp_path, extra_sim="", shutdown="", edit=lambda text: text):
     config = CONFIG.format(tmp=tmp_path) + shutdown
-    config = config.replace("market_maker_quantity = \"1\"", "market_maker_quantity = \"1\"\n" + extra_sim)
+    config = edit(config.replace("market_maker_quantity = \"1\"", "market_maker_quantity = \"1\"\n" + extra_sim))
     (tmp_path / "gw.toml").write_text(config)
     proc = subprocess.Popen([sys.executable, "-m", "gateway", "run", "-c", str(tmp_path / "gw.toml")],
                             stderr=subprocess.PIPE, text=True, env=dict(os.environ, GATEWAY_LOG_LEVEL="info"))
@@ -142,3 +142,34 @@ def start_again(tmp_path):
         finally:
             probe.close()
     raise AssertionError("gateway did not start")
+
+
+def test_sigterm_ends_by_the_deadline_with_a_queued_burst_and_orders_of_unknown_fate(tmp_path):
+    """The issue: with thousands of acked requests queued and orders of unknown fate, SIGTERM did
+    not exit for over 2 minutes. Here the venue holds every reply for 20 s behind one connection
+    and the gateway gives up on a reply after 1 s: the burst waits in the line, the orders sent
+    are asked about (and the look-ups time out too). The shutdown deadline is 2 s: the gateway
+    exits by it, saying what it left."""
+    deadline_s = 2
+    proc, sock = start(tmp_path, extra_sim="reply_delay_ms = 20000",
+                       shutdown=f"\n[shutdown]\ndeadline_secs = {deadline_s}\n",
+                       edit=lambda text: text.replace("max_open_orders = 50", "max_open_orders = 1000").replace(
+                           "nonce_file = ", "http_connections = 1\nrequest_timeout_ms = 1000\nnonce_file = "))
+
+    async def burst():
+        async with GatewayClient(sock, strategy="burst", timeout_s=20) as gw:
+            acks = await asyncio.gather(*(gw.place("citrex", "ETH-PERP", "buy", "0.001", "2900",
+                                                   client_order_id=f"b{i}") for i in range(500)))
+            assert all(a.ok for a in acks)
+
+    asyncio.run(burst())
+    wait_line(proc, "asking the venue")  # a reply was lost: the resolver is at work
+    t0 = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(60) == 0
+    elapsed = time.monotonic() - t0
+    log = proc.stderr.read()
+    # the deadline, and what exiting a process takes after it
+    assert elapsed < deadline_s + 1.5, (elapsed, log[-3000:])
+    assert "acked requests not sent by the deadline (citrex " in log, log[-3000:]
+    assert "still of unknown fate" in log, log[-3000:]

@@ -5,17 +5,24 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 from gateway.orders.model import ONE, OrderType, Side, Status, TimeInForce
 from gateway.orders.tracker import Tracker
-from gateway.venues.resolver import FOUND, NOT_FOUND, Resolver
+from gateway.metrics import Metrics
+from gateway.net.ratelimit import TokenBucket
+from gateway.venues.resolver import FOUND, NOT_FOUND, Resolver, lookup_each
 from tests.unit.test_tracker import Listener
 
 
 class Venue:
-    """What the resolver needs of an adapter; lookup answers from a script."""
+    """What the resolver needs of an adapter; lookup answers from a script (asked order by order,
+    as the base's lookup_many does)."""
+    name = "v"
+    limiter = None  # the outbound line's (this object plays it): no rate limit
 
     def __init__(self, tracker, answers):
+        self.metrics = Metrics()
         self.tracker = tracker
         self.answers = answers  # order_id -> list of answers (an Exception is raised)
         self.asked = []
@@ -33,6 +40,9 @@ class Venue:
         if callable(answer):
             return answer(order)
         return answer
+
+    def lookup_many(self, orders):
+        return lookup_each(self, orders)
 
     def take(self, request):
         self.submitted.append((type(request).__name__, request.order.order_id))
@@ -100,5 +110,122 @@ def test_a_lost_cancel_is_sent_again_and_a_replace_that_never_happened_is_undone
         assert venue.submitted[0] == ("Cancel", canceling.order_id)
         assert canceling.status is Status.PENDING_CANCEL and canceling in venue.resolver  # still asked
         await venue.resolver.stop()
+
+    asyncio.run(main())
+
+
+class ListingVenue(Venue):
+    """A venue that answers a round from one listing: lookup_many is called once per round."""
+
+    def __init__(self, tracker, listing):
+        super().__init__(tracker, {})
+        self.listing = listing  # order_id -> answer; a missing order is NOT_FOUND
+        self.calls = []
+        self.fail_after = None  # raise after this many answers (the listing broke off)
+
+    async def lookup_many(self, orders):
+        self.calls.append(len(orders))
+        for n, order in enumerate(orders):
+            if self.fail_after is not None and n >= self.fail_after:
+                raise ConnectionError("listing broke off")
+            answer = self.listing.get(order.order_id, NOT_FOUND)
+            yield order, answer(order) if callable(answer) else answer
+
+
+def test_one_round_asks_about_every_due_order_at_once():
+    async def main():
+        tracker = Tracker(Listener())
+        orders = [new(tracker, f"o{i}") for i in range(1000)]
+
+        def opened(order):
+            tracker.apply(order, Status.OPEN)
+            return FOUND
+
+        venue = ListingVenue(tracker, {o.order_id: opened for o in orders[:900]})
+        for order in orders:
+            venue.resolver.ask(order, "reply lost")
+        await until(lambda: all(o.status is Status.OPEN for o in orders[:900]))
+        assert venue.calls[0] == 1000 and venue.resolver.rounds == 1  # one listing for all of them
+        assert venue.resolver.resolved == 900
+        # the other hundred: NOT_FOUND, believed only after the grace, then closed on a guess
+        assert all(o.status is Status.PENDING_NEW for o in orders[900:])
+        await until(lambda: len(venue.resolver) == 0)
+        assert all(o.status is Status.REJECTED and o.guessed for o in orders[900:])
+        assert len(venue.calls) < 10  # a few rounds through the grace, never one per order
+
+    asyncio.run(main())
+
+
+def test_failing_look_ups_mark_the_venue_failing_until_one_is_answered():
+    async def main():
+        tracker = Tracker(Listener())
+        order = new(tracker, "a")
+        venue = ListingVenue(tracker, {order.order_id: FOUND})
+        venue.fail_after = 0
+        venue.resolver.ask(order, "reply lost")
+        await until(lambda: venue.resolver.failing is not None)
+        assert "listing broke off" in venue.resolver.failing
+        assert venue.metrics.venue_errors[("v", "lookup")] >= 1
+        assert order in venue.resolver and order.status is Status.PENDING_NEW  # nothing guessed
+        venue.fail_after = None
+
+        def opened(o):
+            tracker.apply(o, Status.OPEN)
+            return FOUND
+
+        venue.listing[order.order_id] = opened
+        await until(lambda: venue.resolver.failing is None and len(venue.resolver) == 0)
+        assert order.status is Status.OPEN and venue.resolver.resolved == 1
+
+    asyncio.run(main())
+
+
+def test_a_listing_that_breaks_off_settles_what_it_said_and_asks_again_about_the_rest():
+    async def main():
+        tracker = Tracker(Listener())
+        orders = [new(tracker, f"o{i}") for i in range(10)]
+
+        def opened(order):
+            tracker.apply(order, Status.OPEN)
+            return FOUND
+
+        venue = ListingVenue(tracker, {o.order_id: opened for o in orders})
+        venue.fail_after = 4
+        for order in orders:
+            venue.resolver.ask(order, "reply lost")
+        await until(lambda: venue.resolver.failing is not None)
+        assert [o.status for o in orders[:4]] == [Status.OPEN] * 4
+        assert all(o.status is Status.PENDING_NEW and o in venue.resolver for o in orders[4:])
+        venue.fail_after = None
+        await until(lambda: len(venue.resolver) == 0)
+        assert all(o.status is Status.OPEN for o in orders) and venue.resolver.guessed == 0
+
+    asyncio.run(main())
+
+
+def test_per_order_look_ups_keep_to_their_share_of_the_rate_limit():
+    async def main():
+        tracker = Tracker(Listener())
+        orders = [new(tracker, f"o{i}") for i in range(12)]
+        venue = Venue.__new__(Venue)
+        # the venue allows 20 requests/s (burst 2): look-ups may take half of it
+        venue.limiter = TokenBucket(20, 2)
+        paid = []
+
+        async def pay(weight=1):
+            while not venue.limiter.try_take(weight):
+                await asyncio.sleep(0.001)
+            paid.append(time.monotonic())
+
+        venue.pay = pay
+        Venue.__init__(venue, tracker, {o.order_id: [FOUND] for o in orders})
+        for order in orders:
+            tracker.apply(order, Status.OPEN)
+            venue.resolver.ask(order, "stream gap")
+        await until(lambda: len(venue.resolver) == 0)
+        assert len(paid) == 12  # every look-up paid for its request, from the venue's own bucket
+        span = paid[-1] - paid[0]
+        # 12 look-ups at 10/s (burst 1): 1.1 s at least, where 8 at once went in a moment before
+        assert span >= 1.0, span
 
     asyncio.run(main())

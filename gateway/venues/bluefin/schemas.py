@@ -28,7 +28,8 @@ Our assumption (the excerpts leave it open; the simulator follows it):
 - a stop (STOP_LIMIT / STOP_MARKET) triggers when the last trade price reaches
   triggerPriceE9 (the SDK names the field, not the price it watches), and a
   triggered stop is reported OPEN (or traded) with no event of its own;
-- the subscribe reply's message text, the error body {error, message}.
+- the subscribe reply's message text, the error body {error, message};
+- the trade history's paging (ACCOUNT_TRADES_PATH below).
 """
 from __future__ import annotations
 
@@ -41,9 +42,16 @@ EXCHANGE_INFO_PATH = "/v1/exchange/info"
 ORDERS_PATH = "/api/v1/trade/orders"
 CANCEL_PATH = "/api/v1/trade/orders/cancel"
 OPEN_ORDERS_PATH = "/api/v1/trade/openOrders"
-# the account's trade history (the official API client's AccountDataApi.get_account_trades); its
-# query names (symbol, startTimeAtMillis, limit) are our assumption, as is newest-first order
+# the account's trade history (the official API client's AccountDataApi.get_account_trades), on the
+# api host. Seed 000 and venues.md are silent on its query: what follows is OUR ASSUMPTION (the
+# names are those the official SDK's generated docs give; the simulator serves exactly this):
+# symbol, startTimeAtMillis and endTimeAtMillis (inclusive; end after start, less than 90 days
+# apart), limit (default 500, at most 1000) and page (from 1), trades newest first, a fixed
+# endTimeAtMillis keeps the pages still while they are read, and a page shorter than limit is the last.
 ACCOUNT_TRADES_PATH = "/api/v1/account/trades"
+TRADES_PAGE_LIMIT = 1000
+TRADES_DEFAULT_LIMIT = 500
+TRADES_MAX_WINDOW_MS = 90 * 86_400_000
 AUDIENCE = "api"
 MAX_CANCEL_HASHES = 10
 DATA_STREAMS = ["AccountOrderUpdate", "AccountTradeUpdate"]

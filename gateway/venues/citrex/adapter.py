@@ -1,7 +1,10 @@
-"""Citrex adapter: EIP-712 signed orders over REST, order updates over the WS."""
+"""Citrex adapter: EIP-712 signed orders over REST, order updates over the WS.
+What it asks the venue outside the order path (the account's order list, for
+reconcile and look-ups) is gateway/venues/citrex/queries.py's."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from functools import partial
 
@@ -12,9 +15,9 @@ from gateway.orders.tracker import Tracker
 from gateway.signer import Signer
 from gateway.venues.base import Capabilities, VenueAdapter, VenueError
 from gateway.venues.requests import Place
-from gateway.venues.resolver import FOUND, NOT_FOUND
 from gateway.venues.citrex import schemas
 from gateway.venues.citrex.config import CitrexConfig
+from gateway.venues.citrex.queries import CitrexQueries
 from gateway.venues.credentials import load_signer
 from gateway.venues.citrex.venue_data import CitrexVenueData
 from gateway.venues.citrex.signing import CitrexSigner
@@ -57,6 +60,7 @@ class CitrexAdapter(VenueAdapter):
         self.stream: ReconnectingStream | None = None
         self._cookie: str | None = None
         self._session_lock = asyncio.Lock()
+        self.queries = CitrexQueries(self)
 
     # lifecycle
 
@@ -64,6 +68,7 @@ class CitrexAdapter(VenueAdapter):
         if not self.config.rest_url or not self.config.ws_url:
             raise VenueError("config", f"venue {self.name}: rest_url and ws_url are required")
         self.http = self.http_client(self.config.rest_url)
+        self.queries.start()
         await self._login()
         self.stream = order_stream(self.config.ws_url, self.account, self.config.sub_account_id,
                                    headers=self._ws_headers, on_message=self._on_ws, on_up=self.stream_up)
@@ -83,19 +88,23 @@ class CitrexAdapter(VenueAdapter):
             self._cookie = cookie
             self._auth_headers = JSON + f"Cookie: {schemas.SESSION_COOKIE}={cookie}\r\n".encode()
 
+    async def stop(self) -> None:
+        await super().stop()
+        await self.queries.close()
+
+    # reconcile and look-ups: one listing of the account's orders answers them all
+
     async def apply_listing(self, orders: list[Order]) -> set[str]:
-        # the list holds closed orders too: what it lacks the venue never took (or has forgotten)
-        for order in orders:
-            nonce = CitrexVenueData.read(order).nonce
-            if nonce is not None:
-                self._by_nonce[nonce] = order
-        seen = set()
-        for venue_order in await self._list_orders("/v1/orders"):
-            order = self.tracker.by_venue(self.name, venue_order.id) or self._by_nonce.get(venue_order.nonce)
-            if order is not None and order in orders:
-                seen.add(order.order_id)
-                self._apply_venue_order(venue_order, order)
-        return seen
+        return await self.queries.apply_listing(orders)
+
+    def lookup_many(self, orders):
+        return self.queries.lookup_many(orders)
+
+    async def lookup(self, order: Order) -> str:
+        """The venue's list of the account's orders (open and closed) has it by nonce, or not."""
+        async with contextlib.aclosing(self.queries.lookup_many([order])) as answers:
+            async for _, answer in answers:
+                return answer
 
     async def _ws_headers(self, fresh: bool = False) -> dict[str, str]:
         if fresh or self._cookie is None:
@@ -139,30 +148,6 @@ class CitrexAdapter(VenueAdapter):
         if response is not None:
             self.place_answered(order, response, lambda body: self._apply_venue_order(
                 schemas.order_decoder.decode(body), order, "rest"))
-
-    async def lookup(self, order: Order) -> str:
-        """The venue's list of the account's orders (open and closed) has it by nonce, or not."""
-        venue_orders = await self._list_orders("/v1/orders")
-        nonce = CitrexVenueData.read(order).nonce
-        for venue_order in venue_orders:
-            if (nonce is not None and venue_order.nonce == nonce) or (
-                    order.venue_order_id is not None and venue_order.id == order.venue_order_id):
-                self._apply_venue_order(venue_order, order)
-                return FOUND
-        return NOT_FOUND
-
-    async def _list_orders(self, path: str) -> list[schemas.Order]:
-        query = f"{path}?account={self.account}&subAccountId={self.config.sub_account_id}"
-        response = await self.http.request("GET", query, b"", self._auth_headers)
-        if response.status == 401:
-            await self._login()
-            response = await self.http.request("GET", query, b"", self._auth_headers)
-        if response.status != 200:
-            raise VenueError("venue_error", self.error_text(response))
-        try:
-            return schemas.orders_decoder.decode(response.body)
-        except DECODE_ERRORS as exc:
-            raise VenueError("venue_error", f"unreadable order list: {exc}") from None
 
     def error_words(self, response: Response) -> str | None:
         return schemas.result_decoder.decode(response.body).error
