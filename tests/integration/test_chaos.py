@@ -18,14 +18,7 @@ VENUES = ["citrex", "bsx", "poloniex", "bluefin", "dxtrade"]
 
 # What a venue still gets wrong, found by this run and not fixed here: the problems it causes
 # (anything else fails the test), and why. Once fixed, the test fails until the entry goes.
-KNOWN = {
-    "bluefin": (
-        re.compile(r"^(c\d+-\d+): ((EXPIRED|REJECTED) \((unknown to the venue|not received by the venue) .*\), "
-                   r"the venue says (FILLED|PARTIALLY_FILLED)|filled 0, the venue says [0-9.]+)$"),
-        "Bluefin: an order that filled while the gateway was down is closed on a guess (EXPIRED 'unknown to the "
-        "venue' / REJECTED 'not received by the venue') instead of FILLED: the adapter's `acked` mark is not "
-        "journaled, so after a restart lookup() answers NOT_FOUND without reading the account's trade history"),
-}
+KNOWN: dict[str, tuple[re.Pattern, str]] = {}
 
 _reports: dict[str, object] = {}
 

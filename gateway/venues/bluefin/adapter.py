@@ -211,19 +211,29 @@ class BluefinAdapter(VenueAdapter):
             self.log.warning("order %s: the venue's hash %s is not ours (%s)", order.order_id, ack.orderHash,
                              order.venue_order_id)
             self.tracker.bind_venue_id(order, schemas.norm_hash(ack.orderHash))
-        BluefinVenueData.ensure_on(order).acked = True
+        self.mark_acked(order)
         if order.status not in (Status.PENDING_CANCEL, Status.PENDING_REPLACE):
             self.tracker.apply(order, Status.PENDING_NEW)
         self.run_deferred(order)
 
+    def mark_acked(self, order: Order) -> None:
+        """The venue has the order (it answered the place, or lists it): journaled, so that after
+        a restart a look-up that does not find it among the open orders reads the account's
+        trade history (it may have filled while we were away) instead of taking it as never
+        received."""
+        data = BluefinVenueData.ensure_on(order)
+        if not data.acked:
+            data.acked = True
+            self.tracker.note_venue_data(order)
+
     # cancels
 
-    def _venue_has(self, order: Order) -> bool:
+    def venue_has(self, order: Order) -> bool:
         return order.venue_order_id is not None and (
             BluefinVenueData.read(order).acked or order.status not in (Status.PENDING_NEW, Status.PENDING_CANCEL))
 
     async def cancel(self, order: Order) -> None:
-        if not self._venue_has(order):
+        if not self.venue_has(order):
             self.defer(order, partial(self.cancel, order))
             return
         await self._send_cancel(self.market(order), [order], RESENDS)
@@ -232,7 +242,7 @@ class BluefinAdapter(VenueAdapter):
         """One PUT per market and per 10 hashes; orders the venue has not ACKed wait for it."""
         by_market: dict[str, list[Order]] = {}
         for order in orders:
-            if self._venue_has(order):
+            if self.venue_has(order):
                 by_market.setdefault(self.market(order), []).append(order)
             else:
                 await self.cancel(order)

@@ -32,7 +32,6 @@ from gateway.net.http import HttpClient, HttpError
 from gateway.orders.model import Order, Status
 from gateway.venues.bluefin import schemas
 from gateway.venues.bluefin.parsing import e18_of_e9, fill_of, same_hash
-from gateway.venues.bluefin.venue_data import BluefinVenueData
 from gateway.venues.errors import VenueError
 from gateway.venues.resolver import FOUND, NOT_FOUND, UNDECIDED, Answer, LoopSlices
 from gateway.venues.base import VenueAdapter
@@ -93,7 +92,7 @@ class BluefinQueries:
 
     def _apply_listed(self, payload: schemas.OrderPayload, order: Order) -> None:
         ad = self.adapter
-        BluefinVenueData.ensure_on(order).acked = True
+        ad.mark_acked(order)
         # fills made while away show as the venue's total (no trade records for them)
         ad.events.on_order(payload, order, filled=e18_of_e9(payload.filledQuantityE9))
         ad.run_deferred(order)
@@ -136,7 +135,7 @@ class BluefinQueries:
             for order in group:
                 if order.order_id in answered:
                     continue
-                if not BluefinVenueData.read(order).acked:
+                if not self.adapter.venue_has(order):
                     yield order, NOT_FOUND
                 elif resolver.waited_s(order) < resolver.grace_s:
                     yield order, UNDECIDED
