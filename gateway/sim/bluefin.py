@@ -36,18 +36,8 @@ import msgspec
 from aiohttp import web
 
 from gateway.sim.base import Refused, SimServer, scaled
-from gateway.sim.engine import (
-    EngineError,
-    MatchingEngine,
-    Order,
-    OrderType,
-    Reason,
-    Side,
-    Status,
-    Stp,
-    TimeInForce,
-    Update,
-)
+from gateway.sim.engine import (EngineError, MatchingEngine, Order, OrderType, Reason, Side, Status, Stp,
+                                TimeInForce, Update)
 from gateway.sim.market_maker import MarketMaker
 from gateway.venues.bluefin import schemas
 from gateway.venues.bluefin.signing import (

@@ -37,18 +37,8 @@ from gateway._core.fixedpoint import FixedPointError, format_scaled, parse_scale
 from gateway.eip712 import hash_typed_data
 from gateway.signer import Signer, recover_address
 from gateway.sim.base import Refused, SimServer, scaled
-from gateway.sim.engine import (
-    EngineError,
-    MatchingEngine,
-    Order,
-    OrderType,
-    Reason,
-    Side,
-    Status,
-    Stp,
-    TimeInForce,
-    Update,
-)
+from gateway.sim.engine import (EngineError, MatchingEngine, Order, OrderType, Reason, Side, Status, Stp,
+                                TimeInForce, Update)
 from gateway.sim.market_maker import MarketMaker
 from gateway.venues.bsx import schemas
 from gateway.venues.bsx.signing import domain, order_type, ws_auth_signature

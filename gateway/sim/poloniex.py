@@ -40,19 +40,8 @@ from aiohttp import web
 
 from gateway._core.fixedpoint import FixedPointError, format_scaled
 from gateway.sim.base import Refused, SimServer, scaled
-from gateway.sim.engine import (
-    EngineError,
-    MatchingEngine,
-    Order,
-    OrderType,
-    Reason,
-    Side,
-    Status,
-    Stp,
-    TimeInForce,
-    Trade,
-    Update,
-)
+from gateway.sim.engine import (EngineError, MatchingEngine, Order, OrderType, Reason, Side, Status, Stp,
+                                TimeInForce, Trade, Update)
 from gateway.sim.market_maker import MarketMaker
 from gateway.venues.poloniex import schemas as s
 

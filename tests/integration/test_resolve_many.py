@@ -37,7 +37,7 @@ def sent_and_unknown(gw, n_at_venue: int, n_lost: int):
                                   side=Side.BUY, type=OrderType.LIMIT, tif=TimeInForce.GTC, price=price,
                                   quantity=quantity)
         nonce = adapter.assign_nonce(order)
-        tracker.note_sent(order)
+        tracker.journal_sent(order)
         if i < n_at_venue:
             sim.engine.submit(sim_engine.Order(
                 order_id="", account=adapter.account.lower(), product="1002", side=sim_engine.Side.BUY,
