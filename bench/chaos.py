@@ -217,7 +217,7 @@ class SimProcess:
             self.proc = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "bench.chaos_sim", "-c", str(self.config_path), "--timeout-ms", str(TIMEOUT_MS),
                 self.venue, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=log,
-                env=_env(), cwd=REPO)
+                env=_env(), cwd=REPO, limit=1 << 24)  # a reply is one line: the book of every order
         line = await asyncio.wait_for(self.proc.stdout.readline(), 60)
         if not line:
             raise RuntimeError(f"the {self.venue} simulator did not start:\n{_tail(self.log)}")

@@ -131,41 +131,56 @@ class BluefinQueries:
                     if order.order_id not in answered:
                         yield order, exc
                 continue
-            gone = []
+            gone, unheard = [], []
             for order in group:
                 if order.order_id in answered:
                     continue
+                waited = resolver.waited_s(order) >= resolver.grace_s
                 if not self.adapter.venue_has(order):
-                    yield order, NOT_FOUND
-                elif resolver.waited_s(order) < resolver.grace_s:
+                    # never acknowledged (its reply lost, a restart): the venue may still have
+                    # taken it and filled it at once (it lists open orders only), so once a
+                    # request can no longer be on its way its trades are looked for too
+                    if waited:
+                        unheard.append(order)
+                    else:
+                        yield order, NOT_FOUND
+                elif not waited:
                     yield order, UNDECIDED
                 else:
                     gone.append(order)
-            if gone:
+            if gone or unheard:
                 try:
-                    async for order in self._closed_away(market, gone):
+                    async for order, answer in self._closed_away(market, gone, unheard):
                         answered.add(order.order_id)
-                        yield order, FOUND
+                        yield order, answer
                 except (HttpError, VenueError) as exc:
-                    for order in gone:
+                    for order in gone + unheard:
                         if order.order_id not in answered:
                             yield order, exc
 
-    async def _closed_away(self, market: str, orders: list[Order]) -> AsyncIterator[Order]:
+    async def _closed_away(self, market: str, gone: list[Order],
+                           unheard: list[Order]) -> AsyncIterator[tuple[Order, Answer]]:
+        """One trade history read: orders the venue acknowledged and no longer lists closed there
+        (their trades first); orders it never acknowledged are found by their trades, or not."""
         ad = self.adapter
-        since_ms = min(o.created_ns for o in orders) // 1_000_000 - HISTORY_MARGIN_MS
+        since_ms = min(o.created_ns for o in gone + unheard) // 1_000_000 - HISTORY_MARGIN_MS
         by_hash: dict[str, list[schemas.TradePayload]] = collections.defaultdict(list)
         for trade in await self.trades(market, since_ms):
             by_hash[schemas.norm_hash(trade.orderHash)].append(trade)
         slices = LoopSlices()
-        for order in orders:
+        unheard_ids = {o.order_id for o in unheard}
+        for order in gone + unheard:
             fills = [fill_of(t) for t in by_hash.get(schemas.norm_hash(order.venue_order_id), ())]
+            if not fills and order.order_id in unheard_ids:
+                yield order, NOT_FOUND  # no trade either: the resolver's guess, as before
+                continue
             if fills:
+                ad.mark_acked(order)
                 ad.tracker.apply(order, None, fills)
             if not order.is_closed:
                 ad.tracker.apply(order, Status.CANCELED, reason=CLOSED_AWAY)
             ad.fail_deferred(order, "the order is closed at the venue")
-            yield order
+            yield order, FOUND
             await slices.turn()
 
     # the account's trade history
