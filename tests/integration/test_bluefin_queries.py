@@ -108,3 +108,31 @@ def test_one_listing_answers_every_order_asked_about(tmp_path):
             assert all(o.status.name == "OPEN" for o in orders)
 
     run(tmp_path, scenario)
+
+
+def test_an_order_filled_at_once_whose_reply_was_lost_is_found_by_its_trades(tmp_path):
+    """The place's reply never reaches the gateway and the account stream is held back, so the
+    venue never acknowledged the order as far as the gateway knows; the order crossed and filled
+    at once, so the venue does not list it among the open orders. Once a request can no longer
+    be on its way, its trades are looked for: FILLED with its trade, not closed as never received."""
+    async def scenario(gw):
+        sim, ad = gw.sims[VENUE], gw.venues[VENUE]
+
+        def reply_lost(order, generation, resends, reply):
+            ad.resolver.ask(order, "reply lost")
+
+        ad._on_place_reply = reply_lost
+        sim.faults.hold_events = True
+        async with _Gw().strategy(gw, "alpha") as s:
+            assert (await s.place(VENUE, SYMBOL, "buy", "0.01", "3100", client_order_id="x")).ok
+            order = gw.tracker.by_client("alpha", "x")
+            await until(lambda: order.venue_order_id is not None
+                        and sim.engine.get(order.venue_order_id) is not None)
+            assert sim.engine.get(order.venue_order_id).status.name == "FILLED"
+            sim.faults.held.clear()  # the stream's news of it is lost
+            await until(lambda: order.is_closed)
+            assert order.status.value == "FILLED" and order.filled == E18 // 100 and len(order.fills) == 1
+            assert [f.trade_id for f in order.fills] == [t.trade_id for t in sim.engine.get(order.venue_order_id).trades]
+            sim.faults.hold_events = False
+
+    run(tmp_path, scenario)
