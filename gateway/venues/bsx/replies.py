@@ -52,8 +52,8 @@ class Replies:
             except Exception as exc:  # noqa: BLE001
                 venue.log.error("unreadable batch reply: %s", exc)
         if len(results) != len(ops):
-            venue.metrics.venue_error(venue.name, f"http_{response.status}")
-            error = venue.error_text(response)
+            # counted, and a rate limit said as one (as a single request's refusal is)
+            error = venue.refusal(response, venue.error_text(response))
             for kind, order in ops:
                 if kind == CREATE:
                     venue.tracker.apply(order, Status.REJECTED, reason=error)
