@@ -4,6 +4,7 @@ from tests.contract.suite import VenueContract
 
 class TestCitrex(VenueContract):
     venue = "citrex"
+    closed_order_is_the_cancels_outcome = True
     venue_config = """
 [[venues]]
 kind = "citrex"

@@ -22,4 +22,5 @@ min_quantity = "0.001"
 
 class TestPoloniex(VenueContract):
     venue = "poloniex"
+    closed_order_is_the_cancels_outcome = True
     venue_config = POLONIEX_CONFIG

@@ -207,8 +207,11 @@ class CitrexAdapter(VenueAdapter):
         result = _result(response)
         if response.status == 200 and result.success:
             self.tracker.apply(order, Status.CANCELED, reason=self.cancel_reason(order))
+        elif response.status in (401, 429):
+            self.cancel_refused(order, self.refusal(response, self.error_text(response)))
         else:
-            self.cancel_refused(order, self.error_text(response))
+            # maybe closed at the venue already (a fill): then that is the cancel's outcome
+            self.cancel_refused_unless_closed(order, self.error_text(response))
 
     async def replace(self, old: Order, new: Order, proceed_on_failure: bool) -> None:
         if self.deferred_until_named(old, partial(self.replace, old, new, proceed_on_failure)):

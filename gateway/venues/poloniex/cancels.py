@@ -31,7 +31,12 @@ class PoloniexCancels:
             except Exception:  # noqa: BLE001
                 pass
         if result is None or result.code != s.CODE_OK:
-            adapter.cancel_refused(order, result.message if result else adapter.error_text(response))
+            reason = result.message if result else adapter.error_text(response)
+            if response.status in (401, 429):
+                adapter.cancel_refused(order, adapter.refusal(response, reason))
+            else:
+                # maybe closed at the venue already (a fill): then that is the cancel's outcome
+                adapter.cancel_refused_unless_closed(order, reason)
             return
         self.taken(order, smart, result.state)
 
@@ -49,7 +54,7 @@ class PoloniexCancels:
         for order in orders:
             result = results.get(order.venue_order_id)
             if result is None or result.code != s.CODE_OK:
-                adapter.cancel_refused(order, result.message if result else "the venue did not answer for it")
+                adapter.cancel_refused_unless_closed(order, result.message if result else "the venue did not answer for it")
             else:
                 self.taken(order, smart, result.state)
 
