@@ -45,11 +45,12 @@ class Switches:
 
     def arm(self, strategy: str, timeout_ms: int, now_ns: int) -> None:
         """timeout_ms 0 disarms; any earlier switch of the strategy is replaced."""
-        self._drop(strategy)
+        dropped = self._drop(strategy)
         if timeout_ms:
             self._start(strategy, _Switch(timeout_ms * 1_000_000, now_ns), timeout_ms / 1000)
             log.info("strategy %s armed cancel_all_after %d ms", strategy, timeout_ms)
-        self._journal(strategy, timeout_ms, now_ns)
+        if timeout_ms or dropped:
+            self._journal(strategy, timeout_ms, now_ns)
 
     def disarm(self, strategy: str) -> None:
         if self._drop(strategy):

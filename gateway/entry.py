@@ -14,16 +14,13 @@ import time
 from collections.abc import Callable
 
 from gateway.ipc import frames as f
-from gateway.orders.model import Order, Status
+from gateway.orders.model import CANCEL_PENDING, Order, Status
 from gateway.orders.tracker import DuplicateOrderError, Tracker
 from gateway.risk import RiskLimits
 from gateway.validation import OrderValidator, RequestError
 from gateway.venues.base import VenueAdapter, VenueError
 from gateway.venues.outbound import QueueRefused
 from gateway.venues.requests import Cancel, CancelAll, Group, Modify, Place, Replace
-
-_PENDING = (Status.PENDING_CANCEL, Status.PENDING_REPLACE)
-
 
 class OrderEntry:
     def __init__(self, tracker: Tracker, risk: RiskLimits, venues: dict[str, VenueAdapter]):
@@ -123,7 +120,7 @@ class OrderEntry:
             raise RequestError("unsupported", f"{venue.name} cannot cancel-and-replace")
         if old.is_closed:
             raise RequestError("order_closed", f"order {old.client_order_id} is {old.status.value} already")
-        if old.status in _PENDING:
+        if old.status in CANCEL_PENDING:
             raise RequestError("order_pending", f"order {old.client_order_id} is {old.status.value}")
         new = self.validator.new_order(strategy, venue, req.new_client_order_id, old.symbol, old.side.value,
                                        old.type.value, old.tif.value, req.price, req.quantity, old.post_only,
@@ -185,7 +182,7 @@ class OrderEntry:
         left to it."""
         by_venue: dict[str, list[Order]] = {}
         for order in orders:
-            if order.is_closed or order.status in _PENDING:
+            if order.is_closed or order.status in CANCEL_PENDING:
                 continue
             venue = self.venues[order.venue]
             if venue.outbound.withdraw(order):

@@ -131,7 +131,7 @@ class StrategyConnection(BeforeHello, asyncio.Protocol):
         if payloads:
             # the replies gather while these requests are handled and are written below, in one
             # write, before this callback returns: before any venue's line takes up the orders
-            # (README "Latency": the ack never includes the signature). uvloop queues a write
+            # (README "Latency of the ack": the ack never includes the signature). uvloop queues a write
             # made here to the end of this poll phase; lines run in a later pass.
             replies = self._replies
             replies.gathering = True

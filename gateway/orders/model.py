@@ -32,7 +32,9 @@ class Status(_FastHash):
 
 TERMINAL = frozenset({Status.FILLED, Status.CANCELED, Status.REJECTED, Status.EXPIRED})
 # the gateway's own guess, before the venue has spoken of the order (or of its cancel / replace)
-AWAITING_VENUE = frozenset({Status.PENDING_NEW, Status.PENDING_CANCEL, Status.PENDING_REPLACE})
+# a cancel (or the cancel of a replace) of the order is on its way: another is not sent
+CANCEL_PENDING = frozenset({Status.PENDING_CANCEL, Status.PENDING_REPLACE})
+AWAITING_VENUE = frozenset({Status.PENDING_NEW}) | CANCEL_PENDING
 
 
 class Side(_FastHash):

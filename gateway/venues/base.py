@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Sequence
@@ -148,6 +149,16 @@ class VenueAdapter(RequestSteps, VenueReplies, abc.ABC):
         """Ask the venue about this one order (by our id, its id or its nonce) and apply what it
         says. Returns FOUND, NOT_FOUND (the venue says it does not know it) or UNDECIDED (it cannot
         tell); raises when it could not be asked (the resolver asks again later)."""
+        return UNDECIDED
+
+    async def lookup_from_round(self, order: Order) -> str:
+        """lookup() for a venue that answers look-ups in rounds (its own lookup_many): this
+        order's answer, raising what stopped it from being asked."""
+        async with contextlib.aclosing(self.lookup_many([order])) as answers:
+            async for _, answer in answers:
+                if isinstance(answer, BaseException):
+                    raise answer
+                return answer
         return UNDECIDED
 
     def lookup_many(self, orders: Sequence[Order]) -> AsyncIterator[tuple[Order, Answer]]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import ClassVar, Protocol
 
-from gateway.orders.model import Order, Status
+from gateway.orders.model import CANCEL_PENDING, Order, Status
 from gateway.orders.tracker import Tracker
 
 
@@ -49,12 +49,8 @@ class Venue(Protocol):
     def observe_tick_to_wire(self, order: Order, queue_wait_ns: int = 0) -> None: ...
 
 
-# an order whose cancel (or replace) we still owe it
-_CANCEL_OWED = (Status.PENDING_CANCEL, Status.PENDING_REPLACE)
-
-
 def _refuse_cancel(tracker: Tracker, order: Order, reason: str) -> None:
-    if order.status in _CANCEL_OWED:
+    if order.status in CANCEL_PENDING:
         tracker.cancel_refused(order, reason)  # ours, not the venue's: nothing to ask it
 
 

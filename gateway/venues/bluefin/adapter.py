@@ -27,7 +27,6 @@ venue refuses with 401 is sent again, re-signed, after one session renewal.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import time
 from functools import partial
@@ -35,7 +34,7 @@ from functools import partial
 from gateway._core.fixedpoint import FixedPointError, parse_scaled, rescale
 from gateway.net.http import HttpClient, HttpError, Response
 from gateway.net.ws import ReconnectingStream
-from gateway.orders.model import SCALE, Order, OrderType, Side, Status
+from gateway.orders.model import CANCEL_PENDING, SCALE, Order, OrderType, Side, Status
 from gateway.orders.tracker import Tracker
 from gateway.venues.base import Capabilities, VenueAdapter, VenueError
 from gateway.venues.bluefin import schemas
@@ -128,11 +127,7 @@ class BluefinAdapter(VenueAdapter):
         return self.queries.lookup_many(orders)
 
     async def lookup(self, order: Order) -> str:
-        async with contextlib.aclosing(self.queries.lookup_many([order])) as answers:
-            async for _, answer in answers:
-                if isinstance(answer, BaseException):
-                    raise answer
-                return answer
+        return await self.lookup_from_round(order)
 
     # orders
 
@@ -212,7 +207,7 @@ class BluefinAdapter(VenueAdapter):
                              order.venue_order_id)
             self.tracker.bind_venue_id(order, schemas.norm_hash(ack.orderHash))
         self.mark_acked(order)
-        if order.status not in (Status.PENDING_CANCEL, Status.PENDING_REPLACE):
+        if order.status not in CANCEL_PENDING:
             self.tracker.apply(order, Status.PENDING_NEW)
         self.run_deferred(order)
 

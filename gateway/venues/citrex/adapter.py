@@ -4,7 +4,6 @@ reconcile and look-ups) is gateway/venues/citrex/queries.py's."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from functools import partial
 
@@ -102,9 +101,7 @@ class CitrexAdapter(VenueAdapter):
 
     async def lookup(self, order: Order) -> str:
         """The venue's list of the account's orders (open and closed) has it by nonce, or not."""
-        async with contextlib.aclosing(self.queries.lookup_many([order])) as answers:
-            async for _, answer in answers:
-                return answer
+        return await self.lookup_from_round(order)
 
     async def _ws_headers(self, fresh: bool = False) -> dict[str, str]:
         if fresh or self._cookie is None:

@@ -16,7 +16,7 @@ import logging
 from typing import Protocol
 
 from gateway.net.http import HttpError
-from gateway.orders.model import Fill, Order, OrderType, Status
+from gateway.orders.model import CANCEL_PENDING, Fill, Order, OrderType, Status
 from gateway.orders.tracker import Tracker
 from gateway.venues.dxtrade import schemas
 from gateway.venues.dxtrade.config import DxtradeConfig
@@ -29,7 +29,6 @@ from gateway.venues.errors import VenueError
 # statuses of an order we had seen working before a fill arrives: the fill made the market
 _RESTED = frozenset({Status.OPEN, Status.PARTIALLY_FILLED, Status.TRIGGERED, Status.PENDING_CANCEL,
                      Status.PENDING_REPLACE})
-_PENDING = frozenset({Status.PENDING_CANCEL, Status.PENDING_REPLACE})
 
 
 class EventsVenue(Protocol):
@@ -118,7 +117,7 @@ class OrderEvents:
         # resting on the book (we had seen it working) made the market; one that came with the
         # order's first sighting took it. Timestamps cannot tell: they share a millisecond.
         # A stop's first trade is its trigger firing: it takes.
-        rested = order.status in _RESTED and (order.status not in _PENDING
+        rested = order.status in _RESTED and (order.status not in CANCEL_PENDING
                                               or order.status_before_pending is not Status.UNTRIGGERED)
         fills = [
             Fill(trade_id=e.executionCode, price=e18(e.lastPrice), quantity=e18(e.lastQuantity),
