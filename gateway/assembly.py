@@ -14,6 +14,7 @@ from gateway.metrics import ConfirmationTimer, Metrics
 from gateway.orders.journal import Journal
 from gateway.orders.records import HALT, SWITCH, Record
 from gateway.orders.tracker import OrderListener, Tracker
+from gateway.reference.prices import ReferencePrices
 from gateway.risk import RiskLimits
 from gateway.router import Router
 from gateway.status import status_reply
@@ -31,6 +32,7 @@ class Parts:
     metrics: Metrics
     risk: RiskLimits
     views: ChangeViews  # the latest change's view, shared by the sessions and the drop copy
+    reference: ReferencePrices  # each venue's public prices (gateway/reference/)
 
     @property
     def venues(self) -> dict[str, VenueAdapter]:
@@ -57,6 +59,7 @@ def assemble(risk: RiskLimits, *, closed_ttl_ns: int, max_closed: int = 100_000,
              journal: Journal | None = None) -> Parts:
     metrics = metrics or Metrics()
     views = ChangeViews()
+    reference = risk.reference
     tracker = Tracker(closed_ttl_ns=closed_ttl_ns, max_closed=max_closed, journal=journal)
     entry = OrderEntry(tracker, risk, {})
     sessions = Sessions(tracker, metrics, views, entry.cancel_orders)
@@ -67,5 +70,5 @@ def assemble(risk: RiskLimits, *, closed_ttl_ns: int, max_closed: int = 100_000,
     metrics.source = health
     router = Router(sessions, entry, gate, metrics, lambda req_id: status_reply(req_id, health, metrics))
     # the strategy first: its update leaves before anything else is done with the change
-    tracker.listeners += [sessions, risk, ConfirmationTimer(metrics)]
-    return Parts(tracker, gate, sessions, entry, router, health, metrics, risk, views)
+    tracker.listeners += [sessions, ConfirmationTimer(metrics)]
+    return Parts(tracker, gate, sessions, entry, router, health, metrics, risk, views, reference)

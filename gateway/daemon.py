@@ -28,6 +28,7 @@ from gateway.orders.journal import Journal, replay
 from gateway.orders.model import Status
 from gateway.orders.tracker import Tracker
 from gateway.orders.records import SWITCH
+from gateway.reference.sync import VenueReference
 from gateway.risk import RiskLimits
 from gateway.venues.base import VenueAdapter
 from gateway.venues.requests import Cancel
@@ -91,6 +92,7 @@ class Gateway:
     parts: Parts
     server: StrategyServer
     sims: dict[str, object] = field(default_factory=dict)
+    references: dict[str, VenueReference] = field(default_factory=dict)  # venue -> its reference data
 
     # the parts tests and tools reach for most, named here once
     tracker: Tracker = field(init=False)
@@ -158,10 +160,16 @@ class Gateway:
                     gw.sims[venue.name] = sim
                 adapter = make_adapter(venue, parts)
                 await adapter.start()
+                reference = gw.references[venue.name] = VenueReference(
+                    adapter, parts.reference, refresh_s=venue.instruments_refresh_secs,
+                    poll_s=venue.reference_poll_secs)
+                await reference.load()  # a configured instrument that is not the venue's: no start
                 parts.add_venue(adapter)
                 await adapter.reconcile(tracker.open_orders(venue=venue.name))
                 _resend_cancels(adapter)
                 log.info("venue %s ready (account %s)", venue.name, getattr(adapter, "account", "-"))
+            for reference in gw.references.values():
+                reference.start()
             parts.restore_gateway_state(gateway_state)
             await gw.server.start()
             if config.metrics.enabled:
@@ -248,6 +256,8 @@ class Gateway:
             await asyncio.gather(compaction, return_exceptions=True)
         await self.server.stop_accepting()
         await self.server.close()
+        for reference in self.references.values():
+            await reference.stop()
         for adapter in self.venues.values():
             if len(adapter.resolver):
                 log.warning("shutdown: %d orders on %s still of unknown fate: asked again at the next start",
@@ -382,13 +392,14 @@ def run(config: Config) -> int:
     import uvloop
 
     from gateway.net.http import HttpError
+    from gateway.reference.instruments import InstrumentMismatch
     from gateway.signer import KeyFileError
     from gateway.venues.base import VenueError
 
     setup_logging(config.log_level)
     try:
         uvloop.run(serve(config))
-    except (VenueError, KeyFileError, HttpError, OSError, RuntimeError) as exc:
+    except (VenueError, KeyFileError, HttpError, OSError, RuntimeError, InstrumentMismatch) as exc:
         # a start-up failure the operator must fix: one clear line, no traceback
         print(f"gateway: cannot start: {exc}", file=sys.stderr)
         return 1

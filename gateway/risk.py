@@ -5,6 +5,7 @@ from gateway._core.fixedpoint import format_scaled, parse_scaled
 from gateway.config import RiskConfig
 from gateway.net.ratelimit import TokenBucket
 from gateway.orders.model import SCALE
+from gateway.reference.prices import ReferencePrices
 
 
 class RiskError(ValueError):
@@ -19,16 +20,8 @@ class RiskLimits:
         self.max_rate = config.max_orders_per_sec
         self.band = parse_scaled(config.price_band_pct, SCALE)  # percent, e18
         self._buckets: dict[str, TokenBucket] = {}
-        self.last_trade: dict[tuple[str, str], int] = {}  # (venue, symbol) -> last fill price
-
-    # a tracker listener: the last trade on each market is the price band's reference
-
-    def order_changed(self, order, new_fills: int) -> None:
-        if new_fills:
-            self.last_trade[(order.venue, order.symbol)] = order.fills[-1].price
-
-    def cancel_rejected(self, order, reason: str) -> None:
-        pass
+        # each venue's public prices: the band's reference, and a market order's value
+        self.reference = ReferencePrices()
 
     def check(self, quantity: int, price: int | None, open_orders: int, *, strategy: str = "",
               venue: str = "", symbol: str = "", pending: int = 0) -> None:
@@ -67,12 +60,12 @@ class RiskLimits:
 
     def _check_band(self, price: int | None, venue: str, symbol: str) -> None:
         if price is not None and self.band:
-            ref = self.last_trade.get((venue, symbol))
+            ref = self.reference.price(venue, symbol)
             # |price - ref| / ref > band / 100, in integers
             if ref and abs(price - ref) * 100 * 10**SCALE > self.band * ref:
                 raise RiskError(
                     f"price {format_scaled(price, SCALE)} is more than {format_scaled(self.band, SCALE)}% "
-                    f"from the last trade {format_scaled(ref, SCALE)}"
+                    f"from the reference price {format_scaled(ref, SCALE)}"
                 )
 
     def _check_size(self, quantity: int, price: int | None, venue: str, symbol: str) -> None:
@@ -81,13 +74,13 @@ class RiskLimits:
                 f"quantity {format_scaled(quantity, SCALE)} is over the limit "
                 f"{format_scaled(self.max_quantity, SCALE)}"
             )
-        # a market order is valued at the reference price (the last trade we saw there)
-        ref = price if price is not None else self.last_trade.get((venue, symbol))
+        # a market order is valued at the venue's reference price (its mark, else the mid)
+        ref = price if price is not None else self.reference.price(venue, symbol)
         if ref is not None:
             notional = quantity * ref // 10**SCALE
             if notional > self.max_notional:
                 raise RiskError(
                     f"notional {format_scaled(notional, SCALE)} is over the limit "
                     f"{format_scaled(self.max_notional, SCALE)}"
-                    + ("" if price is not None else " (a market order, valued at the last trade)")
+                    + ("" if price is not None else " (a market order, valued at the reference price)")
                 )

@@ -57,6 +57,14 @@ def amount(field: str, text: str, step: int | None = None) -> int:
     return value
 
 
+def _check_available(venue: VenueAdapter, symbol: str) -> None:
+    """New orders on a symbol the venue halted or delisted (or whose block is still to be read
+    from the venue's list) are refused; cancels never come here."""
+    why = venue.unavailable.get(symbol)
+    if why is not None:
+        raise RequestError("instrument_unavailable", f"{venue.name} {symbol}: {why}")
+
+
 class OrderValidator:
     def __init__(self, risk: RiskLimits, tracker: Tracker):
         self.risk = risk
@@ -70,9 +78,11 @@ class OrderValidator:
         if not CLIENT_ORDER_ID.match(cid):
             raise RequestError("bad_field", "client_order_id must be 1-64 printable ASCII characters")
         steps = venue.steps.get(symbol)
-        if steps is None:
-            raise RequestError("unknown_symbol", f"{venue.name} has no symbol {symbol!r}; "
-                               f"configured: {', '.join(sorted(venue.instruments))}")
+        if steps is None or venue.unavailable:
+            _check_available(venue, symbol)
+            if steps is None:
+                raise RequestError("unknown_symbol", f"{venue.name} has no symbol {symbol!r}; "
+                                   f"configured: {', '.join(sorted(venue.instruments))}")
         tick = steps.tick
         quantity = amount("quantity", quantity_text, steps.lot)
         if quantity < steps.min_quantity:
@@ -115,6 +125,8 @@ class OrderValidator:
     def amendment(self, order: Order, venue: VenueAdapter, price_text: str | None,
                   quantity_text: str | None) -> tuple[int | None, int | None]:
         """A modify's new price and quantity, held to the same steps and limits as a new order."""
+        if venue.unavailable:
+            _check_available(venue, order.symbol)
         steps = venue.steps[order.symbol]
         price = None if price_text is None else amount("price", price_text, steps.tick)
         quantity = None if quantity_text is None else amount("quantity", quantity_text, steps.lot)

@@ -24,11 +24,9 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Sequence
-from typing import NamedTuple
 
 import msgspec
 
-from gateway._core.fixedpoint import parse_scaled
 
 from gateway.metrics import Metrics
 from gateway.net.http import HttpClient, HttpError
@@ -38,6 +36,7 @@ from gateway.orders.tracker import Tracker
 from gateway.venues.config import InstrumentConfig, VenueConfig
 from gateway.venues.errors import VenueError  # re-exported: adapters and callers import it from here
 from gateway.venues.outbound import Outbound
+from gateway.venues.reference_hooks import ReferenceHooks, Steps
 from gateway.venues.request_steps import RequestSteps
 from gateway.venues.requests import VenueRequest
 from gateway.venues.resolver import UNDECIDED, Answer, Resolver, lookup_each
@@ -59,18 +58,11 @@ class Capabilities(msgspec.Struct, frozen=True):
     reduce_only: bool = False
 
 
-class Steps(NamedTuple):
-    """An instrument's tick, lot and minimum quantity, as e18 ints."""
-    tick: int
-    lot: int
-    min_quantity: int
-
-
 # the response headers adapters read; the HTTP client keeps no others
 RESPONSE_HEADERS = frozenset({b"set-cookie", b"retry-after", b"etag"})
 
 
-class VenueAdapter(RequestSteps, VenueReplies, abc.ABC):
+class VenueAdapter(RequestSteps, VenueReplies, ReferenceHooks, abc.ABC):
     capabilities: Capabilities = Capabilities()
     # what the adapter keeps on an order (Order.venue_data, None until it needs one): a
     # VenueData (gateway/venues/venue_data.py), journaled by field name
@@ -90,13 +82,13 @@ class VenueAdapter(RequestSteps, VenueReplies, abc.ABC):
                         queue=config.rate_limit_queue, max_wait_s=config.rate_limit_max_wait_ms / 1000)
             if config.rate_limit_per_s > 0 else None
         )
-        self.instruments: dict[str, InstrumentConfig] = dict(config.instruments)
-        # the config's decimal sizes as e18 ints, parsed once rather than per order
-        self.steps: dict[str, Steps] = {
-            symbol: Steps(parse_scaled(i.tick_size, SCALE), parse_scaled(i.lot_size, SCALE),
-                          parse_scaled(i.min_quantity, SCALE))
-            for symbol, i in config.instruments.items()
-        }
+        self.instruments: dict[str, InstrumentConfig] = {}
+        # the sizes as e18 ints, parsed once rather than per order
+        self.steps: dict[str, Steps] = {}
+        self.apply_instruments(config.instruments)  # until the venue's list is read (gateway/reference/)
+        # symbol -> why new orders on it are refused (instrument_unavailable): halted or delisted
+        # on the venue, or given without its block and the venue's list not read yet
+        self.unavailable: dict[str, str] = {}
         self.log = logging.getLogger(f"gateway.venue.{self.name}")
         self._started = False
         # False while the venue's session does not answer (a venue without a stream says so)
@@ -248,6 +240,7 @@ class VenueAdapter(RequestSteps, VenueReplies, abc.ABC):
             await self.stream.stop()
         if self.http is not None:
             await self.http.close()
+        await self.close_market_data()
         if self.nonces is not None and not self.nonces.closed:
             self.nonces.sync()
             self.nonces.close()

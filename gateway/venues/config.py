@@ -1,6 +1,8 @@
 """Config shared by every venue kind; each venue package subclasses VenueConfig."""
 from __future__ import annotations
 
+from typing import Annotated
+
 import msgspec
 
 
@@ -43,7 +45,14 @@ class SimConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 class VenueConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, tag_field="kind"):
     name: str
+    # the instruments to trade: a block each (checked against the venue's list at start), or
+    # just their unified symbols in `symbols` (the rest read from the venue's list)
     instruments: dict[str, InstrumentConfig] = {}
+    symbols: list[str] = []
+    # the venue's instrument list is read again this often (halts, delistings, tick changes)
+    instruments_refresh_secs: Annotated[float, msgspec.Meta(ge=1)] = 300.0
+    # where the venue has no public price stream, its prices are polled this often
+    reference_poll_secs: Annotated[float, msgspec.Meta(gt=0)] = 1.0
     rest_url: str = ""
     ws_url: str = ""
     request_timeout_ms: int = 5000
@@ -56,6 +65,15 @@ class VenueConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, tag_f
     # accepted requests waiting to be sent; beyond it a request is refused `rate_limited`
     max_queued_requests: int = 10000
     sim: SimConfig | None = None
+
+    def __post_init__(self) -> None:
+        seen: set[str] = set()
+        for symbol in self.symbols:
+            if not symbol or symbol != symbol.strip():
+                raise ValueError(f"symbols: {symbol!r} is not a symbol")
+            if symbol in seen:
+                raise ValueError(f"symbols: {symbol} is given twice")
+            seen.add(symbol)
 
 
 class ApiKeyConfig(VenueConfig, frozen=True, forbid_unknown_fields=True):

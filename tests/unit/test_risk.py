@@ -25,10 +25,10 @@ def test_a_refused_order_does_not_spend_the_rate_token():
         risk.check(ONE, None, 0, strategy="s")
 
 
-def test_market_order_notional_is_valued_at_the_last_trade():
+def test_market_order_notional_is_valued_at_the_reference_price():
     risk = limits(max_order_notional="1000")
     risk.check(5 * ONE, None, 0, venue="v", symbol="X")  # no reference yet: nothing to value it at
-    risk.last_trade[("v", "X")] = 300 * ONE
+    risk.reference.update("v", "X", 299 * ONE, 301 * ONE)  # the mid, 300
     risk.check(3 * ONE, None, 0, venue="v", symbol="X")
     with pytest.raises(RiskError, match=r"notional 1500 is over the limit 1000 \(a market order"):
         risk.check(5 * ONE, None, 0, venue="v", symbol="X")
@@ -36,12 +36,12 @@ def test_market_order_notional_is_valued_at_the_last_trade():
 
 def test_amendment_is_held_to_size_notional_band_and_rate():
     risk = limits(max_order_quantity="100", max_order_notional="1000", price_band_pct="10", max_orders_per_sec=2)
-    risk.last_trade[("v", "X")] = 100 * ONE
+    risk.reference.update("v", "X", 90 * ONE, 110 * ONE, mark=100 * ONE)  # the mark wins over the mid
     with pytest.raises(RiskError, match="quantity"):
         risk.check_amendment(101 * ONE, 100 * ONE, strategy="s", venue="v", symbol="X")
     with pytest.raises(RiskError, match="notional"):
         risk.check_amendment(20 * ONE, 100 * ONE, strategy="s", venue="v", symbol="X")
-    with pytest.raises(RiskError, match="from the last trade"):
+    with pytest.raises(RiskError, match="from the reference price 100"):
         risk.check_amendment(ONE, 200 * ONE, strategy="s", venue="v", symbol="X")
     for _ in range(2):
         risk.check_amendment(ONE, 105 * ONE, strategy="s", venue="v", symbol="X")

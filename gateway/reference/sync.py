@@ -1,0 +1,216 @@
+"""One venue's reference data kept current: its instrument list, checked at start and
+refreshed, and its public prices, followed by the adapter's feed (a WebSocket) or polled.
+
+Nothing here is on the order path: the order path reads `adapter.instruments`,
+`adapter.steps`, `adapter.unavailable` and ReferencePrices, which these tasks replace
+whole, never mutate half-way."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from gateway._core.fixedpoint import format_scaled
+from gateway.reference.instruments import (DELISTED, HALTED, SCALE, TRADING, InstrumentMismatch, Listing,
+                                           from_listing, resolve)
+from gateway.reference.prices import ReferencePrices
+
+log = logging.getLogger("gateway.reference")
+
+# a venue that did not answer the list at start is asked again this often until it does
+RETRY_SECS = 5.0
+# a price feed that failed waits this long before it tries again (then doubles, up to the cap)
+FEED_BACKOFF_SECS = (0.5, 10.0)
+
+
+class ReferenceUnavailable(Exception):
+    """The venue could not be asked (down, timed out, answered garbage): not a mismatch."""
+
+
+class VenueReference:
+    def __init__(self, adapter, prices: ReferencePrices, *, refresh_s: float, poll_s: float):
+        self.adapter = adapter
+        self.venue = adapter.name
+        self.prices = prices
+        self.refresh_s = refresh_s
+        self.poll_s = poll_s
+        self.listings: dict[str, Listing] = {}  # symbol -> the venue's listing, once checked
+        self.venue_list: list[Listing] = []  # everything the venue lists, for `gateway instruments`
+        self.checked_ns: int | None = None  # wall clock of the last good list
+        self.stricter: list[str] = []
+        self.errors = 0  # lists that could not be read or checked
+        self.feed_errors = 0
+        self._tasks: list[asyncio.Task] = []
+
+    # the instrument list
+
+    async def load(self) -> None:
+        """At start: check every configured instrument and fill the symbols given alone.
+        InstrumentMismatch refuses the start; a venue that cannot be asked keeps the config
+        (symbols given alone stay unavailable) and is asked again in the background."""
+        try:
+            listings = await self._fetch()
+        except ReferenceUnavailable as exc:
+            self.errors += 1
+            log.error("venue %s: cannot read its instrument list (%s): starting from the config, "
+                      "asking again every %gs", self.venue, exc, RETRY_SECS)
+            missing = {s: "the venue's instrument list has not been read yet" for s in self._symbols_alone()}
+            self._set(dict(self.adapter.instruments), missing)
+            return
+        self._apply(listings, at_start=True)
+
+    def _symbols_alone(self) -> list[str]:
+        return [s for s in self.adapter.config.symbols if s not in self.adapter.config.instruments]
+
+    async def _fetch(self) -> list[Listing]:
+        try:
+            listings = await self.adapter.list_instruments()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - down, timed out, unparseable: one line, a count
+            self.adapter.metrics.venue_error(self.venue, "instrument_list")
+            raise ReferenceUnavailable(f"{type(exc).__name__}: {exc}") from None
+        if not listings:
+            self.adapter.metrics.venue_error(self.venue, "instrument_list")
+            raise ReferenceUnavailable("the venue listed no instruments")
+        return listings
+
+    def _apply(self, listings: list[Listing], *, at_start: bool) -> None:
+        config = self.adapter.config
+        resolved = resolve(self.venue, dict(config.instruments), list(config.symbols), listings,
+                           getattr(self.adapter, "default_quote", ""))
+        for line in resolved.stricter:
+            if line not in self.stricter:
+                log.info("%s (allowed)", line)
+        self.stricter = resolved.stricter
+        instruments = dict(resolved.instruments)
+        unavailable: dict[str, str] = {}
+        for symbol, listing in resolved.listings.items():
+            if listing.status != TRADING:
+                unavailable[symbol] = f"{self.venue} lists {listing.venue_symbol} as {listing.status}"
+            old = self.listings.get(symbol)
+            if not at_start and old is not None and symbol not in config.instruments:
+                self._log_changes(symbol, old, listing)
+        self.listings = resolved.listings
+        self.venue_list = listings
+        self.checked_ns = time.time_ns()
+        self._set(instruments, unavailable)
+
+    def _log_changes(self, symbol: str, old: Listing, new: Listing) -> None:
+        for field in ("tick", "lot", "min_quantity"):
+            a, b = getattr(old, field), getattr(new, field)
+            if a != b:
+                log.warning("venue %s: %s %s changed on the venue: %s -> %s (applied)", self.venue, symbol,
+                            field, format_scaled(a, SCALE), format_scaled(b, SCALE))
+        if old.status != new.status:
+            log.warning("venue %s: %s is now %s on the venue", self.venue, symbol, new.status)
+
+    def _set(self, instruments, unavailable: dict[str, str]) -> None:
+        self.adapter.apply_instruments(instruments)
+        for symbol, why in unavailable.items():
+            if symbol not in self.adapter.unavailable:
+                log.warning("venue %s: %s: new orders refused (instrument_unavailable): %s", self.venue, symbol, why)
+        self.adapter.unavailable = unavailable
+
+    async def refresh(self) -> None:
+        """Read the list again. After start a mismatch cannot refuse the start: the symbols it
+        concerns are made unavailable, loudly, and the rest goes on. A listed symbol that is
+        gone from the list is delisted."""
+        listings = await self._fetch()
+        config = self.adapter.config
+        present = [x for x in listings]
+        try:
+            self._apply(present, at_start=False)
+            return
+        except InstrumentMismatch as exc:
+            self.errors += 1
+            log.error("%s", exc)
+        # check symbol by symbol, so one bad instrument does not take the others down
+        instruments: dict[str, object] = {}
+        unavailable: dict[str, str] = {}
+        listings_by_symbol: dict[str, Listing] = {}
+        for symbol in [*config.instruments, *self._symbols_alone()]:
+            one = {symbol: config.instruments[symbol]} if symbol in config.instruments else {}
+            try:
+                r = resolve(self.venue, one, [] if one else [symbol], listings,
+                            getattr(self.adapter, "default_quote", ""))
+            except InstrumentMismatch as exc:
+                unavailable[symbol] = str(exc)
+                if symbol in self.adapter.instruments:
+                    instruments[symbol] = self.adapter.instruments[symbol]
+                old = self.listings.get(symbol)
+                if old is not None:
+                    listings_by_symbol[symbol] = old._replace(status=DELISTED)
+                continue
+            instruments.update(r.instruments)
+            listings_by_symbol.update(r.listings)
+            if r.listings[symbol].status != TRADING:
+                unavailable[symbol] = f"{self.venue} lists {r.listings[symbol].venue_symbol} as " \
+                                      f"{r.listings[symbol].status}"
+        self.listings = listings_by_symbol
+        self.venue_list = listings
+        self.checked_ns = time.time_ns()
+        self._set(instruments, unavailable)
+
+    async def _refresh_loop(self) -> None:
+        while True:
+            await asyncio.sleep(RETRY_SECS if self.checked_ns is None else self.refresh_s)
+            try:
+                await self.refresh()
+            except ReferenceUnavailable as exc:
+                self.errors += 1
+                log.warning("venue %s: instrument list not refreshed: %s", self.venue, exc)
+
+    # prices
+
+    async def _poll_loop(self) -> None:
+        backoff = FEED_BACKOFF_SECS[0]
+        while True:
+            listings = dict(self.listings)
+            if not listings:
+                await asyncio.sleep(self.poll_s)
+                continue
+            try:
+                quotes = await self.adapter.fetch_quotes(listings)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - one line and a count, then try again
+                self.feed_errors += 1
+                self.prices.bad_message(self.venue)
+                self.adapter.metrics.venue_error(self.venue, "market_data")
+                log.warning("venue %s: prices not read: %s: %s", self.venue, type(exc).__name__, exc)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, FEED_BACKOFF_SECS[1])
+                continue
+            backoff = FEED_BACKOFF_SECS[0]
+            now = time.monotonic_ns()
+            for symbol, (bid, ask, mark) in quotes.items():
+                self.prices.update(self.venue, symbol, bid, ask, mark, now)
+            await asyncio.sleep(self.poll_s)
+
+    def on_quote(self, symbol: str, bid: int | None, ask: int | None, mark: int | None) -> None:
+        """A streaming feed's price for one of our symbols."""
+        self.prices.update(self.venue, symbol, bid, ask, mark)
+
+    def on_bad_message(self, exc: Exception) -> None:
+        self.feed_errors += 1
+        self.prices.bad_message(self.venue)
+        self.adapter.metrics.venue_error(self.venue, "market_data")
+        log.warning("venue %s: unreadable price message dropped: %s", self.venue, exc)
+
+    # lifecycle
+
+    def start(self) -> None:
+        self._tasks.append(asyncio.ensure_future(self._refresh_loop()))
+        feed = self.adapter.price_feed(self)
+        self._tasks.append(asyncio.ensure_future(feed if feed is not None else self._poll_loop()))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            try:
+                await task
+            except (asyncio.CancelledError, Exception):  # noqa: BLE001 - stopping
+                pass
+        self._tasks.clear()
