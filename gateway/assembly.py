@@ -15,6 +15,7 @@ from gateway.orders.journal import Journal
 from gateway.orders.records import HALT, SWITCH, Record
 from gateway.orders.tracker import OrderListener, Tracker
 from gateway.reference.prices import ReferencePrices
+from gateway.reference.views import instruments_reply
 from gateway.risk import RiskLimits
 from gateway.router import Router
 from gateway.status import status_reply
@@ -67,8 +68,10 @@ def assemble(risk: RiskLimits, *, closed_ttl_ns: int, max_closed: int = 100_000,
     entry.modify_rejected = sessions.modify_rejected
     gate = AdmissionGate(journal)
     health = GatewayHealth(tracker, sessions, gate, entry.venues)
+    health.reference = reference
     metrics.source = health
-    router = Router(sessions, entry, gate, metrics, lambda req_id: status_reply(req_id, health, metrics))
+    router = Router(sessions, entry, gate, metrics, lambda req_id: status_reply(req_id, health, metrics),
+                    lambda req_id, venue: instruments_reply(req_id, health, venue))
     # the strategy first: its update leaves before anything else is done with the change
     tracker.listeners += [sessions, ConfirmationTimer(metrics)]
     return Parts(tracker, gate, sessions, entry, router, health, metrics, risk, views, reference)

@@ -6,6 +6,7 @@ import asyncio
 import sys
 
 from gateway import __version__
+from gateway.cli_order import full_json as status_json  # its old name, kept for callers
 
 
 def _config(args):
@@ -75,25 +76,11 @@ def _cmd_order(args: argparse.Namespace) -> int:
     return cli_order.run(args, args.socket or _config(args).server.socket_path)
 
 
-def status_json(st) -> dict:
-    """The status reply with every field, every time (null where unknown, 0 and [] as they
-    are): the wire frame leaves out its defaults, a JSON reader should not have to know them."""
-    import msgspec
 
-    def full(value):
-        if isinstance(value, msgspec.Struct):
-            out = {}
-            tag_field = type(value).__struct_config__.tag_field
-            if tag_field is not None:
-                out[tag_field] = type(value).__struct_config__.tag
-            for name in value.__struct_fields__:
-                out[name] = full(getattr(value, name))
-            return out
-        if isinstance(value, list):
-            return [full(v) for v in value]
-        return value
+def _cmd_instruments(args: argparse.Namespace) -> int:
+    from gateway import cli_reference
 
-    return full(st)
+    return cli_reference.run(args, args.socket or _config(args).server.socket_path)
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
@@ -284,6 +271,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--socket", help="socket path (overrides the config)")
     p.add_argument("--json", action="store_true", help="the status reply as one JSON object")
     p.set_defaults(func=_cmd_status)
+
+    from gateway import cli_reference
+
+    cli_reference.add_parser(sub, with_config)
+    sub.choices["instruments"].set_defaults(func=_cmd_instruments)
 
     p = sub.add_parser("selfcheck", help="check the compiled core against its reference implementations")
     p.set_defaults(func=_cmd_selfcheck)

@@ -382,6 +382,27 @@ ACTIONS = {
 }
 
 
+def full_json(st) -> dict:
+    """A reply with every field, every time (null where unknown, 0 and [] as they
+    are): the wire frame leaves out its defaults, a JSON reader should not have to know them."""
+    import msgspec
+
+    def full(value):
+        if isinstance(value, msgspec.Struct):
+            out = {}
+            tag_field = type(value).__struct_config__.tag_field
+            if tag_field is not None:
+                out[tag_field] = type(value).__struct_config__.tag
+            for name in value.__struct_fields__:
+                out[name] = full(getattr(value, name))
+            return out
+        if isinstance(value, list):
+            return [full(v) for v in value]
+        return value
+
+    return full(st)
+
+
 def run(args: argparse.Namespace, socket_path: str) -> int:
     from gateway.ipc.client import GatewayClient, GatewayError
 

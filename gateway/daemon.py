@@ -92,7 +92,7 @@ class Gateway:
     parts: Parts
     server: StrategyServer
     sims: dict[str, object] = field(default_factory=dict)
-    references: dict[str, VenueReference] = field(default_factory=dict)  # venue -> its reference data
+    references: dict[str, VenueReference] = field(init=False)  # venue -> its reference data
 
     # the parts tests and tools reach for most, named here once
     tracker: Tracker = field(init=False)
@@ -101,6 +101,7 @@ class Gateway:
 
     def __post_init__(self) -> None:
         self.tracker, self.venues, self.metrics = self.parts.tracker, self.parts.venues, self.parts.metrics
+        self.references = self.parts.health.references
 
     @property
     def drop_copy(self):

@@ -18,6 +18,9 @@ class GatewayHealth:
         self.gate = gate
         self.venues = venues
         self.drop_copy = None  # gateway.dropcopy.publisher.DropCopy, when [drop_copy] is set
+        self.reference = None  # gateway.reference.prices.ReferencePrices (the risk's)
+        # venue -> gateway.reference.sync.VenueReference, as the daemon starts each venue
+        self.references: dict = {}
         self.started_ns = time.time_ns()
 
     @property

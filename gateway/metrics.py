@@ -245,6 +245,35 @@ class _Collector:
         fam.add_metric([], m.started)
         yield fam
         yield from _drop_copy_families(source)
+        yield from _reference_families(source)
+
+
+def _reference_families(source):
+    """Each venue's public prices (gateway/reference/): the reference price risk checks
+    against, and how old it is; which symbols take no new orders."""
+    reference = getattr(source, "reference", None)
+    if reference is None:
+        return
+    price = GaugeMetricFamily("gateway_reference_price", "The venue's public price of a symbol, by kind "
+                              "(bid, ask, mark where the venue publishes one).", labels=["venue", "symbol", "kind"])
+    age = GaugeMetricFamily("gateway_reference_age_seconds", "Time since the symbol's price was received.",
+                            labels=["venue", "symbol"])
+    now = time.monotonic_ns()
+    for (venue, symbol), quote in reference.items():
+        for kind, value in (("bid", quote.bid), ("ask", quote.ask), ("mark", quote.mark)):
+            if value is not None:
+                price.add_metric([venue, symbol, kind], value / 1e18)  # a metric, not money
+        age.add_metric([venue, symbol], (now - quote.received_ns) / 1e9)
+    yield price
+    yield age
+    unavailable = GaugeMetricFamily("gateway_instrument_unavailable",
+                                    "1 for a symbol whose new orders are refused instrument_unavailable "
+                                    "(halted or delisted on the venue, or its list not read yet).",
+                                    labels=["venue", "symbol"])
+    for adapter in source.venue_list():
+        for symbol in sorted(adapter.instruments.keys() | adapter.unavailable.keys()):
+            unavailable.add_metric([adapter.name, symbol], 1 if symbol in adapter.unavailable else 0)
+    yield unavailable
 
 
 def _drop_copy_families(source):

@@ -24,13 +24,16 @@ log = logging.getLogger("gateway.router")
 
 __all__ = ["RequestError", "Router"]
 
+# what a connection may ask before it says hello (the CLI's read-only views)
+_BEFORE_HELLO = (f.Hello, f.StatusRequest, f.InstrumentsRequest)
 # what the admission gate is asked about (cancels, queries and pings never are)
 _NEW_WORK = (f.Place, f.PlaceGroup, f.Replace, f.Modify)
 
 
 class Router:
     def __init__(self, sessions: Sessions, entry: OrderEntry, gate: AdmissionGate, metrics: Metrics,
-                 status: Callable[[int], f.StatusReply]):
+                 status: Callable[[int], f.StatusReply],
+                 instruments: Callable[[int, str | None], f.InstrumentsReply]):
         self._sessions = sessions
         self._gate = gate
         self._metrics = metrics
@@ -47,6 +50,7 @@ class Router:
             f.Subscribe: lambda link, req, *_: sessions.subscribe(link, req),
             f.Ping: lambda link, req, *_: f.Pong(req_id=req.req_id, ts_ns=time.time_ns()),
             f.StatusRequest: lambda link, req, *_: status(req.req_id),
+            f.InstrumentsRequest: lambda link, req, *_: instruments(req.req_id, req.venue),
             f.CancelAllAfter: lambda link, req, t_in, _: sessions.cancel_all_after(link, req, t_in),
         }
 
@@ -54,7 +58,7 @@ class Router:
         """One request, handled to its reply without waiting (None: the handler sent it)."""
         code = None
         try:
-            if link.strategy is None and not isinstance(request, (f.Hello, f.StatusRequest)):
+            if link.strategy is None and not isinstance(request, _BEFORE_HELLO):
                 raise RequestError("hello_required", "send hello before any other request")
             if isinstance(request, _NEW_WORK):
                 self._gate.check_new_work()

@@ -7,6 +7,7 @@ import time
 from gateway.health import GatewayHealth
 from gateway.ipc import frames as f
 from gateway.metrics import Metrics
+from gateway.reference.views import price_status
 
 
 def status_reply(req_id: int, health: GatewayHealth, metrics: Metrics) -> f.StatusReply:
@@ -29,6 +30,7 @@ def status_reply(req_id: int, health: GatewayHealth, metrics: Metrics) -> f.Stat
             queued=len(adapter.outbound),
             queue_wait_p50_us=waits[1] / 1e3 if waits else None,
             queue_wait_p99_us=waits[2] / 1e3 if waits else None,
+            prices=price_status(adapter, health.reference) if health.reference is not None else [],
         ))
     dc = health.drop_copy
     drop_copy = None if dc is None else f.DropCopyStatus(

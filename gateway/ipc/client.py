@@ -225,6 +225,13 @@ class GatewayClient:
         """Venues, their connection state, open orders, last minute's tick-to-wire (no hello needed)."""
         return await self._request(f.StatusRequest(req_id=0))
 
+    async def instruments(self, venue: str | None = None) -> f.InstrumentsReply:
+        """What each venue lists and how the configured symbols map to it (allowed before hello)."""
+        reply = await self._request(f.InstrumentsRequest(req_id=0, venue=venue))
+        if isinstance(reply, f.Ack):
+            raise GatewayError(reply.error.code, reply.error.message)
+        return reply
+
     async def ping(self) -> int:
         """Round trip in nanoseconds."""
         t0 = time.perf_counter_ns()

@@ -126,6 +126,13 @@ class StatusRequest(_Frame, tag="status"):
     req_id: int
 
 
+class InstrumentsRequest(_Frame, tag="instruments"):
+    """What each venue lists and how the configured symbols map to it (`gateway instruments`);
+    allowed before hello. venue: only that one."""
+    req_id: int
+    venue: str | None = None
+
+
 class CancelAllAfter(_Frame, tag="cancel_all_after"):
     """Dead man's switch: unless this strategy sends another request within timeout_ms,
     every open order of it is canceled (and it gets `cancel_all_after_fired`). Any later
@@ -135,7 +142,7 @@ class CancelAllAfter(_Frame, tag="cancel_all_after"):
 
 
 Request = Union[Hello, Place, PlaceGroup, Cancel, CancelAll, Replace, Modify, Orders, Subscribe, Ping, StatusRequest,
-                CancelAllAfter]
+                CancelAllAfter, InstrumentsRequest]
 
 
 # replies and events (gateway -> strategy)
@@ -220,6 +227,16 @@ class Pong(_Reply, tag="pong"):
     ts_ns: int
 
 
+class PriceStatus(msgspec.Struct, omit_defaults=True):
+    """A symbol's reference data: the venue's public prices (decimal strings) and their age."""
+    symbol: str
+    bid: str | None = None
+    ask: str | None = None
+    mark: str | None = None
+    age_s: float | None = None  # since the gateway received it; None: no price yet
+    unavailable: str | None = None  # why new orders on it are refused (instrument_unavailable)
+
+
 class VenueStatus(msgspec.Struct, omit_defaults=True):
     name: str
     kind: str
@@ -233,6 +250,7 @@ class VenueStatus(msgspec.Struct, omit_defaults=True):
     # time from accepted to handed to the adapter (the line and the rate limiter), last minute
     queue_wait_p50_us: float | None = None
     queue_wait_p99_us: float | None = None
+    prices: list[PriceStatus] = []  # each configured symbol's reference data
 
 
 class SwitchStatus(msgspec.Struct):
@@ -264,6 +282,41 @@ class StatusReply(_Reply, tag="status"):
     halted: str | None = None  # fleet control's reason, while new orders are refused
 
 
+class InstrumentView(msgspec.Struct, omit_defaults=True):
+    """One instrument as the venue lists it, and what we trade it as. Sizes are decimal strings."""
+    venue_symbol: str
+    product_id: str
+    tick_size: str
+    lot_size: str
+    min_quantity: str
+    status: str  # trading, halted, delisted
+    symbol: str | None = None  # ours; None: a venue instrument we do not trade
+    # where the config differs from the venue ("tick_size: config 0.2, venue 0.1 (stricter)")
+    differences: list[str] = []
+    from_venue: bool = False  # given as a symbol alone: its id and sizes are the venue's
+    unavailable: str | None = None
+    bid: str | None = None
+    ask: str | None = None
+    mark: str | None = None
+    age_s: float | None = None
+
+
+class VenueInstruments(msgspec.Struct, omit_defaults=True):
+    venue: str
+    kind: str
+    listed: int = 0  # instruments the venue lists
+    list_age_s: float | None = None  # since the list was last read; None: never read
+    errors: int = 0  # lists that could not be read or checked
+    instruments: list[InstrumentView] = []  # ours first, in the config's order, then the rest
+    # our symbols the venue's list has not confirmed (not read yet, or no longer listed)
+    unchecked: list[str] = []
+
+
+class InstrumentsReply(_Reply, tag="instruments"):
+    req_id: int
+    venues: list[VenueInstruments]
+
+
 class CancelAllAfterFired(_Reply, tag="cancel_all_after_fired"):
     """The strategy's dead man's switch fired: no request came within timeout_ms, so every
     open order of it was canceled (order_ids; their outcomes follow as order updates). The
@@ -279,7 +332,7 @@ class ProtocolError(_Reply, tag="error"):
 
 
 Reply = Union[Ack, OrderUpdate, CancelReject, ModifyReject, OrdersReply, Pong, StatusReply, CancelAllAfterFired,
-              ProtocolError]
+              ProtocolError, InstrumentsReply]
 
 request_decoder = msgspec.msgpack.Decoder(Request)
 reply_decoder = msgspec.msgpack.Decoder(Reply)

@@ -11,8 +11,7 @@ import logging
 import time
 
 from gateway._core.fixedpoint import format_scaled
-from gateway.reference.instruments import (DELISTED, HALTED, SCALE, TRADING, InstrumentMismatch, Listing,
-                                           from_listing, resolve)
+from gateway.reference.instruments import DELISTED, SCALE, TRADING, InstrumentMismatch, Listing, resolve
 from gateway.reference.prices import ReferencePrices
 
 log = logging.getLogger("gateway.reference")
@@ -118,9 +117,8 @@ class VenueReference:
         gone from the list is delisted."""
         listings = await self._fetch()
         config = self.adapter.config
-        present = [x for x in listings]
         try:
-            self._apply(present, at_start=False)
+            self._apply(listings, at_start=False)
             return
         except InstrumentMismatch as exc:
             self.errors += 1
