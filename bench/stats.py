@@ -6,6 +6,11 @@ from __future__ import annotations
 QUANTILES = (("p50", 0.50), ("p90", 0.90), ("p99", 0.99), ("p999", 0.999))
 
 
+def nearest_rank(s: list[int] | list[float], q: float) -> float:
+    """The nearest-rank q-quantile (0 < q <= 1) of sorted, non-empty samples."""
+    return s[min(len(s) - 1, max(0, int(q * len(s) + 0.5) - 1))]
+
+
 def percentiles_us(samples_ns: list[int] | list[float]) -> dict[str, float]:
     """Nearest-rank percentiles in microseconds; n = 0 gives an empty dict with n."""
     s = sorted(samples_ns)
@@ -13,7 +18,7 @@ def percentiles_us(samples_ns: list[int] | list[float]) -> dict[str, float]:
     if not s:
         return out
     for name, q in QUANTILES:
-        out[name] = s[min(len(s) - 1, max(0, int(q * len(s) + 0.5) - 1))] / 1e3
+        out[name] = nearest_rank(s, q) / 1e3
     out["mean"] = sum(s) / len(s) / 1e3
     out["max"] = s[-1] / 1e3
     return out

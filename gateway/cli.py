@@ -121,6 +121,14 @@ def _cmd_status(args: argparse.Namespace) -> int:
         print(fmt.format(v.name, v.kind, "connected" if v.connected else "DOWN", v.open_orders, v.reconnects,
                          v.queued, v.orders_last_minute, dur(v.tick_to_wire_p50_us), dur(v.tick_to_wire_p99_us),
                          dur(v.queue_wait_p50_us), dur(v.queue_wait_p99_us)))
+    for v in st.venues:
+        for pr in v.prices:
+            where = f"{v.name} {pr.symbol}:"
+            if pr.age_s is None:
+                print(f"{where:<24} no reference price yet" + (f"; UNAVAILABLE: {pr.unavailable}" if pr.unavailable else ""))
+                continue
+            print(f"{where:<24} bid {pr.bid or '-'}  ask {pr.ask or '-'}  mark {pr.mark or '-'}  ({pr.age_s:.1f} s old)"
+                  + (f"; UNAVAILABLE: {pr.unavailable}" if pr.unavailable else ""))
     for sw in st.switches:
         print(f"cancel_all_after armed for {sw.strategy}: {sw.timeout_ms} ms, fires in {sw.fires_in_ms} ms "
               "without a request")

@@ -47,6 +47,7 @@ class VenueReference:
         """At start: check every configured instrument and fill the symbols given alone.
         InstrumentMismatch refuses the start; a venue that cannot be asked keeps the config
         (symbols given alone stay unavailable) and is asked again in the background."""
+        t0 = time.perf_counter()
         try:
             listings = await self._fetch()
         except ReferenceUnavailable as exc:
@@ -57,6 +58,8 @@ class VenueReference:
             self._set(dict(self.adapter.instruments), missing)
             return
         self._apply(listings, at_start=True)
+        log.info("venue %s: %d instruments listed, %d traded, checked in %.1f ms", self.venue, len(listings),
+                 len(self.listings), (time.perf_counter() - t0) * 1e3)
 
     def _symbols_alone(self) -> list[str]:
         return [s for s in self.adapter.config.symbols if s not in self.adapter.config.instruments]
