@@ -226,20 +226,38 @@ class Trade(msgspec.Struct):
     accountType: str = "SPOT"
 
 
+# public market data (reference.py)
+
+NORMAL = "NORMAL"  # a market's state when it trades; any other (POST_ONLY, PAUSE, ...) is a halt for us
+
+
 class SymbolTradeLimit(msgspec.Struct):
-    priceScale: int = 0
-    quantityScale: int = 0
-    amountScale: int = 0
-    minQuantity: str = "0"
-    minAmount: str = "0"
+    """A market's sizes: decimals of price and quantity, the least quantity. None where the
+    venue left one out: that market cannot be checked, so it is not taken (never guessed as 0)."""
+    priceScale: int | None = None
+    quantityScale: int | None = None
+    amountScale: int | None = None
+    minQuantity: str | None = None
+    minAmount: str | None = None
 
 
 class Market(msgspec.Struct):
+    """One entry of GET /markets."""
     symbol: str
     baseCurrencyName: str = ""
     quoteCurrencyName: str = ""
-    state: str = "NORMAL"
+    displayName: str = ""
+    state: str = ""
     symbolTradeLimit: SymbolTradeLimit | None = None
+
+
+class Ticker24h(msgspec.Struct):
+    """GET /markets/{symbol}/ticker24h (ccxt's fetch_ticker; GET /markets/ticker24h lists them):
+    the best bid and ask, and the venue's markPrice. "0" or "" where the book has no side."""
+    symbol: str
+    bid: str = ""
+    ask: str = ""
+    markPrice: str = ""
 
 
 # the private WebSocket
@@ -296,6 +314,7 @@ smart_order_decoder = msgspec.json.Decoder(SmartOrder)
 smart_orders_decoder = msgspec.json.Decoder(list[SmartOrder])
 trades_decoder = msgspec.json.Decoder(list[Trade])
 markets_decoder = msgspec.json.Decoder(list[Market])
+ticker_decoder = msgspec.json.Decoder(Ticker24h)
 ws_decoder = msgspec.json.Decoder(WsMessage)
 order_events_decoder = msgspec.json.Decoder(list[OrderEvent])
 auth_decoder = msgspec.json.Decoder(AuthData)
