@@ -59,9 +59,9 @@ def find_for_symbol(venue: str, symbol: str, listings: list[Listing], default_qu
     if len(exact) == 1:
         return exact[0]
     candidates = [x for x in listings if names(symbol, x)]
-    if len(candidates) > 1 and default_quote:
-        preferred = [x for x in candidates if x.quote == default_quote.upper()]
-        candidates = preferred or candidates
+    if default_quote and unified_parts(symbol)[1] is None:
+        # the default quote's market only: with it delisted, ETH-PERP must not fall to ETH_BTC
+        candidates = [x for x in candidates if x.quote == default_quote.upper()]
     if len(candidates) == 1:
         return candidates[0]
     if not candidates:
