@@ -82,6 +82,7 @@ def test_ccxt_load_markets_and_fetch_ticker_agree_with_what_the_adapter_reads(tm
     async def scenario(gw):
         sim, adapter = gw.sims[V], gw.venues[V]
         sim.halt("SOL_USDT", "POST_ONLY")
+        private = sim.requests
         ours = {x.product_id: x for x in await adapter.list_instruments()}
         async with ccxt_client(sim) as ex:
             markets = await ex.load_markets()
@@ -108,7 +109,7 @@ def test_ccxt_load_markets_and_fetch_ticker_agree_with_what_the_adapter_reads(tm
             empty = await ex.fetch_ticker("SOL/USDT")
             assert not empty["bid"] and not empty["ask"]
             assert (await adapter.fetch_quotes({"SOL": sol}))["SOL"] == (None, None, None)
-        assert sim.requests == 0  # all of it public
+        assert sim.requests == private  # all of it public
 
     run(tmp_path, blocks(), scenario)
 
@@ -260,19 +261,21 @@ def test_an_unreadable_or_empty_market_list_is_a_line_and_a_count_and_changes_no
     run(tmp_path, blocks(), scenario)
 
 
-def test_a_market_without_readable_sizes_is_left_out_not_guessed(tmp_path):
-    async def scenario(gw):
-        from gateway.venues.poloniex import schemas as s
-        from gateway.venues.poloniex.reference import listing_of
+def test_a_market_without_readable_sizes_is_left_out_not_guessed():
+    from gateway.venues.poloniex import schemas as s
+    from gateway.venues.poloniex.reference import listing_of
 
-        market = s.markets_decoder.decode(
-            b'[{"symbol":"X_USDT","baseCurrencyName":"X","quoteCurrencyName":"USDT","state":"NORMAL",'
-            b'"symbolTradeLimit":{"priceScale":2,"minQuantity":"1"}},'
-            b'{"symbol":"Y_USDT","state":"NORMAL","symbolTradeLimit":{"priceScale":2,"quantityScale":99,'
-            b'"minQuantity":"1"}},{"symbol":"Z_USDT","state":"NORMAL"}]')
-        assert [listing_of(m) for m in market] == [None, None, None]
-
-    run(tmp_path, blocks(), scenario)
+    markets = s.markets_decoder.decode(
+        b'[{"symbol":"X_USDT","baseCurrencyName":"X","quoteCurrencyName":"USDT","state":"NORMAL",'
+        b'"symbolTradeLimit":{"priceScale":2,"minQuantity":"1"}},'
+        b'{"symbol":"Y_USDT","state":"NORMAL","symbolTradeLimit":{"priceScale":2,"quantityScale":99,'
+        b'"minQuantity":"1"}},{"symbol":"Z_USDT","state":"NORMAL"},'
+        b'{"symbol":"W_USDT","state":"PAUSE","symbolTradeLimit":{"priceScale":2,"quantityScale":3,'
+        b'"minQuantity":"0.005"}}]')
+    assert [listing_of(m) for m in markets[:3]] == [None, None, None]
+    w = listing_of(markets[3])
+    assert (w.base, w.quote, w.tick, w.lot, w.min_quantity, w.status) == (
+        "W", "USDT", scaled("0.01"), scaled("0.001"), scaled("0.005"), HALTED)
 
 
 # prices

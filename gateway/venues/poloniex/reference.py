@@ -10,8 +10,9 @@ symbol a second (the default poll) gives all three in one answer.
 
 A market's sizes are decimals: priceScale 2 is a tick of 0.01, quantityScale 4 a lot of
 0.0001 (ccxt's parse_precision); minQuantity is the least quantity. The state NORMAL
-trades; any other (POST_ONLY, PAUSE, ...) is a halt here: new orders are refused until the
-venue lists it NORMAL again."""
+trades (ccxt's active); any other is a halt here (a post-only market too: the gateway's
+orders are not all post-only), so new orders are refused until the venue lists it NORMAL
+again."""
 from __future__ import annotations
 
 import logging

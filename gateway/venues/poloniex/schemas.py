@@ -23,9 +23,22 @@ our simulator in tests/integration/test_poloniex_ccxt.py):
   quantity, amount, matchRole, createTime, feeAmount and feeCurrency;
 - WS: the auth message (signTimestamp a string, signatureMethod HmacSHA256,
   signatureVersion "2"), its {"channel":"auth","data":{"success"...}} reply,
-  the orders subscription and the orders channel's events as ccxt.pro parses them.
+  the orders subscription and the orders channel's events as ccxt.pro parses them;
+- reference data (reference.py; tests/integration/test_poloniex_reference.py runs
+  ccxt against the simulator and compares with what the adapter reads): GET /markets
+  as load_markets reads it (tick = 10^-priceScale, lot = 10^-quantityScale, min =
+  minQuantity, state NORMAL = active); GET /markets/{symbol}/ticker24h as fetch_ticker
+  reads it (bid, ask, markPrice); GET /timestamp (fetch_time), public.
 
 Our assumption (the simulator follows it):
+
+- a market state other than NORMAL (ccxt's active is state == NORMAL; the other names,
+  PAUSE or POST_ONLY in the simulator, are ours) takes no new orders from us; a side of
+  the book that is empty reads "0" in the ticker;
+- the spot ticker's markPrice is the venue's mark (ccxt passes it through as
+  markPrice; the simulator gives the mid): the price risk checks against;
+- prices are polled: the public WS `ticker` channel has no bid or ask (ccxt.pro's
+  handle_ticker), so following it would need its `book` channel too (not done);
 
 - WS pong `{"event":"pong"}` (the path /ws/private is ccxt.pro's);
 - error codes CODE_BAD_REQUEST and CODE_POST_ONLY (the others are ccxt's);
@@ -228,7 +241,7 @@ class Trade(msgspec.Struct):
 
 # public market data (reference.py)
 
-NORMAL = "NORMAL"  # a market's state when it trades; any other (POST_ONLY, PAUSE, ...) is a halt for us
+NORMAL = "NORMAL"  # a market's state when it trades (ccxt's active); any other is a halt for us
 
 
 class SymbolTradeLimit(msgspec.Struct):
