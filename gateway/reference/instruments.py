@@ -59,9 +59,9 @@ def find_for_symbol(venue: str, symbol: str, listings: list[Listing], default_qu
     if len(exact) == 1:
         return exact[0]
     candidates = [x for x in listings if names(symbol, x)]
-    if len(candidates) > 1 and default_quote:
-        preferred = [x for x in candidates if x.quote == default_quote.upper()]
-        candidates = preferred or candidates
+    if default_quote and unified_parts(symbol)[1] is None:
+        # the default quote's market only: with it delisted, ETH-PERP must not fall to ETH_BTC
+        candidates = [x for x in candidates if x.quote == default_quote.upper()]
     if len(candidates) == 1:
         return candidates[0]
     if not candidates:
@@ -76,18 +76,22 @@ def _same_id(a: int | str, b: int | str) -> bool:
 
 
 def check_instrument(venue: str, symbol: str, configured: InstrumentConfig, listings: list[Listing],
-                     stricter: list[str]) -> Listing:
+                     stricter: list[str], default_quote: str = "") -> Listing:
     """The listing of a configured instrument; InstrumentMismatch naming the venue, the symbol,
     the field and both values when it is not the venue's. Fields where the config is stricter
-    than the venue (allowed) are added to `stricter` as messages."""
+    than the venue (allowed) are added to `stricter` as messages. On a venue with a
+    default_quote, a symbol without a quote ("ETH-PERP") names the base's market in that quote
+    only: ETH_BTC's product id under ETH-PERP is the wrong market."""
     listing = next((x for x in listings if _same_id(x.product_id, configured.product_id)), None)
     if listing is None:
         raise InstrumentMismatch(f"venue {venue}: symbol {symbol}: product_id {configured.product_id!r} "
                                  f"is not listed by the venue")
-    if not names(symbol, listing):
+    if not names(symbol, listing) or (
+            default_quote and unified_parts(symbol)[1] is None and listing.venue_symbol.upper() != symbol.upper()
+            and listing.quote != default_quote.upper()):
         hint = ""
         try:
-            hint = f" ({symbol} is product_id {find_for_symbol(venue, symbol, listings).product_id!r})"
+            hint = f" ({symbol} is product_id {find_for_symbol(venue, symbol, listings, default_quote).product_id!r})"
         except InstrumentMismatch:
             pass
         raise InstrumentMismatch(
@@ -129,7 +133,7 @@ def resolve(venue: str, configured: dict[str, InstrumentConfig], symbols: list[s
     found: dict[str, Listing] = {}
     stricter: list[str] = []
     for symbol, block in configured.items():
-        found[symbol] = check_instrument(venue, symbol, block, listings, stricter)
+        found[symbol] = check_instrument(venue, symbol, block, listings, stricter, default_quote)
         instruments[symbol] = block
     for symbol in symbols:
         if symbol in instruments:

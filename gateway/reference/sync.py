@@ -125,6 +125,7 @@ class VenueReference:
             return
         except InstrumentMismatch as exc:
             self.errors += 1
+            self.adapter.metrics.venue_error(self.venue, "instrument_list")  # a list without our symbol counts
             log.error("%s", exc)
         # check symbol by symbol, so one bad instrument does not take the others down
         instruments: dict[str, object] = {}

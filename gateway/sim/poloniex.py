@@ -18,14 +18,22 @@ order's trades, as ccxt's fetchOrderTrades reads them) say the same trade id,
 price, quantity and fee.
 
 Market data is public, as on the venue (ccxt loads markets before anything
-else: /markets, /v2/currencies, /v3/market/allInstruments); a path the
-venue does not have answers 404 with a JSON body, never 401. Request fields
+else: /markets, /v2/currencies, /v3/market/allInstruments; fetch_ticker reads
+/markets/{symbol}/ticker24h); a path the venue does not have answers 404 with
+a JSON body, never 401. The markets are the simulator's own catalogue
+(CATALOGUE, the venue's real products), never the gateway's config, so a
+wrong config meets a venue that disagrees; the tickers are its own book (best
+bid and ask, markPrice the mid), which its market maker and every trade move.
+Test hooks change the catalogue at run time (halt, resume, delist, set_sizes)
+and break the market data (markets_fault, prices_fault). Request fields
 the venue's documented models (the ones ccxt passes through) do not have are
 accepted and counted in unknown_fields.
 """
 from __future__ import annotations
 
+import asyncio
 import base64
+import dataclasses
 import hashlib
 import hmac
 import itertools
@@ -52,6 +60,7 @@ FIRST_ID = 2**60 + 1  # above 2^53: a float reader would round them
 FEE_RATE = 9 * 10**14
 # market data: public on the venue; everything else here is private
 PUBLIC = frozenset({"/markets", "/v2/currencies", "/currencies", "/timestamp", "/v3/market/allInstruments"})
+PUBLIC_PREFIX = "/markets/"  # /markets/{symbol}/ticker24h, /markets/ticker24h
 # what the venue's documented request models hold (ccxt sends these and passes others through)
 ORDER_FIELDS = frozenset({"symbol", "side", "type", "timeInForce", "accountType", "price", "quantity", "amount",
                           "clientOrderId", "allowBorrow", "stpMode", "slippageTolerance"})
@@ -71,7 +80,23 @@ class Product:
     tick: int  # e18
     lot: int  # e18
     min_quantity: int = 0
+    state: str = s.NORMAL  # another (POST_ONLY, PAUSE) takes no orders here
 
+
+def _product(symbol: str, tick: str, lot: str, min_quantity: str) -> Product:
+    return Product(symbol, scaled(tick), scaled(lot), scaled(min_quantity))
+
+
+# the venue's spot markets the simulator lists: what config/gateway.toml trades (ETH_USDT,
+# BTC_USDT, same sizes), and a base listed against a second quote (ETH_BTC), as the venue
+# lists many, so "ETH-PERP" has to mean ETH_USDT by the adapter's default quote, not by luck
+CATALOGUE = (
+    _product("ETH_USDT", "0.01", "0.0001", "0.0001"),
+    _product("BTC_USDT", "0.01", "0.000001", "0.000001"),
+    _product("SOL_USDT", "0.001", "0.001", "0.001"),
+    _product("ETH_BTC", "0.00001", "0.0001", "0.0001"),
+)
+DEFAULT_QUOTE = "USDT"  # what a unified "ETH-PERP" means here (the adapter's default_quote)
 
 class _Reject(Refused):
     def __init__(self, message: str, status: int = 400, code: int = s.CODE_BAD_REQUEST):
@@ -150,6 +175,11 @@ class PoloniexSim(SimServer):
         # test hook: this many GET /orders/{id}/trades answers list nothing yet (a venue whose
         # trade history runs behind its order state)
         self.trades_lag = 0
+        # test hooks: GET /markets answers "garbage" (not JSON) or "empty" (no markets); the
+        # tickers answer "garbage" or are "silent" (no answer until the fault is cleared)
+        self.markets_fault: str | None = None
+        self._prices_fault: str | None = None
+        self._prices_back = asyncio.Event()
 
     def register(self, api_key: str, api_secret: str) -> None:
         self.keys[api_key] = api_secret
@@ -163,7 +193,8 @@ class PoloniexSim(SimServer):
             status = request.match_info.http_exception.status
             return web.json_response({"code": status, "message": f"{request.method} {request.path}: not found"
                                       if status == 404 else "method not allowed"}, status=status)
-        if request.path in PUBLIC or request.path == self.ws_path or request.path.startswith("/_sim"):
+        if request.path in PUBLIC or request.path.startswith(PUBLIC_PREFIX) or request.path == self.ws_path \
+                or request.path.startswith("/_sim"):
             return await handler(request)
         self.count_request(request)
         try:
@@ -219,6 +250,9 @@ class PoloniexSim(SimServer):
             web.get("/markets", self._markets),
             web.get("/v2/currencies", self._currencies),
             web.get("/v3/market/allInstruments", self._instruments),
+            web.get("/timestamp", self._timestamp),
+            web.get("/markets/ticker24h", self._tickers),
+            web.get("/markets/{symbol}/ticker24h", self._ticker),
             web.post("/orders", self._place),
             web.post("/orders/batch", self._place_batch),
             web.get("/orders", self._list),
@@ -252,6 +286,8 @@ class PoloniexSim(SimServer):
         product = self.products.get(symbol)
         if product is None:
             raise _Reject(f"unknown symbol {symbol}")
+        if product.state != s.NORMAL:
+            raise _Reject(f"symbol {symbol} is {product.state}: it takes no orders")
         return product
 
     @staticmethod
@@ -483,10 +519,14 @@ class PoloniexSim(SimServer):
         def scale(step: int) -> int:
             return len(_dec(step).partition(".")[2])
 
+        if self.markets_fault == "garbage":
+            return web.Response(body=b"<html>502 Bad Gateway", content_type="text/html")
+        if self.markets_fault == "empty":
+            return web.json_response([])
         return web.json_response([
             {"symbol": p.symbol, "baseCurrencyName": p.symbol.partition("_")[0],
              "quoteCurrencyName": p.symbol.partition("_")[2], "displayName": p.symbol.replace("_", "/"),
-             "state": "NORMAL", "visibleStartTime": 0, "tradableStartTime": 0,
+             "state": p.state, "visibleStartTime": 0, "tradableStartTime": 0,
              "symbolTradeLimit": {"symbol": p.symbol, "priceScale": scale(p.tick), "quantityScale": scale(p.lot),
                                   "amountScale": scale(p.tick), "minQuantity": _dec(p.min_quantity),
                                   "minAmount": "1"}}
@@ -497,6 +537,44 @@ class PoloniexSim(SimServer):
         names = sorted({part for p in self.products for part in p.split("_")})
         return web.json_response([{"id": i + 1, "coin": n, "name": n, "delisted": False, "tradeEnable": True,
                                    "supportBorrow": False, "networkList": []} for i, n in enumerate(names)])
+
+    def _ticker_wire(self, product: str) -> dict:
+        """A market's GET .../ticker24h, from the book: the best bid and ask with their sizes,
+        markPrice the mid ("0" for a side the book lacks, as for a market nobody quotes)."""
+        bids, asks = self.engine.depth(product, 1)
+        bid, bid_qty = bids[0] if bids else (0, 0)
+        ask, ask_qty = asks[0] if asks else (0, 0)
+        last = self.engine.last_price(product) or 0
+        mark = (bid + ask) // 2 if bid and ask else last
+        now = _now_ms()
+        return {"symbol": product, "open": _dec(last), "low": _dec(last), "high": _dec(last), "close": _dec(last),
+                "quantity": "0", "amount": "0", "tradeCount": "0", "startTime": str(now - 86_400_000),
+                "closeTime": str(now), "displayName": product.replace("_", "/"), "dailyChange": "0",
+                "bid": _dec(bid), "bidQuantity": _dec(bid_qty), "ask": _dec(ask), "askQuantity": _dec(ask_qty),
+                "ts": str(now), "markPrice": _dec(mark)}
+
+    async def _prices_answer(self) -> web.Response | None:
+        if self._prices_fault == "silent":
+            await self._prices_back.wait()
+        if self._prices_fault == "garbage":
+            return web.Response(body=b'{"symbol":', content_type="application/json")
+        return None
+
+    async def _ticker(self, request: web.Request) -> web.Response:
+        symbol = request.match_info["symbol"]
+        broken = await self._prices_answer()
+        if broken is not None:
+            return broken
+        if symbol not in self.products:
+            raise _Reject(f"unknown symbol {symbol}", 404, s.CODE_NOT_FOUND)
+        return web.json_response(self._ticker_wire(symbol))
+
+    async def _tickers(self, request: web.Request) -> web.Response:
+        broken = await self._prices_answer()
+        return broken or web.json_response([self._ticker_wire(p) for p in self.products])
+
+    async def _timestamp(self, request: web.Request) -> web.Response:
+        return web.json_response({"serverTime": _now_ms()})
 
     async def _instruments(self, request: web.Request) -> web.Response:
         # the futures list: a spot venue simulator has none
@@ -715,6 +793,44 @@ class PoloniexSim(SimServer):
     def venue_product(self, symbol: str) -> str:
         return self.aliases.get(symbol, symbol)
 
+    def halt(self, symbol: str, state: str = "PAUSE") -> None:
+        """The venue stops the market (or makes it POST_ONLY): listed, taking no orders here."""
+        self._change(symbol, state=state)
+
+    def resume(self, symbol: str) -> None:
+        self._change(symbol, state=s.NORMAL)
+
+    def delist(self, symbol: str) -> None:
+        """The market leaves the venue's list (its resting orders stay, as the engine's)."""
+        del self.products[self.venue_product(symbol)]
+
+    def set_sizes(self, symbol: str, *, tick: str | None = None, lot: str | None = None,
+                  min_quantity: str | None = None) -> None:
+        """The venue changes a market's tick, lot or minimum (decimal strings)."""
+        self._change(symbol, **{k: scaled(v) for k, v in (("tick", tick), ("lot", lot),
+                                                           ("min_quantity", min_quantity)) if v is not None})
+
+    def _change(self, symbol: str, **fields) -> None:
+        product = self.venue_product(symbol)
+        self.products[product] = dataclasses.replace(self.products[product], **fields)
+
+    @property
+    def prices_fault(self) -> str | None:
+        return self._prices_fault
+
+    @prices_fault.setter
+    def prices_fault(self, fault: str | None) -> None:
+        """None, "garbage" (tickers that do not parse) or "silent" (held unanswered until cleared)."""
+        self._prices_fault = fault
+        if fault == "silent":
+            self._prices_back.clear()
+        else:
+            self._prices_back.set()
+
+    async def stop(self) -> None:
+        self._prices_back.set()  # a ticker held by the "silent" fault answers, and the server can stop
+        await super().stop()
+
     # WebSocket
 
     async def _ws(self, request: web.Request) -> web.StreamResponse:
@@ -770,15 +886,27 @@ async def start_for(venue) -> PoloniexSim:
     from gateway.venues.poloniex.credentials import load_credentials
 
     cfg = venue.sim or SimConfig()
-    products = [
-        Product(symbol=str(inst.product_id), tick=scaled(inst.tick_size), lot=scaled(inst.lot_size),
-                min_quantity=scaled(inst.min_quantity))
-        for inst in venue.instruments.values()
-    ]
-    aliases = {symbol: str(inst.product_id) for symbol, inst in venue.instruments.items()}
+    products = list(CATALOGUE)
+    aliases = catalogue_aliases([*venue.instruments, *venue.symbols, *cfg.mid_prices], products)
     mids = {aliases[sym]: scaled(p) for sym, p in cfg.mid_prices.items() if sym in aliases}
     sim = PoloniexSim(products, aliases=aliases, mid_prices=mids, market_maker=cfg.market_maker,
                       mm_levels=cfg.market_maker_levels, mm_quantity=scaled(cfg.market_maker_quantity))
     creds = load_credentials(venue)
     sim.register(creds.api_key, creds.api_secret)
     return await sim.start_from(cfg)
+
+
+def catalogue_aliases(symbols, products: list[Product]) -> dict[str, str]:
+    """Unified symbol -> the catalogue's market, matched as the gateway matches them (the
+    venue's symbol, else base and quote, "ETH-PERP" in the default quote); symbols the
+    catalogue lacks are left out (the gateway then refuses them, naming the venue)."""
+    from gateway.reference.instruments import InstrumentMismatch, Listing, find_for_symbol
+
+    listings = [Listing(p.symbol, p.symbol, *p.symbol.split("_"), p.tick, p.lot, p.min_quantity) for p in products]
+    aliases = {}
+    for symbol in dict.fromkeys(symbols):
+        try:
+            aliases[symbol] = find_for_symbol("poloniex", symbol, listings, DEFAULT_QUOTE).venue_symbol
+        except InstrumentMismatch:
+            pass
+    return aliases

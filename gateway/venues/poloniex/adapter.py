@@ -5,12 +5,14 @@ The adapter holds what the venue line calls: the request methods (place, cancel,
 cancel_all, replace), the batching of due requests, the signing, and what the
 replies to its requests say. It owns the rest:
 - events.py: the private stream's messages applied to the tracker;
-- queries.py: the REST reads (one order, the listings, an order's trades, markets),
+- queries.py: the REST reads (one order, the listings, an order's trades),
   the resolver's look-up and the reconcile listing, and every fill learned from a
   venue total booked as the venue's trades (GET /orders/{id}/trades);
 - cancels.py: what the venue answers to cancels, and the account-wide cancels;
 - replace.py: cancel-and-replace and settling its outcome;
-- states.py: the venue's states as statuses, smart or regular, e18 amounts.
+- states.py: the venue's states as statuses, smart or regular, e18 amounts;
+- reference.py: the public markets (checked against the config by gateway/reference/)
+  and the tickers polled for reference prices.
 
 Ids. The venue's clientOrderId is the gateway's order_id (unique across
 strategies, at most 64 characters), so every event, including that of the
@@ -38,6 +40,7 @@ from gateway.orders.tracker import Tracker
 from gateway.signer import fingerprint
 from gateway.venues.base import Capabilities, VenueAdapter, VenueError
 from gateway.venues.requests import Cancel, Place, VenueRequest
+from gateway.venues.poloniex import reference
 from gateway.venues.poloniex import schemas as s
 from gateway.venues.poloniex.cancels import PoloniexCancels
 from gateway.venues.poloniex.config import PoloniexConfig
@@ -63,6 +66,8 @@ class PoloniexAdapter(VenueAdapter):
                                 post_only=True, market_orders=True, reduce_only=False, modify=False)
     venue_data_type = PoloniexVenueData
     max_batch = s.BATCH_MAX
+    # the venue lists a base against several quotes (ETH_USDT, ETH_BTC, ...): "ETH-PERP" is ETH_USDT
+    default_quote = "USDT"
 
     def __init__(self, config: PoloniexConfig, tracker: Tracker, metrics=None, *,
                  credentials: Credentials | None = None):
@@ -85,7 +90,7 @@ class PoloniexAdapter(VenueAdapter):
         if not self.config.rest_url or not self.config.ws_url:
             raise VenueError("config", f"venue {self.name}: rest_url and ws_url are required")
         self.http = self.http_client(self.config.rest_url)
-        await self.queries.load_markets()
+        await self._warm_up()
         self.stream = order_stream(self.config.ws_url, self.creds.api_key, self.creds.api_secret,
                                    self.events.on_message, on_up=self.stream_up, ping_secs=self.config.ws_ping_secs)
         await self.stream.start()
@@ -95,6 +100,16 @@ class PoloniexAdapter(VenueAdapter):
         for order in list(self.tracker.orders.values()):
             if order.venue == self.name and order.is_closed:
                 self.queries.catch_up(order)
+
+    async def _warm_up(self) -> None:
+        """GET /timestamp (public; ccxt's fetch_time) on the order connection: the first order
+        then finds it open instead of paying for the TCP connect. The venue's markets are read
+        and checked elsewhere (reference.py); a venue that does not answer here is the
+        reconcile's and the stream's to report, as before."""
+        try:
+            await self.http.request("GET", "/timestamp", b"", JSON)
+        except HttpError as exc:
+            self.log.warning("GET /timestamp: %s", exc)
 
     async def stop(self) -> None:
         await self.queries.stop()
@@ -120,6 +135,14 @@ class PoloniexAdapter(VenueAdapter):
         if not error.message:
             return None
         return f"{error.message} (code {error.code})" if error.code else error.message
+
+    # public reference data (reference.py)
+
+    async def list_instruments(self):
+        return await reference.list_instruments(self)
+
+    async def fetch_quotes(self, listings):
+        return await reference.fetch_quotes(self, listings)
 
     # what the resolver and reconcile ask (queries.py)
 

@@ -1,4 +1,4 @@
-"""The venue's REST reads: its markets, one order (by id or "cid:<clientOrderId>"), the open
+"""The venue's REST reads: one order (by id or "cid:<clientOrderId>"), the open
 orders of each kind, an order's trades; and what the gateway does with them: look an order up
 (the resolver's question), reconcile the orders held open with the venue's listing.
 
@@ -16,7 +16,7 @@ import asyncio
 
 from gateway.decoding import DECODE_ERRORS
 from gateway.net.http import HttpError
-from gateway.orders.model import SCALE, Fill, Order, Status
+from gateway.orders.model import Fill, Order, Status
 from gateway.venues.base import VenueAdapter, VenueError
 from gateway.venues.poloniex import schemas as s
 from gateway.venues.poloniex.states import e18, follow_triggered, is_smart, regular_named, status_of
@@ -32,28 +32,8 @@ class PoloniexQueries:
     def __init__(self, adapter: VenueAdapter):  # the PoloniexAdapter that owns it
         self.adapter = adapter
         self.tracker = adapter.tracker
-        self.markets: dict[str, s.Market] = {}
         # orders whose trades are being read in the background: order id -> task
         self.catching_up: dict[str, asyncio.Task] = {}
-
-    async def load_markets(self) -> None:
-        """What the venue's own clients load first: refuse symbols it does not list."""
-        adapter = self.adapter
-        response = await adapter.http.request("GET", "/markets", b"", JSON)
-        if response.status != 200:
-            raise VenueError("venue_error", f"{adapter.name} GET /markets: {adapter.error_text(response)}")
-        self.markets = {m.symbol: m for m in s.markets_decoder.decode(response.body)}
-        for symbol, inst in adapter.instruments.items():
-            market = self.markets.get(str(inst.product_id))
-            if market is None:
-                raise VenueError("config", f"{adapter.name}: {symbol} maps to {inst.product_id}, "
-                                 "which the venue does not list")
-            if market.state != "NORMAL":
-                adapter.log.warning("%s (%s) is %s at the venue", symbol, market.symbol, market.state)
-            limit = market.symbolTradeLimit
-            if limit is not None and e18(inst.tick_size) < 10 ** (SCALE - limit.priceScale):
-                adapter.log.warning("%s: tick %s is finer than the venue's %d price decimals", symbol,
-                                    inst.tick_size, limit.priceScale)
 
     # get one, get all
 

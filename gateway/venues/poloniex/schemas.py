@@ -23,9 +23,22 @@ our simulator in tests/integration/test_poloniex_ccxt.py):
   quantity, amount, matchRole, createTime, feeAmount and feeCurrency;
 - WS: the auth message (signTimestamp a string, signatureMethod HmacSHA256,
   signatureVersion "2"), its {"channel":"auth","data":{"success"...}} reply,
-  the orders subscription and the orders channel's events as ccxt.pro parses them.
+  the orders subscription and the orders channel's events as ccxt.pro parses them;
+- reference data (reference.py; tests/integration/test_poloniex_reference.py runs
+  ccxt against the simulator and compares with what the adapter reads): GET /markets
+  as load_markets reads it (tick = 10^-priceScale, lot = 10^-quantityScale, min =
+  minQuantity, state NORMAL = active); GET /markets/{symbol}/ticker24h as fetch_ticker
+  reads it (bid, ask, markPrice); GET /timestamp (fetch_time), public.
 
 Our assumption (the simulator follows it):
+
+- a market state other than NORMAL (ccxt's active is state == NORMAL; the other names,
+  PAUSE or POST_ONLY in the simulator, are ours) takes no new orders from us; a side of
+  the book that is empty reads "0" in the ticker;
+- the spot ticker's markPrice is the venue's mark (ccxt passes it through as
+  markPrice; the simulator gives the mid): the price risk checks against;
+- prices are polled: the public WS `ticker` channel has no bid or ask (ccxt.pro's
+  handle_ticker), so following it would need its `book` channel too (not done);
 
 - WS pong `{"event":"pong"}` (the path /ws/private is ccxt.pro's);
 - error codes CODE_BAD_REQUEST and CODE_POST_ONLY (the others are ccxt's);
@@ -226,20 +239,38 @@ class Trade(msgspec.Struct):
     accountType: str = "SPOT"
 
 
+# public market data (reference.py)
+
+NORMAL = "NORMAL"  # a market's state when it trades (ccxt's active); any other is a halt for us
+
+
 class SymbolTradeLimit(msgspec.Struct):
-    priceScale: int = 0
-    quantityScale: int = 0
-    amountScale: int = 0
-    minQuantity: str = "0"
-    minAmount: str = "0"
+    """A market's sizes: decimals of price and quantity, the least quantity. None where the
+    venue left one out: that market cannot be checked, so it is not taken (never guessed as 0)."""
+    priceScale: int | None = None
+    quantityScale: int | None = None
+    amountScale: int | None = None
+    minQuantity: str | None = None
+    minAmount: str | None = None
 
 
 class Market(msgspec.Struct):
+    """One entry of GET /markets."""
     symbol: str
     baseCurrencyName: str = ""
     quoteCurrencyName: str = ""
-    state: str = "NORMAL"
+    displayName: str = ""
+    state: str = ""
     symbolTradeLimit: SymbolTradeLimit | None = None
+
+
+class Ticker24h(msgspec.Struct):
+    """GET /markets/{symbol}/ticker24h (ccxt's fetch_ticker; GET /markets/ticker24h lists them):
+    the best bid and ask, and the venue's markPrice. "0" or "" where the book has no side."""
+    symbol: str
+    bid: str = ""
+    ask: str = ""
+    markPrice: str = ""
 
 
 # the private WebSocket
@@ -296,6 +327,7 @@ smart_order_decoder = msgspec.json.Decoder(SmartOrder)
 smart_orders_decoder = msgspec.json.Decoder(list[SmartOrder])
 trades_decoder = msgspec.json.Decoder(list[Trade])
 markets_decoder = msgspec.json.Decoder(list[Market])
+ticker_decoder = msgspec.json.Decoder(Ticker24h)
 ws_decoder = msgspec.json.Decoder(WsMessage)
 order_events_decoder = msgspec.json.Decoder(list[OrderEvent])
 auth_decoder = msgspec.json.Decoder(AuthData)
