@@ -320,7 +320,8 @@ class CitrexSim(SimServer):
     async def _cancel(self, request: web.Request) -> web.Response:
         try:
             body = await self._body(request, _cancel_decoder)
-            self._product(body.productId)
+            if body.productId not in self.delisted:  # a product taken off the list: its orders still cancel
+                self._product(body.productId)
             digest = self._cancel_t.digest((body.account, body.subAccountId, body.productId, body.orderId))
             self._check_signer(digest, body.signature, body.account, sampled=True)
             update = self._engine_cancel(body.account, body.orderId)
