@@ -21,7 +21,7 @@ import itertools
 import logging
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import msgspec
 from aiohttp import web
@@ -41,6 +41,7 @@ from gateway.sim.engine import (
 )
 from gateway.sim.base import Refused, SimServer, scaled, trades_made
 from gateway.sim.market_maker import MarketMaker
+from gateway.sim.reference_faults import ReferenceFaults
 from gateway.venues.citrex import schemas
 
 log = logging.getLogger("gateway.sim.citrex")
@@ -63,6 +64,18 @@ class Product:
     tick: int  # e18
     lot: int  # e18
     min_quantity: int = 0
+    base_asset: str = ""  # the venue lists the wrapped token: "WETH"
+    quote_asset: str = "USDC"
+    active: bool = True
+
+
+# The venue's products as the simulator lists them (`GET /v1/products`): ids and sizes as the
+# embedded config has them (ETH-PERP 1002 is the seed's own example product). The list has no
+# quantity step: the lot is the minimum (see gateway/venues/citrex/schemas.py).
+CATALOGUE = (
+    Product(1001, "btcperp", tick=10**18, lot=10**14, min_quantity=10**14, base_asset="WBTC"),
+    Product(1002, "ethperp", tick=10**17, lot=10**15, min_quantity=10**15, base_asset="WETH"),
+)
 
 
 _place_decoder = msgspec.json.Decoder(schemas.PlaceOrder)
@@ -104,6 +117,8 @@ class CitrexSim(SimServer):
         self.used_nonces: set[tuple[str, int]] = set()
         self.used_digests: set[bytes] = set()
         self.sessions: dict[str, str] = {}  # cookie value -> account (lower case)
+        self.reference_faults = ReferenceFaults()
+        self.delisted: dict[int, Product] = {}  # gone from the list; their old orders still read
         if market_maker:
             self.mm = MarketMaker.quoting(
                 self.engine, Signer(secrets.token_bytes(32)).address.lower(),
@@ -137,6 +152,8 @@ class CitrexSim(SimServer):
             web.get("/v1/openOrders", self._open_orders),
             web.get("/v1/orders", self._orders),
             web.get("/v1/products", self._products),
+            web.get("/v1/ticker/24hr", self._tickers),
+            web.get("/v1/depth", self._depth),
             web.get(self.ws_path, self._ws),
             web.post("/_sim/take", self._take),
         ])
@@ -199,6 +216,8 @@ class CitrexSim(SimServer):
     def _engine_order(self, body: schemas.PlaceOrder) -> Order:
         """Verify a signed order and turn it into an engine order (not yet submitted)."""
         product = self._product(body.productId)
+        if not product.active:
+            raise Refused(f"product {product.symbol} is not active")
         if body.orderType not in ORDER_TYPES:
             raise Refused(f"orderType {body.orderType} is not implemented")
         if body.timeInForce not in TIFS:
@@ -230,7 +249,7 @@ class CitrexSim(SimServer):
         )
 
     def _wire(self, order: Order, *, as_accepted: bool = False) -> dict:
-        product = self.products[int(order.product)]
+        product = self.products.get(int(order.product)) or self.delisted[int(order.product)]
         extra = order.extra
         trades = [] if as_accepted else [
             {"price": str(t.price), "quantity": str(t.quantity), "isTaker": t.taker_order_id == order.order_id,
@@ -301,7 +320,8 @@ class CitrexSim(SimServer):
     async def _cancel(self, request: web.Request) -> web.Response:
         try:
             body = await self._body(request, _cancel_decoder)
-            self._product(body.productId)
+            if body.productId not in self.delisted:  # a product taken off the list: its orders still cancel
+                self._product(body.productId)
             digest = self._cancel_t.digest((body.account, body.subAccountId, body.productId, body.orderId))
             self._check_signer(digest, body.signature, body.account, sampled=True)
             update = self._engine_cancel(body.account, body.orderId)
@@ -378,12 +398,102 @@ class CitrexSim(SimServer):
     async def _orders(self, request: web.Request) -> web.Response:
         return await self._list(request, False)
 
+    # reference data: public, no session (the shapes of the official client's types)
+
     async def _products(self, request: web.Request) -> web.Response:
-        return web.json_response([
-            {"id": p.product_id, "symbol": p.symbol, "type": "perp", "active": True,
-             "increment": str(p.tick), "minQuantity": str(p.min_quantity), "maxQuantity": str(10**30)}
-            for p in self.products.values()
-        ])
+        broken = self.reference_faults.list_reply()
+        if broken is not None:
+            return broken
+        return web.json_response([self._product_wire(p) for p in self.products.values()])
+
+    def _mark(self, product: Product) -> int | None:
+        """The simulator's mark: the book's mid, else the last trade (the venue's is its own)."""
+        key = str(product.product_id)
+        bid, ask = self.engine.best_bid(key), self.engine.best_ask(key)
+        if bid is not None and ask is not None:
+            return (bid + ask) // 2
+        return self.engine.last_price(key)
+
+    def _product_wire(self, p: Product) -> dict:
+        mark = self._mark(p)
+        return {
+            "active": p.active, "baseAsset": p.base_asset or p.symbol.removesuffix("perp").upper(),
+            "baseAssetAddress": "0x" + f"{p.product_id:040x}", "id": p.product_id,
+            "increment": str(p.tick), "initialLongWeight": "950000000000000000",
+            "initialShortWeight": "1050000000000000000", "isMakerRebate": True,
+            "maintenanceLongWeight": "970000000000000000", "maintenanceShortWeight": "1030000000000000000",
+            "makerFee": "0", "markPrice": str(mark or 0), "maxQuantity": str(10**30),
+            "minQuantity": str(p.min_quantity), "quoteAsset": p.quote_asset,
+            "quoteAssetAddress": "0xb8be1401e65dc08bfb8f832fc1a27a16ca821b05", "symbol": p.symbol,
+            "takerFee": "0", "type": "PERP",
+        }
+
+    def _by_symbol(self, symbol: str) -> Product | None:
+        return next((p for p in self.products.values() if p.symbol == symbol.lower()), None)
+
+    async def _tickers(self, request: web.Request) -> web.Response:
+        broken = self.reference_faults.price_reply()
+        if broken is not None:
+            return broken
+        symbol = request.query.get("symbol")
+        products = [p for p in self.products.values() if symbol is None or p.symbol == symbol.lower()]
+        out = []
+        for p in products:
+            key, mark = str(p.product_id), self._mark(p)
+            last = self.engine.last_price(key) or 0
+            out.append({"fundingRateHourly": "0", "fundingRateYearly": "0", "high": str(last), "low": str(last),
+                        "markPrice": str(mark or 0), "nextFundingTime": int(time.time()) // 3600 * 3600 + 3600,
+                        "openInterest": "0", "oraclePrice": str(mark or 0), "priceChange": "0",
+                        "priceChangePercent": "0", "productId": p.product_id, "productSymbol": p.symbol,
+                        "volume": "0"})
+        return web.json_response(out)
+
+    async def _depth(self, request: web.Request) -> web.Response:
+        broken = self.reference_faults.price_reply()
+        if broken is not None:
+            return broken
+        product = self._by_symbol(request.query.get("symbol", ""))
+        if product is None:
+            return self._error("unknown symbol", 404)
+        try:
+            limit = int(request.query.get("limit", "5"))
+        except ValueError:
+            return self._error("limit must be 5, 10 or 20")
+        bids, asks = self.engine.depth(str(product.product_id), limit)
+
+        def rows(levels: list[tuple[int, int]]) -> list[list[str]]:
+            total, out = 0, []
+            for price, quantity in levels:
+                total += quantity
+                out.append([str(price), str(quantity), str(total)])
+            return out
+
+        return web.json_response({"asks": rows(asks), "bids": rows(bids)})
+
+    # test hooks: the venue changes its list
+
+    def _named(self, symbol: str) -> Product:
+        """A product by the venue's symbol ("ethperp") or a unified one ("ETH-PERP")."""
+        return self.products[int(self.venue_product(symbol))]
+
+    def halt(self, symbol: str) -> None:
+        p = self._named(symbol)
+        self.products[p.product_id] = replace(p, active=False)
+
+    def resume(self, symbol: str) -> None:
+        p = self._named(symbol)
+        self.products[p.product_id] = replace(p, active=True)
+
+    def delist(self, symbol: str) -> None:
+        p = self._named(symbol)
+        self.delisted[p.product_id] = self.products.pop(p.product_id)
+
+    def set_steps(self, symbol: str, *, tick: str | None = None, min_quantity: str | None = None) -> None:
+        """The venue changes a product's price step or minimum (decimal strings); the lot follows the minimum."""
+        p = self._named(symbol)
+        minimum = p.min_quantity if min_quantity is None else scaled(min_quantity)
+        self.products[p.product_id] = replace(p, tick=p.tick if tick is None else scaled(tick),
+                                              lot=minimum, min_quantity=minimum)
 
     async def _take(self, request: web.Request) -> web.Response:
         """Simulator control, not Citrex: an outside trader crosses the book."""
@@ -432,18 +542,29 @@ class CitrexSim(SimServer):
         """Fault: every session cookie stops working, as after the venue's 6 hours."""
         self.sessions.clear()
 
+
+def listings(products) -> list:
+    """The simulator's products as the gateway reads them (to map mid_prices as it does)."""
+    from gateway.venues.citrex import reference
+
+    return [reference.listing(schemas.Product(id=p.product_id, symbol=p.symbol, increment=str(p.tick),
+                                              minQuantity=str(p.min_quantity), active=p.active,
+                                              baseAsset=p.base_asset, quoteAsset=p.quote_asset))
+            for p in products]
+
+
 async def start_for(venue) -> CitrexSim:
-    """The simulator for a configured Citrex venue (its instruments, domain and sim section)."""
+    """The simulator for a configured Citrex venue: its own catalogue (never the gateway's
+    instruments, which it would always agree with), the config's domain and sim section.
+    mid_prices (by unified symbol) pick the products the market maker quotes, mapped to the
+    catalogue as the gateway maps its symbols."""
+    from gateway.reference.instruments import find_for_symbol
     from gateway.venues.config import SimConfig
 
     cfg = venue.sim or SimConfig()
-    products = [
-        Product(product_id=int(inst.product_id), symbol=symbol.lower().replace("-", ""),
-                tick=scaled(inst.tick_size), lot=scaled(inst.lot_size), min_quantity=scaled(inst.min_quantity))
-        for symbol, inst in venue.instruments.items()
-    ]
-    mids = {int(venue.instruments[s].product_id): scaled(p) for s, p in cfg.mid_prices.items()
-            if s in venue.instruments}
+    products = list(CATALOGUE)
+    listed = listings(products)
+    mids = {int(find_for_symbol(venue.name, s, listed).product_id): scaled(p) for s, p in cfg.mid_prices.items()}
     sim = CitrexSim(products, chain_id=venue.chain_id, verifying_contract=venue.verifying_contract,
                     domain_name=venue.domain_name, domain_version=venue.domain_version, mid_prices=mids,
                     market_maker=cfg.market_maker, mm_levels=cfg.market_maker_levels,

@@ -31,7 +31,7 @@ import itertools
 import logging
 import secrets
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 
 import msgspec
@@ -41,6 +41,7 @@ from gateway._core.fixedpoint import format_scaled
 from gateway.sim import engine as eng
 from gateway.sim.base import Refused, SimServer, scaled
 from gateway.sim.market_maker import MarketMaker
+from gateway.sim.reference_faults import ReferenceFaults
 from gateway.venues.dxtrade import schemas
 
 log = logging.getLogger("gateway.sim.dxtrade")
@@ -52,14 +53,25 @@ IMMUTABLE = ("type", "instrument", "side", "tif", "positionEffect")
 _single_decoder = msgspec.json.Decoder(schemas.OrderRequest)
 _group_decoder = msgspec.json.Decoder(schemas.GroupRequest)
 _login_decoder = msgspec.json.Decoder(schemas.Login)
+_market_data_decoder = msgspec.json.Decoder(schemas.MarketDataRequest)
 
 
 @dataclass(frozen=True)
 class Product:
     instrument: str  # the venue's name, e.g. "ETH/USD"
-    symbol: str  # the unified one, e.g. "ETH-PERP"
+    symbol: str  # a unified one, e.g. "ETH-PERP" ("": found as the gateway finds it, by base and quote)
     tick: int
     lot: int
+    min_quantity: int = 0  # 0: the lot
+    trading: bool = True
+
+
+# The venue's instruments as the simulator lists them: ETH/USD as the embedded config has it,
+# and the seed's own example instrument, EUR/USD (its sizes are ours: the seed gives none).
+CATALOGUE = (
+    Product("ETH/USD", "", tick=10**17, lot=10**15, min_quantity=10**15),
+    Product("EUR/USD", "", tick=10**13, lot=10**18, min_quantity=10**18),
+)
 
 
 class _Error(Refused):
@@ -117,7 +129,8 @@ class DxtradeSim(SimServer):
                  trade_limit_per_s: float = 1.0, session_timeout_s: int = 1800):
         super().__init__()
         self.products = {p.instrument: p for p in products}
-        self.by_symbol = {p.symbol: p for p in products}
+        self.by_symbol = {p.symbol: p for p in products if p.symbol}
+        self.reference_faults = ReferenceFaults()
         self.username, self.password, self.domain, self.account = username, password, domain, account
         ids = itertools.count(46072658)
         self._order_ids = ids
@@ -151,6 +164,9 @@ class DxtradeSim(SimServer):
             web.get(f"{P}/accounts/{{account}}/orders", self._list),
             web.get(f"{P}/accounts/{{account}}/orders/{{code}}", self._get),
             web.delete(f"{P}/accounts/{{account}}/orders/{{code}}", self._cancel),
+            web.get(f"{P}/instruments/query", self._instruments),
+            web.post(f"{P}/instruments/query", self._instruments),
+            web.post(f"{P}/marketdata", self._market_data),
             web.post("/_sim/take", self._take),
         ])
         return app
@@ -357,6 +373,8 @@ class DxtradeSim(SimServer):
         product = self.products.get(req.instrument)
         if product is None:
             raise bad(f"unknown instrument {req.instrument}")
+        if not product.trading:
+            raise _Error(409, 34, f"Instrument {req.instrument} is not trading")
         if req.tif not in TIFS:
             raise bad(f"unknown tif {req.tif}")
         try:
@@ -371,7 +389,8 @@ class DxtradeSim(SimServer):
             raise bad("stop order doesn't have stop price")
         if req.type in ("MARKET", "STOP") and limit is not None:
             raise bad(f"{req.type} order takes no limit price")
-        if quantity < 0 or quantity % product.lot or (quantity == 0 and req.positionEffect != "CLOSE"):
+        if quantity < 0 or quantity % product.lot or (quantity == 0 and req.positionEffect != "CLOSE") \
+                or 0 < quantity < product.min_quantity:
             raise bad(f"quantity {req.quantity} is not a positive multiple of {format_scaled(product.lot, 18)}")
         for price in (limit, stop):
             if price is not None and (price <= 0 or price % product.tick):
@@ -557,27 +576,104 @@ class DxtradeSim(SimServer):
         """Simulator control, not DXtrade: an outside trader crosses the book."""
         body = await request.json()
         p = self.products[body["instrument"]]
-        return web.json_response({"trades": await self.outside_trade(p.symbol, body["side"], body["price"],
+        return web.json_response({"trades": await self.outside_trade(p.instrument, body["side"], body["price"],
                                                                      body["quantity"])})
 
     def venue_product(self, symbol: str) -> str:
-        return self.by_symbol[symbol].instrument
+        if symbol in self.by_symbol:
+            return self.by_symbol[symbol].instrument
+        from gateway.reference.instruments import find_for_symbol
+
+        return str(find_for_symbol("dxtrade", symbol, listings(self.products.values())).product_id)
+
+    # reference data (the shapes gateway/venues/dxtrade/schemas.py assumes), with the session
+
+    @staticmethod
+    def _instrument_wire(p: Product) -> dict:
+        base, _, quote = p.instrument.partition("/")
+        return {"symbol": p.instrument, "description": f"{base} vs {quote}",
+                "type": "FOREX" if base == "EUR" else "CRYPTO", "currency": quote, "version": 1, "priceIncrement": _num(p.tick), "pipSize": _num(p.tick),
+                "lotSize": _num(p.lot), "minOrderSize": _num(p.min_quantity or p.lot),
+                "tradingStatus": "TRADING" if p.trading else "HALTED"}
+
+    async def _instruments(self, request: web.Request) -> web.Response:
+        try:
+            self._session(request)
+        except _Error as exc:
+            return exc.response()
+        broken = self.reference_faults.list_reply()
+        if broken is not None:
+            return broken
+        wanted = request.query.get("symbols", "*")
+        products = [p for p in self.products.values() if wanted == "*" or p.instrument in wanted.split(",")]
+        return web.Response(body=schemas.encoder.encode({"instruments": [self._instrument_wire(p) for p in products]}),
+                            content_type="application/json")
+
+    async def _market_data(self, request: web.Request) -> web.Response:
+        try:
+            self._session(request)
+            body = self.decode(await request.read(), _market_data_decoder)
+        except _Error as exc:
+            return exc.response()
+        broken = self.reference_faults.price_reply()
+        if broken is not None:
+            return broken
+        now = _iso(time.time_ns())
+        events = [{"type": "Quote", "symbol": s, "bid": _num(self.engine.best_bid(s)),
+                   "ask": _num(self.engine.best_ask(s)), "time": now}
+                  for s in body.symbols if s in self.products
+                  if any(t.type == "Quote" for t in body.eventTypes)]
+        return web.Response(body=schemas.encoder.encode({"events": events}), content_type="application/json")
+
+    # test hooks: the venue changes its list
+
+    def _named(self, symbol: str) -> Product:
+        return self.products[symbol if symbol in self.products else self.venue_product(symbol)]
+
+    def halt(self, symbol: str) -> None:
+        p = self._named(symbol)
+        self.products[p.instrument] = replace(p, trading=False)
+
+    def resume(self, symbol: str) -> None:
+        p = self._named(symbol)
+        self.products[p.instrument] = replace(p, trading=True)
+
+    def delist(self, symbol: str) -> None:
+        del self.products[self._named(symbol).instrument]
+
+    def set_steps(self, symbol: str, *, tick: str | None = None, lot: str | None = None,
+                  min_quantity: str | None = None) -> None:
+        p = self._named(symbol)
+        self.products[p.instrument] = replace(
+            p, tick=p.tick if tick is None else scaled(tick), lot=p.lot if lot is None else scaled(lot),
+            min_quantity=p.min_quantity if min_quantity is None else scaled(min_quantity))
 
     async def _publish(self, updates: list[eng.Update]) -> None:
         self._after(updates)
 
 
+def listings(products) -> list:
+    """The simulator's instruments as the gateway reads them (to map symbols as it does)."""
+    from gateway.venues.dxtrade import reference
+
+    return [reference.listing(schemas.instruments_decoder.decode(schemas.encoder.encode(
+        {"instruments": [DxtradeSim._instrument_wire(p)]})).instruments[0]) for p in products]
+
+
 async def start_for(venue) -> DxtradeSim:
-    """The simulator for a configured DXtrade venue (its instruments, credentials and sim section)."""
+    """The simulator for a configured DXtrade venue: its own catalogue (never the gateway's
+    instruments, which it would always agree with), the config's credentials and sim section.
+    mid_prices (by unified symbol) pick the instruments the market maker quotes, mapped to the
+    catalogue as the gateway maps its symbols."""
+    from gateway.reference.instruments import find_for_symbol
     from gateway.venues.config import SimConfig
     from gateway.venues.dxtrade.credentials import load_credentials
 
     cfg = venue.sim or SimConfig()
     creds = load_credentials(venue)
-    products = [Product(instrument=str(inst.product_id), symbol=symbol, tick=scaled(inst.tick_size),
-                        lot=scaled(inst.lot_size)) for symbol, inst in venue.instruments.items()]
-    mids = {str(venue.instruments[s].product_id): scaled(p) for s, p in cfg.mid_prices.items()
-            if s in venue.instruments}
+    products = list(CATALOGUE)
+    listed = listings(products)
+    mids = {str(find_for_symbol(venue.name, s, listed).product_id): scaled(p) for s, p in cfg.mid_prices.items()}
     sim = DxtradeSim(products, username=creds.username, password=creds.password, domain=venue.domain,
                      account=venue.account, mid_prices=mids, market_maker=cfg.market_maker,
                      mm_levels=cfg.market_maker_levels, mm_quantity=scaled(cfg.market_maker_quantity),

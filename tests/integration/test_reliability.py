@@ -95,16 +95,26 @@ def test_over_the_rate_limit_requests_are_refused_at_once_not_dropped(tmp_path):
 
 
 def test_orders_per_second_and_price_band(tmp_path):
-    """Invariant: pre-trade limits refuse with a reason before anything reaches the venue."""
+    """Invariant: pre-trade limits refuse with a reason before anything reaches the venue. The
+    price band is measured from the venue's reference price (here the simulated Citrex's mark,
+    its book's mid), read from its public market data, not from a fill."""
     async def scenario(gw):
         sim = gw.sims["citrex"]
+        reference = gw.parts.reference
+        while reference.price("citrex", "ETH-PERP") is None:  # the first poll of the venue's prices
+            await asyncio.sleep(0.05)
+        ref = reference.price("citrex", "ETH-PERP")
+        # the market maker's book around 3000: its mid is the mark, and nothing here moves it
+        assert ref == 3000 * E18
         async with strategy(gw, "alpha") as s:
-            assert (await s.place("citrex", "ETH-PERP", "buy", "1", "3003", client_order_id="b1")).ok
-            await s.wait_status("b1", "FILLED")  # the last trade is now 3003
             requests = sim.requests
-            far = await s.place("citrex", "ETH-PERP", "buy", "1", "2800", client_order_id="b2")
-            assert far.error.code == "risk_limit" and "from the last trade 3003" in far.error.message
-            near = await s.place("citrex", "ETH-PERP", "buy", "1", "2900", client_order_id="b3")
+            far = await s.place("citrex", "ETH-PERP", "buy", "1", "2840", client_order_id="b2")  # 5.3% under
+            assert far.error.code == "risk_limit", far
+            assert "2840 is more than 5% from the reference price 3000" in far.error.message
+            high = await s.place("citrex", "ETH-PERP", "sell", "1", "3160", client_order_id="b4")  # 5.3% over
+            assert high.error.code == "risk_limit" and "from the reference price 3000" in high.error.message
+            assert sim.requests == requests  # refused before the venue saw them
+            near = await s.place("citrex", "ETH-PERP", "buy", "1", "2860", client_order_id="b3")  # 4.7% under
             assert near.ok
             await s.wait_status("b3", "OPEN")
             assert sim.requests == requests + 1

@@ -14,7 +14,7 @@ from gateway.orders.tracker import Tracker
 from gateway.signer import Signer
 from gateway.venues.base import Capabilities, VenueAdapter, VenueError
 from gateway.venues.requests import Place
-from gateway.venues.citrex import schemas
+from gateway.venues.citrex import reference, schemas
 from gateway.venues.citrex.config import CitrexConfig
 from gateway.venues.citrex.queries import CitrexQueries
 from gateway.venues.credentials import load_signer
@@ -90,6 +90,14 @@ class CitrexAdapter(VenueAdapter):
     async def stop(self) -> None:
         await super().stop()
         await self.queries.close()
+
+    # reference data: public calls, polled (reference.py)
+
+    async def list_instruments(self):
+        return await reference.list_instruments(self.market_data_http)
+
+    async def fetch_quotes(self, listings):
+        return await reference.fetch_quotes(self.market_data_http, listings)
 
     # reconcile and look-ups: one listing of the account's orders answers them all
 

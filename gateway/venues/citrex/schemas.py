@@ -5,6 +5,20 @@ The WebSocket is JSON-RPC 2.0 with string ids. The venue's docs name the WS
 methods for orders but the excerpts we have do not spell them: the names
 below (WS_SUBSCRIBE, WS_ORDER_UPDATE, ORDERS_CHANNEL) are ours, kept in this
 one place so they change here and in the simulator together.
+
+Reference data (public, no session), as the venue's official TypeScript client
+(citrex-sdk: getProducts, getTickers, getOrderBook) reads it:
+- `GET /v1/products`: a bare list of Product. Checked against the client's
+  own types and fixtures. The list carries the price step (`increment`) and
+  `minQuantity` but no quantity step: taking `minQuantity` as the lot is OUR
+  ASSUMPTION (the client sizes orders by it alone).
+- `GET /v1/ticker/24hr`: a bare list of Ticker, with `markPrice` (checked
+  against the client's types).
+- `GET /v1/depth?symbol=ethperp&limit=5`: `{asks, bids}` of
+  `[price, quantity, cumulative quantity]` rows, best first (checked against
+  the client's fixtures): the best bid and ask.
+The client shows no public market-data WebSocket, so prices are polled by REST
+(ticker + depth each poll), not streamed.
 """
 from __future__ import annotations
 
@@ -159,6 +173,39 @@ class WsMessage(msgspec.Struct):
     error: RpcError | None = None
 
 
+# reference data (public)
+
+class Product(msgspec.Struct):
+    """One entry of `GET /v1/products`. Sizes are e18 integers as decimal strings."""
+    id: int
+    symbol: str  # "ethperp"
+    increment: str | int  # the price step (tick), e18
+    minQuantity: str | int  # e18; also the quantity step (our assumption: the list has none)
+    active: bool = True
+    type: str = "PERP"
+    baseAsset: str = ""  # "WETH": the wrapped token, so the base is read from the symbol
+    quoteAsset: str = ""  # "USDC"
+    maxQuantity: str | int | None = None
+    markPrice: str | int | None = None
+
+
+class Ticker(msgspec.Struct):
+    """One entry of `GET /v1/ticker/24hr`."""
+    productId: int
+    productSymbol: str
+    markPrice: str | int | None = None
+    oraclePrice: str | int | None = None
+
+
+class Depth(msgspec.Struct):
+    """`GET /v1/depth`: rows of [price, quantity, cumulative quantity], e18 strings, best first."""
+    asks: list[list[str | int]] = []
+    bids: list[list[str | int]] = []
+
+
+products_decoder = msgspec.json.Decoder(list[Product])
+tickers_decoder = msgspec.json.Decoder(list[Ticker])
+depth_decoder = msgspec.json.Decoder(Depth)
 order_decoder = msgspec.json.Decoder(Order)
 orders_decoder = msgspec.json.Decoder(list[Order])
 result_decoder = msgspec.json.Decoder(Result)

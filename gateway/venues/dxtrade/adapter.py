@@ -30,7 +30,7 @@ from gateway.net.http import HttpClient, HttpError, Response
 from gateway.orders.model import Order, Status
 from gateway.orders.tracker import Tracker
 from gateway.venues.base import Capabilities, VenueAdapter, VenueError
-from gateway.venues.dxtrade import schemas
+from gateway.venues.dxtrade import reference, schemas
 from gateway.venues.dxtrade.amend import Amender, check_modify
 from gateway.venues.dxtrade.config import DxtradeConfig
 from gateway.venues.dxtrade.credentials import Credentials, load_credentials
@@ -59,6 +59,14 @@ class DxtradeAdapter(VenueAdapter):
         self.amender = Amender(self)
         self._by_code = self.events.by_code  # orderCode we sent (our order_id) -> order
         self._orders_path = self.queries.orders_path
+
+    # reference data (reference.py): polled, with the session's token
+
+    async def list_instruments(self):
+        return await reference.list_instruments(self)
+
+    async def fetch_quotes(self, listings):
+        return await reference.fetch_quotes(self, listings)
 
     @property
     def logins(self) -> int:

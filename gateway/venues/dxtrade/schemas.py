@@ -4,6 +4,22 @@ Requests carry amounts as decimal strings (the seed's requests do); replies
 carry them as JSON numbers (the seed's order lists do), decoded as Decimal
 from their own text so no float ever rounds them. Venue messages allow
 unknown fields: the platform adds fields between versions.
+
+Reference data. No official DXtrade client is among our test dependencies and
+the seed shows neither call, so BOTH are ASSUMPTIONS, taken from the platform's
+published REST path list and third-party clients, not checked against an
+official client:
+- instruments: `GET /dxsca-web/instruments/query?symbols=*` (the path list also
+  has a POST form) -> `{"instruments": [Instrument]}`; `priceIncrement` and
+  `lotSize` are read as third-party clients read them. `minOrderSize` and
+  `tradingStatus` (which the platform is said to give per account) are read
+  where present; absent, the minimum is the lot and the instrument trades.
+- prices: `POST /dxsca-web/marketdata` with `{"account", "symbols",
+  "eventTypes": [{"type": "Quote", "format": "COMPACT"}]}` ->
+  `{"events": [{"type": "Quote", "symbol", "bid", "ask", "time"}]}`. Polled:
+  the platform's market-data push (`/dxsca-web/md`) is not in the excerpts. A
+  quote carries no mark: the reference is the mid.
+Both need the session (`Authorization: DXAPI <token>`), as every call does.
 """
 from __future__ import annotations
 
@@ -124,7 +140,49 @@ class OrderList(msgspec.Struct):
     orders: list[Order]
 
 
+# reference data (assumptions: see the module's docstring)
+
+class Instrument(msgspec.Struct):
+    symbol: str  # "ETH/USD": also what orders carry as `instrument`
+    priceIncrement: Decimal
+    lotSize: Decimal
+    type: str | None = None
+    currency: str | None = None  # the quote currency
+    description: str | None = None
+    minOrderSize: Decimal | None = None
+    tradingStatus: str | None = None
+
+
+class InstrumentList(msgspec.Struct):
+    instruments: list[Instrument]
+
+
+class EventType(msgspec.Struct):
+    type: str
+    format: str = "COMPACT"
+
+
+class MarketDataRequest(msgspec.Struct, forbid_unknown_fields=True):
+    account: str
+    symbols: list[str]
+    eventTypes: list[EventType]
+
+
+class QuoteEvent(msgspec.Struct):
+    symbol: str
+    type: str = "Quote"
+    bid: Decimal | None = None
+    ask: Decimal | None = None
+    time: str | None = None
+
+
+class MarketData(msgspec.Struct):
+    events: list[QuoteEvent] = []
+
+
 encoder = msgspec.json.Encoder()
+instruments_decoder = msgspec.json.Decoder(InstrumentList)
+market_data_decoder = msgspec.json.Decoder(MarketData)
 login_decoder = msgspec.json.Decoder(Session)
 order_response_decoder = msgspec.json.Decoder(OrderResponse)
 group_response_decoder = msgspec.json.Decoder(GroupResponse)

@@ -49,6 +49,10 @@ class DxtradeSession:
         self.logins = 0
         self._pinger: asyncio.Task | None = None
 
+    @property
+    def token(self) -> str | None:
+        return self._token
+
     async def open(self) -> None:
         venue = self.venue
         self.query = venue.http_client(venue.config.rest_url, connections=2, limited=False, journaled=False)
