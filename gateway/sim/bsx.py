@@ -426,7 +426,7 @@ class BsxSim(SimServer):
             "max_position_size": "1000000", "open_interest": "0", "funding_interval": "3600000000000",
             "next_funding_rate": "0", "next_funding_time": str((time.time_ns() // 3600_000_000_000 + 1)
                                                                * 3600_000_000_000),
-            "last_cumulative_funding": "0", "min_order_size": _fmt(p.min_quantity or p.lot),
+            "last_cumulative_funding": "0", "min_order_size": _fmt(p.min_quantity),
             "predicted_funding_rate": "0",
             "perpetual_product_config": {"initial_margin": "0.05", "maintenance_margin": "0.03",
                                          "max_leverage": "20"},

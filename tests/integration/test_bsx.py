@@ -24,6 +24,7 @@ BTC = """
 product_id = 1
 tick_size = "0.1"
 lot_size = "0.001"
+min_quantity = "0.001"
 """
 
 # every field of an order in the seed's orders channel messages, last_trades aside
