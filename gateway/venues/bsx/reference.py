@@ -6,15 +6,21 @@ market-data stream is shown by the seed or the SDK, so there is no price_feed.
 Public calls: no bsx-key headers, on the adapter's market_data_http."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
+from gateway.net.http import HttpClient, Response
 from gateway.reference.instruments import HALTED, TRADING, Listing, parse_size
 from gateway.venues.bsx import schemas
 from gateway.venues.bsx.wire import JSON
+from gateway.venues.reference_hooks import Prices
 
-if TYPE_CHECKING:
-    from gateway.venues.bsx.adapter import BsxAdapter
-    from gateway.venues.reference_hooks import Prices
+
+class Venue(Protocol):
+    """What the reference calls need of their adapter (gateway/venues/bsx/adapter.py)."""
+    @property
+    def market_data_http(self) -> HttpClient: ...
+
+    def error_text(self, response: Response) -> str: ...
 
 
 class VenueAnswer(Exception):
@@ -46,7 +52,7 @@ def _price(text: str) -> int | None:
 
 
 class BsxReference:
-    def __init__(self, adapter: BsxAdapter):
+    def __init__(self, adapter: Venue):
         self.adapter = adapter
 
     async def _get(self, path: str) -> bytes:
