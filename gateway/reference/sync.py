@@ -146,6 +146,9 @@ class VenueReference:
                 continue
             instruments.update(r.instruments)
             listings_by_symbol.update(r.listings)
+            old = self.listings.get(symbol)
+            if old is not None and symbol not in config.instruments:
+                self._log_changes(symbol, old, r.listings[symbol])  # as the whole list's path does
             if r.listings[symbol].status != TRADING:
                 unavailable[symbol] = f"{self.venue} lists {r.listings[symbol].venue_symbol} as " \
                                       f"{r.listings[symbol].status}"

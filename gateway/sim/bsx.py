@@ -18,9 +18,19 @@ sends are accepted and counted in unknown_fields.
 
 Faults besides the shared ones: answer_429 and reply_delay_ms on the order
 paths (as the other simulators), expire_api_keys() ends every key now.
+
+Reference data, public (no headers): GET /products lists the simulator's
+products in the shape the official SDK's Product model reads (start_for
+lists the module's CATALOGUE, the venue's own products, whatever the gateway
+config says), with a mark price from the book; GET /products/{id}/book gives
+the book (the market maker's and everyone's orders). Hooks: halt / resume /
+set_post_only / delist / set_steps a product, and faults.products /
+faults.book = "garbage" | "empty" | "silent" break those answers.
 """
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import hashlib
 import hmac
 import logging
@@ -36,7 +46,8 @@ from aiohttp import web
 from gateway._core.fixedpoint import FixedPointError, format_scaled, parse_scaled
 from gateway.eip712 import hash_typed_data
 from gateway.signer import Signer, recover_address
-from gateway.sim.base import Refused, SimServer, scaled
+from gateway.reference.instruments import Listing, names
+from gateway.sim.base import Faults, Refused, SimServer, scaled
 from gateway.sim.engine import (EngineError, MatchingEngine, Order, OrderType, Reason, Side, Status, Stp,
                                 TimeInForce, Update)
 from gateway.sim.market_maker import MarketMaker
@@ -69,6 +80,34 @@ class Product:
     tick: int  # e18
     lot: int  # e18
     min_quantity: int = 0
+    base: str = ""  # base asset; "" = the product_id's first part
+    quote: str = "USDC"
+    enabled: bool = True  # False: halted, no orders taken
+    post_only: bool = False  # True: only post-only orders taken
+
+    @property
+    def base_asset(self) -> str:
+        return self.base or self.product_id.split("-")[0]
+
+
+E18 = 10**18
+# BSX's products as its docs and official clients give them (product_index BTC-PERP 1,
+# ETH-PERP 2, SOL-PERP 3; perps settled in USDC), with the sizes config/gateway.toml has
+# always traded them at: what start_for lists, whatever the gateway config says
+CATALOGUE = (
+    Product(1, "BTC-PERP", tick=E18 // 10, lot=E18 // 1000, min_quantity=E18 // 1000),
+    Product(2, "ETH-PERP", tick=E18 // 100, lot=E18 // 100, min_quantity=E18 // 100),
+    Product(3, "SOL-PERP", tick=E18 // 100, lot=E18 // 10, min_quantity=E18 // 10),
+)
+
+
+@dataclass
+class BsxFaults(Faults):
+    # GET /products and GET /products/{id}/book: None answers, "garbage" answers
+    # something no client can read, "empty" lists nothing (no products, an empty book),
+    # "silent" never answers (until the fault is cleared)
+    products: str | None = None
+    book: str | None = None
 
 
 @dataclass
@@ -110,6 +149,8 @@ class BsxSim(SimServer):
         self.engine = MatchingEngine(stp=Stp.CANCEL_TAKER, id_factory=lambda: str(uuid.uuid4()),
                                      trade_id_factory=lambda: str(uuid.uuid4()))
         super().__init__()
+        self.faults: BsxFaults = BsxFaults()
+        self.delisted: dict[str, Product] = {}  # gone from the list (orders on them refused)
         self.users: dict[str, User] = {}  # api key -> user
         self.used_nonces: set[tuple[str, int]] = set()
         if market_maker:
@@ -129,6 +170,34 @@ class BsxSim(SimServer):
         user = User(api_key, api_secret, sender.lower(), signer.lower(), time.time_ns() + int(life * 1e9))
         self.users[api_key] = user
         return user
+
+    # test hooks: the product list changes as the venue's would
+
+    def _replace(self, symbol: str, **changes) -> Product:
+        product = dataclasses.replace(self.by_symbol[symbol], **changes)
+        self.products[product.index] = self.by_symbol[symbol] = product
+        return product
+
+    def halt(self, symbol: str) -> None:
+        self._replace(symbol, enabled=False)
+
+    def resume(self, symbol: str) -> None:
+        self._replace(symbol, enabled=True, post_only=False)
+
+    def set_post_only(self, symbol: str, on: bool = True) -> None:
+        self._replace(symbol, post_only=on)
+
+    def set_steps(self, symbol: str, *, tick: str | None = None, lot: str | None = None,
+                  min_quantity: str | None = None) -> None:
+        """Change a product's tick, lot or minimum (decimal strings), as the venue may."""
+        changes = {k: scaled(v) for k, v in (("tick", tick), ("lot", lot), ("min_quantity", min_quantity))
+                   if v is not None}
+        self._replace(symbol, **changes)
+
+    def delist(self, symbol: str) -> None:
+        product = self.by_symbol.pop(symbol)
+        del self.products[product.index]
+        self.delisted[symbol] = product
 
     def expire_api_keys(self) -> None:
         """Fault: every API key expires now."""
@@ -150,6 +219,8 @@ class BsxSim(SimServer):
         self.not_found_as_json(app, {"code": schemas.CODE_NOT_FOUND, "message": "not found"})
         app.add_routes([
             web.get("/chain/configs", self._chain_configs),
+            web.get("/products", self._products),
+            web.get("/products/{product_id}/book", self._book),
             web.get("/users/api-key", self._api_keys),
             web.post("/users/api-key", self._new_api_key),
             web.post("/users/register", self._register),
@@ -194,6 +265,10 @@ class BsxSim(SimServer):
         product = self.products.get(body.product_index)
         if product is None:
             raise _Reject(schemas.CODE_INVALID, f"unknown product_index {body.product_index}")
+        if not product.enabled:
+            raise _Reject(schemas.CODE_PRECONDITION, f"{product.product_id} is not enabled")
+        if product.post_only and not body.post_only:
+            raise _Reject(schemas.CODE_PRECONDITION, f"{product.product_id} takes post-only orders only")
         if body.side not in schemas.ORDER_SIDE or body.type not in (0, 1, 2) or body.time_in_force not in TIFS:
             raise _Reject(schemas.CODE_INVALID, "invalid side, type or time_in_force")
         price, size = self._amount("price", body.price), self._amount("size", body.size)
@@ -326,6 +401,69 @@ class BsxSim(SimServer):
                                               "data": data, "timestamp": now}).decode()
                       for data in parts if data]
             await self.deliver(account, frames)
+
+    # reference data (public)
+
+    def mark_price(self, product: str) -> int:
+        """The mark: the book's mid, else the last trade (0: none). BSX's mark follows an index;
+        the simulator has no index but its own book, so the mid stands for it and moves with it."""
+        bid, ask = self.engine.best_bid(product), self.engine.best_ask(product)
+        if bid is not None and ask is not None:
+            return (bid + ask) // 2
+        return self.engine.last_price(product) or 0
+
+    def _product_wire(self, p: Product) -> dict:
+        """One product in the shape of GET /products: every field the SDK's Product reads."""
+        mark, last = self.mark_price(p.product_id), self.engine.last_price(p.product_id) or 0
+        return {
+            "index": p.index, "product_id": p.product_id, "base_asset_symbol": p.base_asset,
+            "quote_asset_symbol": p.quote, "underlying": p.base_asset,
+            "display_name": f"{p.base_asset}-{p.quote} Perp", "display_base_asset_symbol": p.base_asset,
+            "enabled": p.enabled, "post_only": p.post_only,
+            "base_increment": _fmt(p.lot), "quote_increment": _fmt(p.tick),
+            "quote_volume_24h": "0", "change_24h": "0", "high_24h": _fmt(last), "low_24h": _fmt(last),
+            "last_price": _fmt(last), "mark_price": _fmt(mark), "index_price": _fmt(mark),
+            "max_position_size": "1000000", "open_interest": "0", "funding_interval": "3600000000000",
+            "next_funding_rate": "0", "next_funding_time": str((time.time_ns() // 3600_000_000_000 + 1)
+                                                               * 3600_000_000_000),
+            "last_cumulative_funding": "0", "min_order_size": _fmt(p.min_quantity),
+            "predicted_funding_rate": "0",
+            "perpetual_product_config": {"initial_margin": "0.05", "maintenance_margin": "0.03",
+                                         "max_leverage": "20"},
+        }
+
+    async def _broken(self, which: str) -> web.Response | None:
+        """The answer of a broken public call (faults.products or faults.book), or None."""
+        fault = getattr(self.faults, which)
+        if fault == "garbage":
+            return web.Response(text='{"products": [{"index": "one", ', content_type="application/json")
+        while fault == "silent":  # no answer while the fault lasts: the client times out
+            await asyncio.sleep(0.05)
+            fault = getattr(self.faults, which)
+        return None
+
+    async def _products(self, request: web.Request) -> web.Response:
+        self.count_request(request)
+        broken = await self._broken("products")
+        if broken is not None:
+            return broken
+        if self.faults.products == "empty":
+            return web.json_response({"products": []})
+        return web.json_response({"products": [self._product_wire(p) for p in
+                                               sorted(self.products.values(), key=lambda p: p.index)]})
+
+    async def _book(self, request: web.Request) -> web.Response:
+        self.count_request(request)
+        product = request.match_info["product_id"]
+        if product not in self.by_symbol:
+            return self._error(_Reject(schemas.CODE_NOT_FOUND, f"unknown product_id {product!r}", 404))
+        broken = await self._broken("book")
+        if broken is not None:
+            return broken
+        bids, asks = ([], []) if self.faults.book == "empty" else self.engine.depth(product, 20)
+        return web.json_response({"product_id": product, "timestamp": str(time.time_ns()),
+                                  "bids": [[_fmt(p), _fmt(q)] for p, q in bids],
+                                  "asks": [[_fmt(p), _fmt(q)] for p, q in asks]})
 
     # REST handlers
 
@@ -608,20 +746,33 @@ def stable_wallet(api_key: str) -> str:
     return "0x" + hashlib.sha256(b"bsx-sim-wallet:" + api_key.encode()).hexdigest()[:40]
 
 
+def catalogue_mids(products: list[Product], mid_prices: dict[str, str]) -> dict[str, int]:
+    """The sim section's mid prices (keyed by unified symbol, "ETH-PERP") by the products they
+    name, as the gateway maps a symbol to a listing: the venue's symbol, else the base asset.
+    A symbol the catalogue has no product for is not quoted."""
+    out = {}
+    for symbol, price in mid_prices.items():
+        match = [p for p in products if names(symbol, Listing(p.index, p.product_id, p.base_asset.upper(),
+                                                              p.quote.upper(), p.tick, p.lot, p.min_quantity))]
+        if len(match) == 1:
+            out[match[0].product_id] = scaled(price)
+        else:
+            log.warning("sim mid price for %s: no single BSX product is that market; not quoted", symbol)
+    return out
+
+
 async def start_for(venue) -> BsxSim:
-    """The simulator for a configured BSX venue: its instruments, domain, credentials and sim section."""
+    """The simulator for a configured BSX venue: its own CATALOGUE of products (never the
+    config's instruments, which the gateway checks against it), the config's domain,
+    credentials and sim section."""
     from gateway.venues.bsx.credentials import load_credentials
     from gateway.venues.config import SimConfig
 
     cfg = venue.sim or SimConfig()
-    products = [
-        Product(index=int(inst.product_id), product_id=symbol, tick=scaled(inst.tick_size),
-                lot=scaled(inst.lot_size), min_quantity=scaled(inst.min_quantity))
-        for symbol, inst in venue.instruments.items()
-    ]
-    mids = {s: scaled(p) for s, p in cfg.mid_prices.items() if s in venue.instruments}
+    products = list(CATALOGUE)
     sim = BsxSim(products, chain_id=venue.chain_id, verifying_contract=venue.verifying_contract,
-                 domain_name=venue.domain_name, domain_version=venue.domain_version, mid_prices=mids,
+                 domain_name=venue.domain_name, domain_version=venue.domain_version,
+                 mid_prices=catalogue_mids(products, cfg.mid_prices),
                  market_maker=cfg.market_maker, mm_levels=cfg.market_maker_levels,
                  mm_quantity=scaled(cfg.market_maker_quantity))
     creds = load_credentials(venue)

@@ -14,11 +14,12 @@ nonce_file = "{tmp}/bsx.nonce"
 mid_prices = { ETH-PERP = "3000" }
 market_maker_levels = 3
 market_maker_quantity = "1"
+# tick 0.1 is stricter than BSX's 0.01 (allowed); lot and minimum are the venue's
 [venues.instruments.ETH-PERP]
 product_id = 2
 tick_size = "0.1"
-lot_size = "0.001"
-min_quantity = "0.001"
+lot_size = "0.01"
+min_quantity = "0.01"
 """
 
 

@@ -42,7 +42,7 @@ DECODERS = {
     "citrex.result": citrex.result_decoder, "citrex.ws": citrex.ws_decoder,
     **{f"bsx.{name}": getattr(bsx, name) for name in dir(bsx) if name.endswith("_decoder")},
 }
-assert len(DECODERS) == 4 + 15, sorted(DECODERS)
+assert len(DECODERS) == 4 + 17, sorted(DECODERS)
 # msgspec raises RecursionError (not DecodeError) past ~1000 nesting levels: see
 # test_deep_nesting_raises_only_decode_errors. The properties keep nesting shallower.
 ALLOWED = (msgspec.DecodeError, msgspec.ValidationError)
@@ -77,6 +77,11 @@ def _bsx_wire() -> list[dict]:
     return [sim._wire(o, trades=[]), sim._wire(o, accepted=True)]
 
 
+def _bsx_products() -> list[dict]:
+    sim = bsx_sim.BsxSim(list(bsx_sim.CATALOGUE), market_maker=False)
+    return [sim._product_wire(p) for p in bsx_sim.CATALOGUE]
+
+
 CITREX_ORDERS = _citrex_wire()
 BSX_ORDERS = _bsx_wire()
 CITREX_MESSAGES = [{"jsonrpc": "2.0", "method": citrex.WS_ORDER_UPDATE, "params": o} for o in CITREX_ORDERS] + [
@@ -96,6 +101,9 @@ SAMPLES = {  # decoder -> valid documents
     "bsx.register_decoder": [{"user_wallet": "0xa", "signer": "0xb", "nonce": 2**62, "wallet_signature": "0x",
                               "signer_signature": "0x", "message": ""}],
     "bsx.new_api_key_decoder": [{"name": ""}],
+    "bsx.products_decoder": [{"products": _bsx_products()}, {"products": []}],
+    "bsx.book_decoder": [{"product_id": "BTC-PERP", "bids": [["65000.1", "1"]], "asks": [["65000.2", "0.5"]]},
+                         {"bids": [], "asks": []}],
 }
 
 

@@ -23,7 +23,8 @@ BTC = """
 [venues.instruments.BTC-PERP]
 product_id = 1
 tick_size = "0.1"
-lot_size = "0.000000000000000001"
+lot_size = "0.001"
+min_quantity = "0.001"
 """
 
 # every field of an order in the seed's orders channel messages, last_trades aside
@@ -160,7 +161,9 @@ def test_body_decimals_and_signed_e18_are_the_same_values(tmp_path):
     async def scenario(gw):
         sim = gw.sims["bsx"]
         async with gw_strategy(gw) as s:
-            for cid, price, qty in (("e1", "65000.5", "0.000000000000000001"), ("e2", "0.1", "1.000000000000000003")):
+            # at BSX's BTC-PERP steps (tick 0.1, lot 0.001; the simulator lists the venue's own),
+            # values a double would not carry exactly (1.001 -> 1000999999999999872 e18)
+            for cid, price, qty in (("e1", "65000.3", "0.001"), ("e2", "0.1", "1.001")):
                 assert (await s.place("bsx", "BTC-PERP", "buy", qty, price, client_order_id=cid)).ok
                 opened = await s.wait_status(cid, "OPEN")
                 venue = sim.engine.get(opened.venue_order_id)

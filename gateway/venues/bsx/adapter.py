@@ -10,7 +10,8 @@ beside it:
 - events.py: the `orders` channel (snapshot and updates) and any order view
   the REST API gives, applied to the tracker;
 - queries.py: one order by venue id or nonce (look-ups), a product's cancel-all;
-- signing.py, ws.py, wire.py: the EIP-712 order, the channel's auth, amounts and ids.
+- signing.py, ws.py, wire.py: the EIP-712 order, the channel's auth, amounts and ids;
+- reference.py: the public product list and prices (polled).
 
 Batching. The outbound line (gateway/venues/outbound.py) hands over the
 creates and cancels (of orders the venue has named) due together at the head
@@ -39,6 +40,7 @@ from gateway.venues.bsx.config import BsxConfig
 from gateway.venues.bsx.credentials import Credentials, load_credentials, renewed_key_path
 from gateway.venues.bsx.events import OrderEvents
 from gateway.venues.bsx.queries import OrderQueries
+from gateway.venues.bsx.reference import BsxReference
 from gateway.venues.bsx.replies import CANCEL, CREATE, Replies
 from gateway.venues.bsx.signing import BsxSigner, domain
 from gateway.venues.bsx.venue_data import BsxVenueData
@@ -71,6 +73,7 @@ class BsxAdapter(VenueAdapter):
         self.events = OrderEvents(self)
         self.queries = OrderQueries(self)
         self.replies = Replies(self)
+        self.reference = BsxReference(self)
         self.max_batch = config.max_batch
         self.batches_sent = 0
 
@@ -116,6 +119,14 @@ class BsxAdapter(VenueAdapter):
 
     async def renew_api_key(self) -> None:
         await self.key.renew()
+
+    # reference data (reference.py)
+
+    async def list_instruments(self):
+        return await self.reference.list_instruments()
+
+    async def fetch_quotes(self, listings):
+        return await self.reference.fetch_quotes(listings)
 
     # what the venue says of orders (events.py, queries.py)
 

@@ -23,6 +23,22 @@ Our assumption (the excerpts leave it open; the simulator follows it):
 - error codes besides 16 follow the gRPC numbering BSX's 16 comes from
   (3 invalid argument, 5 not found, 6 already exists, 9 failed precondition);
 - cancel_reason beyond user / stp / post only: "ioc", "fok", "market".
+
+Reference data (gateway/venues/bsx/reference.py):
+- checked against the SDK: GET /products (MarketClient.get_products, parsed by
+  its GetProductsResponse / Product models): `{"products": [...]}`, each with
+  `index` (the product_index orders sign, what the config's product_id names),
+  `product_id` ("BTC-PERP"), base/quote asset symbols, `quote_increment` (the
+  tick), `base_increment` (the lot), `min_order_size`, `enabled`, `post_only`
+  and `mark_price`, all decimals as strings. The SDK sends its bsx-key headers
+  on it; we send none (the venue's web clients read it without).
+- assumption: best bid and ask from GET /products/{product_id}/book,
+  `{"bids": [[price, size], ...], "asks": [...]}` best first. The SDK has no
+  book call and the seed no market data; the path and shape are those BSX's
+  public web clients use (a public `book` WS channel exists there too, but
+  neither the seed nor the SDK shows it, so prices are polled).
+- assumption: a product not `enabled`, or `post_only` (taking no orders that
+  cross), is halted; one gone from the list is delisted.
 """
 from __future__ import annotations
 
@@ -266,6 +282,42 @@ class WsMessage(msgspec.Struct):
     code: int = 0
 
 
+# reference data: the public product list and book
+
+class PerpetualProductConfig(msgspec.Struct):
+    initial_margin: str = "0"
+    maintenance_margin: str = "0"
+    max_leverage: str = "0"
+
+
+class Product(msgspec.Struct):
+    """One entry of GET /products: the fields the SDK's Product model reads (its from_dict)."""
+    index: int
+    product_id: str
+    base_asset_symbol: str
+    quote_asset_symbol: str
+    base_increment: str  # the lot
+    quote_increment: str  # the tick
+    min_order_size: str
+    enabled: bool = True
+    post_only: bool = False
+    mark_price: str = "0"
+    last_price: str = "0"
+    index_price: str = "0"
+    underlying: str = ""
+    display_name: str = ""
+
+
+class Products(msgspec.Struct):
+    products: list[Product] = []  # the SDK reads a missing list as none
+
+
+class Book(msgspec.Struct):
+    """GET /products/{product_id}/book (assumption, see above): [price, size] levels, best first."""
+    bids: list[tuple[str, str]] = []
+    asks: list[tuple[str, str]] = []
+
+
 order_decoder = msgspec.json.Decoder(Order)
 orders_decoder = msgspec.json.Decoder(list[Order])
 cancel_result_decoder = msgspec.json.Decoder(CancelResult)
@@ -281,4 +333,6 @@ ws_decoder = msgspec.json.Decoder(WsMessage)
 create_decoder = msgspec.json.Decoder(CreateOrder)
 cancel_orders_decoder = msgspec.json.Decoder(CancelOrders)
 batch_decoder = msgspec.json.Decoder(Batch)
+products_decoder = msgspec.json.Decoder(Products)
+book_decoder = msgspec.json.Decoder(Book)
 encoder = msgspec.json.Encoder()
