@@ -124,6 +124,7 @@ class VenueReference:
             return
         except InstrumentMismatch as exc:
             self.errors += 1
+            self.adapter.metrics.venue_error(self.venue, "instrument_list")
             log.error("%s", exc)
         # check symbol by symbol, so one bad instrument does not take the others down
         instruments: dict[str, object] = {}

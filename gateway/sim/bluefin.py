@@ -26,6 +26,7 @@ end sessions early; access_token_secs / refresh_token_secs set their lives.
 """
 from __future__ import annotations
 
+import collections
 import itertools
 import logging
 import secrets
@@ -105,6 +106,7 @@ class BluefinSim(SimServer):
         # (a well-formed answer that lists nothing)
         self.list_fault: str | None = None
         self.prices_fault: str | None = None
+        self.public_requests: collections.Counter[str] = collections.Counter()  # path -> reads (no auth)
         self.ids_id = ids_id
         self.eds_id = "0x" + blake2b256(b"eds" + ids_id.encode()).hex()
         self.contract_address = "0x" + blake2b256(b"contract" + ids_id.encode()).hex()
@@ -221,6 +223,7 @@ class BluefinSim(SimServer):
     async def _exchange_info(self, request: web.Request) -> web.Response:
         """Every field of the SDK's ExchangeInfoResponse, none null (its models refuse a null);
         the addresses are this simulator's own."""
+        self.public_requests[request.path] += 1
         if self.list_fault == "garbage":
             return web.Response(body=b"<html>bad gateway</html>", content_type="application/json")
         return web.json_response({
@@ -290,10 +293,11 @@ class BluefinSim(SimServer):
 
     def _prices_broken(self) -> web.Response | None:
         if self.prices_fault == "garbage":
-            return web.Response(body=b'{"symbol": ', content_type="application/json")
+            return web.Response(body=b"<html>502 Bad Gateway</html>", content_type="application/json")
         return None
 
     async def _ticker(self, request: web.Request) -> web.Response:
+        self.public_requests[request.path] += 1
         broken = self._prices_broken()
         if broken is not None:
             return broken
@@ -303,6 +307,7 @@ class BluefinSim(SimServer):
         return web.json_response(self._ticker_of(market))
 
     async def _tickers(self, request: web.Request) -> web.Response:
+        self.public_requests[request.path] += 1
         broken = self._prices_broken()
         if broken is not None:
             return broken

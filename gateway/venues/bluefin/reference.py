@@ -60,6 +60,7 @@ class BluefinReference:
         self.adapter = adapter
         # the start's exchange/info markets: the first list asked for is these, once
         self._start_markets: bytes | None = None
+        self._unpriced: frozenset[str] = frozenset()  # our symbols the last tickers had no entry for
 
     def keep_start_reply(self, info: schemas.ExchangeInfo) -> None:
         self._start_markets = bytes(info.markets)
@@ -86,4 +87,19 @@ class BluefinReference:
             if ticker is not None:
                 quotes[symbol] = (price_of(ticker.bestBidPriceE9), price_of(ticker.bestAskPriceE9),
                                   price_of(ticker.markPriceE9))
+        self._note_unpriced(frozenset(listings) - frozenset(quotes))
         return quotes
+
+    def _note_unpriced(self, unpriced: frozenset[str]) -> None:
+        """A symbol the tickers leave out keeps its last price, ageing: counted every poll, said
+        once when it starts and once when it ends (a poll a second must not flood the log)."""
+        adapter = self.adapter
+        if unpriced:
+            adapter.metrics.venue_error(adapter.name, "market_data")
+        if unpriced - self._unpriced:
+            adapter.log.warning("%s GET %s: no ticker for %s: their reference prices age", adapter.name,
+                                schemas.TICKERS_PATH, ", ".join(sorted(unpriced)))
+        if self._unpriced - unpriced:
+            adapter.log.info("%s GET %s: tickers again for %s", adapter.name, schemas.TICKERS_PATH,
+                             ", ".join(sorted(self._unpriced - unpriced)))
+        self._unpriced = unpriced
