@@ -21,6 +21,12 @@ until the last trade price reaches the trigger (set_last_price moves it).
 Strict as the SDK's models: a missing required field or a wrong type is a
 400; a field the SDK never sends is accepted and counted in unknown_fields.
 
+Public data, no auth: GET /v1/exchange/info lists the simulator's own CATALOGUE (never the
+gateway's config) in the SDK's full ExchangeInfoResponse shape; /v1/exchange/ticker(s) are
+the SDK's TickerResponse from the engine's book (mark: the mid, else the last trade). Hooks:
+halt() / resume() / set_status(), delist(), set_steps(); list_fault and prices_fault
+("garbage": a body that is no JSON, "empty": nothing listed) break them.
+
 Faults besides the shared ones: expire_access_tokens() / expire_refresh_tokens()
 end sessions early; access_token_secs / refresh_token_secs set their lives.
 """

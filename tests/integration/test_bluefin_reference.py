@@ -449,3 +449,22 @@ def test_no_prices_keep_the_last_ageing_with_a_line_and_a_metric(tmp_path, caplo
     lines = [r.getMessage() for r in caplog.records if "/v1/exchange/tickers" in r.getMessage()]
     assert lines == ["bluefin GET /v1/exchange/tickers: no ticker for BTC-PERP, ETH-PERP: their reference prices age",
                      "bluefin GET /v1/exchange/tickers: tickers again for BTC-PERP, ETH-PERP"]
+
+
+def test_list_parsing_maps_statuses_and_leaves_out_unsignable_markets():
+    from gateway.venues.bluefin.reference import listings_of
+
+    def market(symbol, status):
+        return {"symbol": symbol, "status": status, "baseAssetSymbol": symbol.split("-")[0].lower(),
+                "tickSizeE9": "1000000", "stepSizeE9": "100000000", "minOrderQuantityE9": "200000000"}
+
+    raw = json.dumps([market("SUI-PERP", "ACTIVE"), market("WAL-PERP", "BETA"), market("DEEP-PERP", "MAINTENANCE"),
+                      market("OLD-PERP", "DELISTED"), market("BAD PERP", "ACTIVE")]).encode()
+    listings = listings_of(raw)
+    assert [(x.venue_symbol, x.status) for x in listings] == [
+        ("SUI-PERP", TRADING), ("WAL-PERP", HALTED), ("DEEP-PERP", HALTED), ("OLD-PERP", DELISTED)]
+    assert listings[0] == Listing("SUI-PERP", "SUI-PERP", "SUI", "USDC", 10**15, 10**17, 2 * 10**17, TRADING)
+    for broken in (b"[{}]", b'[{"symbol": 1}]', json.dumps([{**market("X-PERP", "ACTIVE"),
+                                                               "tickSizeE9": "0.01"}]).encode()):
+        with pytest.raises(ValueError):
+            listings_of(broken)

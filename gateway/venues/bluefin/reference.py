@@ -16,13 +16,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from gateway.reference.instruments import DELISTED, HALTED, TRADING, Listing
-from gateway.venues.base import VenueError
+from gateway.venues.base import VenueAdapter, VenueError
 from gateway.venues.bluefin import schemas
 from gateway.venues.bluefin.parsing import e18_of_e9
 from gateway.venues.bluefin.session import JSON
+from gateway.venues.bluefin.signing import signable_symbol
 
 if TYPE_CHECKING:
-    from gateway.venues.bluefin.adapter import BluefinAdapter
     from gateway.venues.reference_hooks import Prices
 
 
@@ -45,8 +45,9 @@ def listing_of(market: schemas.MarketInfo) -> Listing:
 
 def listings_of(raw_markets: bytes) -> list[Listing]:
     """exchange/info's markets[] as Listings; raises (msgspec or ValueError) on a list that
-    does not parse: no half-read list is ever checked against."""
-    return [listing_of(m) for m in schemas.markets_decoder.decode(raw_markets)]
+    does not parse: no half-read list is ever checked against. A market whose name the signed
+    order payload cannot carry is left out: it can never be traded, so it is never matched."""
+    return [listing_of(m) for m in schemas.markets_decoder.decode(raw_markets) if signable_symbol(m.symbol)]
 
 
 def price_of(text: str) -> int | None:
@@ -56,7 +57,7 @@ def price_of(text: str) -> int | None:
 
 
 class BluefinReference:
-    def __init__(self, adapter: BluefinAdapter):
+    def __init__(self, adapter: VenueAdapter):
         self.adapter = adapter
         # the start's exchange/info markets: the first list asked for is these, once
         self._start_markets: bytes | None = None

@@ -18,6 +18,19 @@ From the SDK (venues.md):
   apart by `status`), AccountTradeUpdate a {"trade": {...}};
 - the order statuses and the exchange/info and open-order fields.
 
+Reference data (reference.py), from the SDK's current models (openapi_client.models, read
+in its repository; tests/integration/test_bluefin_reference.py holds them as data and checks
+the simulator's payloads against them):
+- GET /v1/exchange/info (ExchangeInfoResponse): assets[] (assetType, symbol, decimals, weight,
+  marginAvailable, none null), markets[] (Market: symbol, status ACTIVE|BETA|MAINTENANCE|
+  DELISTED, baseAssetSymbol, tickSizeE9, stepSizeE9, minOrderQuantityE9, ...);
+- GET /v1/exchange/tickers (get_all_market_ticker: a list of TickerResponse) and
+  GET /v1/exchange/ticker?symbol= (one): bestBidPriceE9, bestAskPriceE9, markPriceE9, ...
+Our assumptions there: a market's quote is USDC (the Market model names none); a side with
+no order, or no mark yet, is "0"; BETA and MAINTENANCE take no orders from the gateway.
+Prices are polled every reference_poll_secs, not streamed: the market-data WebSocket's
+subscription and host were not checked against the SDK, and the simulator serves none.
+
 Our assumption (the excerpts leave it open; the simulator follows it):
 - a bulk cancel answers with one cancellation payload per order it closed,
   reason OrdersForMarketCancelled and cancellationReason
