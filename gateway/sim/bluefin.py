@@ -21,16 +21,23 @@ until the last trade price reaches the trigger (set_last_price moves it).
 Strict as the SDK's models: a missing required field or a wrong type is a
 400; a field the SDK never sends is accepted and counted in unknown_fields.
 
+Public data, no auth: GET /v1/exchange/info lists the simulator's own CATALOGUE (never the
+gateway's config) in the SDK's full ExchangeInfoResponse shape; /v1/exchange/ticker(s) are
+the SDK's TickerResponse from the engine's book (mark: the mid, else the last trade). Hooks:
+halt() / resume() / set_status(), delist(), set_steps(); list_fault and prices_fault
+("garbage": a body that is no JSON, "empty": nothing listed) break them.
+
 Faults besides the shared ones: expire_access_tokens() / expire_refresh_tokens()
 end sessions early; access_token_secs / refresh_token_secs set their lives.
 """
 from __future__ import annotations
 
+import collections
 import itertools
 import logging
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import msgspec
 from aiohttp import web
@@ -77,6 +84,20 @@ class Market:
     tick: int  # e18
     lot: int  # e18
     min_quantity: int = 0
+    status: str = schemas.MARKET_ACTIVE  # the SDK's MarketStatus: ACTIVE | BETA | MAINTENANCE | DELISTED
+
+    @property
+    def base(self) -> str:
+        return self.symbol.split("-")[0]
+
+
+# What the venue lists: its markets as the official SDK's examples and venues.md name them,
+# with the steps config/gateway.toml has always used for them. The gateway's config is checked
+# against this; it is never built from that config.
+CATALOGUE = (
+    Market("ETH-PERP", tick=10**16, lot=10**16, min_quantity=10**16),
+    Market("BTC-PERP", tick=10**17, lot=10**15, min_quantity=10**15),
+)
 
 
 class BluefinSim(SimServer):
@@ -87,6 +108,11 @@ class BluefinSim(SimServer):
                  mm_quantity: int = 10**18, access_token_secs: float = 600, refresh_token_secs: float = 3600):
         super().__init__()
         self.markets = {m.symbol: m for m in markets}
+        # faults of the public data: None, "garbage" (a body that is no JSON) or "empty"
+        # (a well-formed answer that lists nothing)
+        self.list_fault: str | None = None
+        self.prices_fault: str | None = None
+        self.public_requests: collections.Counter[str] = collections.Counter()  # path -> reads (no auth)
         self.ids_id = ids_id
         self.eds_id = "0x" + blake2b256(b"eds" + ids_id.encode()).hex()
         self.contract_address = "0x" + blake2b256(b"contract" + ids_id.encode()).hex()
@@ -120,6 +146,8 @@ class BluefinSim(SimServer):
         app = web.Application(middlewares=[self._faults])
         app.add_routes([
             web.get(schemas.EXCHANGE_INFO_PATH, self._exchange_info),
+            web.get(schemas.TICKER_PATH, self._ticker),
+            web.get(schemas.TICKERS_PATH, self._tickers),
             web.post(schemas.LOGIN_PATH, self._login),
             web.put(schemas.REFRESH_PATH, self._refresh),
             web.post(schemas.ORDERS_PATH, self._place),
@@ -196,8 +224,14 @@ class BluefinSim(SimServer):
         self.refreshes += 1
         return web.json_response(self._issue(entry[0]))
 
+    # public data: the market list and the tickers, no auth
+
     async def _exchange_info(self, request: web.Request) -> web.Response:
-        """Every field the SDK's init reads (venues.md); the addresses are this simulator's own."""
+        """Every field of the SDK's ExchangeInfoResponse, none null (its models refuse a null);
+        the addresses are this simulator's own."""
+        self.public_requests[request.path] += 1
+        if self.list_fault == "garbage":
+            return web.Response(body=b"<html>bad gateway</html>", content_type="application/json")
         return web.json_response({
             "contractsConfig": {
                 "edsId": self.eds_id, "idsId": self.ids_id, "network": "devnet",
@@ -205,16 +239,110 @@ class BluefinSim(SimServer):
                 "operators": {role: "0x" + blake2b256(role.encode()).hex()
                               for role in ("admin", "operator", "sequencer", "funding", "fee")},
             },
-            "assets": [{"symbol": "USDC", "decimals": 6, "weiConversionFactorE9": "1000",
-                        "marginAvailable": True}],
-            "markets": [{"symbol": m.symbol, "status": "ACTIVE", "baseAssetSymbol": m.symbol.split("-")[0],
-                         "tickSizeE9": str(m.tick // E9_TO_E18), "stepSizeE9": str(m.lot // E9_TO_E18),
-                         "minOrderQuantityE9": str(m.min_quantity // E9_TO_E18)}
-                        for m in self.markets.values()],
+            "assets": [{"assetType": self._address("USDC") + "::usdc::USDC", "symbol": "USDC", "decimals": 6,
+                        "weight": str(10**9), "marginAvailable": True}],
+            "markets": [] if self.list_fault == "empty" else [self._market_info(m) for m in self.markets.values()],
             "tradingGasFeeE9": "0",
             "serverTimeAtMillis": time.time_ns() // 1_000_000,
             "timezone": "UTC",
         })
+
+    def _address(self, name: str) -> str:
+        return "0x" + blake2b256(name.encode() + self.ids_id.encode()).hex()
+
+    def _market_info(self, m: Market) -> dict:
+        """The SDK's Market model, every field: steps and limits as e9 strings."""
+        e9 = lambda value: str(value // E9_TO_E18)  # noqa: E731
+        return {
+            "symbol": m.symbol, "marketAddress": self._address(m.symbol), "status": m.status,
+            "baseAssetSymbol": m.base, "baseAssetName": m.base, "baseAssetDecimals": 9,
+            "stepSizeE9": e9(m.lot), "tickSizeE9": e9(m.tick), "minOrderQuantityE9": e9(m.min_quantity),
+            "maxLimitOrderQuantityE9": e9(10**6 * m.lot), "maxMarketOrderQuantityE9": e9(10**5 * m.lot),
+            "minOrderPriceE9": e9(m.tick), "maxOrderPriceE9": e9(10**9 * m.tick),
+            "maintenanceMarginRatioE9": str(3 * 10**7), "initialMarginRatioE9": str(5 * 10**7),
+            "insurancePoolRatioE9": str(3 * 10**8), "defaultLeverageE9": str(3 * 10**9),
+            "maxNotionalAtOpenE9": [str(10**18 // (i + 1)) for i in range(20)],
+            "minTradeQuantityE9": e9(m.min_quantity), "maxTradeQuantityE9": e9(10**6 * m.lot),
+            "minTradePriceE9": e9(m.tick), "maxTradePriceE9": e9(10**9 * m.tick),
+            "maxFundingRateE9": str(10**6), "defaultMakerFeeE9": str(10**5), "defaultTakerFeeE9": str(35 * 10**4),
+            "insurancePoolAddress": self._address("insurance"), "feePoolAddress": self._address("fee"),
+            "tradingStartTimeAtMillis": "0", "mtbLongE9": str(2 * 10**7), "mtbShortE9": str(2 * 10**7),
+            "delistingPriceE9": "0", "isolatedOnly": False,
+        }
+
+    def _ticker_of(self, m: Market) -> dict:
+        """The SDK's TickerResponse from this simulator's own book: best bid and ask, the last
+        trade, and as mark (and oracle: there is no oracle here) the mid, else the last trade.
+        A side with nothing on it is "0"."""
+        bid, ask = self.engine.best_bid(m.symbol), self.engine.best_ask(m.symbol)
+        last = self.engine.last_price(m.symbol)
+        mid = (bid + ask) // 2 // m.tick * m.tick if bid is not None and ask is not None else None
+        mark = mid if mid is not None else last
+        e9 = lambda value: str((value or 0) // E9_TO_E18)  # noqa: E731
+        now = time.time_ns() // 1_000_000
+        depth = self.engine.depth(m.symbol, 1)
+        bid_qty = depth[0][0][1] if depth[0] else 0
+        ask_qty = depth[1][0][1] if depth[1] else 0
+        return {
+            "symbol": m.symbol, "lastQuantityE9": "0", "lastTimeAtMillis": now, "lastPriceE9": e9(last),
+            "lastFundingRateE9": "0", "nextFundingTimeAtMillis": now // 3_600_000 * 3_600_000 + 3_600_000,
+            "avgFundingRate8hrE9": "0", "oraclePriceE9": e9(mark), "oraclePriceDirection": 0,
+            "markPriceE9": e9(mark), "markPriceDirection": 0, "marketPriceE9": e9(mid if mid is not None else last),
+            "marketPriceDirection": 0, "bestBidPriceE9": e9(bid), "bestBidQuantityE9": e9(bid_qty),
+            "bestAskPriceE9": e9(ask), "bestAskQuantityE9": e9(ask_qty), "openInterestE9": "0",
+            "highPrice24hrE9": e9(last), "lowPrice24hrE9": e9(last), "volume24hrE9": "0", "quoteVolume24hrE9": "0",
+            "closePrice24hrE9": e9(last), "openPrice24hrE9": e9(last), "closeTime24hrAtMillis": now,
+            "openTime24hrAtMillis": now - 86_400_000, "firstId24hr": 0, "lastId24hr": 0, "count24hr": "0",
+            "priceChange24hrE9": "0", "priceChangePercent24hrE9": "0", "updatedAtMillis": now,
+            "estimatedFundingRateE9": "0",
+        }
+
+    def _prices_broken(self) -> web.Response | None:
+        if self.prices_fault == "garbage":
+            return web.Response(body=b"<html>502 Bad Gateway</html>", content_type="application/json")
+        return None
+
+    async def _ticker(self, request: web.Request) -> web.Response:
+        self.public_requests[request.path] += 1
+        broken = self._prices_broken()
+        if broken is not None:
+            return broken
+        market = self.markets.get(request.query.get("symbol", ""))
+        if market is None or self.prices_fault == "empty":
+            return self._error("market not found", 404)
+        return web.json_response(self._ticker_of(market))
+
+    async def _tickers(self, request: web.Request) -> web.Response:
+        self.public_requests[request.path] += 1
+        broken = self._prices_broken()
+        if broken is not None:
+            return broken
+        if self.prices_fault == "empty":
+            return web.json_response([])
+        return web.json_response([self._ticker_of(m) for m in self.markets.values()])
+
+    # test hooks: the venue changes its list
+
+    def set_status(self, symbol: str, status: str) -> None:
+        """ACTIVE, BETA, MAINTENANCE (a halt) or DELISTED, as the SDK's MarketStatus."""
+        self.markets[symbol] = replace(self.markets[symbol], status=status)
+
+    def halt(self, symbol: str) -> None:
+        self.set_status(symbol, "MAINTENANCE")
+
+    def resume(self, symbol: str) -> None:
+        self.set_status(symbol, schemas.MARKET_ACTIVE)
+
+    def delist(self, symbol: str) -> None:
+        """Gone from the list (orders on it are refused MARKET_NOT_FOUND)."""
+        del self.markets[symbol]
+
+    def set_steps(self, symbol: str, *, tick: int | None = None, lot: int | None = None,
+                  min_quantity: int | None = None) -> None:
+        """The venue changes a market's tick, lot or minimum (e18 ints); orders are held to it."""
+        m = self.markets[symbol]
+        self.markets[symbol] = replace(m, tick=m.tick if tick is None else tick, lot=m.lot if lot is None else lot,
+                                       min_quantity=m.min_quantity if min_quantity is None else min_quantity)
 
     # orders
 
@@ -255,6 +383,8 @@ class BluefinSim(SimServer):
         market = self.markets.get(f.symbol)
         if market is None:
             return "MARKET_NOT_FOUND"
+        if market.status != schemas.MARKET_ACTIVE:  # the reason's name is our assumption
+            return "MARKET_NOT_ACTIVE"
         if digest in self.hashes:
             return "DUPLICATE_ORDER"
         self.hashes.add(digest)
@@ -525,16 +655,32 @@ class BluefinSim(SimServer):
         return ws
 
 
+def catalogue_product(symbol: str, markets: dict[str, Market]) -> str | None:
+    """The market a unified symbol names, as the gateway maps them: the venue's own symbol,
+    else the one market on that base asset."""
+    if symbol in markets:
+        return symbol
+    base = symbol.replace("/", "-").split("-")[0].upper()
+    found = [m.symbol for m in markets.values() if m.base == base]
+    return found[0] if len(found) == 1 else None
+
+
 async def start_for(venue) -> BluefinSim:
-    """The simulator for a configured Bluefin venue (its instruments and sim section)."""
+    """The simulator for a configured Bluefin venue: the venue's own catalogue (the config is
+    checked against it, never the source of it); the sim section's mid_prices pick which
+    markets the market maker quotes."""
     from gateway.venues.config import SimConfig
 
     cfg = venue.sim or SimConfig()
-    markets = [Market(symbol=str(inst.product_id), tick=scaled(inst.tick_size), lot=scaled(inst.lot_size),
-                      min_quantity=scaled(inst.min_quantity)) for inst in venue.instruments.values()]
-    mids = {str(venue.instruments[s].product_id): scaled(p) for s, p in cfg.mid_prices.items()
-            if s in venue.instruments}
-    sim = BluefinSim(markets, ids_id=venue.ids_id or "0x" + "1d" * 32, mid_prices=mids,
+    markets = {m.symbol: m for m in CATALOGUE}
+    mids = {}
+    for symbol, price in cfg.mid_prices.items():
+        product = catalogue_product(symbol, markets)
+        if product is None:
+            log.warning("sim %s: no market for mid_prices symbol %s", venue.name, symbol)
+            continue
+        mids[product] = scaled(price)
+    sim = BluefinSim(list(CATALOGUE), ids_id=venue.ids_id or "0x" + "1d" * 32, mid_prices=mids,
                      market_maker=cfg.market_maker, mm_levels=cfg.market_maker_levels,
                      mm_quantity=scaled(cfg.market_maker_quantity))
     return await sim.start_from(cfg)

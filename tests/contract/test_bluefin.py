@@ -14,11 +14,12 @@ generate_key = true
 mid_prices = { ETH-PERP = "3000" }
 market_maker_levels = 3
 market_maker_quantity = "1"
+# the simulator lists ETH-PERP with tick, lot and minimum 0.01: a 0.1 tick is stricter (allowed)
 [venues.instruments.ETH-PERP]
 product_id = "ETH-PERP"
 tick_size = "0.1"
-lot_size = "0.001"
-min_quantity = "0.001"
+lot_size = "0.01"
+min_quantity = "0.01"
 """
 
 

@@ -14,7 +14,7 @@ from tests.contract.test_bluefin import BLUEFIN_CONFIG
 
 VENUE, SYMBOL = "bluefin", "ETH-PERP"
 E18 = 10**18
-TRADES = 1200  # fills of 0.001 each: two pages of TRADES_PAGE_LIMIT
+TRADES = 1200  # fills of 0.01 each (the market's lot): two pages of TRADES_PAGE_LIMIT
 TRADES_ROUTE = f"GET {schemas.ACCOUNT_TRADES_PATH}"
 LISTING_ROUTE = f"GET {schemas.OPEN_ORDERS_PATH}"
 
@@ -37,15 +37,15 @@ async def until(predicate, timeout_s: float = 20):
 
 
 async def filled_in_many_trades_unheard(gw, s, cid: str):
-    """A resting buy of 1.2 at the best bid, filled by an outside seller in TRADES trades of
-    0.001 while the account stream is held back (the gateway hears none of them)."""
+    """A resting buy of 12 at the best bid, filled by an outside seller in TRADES trades of
+    0.01 while the account stream is held back (the gateway hears none of them)."""
     sim = gw.sims[VENUE]
-    assert (await s.place(VENUE, SYMBOL, "buy", str(TRADES / 1000), "3000", client_order_id=cid)).ok
+    assert (await s.place(VENUE, SYMBOL, "buy", str(TRADES // 100), "3000", client_order_id=cid)).ok
     await s.wait_status(cid, "OPEN")
     order = gw.tracker.by_client("alpha", cid)
     sim.faults.hold_events = True
     for _ in range(TRADES):
-        sim.take(SYMBOL, SimSide.SELL, 3000 * E18, E18 // 1000)
+        sim.take(SYMBOL, SimSide.SELL, 3000 * E18, E18 // 100)
     venue_order = sim.engine.get(order.venue_order_id)
     assert venue_order.status.name == "FILLED" and len(venue_order.trades) == TRADES
     sim.faults.held.clear()  # what was held back is lost
@@ -68,7 +68,7 @@ def test_missed_trades_are_read_from_every_page_of_the_history(tmp_path):
             assert {f.trade_id for f in order.fills} == {t.trade_id for t in venue_order.trades}
             assert sim.requests_by_route[TRADES_ROUTE] == 2  # page 1 (1000 trades), page 2 (200)
             [view] = await s.orders(open_only=False)
-            assert (view.status, view.filled, view.avg_price) == ("FILLED", "1.2", "3000")
+            assert (view.status, view.filled, view.avg_price) == ("FILLED", "12", "3000")
 
     run(tmp_path, scenario)
 

@@ -9,6 +9,7 @@ The adapter is split by what each part holds, composed here:
   events.py    the account stream's events, applied to the orders they name;
   queries.py   what is asked outside the order path: open orders (reconcile,
                look-ups) and the account's trade history;
+  reference.py the public market list and prices the reference data reads;
   parsing.py   wire values as the gateway's.
 
 Identity. The venue names an order by its hash, which depends only on the
@@ -43,6 +44,7 @@ from gateway.venues.bluefin.credentials import load_key
 from gateway.venues.bluefin.events import AccountEvents
 from gateway.venues.bluefin.parsing import E9
 from gateway.venues.bluefin.queries import BluefinQueries
+from gateway.venues.bluefin.reference import BluefinReference
 from gateway.venues.bluefin.session import JSON, RESENDS, BluefinSession
 from gateway.venues.bluefin.signing import Ed25519Key, check_address, check_symbol, order_hash, order_json
 from gateway.venues.bluefin.venue_data import BluefinVenueData
@@ -62,8 +64,6 @@ class BluefinAdapter(VenueAdapter):
         self.ids_id = config.ids_id
         self.leverage_e9 = rescale(parse_scaled(config.leverage, SCALE), SCALE, E9)
         self.position_type = "ISOLATED" if config.isolated else "CROSS"
-        for inst in self.instruments.values():
-            check_symbol(str(inst.product_id))
         # unique and increasing across restarts as long as the clock moves forward
         self._salts = itertools.count(time.time_ns())
         self.http: HttpClient | None = None
@@ -73,6 +73,7 @@ class BluefinAdapter(VenueAdapter):
         self.session = BluefinSession(self)
         self.events = AccountEvents(self)
         self.queries = BluefinQueries(self)
+        self.reference = BluefinReference(self)
 
     # lifecycle
 
@@ -88,7 +89,9 @@ class BluefinAdapter(VenueAdapter):
             if response.status != 200:
                 raise VenueError("venue_error",
                                  f"{self.name} GET {schemas.EXCHANGE_INFO_PATH}: {self.error_text(response)}")
-            self.ids_id = schemas.exchange_info_decoder.decode(response.body).contractsConfig.idsId
+            info = schemas.exchange_info_decoder.decode(response.body)
+            self.ids_id = info.contractsConfig.idsId
+            self.reference.keep_start_reply(info)  # its markets: the instrument check's first list
         if not self.ids_id:
             raise VenueError("config", f"venue {self.name}: no IDS id (set ids_id or fetch_exchange_info)")
         check_address(self.ids_id)
@@ -109,6 +112,24 @@ class BluefinAdapter(VenueAdapter):
         await self.queries.close()
         for client in {self.auth_http, self.api_http} - {self.http, None}:
             await client.close()
+
+    # reference data (reference.py): exchange/info and the tickers are on the api host
+
+    def market_data_url(self) -> str:
+        return self.config.api_url or self.config.rest_url
+
+    async def list_instruments(self):
+        return await self.reference.list_instruments()
+
+    async def fetch_quotes(self, listings):
+        return await self.reference.fetch_quotes(listings)
+
+    def apply_instruments(self, instruments) -> None:
+        # a market name goes into every signed payload: one it cannot carry is refused here,
+        # whether typed in the config or filled from the venue's list
+        for inst in instruments.values():
+            check_symbol(str(inst.product_id))
+        super().apply_instruments(instruments)
 
     def error_words(self, response: Response) -> str | None:
         error = schemas.error_decoder.decode(response.body)

@@ -18,6 +18,19 @@ From the SDK (venues.md):
   apart by `status`), AccountTradeUpdate a {"trade": {...}};
 - the order statuses and the exchange/info and open-order fields.
 
+Reference data (reference.py), from the SDK's current models (openapi_client.models, read
+in its repository; tests/integration/test_bluefin_reference.py holds them as data and checks
+the simulator's payloads against them):
+- GET /v1/exchange/info (ExchangeInfoResponse): assets[] (assetType, symbol, decimals, weight,
+  marginAvailable, none null), markets[] (Market: symbol, status ACTIVE|BETA|MAINTENANCE|
+  DELISTED, baseAssetSymbol, tickSizeE9, stepSizeE9, minOrderQuantityE9, ...);
+- GET /v1/exchange/tickers (get_all_market_ticker: a list of TickerResponse) and
+  GET /v1/exchange/ticker?symbol= (one): bestBidPriceE9, bestAskPriceE9, markPriceE9, ...
+Our assumptions there: a market's quote is USDC (the Market model names none); a side with
+no order, or no mark yet, is "0"; BETA and MAINTENANCE take no orders from the gateway.
+Prices are polled every reference_poll_secs, not streamed: the market-data WebSocket's
+subscription and host were not checked against the SDK, and the simulator serves none.
+
 Our assumption (the excerpts leave it open; the simulator follows it):
 - a bulk cancel answers with one cancellation payload per order it closed,
   reason OrdersForMarketCancelled and cancellationReason
@@ -122,8 +135,43 @@ class ContractsConfig(msgspec.Struct):
 
 
 class ExchangeInfo(msgspec.Struct):
+    """GET /v1/exchange/info as start reads it: the IDS id orders are signed for. The markets
+    are decoded on their own (markets_decoder), so a list the gateway cannot read costs the
+    reference data its check, not the venue its start."""
     contractsConfig: ContractsConfig
-    markets: list[dict] = []
+    markets: msgspec.Raw = msgspec.Raw(b"[]")
+
+
+# reference data: the public instrument list and prices (gateway/venues/bluefin/reference.py)
+
+class MarketInfo(msgspec.Struct):
+    """One of exchange/info's markets[] (the SDK's Market model), the fields the instrument
+    check reads; the model's others (margins, fees, limits) are not read."""
+    symbol: str
+    status: str  # ACTIVE | BETA | MAINTENANCE | DELISTED (the SDK's MarketStatus)
+    baseAssetSymbol: str
+    tickSizeE9: str
+    stepSizeE9: str
+    minOrderQuantityE9: str
+
+
+class Ticker(msgspec.Struct):
+    """One entry of GET /v1/exchange/tickers (the SDK's TickerResponse), the fields the
+    reference price reads. A side with no order is "0"."""
+    symbol: str
+    bestBidPriceE9: str
+    bestAskPriceE9: str
+    markPriceE9: str
+    updatedAtMillis: int = 0
+
+
+MARKET_ACTIVE = "ACTIVE"
+MARKET_DELISTED = "DELISTED"
+# Perpetuals settle in USDC: the Market model names no quote asset, and the SDK's ticker gives
+# quoteVolume24hrE9 "in USDC". OUR ASSUMPTION for every market the list carries.
+SETTLEMENT_ASSET = "USDC"
+TICKER_PATH = "/v1/exchange/ticker"  # ?symbol=: one market (the SDK's get_market_ticker)
+TICKERS_PATH = "/v1/exchange/tickers"  # every market (the SDK's get_all_market_ticker)
 
 
 # orders (field order is the SDK's)
@@ -257,6 +305,8 @@ login_decoder = msgspec.json.Decoder(Login)
 tokens_decoder = msgspec.json.Decoder(Tokens)
 refresh_decoder = msgspec.json.Decoder(Refresh)
 exchange_info_decoder = msgspec.json.Decoder(ExchangeInfo)
+markets_decoder = msgspec.json.Decoder(list[MarketInfo])
+tickers_decoder = msgspec.json.Decoder(list[Ticker])
 create_decoder = msgspec.json.Decoder(CreateOrder)
 ack_decoder = msgspec.json.Decoder(OrderAck)
 cancel_decoder = msgspec.json.Decoder(CancelOrders)

@@ -53,8 +53,12 @@ def sui_address(pubkey: bytes) -> str:
     return "0x" + blake2b256(ED25519_FLAG + pubkey).hex()
 
 
+def signable_symbol(symbol: str) -> bool:
+    return _SYMBOL.match(symbol) is not None
+
+
 def check_symbol(symbol: str) -> str:
-    if not _SYMBOL.match(symbol):
+    if not signable_symbol(symbol):
         raise ValueError(f"market symbol {symbol!r} has characters the signed payload cannot carry")
     return symbol
 
