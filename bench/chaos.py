@@ -204,6 +204,18 @@ def _tail(path: Path, n: int = 15) -> str:
 # the processes
 
 
+async def _steps(socket_path: str, venue: str, symbol: str) -> tuple[int, int]:
+    """The symbol's tick and smallest quantity as the gateway trades it (from the venue's list
+    when the config gives the symbol alone)."""
+    from gateway.ipc.client import GatewayClient
+
+    async with GatewayClient(socket_path, strategy=None) as gw:
+        reply = await gw.instruments(venue)
+    view = next(i for i in reply.venues[0].instruments if i.symbol == symbol)
+    return parse_scaled(view.tick_size, SCALE), max(parse_scaled(view.lot_size, SCALE),
+                                                    parse_scaled(view.min_quantity, SCALE))
+
+
 class SimProcess:
     """The venue's simulator in its own process (bench/chaos_sim.py), outliving the gateway."""
 
@@ -382,10 +394,8 @@ async def run_venue(tmp: Path, venue: str, orders: int, seed: int, bound_s: floa
         gw = await GatewayProcess(config, tmp / "etc" / "gw.toml", logs / "gateway.log").start()
         s = Strategy(config.server.socket_path)
         await s.connect()
-        instrument = venue_config.instruments["ETH-PERP"]
         symbol = "ETH-PERP"
-        tick = parse_scaled(instrument.tick_size, SCALE)
-        lot = max(parse_scaled(instrument.lot_size, SCALE), parse_scaled(instrument.min_quantity, SCALE))
+        tick, lot = await _steps(config.server.socket_path, venue_config.name, symbol)
         mid = 3000 * ONE
         acked: list[str] = []
         for batch in range(batches):

@@ -60,7 +60,8 @@ async def sample_ages(socket_path: Path, seconds: float, every_s: float = 0.1) -
 
     ages: dict[str, list[float]] = {}
     missing: dict[str, int] = {}
-    async with GatewayClient(str(socket_path), strategy=None) as gw:
+    # a strategy's connection: one that never says hello is closed after hello_timeout_ms
+    async with GatewayClient(str(socket_path), strategy="bench-reference") as gw:
         end = time.monotonic() + seconds
         while time.monotonic() < end:
             status = await gw.status()

@@ -127,8 +127,9 @@ def _cmd_status(args: argparse.Namespace) -> int:
             if pr.age_s is None:
                 print(f"{where:<24} no reference price yet" + (f"; UNAVAILABLE: {pr.unavailable}" if pr.unavailable else ""))
                 continue
-            print(f"{where:<24} bid {pr.bid or '-'}  ask {pr.ask or '-'}  mark {pr.mark or '-'}  ({pr.age_s:.1f} s old)"
-                  + (f"; UNAVAILABLE: {pr.unavailable}" if pr.unavailable else ""))
+            told = (f"bid {pr.bid or '-'}  ask {pr.ask or '-'}  mark {pr.mark or '-'}" if pr.bid or pr.ask or pr.mark
+                    else "the venue quotes no price")
+            print(f"{where:<24} {told}  ({pr.age_s:.1f} s old)" + (f"; UNAVAILABLE: {pr.unavailable}" if pr.unavailable else ""))
     for sw in st.switches:
         print(f"cancel_all_after armed for {sw.strategy}: {sw.timeout_ms} ms, fires in {sw.fires_in_ms} ms "
               "without a request")
