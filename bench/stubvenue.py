@@ -15,6 +15,7 @@ the gateway's Citrex adapter uses, on the same libraries as the gateway's own ho
     POST /v1/order/cancel-and-replace   both checked first, then the old canceled, the new placed
     DELETE /v1/openOrders    the product's open orders canceled; GET lists them, GET /v1/orders
                              lists closed ones too (the adapter's look-up reads it)
+    GET /v1/products, /v1/ticker/24hr, /v1/depth   the reference data, fixed, as the gateway polls it
     WS /v1/ws/operate        JSON-RPC `subscribe` to the `orders` channel (the session's account)
 
 No matching: every order rests (the bench places resting limit orders). A bad request gets the
@@ -81,6 +82,20 @@ class StubVenue:
         self.nonces: set[tuple[str, int]] = set()
         self.signed = 0
         self._ids = itertools.count(1)
+        # the public list and prices, fixed: the gateway's polls cost what they cost on a venue
+        mids = venue.sim.mid_prices if venue.sim is not None else {}
+        e18 = 10**18
+        self._public = {
+            b"/v1/products": _encode([
+                {"id": pid, "symbol": sym, "increment": str(tick), "minQuantity": str(max(lot, minimum)),
+                 "active": True, "baseAsset": sym.removesuffix("perp").upper(), "quoteAsset": "USDC"}
+                for pid, (sym, tick, lot, minimum) in self.products.items()]),
+            b"/v1/ticker/24hr": _encode([
+                {"productId": pid, "productSymbol": sym, "markPrice": str(scaled(mids.get(symbol, "0")))}
+                for (symbol, i), (pid, (sym, *_)) in zip(venue.instruments.items(), self.products.items())]),
+            b"/v1/depth": _encode({"bids": [[str(3000 * e18 - e18), str(e18), str(e18)]],
+                                   "asks": [[str(3000 * e18 + e18), str(e18), str(e18)]]}),
+        }
 
     # REST
 
@@ -90,6 +105,8 @@ class StubVenue:
             route = path.split(b"?", 1)[0]
             if route == b"/v1/session/login" and method == b"POST":
                 return self._login(body)
+            if method == b"GET" and route in self._public:  # the reference data the gateway polls
+                return 200, self._public[route], b""
             account = self._session(cookie)
             if route == b"/v1/order":
                 if method == b"POST":
