@@ -31,9 +31,11 @@ def _cmd_selfcheck(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from gateway.config import DEFAULT_CONFIG
     from gateway.daemon import run
 
-    return run(_config(args))
+    # the file a reload (SIGHUP, `gateway reload`) reads again
+    return run(_config(args), args.config or DEFAULT_CONFIG)
 
 
 def _cmd_sim(args: argparse.Namespace) -> int:
