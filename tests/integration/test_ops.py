@@ -151,7 +151,7 @@ def test_dashboard_queries_run_on_a_real_prometheus_scraping_the_gateway(tmp_pat
                         failures.append((query, body.get("error")))
                 async with http.get(f"{url}/api/v1/rules") as r:
                     groups = (await r.json())["data"]["groups"]
-                assert [g["name"] for g in groups] == ["order-gateway"] and len(groups[0]["rules"]) == 11
+                assert [g["name"] for g in groups] == ["order-gateway"] and len(groups[0]["rules"]) == 14
         finally:
             prom.terminate()
             prom.wait(10)
