@@ -229,3 +229,21 @@ def test_in_force_keeps_each_strategys_last_record_unless_plain_active():
                RiskStateRecord("b", "reducing", "y", "max_loss", 3, True),
                RiskStateRecord("c", "active", None, "operator", 4, True)]
     assert [(r.strategy, r.state) for r in in_force(records)] == [("b", "reducing"), ("c", "active")]
+
+
+def test_a_client_skips_an_event_op_it_does_not_know():
+    """A gateway newer than its client may send an event the client has no type for (as
+    `risk_state` is to a client built before it): skipped, the rest of the bytes read."""
+    import msgspec
+
+    from gateway._core.framing import encode_frame
+    from gateway.ipc import frames as f
+    from gateway.ipc.client import GatewayClient, _Protocol
+
+    client = GatewayClient("/nowhere", strategy="s")
+    proto = _Protocol(client)
+    proto.data_received(encode_frame(msgspec.msgpack.encode({"op": "some_future_event", "x": 1}))
+                        + encode_frame(f.encoder.encode(f.RiskState(strategy="s", state="halted", reason="r"))))
+    assert client._events.get_nowait() == f.RiskState(strategy="s", state="halted", reason="r")
+    with pytest.raises(msgspec.ValidationError):  # a known op with a bad field is still an error
+        proto.data_received(encode_frame(msgspec.msgpack.encode({"op": "risk_state", "strategy": 1})))
