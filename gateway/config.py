@@ -74,6 +74,22 @@ class RiskConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     # a limit price further than this from the symbol's last fill seen by the gateway is
     # refused (decimal percent; "0": no band). No fill seen yet: no check.
     price_band_pct: str = "0"
+    # a strategy whose realized plus unrealized PnL falls below minus this (quote units,
+    # decimal string; absent: no limit) is moved once to on_max_loss (README "Strategy states")
+    max_loss: str | None = None
+    on_max_loss: Literal["reducing", "halted"] = "reducing"
+
+    def __post_init__(self) -> None:
+        if self.max_loss is not None:
+            from gateway._core.fixedpoint import FixedPointError, parse_scaled
+
+            try:
+                value = parse_scaled(self.max_loss, 18)
+            except (FixedPointError, TypeError):
+                raise ValueError(f"risk.max_loss must be a positive decimal string (quote units), "
+                                 f"got {self.max_loss!r}") from None
+            if value <= 0:
+                raise ValueError(f"risk.max_loss must be above zero, got {self.max_loss!r}")
 
 
 class OrdersConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

@@ -5,7 +5,9 @@ the venue's line (its rate limit, gateway/venues/outbound.py) -> track (an
 id, journaled) -> the venue's own checks -> queued. Each step may refuse with
 a RequestError and leaves nothing behind; nothing here waits for a venue.
 The admission gate (gateway/admission.py) has said yes to new work before
-any of this; cancels never ask it. The risk token (orders per second) is
+any of this (a halted strategy has been refused there); cancels never ask it.
+A reducing strategy's orders are checked here, once validated
+(gateway/strategy_states.py). The risk token (orders per second) is
 spent only once the order is accepted.
 """
 from __future__ import annotations
@@ -17,6 +19,7 @@ from gateway.ipc import frames as f
 from gateway.orders.model import CANCEL_PENDING, Order, Status
 from gateway.orders.tracker import DuplicateOrderError, Tracker
 from gateway.risk import RiskLimits
+from gateway.strategy_states import StrategyStates
 from gateway.validation import OrderValidator, RequestError
 from gateway.venues.base import VenueAdapter, VenueError
 from gateway.venues.outbound import QueueRefused
@@ -28,6 +31,7 @@ class OrderEntry:
         self.risk = risk
         self.venues = venues
         self.validator = OrderValidator(risk, tracker)
+        self.states: StrategyStates | None = None  # the strategies' states, set when composed
         # tells the strategy of a modify its venue never saw (the sessions', set when composed)
         self.modify_rejected: Callable[[Order, str, str], None] = lambda order, code, reason: None
 
@@ -49,6 +53,9 @@ class OrderEntry:
         order = self.validator.new_order(strategy, venue, req.client_order_id, req.symbol, req.side, req.type,
                                          req.tif, req.price, req.quantity, req.post_only, req.reduce_only,
                                          req.stop_price)
+        states = self.states
+        if states is not None and states.limited:
+            states.check_orders(strategy, [order])
         _admit(venue)
         self._track(venue, order, t_in_ns)
         self.risk.spend(strategy)
@@ -74,6 +81,9 @@ class OrderEntry:
                                      leg.stop_price, pending=i)
             for i, leg in enumerate(req.legs)
         ]
+        states = self.states
+        if states is not None and states.limited:
+            states.check_orders(strategy, orders)
         _admit(venue)
         for order in orders:
             self.tracker.track(order)
@@ -125,6 +135,10 @@ class OrderEntry:
         new = self.validator.new_order(strategy, venue, req.new_client_order_id, old.symbol, old.side.value,
                                        old.type.value, old.tif.value, req.price, req.quantity, old.post_only,
                                        old.reduce_only, None)
+        states = self.states
+        if states is not None and states.limited:
+            # the new order takes the old one's place, unless both may work (proceed_on_failure)
+            states.check_orders(strategy, [new], None if req.proceed_on_failure else old)
         _admit(venue, Replace.weight)
         self._track(venue, new, t_in_ns)
         self.risk.spend(strategy)
@@ -139,6 +153,9 @@ class OrderEntry:
         if not venue.capabilities.modify:
             raise RequestError("unsupported", f"{venue.name} cannot amend an order in place: use replace")
         price, quantity = self.validator.amendment(order, venue, req.price, req.quantity)
+        states = self.states
+        if states is not None and states.limited:
+            states.check_amendment(order, quantity)
         try:
             venue.check_modify(order, price, quantity)
         except VenueError as exc:

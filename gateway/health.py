@@ -7,16 +7,18 @@ import time
 from gateway.admission import AdmissionGate
 from gateway.ipc.sessions import Sessions
 from gateway.orders.tracker import Tracker
+from gateway.strategy_states import ACTIVE, StrategyStates
 from gateway.venues.base import VenueAdapter
 
 
 class GatewayHealth:
     def __init__(self, tracker: Tracker, sessions: Sessions, gate: AdmissionGate,
-                 venues: dict[str, VenueAdapter]):
+                 venues: dict[str, VenueAdapter], states: StrategyStates):
         self.tracker = tracker
         self.sessions = sessions
         self.gate = gate
         self.venues = venues
+        self.states = states
         self.drop_copy = None  # gateway.dropcopy.publisher.DropCopy, when [drop_copy] is set
         self.reference = None  # gateway.reference.prices.ReferencePrices (the risk's)
         # venue -> gateway.reference.sync.VenueReference, as the daemon starts each venue
@@ -46,6 +48,12 @@ class GatewayHealth:
         """(failing, failed writes so far); without a journal it never fails."""
         journal = self.tracker.journal
         return (False, 0) if journal is None else (journal.failing is not None, journal.write_errors)
+
+    def strategy_states(self) -> dict[str, str]:
+        """Every strategy connected or not active, and its state."""
+        out = {strategy: ACTIVE for strategy in self.sessions.strategies}
+        out.update((strategy, entry.state) for strategy, entry in self.states.limited.items())
+        return out
 
     def strategies_connected(self) -> int:
         return len(self.sessions.strategies)

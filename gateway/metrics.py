@@ -44,8 +44,13 @@ class MetricsSource(Protocol):
     def strategies_connected(self) -> int: ...
     def journal_health(self) -> tuple[bool, int]: ...  # (failing, failed writes so far)
     halted: str | None  # fleet control's reason, while it halts new orders
+    def strategy_states(self) -> dict[str, str]: ...  # strategy -> active | reducing | halted
     drop_copy: object | None  # gateway.dropcopy.publisher.DropCopy, when [drop_copy] is set
     def venue_list(self) -> Sequence[VenueHealth]: ...
+
+# a strategy's states (gateway/strategy_states.py), named here: that module imports the order
+# path, which imports this one
+STRATEGY_STATES = ("active", "reducing", "halted")
 
 STAGES = ("decode", "validate", "sign", "queue_wait", "tick_to_wire", "venue_ack", "confirmation")
 STAGE_HELP = {
@@ -92,6 +97,9 @@ class Metrics:
         self.rejects: dict[str, int] = {}  # error code -> n
         self.venue_errors: dict[tuple[str, str], int] = {}  # (venue, code) -> n
         self.switches_fired: dict[str, int] = {}  # strategy -> n
+        self.state_changes: dict[tuple[str, str, str], int] = {}  # (strategy, state, source) -> n
+        self.max_loss_breaches: dict[str, int] = {}  # strategy -> n
+        self.config_reloads: dict[str, int] = {"ok": 0, "invalid": 0}  # result -> n
         self.source: MetricsSource | None = None
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(_Collector(self))
@@ -117,6 +125,16 @@ class Metrics:
 
     def switch_fired(self, strategy: str) -> None:
         self.switches_fired[strategy] = self.switches_fired.get(strategy, 0) + 1
+
+    def state_changed(self, strategy: str, state: str, source: str) -> None:
+        key = (strategy, state, source)
+        self.state_changes[key] = self.state_changes.get(key, 0) + 1
+
+    def max_loss_breached(self, strategy: str) -> None:
+        self.max_loss_breaches[strategy] = self.max_loss_breaches.get(strategy, 0) + 1
+
+    def config_reloaded(self, result: str) -> None:
+        self.config_reloads[result] = self.config_reloads.get(result, 0) + 1
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
@@ -180,6 +198,7 @@ class _Collector:
         for strategy, n in sorted(m.switches_fired.items()):
             fam.add_metric([strategy], n)
         yield fam
+        yield from _risk_state_counters(m)
 
         source = m.source
         if source is None:
@@ -244,6 +263,7 @@ class _Collector:
         fam = GaugeMetricFamily("gateway_start_time_seconds", "Unix time the gateway started.")
         fam.add_metric([], m.started)
         yield fam
+        yield from _strategy_state_family(source)
         yield from _drop_copy_families(source)
         yield from _reference_families(source)
 
@@ -274,6 +294,38 @@ def _reference_families(source):
         for symbol in sorted(adapter.instruments.keys() | adapter.unavailable.keys()):
             unavailable.add_metric([adapter.name, symbol], 1 if symbol in adapter.unavailable else 0)
     yield unavailable
+
+
+def _risk_state_counters(m: Metrics):
+    """Strategy states changed, max_loss breaches, config reloads (gateway/strategy_states.py,
+    gateway/reload.py)."""
+    fam = CounterMetricFamily("gateway_strategy_state_changes",
+                              "Strategy state changes, by the state entered and who set it "
+                              "(operator, fleet_control, max_loss).", labels=["strategy", "state", "source"])
+    for (strategy, state, source), n in sorted(m.state_changes.items()):
+        fam.add_metric([strategy, state, source], n)
+    yield fam
+    fam = CounterMetricFamily("gateway_max_loss_breaches",
+                              "Strategies whose PnL fell below -max_loss (each breach once).", labels=["strategy"])
+    for strategy, n in sorted(m.max_loss_breaches.items()):
+        fam.add_metric([strategy], n)
+    yield fam
+    fam = CounterMetricFamily("gateway_config_reloads",
+                              "Config reloads (SIGHUP, `gateway reload`): ok, or invalid (nothing changed).",
+                              labels=["result"])
+    for result, n in sorted(m.config_reloads.items()):
+        fam.add_metric([result], n)
+    yield fam
+
+
+def _strategy_state_family(source):
+    """One series per strategy and state: 1 for the state it is in, 0 for the others."""
+    fam = GaugeMetricFamily("gateway_strategy_state", "1 for the state each strategy is in (active, reducing, "
+                            "halted), 0 for the others.", labels=["strategy", "state"])
+    for strategy, current in sorted(source.strategy_states().items()):
+        for state in STRATEGY_STATES:
+            fam.add_metric([strategy, state], 1 if state == current else 0)
+    yield fam
 
 
 def _drop_copy_families(source):

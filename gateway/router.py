@@ -3,7 +3,9 @@
 Every request is handled in one call from the bytes read, without waiting on
 any venue: sessions (gateway/ipc/sessions.py) for hello, queries and the dead
 man's switch; the admission gate (gateway/admission.py) for whether new work
-is taken at all; order entry (gateway/entry.py) for orders and cancels. `ok`
+is taken at all; order entry (gateway/entry.py) for orders and cancels; the
+strategies' states (gateway/strategy_states.py) and the config reload
+(gateway/reload.py) for an operator's requests. `ok`
 means accepted: valid, within limits, journaled and queued; what the venue
 does with it arrives afterwards as order updates, cancel or modify rejects.
 """
@@ -24,10 +26,13 @@ log = logging.getLogger("gateway.router")
 
 __all__ = ["RequestError", "Router"]
 
-# what a connection may ask before it says hello (the CLI's read-only views)
-_BEFORE_HELLO = (f.Hello, f.StatusRequest, f.InstrumentsRequest)
 # what the admission gate is asked about (cancels, queries and pings never are)
 _NEW_WORK = (f.Place, f.PlaceGroup, f.Replace, f.Modify)
+# an operator's requests: only on a connection that has not said hello (`gateway risk
+# set-state`, `gateway reload`), so a strategy cannot lift its own halt through its session
+_OPERATOR = (f.SetRiskState, f.Reload)
+# what a connection may ask before it says hello: the CLI's views, and the operator's requests
+_BEFORE_HELLO = (f.Hello, f.StatusRequest, f.InstrumentsRequest, f.RiskStatesRequest, *_OPERATOR)
 
 
 class Router:
@@ -38,6 +43,9 @@ class Router:
         self._gate = gate
         self._metrics = metrics
         self._switches = sessions.switches
+        self.states = entry.states
+        # the daemon's (gateway/reload.py): re-reads the config file; None: no file to re-read
+        self.reload: Callable[[int], f.ReloadReply] | None = None
         self._handlers = {
             f.Hello: lambda link, req, *_: sessions.hello(link, req),
             f.Place: lambda link, req, t_in, decode_ns: entry.place(link.strategy, req, t_in, decode_ns),
@@ -52,16 +60,24 @@ class Router:
             f.StatusRequest: lambda link, req, *_: status(req.req_id),
             f.InstrumentsRequest: lambda link, req, *_: instruments(req.req_id, req.venue),
             f.CancelAllAfter: lambda link, req, t_in, _: sessions.cancel_all_after(link, req, t_in),
+            f.SetRiskState: lambda link, req, *_: self._set_risk_state(req),
+            f.RiskStatesRequest: lambda link, req, *_: self._risk_states(link, req),
+            f.Reload: lambda link, req, *_: self._reload(req),
         }
 
     def handle(self, link: StrategyLink, request, t_in_ns: int, decode_ns: int = 0):
         """One request, handled to its reply without waiting (None: the handler sent it)."""
         code = None
         try:
-            if link.strategy is None and not isinstance(request, _BEFORE_HELLO):
-                raise RequestError("hello_required", "send hello before any other request")
+            if link.strategy is None:
+                if not isinstance(request, _BEFORE_HELLO):
+                    raise RequestError("hello_required", "send hello before any other request")
+            elif isinstance(request, _OPERATOR):
+                raise RequestError("operator_only", f"{request.__struct_config__.tag} is an operator's request: "
+                                   "send it on a connection that has not said hello (`gateway risk set-state`, "
+                                   "`gateway reload`)")
             if isinstance(request, _NEW_WORK):
-                self._gate.check_new_work()
+                self._gate.check_new_work(link.strategy)
             reply = self._handlers[type(request)](link, request, t_in_ns, decode_ns)
         except RequestError as exc:
             code = exc.code
@@ -72,6 +88,35 @@ class Router:
             reply = f.Ack(req_id=request.req_id, ok=False,
                           error=f.ErrorInfo("internal", "the gateway failed on this request; see its log"))
         self._metrics.request_done(request.__struct_config__.tag, code)
+        if code is not None and isinstance(request, _OPERATOR):
+            log.warning("%s refused (%s): %s", request.__struct_config__.tag, code, reply.error.message)
         if self._switches.armed:
             self._switches.touch(link.strategy, t_in_ns)  # any request re-arms it
         return reply
+
+    # an operator's requests
+
+    def _set_risk_state(self, req: f.SetRiskState) -> f.Ack:
+        self.states.set(req.strategy, req.state, req.reason)
+        return f.Ack(req_id=req.req_id, ok=True)
+
+    def _risk_states(self, link: StrategyLink, req: f.RiskStatesRequest) -> f.RiskStatesReply:
+        states = self.states
+        names = set(states.limited) | states.breached
+        if link.strategy is not None:
+            names.add(link.strategy)
+        if req.strategy is not None:
+            names = {req.strategy}
+        views = []
+        for name in sorted(names):
+            entry = states.limited.get(name)
+            views.append(f.StrategyStateView(
+                strategy=name, state=states.state(name), reason=entry.reason if entry else None,
+                source=entry.source if entry else None, since_ns=entry.since_ns if entry else 0,
+                max_loss_breached=name in states.breached))
+        return f.RiskStatesReply(req_id=req.req_id, strategies=views)
+
+    def _reload(self, req: f.Reload) -> f.ReloadReply:
+        if self.reload is None:
+            raise RequestError("unsupported", "this gateway was not started from a config file: nothing to re-read")
+        return self.reload(req.req_id)

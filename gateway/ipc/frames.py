@@ -141,8 +141,31 @@ class CancelAllAfter(_Frame, tag="cancel_all_after"):
     timeout_ms: int
 
 
+class SetRiskState(_Frame, tag="set_risk_state"):
+    """An operator's: set a strategy's state (active, reducing, halted; README "Strategy
+    states"). Only on a connection that has not said hello (`gateway risk set-state`): a
+    strategy cannot lift its own halt. Answered with an ack."""
+    req_id: int
+    strategy: str
+    state: str
+    reason: str | None = None
+
+
+class RiskStatesRequest(_Frame, tag="risk_states"):
+    """Every strategy's state that is not plain active (and the asker's own), with or
+    without hello; strategy: that one only."""
+    req_id: int
+    strategy: str | None = None
+
+
+class Reload(_Frame, tag="reload"):
+    """An operator's: re-read the config file the daemon started from and apply [risk] and
+    log_level (README "Reloading the config"). Only on a connection that has not said hello."""
+    req_id: int
+
+
 Request = Union[Hello, Place, PlaceGroup, Cancel, CancelAll, Replace, Modify, Orders, Subscribe, Ping, StatusRequest,
-                CancelAllAfter, InstrumentsRequest]
+                CancelAllAfter, InstrumentsRequest, SetRiskState, RiskStatesRequest, Reload]
 
 
 # replies and events (gateway -> strategy)
@@ -325,6 +348,39 @@ class CancelAllAfterFired(_Reply, tag="cancel_all_after_fired"):
     order_ids: list[str]
 
 
+class RiskState(_Reply, tag="risk_state"):
+    """The strategy's state changed (an operator, fleet control or a max_loss breach), and
+    once after hello while it is not active. reducing: only orders that make its position
+    smaller are taken; halted: no new orders, replaces or modifies; cancels always pass."""
+    strategy: str
+    state: str  # active, reducing, halted
+    reason: str | None = None
+
+
+class StrategyStateView(msgspec.Struct, omit_defaults=True):
+    strategy: str
+    state: str
+    reason: str | None = None
+    source: str | None = None  # operator, fleet_control, max_loss
+    since_ns: int = 0  # wall clock of the change
+    max_loss_breached: bool = False
+
+
+class RiskStatesReply(_Reply, tag="risk_states"):
+    req_id: int
+    strategies: list[StrategyStateView]
+
+
+class ReloadReply(_Reply, tag="reload"):
+    """ok: the new [risk] and log_level are in force (applied names what changed); else
+    error says why and nothing changed. needs_restart: changed sections a reload does not apply."""
+    req_id: int
+    ok: bool
+    error: ErrorInfo | None = None
+    applied: list[str] = []
+    needs_restart: list[str] = []
+
+
 class ProtocolError(_Reply, tag="error"):
     """Sent once before the gateway closes a connection whose frame it could not read."""
     code: str
@@ -332,7 +388,7 @@ class ProtocolError(_Reply, tag="error"):
 
 
 Reply = Union[Ack, OrderUpdate, CancelReject, ModifyReject, OrdersReply, Pong, StatusReply, CancelAllAfterFired,
-              ProtocolError, InstrumentsReply]
+              ProtocolError, InstrumentsReply, RiskState, RiskStatesReply, ReloadReply]
 
 request_decoder = msgspec.msgpack.Decoder(Request)
 reply_decoder = msgspec.msgpack.Decoder(Reply)

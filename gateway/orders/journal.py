@@ -30,8 +30,8 @@ import msgspec
 
 from gateway._core.framing import FrameError, FrameSplitter, encode_frame
 from gateway.orders.model import Order
-from gateway.orders.records import (HALT, NEW, SWITCH, Record, apply_record, decode, encoder, fill_record,
-                                    order_from_record, order_record, sent_record, state_record, venue_record)
+from gateway.orders.records import (HALT, NEW, RISK_STATE, SWITCH, Record, apply_record, decode, encoder,
+                                    fill_record, order_from_record, order_record, sent_record, state_record, venue_record)
 
 log = logging.getLogger("gateway.journal")
 
@@ -339,7 +339,7 @@ def _write_all(fd: int, data: bytearray) -> None:
         raise
 
 
-_GATEWAY_STATE = (SWITCH, HALT)
+_GATEWAY_STATE = (SWITCH, HALT, RISK_STATE)
 
 
 def _fsync_and_close(fd: int) -> None:
@@ -351,7 +351,7 @@ def _fsync_and_close(fd: int) -> None:
 
 def replay(records: Iterator[Record], gateway_state: list[Record] | None = None) -> list[Order]:
     """Orders as the journal last knew them, in creation order; the gateway's own records
-    (dead man's switches, the fleet halt) go to gateway_state, in the journal's order."""
+    (dead man's switches, the fleet halt, strategy states) go to gateway_state, in the journal's order."""
     orders: dict[str, Order] = {}
     for r in records:
         kind = r.k

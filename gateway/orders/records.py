@@ -23,8 +23,9 @@ NEW, VENUE, STATE, FILL, SENT, MODIFY, AMEND = "N", "V", "S", "F", "X", "M", "A"
 # reject, the last change JetStream holds of orders, an event made but not yet published
 CANCEL_REJECT, PUBLISHED, EVENT = "R", "P", "E"
 # the gateway's own state, which changes no order either: a strategy's dead man's switch, the
-# fleet halt (gateway/deadman.py, gateway/admission.py): the last of each kind holds
-SWITCH, HALT = "W", "H"
+# fleet halt (gateway/deadman.py, gateway/admission.py), a strategy's state
+# (gateway/strategy_states.py): the last of each kind (per strategy) holds
+SWITCH, HALT, RISK_STATE = "W", "H", "T"
 
 Amount = Union[int, str, None]
 _I64 = 1 << 63
@@ -147,8 +148,20 @@ class HaltRecord(Record, tag=HALT):
     reason: str | None  # None: resumed
 
 
+class RiskStateRecord(Record, tag=RISK_STATE):
+    """A strategy's state (active, reducing, halted) as set, and whether its max_loss breach
+    has moved it already (so a restart does not move it again)."""
+    k: ClassVar[str] = RISK_STATE
+    strategy: str
+    state: str
+    reason: str | None
+    source: str  # who set it: operator, fleet_control, max_loss
+    ts: int  # wall clock (time.time_ns) of the change
+    breached: bool = False
+
+
 _KINDS = (NewRecord, VenueRecord, StateRecord, FillRecord, SentRecord, ModifyRecord, AmendRecord,
-          CancelRejectRecord, PublishedRecord, EventRecord, SwitchRecord, HaltRecord)
+          CancelRejectRecord, PublishedRecord, EventRecord, SwitchRecord, HaltRecord, RiskStateRecord)
 AnyRecord = Union[_KINDS]  # type: ignore[valid-type]
 _BY_KIND = {cls.k: cls for cls in _KINDS}
 
