@@ -14,6 +14,8 @@ from gateway.metrics import ConfirmationTimer, Metrics
 from gateway.orders.journal import Journal
 from gateway.orders.records import HALT, SWITCH, Record
 from gateway.orders.tracker import OrderListener, Tracker
+from gateway.positions import Positions
+from gateway.positions.views import positions_reply
 from gateway.reference.prices import ReferencePrices
 from gateway.risk import RiskLimits
 from gateway.router import Router
@@ -33,6 +35,7 @@ class Parts:
     risk: RiskLimits
     views: ChangeViews  # the latest change's view, shared by the sessions and the drop copy
     reference: ReferencePrices  # each venue's public prices (gateway/reference/)
+    positions: Positions  # every strategy's positions, from the fills booked (gateway/positions/)
 
     @property
     def venues(self) -> dict[str, VenueAdapter]:
@@ -46,7 +49,9 @@ class Parts:
 
     def gateway_state(self) -> list[Record]:
         """The gateway's own state as journal records (armed dead man's switches, the fleet
-        halt): what a compacted journal must hold besides the orders."""
+        halt): what a compacted journal must hold besides the orders. The positions book is
+        not among them: it must follow the fills it holds, so it is the compaction's tail
+        (`positions.records()`), not its head."""
         return [*self.sessions.switches.records(), *self.gate.records()]
 
     def restore_gateway_state(self, records: list[Record]) -> None:
@@ -66,9 +71,12 @@ def assemble(risk: RiskLimits, *, closed_ttl_ns: int, max_closed: int = 100_000,
     sessions.switches.journal = journal
     entry.modify_rejected = sessions.modify_rejected
     gate = AdmissionGate(journal)
+    positions = Positions(reference)
     health = GatewayHealth(tracker, sessions, gate, entry.venues)
+    health.positions = positions
     metrics.source = health
-    router = Router(sessions, entry, gate, metrics, lambda req_id: status_reply(req_id, health, metrics))
+    router = Router(sessions, entry, gate, metrics, lambda req_id: status_reply(req_id, health, metrics),
+                    positions=lambda strategy, req: positions_reply(positions, strategy, req))
     # the strategy first: its update leaves before anything else is done with the change
-    tracker.listeners += [sessions, ConfirmationTimer(metrics)]
-    return Parts(tracker, gate, sessions, entry, router, health, metrics, risk, views, reference)
+    tracker.listeners += [sessions, positions, ConfirmationTimer(metrics)]
+    return Parts(tracker, gate, sessions, entry, router, health, metrics, risk, views, reference, positions)

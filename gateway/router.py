@@ -24,13 +24,16 @@ log = logging.getLogger("gateway.router")
 
 __all__ = ["RequestError", "Router"]
 
+# what a connection may ask before its hello (an observer: `gateway status`, `gateway positions`)
+_BEFORE_HELLO = (f.Hello, f.StatusRequest, f.Positions)
 # what the admission gate is asked about (cancels, queries and pings never are)
 _NEW_WORK = (f.Place, f.PlaceGroup, f.Replace, f.Modify)
 
 
 class Router:
     def __init__(self, sessions: Sessions, entry: OrderEntry, gate: AdmissionGate, metrics: Metrics,
-                 status: Callable[[int], f.StatusReply]):
+                 status: Callable[[int], f.StatusReply],
+                 positions: Callable[[str | None, f.Positions], f.PositionsReply] | None = None):
         self._sessions = sessions
         self._gate = gate
         self._metrics = metrics
@@ -49,12 +52,14 @@ class Router:
             f.StatusRequest: lambda link, req, *_: status(req.req_id),
             f.CancelAllAfter: lambda link, req, t_in, _: sessions.cancel_all_after(link, req, t_in),
         }
+        if positions is not None:
+            self._handlers[f.Positions] = lambda link, req, *_: positions(_whose_positions(link, req), req)
 
     def handle(self, link: StrategyLink, request, t_in_ns: int, decode_ns: int = 0):
         """One request, handled to its reply without waiting (None: the handler sent it)."""
         code = None
         try:
-            if link.strategy is None and not isinstance(request, (f.Hello, f.StatusRequest)):
+            if link.strategy is None and not isinstance(request, _BEFORE_HELLO):
                 raise RequestError("hello_required", "send hello before any other request")
             if isinstance(request, _NEW_WORK):
                 self._gate.check_new_work()
@@ -71,3 +76,13 @@ class Router:
         if self._switches.armed:
             self._switches.touch(link.strategy, t_in_ns)  # any request re-arms it
         return reply
+
+
+def _whose_positions(link: StrategyLink, req: f.Positions) -> str | None:
+    """A strategy reads its own; an observer (no hello) the one it names, or every one (None)."""
+    if link.strategy is None:
+        return req.strategy
+    if req.strategy is not None and req.strategy != link.strategy:
+        raise RequestError("bad_field", f"this connection is strategy {link.strategy!r}: it reads its own positions "
+                                        "only (another's are read without hello, as `gateway positions` does)")
+    return link.strategy

@@ -134,8 +134,16 @@ class CancelAllAfter(_Frame, tag="cancel_all_after"):
     timeout_ms: int
 
 
+class Positions(_Frame, tag="positions"):
+    """The strategy's positions, one per venue and symbol it has traded. Allowed before hello
+    (an observer, like `gateway positions`): then `strategy` names whose, and without it every
+    strategy's come. After hello a strategy reads its own only."""
+    req_id: int
+    strategy: str | None = None
+
+
 Request = Union[Hello, Place, PlaceGroup, Cancel, CancelAll, Replace, Modify, Orders, Subscribe, Ping, StatusRequest,
-                CancelAllAfter]
+                CancelAllAfter, Positions]
 
 
 # replies and events (gateway -> strategy)
@@ -264,6 +272,27 @@ class StatusReply(_Reply, tag="status"):
     halted: str | None = None  # fleet control's reason, while new orders are refused
 
 
+class PositionView(msgspec.Struct, omit_defaults=True, frozen=True):
+    """Amounts as decimal strings: position (base units, signed: + long), avg_price, realized_pnl
+    and unrealized_pnl (quote units), reference_price; unrealized_pnl and reference_price are
+    null when the gateway has no reference price for the symbol; fees as the venues charged
+    them (their fee currency), not in the PnL."""
+    strategy: str
+    venue: str
+    symbol: str
+    position: str
+    avg_price: str
+    realized_pnl: str
+    unrealized_pnl: str | None = None
+    reference_price: str | None = None
+    fees: str = "0"
+
+
+class PositionsReply(_Reply, tag="positions"):
+    req_id: int
+    positions: list[PositionView]
+
+
 class CancelAllAfterFired(_Reply, tag="cancel_all_after_fired"):
     """The strategy's dead man's switch fired: no request came within timeout_ms, so every
     open order of it was canceled (order_ids; their outcomes follow as order updates). The
@@ -279,7 +308,7 @@ class ProtocolError(_Reply, tag="error"):
 
 
 Reply = Union[Ack, OrderUpdate, CancelReject, ModifyReject, OrdersReply, Pong, StatusReply, CancelAllAfterFired,
-              ProtocolError]
+              ProtocolError, PositionsReply]
 
 request_decoder = msgspec.msgpack.Decoder(Request)
 reply_decoder = msgspec.msgpack.Decoder(Reply)
