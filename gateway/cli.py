@@ -75,6 +75,12 @@ def _cmd_order(args: argparse.Namespace) -> int:
     return cli_order.run(args, args.socket or _config(args).server.socket_path)
 
 
+def _cmd_positions(args: argparse.Namespace) -> int:
+    from gateway import cli_positions
+
+    return cli_positions.run(args, args.socket or _config(args).server.socket_path)
+
+
 def status_json(st) -> dict:
     """The status reply with every field, every time (null where unknown, 0 and [] as they
     are): the wire frame leaves out its defaults, a JSON reader should not have to know them."""
@@ -284,6 +290,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--socket", help="socket path (overrides the config)")
     p.add_argument("--json", action="store_true", help="the status reply as one JSON object")
     p.set_defaults(func=_cmd_status)
+
+    from gateway import cli_positions
+
+    cli_positions.add_parser(sub)
+    sub.choices["positions"].set_defaults(func=_cmd_positions)
 
     p = sub.add_parser("selfcheck", help="check the compiled core against its reference implementations")
     p.set_defaults(func=_cmd_selfcheck)

@@ -204,7 +204,7 @@ class Gateway:
                         and (dc is None or dc.may_compact())):
                     head = [*(dc.compaction_head() if dc is not None else ()), *self.parts.gateway_state()]
                     self._compaction = asyncio.ensure_future(journal.compact(
-                        list(tracker.orders.values()), head=head, tail=self.parts.positions.records))
+                        tracker.orders.values(), head=head, tail=self.parts.positions.records))
 
     async def drain(self) -> None:
         """Stop taking requests; send what the venues' lines still hold; with

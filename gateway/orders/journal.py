@@ -111,9 +111,10 @@ class Journal:
     def wants_compaction(self, above_bytes: int) -> bool:
         return self._fd >= 0 and self._next_fd < 0 and self.size > max(above_bytes, 2 * self.snapshot_size)
 
-    async def compact(self, orders: list[Order], *, slice_orders: int = 2000, head: list[Record] = (),
+    async def compact(self, orders: Iterable[Order], *, slice_orders: int = 2000, head: list[Record] = (),
                       tail: Callable[[], list[Record]] | None = None) -> None:
-        """Rewrite the file online as a snapshot of these orders (see the module's doc); head:
+        """Rewrite the file online as a snapshot of these orders (see the module's doc: pass the
+        tracker's live `orders.values()`, read when the new file opens); head:
         records written first as they are (the drop copy's changes not yet published); tail:
         records made once the snapshot is written and journaled like any live record (in both
         files, after every record added before them: the positions book, which must follow
@@ -121,6 +122,10 @@ class Journal:
         tmp = f"{self.path}.compact"
         self.flush()
         self._next_fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o600)
+        # the orders as they are now, between the flush and the next record: an order made after
+        # the caller's call but before this first step (its NEW record flushed to the old file
+        # only) is in the snapshot, and every later one's records go to the new file
+        orders = list(orders)
         written = 0
         try:
             if head:
