@@ -15,6 +15,7 @@ from gateway.orders.journal import Journal
 from gateway.orders.records import HALT, SWITCH, Record
 from gateway.orders.tracker import OrderListener, Tracker
 from gateway.positions import Positions
+from gateway.positions.drift import PositionDrift
 from gateway.positions.views import positions_reply
 from gateway.reference.prices import ReferencePrices
 from gateway.risk import RiskLimits
@@ -36,6 +37,7 @@ class Parts:
     views: ChangeViews  # the latest change's view, shared by the sessions and the drop copy
     reference: ReferencePrices  # each venue's public prices (gateway/reference/)
     positions: Positions  # every strategy's positions, from the fills booked (gateway/positions/)
+    drift: PositionDrift  # the positions against what each venue says the account holds
 
     @property
     def venues(self) -> dict[str, VenueAdapter]:
@@ -43,6 +45,7 @@ class Parts:
 
     def add_venue(self, adapter: VenueAdapter) -> None:
         self.entry.add_venue(adapter)
+        adapter.reconciled = self.drift.reconciled
 
     def add_listener(self, listener: OrderListener) -> None:
         self.tracker.listeners.append(listener)
@@ -72,11 +75,12 @@ def assemble(risk: RiskLimits, *, closed_ttl_ns: int, max_closed: int = 100_000,
     entry.modify_rejected = sessions.modify_rejected
     gate = AdmissionGate(journal)
     positions = Positions(reference)
+    drift = PositionDrift(positions)
     health = GatewayHealth(tracker, sessions, gate, entry.venues)
-    health.positions = positions
+    health.positions, health.drift = positions, drift
     metrics.source = health
     router = Router(sessions, entry, gate, metrics, lambda req_id: status_reply(req_id, health, metrics),
                     positions=lambda strategy, req: positions_reply(positions, strategy, req))
     # the strategy first: its update leaves before anything else is done with the change
     tracker.listeners += [sessions, positions, ConfirmationTimer(metrics)]
-    return Parts(tracker, gate, sessions, entry, router, health, metrics, risk, views, reference, positions)
+    return Parts(tracker, gate, sessions, entry, router, health, metrics, risk, views, reference, positions, drift)

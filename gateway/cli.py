@@ -150,6 +150,10 @@ def _cmd_status(args: argparse.Namespace) -> int:
               f"from the journal {d.catchup_events}, control {'on' if d.control else 'off'}")
     if st.halted is not None:
         print(f"HALTED by fleet control: {st.halted}")
+    for d in st.position_drift:
+        if d.drift != "0":
+            print(f"POSITION DRIFT on {d.venue} {d.symbol}: the venue holds {d.venue_position}, the strategies' "
+                  f"positions sum to {d.gateway_position} (drift {d.drift})")
     return code
 
 

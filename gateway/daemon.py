@@ -273,6 +273,7 @@ class Gateway:
             await _within(sim.stop(), deadline, f"stopping the simulated venue {name}")
         if self.drop_copy is not None:
             await _within(self.drop_copy.close(), deadline, "closing the drop copy")
+        await self.parts.drift.close()
         await _within(self.metrics.close(), deadline, "closing the metrics endpoint")
         if self.tracker.journal is not None:
             self.tracker.journal.close()

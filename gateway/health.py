@@ -19,6 +19,7 @@ class GatewayHealth:
         self.venues = venues
         self.drop_copy = None  # gateway.dropcopy.publisher.DropCopy, when [drop_copy] is set
         self.positions = None  # gateway.positions.Positions (assembly.py sets it)
+        self.drift = None  # gateway.positions.drift.PositionDrift (assembly.py sets it)
         self.started_ns = time.time_ns()
 
     @property

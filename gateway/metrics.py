@@ -246,6 +246,15 @@ class _Collector:
         yield fam
         yield from _drop_copy_families(source)
         yield from _position_families(getattr(source, "positions", None))
+        drift = getattr(source, "drift", None)
+        if drift is not None:
+            fam = GaugeMetricFamily("gateway_position_drift",
+                                    "What the venue says the account holds minus the sum of the strategies' positions, "
+                                    "base units, as of the venue's last reconcile (venues whose API says).",
+                                    labels=["venue", "symbol"])
+            for (venue, symbol), d in sorted(drift.by_symbol.items()):
+                fam.add_metric([venue, symbol], d.drift / ONE)
+            yield fam
 
 
 def _position_families(positions):

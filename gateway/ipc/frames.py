@@ -262,6 +262,16 @@ class DropCopyStatus(msgspec.Struct, omit_defaults=True):
     control: bool = False
 
 
+class DriftStatus(msgspec.Struct):
+    """A symbol whose account position at the venue was compared with the strategies' sum
+    (after the venue's last reconcile): decimal strings, base units; drift = venue - gateway."""
+    venue: str
+    symbol: str
+    venue_position: str
+    gateway_position: str
+    drift: str
+
+
 class StatusReply(_Reply, tag="status"):
     req_id: int
     uptime_s: int
@@ -270,6 +280,7 @@ class StatusReply(_Reply, tag="status"):
     switches: list[SwitchStatus] = []
     drop_copy: DropCopyStatus | None = None  # with [drop_copy]
     halted: str | None = None  # fleet control's reason, while new orders are refused
+    position_drift: list[DriftStatus] = []
 
 
 class PositionView(msgspec.Struct, omit_defaults=True, frozen=True):

@@ -269,3 +269,56 @@ def test_a_journal_without_a_positions_record_books_every_fill_it_has(tmp_path):
     journal.close()
     Journal(path).open(replay(Journal(path).read()))  # rewritten as a snapshot by a gateway without positions
     assert restarted_rows(path) == from_fills(recorder.fills)
+
+
+# drift: the generic part
+
+def test_drift_compares_each_venue_apart_and_skips_venues_that_cannot_say():
+    from gateway.positions.drift import PositionDrift
+
+    book = Positions()
+    tracker = _tracker(book)
+    for cid, venue, side in (("1", "v", Side.BUY), ("2", "w", Side.SELL)):
+        order = _order(tracker, cid, side, venue=venue)
+        tracker.apply(order, Status.OPEN, [Fill(f"t{cid}", 100 * ONE, 2 * ONE, 0)])
+    drift = PositionDrift(book)
+
+    class Venue:
+        def __init__(self, name, held):
+            self.name, self.held, self.asked = name, held, 0
+
+        async def fetch_account_positions(self):
+            self.asked += 1
+            if isinstance(self.held, Exception):
+                raise self.held
+            return self.held
+
+    async def go():
+        v = Venue("v", {"X": 3 * ONE, "Z": -ONE})  # one more than ours on X; Z not traded through us
+        await drift.check(v)
+        assert {k: d.drift for k, d in drift.by_symbol.items()} == {("v", "X"): ONE, ("v", "Z"): -ONE}
+        w = Venue("w", NotImplementedError())
+        drift.reconciled(w)
+        await drift._checks["w"]
+        drift.reconciled(w)  # not asked again: its API cannot say
+        assert w.asked == 1 and "w" in drift.unsupported
+        await drift.check(Venue("v", ConnectionError("down")))  # a failed read keeps the last comparison
+        assert drift.by_symbol[("v", "X")].drift == ONE
+        await drift.check(Venue("v", {"X": 2 * ONE}))  # the venue's word replaces the last, symbol by symbol
+        assert {k: d.drift for k, d in drift.by_symbol.items()} == {("v", "X"): 0}
+
+    asyncio.run(go())
+
+
+def test_bluefin_account_positions_are_read_exactly_and_a_bad_one_refused():
+    from gateway.venues.base import VenueError
+    from gateway.venues.bluefin.account import positions_of
+
+    body = (b'{"positions": [{"symbol": "ETH-PERP", "side": "SHORT", "sizeE9": "1500000001", "avgEntryPriceE9": "1"},'
+            b' {"symbol": "BTC-PERP", "side": "LONG", "sizeE9": "2"}]}')
+    assert positions_of(body) == {"ETH-PERP": -1_500_000_001 * 10**9, "BTC-PERP": 2 * 10**9}
+    assert positions_of(b'{"positions": []}') == {} and positions_of(b"{}") == {}
+    for bad in (b'{"positions": [{"symbol": "X", "side": "UP", "sizeE9": "1"}]}',
+                b'{"positions": [{"symbol": "X", "side": "LONG", "sizeE9": "1.5"}]}', b"nope"):
+        with pytest.raises(VenueError):
+            positions_of(bad)
