@@ -14,6 +14,9 @@ from gateway.metrics import ConfirmationTimer, Metrics
 from gateway.orders.journal import Journal
 from gateway.orders.records import HALT, RISK_STATE, SWITCH, Record
 from gateway.orders.tracker import OrderListener, Tracker
+from gateway.positions import Positions
+from gateway.positions.drift import PositionDrift
+from gateway.positions.views import positions_reply
 from gateway.reference.prices import ReferencePrices
 from gateway.reference.views import instruments_reply
 from gateway.risk import RiskLimits
@@ -36,6 +39,8 @@ class Parts:
     views: ChangeViews  # the latest change's view, shared by the sessions and the drop copy
     reference: ReferencePrices  # each venue's public prices (gateway/reference/)
     states: StrategyStates  # each strategy's state: active, reducing, halted
+    positions: Positions  # every strategy's positions, from the fills booked (gateway/positions/)
+    drift: PositionDrift  # the positions against what each venue says the account holds
 
     @property
     def venues(self) -> dict[str, VenueAdapter]:
@@ -48,13 +53,16 @@ class Parts:
 
     def add_venue(self, adapter: VenueAdapter) -> None:
         self.entry.add_venue(adapter)
+        adapter.reconciled = self.drift.reconciled
 
     def add_listener(self, listener: OrderListener) -> None:
         self.tracker.listeners.append(listener)
 
     def gateway_state(self) -> list[Record]:
         """The gateway's own state as journal records (armed dead man's switches, the fleet
-        halt, strategies' states): what a compacted journal must hold besides the orders."""
+        halt, strategies' states): what a compacted journal must hold besides the orders. The
+        positions book is not among them: it must follow the fills it holds, so it is the
+        compaction's tail (`positions.records()`), not its head."""
         return [*self.sessions.switches.records(), *self.gate.records(), *self.states.records()]
 
     def restore_gateway_state(self, records: list[Record]) -> None:
@@ -75,16 +83,22 @@ def assemble(risk: RiskLimits, *, closed_ttl_ns: int, max_closed: int = 100_000,
     sessions.switches.journal = journal
     entry.modify_rejected = sessions.modify_rejected
     gate = AdmissionGate(journal)
+    positions = Positions(reference)
+    drift = PositionDrift(positions)
     states = StrategyStates(tracker, metrics, journal)
     gate.states = entry.states = sessions.states = states
     states.notify = sessions.risk_state
+    states.positions = positions
     health = GatewayHealth(tracker, sessions, gate, entry.venues, states)
     health.reference = reference
+    health.positions, health.drift = positions, drift
     metrics.source = health
     router = Router(sessions, entry, gate, metrics, lambda req_id: status_reply(req_id, health, metrics),
-                    lambda req_id, venue: instruments_reply(req_id, health, venue))
+                    lambda req_id, venue: instruments_reply(req_id, health, venue),
+                    positions=lambda strategy, req: positions_reply(positions, strategy, req))
     # the strategy first: its update leaves before anything else is done with the change
-    tracker.listeners += [sessions, ConfirmationTimer(metrics)]
+    tracker.listeners += [sessions, positions, ConfirmationTimer(metrics)]
     # states watch max_loss on fills: after the positions book has booked them
     tracker.listeners.append(states)
-    return Parts(tracker, gate, sessions, entry, router, health, metrics, risk, views, reference, states)
+    return Parts(tracker, gate, sessions, entry, router, health, metrics, risk, views, reference, states, positions,
+                 drift)

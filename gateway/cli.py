@@ -78,6 +78,12 @@ def _cmd_order(args: argparse.Namespace) -> int:
     return cli_order.run(args, args.socket or _config(args).server.socket_path)
 
 
+def _cmd_positions(args: argparse.Namespace) -> int:
+    from gateway import cli_positions
+
+    return cli_positions.run(args, args.socket or _config(args).server.socket_path)
+
+
 
 def _cmd_instruments(args: argparse.Namespace) -> int:
     from gateway import cli_reference
@@ -142,6 +148,10 @@ def _cmd_status(args: argparse.Namespace) -> int:
               f"from the journal {d.catchup_events}, control {'on' if d.control else 'off'}")
     if st.halted is not None:
         print(f"HALTED by fleet control: {st.halted}")
+    for d in st.position_drift:
+        if d.drift != "0":
+            print(f"POSITION DRIFT on {d.venue} {d.symbol}: the venue holds {d.venue_position}, the strategies' "
+                  f"positions sum to {d.gateway_position} (drift {d.drift})")
     return code
 
 
@@ -306,6 +316,11 @@ def build_parser() -> argparse.ArgumentParser:
         command = sub.choices[name].get_default("func")
         sub.choices[name].set_defaults(func=lambda args, command=command: command(
             args, args.socket or _config(args).server.socket_path))
+
+    from gateway import cli_positions
+
+    cli_positions.add_parser(sub)
+    sub.choices["positions"].set_defaults(func=_cmd_positions)
 
     p = sub.add_parser("selfcheck", help="check the compiled core against its reference implementations")
     p.set_defaults(func=_cmd_selfcheck)

@@ -155,7 +155,7 @@ class Gateway:
         drop_copy = None
         gateway_state: list = []  # the journal's switch and halt records, restored once venues are up
         if journal is not None:
-            n = tracker.restore(replay(iter(records), gateway_state))
+            n = tracker.restore(replay(iter(records), gateway_state, parts.positions))
             unsent = tracker.close_unsent()
             if unsent:
                 log.warning("journal: %d acked orders were never sent before the restart: CANCELED", unsent)
@@ -165,7 +165,8 @@ class Gateway:
 
                 drop_copy = parts.health.drop_copy = DropCopy(config.drop_copy, parts, journal)
                 snapshot, extra = drop_copy.plan_restart(records, snapshot)
-            journal.open(snapshot, [*extra, *_last_state(gateway_state)])
+            # the book last: it holds every fill of the snapshot and the records kept beside it
+            journal.open(snapshot, [*extra, *_last_state(gateway_state), *parts.positions.records()])
             del records
             log.info("journal %s: %d orders restored, %d open", journal.path, n, len(tracker.open_orders()))
         if drop_copy is not None:
@@ -227,8 +228,8 @@ class Gateway:
                 if (journal is not None and journal.wants_compaction(self.config.journal.compact_above_bytes)
                         and (dc is None or dc.may_compact())):
                     head = [*(dc.compaction_head() if dc is not None else ()), *self.parts.gateway_state()]
-                    self._compaction = asyncio.ensure_future(journal.compact(list(tracker.orders.values()),
-                                                                             head=head))
+                    self._compaction = asyncio.ensure_future(journal.compact(
+                        tracker.orders.values(), head=head, tail=self.parts.positions.records))
 
     async def drain(self) -> None:
         """Stop taking requests; send what the venues' lines still hold; with
@@ -297,6 +298,7 @@ class Gateway:
             await _within(sim.stop(), deadline, f"stopping the simulated venue {name}")
         if self.drop_copy is not None:
             await _within(self.drop_copy.close(), deadline, "closing the drop copy")
+        await self.parts.drift.close()
         await _within(self.metrics.close(), deadline, "closing the metrics endpoint")
         if self.tracker.journal is not None:
             self.tracker.journal.close()

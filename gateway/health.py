@@ -23,6 +23,8 @@ class GatewayHealth:
         self.reference = None  # gateway.reference.prices.ReferencePrices (the risk's)
         # venue -> gateway.reference.sync.VenueReference, as the daemon starts each venue
         self.references: dict = {}
+        self.positions = None  # gateway.positions.Positions (assembly.py sets it)
+        self.drift = None  # gateway.positions.drift.PositionDrift (assembly.py sets it)
         self.started_ns = time.time_ns()
 
     @property

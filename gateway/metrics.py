@@ -15,7 +15,7 @@ from typing import Protocol
 
 from aiohttp import web
 from gateway._core.histogram import BUCKETS_NS, StageHistogram
-from gateway.orders.model import AWAITING_VENUE, Order
+from gateway.orders.model import AWAITING_VENUE, ONE, Order
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.utils import floatToGoString
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
@@ -266,6 +266,16 @@ class _Collector:
         yield from _strategy_state_family(source)
         yield from _drop_copy_families(source)
         yield from _reference_families(source)
+        yield from _position_families(getattr(source, "positions", None))
+        drift = getattr(source, "drift", None)
+        if drift is not None:
+            fam = GaugeMetricFamily("gateway_position_drift",
+                                    "What the venue says the account holds minus the sum of the strategies' positions, "
+                                    "base units, as of the venue's last reconcile (venues whose API says).",
+                                    labels=["venue", "symbol"])
+            for (venue, symbol), d in sorted(drift.by_symbol.items()):
+                fam.add_metric([venue, symbol], d.drift / ONE)
+            yield fam
 
 
 def _reference_families(source):
@@ -326,6 +336,27 @@ def _strategy_state_family(source):
         for state in STRATEGY_STATES:
             fam.add_metric([strategy, state], 1 if state == current else 0)
     yield fam
+
+
+def _position_families(positions):
+    """Every strategy's net position per venue and symbol, and its PnL (gateway/positions/): floats
+    here, as Prometheus has them; the book's integers are exact."""
+    if positions is None:
+        return
+    position = GaugeMetricFamily("gateway_position",
+                                 "Net position by strategy, venue and symbol, base units (+ long, - short).",
+                                 labels=["strategy", "venue", "symbol"])
+    for strategy, venue, symbol, p in positions.items():
+        position.add_metric([strategy, venue, symbol], p.net / ONE)
+    yield position
+    pnl = GaugeMetricFamily("gateway_pnl", "PnL by strategy, quote units: realized (fills, fees apart) and "
+                            "unrealized (open positions at the reference price; a symbol without one adds nothing).",
+                            labels=["strategy", "kind"])
+    for strategy in positions.strategies():
+        realized, unrealized = positions.pnl(strategy)
+        pnl.add_metric([strategy, "realized"], realized / ONE)
+        pnl.add_metric([strategy, "unrealized"], unrealized / ONE)
+    yield pnl
 
 
 def _drop_copy_families(source):

@@ -32,13 +32,14 @@ _NEW_WORK = (f.Place, f.PlaceGroup, f.Replace, f.Modify)
 # set-state`, `gateway reload`), so a strategy cannot lift its own halt through its session
 _OPERATOR = (f.SetRiskState, f.Reload)
 # what a connection may ask before it says hello: the CLI's views, and the operator's requests
-_BEFORE_HELLO = (f.Hello, f.StatusRequest, f.InstrumentsRequest, f.RiskStatesRequest, *_OPERATOR)
+_BEFORE_HELLO = (f.Hello, f.StatusRequest, f.InstrumentsRequest, f.RiskStatesRequest, f.Positions, *_OPERATOR)
 
 
 class Router:
     def __init__(self, sessions: Sessions, entry: OrderEntry, gate: AdmissionGate, metrics: Metrics,
                  status: Callable[[int], f.StatusReply],
-                 instruments: Callable[[int, str | None], f.InstrumentsReply]):
+                 instruments: Callable[[int, str | None], f.InstrumentsReply],
+                 positions: Callable[[str | None, f.Positions], f.PositionsReply] | None = None):
         self._sessions = sessions
         self._gate = gate
         self._metrics = metrics
@@ -64,6 +65,8 @@ class Router:
             f.RiskStatesRequest: lambda link, req, *_: self._risk_states(link, req),
             f.Reload: lambda link, req, *_: self._reload(req),
         }
+        if positions is not None:
+            self._handlers[f.Positions] = lambda link, req, *_: positions(_whose_positions(link, req), req)
 
     def handle(self, link: StrategyLink, request, t_in_ns: int, decode_ns: int = 0):
         """One request, handled to its reply without waiting (None: the handler sent it)."""
@@ -120,3 +123,12 @@ class Router:
         if self.reload is None:
             raise RequestError("unsupported", "this gateway was not started from a config file: nothing to re-read")
         return self.reload(req.req_id)
+
+def _whose_positions(link: StrategyLink, req: f.Positions) -> str | None:
+    """A strategy reads its own; an observer (no hello) the one it names, or every one (None)."""
+    if link.strategy is None:
+        return req.strategy
+    if req.strategy is not None and req.strategy != link.strategy:
+        raise RequestError("bad_field", f"this connection is strategy {link.strategy!r}: it reads its own positions "
+                                        "only (another's are read without hello, as `gateway positions` does)")
+    return link.strategy

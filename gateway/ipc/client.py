@@ -226,6 +226,15 @@ class GatewayClient:
             raise GatewayError(reply.error.code, reply.error.message)
         return reply.orders
 
+    async def positions(self, strategy: str | None = None) -> list[f.PositionView]:
+        """This strategy's positions, one per venue and symbol; amounts are decimal strings
+        (unrealized_pnl and reference_price None without a reference price). An observer
+        (strategy=None at connect) names the strategy, or gets every strategy's."""
+        reply = await self._request(f.Positions(req_id=0, strategy=strategy))
+        if isinstance(reply, f.Ack):
+            raise GatewayError(reply.error.code, reply.error.message)
+        return reply.positions
+
     async def subscribe(self) -> f.Ack:
         return await self._request(f.Subscribe(req_id=0))
 

@@ -158,6 +158,14 @@ class RiskStatesRequest(_Frame, tag="risk_states"):
     strategy: str | None = None
 
 
+class Positions(_Frame, tag="positions"):
+    """The strategy's positions, one per venue and symbol it has traded. Allowed before hello
+    (an observer, like `gateway positions`): then `strategy` names whose, and without it every
+    strategy's come. After hello a strategy reads its own only."""
+    req_id: int
+    strategy: str | None = None
+
+
 class Reload(_Frame, tag="reload"):
     """An operator's: re-read the config file the daemon started from and apply [risk] and
     log_level (README "Reloading the config"). Only on a connection that has not said hello."""
@@ -165,7 +173,7 @@ class Reload(_Frame, tag="reload"):
 
 
 Request = Union[Hello, Place, PlaceGroup, Cancel, CancelAll, Replace, Modify, Orders, Subscribe, Ping, StatusRequest,
-                CancelAllAfter, InstrumentsRequest, SetRiskState, RiskStatesRequest, Reload]
+                CancelAllAfter, InstrumentsRequest, SetRiskState, RiskStatesRequest, Reload, Positions]
 
 
 # replies and events (gateway -> strategy)
@@ -295,6 +303,16 @@ class DropCopyStatus(msgspec.Struct, omit_defaults=True):
     control: bool = False
 
 
+class DriftStatus(msgspec.Struct):
+    """A symbol whose account position at the venue was compared with the strategies' sum
+    (after the venue's last reconcile): decimal strings, base units; drift = venue - gateway."""
+    venue: str
+    symbol: str
+    venue_position: str
+    gateway_position: str
+    drift: str
+
+
 class StatusReply(_Reply, tag="status"):
     req_id: int
     uptime_s: int
@@ -303,6 +321,28 @@ class StatusReply(_Reply, tag="status"):
     switches: list[SwitchStatus] = []
     drop_copy: DropCopyStatus | None = None  # with [drop_copy]
     halted: str | None = None  # fleet control's reason, while new orders are refused
+    position_drift: list[DriftStatus] = []
+
+
+class PositionView(msgspec.Struct, omit_defaults=True, frozen=True):
+    """Amounts as decimal strings: position (base units, signed: + long), avg_price, realized_pnl
+    and unrealized_pnl (quote units), reference_price; unrealized_pnl and reference_price are
+    null when the gateway has no reference price for the symbol; fees as the venues charged
+    them (their fee currency), not in the PnL."""
+    strategy: str
+    venue: str
+    symbol: str
+    position: str
+    avg_price: str
+    realized_pnl: str
+    unrealized_pnl: str | None = None
+    reference_price: str | None = None
+    fees: str = "0"
+
+
+class PositionsReply(_Reply, tag="positions"):
+    req_id: int
+    positions: list[PositionView]
 
 
 class InstrumentView(msgspec.Struct, omit_defaults=True):
@@ -388,7 +428,7 @@ class ProtocolError(_Reply, tag="error"):
 
 
 Reply = Union[Ack, OrderUpdate, CancelReject, ModifyReject, OrdersReply, Pong, StatusReply, CancelAllAfterFired,
-              ProtocolError, InstrumentsReply, RiskState, RiskStatesReply, ReloadReply]
+              ProtocolError, InstrumentsReply, RiskState, RiskStatesReply, ReloadReply, PositionsReply]
 
 request_decoder = msgspec.msgpack.Decoder(Request)
 reply_decoder = msgspec.msgpack.Decoder(Reply)

@@ -26,6 +26,9 @@ CANCEL_REJECT, PUBLISHED, EVENT = "R", "P", "E"
 # fleet halt (gateway/deadman.py, gateway/admission.py), a strategy's state
 # (gateway/strategy_states.py): the last of each kind (per strategy) holds
 SWITCH, HALT, RISK_STATE = "W", "H", "T"
+# every strategy's positions as booked from every fill journaled before it (gateway/positions/):
+# the last one, plus the fills after it, is the book
+POSITIONS = "Q"
 
 Amount = Union[int, str, None]
 _I64 = 1 << 63
@@ -160,8 +163,24 @@ class RiskStateRecord(Record, tag=RISK_STATE):
     breached: bool = False
 
 
+class PositionEntry(msgspec.Struct, array_like=True):
+    """One (strategy, venue, symbol) of a POSITIONS record: gateway/positions/position.py."""
+    strategy: str
+    venue: str
+    symbol: str
+    net: Amount  # e18 base units, signed
+    cost: Amount  # e36: the open position's cost basis
+    realized: Amount  # e36 quote units
+    fees: Amount  # e18, as the venues charged them
+
+
+class PositionsRecord(Record, tag=POSITIONS):
+    k: ClassVar[str] = POSITIONS
+    p: list[PositionEntry]
+
+
 _KINDS = (NewRecord, VenueRecord, StateRecord, FillRecord, SentRecord, ModifyRecord, AmendRecord,
-          CancelRejectRecord, PublishedRecord, EventRecord, SwitchRecord, HaltRecord, RiskStateRecord)
+          CancelRejectRecord, PublishedRecord, EventRecord, SwitchRecord, HaltRecord, RiskStateRecord, PositionsRecord)
 AnyRecord = Union[_KINDS]  # type: ignore[valid-type]
 _BY_KIND = {cls.k: cls for cls in _KINDS}
 
@@ -275,3 +294,12 @@ def apply_record(order: Order, r: Record) -> None:
         order.price, order.quantity = _i(r.price), _i(r.qty)
     elif kind == CANCEL_REJECT:
         order.seq = r.seq
+
+
+def positions_record(rows) -> PositionsRecord:
+    """rows: (strategy, venue, symbol, net, cost, realized, fees) as integers."""
+    return PositionsRecord([PositionEntry(s, v, y, _a(n), _a(c), _a(r), _a(f)) for s, v, y, n, c, r, f in rows])
+
+
+def position_rows(record: PositionsRecord) -> list[tuple[str, str, str, int, int, int, int]]:
+    return [(e.strategy, e.venue, e.symbol, _i(e.net), _i(e.cost), _i(e.realized), _i(e.fees)) for e in record.p]

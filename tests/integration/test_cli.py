@@ -170,7 +170,8 @@ def test_status_units_json_and_armed_switch(daemon):
 
 
 # what README's protocol table documents of the `status` reply: a JSON reader finds every one
-STATUS_FIELDS = {"op", "req_id", "uptime_s", "strategies", "venues", "switches", "drop_copy", "halted"}
+STATUS_FIELDS = {"op", "req_id", "uptime_s", "strategies", "venues", "switches", "drop_copy", "halted",
+                 "position_drift"}
 VENUE_FIELDS = {"name", "kind", "connected", "open_orders", "reconnects", "orders_last_minute",
                 "tick_to_wire_p50_us", "tick_to_wire_p99_us", "queued", "queue_wait_p50_us", "queue_wait_p99_us",
                 "prices"}
@@ -184,6 +185,7 @@ def test_status_json_has_every_field_every_time(daemon):
     [st] = lines(r.stdout)
     assert set(st) == STATUS_FIELDS
     assert st["switches"] == [] and st["drop_copy"] is None and st["halted"] is None
+    assert st["position_drift"] == []  # neither Citrex nor DXtrade says what the account holds
     assert len(st["venues"]) == 2
     for venue in st["venues"]:
         assert set(venue) == VENUE_FIELDS, venue
