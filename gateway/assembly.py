@@ -66,9 +66,10 @@ def assemble(risk: RiskLimits, *, closed_ttl_ns: int, max_closed: int = 100_000,
     sessions.switches.journal = journal
     entry.modify_rejected = sessions.modify_rejected
     gate = AdmissionGate(journal)
-    health = GatewayHealth(tracker, sessions, gate, entry.venues)
+    health = GatewayHealth(tracker, sessions, gate, entry.venues, risk)
     metrics.source = health
-    router = Router(sessions, entry, gate, metrics, lambda req_id: status_reply(req_id, health, metrics))
+    router = Router(sessions, entry, gate, metrics, lambda req_id: status_reply(req_id, health, metrics),
+                    health.risk_reply)
     # the strategy first: its update leaves before anything else is done with the change
-    tracker.listeners += [sessions, ConfirmationTimer(metrics)]
+    tracker.listeners += [sessions, ConfirmationTimer(metrics), risk.exposure]
     return Parts(tracker, gate, sessions, entry, router, health, metrics, risk, views, reference)

@@ -147,6 +147,55 @@ def _cmd_status(args: argparse.Namespace) -> int:
     return code
 
 
+def _cmd_risk(args: argparse.Namespace) -> int:
+    """`gateway risk [--strategy S] [--json]`: limits in force, where each came from, their use."""
+    from gateway.cli_order import UNREACHABLE
+    from gateway.ipc.client import GatewayClient, GatewayError
+
+    socket_path = args.socket or _config(args).server.socket_path
+
+    async def main():
+        async with GatewayClient(socket_path, strategy=None) as gw:
+            return await gw.risk(args.strategy)
+
+    try:
+        reply = asyncio.run(main())
+    except (GatewayError, asyncio.TimeoutError) as exc:
+        message = str(exc) or "no reply in time"
+        if args.json:
+            import json
+
+            code = exc.code if isinstance(exc, GatewayError) else "timeout"
+            print(json.dumps({"op": "error", "code": code, "message": getattr(exc, "message", message),
+                              "socket": str(socket_path)}))
+        print(f"gateway: {message}", file=sys.stderr)
+        return UNREACHABLE
+    if args.json:
+        import msgspec
+
+        print(msgspec.json.encode(status_json(reply)).decode())
+        return 0
+    if not reply.strategies:
+        print("no strategies: none connected, none with orders, none named in [risk.strategies]")
+    for st in reply.strategies:
+        used = ", ".join(f"{k} {v:.0%}" for k, v in sorted(st.usage.items()))
+        head = f"strategy {st.strategy}" + (f" ({st.state})" if st.state else "")
+        print(f"{head}: {st.open_orders} open orders, open notional {st.open_notional}; used: {used}")
+        fmt = "  {:<24} {:>14}  {}"
+        for lim in st.limits:
+            print(fmt.format(lim.name, lim.value, lim.source))
+        for sym in st.symbols:
+            position = "unknown" if sym.position is None else sym.position
+            usage = "" if sym.max_position_usage is None else f" ({sym.max_position_usage:.0%} of max_position)"
+            print(f"  {sym.venue} {sym.symbol}: position {position}, open buy {sym.open_buy}, open sell "
+                  f"{sym.open_sell}, worst case {sym.worst_position}{usage}, reference price "
+                  f"{sym.reference_price or 'none'}")
+            for lim in sym.limits:
+                if lim.source != "risk":  # the defaults are shown once, above
+                    print(fmt.format("  " + lim.name, lim.value, lim.source))
+    return 0
+
+
 def _cmd_dropcopy(args: argparse.Namespace) -> int:
     """`gateway dropcopy tail|book|halt|resume|cancel-all` (gateway/dropcopy/consumers.py)."""
     import json
@@ -284,6 +333,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--socket", help="socket path (overrides the config)")
     p.add_argument("--json", action="store_true", help="the status reply as one JSON object")
     p.set_defaults(func=_cmd_status)
+
+    p = sub.add_parser("risk", help="each strategy's risk limits in force, the table each came from, and "
+                       "their use (exit 5: the gateway cannot be reached)")
+    p.add_argument("-c", "--config", help="config whose socket to use")
+    p.add_argument("--socket", help="socket path (overrides the config)")
+    p.add_argument("--strategy", help="this strategy only")
+    p.add_argument("--json", action="store_true", help="the risk reply as one JSON object")
+    p.set_defaults(func=_cmd_risk)
 
     p = sub.add_parser("selfcheck", help="check the compiled core against its reference implementations")
     p.set_defaults(func=_cmd_selfcheck)

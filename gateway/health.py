@@ -7,13 +7,15 @@ import time
 from gateway.admission import AdmissionGate
 from gateway.ipc.sessions import Sessions
 from gateway.orders.tracker import Tracker
+from gateway.risk import RiskLimits
 from gateway.venues.base import VenueAdapter
 
 
 class GatewayHealth:
     def __init__(self, tracker: Tracker, sessions: Sessions, gate: AdmissionGate,
-                 venues: dict[str, VenueAdapter]):
+                 venues: dict[str, VenueAdapter], risk: RiskLimits | None = None):
         self.tracker = tracker
+        self.risk = risk  # a reload that builds new limits sets them here too
         self.sessions = sessions
         self.gate = gate
         self.venues = venues
@@ -46,6 +48,19 @@ class GatewayHealth:
 
     def strategies_connected(self) -> int:
         return len(self.sessions.strategies)
+
+    def risk_usage(self) -> list[tuple[str, str, float]]:
+        """(strategy, limit, ratio used) for each strategy and limit set."""
+        if self.risk is None:
+            return []
+        from gateway.risk.view import usage_ratios
+
+        return usage_ratios(self.risk, self.tracker, self.venues, self.sessions.strategies)
+
+    def risk_reply(self, req_id: int, strategy: str | None):
+        from gateway.risk.view import risk_reply
+
+        return risk_reply(req_id, self.risk, self.tracker, self.venues, self.sessions.strategies, strategy)
 
     def venue_list(self) -> list[VenueAdapter]:
         return [self.venues[name] for name in sorted(self.venues)]

@@ -26,11 +26,14 @@ __all__ = ["RequestError", "Router"]
 
 # what the admission gate is asked about (cancels, queries and pings never are)
 _NEW_WORK = (f.Place, f.PlaceGroup, f.Replace, f.Modify)
+# what an observer (`gateway status`, `gateway risk`) may ask without a hello
+_BEFORE_HELLO = (f.Hello, f.StatusRequest, f.RiskRequest)
 
 
 class Router:
     def __init__(self, sessions: Sessions, entry: OrderEntry, gate: AdmissionGate, metrics: Metrics,
-                 status: Callable[[int], f.StatusReply]):
+                 status: Callable[[int], f.StatusReply],
+                 risk: Callable[[int, str | None], f.RiskReply] | None = None):
         self._sessions = sessions
         self._gate = gate
         self._metrics = metrics
@@ -48,26 +51,38 @@ class Router:
             f.Ping: lambda link, req, *_: f.Pong(req_id=req.req_id, ts_ns=time.time_ns()),
             f.StatusRequest: lambda link, req, *_: status(req.req_id),
             f.CancelAllAfter: lambda link, req, t_in, _: sessions.cancel_all_after(link, req, t_in),
+            f.RiskRequest: lambda link, req, *_: self._risk_view(link, req),
         }
+        self._risk = risk
+
+    def _risk_view(self, link: StrategyLink, req: f.RiskRequest) -> f.RiskReply:
+        """A strategy sees its own limits only; an observer (no hello) every strategy's."""
+        if self._risk is None:
+            raise RequestError("unsupported", "this gateway shows no risk view")
+        if link.strategy is not None:
+            if req.strategy is not None and req.strategy != link.strategy:
+                raise RequestError("not_your_order", "a strategy sees only its own risk: ask without hello")
+            return self._risk(req.req_id, link.strategy)
+        return self._risk(req.req_id, req.strategy)
 
     def handle(self, link: StrategyLink, request, t_in_ns: int, decode_ns: int = 0):
         """One request, handled to its reply without waiting (None: the handler sent it)."""
-        code = None
+        code = limit = None
         try:
-            if link.strategy is None and not isinstance(request, (f.Hello, f.StatusRequest)):
+            if link.strategy is None and not isinstance(request, _BEFORE_HELLO):
                 raise RequestError("hello_required", "send hello before any other request")
             if isinstance(request, _NEW_WORK):
                 self._gate.check_new_work()
             reply = self._handlers[type(request)](link, request, t_in_ns, decode_ns)
         except RequestError as exc:
-            code = exc.code
-            reply = f.Ack(req_id=request.req_id, ok=False, error=f.ErrorInfo(exc.code, exc.message))
+            code, limit = exc.code, exc.limit
+            reply = f.Ack(req_id=request.req_id, ok=False, error=f.ErrorInfo(exc.code, exc.message, exc.limit))
         except Exception:
             code = "internal"
             log.exception("request %s failed", type(request).__name__)
             reply = f.Ack(req_id=request.req_id, ok=False,
                           error=f.ErrorInfo("internal", "the gateway failed on this request; see its log"))
-        self._metrics.request_done(request.__struct_config__.tag, code)
+        self._metrics.request_done(request.__struct_config__.tag, code, limit)
         if self._switches.armed:
             self._switches.touch(link.strategy, t_in_ns)  # any request re-arms it
         return reply

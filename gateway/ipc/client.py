@@ -225,6 +225,14 @@ class GatewayClient:
         """Venues, their connection state, open orders, last minute's tick-to-wire (no hello needed)."""
         return await self._request(f.StatusRequest(req_id=0))
 
+    async def risk(self, strategy: str | None = None) -> f.RiskReply:
+        """Each strategy's risk limits in force, where each came from, and their use (no hello
+        needed; a strategy's own client sees only itself)."""
+        reply = await self._request(f.RiskRequest(req_id=0, strategy=strategy))
+        if isinstance(reply, f.Ack):
+            raise GatewayError(reply.error.code, reply.error.message)
+        return reply
+
     async def ping(self) -> int:
         """Round trip in nanoseconds."""
         t0 = time.perf_counter_ns()

@@ -134,15 +134,24 @@ class CancelAllAfter(_Frame, tag="cancel_all_after"):
     timeout_ms: int
 
 
+class RiskRequest(_Frame, tag="risk"):
+    """Each strategy's risk limits in force, where each came from, and how much of them it uses
+    (`gateway risk`); allowed before hello (an observer sees every strategy; a strategy's own
+    connection sees only itself). strategy: that one only."""
+    req_id: int
+    strategy: str | None = None
+
+
 Request = Union[Hello, Place, PlaceGroup, Cancel, CancelAll, Replace, Modify, Orders, Subscribe, Ping, StatusRequest,
-                CancelAllAfter]
+                CancelAllAfter, RiskRequest]
 
 
 # replies and events (gateway -> strategy)
 
-class ErrorInfo(msgspec.Struct):
+class ErrorInfo(msgspec.Struct, omit_defaults=True):
     code: str
     message: str
+    limit: str | None = None  # risk_limit: the limit that refused (max_position, reference_price, ...)
 
 
 class Ack(_Reply, tag="ack"):
@@ -264,6 +273,50 @@ class StatusReply(_Reply, tag="status"):
     halted: str | None = None  # fleet control's reason, while new orders are refused
 
 
+class LimitView(msgspec.Struct, omit_defaults=True):
+    """One limit in force: its value as the config spells it, and the table it came from
+    (`risk`, `risk.symbols."ETH-PERP"`, `risk.strategies.alpha.symbols."citrex:ETH-PERP"`, ...)."""
+    name: str
+    value: str
+    source: str
+
+
+class SymbolRiskView(msgspec.Struct, omit_defaults=True):
+    """A strategy's limits and use on one venue's symbol. position: net, base units, signed (None:
+    no positions book); open_buy / open_sell: its open orders' remaining quantity; worst_position:
+    the position if every open order of the worse side filled (what max_position is held to)."""
+    venue: str
+    symbol: str
+    limits: list[LimitView]
+    open_buy: str = "0"
+    open_sell: str = "0"
+    position: str | None = None
+    worst_position: str = "0"
+    max_position_usage: float | None = None  # |worst_position| / max_position; None: no limit
+    reference_price: str | None = None
+
+
+class StrategyRiskView(msgspec.Struct, omit_defaults=True):
+    """A strategy's strategy-wide limits ([risk.strategies.NAME] over [risk]) and their use,
+    and the same per symbol it trades or a table names. usage: limit -> ratio of it used (1.0:
+    at the limit), for the limits that are set. state and PnL are filled by the parts that own
+    them (None: not known here)."""
+    strategy: str
+    limits: list[LimitView]
+    open_orders: int = 0
+    open_notional: str = "0"
+    usage: dict[str, float] = {}
+    symbols: list[SymbolRiskView] = []
+    state: str | None = None  # active | reducing | halted
+    realized_pnl: str | None = None
+    unrealized_pnl: str | None = None
+
+
+class RiskReply(_Reply, tag="risk"):
+    req_id: int
+    strategies: list[StrategyRiskView]
+
+
 class CancelAllAfterFired(_Reply, tag="cancel_all_after_fired"):
     """The strategy's dead man's switch fired: no request came within timeout_ms, so every
     open order of it was canceled (order_ids; their outcomes follow as order updates). The
@@ -279,7 +332,7 @@ class ProtocolError(_Reply, tag="error"):
 
 
 Reply = Union[Ack, OrderUpdate, CancelReject, ModifyReject, OrdersReply, Pong, StatusReply, CancelAllAfterFired,
-              ProtocolError]
+              ProtocolError, RiskReply]
 
 request_decoder = msgspec.msgpack.Decoder(Request)
 reply_decoder = msgspec.msgpack.Decoder(Reply)
