@@ -98,12 +98,15 @@ def test_orders_per_second_and_price_band(tmp_path):
     """Invariant: pre-trade limits refuse with a reason before anything reaches the venue."""
     async def scenario(gw):
         sim = gw.sims["citrex"]
+        # the venue's reference price (its mid), as its feed would set it
+        gw.parts.risk.reference.update("citrex", "ETH-PERP", 2997 * E18, 3003 * E18)
         async with strategy(gw, "alpha") as s:
             assert (await s.place("citrex", "ETH-PERP", "buy", "1", "3003", client_order_id="b1")).ok
-            await s.wait_status("b1", "FILLED")  # the last trade is now 3003
+            await s.wait_status("b1", "FILLED")
             requests = sim.requests
             far = await s.place("citrex", "ETH-PERP", "buy", "1", "2800", client_order_id="b2")
-            assert far.error.code == "risk_limit" and "from the last trade 3003" in far.error.message
+            assert far.error.code == "risk_limit" and "from the reference price 3000" in far.error.message
+            assert far.error.limit == "price_band_pct"
             near = await s.place("citrex", "ETH-PERP", "buy", "1", "2900", client_order_id="b3")
             assert near.ok
             await s.wait_status("b3", "OPEN")
@@ -113,7 +116,8 @@ def test_orders_per_second_and_price_band(tmp_path):
             assert any(a.error and a.error.code == "risk_limit" and "orders per second" in a.error.message
                        for a in burst)
 
-    run_gateway(tmp_path, scenario, edit=risk_option('max_orders_per_sec = 4\nprice_band_pct = "5"'))
+    run_gateway(tmp_path, scenario, edit=risk_option(
+        'max_orders_per_sec = 4\nprice_band_pct = "5"\nreference_max_age_secs = 3600'))
 
 
 def test_an_order_refused_after_the_risk_checks_costs_no_orders_per_second_token(tmp_path):
