@@ -18,7 +18,7 @@ from gateway.entry import OrderEntry
 from gateway.ipc import frames as f
 from gateway.ipc.sessions import Sessions, StrategyLink
 from gateway.metrics import Metrics
-from gateway.validation import RequestError
+from gateway.validation import STRATEGY_NAME, RequestError
 
 log = logging.getLogger("gateway.router")
 
@@ -59,6 +59,8 @@ class Router:
         """A strategy sees its own limits only; an observer (no hello) every strategy's."""
         if self._risk is None:
             raise RequestError("unsupported", "this gateway shows no risk view")
+        if req.strategy is not None and not STRATEGY_NAME.match(req.strategy):
+            raise RequestError("bad_field", "strategy: 1-64 of A-Z a-z 0-9 _ . : -")
         if link.strategy is not None:
             if req.strategy is not None and req.strategy != link.strategy:
                 raise RequestError("not_your_order", "a strategy sees only its own risk: ask without hello")

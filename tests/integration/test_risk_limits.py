@@ -7,6 +7,10 @@ from __future__ import annotations
 import contextlib
 import time
 
+import pytest
+
+from gateway.ipc import frames as f
+from gateway.ipc.client import GatewayError
 from gateway.net.ratelimit import TokenBucket
 from tests.contract.test_dxtrade import DXTRADE_CONFIG
 from tests.integration.harness import reference_price, risk_option, run_gateway, strategy
@@ -201,6 +205,10 @@ def test_a_groups_legs_count_the_legs_before_them(tmp_path):
 def test_the_risk_view_and_metrics_show_use_and_refusals(tmp_path):
     async def scenario(gw):
         async with world(gw) as (alpha, beta):
+            ack = await alpha._request(f.RiskRequest(req_id=0, strategy="x" * 65))
+            assert ack.error.code == "bad_field"
+            with pytest.raises(GatewayError, match="not_your_order"):
+                await alpha.risk("beta")
             mine = await alpha.risk()
             assert [v.strategy for v in mine.strategies] == ["alpha"]  # a strategy sees only itself
             [view] = mine.strategies
