@@ -315,3 +315,15 @@ def test_adopt_keeps_the_live_state_and_takes_the_new_limits():
 def test_limits_resolve_from_a_plain_dict_too():
     config = msgspec.convert({"strategies": {"a": {"symbols": {"X": {"max_position": "1"}}}}}, RiskConfig)
     assert RiskLimits(config).limits("a", "v", "X").source["max_position"] == "risk.strategies.a.symbols.X"
+
+
+def test_after_a_restart_the_sums_are_rebuilt_from_the_restored_open_orders():
+    risk = RiskLimits(RiskConfig())
+    tracker = Tracker(risk.exposure)
+    a = booked(risk, tracker, order("s", Side.BUY, 4 * ONE, 100 * ONE, "a"))
+    booked(risk, tracker, order("s", Side.SELL, 2 * ONE, 200 * ONE, "b"))
+    tracker.apply(a, Status.PARTIALLY_FILLED, [Fill("t1", 100 * ONE, ONE, 1)])
+    fresh = RiskLimits(RiskConfig())  # the restarted daemon's: the tracker restores without telling it
+    fresh.exposure.rebuild(tracker.open_orders())
+    assert fresh.exposure.notional("s") == risk.exposure.notional("s") == 700 * ONE
+    assert fresh.exposure.quantity("s", "v", "X", Side.BUY) == 3 * ONE
