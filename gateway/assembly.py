@@ -49,7 +49,7 @@ class Parts:
     def swap_risk(self, risk: RiskLimits) -> None:
         """A reloaded RiskLimits in the old one's place, everywhere it is held, in one step
         (nothing on the loop runs in between: no order is checked half by each)."""
-        self.risk = self.entry.risk = self.entry.validator.risk = risk
+        self.risk = self.entry.risk = self.entry.validator.risk = self.health.risk = risk
 
     def add_venue(self, adapter: VenueAdapter) -> None:
         self.entry.add_venue(adapter)
@@ -85,19 +85,21 @@ def assemble(risk: RiskLimits, *, closed_ttl_ns: int, max_closed: int = 100_000,
     gate = AdmissionGate(journal)
     positions = Positions(reference)
     drift = PositionDrift(positions)
+    risk.positions = positions
     states = StrategyStates(tracker, metrics, journal)
     gate.states = entry.states = sessions.states = states
     states.notify = sessions.risk_state
     states.positions = positions
-    health = GatewayHealth(tracker, sessions, gate, entry.venues, states)
+    health = GatewayHealth(tracker, sessions, gate, entry.venues, states, risk)
     health.reference = reference
     health.positions, health.drift = positions, drift
     metrics.source = health
     router = Router(sessions, entry, gate, metrics, lambda req_id: status_reply(req_id, health, metrics),
                     lambda req_id, venue: instruments_reply(req_id, health, venue),
-                    positions=lambda strategy, req: positions_reply(positions, strategy, req))
+                    positions=lambda strategy, req: positions_reply(positions, strategy, req),
+                    risk=health.risk_reply)
     # the strategy first: its update leaves before anything else is done with the change
-    tracker.listeners += [sessions, positions, ConfirmationTimer(metrics)]
+    tracker.listeners += [sessions, positions, ConfirmationTimer(metrics), risk.exposure]
     # states watch max_loss on fills: after the positions book has booked them
     tracker.listeners.append(states)
     return Parts(tracker, gate, sessions, entry, router, health, metrics, risk, views, reference, states, positions,

@@ -19,8 +19,9 @@ _json = msgspec.json.Encoder()
 
 
 def add_parsers(sub, with_socket) -> None:
-    p = with_socket(sub.add_parser("risk", help="strategies' states (active, reducing, halted); "
-                                   "`risk set-state` sets one"))
+    p = with_socket(sub.add_parser("risk", help="each strategy's state (active, reducing, halted), its risk "
+                                   "limits in force, the table each came from, and their use; `risk set-state` "
+                                   "sets a state"))
     p.add_argument("--strategy", help="one strategy only")
     p.add_argument("--json", action="store_true", help="one JSON object")
     rsub = p.add_subparsers(dest="risk_action", metavar="ACTION")
@@ -68,7 +69,7 @@ def run_risk(args: argparse.Namespace, socket_path: str) -> int:
             if not args.json:
                 print(f"strategy {args.strategy}: {args.state}")
             return OK
-        views = _call(socket_path, lambda gw: gw.risk_states(args.strategy))
+        reply, views = _call(socket_path, lambda gw: _risk_and_states(gw, args.strategy))
     except GatewayError as exc:
         if exc.code in ("unreachable", "disconnected", "bad_frame"):
             return _unreachable(exc)
@@ -77,17 +78,53 @@ def run_risk(args: argparse.Namespace, socket_path: str) -> int:
     except asyncio.TimeoutError as exc:
         return _unreachable(exc)
     if args.json:
-        print(_json.encode({"strategies": views}).decode())
+        from gateway.cli_order import full_json
+
+        print(_json.encode(full_json(reply)).decode())
         return OK
+    _print_states(views)
+    _print_limits(reply)
+    return OK
+
+
+async def _risk_and_states(gw, strategy: str | None):
+    return await gw.risk(strategy), await gw.risk_states(strategy)
+
+
+def _print_states(views) -> None:
     if not views:
         print("every strategy is active")
-        return OK
+        return
     fmt = "{:<24} {:<9} {:<14} {:<8} {}"
     print(fmt.format("strategy", "state", "set by", "max_loss", "reason"))
     for v in views:
         print(fmt.format(v.strategy, v.state, v.source or "-", "breached" if v.max_loss_breached else "-",
                          v.reason or "-"))
-    return OK
+    print()
+
+
+def _print_limits(reply) -> None:
+    """Each strategy's limits in force, the table each came from, and their use."""
+    if not reply.strategies:
+        print("no strategies: none connected, none with orders, none named in [risk.strategies]")
+    for st in reply.strategies:
+        used = ", ".join(f"{k} {v:.0%}" for k, v in sorted(st.usage.items()))
+        head = f"strategy {st.strategy}" + (f" ({st.state})" if st.state else "")
+        pnl = "" if st.realized_pnl is None else (
+            f", PnL realized {st.realized_pnl} unrealized {st.unrealized_pnl or 'unknown'}")
+        print(f"{head}: {st.open_orders} open orders, open notional {st.open_notional}{pnl}; used: {used}")
+        fmt = "  {:<24} {:>14}  {}"
+        for lim in st.limits:
+            print(fmt.format(lim.name, lim.value, lim.source))
+        for sym in st.symbols:
+            position = "unknown" if sym.position is None else sym.position
+            usage = "" if sym.max_position_usage is None else f" ({sym.max_position_usage:.0%} of max_position)"
+            print(f"  {sym.venue} {sym.symbol}: position {position}, open buy {sym.open_buy}, open sell "
+                  f"{sym.open_sell}, worst case {sym.worst_position}{usage}, reference price "
+                  f"{sym.reference_price or 'none'}")
+            for lim in sym.limits:
+                if lim.source != "risk":  # the defaults are shown once, above
+                    print(fmt.format("  " + lim.name, lim.value, lim.source))
 
 
 def run_reload(args: argparse.Namespace, socket_path: str) -> int:

@@ -159,6 +159,7 @@ class Gateway:
             unsent = tracker.close_unsent()
             if unsent:
                 log.warning("journal: %d acked orders were never sent before the restart: CANCELED", unsent)
+            parts.risk.exposure.rebuild(tracker.open_orders())  # the restored orders, as risk counts them
             snapshot, extra = list(tracker.orders.values()), ()
             if config.drop_copy is not None:
                 from gateway.dropcopy.publisher import DropCopy

@@ -58,7 +58,9 @@ class OrderEntry:
             states.check_orders(strategy, [order])
         _admit(venue)
         self._track(venue, order, t_in_ns)
-        self.risk.spend(strategy)
+        risk = self.risk
+        risk.opened(order)
+        risk.spend(strategy)
         venue.outbound.submit(Place(order))
         stages = venue.stages
         stages.validate.observe(time.perf_counter_ns() - t0)
@@ -75,12 +77,11 @@ class OrderEntry:
         if len(set(cids)) != len(cids):
             raise RequestError("duplicate_client_order_id", "the legs' client_order_ids must differ")
         # all or nothing: every leg passes every check before any is tracked
-        orders = [
-            self.validator.new_order(strategy, venue, leg.client_order_id, leg.symbol, leg.side, leg.type,
-                                     leg.tif, leg.price, leg.quantity, leg.post_only, leg.reduce_only,
-                                     leg.stop_price, pending=i)
-            for i, leg in enumerate(req.legs)
-        ]
+        orders: list[Order] = []
+        for leg in req.legs:  # each leg's risk counts the legs before it as open
+            orders.append(self.validator.new_order(strategy, venue, leg.client_order_id, leg.symbol, leg.side,
+                                                   leg.type, leg.tif, leg.price, leg.quantity, leg.post_only,
+                                                   leg.reduce_only, leg.stop_price, earlier=orders))
         states = self.states
         if states is not None and states.limited:
             states.check_orders(strategy, orders)
@@ -88,6 +89,7 @@ class OrderEntry:
         for order in orders:
             self.tracker.track(order)
             order.received_ns = t_in_ns
+            self.risk.opened(order)
         self.risk.spend(strategy, len(orders))
         venue.outbound.submit(Group(orders, req.contingency))
         return f.Ack(req_id=req.req_id, ok=True, order_id=orders[0].order_id,
@@ -132,15 +134,18 @@ class OrderEntry:
             raise RequestError("order_closed", f"order {old.client_order_id} is {old.status.value} already")
         if old.status in CANCEL_PENDING:
             raise RequestError("order_pending", f"order {old.client_order_id} is {old.status.value}")
+        # the old order's part is not counted unless both may live (the new one goes even if
+        # the cancel fails)
         new = self.validator.new_order(strategy, venue, req.new_client_order_id, old.symbol, old.side.value,
                                        old.type.value, old.tif.value, req.price, req.quantity, old.post_only,
-                                       old.reduce_only, None)
+                                       old.reduce_only, None, replaces=None if req.proceed_on_failure else old)
         states = self.states
         if states is not None and states.limited:
             # the new order takes the old one's place, unless both may work (proceed_on_failure)
             states.check_orders(strategy, [new], None if req.proceed_on_failure else old)
         _admit(venue, Replace.weight)
         self._track(venue, new, t_in_ns)
+        self.risk.opened(new)
         self.risk.spend(strategy)
         new.replaces, old.replaced_by = old.order_id, new.order_id
         self.tracker.mark_pending(old, Status.PENDING_REPLACE)

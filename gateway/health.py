@@ -7,14 +7,16 @@ import time
 from gateway.admission import AdmissionGate
 from gateway.ipc.sessions import Sessions
 from gateway.orders.tracker import Tracker
+from gateway.risk import RiskLimits
 from gateway.strategy_states import ACTIVE, StrategyStates
 from gateway.venues.base import VenueAdapter
 
 
 class GatewayHealth:
     def __init__(self, tracker: Tracker, sessions: Sessions, gate: AdmissionGate,
-                 venues: dict[str, VenueAdapter], states: StrategyStates):
+                 venues: dict[str, VenueAdapter], states: StrategyStates, risk: RiskLimits | None = None):
         self.tracker = tracker
+        self.risk = risk  # a reload that builds new limits sets them here too
         self.sessions = sessions
         self.gate = gate
         self.venues = venues
@@ -59,6 +61,41 @@ class GatewayHealth:
 
     def strategies_connected(self) -> int:
         return len(self.sessions.strategies)
+
+    def risk_usage(self) -> list[tuple[str, str, float]]:
+        """(strategy, limit, ratio used) for each strategy and limit set."""
+        if self.risk is None:
+            return []
+        return [(view.strategy, limit, ratio) for view in self.risk_reply(0, None).strategies
+                for limit, ratio in sorted(view.usage.items())]
+
+    def risk_reply(self, req_id: int, strategy: str | None):
+        """The limits' view (gateway/risk/view.py) with what the other parts own filled in: each
+        strategy's state (gateway/strategy_states.py), its PnL (gateway/positions/) and the use
+        of its max_loss."""
+        from gateway.risk.checks import fmt
+        from gateway.risk.view import risk_reply
+
+        states = self.states
+        shown = {*self.sessions.strategies, *states.limited, *states.breached}
+        reply = risk_reply(req_id, self.risk, self.tracker, self.venues, shown, strategy)
+        for view in reply.strategies:
+            name = view.strategy
+            view.state = states.state(name)
+            entry = states.limited.get(name)
+            if entry is not None:
+                view.state_reason, view.state_source = entry.reason, entry.source
+            if self.positions is None:
+                continue
+            pnl = self.positions.pnl(name)
+            realized, unrealized = pnl
+            view.realized_pnl = fmt(realized)
+            view.unrealized_pnl = None if getattr(pnl, "unpriced", None) else fmt(unrealized)
+            limit, _on = states.loss_limit(name)
+            if limit:
+                view.max_loss = fmt(limit)
+                view.usage["max_loss"] = max(0, -(realized + unrealized)) / limit
+        return reply
 
     def venue_list(self) -> list[VenueAdapter]:
         return [self.venues[name] for name in sorted(self.venues)]

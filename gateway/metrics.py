@@ -47,6 +47,7 @@ class MetricsSource(Protocol):
     def strategy_states(self) -> dict[str, str]: ...  # strategy -> active | reducing | halted
     drop_copy: object | None  # gateway.dropcopy.publisher.DropCopy, when [drop_copy] is set
     def venue_list(self) -> Sequence[VenueHealth]: ...
+    def risk_usage(self) -> list[tuple[str, str, float]]: ...  # (strategy, limit, ratio used)
 
 # a strategy's states (gateway/strategy_states.py), named here: that module imports the order
 # path, which imports this one
@@ -95,6 +96,7 @@ class Metrics:
         self.requests_ok: dict[str, int] = {}  # op -> n
         self.requests_failed: dict[str, int] = {}  # op -> n
         self.rejects: dict[str, int] = {}  # error code -> n
+        self.risk_refusals: dict[str, int] = {}  # risk limit -> requests it refused
         self.venue_errors: dict[tuple[str, str], int] = {}  # (venue, code) -> n
         self.switches_fired: dict[str, int] = {}  # strategy -> n
         self.state_changes: dict[tuple[str, str, str], int] = {}  # (strategy, state, source) -> n
@@ -112,12 +114,14 @@ class Metrics:
             stages = self.venues[venue] = VenueStages()
         return stages
 
-    def request_done(self, op: str, error_code: str | None) -> None:
+    def request_done(self, op: str, error_code: str | None, limit: str | None = None) -> None:
         if error_code is None:
             self.requests_ok[op] = self.requests_ok.get(op, 0) + 1
             return
         self.requests_failed[op] = self.requests_failed.get(op, 0) + 1
         self.rejects[error_code] = self.rejects.get(error_code, 0) + 1
+        if limit is not None:
+            self.risk_refusals[limit] = self.risk_refusals.get(limit, 0) + 1
 
     def venue_error(self, venue: str, code: str) -> None:
         key = (venue, code)
@@ -186,6 +190,11 @@ class _Collector:
         fam = CounterMetricFamily("gateway_rejects", "Refused strategy requests by error code.", labels=["reason"])
         for reason, n in sorted(m.rejects.items()):
             fam.add_metric([reason], n)
+        yield fam
+        fam = CounterMetricFamily("gateway_risk_refusals", "Requests refused risk_limit, by the limit that refused.",
+                                  labels=["limit"])
+        for limit, n in sorted(m.risk_refusals.items()):
+            fam.add_metric([limit], n)
         yield fam
         fam = CounterMetricFamily("gateway_venue_errors", "Errors returned or caused by a venue.",
                                   labels=["venue", "code"])
@@ -256,6 +265,13 @@ class _Collector:
                                 labels=["venue", "strategy"])
         for (venue, strategy), n in sorted(open_orders.items()):
             fam.add_metric([venue, strategy], n)
+        yield fam
+        fam = GaugeMetricFamily("gateway_risk_limit_usage_ratio",
+                                "Share of a risk limit a strategy uses (1: at the limit): max_position (its "
+                                "worst symbol, open orders of the worse side filled), max_open_notional, "
+                                "max_open_orders; only limits that are set.", labels=["strategy", "limit"])
+        for strategy, limit, ratio in source.risk_usage():
+            fam.add_metric([strategy, limit], ratio)
         yield fam
         fam = GaugeMetricFamily("gateway_strategies_connected", "Strategy connections that said hello.")
         fam.add_metric([], source.strategies_connected())

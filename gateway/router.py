@@ -20,7 +20,7 @@ from gateway.entry import OrderEntry
 from gateway.ipc import frames as f
 from gateway.ipc.sessions import Sessions, StrategyLink
 from gateway.metrics import Metrics
-from gateway.validation import RequestError
+from gateway.validation import STRATEGY_NAME, RequestError
 
 log = logging.getLogger("gateway.router")
 
@@ -32,14 +32,16 @@ _NEW_WORK = (f.Place, f.PlaceGroup, f.Replace, f.Modify)
 # set-state`, `gateway reload`), so a strategy cannot lift its own halt through its session
 _OPERATOR = (f.SetRiskState, f.Reload)
 # what a connection may ask before it says hello: the CLI's views, and the operator's requests
-_BEFORE_HELLO = (f.Hello, f.StatusRequest, f.InstrumentsRequest, f.RiskStatesRequest, f.Positions, *_OPERATOR)
+_BEFORE_HELLO = (f.Hello, f.StatusRequest, f.InstrumentsRequest, f.RiskStatesRequest, f.Positions, f.RiskRequest,
+                 *_OPERATOR)
 
 
 class Router:
     def __init__(self, sessions: Sessions, entry: OrderEntry, gate: AdmissionGate, metrics: Metrics,
                  status: Callable[[int], f.StatusReply],
                  instruments: Callable[[int, str | None], f.InstrumentsReply],
-                 positions: Callable[[str | None, f.Positions], f.PositionsReply] | None = None):
+                 positions: Callable[[str | None, f.Positions], f.PositionsReply] | None = None,
+                 risk: Callable[[int, str | None], f.RiskReply] | None = None):
         self._sessions = sessions
         self._gate = gate
         self._metrics = metrics
@@ -64,13 +66,27 @@ class Router:
             f.SetRiskState: lambda link, req, *_: self._set_risk_state(req),
             f.RiskStatesRequest: lambda link, req, *_: self._risk_states(link, req),
             f.Reload: lambda link, req, *_: self._reload(req),
+            f.RiskRequest: lambda link, req, *_: self._risk_view(link, req),
         }
         if positions is not None:
             self._handlers[f.Positions] = lambda link, req, *_: positions(_whose_positions(link, req), req)
+        self._risk = risk
+
+    def _risk_view(self, link: StrategyLink, req: f.RiskRequest) -> f.RiskReply:
+        """A strategy sees its own limits only; an observer (no hello) every strategy's."""
+        if self._risk is None:
+            raise RequestError("unsupported", "this gateway shows no risk view")
+        if req.strategy is not None and not STRATEGY_NAME.match(req.strategy):
+            raise RequestError("bad_field", "strategy: 1-64 of A-Z a-z 0-9 _ . : -")
+        if link.strategy is not None:
+            if req.strategy is not None and req.strategy != link.strategy:
+                raise RequestError("not_your_order", "a strategy sees only its own risk: ask without hello")
+            return self._risk(req.req_id, link.strategy)
+        return self._risk(req.req_id, req.strategy)
 
     def handle(self, link: StrategyLink, request, t_in_ns: int, decode_ns: int = 0):
         """One request, handled to its reply without waiting (None: the handler sent it)."""
-        code = None
+        code = limit = None
         try:
             if link.strategy is None:
                 if not isinstance(request, _BEFORE_HELLO):
@@ -83,14 +99,14 @@ class Router:
                 self._gate.check_new_work(link.strategy)
             reply = self._handlers[type(request)](link, request, t_in_ns, decode_ns)
         except RequestError as exc:
-            code = exc.code
-            reply = f.Ack(req_id=request.req_id, ok=False, error=f.ErrorInfo(exc.code, exc.message))
+            code, limit = exc.code, exc.limit
+            reply = f.Ack(req_id=request.req_id, ok=False, error=f.ErrorInfo(exc.code, exc.message, exc.limit))
         except Exception:
             code = "internal"
             log.exception("request %s failed", type(request).__name__)
             reply = f.Ack(req_id=request.req_id, ok=False,
                           error=f.ErrorInfo("internal", "the gateway failed on this request; see its log"))
-        self._metrics.request_done(request.__struct_config__.tag, code)
+        self._metrics.request_done(request.__struct_config__.tag, code, limit)
         if code is not None and isinstance(request, _OPERATOR):
             log.warning("%s refused (%s): %s", request.__struct_config__.tag, code, reply.error.message)
         if self._switches.armed:

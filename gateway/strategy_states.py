@@ -84,13 +84,33 @@ class StrategyStates:
         # tells the strategy of its new state (the sessions', set when composed)
         self.notify: Callable[[str, str, str | None], None] = lambda strategy, state, reason: None
         self._seen: set[str] = set()  # strategies with fills: whose PnL max_loss watches
-        self.max_loss: int | None = None
+        self.max_loss: int | None = None  # [risk]'s; a strategy's own: loss_limit()
         self.on_max_loss = REDUCING
+        self.any_max_loss = False
 
     def configure(self, config: RiskConfig) -> None:
-        """The [risk] options states read (at start and on every reload)."""
+        """The [risk] options states read (at start and on every reload): max_loss and
+        on_max_loss, from [risk.strategies.NAME] over [risk]."""
+        self._config = config
+        self._loss_limits: dict[str, tuple[int | None, str]] = {}
         self.max_loss = None if config.max_loss is None else parse_scaled(config.max_loss, SCALE)
+        # whether any table sets one: no table, no PnL to watch
+        self.any_max_loss = self.max_loss is not None or any(
+            s.max_loss is not None for s in config.strategies.values())
         self.on_max_loss = config.on_max_loss
+
+    def loss_limit(self, strategy: str) -> tuple[int | None, str]:
+        """(max_loss e18 or None, on_max_loss) in force for the strategy."""
+        found = self._loss_limits.get(strategy)
+        if found is None:
+            config = getattr(self, "_config", None)
+            if config is None:
+                return self.max_loss, self.on_max_loss
+            text, on, _ = config.max_loss_of(strategy)
+            found = (None if text is None else parse_scaled(text, SCALE), on)
+            if len(self._loss_limits) < 100_000:  # strategy names come from hellos: bounded
+                self._loss_limits[strategy] = found
+        return found
 
     def state(self, strategy: str) -> str:
         entry = self.limited.get(strategy)
@@ -178,7 +198,7 @@ class StrategyStates:
         """A tracker listener, after the positions book: a fill may breach max_loss."""
         if new_fills:
             self._seen.add(order.strategy)
-            if self.max_loss is not None:
+            if self.any_max_loss:
                 self.check_max_loss((order.strategy,))
 
     def cancel_rejected(self, order: Order, reason: str) -> None:
@@ -187,25 +207,27 @@ class StrategyStates:
     def check_max_loss(self, strategies: Iterable[str] | None = None) -> None:
         """Each strategy's realized plus unrealized PnL against -max_loss (on fills, and every
         second for reference prices that moved): a breach moves it once to on_max_loss."""
-        limit, positions = self.max_loss, self.positions
-        if limit is None or positions is None:
+        positions = self.positions
+        if not self.any_max_loss or positions is None:
             return
         for strategy in (self._seen | self.breached if strategies is None else strategies):
+            limit, target = self.loss_limit(strategy)
+            if limit is None:
+                continue
             realized, unrealized = positions.pnl(strategy)
             pnl = realized + unrealized
             if pnl < -limit:
                 if strategy not in self.breached:
-                    self._breach(strategy, pnl, limit)
+                    self._breach(strategy, pnl, limit, target)
             elif strategy in self.breached:
                 self.breached.discard(strategy)
                 self._journal_state(strategy)
                 log.warning("strategy %s: PnL %s is back above the max_loss of -%s (it stays %s until set "
                             "otherwise)", strategy, _q(pnl), _q(limit), self.state(strategy))
 
-    def _breach(self, strategy: str, pnl: int, limit: int) -> None:
+    def _breach(self, strategy: str, pnl: int, limit: int, target: str) -> None:
         self.breached.add(strategy)
         self._metrics.max_loss_breached(strategy)
-        target = self.on_max_loss
         reason = f"max_loss: PnL {_q(pnl)} is below -{_q(limit)}"
         log.error("strategy %s breached max_loss: PnL %s is below -%s; on_max_loss = %s", strategy, _q(pnl),
                   _q(limit), target)

@@ -249,6 +249,14 @@ class GatewayClient:
             raise GatewayError(reply.error.code, reply.error.message)
         return reply
 
+    async def risk(self, strategy: str | None = None) -> f.RiskReply:
+        """Each strategy's risk limits in force, where each came from, and their use (no hello
+        needed; a strategy's own client sees only itself)."""
+        reply = await self._request(f.RiskRequest(req_id=0, strategy=strategy))
+        if isinstance(reply, f.Ack):
+            raise GatewayError(reply.error.code, reply.error.message)
+        return reply
+
     async def set_risk_state(self, strategy: str, state: str, reason: str | None = None) -> f.Ack:
         """An operator's (a client without a strategy): active, reducing or halted."""
         return await self._request(f.SetRiskState(req_id=0, strategy=strategy, state=state, reason=reason))

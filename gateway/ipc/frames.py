@@ -158,6 +158,14 @@ class RiskStatesRequest(_Frame, tag="risk_states"):
     strategy: str | None = None
 
 
+class RiskRequest(_Frame, tag="risk"):
+    """Each strategy's risk limits in force, where each came from, and how much of them it uses
+    (`gateway risk`); allowed before hello (an observer sees every strategy; a strategy's own
+    connection sees only itself). strategy: that one only."""
+    req_id: int
+    strategy: str | None = None
+
+
 class Positions(_Frame, tag="positions"):
     """The strategy's positions, one per venue and symbol it has traded. Allowed before hello
     (an observer, like `gateway positions`): then `strategy` names whose, and without it every
@@ -173,14 +181,16 @@ class Reload(_Frame, tag="reload"):
 
 
 Request = Union[Hello, Place, PlaceGroup, Cancel, CancelAll, Replace, Modify, Orders, Subscribe, Ping, StatusRequest,
-                CancelAllAfter, InstrumentsRequest, SetRiskState, RiskStatesRequest, Reload, Positions]
+                CancelAllAfter, InstrumentsRequest, SetRiskState, RiskStatesRequest, Reload, Positions,
+                RiskRequest]
 
 
 # replies and events (gateway -> strategy)
 
-class ErrorInfo(msgspec.Struct):
+class ErrorInfo(msgspec.Struct, omit_defaults=True):
     code: str
     message: str
+    limit: str | None = None  # risk_limit: the limit that refused (max_position, reference_price, ...)
 
 
 class Ack(_Reply, tag="ack"):
@@ -380,6 +390,53 @@ class InstrumentsReply(_Reply, tag="instruments"):
     venues: list[VenueInstruments]
 
 
+class LimitView(msgspec.Struct, omit_defaults=True):
+    """One limit in force: its value as the config spells it, and the table it came from
+    (`risk`, `risk.symbols."ETH-PERP"`, `risk.strategies.alpha.symbols."citrex:ETH-PERP"`, ...)."""
+    name: str
+    value: str
+    source: str
+
+
+class SymbolRiskView(msgspec.Struct, omit_defaults=True):
+    """A strategy's limits and use on one venue's symbol. position: net, base units, signed (None:
+    no positions book); open_buy / open_sell: its open orders' remaining quantity; worst_position:
+    the position if every open order of the worse side filled (what max_position is held to)."""
+    venue: str
+    symbol: str
+    limits: list[LimitView]
+    open_buy: str = "0"
+    open_sell: str = "0"
+    position: str | None = None
+    worst_position: str = "0"
+    max_position_usage: float | None = None  # |worst_position| / max_position; None: no limit
+    reference_price: str | None = None
+
+
+class StrategyRiskView(msgspec.Struct, omit_defaults=True):
+    """A strategy's strategy-wide limits ([risk.strategies.NAME] over [risk]) and their use,
+    and the same per symbol it trades or a table names. usage: limit -> ratio of it used (1.0:
+    at the limit), for the limits that are set. state and PnL are filled by the parts that own
+    them (None: not known here)."""
+    strategy: str
+    limits: list[LimitView]
+    open_orders: int = 0
+    open_notional: str = "0"
+    usage: dict[str, float] = {}
+    symbols: list[SymbolRiskView] = []
+    state: str | None = None  # active | reducing | halted
+    realized_pnl: str | None = None
+    unrealized_pnl: str | None = None  # None: a symbol it holds has no reference price
+    state_reason: str | None = None  # why it is not active, and who set it (operator, fleet_control, max_loss)
+    state_source: str | None = None
+    max_loss: str | None = None  # in force: [risk.strategies.NAME] over [risk]; usage["max_loss"] = -PnL / it
+
+
+class RiskReply(_Reply, tag="risk"):
+    req_id: int
+    strategies: list[StrategyRiskView]
+
+
 class CancelAllAfterFired(_Reply, tag="cancel_all_after_fired"):
     """The strategy's dead man's switch fired: no request came within timeout_ms, so every
     open order of it was canceled (order_ids; their outcomes follow as order updates). The
@@ -428,7 +485,8 @@ class ProtocolError(_Reply, tag="error"):
 
 
 Reply = Union[Ack, OrderUpdate, CancelReject, ModifyReject, OrdersReply, Pong, StatusReply, CancelAllAfterFired,
-              ProtocolError, InstrumentsReply, RiskState, RiskStatesReply, ReloadReply, PositionsReply]
+              ProtocolError, InstrumentsReply, RiskState, RiskStatesReply, ReloadReply, PositionsReply,
+              RiskReply]
 
 request_decoder = msgspec.msgpack.Decoder(Request)
 reply_decoder = msgspec.msgpack.Decoder(Reply)

@@ -22,6 +22,7 @@ from gateway.venues.poloniex import schemas
 from gateway.venues.poloniex.signing import sign_params, sign_request, ws_signature
 from tests.contract.suite import SERVER, VenueContract
 from tests.contract.test_poloniex import POLONIEX_CONFIG
+from tests.integration.harness import reference_price
 
 V = "poloniex"
 
@@ -179,6 +180,7 @@ def test_stop_untriggered_then_triggered_then_filled_under_the_same_client_id(tm
             assert record.state == "TRIGGERED" and record.triggeredOrder.state == "FILLED"
             assert record.triggeredOrder.id == done.venue_order_id
             # a market buy is sized in quote currency at this venue: refused, not guessed
+            reference_price(gw, V, "ETH-PERP", "3003")  # so the venue's own rule is what refuses
             refused = await s.place(V, "ETH-PERP", "buy", "1", None, type="market", client_order_id="m1")
             assert not refused.ok and refused.error.code == "unsupported"
 

@@ -166,7 +166,9 @@ def test_gateway_risk_set_state_and_risk_from_the_command_line(tmp_path):
             code, out, err = await cli("risk", "--socket", sock, "--json")
             assert code == 0, err
             (row,) = json.loads(out)["strategies"]
-            assert (row["strategy"], row["state"], row["reason"]) == ("algo", "reducing", "end of day")
+            assert (row["strategy"], row["state"], row["state_reason"], row["state_source"]) == (
+                "algo", "reducing", "end of day", "operator")
+            assert {lim["name"] for lim in row["limits"]} >= {"max_position", "max_open_orders"}
             code, out, err = await cli("risk", "--socket", sock)
             assert code == 0 and "algo" in out and "reducing" in out and "end of day" in out
             code, out, err = await cli("risk", "set-state", "bad name!", "halted", "--socket", sock)
