@@ -103,10 +103,10 @@ def check_instrument(venue: str, symbol: str, configured: InstrumentConfig, list
             ("min_quantity", configured.min_quantity, listing.min_quantity, "at_least")):
         ours = parse_scaled(ours_text, SCALE)
         if field == "min_quantity":
-            # the smallest order either side takes: no quantity is below one lot, whatever the
-            # minimum says (a config's default "0" means just that)
-            ours = max(ours, parse_scaled(configured.lot_size, SCALE))
-            theirs = max(theirs, listing.lot)
+            # a minimum of "0" (the config's default, or a venue that lists none) is one lot: the
+            # smallest quantity there is
+            ours = ours or parse_scaled(configured.lot_size, SCALE)
+            theirs = theirs or listing.lot
         if ours == theirs:
             continue
         allowed = (ours % theirs == 0) if rule == "multiple" and theirs else (ours >= theirs)

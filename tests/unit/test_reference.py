@@ -45,7 +45,7 @@ def test_a_product_the_venue_does_not_list_is_refused():
 
 
 @pytest.mark.parametrize("field,ours,theirs", [("tick_size", "0.15", "0.1"), ("lot_size", "0.0005", "0.001"),
-                                               ("min_quantity", "0.005", "0.01")])
+                                               ("min_quantity", "0.005", "0.01"), ("min_quantity", "0", "0.01")])
 def test_sizes_looser_than_the_venue_are_refused_with_both_values(field, ours, theirs):
     listing = ETH._replace(min_quantity=E // 100)  # a minimum of ten lots
     with pytest.raises(InstrumentMismatch) as exc:
@@ -173,7 +173,8 @@ def test_reference_price_is_the_mark_else_the_mid_and_ages():
 
 
 def test_a_minimum_of_zero_is_one_lot_on_either_side():
-    # the venue's minimum is its lot; the config leaves the minimum at "0" (one lot): the same
+    # the venue's minimum is its lot; the config leaves the minimum at "0" (one lot): the same.
+    # A minimum written below the venue's is a difference (test_sizes_looser_than_the_venue...)
     r = resolve("citrex", {"ETH-PERP": block(1002, min_quantity="0")}, [], [ETH])
     assert r.stricter == [] and r.instruments["ETH-PERP"].min_quantity == "0"
     with pytest.raises(InstrumentMismatch, match="lot_size differs"):
