@@ -129,7 +129,8 @@ def test_bsx_portfolio_short_unknown_product_and_bad_bodies():
 def test_dxtrade_positions_sides_hedged_bare_list_and_bad_bodies():
     body = (b'{"positions": [{"account": "default:ssp1", "version": 450, "positionCode": "46072658",'
             b' "symbol": "ETH/USD", "quantity": 2.5, "quantityNotional": 7500, "side": "BUY",'
-            b' "openTime": "2017-08-28T14:19:31.731Z", "openPrice": 3000, "lastUpdateTime": "2017-08-28T14:19:31.731Z"},'
+            b' "openTime": "2017-08-28T14:19:31.731Z", "openPrice": 3000,'
+            b' "lastUpdateTime": "2017-08-28T14:19:31.731Z"},'
             b' {"symbol": "ETH/USD", "quantity": 0.5, "side": "SELL", "positionCode": "46072700"},'
             b' {"symbol": "EUR/USD", "quantity": 300000, "side": "SELL", "positionCode": "46072800"}]}')
     assert dx_positions_of(body, {"ETH/USD": "ETH-PERP"}) == {"ETH-PERP": 2 * ONE, "EUR/USD": -300000 * ONE}
