@@ -221,6 +221,10 @@ class Gateway:
             self.parts.sessions.switches.journal_touched()
             # unrealized PnL moves with the reference prices, not only with fills
             self.parts.states.check_max_loss()
+            if tick % DRIFT_CHECK_SECS == 0:
+                # a venue without a stream reconciles only at start: its account is compared anyway
+                for adapter in self.venues.values():
+                    self.parts.drift.reconciled(adapter)
             if tick % 10 == 0:
                 tracker = self.tracker
                 tracker.purge_closed()
@@ -307,6 +311,10 @@ class Gateway:
         if lock is not None:
             self._lock = None
             os.close(lock)  # the last thing: the state is free for the next instance
+
+
+# the venues' accounts are compared with the positions book at least this often
+DRIFT_CHECK_SECS = 60
 
 
 def lock_state(config: Config) -> int:
