@@ -202,3 +202,34 @@ def test_sighup_reloads_a_running_daemon(tmp_path):
     finally:
         _stop(gw)
         _stop(sim)
+
+
+def test_a_fill_after_a_limit_was_lowered_is_booked_and_only_new_orders_meet_the_new_limit(tmp_path):
+    """The venue's truth wins: a resting order accepted under the old max_position fills after a
+    reload lowered it; the fill is booked whole, the position is over the new limit, orders that
+    add to it are refused max_position, one that reduces it passes."""
+    async def scenario(gw, path):
+        sock = gw.config.server.socket_path
+        sim = gw.sims["citrex"]
+        async with GatewayClient(sock, strategy="late", timeout_s=30) as s, \
+                GatewayClient(sock, strategy=None) as op:
+            # 2 ETH to buy, resting under the book (the market maker's best bid is below 3000)
+            ack = await s.place("citrex", "ETH-PERP", "buy", "2", "2950", client_order_id="rest")
+            assert ack.ok, ack
+            while gw.tracker.by_client("late", "rest").status.value != "OPEN":
+                await asyncio.sleep(0.02)
+            path.write_text(path.read_text().replace("[risk]\n", '[risk]\nmax_position = "1"\n', 1))
+            reload = await op.reload()
+            assert reload.ok and reload.applied == ["risk"], reload
+            # the resting order fills at the venue: an outside seller sweeps down to it
+            assert await sim.outside_trade("ETH-PERP", "sell", "2950", "10") >= 1
+            while gw.tracker.by_client("late", "rest").status.value != "FILLED":
+                await asyncio.sleep(0.02)
+            held = gw.parts.positions.get("late", "citrex", "ETH-PERP")
+            assert held is not None and held.net == 2 * 10**18  # booked whole: over the new limit of 1
+            more = await s.place("citrex", "ETH-PERP", "buy", "0.1", "2900", client_order_id="more")
+            assert more.error is not None and more.error.code == "risk_limit" and more.error.limit == "max_position"
+            less = await s.place("citrex", "ETH-PERP", "sell", "0.5", "3100", client_order_id="less")
+            assert less.ok, less  # towards flat: allowed though still over the limit
+
+    run_with_file(tmp_path, scenario)
