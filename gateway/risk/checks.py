@@ -75,6 +75,18 @@ class RiskLimits:
         lim = self.tables.get(strategy, venue, symbol)
         value = self._value(lim, price, venue, symbol)
         self._check_size(lim, quantity, price, value)
+        if lim.max_position or lim.max_open_notional:  # most strategies set neither: no sums read
+            self._check_exposure(lim, quantity, value, strategy, venue, symbol, side, earlier, replaces)
+        if replaces is not None:
+            open_orders -= 1
+        if open_orders >= lim.max_open_orders:
+            raise RiskError(f"{open_orders} open orders: max_open_orders is {lim.max_open_orders}", "max_open_orders")
+        self._check_rate(lim, strategy, pending + 1)
+
+    def _check_exposure(self, lim: Limits, quantity: int, value: int | None, strategy: str, venue: str,
+                        symbol: str, side: Side, earlier: Sequence[Order], replaces: Order | None) -> None:
+        """max_position and max_open_notional: the open orders' sums, with the request's earlier
+        legs and less the order a replace takes the place of."""
         exposure = self.exposure
         same_side = exposure.quantity(strategy, venue, symbol, side)
         open_notional = exposure.notional(strategy)
@@ -88,13 +100,9 @@ class RiskLimits:
             if part is not None:
                 same_side -= part[0]
                 open_notional -= part[1]
-            open_orders -= 1
         self._check_position(lim, strategy, venue, symbol, side, same_side, same_side + quantity)
         if lim.max_open_notional and value is not None:
             self._check_open_notional(lim, open_notional, open_notional + quantity * value // _ONE)
-        if open_orders >= lim.max_open_orders:
-            raise RiskError(f"{open_orders} open orders: max_open_orders is {lim.max_open_orders}", "max_open_orders")
-        self._check_rate(lim, strategy, pending + 1)
 
     def check_amendment(self, quantity: int, price: int | None, *, strategy: str = "", venue: str = "",
                         symbol: str = "", order: Order | None = None) -> None:
