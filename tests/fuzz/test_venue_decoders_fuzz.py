@@ -42,7 +42,7 @@ DECODERS = {
     "citrex.result": citrex.result_decoder, "citrex.ws": citrex.ws_decoder,
     **{f"bsx.{name}": getattr(bsx, name) for name in dir(bsx) if name.endswith("_decoder")},
 }
-assert len(DECODERS) == 4 + 17, sorted(DECODERS)
+assert len(DECODERS) == 4 + 18, sorted(DECODERS)
 # msgspec raises RecursionError (not DecodeError) past ~1000 nesting levels: see
 # test_deep_nesting_raises_only_decode_errors. The properties keep nesting shallower.
 ALLOWED = (msgspec.DecodeError, msgspec.ValidationError)
@@ -104,6 +104,9 @@ SAMPLES = {  # decoder -> valid documents
     "bsx.products_decoder": [{"products": _bsx_products()}, {"products": []}],
     "bsx.book_decoder": [{"product_id": "BTC-PERP", "bids": [["65000.1", "1"]], "asks": [["65000.2", "0.5"]]},
                          {"bids": [], "asks": []}],
+    "bsx.portfolio_decoder": [{"account": "0xa", "positions": [{"product_index": 2, "product_id": "ETH-PERP",
+                                                                "net_size": "-1.5", "avg_entry_price": "2994"}]},
+                              {"account": "0xa"}],
 }
 
 
