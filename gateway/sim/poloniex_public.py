@@ -19,15 +19,10 @@ import asyncio
 import itertools
 import logging
 import time
-from typing import TYPE_CHECKING
-
 from aiohttp import web
 
 from gateway._core.fixedpoint import format_scaled
 from gateway.venues.poloniex import schemas as s
-
-if TYPE_CHECKING:
-    from gateway.sim.poloniex import PoloniexSim
 
 log = logging.getLogger("gateway.sim.poloniex")
 
@@ -56,8 +51,8 @@ def _changes(old: dict[int, int], new: dict[int, int], best_first) -> list[list[
 
 
 class PublicMarketData:
-    def __init__(self, sim: PoloniexSim):
-        self.sim = sim
+    def __init__(self, sim):
+        self.sim = sim  # the PoloniexSim whose book this publishes
         self.sockets: dict[web.WebSocketResponse, dict[str, set[str]]] = {}  # ws -> channel -> markets
         self._sent: dict[str, _Sent] = {}  # market -> its book as last published
         self._marks: dict[str, str] = {}  # market -> the markPrice last published
