@@ -554,13 +554,18 @@ class PoloniexSim(SimServer):
         bid, bid_qty = bids[0] if bids else (0, 0)
         ask, ask_qty = asks[0] if asks else (0, 0)
         last = self.engine.last_price(product) or 0
-        mark = (bid + ask) // 2 if bid and ask else last
+        mark = self.mark_price(product)
         now = _now_ms()
         return {"symbol": product, "open": _dec(last), "low": _dec(last), "high": _dec(last), "close": _dec(last),
                 "quantity": "0", "amount": "0", "tradeCount": "0", "startTime": str(now - 86_400_000),
                 "closeTime": str(now), "displayName": product.replace("_", "/"), "dailyChange": "0",
                 "bid": _dec(bid), "bidQuantity": _dec(bid_qty), "ask": _dec(ask), "askQuantity": _dec(ask_qty),
                 "ts": str(now), "markPrice": _dec(mark)}
+
+    def mark_price(self, product: str) -> int:
+        """The market's markPrice: the mid, else the last trade, else 0."""
+        bid, ask = self.engine.best_bid(product), self.engine.best_ask(product)
+        return (bid + ask) // 2 if bid and ask else (self.engine.last_price(product) or 0)
 
     async def _prices_answer(self) -> web.Response | None:
         if self._prices_fault == "silent":

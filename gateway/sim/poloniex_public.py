@@ -183,7 +183,7 @@ class PublicMarketData:
                 if self._subscribers(s.BOOK_CHANNEL, market):
                     await self._publish_book(market)
                 ticker_subs = self._subscribers(s.TICKER_CHANNEL, market)
-                if ticker_subs and self.sim._ticker_wire(market)["markPrice"] != self._marks.get(market):
+                if ticker_subs and _dec(self.sim.mark_price(market)) != self._marks.get(market):
                     frame = self._ticker_frame(market)
                     for ws in ticker_subs:
                         await self._send(ws, frame)
