@@ -102,7 +102,7 @@ def _measure(tmp_path, rounds=60, block=100) -> dict:
             for on, out in (pair if r % 2 else pair[::-1]):  # neither always goes first
                 stages = real_stages if on else null_stages
                 parts.metrics.venues["citrex"] = adapter.stages = stages
-                Metrics.request_done = real_done if on else (lambda self, op, code: None)
+                Metrics.request_done = real_done if on else (lambda self, op, code, limit=None: None)
                 t0 = time.perf_counter_ns()
                 loop.run_until_complete(burst())
                 out.append((time.perf_counter_ns() - t0) / block)

@@ -137,7 +137,11 @@ def chaos_config(tmp: Path, venue: str):
     return msgspec.structs.replace(
         config, venues=[v], log_level="warning",
         metrics=msgspec.structs.replace(config.metrics, enabled=True, address=f"127.0.0.1:{_free_port()}"),
-        risk=msgspec.structs.replace(config.risk, max_open_orders=100_000))
+        # the risk tables of symbols only other venues trade go with them (a table must name a traded symbol)
+        risk=msgspec.structs.replace(config.risk, max_open_orders=100_000, symbols={
+            key: table for key, table in config.risk.symbols.items()
+            if key.partition(":")[2 if ":" in key else 0] in {*v.instruments, *v.symbols}
+            and (":" not in key or key.startswith(f"{venue}:"))}))
 
 
 def toml(config) -> str:

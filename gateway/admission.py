@@ -4,8 +4,10 @@ New orders, groups, replaces and modifies ask it before anything else;
 cancels, queries and pings never do (a gateway that cannot take new orders
 must still let strategies take risk off). It says no while the daemon
 drains for shutdown, while fleet control halts new orders
-(gateway/dropcopy/control.py), and while the journal cannot write (nothing
-may be acknowledged that the journal does not hold).
+(gateway/dropcopy/control.py), while the journal cannot write (nothing
+may be acknowledged that the journal does not hold), and to a strategy that
+is halted (gateway/strategy_states.py; a reducing one's orders are checked by
+order entry, which knows the order).
 """
 from __future__ import annotations
 
@@ -25,9 +27,10 @@ class AdmissionGate:
         self._journal = journal
         self.draining = False
         self.halted: str | None = None  # fleet control's reason, while it halts new orders
+        self.states = None  # gateway.strategy_states.StrategyStates, set when composed
 
-    def check_new_work(self) -> None:
-        """RequestError when new work may not be taken now."""
+    def check_new_work(self, strategy: str | None = None) -> None:
+        """RequestError when new work (of this strategy) may not be taken now."""
         if self.draining:
             raise RequestError("shutting_down", "the gateway is shutting down: no new orders or changes")
         if self.halted is not None:
@@ -36,6 +39,9 @@ class AdmissionGate:
         if journal is not None and journal.failing is not None:
             raise RequestError("journal_unavailable", "the order journal cannot be written "
                                f"({journal.failing.strerror or journal.failing}): no new orders until it can")
+        states = self.states
+        if strategy is not None and states is not None and states.limited:
+            states.check_new_work(strategy)
 
     def drain(self) -> None:
         self.draining = True

@@ -32,9 +32,11 @@ def _cmd_selfcheck(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from gateway.config import DEFAULT_CONFIG
     from gateway.daemon import run
 
-    return run(_config(args))
+    # the file a reload (SIGHUP, `gateway reload`) reads again
+    return run(_config(args), args.config or DEFAULT_CONFIG)
 
 
 def _cmd_sim(args: argparse.Namespace) -> int:
@@ -74,6 +76,12 @@ def _cmd_order(args: argparse.Namespace) -> int:
     from gateway import cli_order
 
     return cli_order.run(args, args.socket or _config(args).server.socket_path)
+
+
+def _cmd_positions(args: argparse.Namespace) -> int:
+    from gateway import cli_positions
+
+    return cli_positions.run(args, args.socket or _config(args).server.socket_path)
 
 
 
@@ -140,11 +148,15 @@ def _cmd_status(args: argparse.Namespace) -> int:
               f"from the journal {d.catchup_events}, control {'on' if d.control else 'off'}")
     if st.halted is not None:
         print(f"HALTED by fleet control: {st.halted}")
+    for d in st.position_drift:
+        if d.drift != "0":
+            print(f"POSITION DRIFT on {d.venue} {d.symbol}: the venue holds {d.venue_position}, the strategies' "
+                  f"positions sum to {d.gateway_position} (drift {d.drift})")
     return code
 
 
 def _cmd_dropcopy(args: argparse.Namespace) -> int:
-    """`gateway dropcopy tail|book|halt|resume|cancel-all` (gateway/dropcopy/consumers.py)."""
+    """`gateway dropcopy tail|book|halt|resume|cancel-all|set-state` (gateway/dropcopy/consumers.py)."""
     import json
 
     import msgspec
@@ -190,10 +202,11 @@ def _cmd_dropcopy(args: argparse.Namespace) -> int:
         if not args.all and not args.gateway:
             print("gateway: name the gateway (--gateway ID) or --all", file=sys.stderr)
             return 2
-        op = {"halt": "halt", "resume": "resume", "cancel-all": "cancel_all"}[args.action]
+        op = {"halt": "halt", "resume": "resume", "cancel-all": "cancel_all", "set-state": "set_state"}[args.action]
         replies = await consumers.command(cfg, op, gateway=None if args.all else args.gateway,
                                           reason=getattr(args, "reason", None), venue=getattr(args, "venue", None),
-                                          wait_s=args.wait, expect=args.expect)
+                                          wait_s=args.wait, expect=args.expect,
+                                          strategy=getattr(args, "strategy", None), state=getattr(args, "state", None))
         for reply in replies:
             print(json.dumps(reply))
         if not replies:
@@ -211,7 +224,8 @@ def _cmd_dropcopy(args: argparse.Namespace) -> int:
 
 
 def _dropcopy_parser(sub) -> None:
-    p = sub.add_parser("dropcopy", help="the fleet's drop copy on NATS: tail, book, halt, resume, cancel-all")
+    p = sub.add_parser("dropcopy", help="the fleet's drop copy on NATS: tail, book, halt, resume, cancel-all, "
+                       "set-state")
     dsub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("-c", "--config", help="config whose [drop_copy] to use")
@@ -234,15 +248,19 @@ def _dropcopy_parser(sub) -> None:
     q.add_argument("--gateway", help="one gateway only")
     q.add_argument("--json", action="store_true")
     for action, text in (("halt", "refuse every new order"), ("resume", "take new orders again"),
-                         ("cancel-all", "cancel every open order of every strategy")):
+                         ("cancel-all", "cancel every open order of every strategy"),
+                         ("set-state", "set one strategy's state: active, reducing or halted")):
         q = dsub.add_parser(action, parents=[common], help=text)
         target = q.add_mutually_exclusive_group()
         target.add_argument("--gateway", help="the gateway's id")
         target.add_argument("--all", action="store_true", help="every gateway listening")
         q.add_argument("--wait", type=float, default=2.0, help="seconds to gather replies (default 2)")
         q.add_argument("--expect", type=int, default=0, help="with --all: stop once N gateways answered")
-        if action == "halt":
+        if action in ("halt", "set-state"):
             q.add_argument("--reason", default=None)
+        if action == "set-state":
+            q.add_argument("strategy")
+            q.add_argument("state", choices=("active", "reducing", "halted"))
         if action == "cancel-all":
             q.add_argument("--venue", default=None, help="one venue's orders only")
     p.set_defaults(func=_cmd_dropcopy)
@@ -285,6 +303,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     cli_reference.add_parser(sub, with_config)
     sub.choices["instruments"].set_defaults(func=_cmd_instruments)
+
+    from gateway import cli_risk
+
+    def with_socket(p):
+        p.add_argument("-c", "--config", help="config whose socket to use")
+        p.add_argument("--socket", help="socket path (overrides the config)")
+        return p
+
+    cli_risk.add_parsers(sub, with_socket)
+    for name in ("risk", "reload"):
+        command = sub.choices[name].get_default("func")
+        sub.choices[name].set_defaults(func=lambda args, command=command: command(
+            args, args.socket or _config(args).server.socket_path))
+
+    from gateway import cli_positions
+
+    cli_positions.add_parser(sub)
+    sub.choices["positions"].set_defaults(func=_cmd_positions)
 
     p = sub.add_parser("selfcheck", help="check the compiled core against its reference implementations")
     p.set_defaults(func=_cmd_selfcheck)

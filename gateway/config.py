@@ -15,6 +15,7 @@ from typing import Annotated, Literal, Union
 import msgspec
 
 from gateway.dropcopy.config import DropCopyConfig
+from gateway.risk.config import STRATEGY_KEYS, RiskConfig
 from gateway.venues.bluefin.config import BluefinConfig
 from gateway.venues.bsx.config import BsxConfig
 from gateway.venues.citrex.config import CitrexConfig
@@ -65,17 +66,6 @@ class ServerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     yield_after_acks: bool = True
 
 
-class RiskConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """Pre-trade limits per strategy. Quantities and notionals are decimal strings."""
-    max_order_quantity: str = "1000000"
-    max_order_notional: str = "100000000"
-    max_open_orders: int = 10000
-    max_orders_per_sec: float = 0  # places per strategy; 0: no limit
-    # a limit price further than this from the symbol's last fill seen by the gateway is
-    # refused (decimal percent; "0": no band). No fill seen yet: no check.
-    price_band_pct: str = "0"
-
-
 class OrdersConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Closed orders are kept (for late venue events, and so a client_order_id is not reused
     while they may arrive) up to the TTL or the count, whichever comes first."""
@@ -123,6 +113,8 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             raise ValueError(f"venue names must be unique, repeated: {', '.join(dupes)}")
         if self.drop_copy is not None and not self.journal.path:
             raise ValueError("drop_copy needs [journal] path: after an outage it catches up from the journal")
+        # a symbol the risk tables name is one a venue trades: a typo is an error, not a limit never applied
+        self.risk.check_symbols({v.name: {*v.instruments, *v.symbols} for v in self.venues})
 
 
 class ConfigError(ValueError):
@@ -143,7 +135,7 @@ def parse_config(raw: bytes | str, *, base_dir: Path | None = None, origin: str 
     try:
         config = msgspec.toml.decode(raw, type=Config)
     except msgspec.ValidationError as exc:
-        raise ConfigError(f"{origin}: {_explain(_name_table_keys(str(exc), raw), raw)}") from None
+        raise ConfigError(f"{origin}: {_hint(_explain(_name_table_keys(str(exc), raw), raw))}") from None
     except msgspec.DecodeError as exc:
         raise ConfigError(f"{origin}: not valid TOML: {exc}") from None
     return _resolve_paths(config, base_dir) if base_dir is not None else config
@@ -223,6 +215,18 @@ def _explain(message: str, raw: bytes | str) -> str:
     message = f"{message[:match.start()]}{where}{message[match.end():]}"
     if "`kind`" in message or message.endswith(".kind`"):
         message += f"; kind must be one of: {', '.join(_KIND_NAMES)}"
+    return message
+
+
+_UNKNOWN_IN_SYMBOL = re.compile(r"^Object contains unknown field `(\w+)` - at `\$\.risk\.(?:strategies\[[^]]*\]\.)?symbols")
+
+
+def _hint(message: str) -> str:
+    """A strategy-wide limit in a symbol's table: say where it goes."""
+    match = _UNKNOWN_IN_SYMBOL.match(message)
+    if match is not None and match.group(1) in STRATEGY_KEYS:
+        message += (f"; {match.group(1)} counts all of a strategy's orders: set it in [risk] or "
+                    "[risk.strategies.NAME]")
     return message
 
 

@@ -2,6 +2,8 @@
 order path (gateway/assembly.py) and the strategy socket on one uvloop loop,
 and stops cleanly.
 
+SIGHUP re-reads the config file and applies [risk] and log_level (gateway/reload.py).
+
 Shutdown order on SIGTERM / SIGINT: stop accepting strategies, let requests
 already handed to venues finish, close venues, remove the socket; all of it
 within [shutdown] deadline_secs, whatever is still queued or closing then.
@@ -27,9 +29,10 @@ from gateway.metrics import Metrics
 from gateway.orders.journal import Journal, replay
 from gateway.orders.model import Status
 from gateway.orders.tracker import Tracker
-from gateway.orders.records import SWITCH
+from gateway.orders.records import HALT, RISK_STATE, SWITCH
 from gateway.reference.sync import VenueReference
 from gateway.risk import RiskLimits
+from gateway.strategy_states import in_force
 from gateway.venues.base import VenueAdapter
 from gateway.venues.requests import Cancel
 from gateway.venues.resolver import watch_pending
@@ -98,6 +101,7 @@ class Gateway:
     tracker: Tracker = field(init=False)
     venues: dict[str, VenueAdapter] = field(init=False)
     metrics: Metrics = field(init=False)
+    reloader: object | None = field(init=False, default=None)  # gateway.reload.Reloader, with a config file
 
     def __post_init__(self) -> None:
         self.tracker, self.venues, self.metrics = self.parts.tracker, self.parts.venues, self.parts.metrics
@@ -108,7 +112,8 @@ class Gateway:
         return self.parts.health.drop_copy  # set once the journal is read
 
     @classmethod
-    async def start(cls, config: Config) -> Gateway:
+    async def start(cls, config: Config, path: str | os.PathLike[str] | None = None) -> Gateway:
+        """path: the file config was read from, which a reload reads again (None: no reload)."""
         # before anything else: a second instance must not touch journal, nonces, socket or venues
         lock = lock_state(config)
         try:
@@ -117,7 +122,23 @@ class Gateway:
             os.close(lock)
             raise
         gw._lock = lock
+        if path is not None:
+            from gateway.reload import Reloader
+
+            gw.reloader = Reloader(path, config, gw.parts)
+            gw.parts.router.reload = lambda req_id: gw.reload().reply(req_id)
         return gw
+
+    def reload(self):
+        """Re-read the config file and apply [risk] and log_level (SIGHUP, the `reload` op)."""
+        from gateway.reload import ReloadResult
+
+        if self.reloader is None:
+            log.warning("reload asked, but this gateway was not started from a config file")
+            return ReloadResult(False, "this gateway was not started from a config file")
+        result = self.reloader.reload()
+        self.config = self.reloader.config
+        return result
 
     @classmethod
     async def _start(cls, config: Config) -> Gateway:
@@ -129,21 +150,24 @@ class Gateway:
                 records = list(records)  # read twice: orders, then what the drop copy has yet to publish
         parts = assemble(RiskLimits(config.risk), closed_ttl_ns=config.orders.closed_order_ttl_secs * 10**9,
                          max_closed=config.orders.max_closed_orders, metrics=Metrics(), journal=journal)
+        parts.states.configure(config.risk)
         tracker = parts.tracker
         drop_copy = None
         gateway_state: list = []  # the journal's switch and halt records, restored once venues are up
         if journal is not None:
-            n = tracker.restore(replay(iter(records), gateway_state))
+            n = tracker.restore(replay(iter(records), gateway_state, parts.positions))
             unsent = tracker.close_unsent()
             if unsent:
                 log.warning("journal: %d acked orders were never sent before the restart: CANCELED", unsent)
+            parts.risk.exposure.rebuild(tracker.open_orders())  # the restored orders, as risk counts them
             snapshot, extra = list(tracker.orders.values()), ()
             if config.drop_copy is not None:
                 from gateway.dropcopy.publisher import DropCopy
 
                 drop_copy = parts.health.drop_copy = DropCopy(config.drop_copy, parts, journal)
                 snapshot, extra = drop_copy.plan_restart(records, snapshot)
-            journal.open(snapshot, [*extra, *_last_state(gateway_state)])
+            # the book last: it holds every fill of the snapshot and the records kept beside it
+            journal.open(snapshot, [*extra, *_last_state(gateway_state), *parts.positions.records()])
             del records
             log.info("journal %s: %d orders restored, %d open", journal.path, n, len(tracker.open_orders()))
         if drop_copy is not None:
@@ -195,6 +219,12 @@ class Gateway:
             tick += 1
             watch_pending(self.tracker, self.venues.values())
             self.parts.sessions.switches.journal_touched()
+            # unrealized PnL moves with the reference prices, not only with fills
+            self.parts.states.check_max_loss()
+            if tick % DRIFT_CHECK_SECS == 0:
+                # a venue without a stream reconciles only at start: its account is compared anyway
+                for adapter in self.venues.values():
+                    self.parts.drift.reconciled(adapter)
             if tick % 10 == 0:
                 tracker = self.tracker
                 tracker.purge_closed()
@@ -203,8 +233,8 @@ class Gateway:
                 if (journal is not None and journal.wants_compaction(self.config.journal.compact_above_bytes)
                         and (dc is None or dc.may_compact())):
                     head = [*(dc.compaction_head() if dc is not None else ()), *self.parts.gateway_state()]
-                    self._compaction = asyncio.ensure_future(journal.compact(list(tracker.orders.values()),
-                                                                             head=head))
+                    self._compaction = asyncio.ensure_future(journal.compact(
+                        tracker.orders.values(), head=head, tail=self.parts.positions.records))
 
     async def drain(self) -> None:
         """Stop taking requests; send what the venues' lines still hold; with
@@ -273,6 +303,7 @@ class Gateway:
             await _within(sim.stop(), deadline, f"stopping the simulated venue {name}")
         if self.drop_copy is not None:
             await _within(self.drop_copy.close(), deadline, "closing the drop copy")
+        await self.parts.drift.close()
         await _within(self.metrics.close(), deadline, "closing the metrics endpoint")
         if self.tracker.journal is not None:
             self.tracker.journal.close()
@@ -280,6 +311,10 @@ class Gateway:
         if lock is not None:
             self._lock = None
             os.close(lock)  # the last thing: the state is free for the next instance
+
+
+# the venues' accounts are compared with the positions book at least this often
+DRIFT_CHECK_SECS = 60
 
 
 def lock_state(config: Config) -> int:
@@ -307,14 +342,16 @@ def lock_state(config: Config) -> int:
 
 def _last_state(records: list) -> list:
     """Of the journal's gateway-state records, the ones still in force: each strategy's last
-    switch record if armed, the last halt record if halted."""
+    switch record if armed, the last halt record if halted, each strategy's last state record
+    unless plainly active."""
     switches, halt = {}, None
     for r in records:
         if r.k == SWITCH:
             switches[r.strategy] = r
-        else:
+        elif r.k == HALT:
             halt = r
-    return [r for r in switches.values() if r.timeout_ms] + ([halt] if halt is not None and halt.reason else [])
+    return ([r for r in switches.values() if r.timeout_ms] + ([halt] if halt is not None and halt.reason else [])
+            + in_force(r for r in records if r.k == RISK_STATE))
 
 
 async def _within(step, deadline: float, what: str) -> bool:
@@ -344,8 +381,8 @@ def _resend_cancels(adapter) -> None:
             adapter.outbound.take(Cancel(order))
 
 
-async def serve(config: Config) -> None:
-    gw = await Gateway.start(config)
+async def serve(config: Config, path: str | os.PathLike[str] | None = None) -> None:
+    gw = await Gateway.start(config, path)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
 
@@ -358,6 +395,8 @@ async def serve(config: Config) -> None:
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, on_signal)
+    # `systemctl reload`: its outcome is in the log (and gateway_config_reloads_total)
+    loop.add_signal_handler(signal.SIGHUP, gw.reload)
     loop.add_signal_handler(signal.SIGUSR1, _dump_latency, gw.metrics)
     print(f"order-gateway serving on {config.server.socket_path}", file=sys.stderr, flush=True)
     # READY only now: venues are logged in and streaming, the socket accepts
@@ -389,7 +428,7 @@ def _dump_latency(metrics: Metrics) -> None:
         os.replace(tmp, path)  # readers never see half a file
 
 
-def run(config: Config) -> int:
+def run(config: Config, path: str | os.PathLike[str] | None = None) -> int:
     import uvloop
 
     from gateway.net.http import HttpError
@@ -399,7 +438,7 @@ def run(config: Config) -> int:
 
     setup_logging(config.log_level)
     try:
-        uvloop.run(serve(config))
+        uvloop.run(serve(config, path))
     except (VenueError, KeyFileError, HttpError, OSError, RuntimeError, InstrumentMismatch) as exc:
         # a start-up failure the operator must fix: one clear line, no traceback
         print(f"gateway: cannot start: {exc}", file=sys.stderr)

@@ -5,7 +5,9 @@ the venue's line (its rate limit, gateway/venues/outbound.py) -> track (an
 id, journaled) -> the venue's own checks -> queued. Each step may refuse with
 a RequestError and leaves nothing behind; nothing here waits for a venue.
 The admission gate (gateway/admission.py) has said yes to new work before
-any of this; cancels never ask it. The risk token (orders per second) is
+any of this (a halted strategy has been refused there); cancels never ask it.
+A reducing strategy's orders are checked here, once validated
+(gateway/strategy_states.py). The risk token (orders per second) is
 spent only once the order is accepted.
 """
 from __future__ import annotations
@@ -17,6 +19,7 @@ from gateway.ipc import frames as f
 from gateway.orders.model import CANCEL_PENDING, Order, Status
 from gateway.orders.tracker import DuplicateOrderError, Tracker
 from gateway.risk import RiskLimits
+from gateway.strategy_states import StrategyStates
 from gateway.validation import OrderValidator, RequestError
 from gateway.venues.base import VenueAdapter, VenueError
 from gateway.venues.outbound import QueueRefused
@@ -28,6 +31,7 @@ class OrderEntry:
         self.risk = risk
         self.venues = venues
         self.validator = OrderValidator(risk, tracker)
+        self.states: StrategyStates | None = None  # the strategies' states, set when composed
         # tells the strategy of a modify its venue never saw (the sessions', set when composed)
         self.modify_rejected: Callable[[Order, str, str], None] = lambda order, code, reason: None
 
@@ -49,9 +53,14 @@ class OrderEntry:
         order = self.validator.new_order(strategy, venue, req.client_order_id, req.symbol, req.side, req.type,
                                          req.tif, req.price, req.quantity, req.post_only, req.reduce_only,
                                          req.stop_price)
+        states = self.states
+        if states is not None and states.limited:
+            states.check_orders(strategy, [order])
         _admit(venue)
         self._track(venue, order, t_in_ns)
-        self.risk.spend(strategy)
+        risk = self.risk
+        risk.opened(order)
+        risk.spend(strategy)
         venue.outbound.submit(Place(order))
         stages = venue.stages
         stages.validate.observe(time.perf_counter_ns() - t0)
@@ -68,16 +77,19 @@ class OrderEntry:
         if len(set(cids)) != len(cids):
             raise RequestError("duplicate_client_order_id", "the legs' client_order_ids must differ")
         # all or nothing: every leg passes every check before any is tracked
-        orders = [
-            self.validator.new_order(strategy, venue, leg.client_order_id, leg.symbol, leg.side, leg.type,
-                                     leg.tif, leg.price, leg.quantity, leg.post_only, leg.reduce_only,
-                                     leg.stop_price, pending=i)
-            for i, leg in enumerate(req.legs)
-        ]
+        orders: list[Order] = []
+        for leg in req.legs:  # each leg's risk counts the legs before it as open
+            orders.append(self.validator.new_order(strategy, venue, leg.client_order_id, leg.symbol, leg.side,
+                                                   leg.type, leg.tif, leg.price, leg.quantity, leg.post_only,
+                                                   leg.reduce_only, leg.stop_price, earlier=orders))
+        states = self.states
+        if states is not None and states.limited:
+            states.check_orders(strategy, orders)
         _admit(venue)
         for order in orders:
             self.tracker.track(order)
             order.received_ns = t_in_ns
+            self.risk.opened(order)
         self.risk.spend(strategy, len(orders))
         venue.outbound.submit(Group(orders, req.contingency))
         return f.Ack(req_id=req.req_id, ok=True, order_id=orders[0].order_id,
@@ -122,11 +134,18 @@ class OrderEntry:
             raise RequestError("order_closed", f"order {old.client_order_id} is {old.status.value} already")
         if old.status in CANCEL_PENDING:
             raise RequestError("order_pending", f"order {old.client_order_id} is {old.status.value}")
+        # the old order's part is not counted unless both may live (the new one goes even if
+        # the cancel fails)
         new = self.validator.new_order(strategy, venue, req.new_client_order_id, old.symbol, old.side.value,
                                        old.type.value, old.tif.value, req.price, req.quantity, old.post_only,
-                                       old.reduce_only, None)
+                                       old.reduce_only, None, replaces=None if req.proceed_on_failure else old)
+        states = self.states
+        if states is not None and states.limited:
+            # the new order takes the old one's place, unless both may work (proceed_on_failure)
+            states.check_orders(strategy, [new], None if req.proceed_on_failure else old)
         _admit(venue, Replace.weight)
         self._track(venue, new, t_in_ns)
+        self.risk.opened(new)
         self.risk.spend(strategy)
         new.replaces, old.replaced_by = old.order_id, new.order_id
         self.tracker.mark_pending(old, Status.PENDING_REPLACE)
@@ -139,6 +158,9 @@ class OrderEntry:
         if not venue.capabilities.modify:
             raise RequestError("unsupported", f"{venue.name} cannot amend an order in place: use replace")
         price, quantity = self.validator.amendment(order, venue, req.price, req.quantity)
+        states = self.states
+        if states is not None and states.limited:
+            states.check_amendment(order, quantity)
         try:
             venue.check_modify(order, price, quantity)
         except VenueError as exc:

@@ -15,7 +15,7 @@ from typing import Protocol
 
 from aiohttp import web
 from gateway._core.histogram import BUCKETS_NS, StageHistogram
-from gateway.orders.model import AWAITING_VENUE, Order
+from gateway.orders.model import AWAITING_VENUE, ONE, Order
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.utils import floatToGoString
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
@@ -44,8 +44,14 @@ class MetricsSource(Protocol):
     def strategies_connected(self) -> int: ...
     def journal_health(self) -> tuple[bool, int]: ...  # (failing, failed writes so far)
     halted: str | None  # fleet control's reason, while it halts new orders
+    def strategy_states(self) -> dict[str, str]: ...  # strategy -> active | reducing | halted
     drop_copy: object | None  # gateway.dropcopy.publisher.DropCopy, when [drop_copy] is set
     def venue_list(self) -> Sequence[VenueHealth]: ...
+    def risk_usage(self) -> list[tuple[str, str, float]]: ...  # (strategy, limit, ratio used)
+
+# a strategy's states (gateway/strategy_states.py), named here: that module imports the order
+# path, which imports this one
+STRATEGY_STATES = ("active", "reducing", "halted")
 
 STAGES = ("decode", "validate", "sign", "queue_wait", "tick_to_wire", "venue_ack", "confirmation")
 STAGE_HELP = {
@@ -90,8 +96,12 @@ class Metrics:
         self.requests_ok: dict[str, int] = {}  # op -> n
         self.requests_failed: dict[str, int] = {}  # op -> n
         self.rejects: dict[str, int] = {}  # error code -> n
+        self.risk_refusals: dict[str, int] = {}  # risk limit -> requests it refused
         self.venue_errors: dict[tuple[str, str], int] = {}  # (venue, code) -> n
         self.switches_fired: dict[str, int] = {}  # strategy -> n
+        self.state_changes: dict[tuple[str, str, str], int] = {}  # (strategy, state, source) -> n
+        self.max_loss_breaches: dict[str, int] = {}  # strategy -> n
+        self.config_reloads: dict[str, int] = {"ok": 0, "invalid": 0}  # result -> n
         self.source: MetricsSource | None = None
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(_Collector(self))
@@ -104,12 +114,14 @@ class Metrics:
             stages = self.venues[venue] = VenueStages()
         return stages
 
-    def request_done(self, op: str, error_code: str | None) -> None:
+    def request_done(self, op: str, error_code: str | None, limit: str | None = None) -> None:
         if error_code is None:
             self.requests_ok[op] = self.requests_ok.get(op, 0) + 1
             return
         self.requests_failed[op] = self.requests_failed.get(op, 0) + 1
         self.rejects[error_code] = self.rejects.get(error_code, 0) + 1
+        if limit is not None:
+            self.risk_refusals[limit] = self.risk_refusals.get(limit, 0) + 1
 
     def venue_error(self, venue: str, code: str) -> None:
         key = (venue, code)
@@ -117,6 +129,16 @@ class Metrics:
 
     def switch_fired(self, strategy: str) -> None:
         self.switches_fired[strategy] = self.switches_fired.get(strategy, 0) + 1
+
+    def state_changed(self, strategy: str, state: str, source: str) -> None:
+        key = (strategy, state, source)
+        self.state_changes[key] = self.state_changes.get(key, 0) + 1
+
+    def max_loss_breached(self, strategy: str) -> None:
+        self.max_loss_breaches[strategy] = self.max_loss_breaches.get(strategy, 0) + 1
+
+    def config_reloaded(self, result: str) -> None:
+        self.config_reloads[result] = self.config_reloads.get(result, 0) + 1
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
@@ -169,6 +191,11 @@ class _Collector:
         for reason, n in sorted(m.rejects.items()):
             fam.add_metric([reason], n)
         yield fam
+        fam = CounterMetricFamily("gateway_risk_refusals", "Requests refused risk_limit, by the limit that refused.",
+                                  labels=["limit"])
+        for limit, n in sorted(m.risk_refusals.items()):
+            fam.add_metric([limit], n)
+        yield fam
         fam = CounterMetricFamily("gateway_venue_errors", "Errors returned or caused by a venue.",
                                   labels=["venue", "code"])
         for (venue, code), n in sorted(m.venue_errors.items()):
@@ -180,6 +207,7 @@ class _Collector:
         for strategy, n in sorted(m.switches_fired.items()):
             fam.add_metric([strategy], n)
         yield fam
+        yield from _risk_state_counters(m)
 
         source = m.source
         if source is None:
@@ -238,14 +266,32 @@ class _Collector:
         for (venue, strategy), n in sorted(open_orders.items()):
             fam.add_metric([venue, strategy], n)
         yield fam
+        fam = GaugeMetricFamily("gateway_risk_limit_usage_ratio",
+                                "Share of a risk limit a strategy uses (1: at the limit): max_position (its "
+                                "worst symbol, open orders of the worse side filled), max_open_notional, "
+                                "max_open_orders; only limits that are set.", labels=["strategy", "limit"])
+        for strategy, limit, ratio in source.risk_usage():
+            fam.add_metric([strategy, limit], ratio)
+        yield fam
         fam = GaugeMetricFamily("gateway_strategies_connected", "Strategy connections that said hello.")
         fam.add_metric([], source.strategies_connected())
         yield fam
         fam = GaugeMetricFamily("gateway_start_time_seconds", "Unix time the gateway started.")
         fam.add_metric([], m.started)
         yield fam
+        yield from _strategy_state_family(source)
         yield from _drop_copy_families(source)
         yield from _reference_families(source)
+        yield from _position_families(getattr(source, "positions", None))
+        drift = getattr(source, "drift", None)
+        if drift is not None:
+            fam = GaugeMetricFamily("gateway_position_drift",
+                                    "What the venue says the account holds minus the sum of the strategies' positions, "
+                                    "base units, as of the venue's last reconcile (venues whose API says).",
+                                    labels=["venue", "symbol"])
+            for (venue, symbol), d in sorted(drift.by_symbol.items()):
+                fam.add_metric([venue, symbol], d.drift / ONE)
+            yield fam
 
 
 def _reference_families(source):
@@ -274,6 +320,59 @@ def _reference_families(source):
         for symbol in sorted(adapter.instruments.keys() | adapter.unavailable.keys()):
             unavailable.add_metric([adapter.name, symbol], 1 if symbol in adapter.unavailable else 0)
     yield unavailable
+
+
+def _risk_state_counters(m: Metrics):
+    """Strategy states changed, max_loss breaches, config reloads (gateway/strategy_states.py,
+    gateway/reload.py)."""
+    fam = CounterMetricFamily("gateway_strategy_state_changes",
+                              "Strategy state changes, by the state entered and who set it "
+                              "(operator, fleet_control, max_loss).", labels=["strategy", "state", "source"])
+    for (strategy, state, source), n in sorted(m.state_changes.items()):
+        fam.add_metric([strategy, state, source], n)
+    yield fam
+    fam = CounterMetricFamily("gateway_max_loss_breaches",
+                              "Strategies whose PnL fell below -max_loss (each breach once).", labels=["strategy"])
+    for strategy, n in sorted(m.max_loss_breaches.items()):
+        fam.add_metric([strategy], n)
+    yield fam
+    fam = CounterMetricFamily("gateway_config_reloads",
+                              "Config reloads (SIGHUP, `gateway reload`): ok, or invalid (nothing changed).",
+                              labels=["result"])
+    for result, n in sorted(m.config_reloads.items()):
+        fam.add_metric([result], n)
+    yield fam
+
+
+def _strategy_state_family(source):
+    """One series per strategy and state: 1 for the state it is in, 0 for the others."""
+    fam = GaugeMetricFamily("gateway_strategy_state", "1 for the state each strategy is in (active, reducing, "
+                            "halted), 0 for the others.", labels=["strategy", "state"])
+    for strategy, current in sorted(source.strategy_states().items()):
+        for state in STRATEGY_STATES:
+            fam.add_metric([strategy, state], 1 if state == current else 0)
+    yield fam
+
+
+def _position_families(positions):
+    """Every strategy's net position per venue and symbol, and its PnL (gateway/positions/): floats
+    here, as Prometheus has them; the book's integers are exact."""
+    if positions is None:
+        return
+    position = GaugeMetricFamily("gateway_position",
+                                 "Net position by strategy, venue and symbol, base units (+ long, - short).",
+                                 labels=["strategy", "venue", "symbol"])
+    for strategy, venue, symbol, p in positions.items():
+        position.add_metric([strategy, venue, symbol], p.net / ONE)
+    yield position
+    pnl = GaugeMetricFamily("gateway_pnl", "PnL by strategy, quote units: realized (fills, fees apart) and "
+                            "unrealized (open positions at the reference price; a symbol without one adds nothing).",
+                            labels=["strategy", "kind"])
+    for strategy in positions.strategies():
+        realized, unrealized = positions.pnl(strategy)
+        pnl.add_metric([strategy, "realized"], realized / ONE)
+        pnl.add_metric([strategy, "unrealized"], unrealized / ONE)
+    yield pnl
 
 
 def _drop_copy_families(source):

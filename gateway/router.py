@@ -3,7 +3,9 @@
 Every request is handled in one call from the bytes read, without waiting on
 any venue: sessions (gateway/ipc/sessions.py) for hello, queries and the dead
 man's switch; the admission gate (gateway/admission.py) for whether new work
-is taken at all; order entry (gateway/entry.py) for orders and cancels. `ok`
+is taken at all; order entry (gateway/entry.py) for orders and cancels; the
+strategies' states (gateway/strategy_states.py) and the config reload
+(gateway/reload.py) for an operator's requests. `ok`
 means accepted: valid, within limits, journaled and queued; what the venue
 does with it arrives afterwards as order updates, cancel or modify rejects.
 """
@@ -18,26 +20,35 @@ from gateway.entry import OrderEntry
 from gateway.ipc import frames as f
 from gateway.ipc.sessions import Sessions, StrategyLink
 from gateway.metrics import Metrics
-from gateway.validation import RequestError
+from gateway.validation import STRATEGY_NAME, RequestError
 
 log = logging.getLogger("gateway.router")
 
 __all__ = ["RequestError", "Router"]
 
-# what a connection may ask before it says hello (the CLI's read-only views)
-_BEFORE_HELLO = (f.Hello, f.StatusRequest, f.InstrumentsRequest)
 # what the admission gate is asked about (cancels, queries and pings never are)
 _NEW_WORK = (f.Place, f.PlaceGroup, f.Replace, f.Modify)
+# an operator's requests: only on a connection that has not said hello (`gateway risk
+# set-state`, `gateway reload`), so a strategy cannot lift its own halt through its session
+_OPERATOR = (f.SetRiskState, f.Reload)
+# what a connection may ask before it says hello: the CLI's views, and the operator's requests
+_BEFORE_HELLO = (f.Hello, f.StatusRequest, f.InstrumentsRequest, f.RiskStatesRequest, f.Positions, f.RiskRequest,
+                 *_OPERATOR)
 
 
 class Router:
     def __init__(self, sessions: Sessions, entry: OrderEntry, gate: AdmissionGate, metrics: Metrics,
                  status: Callable[[int], f.StatusReply],
-                 instruments: Callable[[int, str | None], f.InstrumentsReply]):
+                 instruments: Callable[[int, str | None], f.InstrumentsReply],
+                 positions: Callable[[str | None, f.Positions], f.PositionsReply] | None = None,
+                 risk: Callable[[int, str | None], f.RiskReply] | None = None):
         self._sessions = sessions
         self._gate = gate
         self._metrics = metrics
         self._switches = sessions.switches
+        self.states = entry.states
+        # the daemon's (gateway/reload.py): re-reads the config file; None: no file to re-read
+        self.reload: Callable[[int], f.ReloadReply] | None = None
         self._handlers = {
             f.Hello: lambda link, req, *_: sessions.hello(link, req),
             f.Place: lambda link, req, t_in, decode_ns: entry.place(link.strategy, req, t_in, decode_ns),
@@ -52,26 +63,88 @@ class Router:
             f.StatusRequest: lambda link, req, *_: status(req.req_id),
             f.InstrumentsRequest: lambda link, req, *_: instruments(req.req_id, req.venue),
             f.CancelAllAfter: lambda link, req, t_in, _: sessions.cancel_all_after(link, req, t_in),
+            f.SetRiskState: lambda link, req, *_: self._set_risk_state(req),
+            f.RiskStatesRequest: lambda link, req, *_: self._risk_states(link, req),
+            f.Reload: lambda link, req, *_: self._reload(req),
+            f.RiskRequest: lambda link, req, *_: self._risk_view(link, req),
         }
+        if positions is not None:
+            self._handlers[f.Positions] = lambda link, req, *_: positions(_whose_positions(link, req), req)
+        self._risk = risk
+
+    def _risk_view(self, link: StrategyLink, req: f.RiskRequest) -> f.RiskReply:
+        """A strategy sees its own limits only; an observer (no hello) every strategy's."""
+        if self._risk is None:
+            raise RequestError("unsupported", "this gateway shows no risk view")
+        if req.strategy is not None and not STRATEGY_NAME.match(req.strategy):
+            raise RequestError("bad_field", "strategy: 1-64 of A-Z a-z 0-9 _ . : -")
+        if link.strategy is not None:
+            if req.strategy is not None and req.strategy != link.strategy:
+                raise RequestError("not_your_order", "a strategy sees only its own risk: ask without hello")
+            return self._risk(req.req_id, link.strategy)
+        return self._risk(req.req_id, req.strategy)
 
     def handle(self, link: StrategyLink, request, t_in_ns: int, decode_ns: int = 0):
         """One request, handled to its reply without waiting (None: the handler sent it)."""
-        code = None
+        code = limit = None
         try:
-            if link.strategy is None and not isinstance(request, _BEFORE_HELLO):
-                raise RequestError("hello_required", "send hello before any other request")
+            if link.strategy is None:
+                if not isinstance(request, _BEFORE_HELLO):
+                    raise RequestError("hello_required", "send hello before any other request")
+            elif isinstance(request, _OPERATOR):
+                raise RequestError("operator_only", f"{request.__struct_config__.tag} is an operator's request: "
+                                   "send it on a connection that has not said hello (`gateway risk set-state`, "
+                                   "`gateway reload`)")
             if isinstance(request, _NEW_WORK):
-                self._gate.check_new_work()
+                self._gate.check_new_work(link.strategy)
             reply = self._handlers[type(request)](link, request, t_in_ns, decode_ns)
         except RequestError as exc:
-            code = exc.code
-            reply = f.Ack(req_id=request.req_id, ok=False, error=f.ErrorInfo(exc.code, exc.message))
+            code, limit = exc.code, exc.limit
+            reply = f.Ack(req_id=request.req_id, ok=False, error=f.ErrorInfo(exc.code, exc.message, exc.limit))
         except Exception:
             code = "internal"
             log.exception("request %s failed", type(request).__name__)
             reply = f.Ack(req_id=request.req_id, ok=False,
                           error=f.ErrorInfo("internal", "the gateway failed on this request; see its log"))
-        self._metrics.request_done(request.__struct_config__.tag, code)
+        self._metrics.request_done(request.__struct_config__.tag, code, limit)
+        if code is not None and isinstance(request, _OPERATOR):
+            log.warning("%s refused (%s): %s", request.__struct_config__.tag, code, reply.error.message)
         if self._switches.armed:
             self._switches.touch(link.strategy, t_in_ns)  # any request re-arms it
         return reply
+
+    # an operator's requests
+
+    def _set_risk_state(self, req: f.SetRiskState) -> f.Ack:
+        self.states.set(req.strategy, req.state, req.reason)
+        return f.Ack(req_id=req.req_id, ok=True)
+
+    def _risk_states(self, link: StrategyLink, req: f.RiskStatesRequest) -> f.RiskStatesReply:
+        states = self.states
+        names = set(states.limited) | states.breached
+        if link.strategy is not None:
+            names.add(link.strategy)
+        if req.strategy is not None:
+            names = {req.strategy}
+        views = []
+        for name in sorted(names):
+            entry = states.limited.get(name)
+            views.append(f.StrategyStateView(
+                strategy=name, state=states.state(name), reason=entry.reason if entry else None,
+                source=entry.source if entry else None, since_ns=entry.since_ns if entry else 0,
+                max_loss_breached=name in states.breached))
+        return f.RiskStatesReply(req_id=req.req_id, strategies=views)
+
+    def _reload(self, req: f.Reload) -> f.ReloadReply:
+        if self.reload is None:
+            raise RequestError("unsupported", "this gateway was not started from a config file: nothing to re-read")
+        return self.reload(req.req_id)
+
+def _whose_positions(link: StrategyLink, req: f.Positions) -> str | None:
+    """A strategy reads its own; an observer (no hello) the one it names, or every one (None)."""
+    if link.strategy is None:
+        return req.strategy
+    if req.strategy is not None and req.strategy != link.strategy:
+        raise RequestError("bad_field", f"this connection is strategy {link.strategy!r}: it reads its own positions "
+                                        "only (another's are read without hello, as `gateway positions` does)")
+    return link.strategy

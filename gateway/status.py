@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import time
 
+from gateway._core.fixedpoint import format_scaled
 from gateway.health import GatewayHealth
 from gateway.ipc import frames as f
 from gateway.metrics import Metrics
 from gateway.reference.views import price_status
+from gateway.orders.model import SCALE
 
 
 def status_reply(req_id: int, health: GatewayHealth, metrics: Metrics) -> f.StatusReply:
@@ -37,7 +39,11 @@ def status_reply(req_id: int, health: GatewayHealth, metrics: Metrics) -> f.Stat
         state=dc.state, gateway_id=dc.gateway_id, stream=dc.config.stream, published=dc.published,
         pending=dc.pending, oldest_pending_age_s=dc.oldest_pending_age_s(), publish_errors=dc.publish_errors,
         catchup_events=dc.catchup_events, control=dc.config.control)
+    drift = [] if health.drift is None else [
+        f.DriftStatus(venue=venue, symbol=symbol, venue_position=format_scaled(d.venue, SCALE),
+                      gateway_position=format_scaled(d.ours, SCALE), drift=format_scaled(d.drift, SCALE))
+        for (venue, symbol), d in sorted(health.drift.by_symbol.items())]
     return f.StatusReply(req_id=req_id, uptime_s=(time.time_ns() - health.started_ns) // 10**9,
                          strategies=sorted(health.sessions.strategies), venues=venues,
                          switches=health.sessions.switches.status(now), drop_copy=drop_copy,
-                         halted=health.gate.halted)
+                         halted=health.gate.halted, position_drift=drift)

@@ -32,11 +32,12 @@ def clip(text: str, limit: int = MAX_ECHO_CHARS) -> str:
 class RequestError(Exception):
     """A refusal with a stable code; its message may echo the client's strings, so it is clipped."""
 
-    def __init__(self, code: str, message: str):
+    def __init__(self, code: str, message: str, limit: str | None = None):
         message = clip(message)
         super().__init__(message)
         self.code = code
         self.message = message
+        self.limit = limit  # risk_limit: which limit (the ack's error.limit)
 
 
 def amount(field: str, text: str, step: int | None = None) -> int:
@@ -72,9 +73,10 @@ class OrderValidator:
 
     def new_order(self, strategy: str, venue: VenueAdapter, cid: str, symbol: str, side: str, order_type_name: str,
                   tif: str, price_text: str | None, quantity_text: str, post_only: bool, reduce_only: bool,
-                  stop_text: str | None, pending: int = 0) -> Order:
+                  stop_text: str | None, earlier: list[Order] | tuple = (), replaces: Order | None = None) -> Order:
         """The order a request asks for, checked and untracked; RequestError when it may not go.
-        pending: orders of the same request validated before this one (risk's open count)."""
+        earlier: orders of the same request validated before this one (a group's legs: risk
+        counts them as open); replaces: the open order a cancel-and-replace takes the place of."""
         if not CLIENT_ORDER_ID.match(cid):
             raise RequestError("bad_field", "client_order_id must be 1-64 printable ASCII characters")
         steps = venue.steps.get(symbol)
@@ -114,12 +116,15 @@ class OrderValidator:
         if tracker.by_client(strategy, cid) is not None:
             raise RequestError("duplicate_client_order_id",
                                f"client_order_id {cid!r} is already used by an order of this strategy")
+        order_side = _SIDES[side]
+        pending = len(earlier)
         try:
-            self.risk.check(quantity, price, tracker.open_count(strategy) + pending,
-                            strategy=strategy, venue=venue.name, symbol=symbol, pending=pending)
+            self.risk.check(quantity, price, tracker.open_count(strategy) + pending, strategy=strategy,
+                            venue=venue.name, symbol=symbol, pending=pending, side=order_side, earlier=earlier,
+                            replaces=replaces)
         except RiskError as exc:
-            raise RequestError("risk_limit", str(exc)) from None
-        return Order("", strategy, cid, venue.name, symbol, _SIDES[side], order_type, _TIFS[tif], price,
+            raise RequestError("risk_limit", str(exc), exc.limit) from None
+        return Order("", strategy, cid, venue.name, symbol, order_side, order_type, _TIFS[tif], price,
                      quantity, post_only, reduce_only, stop)
 
     def amendment(self, order: Order, venue: VenueAdapter, price_text: str | None,
@@ -138,7 +143,7 @@ class OrderValidator:
         try:
             self.risk.check_amendment(quantity if quantity is not None else order.quantity,
                                       price if price is not None else order.price,
-                                      strategy=order.strategy, venue=venue.name, symbol=order.symbol)
+                                      strategy=order.strategy, venue=venue.name, symbol=order.symbol, order=order)
         except RiskError as exc:
-            raise RequestError("risk_limit", str(exc)) from None
+            raise RequestError("risk_limit", str(exc), exc.limit) from None
         return price, quantity

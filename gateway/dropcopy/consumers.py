@@ -148,7 +148,8 @@ async def book(cfg: DropCopyConfig, *, gateway: str | None = None, idle_timeout_
 
 
 async def command(cfg: DropCopyConfig, op: str, *, gateway: str | None = None, reason: str | None = None,
-                  venue: str | None = None, wait_s: float = 2.0, expect: int = 0) -> list[dict]:
+                  venue: str | None = None, wait_s: float = 2.0, expect: int = 0, strategy: str | None = None,
+                  state: str | None = None) -> list[dict]:
     """Send one control command to a gateway (gateway=None: all of them) and gather the replies:
     one gateway's first, or every reply within wait_s (or until `expect` came)."""
     body: dict = {"op": op}
@@ -156,6 +157,8 @@ async def command(cfg: DropCopyConfig, op: str, *, gateway: str | None = None, r
         body["reason"] = reason
     if op == "cancel_all":
         body["venue"] = venue
+    if op == "set_state":
+        body["strategy"], body["state"] = strategy, state
     subject = f"{cfg.subject_prefix}.control.{gateway or 'all'}"
     want = 1 if gateway else expect
     nc = await _connect(cfg, "gateway dropcopy control")

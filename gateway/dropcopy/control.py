@@ -2,6 +2,8 @@
 
 `{"op": "halt", "reason": ...}` refuses every new order (`halted`) until `{"op": "resume"}`;
 `{"op": "cancel_all", "venue": null | name}` cancels every open order of every strategy.
+`{"op": "set_state", "strategy": name, "state": "active" | "reducing" | "halted", "reason": ...}`
+sets one strategy's state (gateway/strategy_states.py), as `gateway risk set-state` does.
 Each command is answered on its reply subject with what was done. Who may publish here
 is NATS's to decide (accounts and permissions: README "Many gateways").
 """
@@ -22,6 +24,8 @@ class Command(msgspec.Struct, forbid_unknown_fields=True):
     op: str
     reason: str | None = None
     venue: str | None = None
+    strategy: str | None = None  # set_state
+    state: str | None = None  # set_state
 
 
 class Reply(msgspec.Struct, omit_defaults=True):
@@ -33,6 +37,9 @@ class Reply(msgspec.Struct, omit_defaults=True):
     reason: str | None = None
     cancel_requested: int | None = None  # cancel_all: open orders whose cancel was sent or queued
     by_venue: dict[str, int] | None = None
+    strategy: str | None = None  # set_state: the strategy, its state now and the state it had
+    state: str | None = None
+    was: str | None = None
 
 
 _decode = msgspec.json.Decoder(Command).decode
@@ -44,6 +51,7 @@ class Control:
         self._gate = parts.gate
         self._tracker = parts.tracker
         self._entry = parts.entry
+        self._states = parts.states
         self._journal = journal
         self.gateway_id = gateway_id
         self.subjects = control_subjects(config.subject_prefix, gateway_id)
@@ -89,5 +97,18 @@ class Control:
             log.warning("fleet control: cancel_all (%s): %d open orders", cmd.venue or "every venue", len(orders))
             return Reply(self.gateway_id, cmd.op, True, halted=gate.halted is not None,
                          cancel_requested=len(orders), by_venue=by_venue)
+        if cmd.op == "set_state":
+            from gateway.strategy_states import FLEET_CONTROL
+            from gateway.validation import RequestError
+
+            if cmd.strategy is None or cmd.state is None:
+                return Reply(self.gateway_id, cmd.op, False, halted=gate.halted is not None,
+                             error="set_state needs strategy and state")
+            try:
+                was = self._states.set(cmd.strategy, cmd.state, cmd.reason or "set by fleet control", FLEET_CONTROL)
+            except RequestError as exc:
+                return Reply(self.gateway_id, cmd.op, False, halted=gate.halted is not None, error=exc.message)
+            return Reply(self.gateway_id, cmd.op, True, halted=gate.halted is not None, reason=cmd.reason,
+                         strategy=cmd.strategy, state=cmd.state, was=was)
         return Reply(self.gateway_id, cmd.op, False, halted=gate.halted is not None,
-                     error=f"unknown op {cmd.op!r}: halt, resume or cancel_all")
+                     error=f"unknown op {cmd.op!r}: halt, resume, cancel_all or set_state")

@@ -141,15 +141,56 @@ class CancelAllAfter(_Frame, tag="cancel_all_after"):
     timeout_ms: int
 
 
+class SetRiskState(_Frame, tag="set_risk_state"):
+    """An operator's: set a strategy's state (active, reducing, halted; README "Strategy
+    states"). Only on a connection that has not said hello (`gateway risk set-state`): a
+    strategy cannot lift its own halt. Answered with an ack."""
+    req_id: int
+    strategy: str
+    state: str
+    reason: str | None = None
+
+
+class RiskStatesRequest(_Frame, tag="risk_states"):
+    """Every strategy's state that is not plain active (and the asker's own), with or
+    without hello; strategy: that one only."""
+    req_id: int
+    strategy: str | None = None
+
+
+class RiskRequest(_Frame, tag="risk"):
+    """Each strategy's risk limits in force, where each came from, and how much of them it uses
+    (`gateway risk`); allowed before hello (an observer sees every strategy; a strategy's own
+    connection sees only itself). strategy: that one only."""
+    req_id: int
+    strategy: str | None = None
+
+
+class Positions(_Frame, tag="positions"):
+    """The strategy's positions, one per venue and symbol it has traded. Allowed before hello
+    (an observer, like `gateway positions`): then `strategy` names whose, and without it every
+    strategy's come. After hello a strategy reads its own only."""
+    req_id: int
+    strategy: str | None = None
+
+
+class Reload(_Frame, tag="reload"):
+    """An operator's: re-read the config file the daemon started from and apply [risk] and
+    log_level (README "Reloading the config"). Only on a connection that has not said hello."""
+    req_id: int
+
+
 Request = Union[Hello, Place, PlaceGroup, Cancel, CancelAll, Replace, Modify, Orders, Subscribe, Ping, StatusRequest,
-                CancelAllAfter, InstrumentsRequest]
+                CancelAllAfter, InstrumentsRequest, SetRiskState, RiskStatesRequest, Reload, Positions,
+                RiskRequest]
 
 
 # replies and events (gateway -> strategy)
 
-class ErrorInfo(msgspec.Struct):
+class ErrorInfo(msgspec.Struct, omit_defaults=True):
     code: str
     message: str
+    limit: str | None = None  # risk_limit: the limit that refused (max_position, reference_price, ...)
 
 
 class Ack(_Reply, tag="ack"):
@@ -272,6 +313,16 @@ class DropCopyStatus(msgspec.Struct, omit_defaults=True):
     control: bool = False
 
 
+class DriftStatus(msgspec.Struct):
+    """A symbol whose account position at the venue was compared with the strategies' sum
+    (after the venue's last reconcile): decimal strings, base units; drift = venue - gateway."""
+    venue: str
+    symbol: str
+    venue_position: str
+    gateway_position: str
+    drift: str
+
+
 class StatusReply(_Reply, tag="status"):
     req_id: int
     uptime_s: int
@@ -280,6 +331,28 @@ class StatusReply(_Reply, tag="status"):
     switches: list[SwitchStatus] = []
     drop_copy: DropCopyStatus | None = None  # with [drop_copy]
     halted: str | None = None  # fleet control's reason, while new orders are refused
+    position_drift: list[DriftStatus] = []
+
+
+class PositionView(msgspec.Struct, omit_defaults=True, frozen=True):
+    """Amounts as decimal strings: position (base units, signed: + long), avg_price, realized_pnl
+    and unrealized_pnl (quote units), reference_price; unrealized_pnl and reference_price are
+    null when the gateway has no reference price for the symbol; fees as the venues charged
+    them (their fee currency), not in the PnL."""
+    strategy: str
+    venue: str
+    symbol: str
+    position: str
+    avg_price: str
+    realized_pnl: str
+    unrealized_pnl: str | None = None
+    reference_price: str | None = None
+    fees: str = "0"
+
+
+class PositionsReply(_Reply, tag="positions"):
+    req_id: int
+    positions: list[PositionView]
 
 
 class InstrumentView(msgspec.Struct, omit_defaults=True):
@@ -317,12 +390,92 @@ class InstrumentsReply(_Reply, tag="instruments"):
     venues: list[VenueInstruments]
 
 
+class LimitView(msgspec.Struct, omit_defaults=True):
+    """One limit in force: its value as the config spells it, and the table it came from
+    (`risk`, `risk.symbols."ETH-PERP"`, `risk.strategies.alpha.symbols."citrex:ETH-PERP"`, ...)."""
+    name: str
+    value: str
+    source: str
+
+
+class SymbolRiskView(msgspec.Struct, omit_defaults=True):
+    """A strategy's limits and use on one venue's symbol. position: net, base units, signed (None:
+    no positions book); open_buy / open_sell: its open orders' remaining quantity; worst_position:
+    the position if every open order of the worse side filled (what max_position is held to)."""
+    venue: str
+    symbol: str
+    limits: list[LimitView]
+    open_buy: str = "0"
+    open_sell: str = "0"
+    position: str | None = None
+    worst_position: str = "0"
+    max_position_usage: float | None = None  # |worst_position| / max_position; None: no limit
+    reference_price: str | None = None
+
+
+class StrategyRiskView(msgspec.Struct, omit_defaults=True):
+    """A strategy's strategy-wide limits ([risk.strategies.NAME] over [risk]) and their use,
+    and the same per symbol it trades or a table names. usage: limit -> ratio of it used (1.0:
+    at the limit), for the limits that are set. state and PnL are filled by the parts that own
+    them (None: not known here)."""
+    strategy: str
+    limits: list[LimitView]
+    open_orders: int = 0
+    open_notional: str = "0"
+    usage: dict[str, float] = {}
+    symbols: list[SymbolRiskView] = []
+    state: str | None = None  # active | reducing | halted
+    realized_pnl: str | None = None
+    unrealized_pnl: str | None = None  # None: a symbol it holds has no reference price
+    state_reason: str | None = None  # why it is not active, and who set it (operator, fleet_control, max_loss)
+    state_source: str | None = None
+    max_loss: str | None = None  # in force: [risk.strategies.NAME] over [risk]; usage["max_loss"] = -PnL / it
+
+
+class RiskReply(_Reply, tag="risk"):
+    req_id: int
+    strategies: list[StrategyRiskView]
+
+
 class CancelAllAfterFired(_Reply, tag="cancel_all_after_fired"):
     """The strategy's dead man's switch fired: no request came within timeout_ms, so every
     open order of it was canceled (order_ids; their outcomes follow as order updates). The
     switch is disarmed until the strategy arms it again."""
     timeout_ms: int
     order_ids: list[str]
+
+
+class RiskState(_Reply, tag="risk_state"):
+    """The strategy's state changed (an operator, fleet control or a max_loss breach), and
+    once after hello while it is not active. reducing: only orders that make its position
+    smaller are taken; halted: no new orders, replaces or modifies; cancels always pass."""
+    strategy: str
+    state: str  # active, reducing, halted
+    reason: str | None = None
+
+
+class StrategyStateView(msgspec.Struct, omit_defaults=True):
+    strategy: str
+    state: str
+    reason: str | None = None
+    source: str | None = None  # operator, fleet_control, max_loss
+    since_ns: int = 0  # wall clock of the change
+    max_loss_breached: bool = False
+
+
+class RiskStatesReply(_Reply, tag="risk_states"):
+    req_id: int
+    strategies: list[StrategyStateView]
+
+
+class ReloadReply(_Reply, tag="reload"):
+    """ok: the new [risk] and log_level are in force (applied names what changed); else
+    error says why and nothing changed. needs_restart: changed sections a reload does not apply."""
+    req_id: int
+    ok: bool
+    error: ErrorInfo | None = None
+    applied: list[str] = []
+    needs_restart: list[str] = []
 
 
 class ProtocolError(_Reply, tag="error"):
@@ -332,7 +485,8 @@ class ProtocolError(_Reply, tag="error"):
 
 
 Reply = Union[Ack, OrderUpdate, CancelReject, ModifyReject, OrdersReply, Pong, StatusReply, CancelAllAfterFired,
-              ProtocolError, InstrumentsReply]
+              ProtocolError, InstrumentsReply, RiskState, RiskStatesReply, ReloadReply, PositionsReply,
+              RiskReply]
 
 request_decoder = msgspec.msgpack.Decoder(Request)
 reply_decoder = msgspec.msgpack.Decoder(Reply)

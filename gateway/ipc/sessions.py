@@ -52,6 +52,7 @@ class Sessions:
         # order id -> its first trade the strategy has not had (it was not connected)
         self._backlog: dict[str, int] = {}
         self.switches = Switches(self._switch_fired)  # the strategies' armed cancel_all_after
+        self.states = None  # gateway.strategy_states.StrategyStates, set when composed
 
     # connections
 
@@ -83,7 +84,14 @@ class Sessions:
             self._cancel_on_disconnect.discard(req.strategy)
         self._forget_purged()
         log.info("strategy %s connected (pid %s, uid %s)", req.strategy, link.peer_pid, link.peer_uid)
-        return f.Ack(req_id=req.req_id, ok=True)
+        ack = f.Ack(req_id=req.req_id, ok=True)
+        entry = None if self.states is None else self.states.limited.get(req.strategy)
+        if entry is None:
+            return ack
+        # a strategy that comes back reducing or halted hears so before anything else
+        link.send(ack)
+        link.send(f.RiskState(strategy=req.strategy, state=entry.state, reason=entry.reason))
+        return None
 
     def closed(self, link: StrategyLink) -> None:
         """The connection is gone (or going: called again when it is): with cancel-on-disconnect,
@@ -125,6 +133,11 @@ class Sessions:
         if self._backlog:
             fills_from = self._backlog.pop(order.order_id, fills_from)
         link.send(f.OrderUpdate(order=self._views.view(order, fills_from)))
+
+    def risk_state(self, strategy: str, state: str, reason: str | None) -> None:
+        link = self.strategies.get(strategy)
+        if link is not None:
+            link.send(f.RiskState(strategy=strategy, state=state, reason=reason))
 
     def cancel_rejected(self, order: Order, reason: str) -> None:
         link = self.strategies.get(order.strategy)

@@ -30,8 +30,9 @@ import msgspec
 
 from gateway._core.framing import FrameError, FrameSplitter, encode_frame
 from gateway.orders.model import Order
-from gateway.orders.records import (HALT, NEW, SWITCH, Record, apply_record, decode, encoder, fill_record,
-                                    order_from_record, order_record, sent_record, state_record, venue_record)
+from gateway.orders.records import (FILL, HALT, NEW, POSITIONS, RISK_STATE, SWITCH, Record, apply_record, decode,
+                                    encoder, fill_record, order_from_record, order_record, sent_record, state_record,
+                                    venue_record)
 
 log = logging.getLogger("gateway.journal")
 
@@ -111,12 +112,21 @@ class Journal:
     def wants_compaction(self, above_bytes: int) -> bool:
         return self._fd >= 0 and self._next_fd < 0 and self.size > max(above_bytes, 2 * self.snapshot_size)
 
-    async def compact(self, orders: list[Order], *, slice_orders: int = 2000, head: list[Record] = ()) -> None:
-        """Rewrite the file online as a snapshot of these orders (see the module's doc); head:
-        records written first as they are (the drop copy's changes not yet published)."""
+    async def compact(self, orders: Iterable[Order], *, slice_orders: int = 2000, head: list[Record] = (),
+                      tail: Callable[[], list[Record]] | None = None) -> None:
+        """Rewrite the file online as a snapshot of these orders (see the module's doc: pass the
+        tracker's live `orders.values()`, read when the new file opens); head:
+        records written first as they are (the drop copy's changes not yet published); tail:
+        records made once the snapshot is written and journaled like any live record (in both
+        files, after every record added before them: the positions book, which must follow
+        every fill it holds)."""
         tmp = f"{self.path}.compact"
         self.flush()
         self._next_fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o600)
+        # the orders as they are now, between the flush and the next record: an order made after
+        # the caller's call but before this first step (its NEW record flushed to the old file
+        # only) is in the snapshot, and every later one's records go to the new file
+        orders = list(orders)
         written = 0
         try:
             if head:
@@ -129,6 +139,9 @@ class Journal:
                 _write_all(self._next_fd, data)
                 written += len(data)
                 await asyncio.sleep(0)  # strategies' requests between slices
+            if tail is not None:
+                for record in tail():
+                    self.add(record)
             if not self.flush():
                 raise self.failing
             self._check_compaction()
@@ -339,7 +352,7 @@ def _write_all(fd: int, data: bytearray) -> None:
         raise
 
 
-_GATEWAY_STATE = (SWITCH, HALT)
+_GATEWAY_STATE = (SWITCH, HALT, RISK_STATE)
 
 
 def _fsync_and_close(fd: int) -> None:
@@ -349,9 +362,11 @@ def _fsync_and_close(fd: int) -> None:
         os.close(fd)
 
 
-def replay(records: Iterator[Record], gateway_state: list[Record] | None = None) -> list[Order]:
+def replay(records: Iterator[Record], gateway_state: list[Record] | None = None, positions=None) -> list[Order]:
     """Orders as the journal last knew them, in creation order; the gateway's own records
-    (dead man's switches, the fleet halt) go to gateway_state, in the journal's order."""
+    (dead man's switches, the fleet halt, strategy states) go to gateway_state, in the journal's order.
+    positions (gateway/positions/book.py's Positions): restored from each POSITIONS record and
+    given every fill booked into an order after it, once."""
     orders: dict[str, Order] = {}
     for r in records:
         kind = r.k
@@ -362,8 +377,18 @@ def replay(records: Iterator[Record], gateway_state: list[Record] | None = None)
             if gateway_state is not None:
                 gateway_state.append(r)
             continue
+        if kind == POSITIONS:
+            if positions is not None:
+                positions.restore_record(r)
+            continue
         order = orders.get(r.id)
         if order is not None:
+            if kind == FILL and positions is not None:
+                booked = len(order.fills)
+                apply_record(order, r)
+                if len(order.fills) > booked:  # a trade the order had not booked yet
+                    positions.book(order, order.fills[-1])
+                continue
             apply_record(order, r)
     for order in orders.values():
         if order.venue_order_id is not None or order.venue_data:

@@ -23,8 +23,12 @@ NEW, VENUE, STATE, FILL, SENT, MODIFY, AMEND = "N", "V", "S", "F", "X", "M", "A"
 # reject, the last change JetStream holds of orders, an event made but not yet published
 CANCEL_REJECT, PUBLISHED, EVENT = "R", "P", "E"
 # the gateway's own state, which changes no order either: a strategy's dead man's switch, the
-# fleet halt (gateway/deadman.py, gateway/admission.py): the last of each kind holds
-SWITCH, HALT = "W", "H"
+# fleet halt (gateway/deadman.py, gateway/admission.py), a strategy's state
+# (gateway/strategy_states.py): the last of each kind (per strategy) holds
+SWITCH, HALT, RISK_STATE = "W", "H", "T"
+# every strategy's positions as booked from every fill journaled before it (gateway/positions/):
+# the last one, plus the fills after it, is the book
+POSITIONS = "Q"
 
 Amount = Union[int, str, None]
 _I64 = 1 << 63
@@ -147,8 +151,36 @@ class HaltRecord(Record, tag=HALT):
     reason: str | None  # None: resumed
 
 
+class RiskStateRecord(Record, tag=RISK_STATE):
+    """A strategy's state (active, reducing, halted) as set, and whether its max_loss breach
+    has moved it already (so a restart does not move it again)."""
+    k: ClassVar[str] = RISK_STATE
+    strategy: str
+    state: str
+    reason: str | None
+    source: str  # who set it: operator, fleet_control, max_loss
+    ts: int  # wall clock (time.time_ns) of the change
+    breached: bool = False
+
+
+class PositionEntry(msgspec.Struct, array_like=True):
+    """One (strategy, venue, symbol) of a POSITIONS record: gateway/positions/position.py."""
+    strategy: str
+    venue: str
+    symbol: str
+    net: Amount  # e18 base units, signed
+    cost: Amount  # e36: the open position's cost basis
+    realized: Amount  # e36 quote units
+    fees: Amount  # e18, as the venues charged them
+
+
+class PositionsRecord(Record, tag=POSITIONS):
+    k: ClassVar[str] = POSITIONS
+    p: list[PositionEntry]
+
+
 _KINDS = (NewRecord, VenueRecord, StateRecord, FillRecord, SentRecord, ModifyRecord, AmendRecord,
-          CancelRejectRecord, PublishedRecord, EventRecord, SwitchRecord, HaltRecord)
+          CancelRejectRecord, PublishedRecord, EventRecord, SwitchRecord, HaltRecord, RiskStateRecord, PositionsRecord)
 AnyRecord = Union[_KINDS]  # type: ignore[valid-type]
 _BY_KIND = {cls.k: cls for cls in _KINDS}
 
@@ -262,3 +294,12 @@ def apply_record(order: Order, r: Record) -> None:
         order.price, order.quantity = _i(r.price), _i(r.qty)
     elif kind == CANCEL_REJECT:
         order.seq = r.seq
+
+
+def positions_record(rows) -> PositionsRecord:
+    """rows: (strategy, venue, symbol, net, cost, realized, fees) as integers."""
+    return PositionsRecord([PositionEntry(s, v, y, _a(n), _a(c), _a(r), _a(f)) for s, v, y, n, c, r, f in rows])
+
+
+def position_rows(record: PositionsRecord) -> list[tuple[str, str, str, int, int, int, int]]:
+    return [(e.strategy, e.venue, e.symbol, _i(e.net), _i(e.cost), _i(e.realized), _i(e.fees)) for e in record.p]

@@ -102,6 +102,11 @@ def check_instrument(venue: str, symbol: str, configured: InstrumentConfig, list
             ("lot_size", configured.lot_size, listing.lot, "multiple"),
             ("min_quantity", configured.min_quantity, listing.min_quantity, "at_least")):
         ours = parse_scaled(ours_text, SCALE)
+        if field == "min_quantity":
+            # a minimum of "0" (the config's default, or a venue that lists none) is one lot: the
+            # smallest quantity there is
+            ours = ours or parse_scaled(configured.lot_size, SCALE)
+            theirs = theirs or listing.lot
         if ours == theirs:
             continue
         allowed = (ours % theirs == 0) if rule == "multiple" and theirs else (ours >= theirs)

@@ -39,6 +39,7 @@ class VenueReference:
         self.stricter: list[str] = []
         self.errors = 0  # lists that could not be read or checked
         self.feed_errors = 0
+        self._last_mismatch: str | None = None
         self._tasks: list[asyncio.Task] = []
 
     # the instrument list
@@ -122,11 +123,14 @@ class VenueReference:
         config = self.adapter.config
         try:
             self._apply(listings, at_start=False)
+            self._last_mismatch = None
             return
         except InstrumentMismatch as exc:
             self.errors += 1
             self.adapter.metrics.venue_error(self.venue, "instrument_list")  # a list without our symbol counts
-            log.error("%s", exc)
+            # said at error once; the same again at every refresh only at debug (the metric counts)
+            log.log(logging.DEBUG if str(exc) == self._last_mismatch else logging.ERROR, "%s", exc)
+            self._last_mismatch = str(exc)
         # check symbol by symbol, so one bad instrument does not take the others down
         instruments: dict[str, object] = {}
         unavailable: dict[str, str] = {}

@@ -34,6 +34,8 @@ def _differences(block, listing: Listing) -> list[str]:
     for field, theirs in (("tick_size", listing.tick), ("lot_size", listing.lot),
                           ("min_quantity", listing.min_quantity)):
         ours = parse_scaled(getattr(block, field), SCALE)
+        if field == "min_quantity":  # as the check compares them: a minimum of 0 is one lot
+            ours, theirs = ours or parse_scaled(block.lot_size, SCALE), theirs or listing.lot
         if ours != theirs:
             stricter = (ours >= theirs) if field == "min_quantity" else (theirs and ours % theirs == 0)
             out.append(f"{field}: config {getattr(block, field)}, venue {format_scaled(theirs, SCALE)}"

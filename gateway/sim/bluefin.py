@@ -33,6 +33,7 @@ end sessions early; access_token_secs / refresh_token_secs set their lives.
 from __future__ import annotations
 
 import collections
+import functools
 import itertools
 import logging
 import secrets
@@ -43,6 +44,8 @@ import msgspec
 from aiohttp import web
 
 from gateway.sim.base import Refused, SimServer, scaled
+from gateway.sim.bluefin_account import account
+from gateway.venues.bluefin.account import ACCOUNT_PATH
 from gateway.sim.engine import (EngineError, MatchingEngine, Order, OrderType, Reason, Side, Status, Stp,
                                 TimeInForce, Update)
 from gateway.sim.market_maker import MarketMaker
@@ -154,6 +157,7 @@ class BluefinSim(SimServer):
             web.put(schemas.CANCEL_PATH, self._cancel),
             web.get(schemas.OPEN_ORDERS_PATH, self._open_orders),
             web.get(schemas.ACCOUNT_TRADES_PATH, self._account_trades),
+            web.get(ACCOUNT_PATH, functools.partial(account, self)),
             web.get(self.ws_path, self._ws),
         ])
         self.not_found_as_json(app)

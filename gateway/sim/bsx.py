@@ -19,6 +19,9 @@ sends are accepted and counted in unknown_fields.
 Faults besides the shared ones: answer_429 and reply_delay_ms on the order
 paths (as the other simulators), expire_api_keys() ends every key now.
 
+The account's positions: GET /portfolio/detail (gateway/sim/bsx_account.py) from
+the engine's trades of the account, as the SDK's get_portfolio_detail reads them.
+
 Reference data, public (no headers): GET /products lists the simulator's
 products in the shape the official SDK's Product model reads (start_for
 lists the module's CATALOGUE, the venue's own products, whatever the gateway
@@ -31,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import hashlib
 import hmac
 import logging
@@ -48,6 +52,7 @@ from gateway.eip712 import hash_typed_data
 from gateway.signer import Signer, recover_address
 from gateway.reference.instruments import Listing, names
 from gateway.sim.base import Faults, Refused, SimServer, scaled
+from gateway.sim.bsx_account import portfolio
 from gateway.sim.engine import (EngineError, MatchingEngine, Order, OrderType, Reason, Side, Status, Stp,
                                 TimeInForce, Update)
 from gateway.sim.market_maker import MarketMaker
@@ -231,6 +236,7 @@ class BsxSim(SimServer):
             web.get("/orders", self._open_orders),
             web.delete("/orders/all", self._cancel_all),
             web.post("/orders/batch", self._batch),
+            web.get(schemas.PORTFOLIO_PATH, functools.partial(portfolio, self)),
             web.get(schemas.WS_PATH, self._ws),
         ])
         return app

@@ -17,6 +17,9 @@ trigger, as the seed lists its STOP (the leg's price is the stop price), and
 after it: the platform has no status of its own for a waiting or a triggered
 stop, so a trigger shows only in the trades it makes (or the order's close).
 
+The account's open positions: GET .../accounts/{account}/positions
+(gateway/sim/dxtrade_account.py), from the engine's trades of the account.
+
 Order changes are seen through `GET .../orders` (the push API's wire format is
 not in the seed): every change bumps the account's `version`, adds an
 execution and is "published" to that list. faults.hold_events keeps changes
@@ -27,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import functools
 import itertools
 import logging
 import secrets
@@ -40,6 +44,7 @@ from aiohttp import web
 from gateway._core.fixedpoint import format_scaled
 from gateway.sim import engine as eng
 from gateway.sim.base import Refused, SimServer, scaled
+from gateway.sim.dxtrade_account import positions
 from gateway.sim.market_maker import MarketMaker
 from gateway.sim.reference_faults import ReferenceFaults
 from gateway.venues.dxtrade import schemas
@@ -164,6 +169,7 @@ class DxtradeSim(SimServer):
             web.get(f"{P}/accounts/{{account}}/orders", self._list),
             web.get(f"{P}/accounts/{{account}}/orders/{{code}}", self._get),
             web.delete(f"{P}/accounts/{{account}}/orders/{{code}}", self._cancel),
+            web.get(f"{P}/accounts/{{account}}/positions", functools.partial(positions, self)),
             web.get(f"{P}/instruments/query", self._instruments),
             web.post(f"{P}/instruments/query", self._instruments),
             web.post(f"{P}/marketdata", self._market_data),

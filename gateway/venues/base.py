@@ -249,16 +249,27 @@ class VenueAdapter(RequestSteps, VenueReplies, ReferenceHooks, abc.ABC):
         """Bring these orders (open as far as the gateway knows) in line with the venue:
         after a restart from the journal and after every stream reconnect. What the venue
         lists of them is applied (apply_listing); each one it does not list, or every one
-        when it cannot list them, goes to the resolver, never left as it was."""
-        if not orders:
-            return
-        try:
-            listed = await self.apply_listing(orders)
-        except (HttpError, VenueError) as exc:
-            self.log.error("reconcile: cannot list orders: %s; asking order by order", exc)
-            listed = set()
-        self.not_listed(orders, listed)
-        self.log.info("reconciled %d orders with the venue", len(orders))
+        when it cannot list them, goes to the resolver, never left as it was. Then
+        `reconciled` (the positions' drift check, gateway/positions/drift.py) is told."""
+        if orders:
+            try:
+                listed = await self.apply_listing(orders)
+            except (HttpError, VenueError) as exc:
+                self.log.error("reconcile: cannot list orders: %s; asking order by order", exc)
+                listed = set()
+            self.not_listed(orders, listed)
+            self.log.info("reconciled %d orders with the venue", len(orders))
+        if self.reconciled is not None:
+            self.reconciled(self)
+
+    # told after each reconcile (Parts.add_venue sets it)
+    reconciled: Callable[[VenueAdapter], None] | None = None
+
+    async def fetch_account_positions(self) -> dict[str, int]:
+        """What the venue says the account holds: symbol -> net position, e18 base units (+ long),
+        for every symbol it lists a position in. NotImplementedError: the venue's API does not
+        say (the default)."""
+        raise NotImplementedError(f"{type(self).__name__} reads no account positions")
 
     async def apply_listing(self, orders: list[Order]) -> set[str]:
         """Apply what the venue's order listing says of these orders; returns the order ids

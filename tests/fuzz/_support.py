@@ -29,7 +29,7 @@ ACK_CODES = frozenset("""hello_required already_hello strategy_in_use unknown_op
 bad_decimal bad_price bad_quantity unknown_venue unknown_symbol duplicate_client_order_id risk_limit
 unknown_order not_your_order order_closed order_pending unsupported venue_unavailable internal""".split())
 CLOSE_CODES = frozenset({"bad_frame", "bad_msgpack", "bad_request", "peer_refused"})
-ANSWERS = (f.Ack, f.Pong, f.OrdersReply, f.StatusReply)  # one of these per request frame
+ANSWERS = (f.Ack, f.Pong, f.OrdersReply, f.StatusReply, f.RiskReply)  # one of these per request frame
 
 
 class FakeSocket:

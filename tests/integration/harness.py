@@ -62,3 +62,17 @@ def run_gateway(tmp: Path, scenario: Callable[[Gateway], Awaitable[None]], *, ti
 async def strategy(gw: Gateway, name: str, **kwargs):
     async with GatewayClient(gw.config.server.socket_path, strategy=name, **kwargs) as client:
         yield client
+
+
+def reference_price(gw: Gateway, venue: str, symbol: str, price: str) -> None:
+    """The venue's reference price, set as its price feed sets it (bid = ask = price): risk
+    refuses market orders without one (require_reference_price)."""
+    from gateway._core.fixedpoint import parse_scaled
+
+    value = parse_scaled(price, 18)
+    gw.parts.risk.reference.update(venue, symbol, value, value)
+
+
+def risk_option(line: str) -> Callable[[str], str]:
+    """Add lines to the [risk] table of the test config."""
+    return lambda text: text.replace("[risk]\n", f"[risk]\n{line}\n", 1)

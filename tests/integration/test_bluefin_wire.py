@@ -13,6 +13,7 @@ import time
 from gateway.sim.base import SimServer
 from gateway.venues.bluefin import schemas
 from gateway.venues.bluefin.signing import order_hash
+from tests.integration.harness import reference_price
 from tests.integration.test_bluefin import IDS, KEY, SYMBOL, VENUE, adapter, bare, login, order_body, place, \
     post_order, run, strategy
 
@@ -52,6 +53,7 @@ def test_order_hash_known_answer_is_blake2b_of_the_raw_bcs_bytes():
 def test_adapter_sends_type_and_reduce_only_always_and_no_tif_on_market(tmp_path):
     async def scenario(gw):
         sim = gw.sims[VENUE]
+        reference_price(gw, VENUE, SYMBOL, "3000")  # a market order is valued at it
         async with strategy(gw) as s:
             await place(s, "buy", "1", "2980", "lim")
             await s.wait_status("lim", "OPEN")
@@ -272,6 +274,7 @@ def test_stop_orders_rest_in_standby_until_triggered(tmp_path):
             done = await s.wait_status("s1", "FILLED")
             assert done.filled == "1" and done.avg_price == "3003"
             # a stop-market: no timeInForce; canceled while untriggered
+            reference_price(gw, VENUE, SYMBOL, "3000")  # a market order is valued at it
             assert (await s.place(VENUE, SYMBOL, "sell", "1", None, type="market", stop_price="2950",
                                   client_order_id="s2")).ok
             await s.wait_status("s2", "UNTRIGGERED")

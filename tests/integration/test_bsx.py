@@ -18,6 +18,7 @@ from gateway.sim.bsx import BsxSim, Product
 from gateway.venues.bsx.signing import BsxSigner, domain, ws_auth_signature
 from tests.contract.suite import SERVER, VenueContract
 from tests.contract.test_bsx import BSX_CONFIG
+from tests.integration.harness import reference_price
 
 BTC = """
 [venues.instruments.BTC-PERP]
@@ -233,6 +234,7 @@ def test_stop_order_untriggered_then_triggered_then_filled(tmp_path):
             await s.wait_status("s1", "TRIGGERED")
             done = await s.wait_status("s1", "FILLED")
             assert done.filled == "1" and done.avg_price == "3003"
+            reference_price(gw, "bsx", "ETH-PERP", "3005")  # so the venue's own rule is what refuses
             refused = await s.place("bsx", "ETH-PERP", "buy", "1", None, type="market", stop_price="3005",
                                     client_order_id="s2")
             assert not refused.ok and refused.error.code == "unsupported"

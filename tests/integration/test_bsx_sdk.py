@@ -392,3 +392,38 @@ def test_bsx_simulator_fault_hooks(tmp_path):
                 assert r.status == 404 and (await r.json())["code"] == schemas.CODE_NOT_FOUND
 
     Gw().run(tmp_path, scenario)
+
+
+def test_sdk_portfolio_agrees_with_what_the_adapter_reads_of_the_account(tmp_path):
+    """The official SDK's get_portfolio_detail (GET /portfolio/detail, parsed by its Portfolio
+    model) against our simulator, on the gateway's own account (its API key and signer): the
+    net size it reads per product is what the adapter reads for the drift check, a short
+    included, and what the strategies' positions sum to."""
+    async def main():
+        gw = await Gateway.start(parse_config((SERVER + BSX_CONFIG).replace("{tmp}", str(tmp_path))))
+        try:
+            ad = gw.venues["bsx"]
+            async with GatewayClient(gw.config.server.socket_path, strategy="alpha") as a, \
+                    GatewayClient(gw.config.server.socket_path, strategy="beta") as b:
+                assert (await a.place("bsx", "ETH-PERP", "buy", "1", "3003", client_order_id="a1")).ok
+                await a.wait_status("a1", "FILLED")
+                assert await ad.fetch_account_positions() == {"ETH-PERP": 10**18}
+                # beta sells 2 into two bids: the account goes short 1
+                assert (await b.place("bsx", "ETH-PERP", "sell", "2", "2994", client_order_id="b1")).ok
+                await b.wait_status("b1", "FILLED")
+            signer = Account.from_key(bytes.fromhex((tmp_path / "bsx-signer.hex").read_text().strip()))
+            bsx = await asyncio.to_thread(BSXInstance.from_api_key, ad.creds.api_key, ad.creds.api_secret, signer,
+                                          gw.sims["bsx"].rest_url)
+            portfolio = await asyncio.to_thread(bsx.get_portfolio_detail)
+            assert portfolio.account == ad.account.lower()
+            [position] = portfolio.positions
+            assert (position.product_index, position.product_id, position.net_size) == (ETH, "ETH-PERP", Decimal("-1"))
+            assert position.avg_entry_price == Decimal("2994")  # the second bid's: the first closed the long
+            held = await ad.fetch_account_positions()
+            assert held == {"ETH-PERP": int(position.net_size * 10**18)} == {"ETH-PERP": -10**18}
+            assert gw.parts.positions.net_by_symbol()[("bsx", "ETH-PERP")] == -10**18
+            assert not gw.sims["bsx"].unknown_fields, dict(gw.sims["bsx"].unknown_fields)
+        finally:
+            await gw.stop()
+
+    uvloop.run(asyncio.wait_for(main(), 30))

@@ -20,7 +20,17 @@ from tests.integration.harness import CONFIG
 @pytest.fixture(scope="module")
 def daemon(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("cli")
-    yield from _daemon(tmp, CONFIG.format(tmp=tmp) + DXTRADE_CONFIG.replace("{tmp}", str(tmp)))
+    yield from _daemon(tmp, CONFIG.format(tmp=tmp) + DXTRADE_CONFIG.replace("{tmp}", str(tmp)) + RISK)
+
+
+# the simulators publish no prices the gateway reads yet: t5's stop-market orders go without a
+# reference price; the rest keep the default (refused without one)
+RISK = """
+[risk.strategies.t5]
+require_reference_price = false
+[risk.strategies.t5.symbols."dxtrade:ETH-PERP"]
+max_order_quantity = "2"
+"""
 
 
 def _daemon(tmp, config_text: str):
@@ -170,7 +180,8 @@ def test_status_units_json_and_armed_switch(daemon):
 
 
 # what README's protocol table documents of the `status` reply: a JSON reader finds every one
-STATUS_FIELDS = {"op", "req_id", "uptime_s", "strategies", "venues", "switches", "drop_copy", "halted"}
+STATUS_FIELDS = {"op", "req_id", "uptime_s", "strategies", "venues", "switches", "drop_copy", "halted",
+                 "position_drift"}
 VENUE_FIELDS = {"name", "kind", "connected", "open_orders", "reconnects", "orders_last_minute",
                 "tick_to_wire_p50_us", "tick_to_wire_p99_us", "queued", "queue_wait_p50_us", "queue_wait_p99_us",
                 "prices"}
@@ -184,6 +195,7 @@ def test_status_json_has_every_field_every_time(daemon):
     [st] = lines(r.stdout)
     assert set(st) == STATUS_FIELDS
     assert st["switches"] == [] and st["drop_copy"] is None and st["halted"] is None
+    assert st["position_drift"] == []  # neither Citrex nor DXtrade says what the account holds
     assert len(st["venues"]) == 2
     for venue in st["venues"]:
         assert set(venue) == VENUE_FIELDS, venue
@@ -331,3 +343,28 @@ def test_list_all_reads_every_page_of_a_reply_above_the_frame_limit(tmp_path):
 
     run_gateway(tmp_path, scenario, timeout_s=180,
                 edit=lambda t: t.replace("max_frame_bytes = 65536", "max_frame_bytes = 1048576"))
+
+
+def test_risk_shows_each_limit_its_source_and_use(daemon):
+    assert order(daemon, "place", "citrex", "ETH-PERP", "buy", "0.25", "2900", "--client-order-id", "rk1",
+                 strategy="rk").returncode == 0
+    r = _run(daemon, "risk", "--json")
+    assert r.returncode == 0, r.stderr
+    reply = json.loads(r.stdout)
+    assert reply["op"] == "risk"
+    views = {v["strategy"]: v for v in reply["strategies"]}
+    t5 = {lim["name"]: lim for lim in views["t5"]["limits"]}
+    assert t5["require_reference_price"] == {"name": "require_reference_price", "value": "false",
+                                             "source": "risk.strategies.t5"}
+    assert t5["max_open_orders"] == {"name": "max_open_orders", "value": "50", "source": "risk"}
+    [dx] = [sym for sym in views["t5"]["symbols"] if sym["venue"] == "dxtrade"]
+    assert {"name": "max_order_quantity", "value": "2",
+            "source": 'risk.strategies.t5.symbols."dxtrade:ETH-PERP"'} in dx["limits"]
+    rk = views["rk"]
+    assert rk["open_orders"] == 1 and rk["open_notional"] == "725" and rk["usage"]["max_open_orders"] == 0.02
+    [eth] = rk["symbols"]
+    assert (eth["venue"], eth["symbol"], eth["open_buy"], eth["worst_position"]) == ("citrex", "ETH-PERP", "0.25",
+                                                                                      "0.25")
+    one = _run(daemon, "risk", "--strategy", "rk")
+    assert one.returncode == 0 and "strategy rk (active): 1 open orders, open notional 725" in one.stdout
+    assert "t5" not in one.stdout

@@ -335,3 +335,39 @@ def test_two_gateways_book_tail_and_fleet_control(tmp_path, nats_server):
             for g in gws.values():
                 await g.stop()
     run(scenario, 180)
+
+
+def test_fleet_control_sets_one_strategys_state(tmp_path, nats_server):
+    """`gateway dropcopy set-state`: the strategy is told and refused, the others trade; a bad
+    name is refused in the reply; journaled as the operator's own op is."""
+    url = nats_server.url
+
+    async def scenario():
+        gw = await Gateway.start(make_config(tmp_path, drop_copy_edit(tmp_path, url, "gw-a", control=True)))
+        try:
+            sock = gw.config.server.socket_path
+            async with GatewayClient(sock, strategy="sa") as a, GatewayClient(sock, strategy="sb") as b:
+                await until(lambda: gw.drop_copy.control is not None and gw.drop_copy.connected,
+                            what="the control subscription")
+                code, out, err = await cli("set-state", "--url", url, "--gateway", "gw-a", "sa", "halted",
+                                           "--reason", "desk review")
+                assert code == 0, err
+                assert json.loads(out) == {"gateway": "gw-a", "op": "set_state", "ok": True, "reason": "desk review",
+                                           "strategy": "sa", "state": "halted", "was": "active"}
+                event = await a.wait_for(lambda e: e.__struct_config__.tag == "risk_state")
+                assert (event.state, event.reason) == ("halted", "desk review")
+                ack = await a.place("citrex", "ETH-PERP", "buy", "0.01", "2900")
+                assert not ack.ok and ack.error.code == "strategy_halted" and "fleet_control" in ack.error.message
+                assert (await b.place("citrex", "ETH-PERP", "buy", "0.01", "2900")).ok
+                code, out, err = await cli("set-state", "--url", url, "--all", "--expect", "1", "sa", "active")
+                assert code == 0 and json.loads(out)["was"] == "halted", (out, err)
+                assert (await a.place("citrex", "ETH-PERP", "buy", "0.01", "2900")).ok
+                code, out, err = await cli("set-state", "--url", url, "--gateway", "gw-a", "no good!", "halted")
+                assert code == 1 and "strategy must be" in json.loads(out)["error"]
+                assert gw.parts.states.limited == {}
+                text = gw.metrics.render().decode()
+                assert 'gateway_strategy_state_changes_total{source="fleet_control",state="halted",strategy="sa"} 1.0' \
+                    in text
+        finally:
+            await gw.stop()
+    run(scenario, 120)

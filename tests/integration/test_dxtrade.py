@@ -16,6 +16,7 @@ from gateway.sim.base import scaled
 from tests.contract.suite import VenueContract
 from tests.contract.test_citrex import TestCitrex
 from tests.contract.test_dxtrade import DXTRADE_CONFIG
+from tests.integration.harness import reference_price
 
 
 class _Gw(VenueContract):
@@ -47,6 +48,7 @@ IF_THEN = [
 def test_seed_walk_through_if_then_group_list_modify_observe(tmp_path):
     async def scenario(gw):
         sim = gw.sims["dxtrade"]
+        reference_price(gw, "dxtrade", "ETH-PERP", "3000")  # the stop-market leg is valued at it
         async with _Gw().strategy(gw, "alpha") as s:
             # 1-2: the IF-THEN group; one order id per leg
             ack = await s.place_group("dxtrade", "if_then", IF_THEN)
@@ -87,6 +89,7 @@ def test_seed_walk_through_if_then_group_list_modify_observe(tmp_path):
 def test_if_then_parent_canceled_cancels_children_which_never_traded(tmp_path):
     async def scenario(gw):
         sim = gw.sims["dxtrade"]
+        reference_price(gw, "dxtrade", "ETH-PERP", "3000")  # the stop-market leg is valued at it
         async with _Gw().strategy(gw, "alpha") as s:
             assert (await s.place_group("dxtrade", "if_then", IF_THEN)).ok
             await s.wait_status("80t1", "OPEN")
@@ -460,6 +463,7 @@ def test_a_stop_is_untriggered_until_its_trigger_trades_then_triggered_and_fille
     UNTRIGGERED, as it shows the other venues' stops, until the venue reports it trading."""
     async def scenario(gw):
         sim = gw.sims["dxtrade"]
+        reference_price(gw, "dxtrade", "ETH-PERP", "3000")  # a stop-market is valued at it
         async with _Gw().strategy(gw, "alpha") as s:
             assert (await s.place("dxtrade", "ETH-PERP", "sell", "0.5", None, type="market", stop_price="2900",
                                   client_order_id="sm")).ok

@@ -86,7 +86,7 @@ def test_alert_rules_pass_promtool_check_and_unit_tests():
     if promtool is None:
         pytest.skip("promtool is not installed (make test installs Debian's prometheus package)")
     check = subprocess.run([promtool, "check", "rules", str(ALERTS)], capture_output=True, text=True)
-    assert check.returncode == 0 and "SUCCESS: 11 rules found" in check.stdout, check.stdout + check.stderr
+    assert check.returncode == 0 and "SUCCESS: 17 rules found" in check.stdout, check.stdout + check.stderr
     unit = subprocess.run([promtool, "test", "rules", "alerts_test.yml"], cwd=ALERTS.parent,
                           capture_output=True, text=True)
     assert unit.returncode == 0 and "SUCCESS" in unit.stdout, unit.stdout + unit.stderr
@@ -108,7 +108,7 @@ def test_shipped_scrape_config_is_valid_and_scrapes_what_production_serves():
     if promtool is None:
         pytest.skip("promtool is not installed (make test installs Debian's prometheus package)")
     check = subprocess.run([promtool, "check", "config", str(scrape)], capture_output=True, text=True)
-    assert check.returncode == 0 and "11 rules found" in check.stdout, check.stdout + check.stderr
+    assert check.returncode == 0 and "17 rules found" in check.stdout, check.stdout + check.stderr
 
 
 def test_dashboard_queries_run_on_a_real_prometheus_scraping_the_gateway(tmp_path):
@@ -151,7 +151,7 @@ def test_dashboard_queries_run_on_a_real_prometheus_scraping_the_gateway(tmp_pat
                         failures.append((query, body.get("error")))
                 async with http.get(f"{url}/api/v1/rules") as r:
                     groups = (await r.json())["data"]["groups"]
-                assert [g["name"] for g in groups] == ["order-gateway"] and len(groups[0]["rules"]) == 11
+                assert [g["name"] for g in groups] == ["order-gateway"] and len(groups[0]["rules"]) == 17
         finally:
             prom.terminate()
             prom.wait(10)

@@ -22,6 +22,7 @@ from gateway.venues.poloniex import schemas
 from gateway.venues.poloniex.signing import sign_params, sign_request, ws_signature
 from tests.contract.suite import SERVER, VenueContract
 from tests.contract.test_poloniex import POLONIEX_CONFIG
+from tests.integration.harness import reference_price
 
 V = "poloniex"
 
@@ -179,6 +180,7 @@ def test_stop_untriggered_then_triggered_then_filled_under_the_same_client_id(tm
             assert record.state == "TRIGGERED" and record.triggeredOrder.state == "FILLED"
             assert record.triggeredOrder.id == done.venue_order_id
             # a market buy is sized in quote currency at this venue: refused, not guessed
+            reference_price(gw, V, "ETH-PERP", "3003")  # so the venue's own rule is what refuses
             refused = await s.place(V, "ETH-PERP", "buy", "1", None, type="market", client_order_id="m1")
             assert not refused.ok and refused.error.code == "unsupported"
 
@@ -493,9 +495,11 @@ def test_embedded_default_config_runs_a_poloniex_simulator():
 
     [polo] = [v for v in load_config().venues if v.name == V]
     assert polo.sim is not None and polo.sim.enabled and polo.generate_key
-    # symbols alone: the product ids and sizes come from the simulator's own list
-    assert {"ETH-PERP", "BTC-PERP"} <= set(polo.symbols) and not polo.instruments
-    assert polo.market_data_ws_url() == ""  # no ws_url until the simulator gives its own
+    # symbols alone: the simulator's own list says what they are, as the venue's would
+    from gateway.sim.poloniex import CATALOGUE, catalogue_aliases
+
+    assert polo.instruments == {} and catalogue_aliases(polo.symbols, list(CATALOGUE)) == {
+        "ETH-PERP": "ETH_USDT", "BTC-PERP": "BTC_USDT"}
 
 
 def test_config_refuses_secrets_inline():

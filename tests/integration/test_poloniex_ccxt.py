@@ -20,6 +20,7 @@ from gateway.sim.engine import Status
 from gateway.sim.poloniex import PoloniexSim, Product
 from gateway.venues.poloniex.signing import sign_request
 from tests.contract.suite import VenueContract
+from tests.integration.harness import reference_price
 from tests.integration.test_poloniex import V, adapter, run
 
 SYMBOL = "ETH/USDT"
@@ -241,6 +242,7 @@ def test_adapter_sends_what_ccxt_sends(tmp_path):
         async with VenueContract.strategy(None, gw, "alpha") as s:
             assert (await s.place(V, "ETH-PERP", "buy", "0.5", "2990", client_order_id="g1")).ok
             assert (await s.place(V, "ETH-PERP", "buy", "1", "2991", client_order_id="g2", post_only=True)).ok
+            reference_price(gw, V, "ETH-PERP", "3000")  # a market order is valued at it
             assert (await s.place(V, "ETH-PERP", "sell", "0.5", None, type="market", tif="ioc",
                                   client_order_id="g3")).ok
             assert (await s.place(V, "ETH-PERP", "sell", "1", "2900", stop_price="2950",

@@ -111,6 +111,7 @@ def test_orders_per_second_and_price_band(tmp_path):
             far = await s.place("citrex", "ETH-PERP", "buy", "1", "2840", client_order_id="b2")  # 5.3% under
             assert far.error.code == "risk_limit", far
             assert "2840 is more than 5% from the reference price 3000" in far.error.message
+            assert far.error.limit == "price_band_pct"
             high = await s.place("citrex", "ETH-PERP", "sell", "1", "3160", client_order_id="b4")  # 5.3% over
             assert high.error.code == "risk_limit" and "from the reference price 3000" in high.error.message
             assert sim.requests == requests  # refused before the venue saw them
@@ -123,7 +124,8 @@ def test_orders_per_second_and_price_band(tmp_path):
             assert any(a.error and a.error.code == "risk_limit" and "orders per second" in a.error.message
                        for a in burst)
 
-    run_gateway(tmp_path, scenario, edit=risk_option('max_orders_per_sec = 4\nprice_band_pct = "5"'))
+    run_gateway(tmp_path, scenario, edit=risk_option(
+        'max_orders_per_sec = 4\nprice_band_pct = "5"\nreference_max_age_secs = 3600'))
 
 
 def test_an_order_refused_after_the_risk_checks_costs_no_orders_per_second_token(tmp_path):

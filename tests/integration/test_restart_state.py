@@ -1,6 +1,6 @@
 """The gateway's own state survives kill -9: an armed dead man's switch is armed again
 with the time it had left (a strategy that never comes back still has its orders
-canceled), and a fleet halt still halts. The venue (a Citrex simulator) runs in its own
+canceled), a fleet halt still halts, and a strategy's state (halted, reducing) holds. The venue (a Citrex simulator) runs in its own
 process, as in tests/integration/test_restart.py."""
 from __future__ import annotations
 
@@ -97,6 +97,42 @@ def test_a_fleet_halt_survives_kill_9(tmp_path):
         gw.wait()
         gw = start_gateway(tmp_path)  # the start rewrote the journal as a snapshot: still there
         asyncio.run(check())
+    finally:
+        _stop(gw)
+        _stop(sim)
+
+
+def test_strategy_states_survive_kill_9(tmp_path):
+    """States set through the socket survive kill -9 and the snapshot the next start writes,
+    twice; one set back to active stays active."""
+    sim, rest_url, ws_url = start_sim(tmp_path)
+    (tmp_path / "gw.toml").write_text(gateway_config(tmp_path, rest_url, ws_url))
+    gw = start_gateway(tmp_path)
+    try:
+        async def set_states():
+            async with GatewayClient(tmp_path / "gw.sock", strategy=None, timeout_s=5) as op:
+                assert (await op.set_risk_state("stopped", "halted", "blew a limit")).ok
+                assert (await op.set_risk_state("winding", "reducing", "end of quarter")).ok
+                assert (await op.set_risk_state("back", "halted", "for a minute")).ok
+                assert (await op.set_risk_state("back", "active", "fine")).ok
+
+        async def check():
+            async with GatewayClient(tmp_path / "gw.sock", strategy="stopped", timeout_s=5) as s:
+                event = await s.next_event()  # told right after hello
+                assert (event.state, event.reason) == ("halted", "blew a limit")
+                ack = await s.place("citrex", "ETH-PERP", "buy", "0.001", "2900")
+                assert not ack.ok and ack.error.code == "strategy_halted"
+                views = {v.strategy: (v.state, v.reason) for v in await s.risk_states()}
+                assert views == {"stopped": ("halted", "blew a limit"), "winding": ("reducing", "end of quarter")}
+            async with GatewayClient(tmp_path / "gw.sock", strategy="back", timeout_s=5) as b:
+                assert (await b.place("citrex", "ETH-PERP", "buy", "0.001", "2900")).ok
+
+        asyncio.run(set_states())
+        for _ in range(2):
+            os.kill(gw.pid, signal.SIGKILL)
+            gw.wait()
+            gw = start_gateway(tmp_path)
+            asyncio.run(check())
     finally:
         _stop(gw)
         _stop(sim)

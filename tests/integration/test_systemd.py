@@ -46,14 +46,19 @@ def _system_unit_dir() -> Path:
 def _verify(tmp_path: Path, unit_text: str) -> subprocess.CompletedProcess[str]:
     """`systemd-analyze verify` in a throwaway root: systemd's own units copied
     in (our unit pulls sysinit.target, network-online.target ...) and an
-    executable stub at the unit's ExecStart path, which verify insists exists.
+    executable stub at each Exec*= command's path, which verify insists exists.
     The unit file itself is checked unchanged."""
     root = tmp_path / "root"
     shutil.copytree(_system_unit_dir(), root / "usr/lib/systemd/system", symlinks=True)
-    exe = root / _exec_start(unit_text).lstrip("/")
-    exe.parent.mkdir(parents=True)
-    exe.write_text("#!/bin/sh\nexit 0\n")
-    exe.chmod(0o755)
+    # every Exec*= command (ExecStart's gateway, ExecReload's kill) as a stub in the root
+    commands = {line.split("=", 1)[1].split()[0].lstrip("-@:+!") for line in unit_text.splitlines()
+                if re.match(r"Exec[A-Za-z]*=", line)}
+    assert _exec_start(unit_text) in commands
+    for command in commands:
+        exe = root / command.lstrip("/")
+        exe.parent.mkdir(parents=True, exist_ok=True)
+        exe.write_text("#!/bin/sh\nexit 0\n")
+        exe.chmod(0o755)
     unit = root / "etc/systemd/system/order-gateway.service"
     unit.parent.mkdir(parents=True)
     unit.write_text(unit_text)
@@ -101,6 +106,8 @@ def test_unit_names_what_the_daemon_and_config_expect():
     assert settings["NotifyAccess"] == "main"
     assert settings["WatchdogSec"] == "10"
     assert settings["ExecStart"] == "/opt/order-gateway/.venv/bin/gateway run -c /etc/order-gateway/gateway.toml"
+    # `systemctl reload`: SIGHUP, which the daemon takes as a config reload (test_reload.py)
+    assert settings["ExecReload"] == "/bin/kill -HUP $MAINPID"
     assert settings["User"] == settings["Group"] == "order-gateway"
     assert "DynamicUser" not in settings  # nonce files must keep their owner
     assert settings["RuntimeDirectory"] == settings["StateDirectory"] == "order-gateway"

@@ -218,3 +218,29 @@ def test_a_full_disk_under_an_online_compaction_gives_it_up_and_keeps_the_journa
     assert journal.compactions == 1 and not (tmp_path / "j.compact").exists()
     back = [o.client_order_id for o in replay(Journal(path).read())]
     assert back == [f"a{i}" for i in range(20)] + ["during-1", "during-2", "after", "last"]
+
+
+def test_an_order_made_before_a_compactions_first_step_is_in_the_compacted_journal(tmp_path):
+    """compact() reads the orders when its new file opens: one tracked between the call and the
+    task's first step (its NEW record flushed to the old file only) is in the snapshot."""
+    import asyncio
+
+    path = str(tmp_path / "j")
+    journal = Journal(path)
+    journal.open([])
+    tracker = Tracker(Listener(), now_ns=Clock(), journal=journal)
+
+    def new(cid):
+        return tracker.new_order(strategy="s", client_order_id=cid, venue="v", symbol="X", side=Side.BUY,
+                                 type=OrderType.LIMIT, tif=TimeInForce.GTC, price=ONE, quantity=ONE)
+
+    async def main():
+        new("before")
+        task = asyncio.ensure_future(journal.compact(tracker.orders.values()))
+        new("between")  # the task has not run yet
+        await task
+        new("after")
+        journal.close()
+
+    asyncio.run(main())
+    assert [o.client_order_id for o in replay(Journal(path).read())] == ["before", "between", "after"]

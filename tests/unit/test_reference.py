@@ -45,11 +45,12 @@ def test_a_product_the_venue_does_not_list_is_refused():
 
 
 @pytest.mark.parametrize("field,ours,theirs", [("tick_size", "0.15", "0.1"), ("lot_size", "0.0005", "0.001"),
-                                               ("min_quantity", "0.0001", "0.001")])
+                                               ("min_quantity", "0.005", "0.01"), ("min_quantity", "0", "0.01")])
 def test_sizes_looser_than_the_venue_are_refused_with_both_values(field, ours, theirs):
+    listing = ETH._replace(min_quantity=E // 100)  # a minimum of ten lots
     with pytest.raises(InstrumentMismatch) as exc:
         resolve("citrex", {"ETH-PERP": block(1002, **{{"tick_size": "tick", "lot_size": "lot"}.get(field, field): ours})},
-                [], [ETH])
+                [], [listing])
     assert f"{field} differs: config {ours}, venue {theirs}" in str(exc.value)
 
 
@@ -169,3 +170,25 @@ def test_reference_price_is_the_mark_else_the_mid_and_ages():
     assert prices.price("v", "X", max_age_ns=10**9) == 102 * ONE
     prices.update("v", "X", 99 * ONE, None)  # one side only, no mark: no reference
     assert prices.price("v", "X") is None and prices.quote("v", "X").bid == 99 * ONE
+
+
+def test_a_minimum_of_zero_is_one_lot_on_either_side():
+    # the venue's minimum is its lot; the config leaves the minimum at "0" (one lot): the same.
+    # A minimum written below the venue's is a difference (test_sizes_looser_than_the_venue...)
+    r = resolve("citrex", {"ETH-PERP": block(1002, min_quantity="0")}, [], [ETH])
+    assert r.stricter == [] and r.instruments["ETH-PERP"].min_quantity == "0"
+    with pytest.raises(InstrumentMismatch, match="lot_size differs"):
+        resolve("citrex", {"ETH-PERP": block(1002, lot="0.0001", min_quantity="0")}, [], [ETH])
+
+
+def test_the_same_mismatch_is_said_once_at_error(caplog):
+    venue = FakeVenue({"ETH-PERP": block(1002), "BTC-PERP": block(1001, tick="1", lot="0.0001",
+                                                                  min_quantity="0.0001")}, listings=[BTC, ETH])
+    ref = load(venue)
+    venue.listings = [ETH]  # BTC delisted: the same mismatch at every refresh
+    with caplog.at_level(logging.DEBUG, "gateway.reference"):
+        for _ in range(3):
+            asyncio.run(ref.refresh())
+    said = [r for r in caplog.records if "BTC-PERP" in r.getMessage() and "not listed" in r.getMessage()]
+    assert [r.levelno for r in said].count(logging.ERROR) == 1 and len(said) >= 3
+    assert venue.metrics.venue_errors[("v", "instrument_list")] == 3  # each refresh still counted

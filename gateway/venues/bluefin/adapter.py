@@ -39,6 +39,7 @@ from gateway.orders.model import CANCEL_PENDING, SCALE, Order, OrderType, Side, 
 from gateway.orders.tracker import Tracker
 from gateway.venues.base import Capabilities, VenueAdapter, VenueError
 from gateway.venues.bluefin import schemas
+from gateway.venues.bluefin.account import ACCOUNT_PATH, positions_of
 from gateway.venues.bluefin.config import BluefinConfig
 from gateway.venues.bluefin.credentials import load_key
 from gateway.venues.bluefin.events import AccountEvents
@@ -143,6 +144,9 @@ class BluefinAdapter(VenueAdapter):
 
     async def apply_listing(self, orders: list[Order]) -> set[str]:
         return await self.queries.apply_listing(orders)
+
+    async def fetch_account_positions(self) -> dict[str, int]:
+        return positions_of(await self.queries._get(self.api_http, ACCOUNT_PATH))
 
     def lookup_many(self, orders):
         return self.queries.lookup_many(orders)

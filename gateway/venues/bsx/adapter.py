@@ -10,6 +10,7 @@ beside it:
 - events.py: the `orders` channel (snapshot and updates) and any order view
   the REST API gives, applied to the tracker;
 - queries.py: one order by venue id or nonce (look-ups), a product's cancel-all;
+- account.py: the account's positions (GET /portfolio/detail), for the drift check;
 - signing.py, ws.py, wire.py: the EIP-712 order, the channel's auth, amounts and ids;
 - reference.py: the public product list and prices (polled).
 
@@ -35,6 +36,7 @@ from gateway.orders.model import SCALE, Order, OrderType, Side
 from gateway.orders.tracker import Tracker
 from gateway.venues.base import Capabilities, VenueAdapter, VenueError
 from gateway.venues.bsx import schemas
+from gateway.venues.bsx.account import positions_of
 from gateway.venues.bsx.api_key import ApiKey
 from gateway.venues.bsx.config import BsxConfig
 from gateway.venues.bsx.credentials import Credentials, load_credentials, renewed_key_path
@@ -138,7 +140,17 @@ class BsxAdapter(VenueAdapter):
         return await self.queries.lookup(order)
 
     async def reconcile(self, orders: list[Order]) -> None:
-        """Every (re)subscribe brings the snapshot of the open orders (events.py): nothing to ask here."""
+        """Every (re)subscribe brings the snapshot of the open orders (events.py): nothing to ask
+        here. The positions' drift check is told, as after each snapshot."""
+        if self.reconciled is not None:
+            self.reconciled(self)
+
+    async def fetch_account_positions(self) -> dict[str, int]:
+        response = await self.http.request("GET", schemas.PORTFOLIO_PATH, b"", self.key.headers)
+        if response.status != 200:
+            raise VenueError("venue_error", f"GET {schemas.PORTFOLIO_PATH}: {self.error_text(response)}")
+        return positions_of(response.body, {int(inst.product_id): symbol
+                                            for symbol, inst in self.instruments.items()})
 
     async def cancel_product(self, symbol: str) -> list[str]:
         return await self.queries.cancel_product(symbol)

@@ -38,6 +38,8 @@ class EventsVenue(Protocol):
 
     def message_dropped(self, exc: Exception) -> None: ...
 
+    reconciled: object  # told after each snapshot (the positions' drift check), or None
+
 
 class OrderEvents:
     def __init__(self, venue: EventsVenue):
@@ -75,6 +77,9 @@ class OrderEvents:
                 listed.add(order.order_id)
         # not in the open snapshot: filled or canceled while we were away, or never taken
         venue.not_listed(self.tracker.open_orders(venue=venue.name), listed)
+        # the snapshot is BSX's reconcile: the account's positions are compared after it
+        if venue.reconciled is not None:
+            venue.reconciled(venue)
 
     # one venue order -> the tracker
 

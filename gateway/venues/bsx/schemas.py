@@ -39,6 +39,17 @@ Reference data (gateway/venues/bsx/reference.py):
   neither the seed nor the SDK shows it, so prices are polled).
 - assumption: a product not `enabled`, or `post_only` (taking no orders that
   cross), is halted; one gone from the list is delisted.
+
+The account's positions (gateway/venues/bsx/account.py, the positions' drift check):
+- checked against the SDK (AccountClient.get_portfolio_detail, parsed by its
+  Portfolio / Position models; run against our simulator in
+  tests/integration/test_bsx_sdk.py): `GET /portfolio/detail` with the
+  bsx-key / bsx-secret headers, answering `{"account", "summary", "positions":
+  [...], "stats", "maker_fee", "taker_fee"}`; each position names its product
+  by `product_index` and `product_id` and holds `net_size`, a decimal string.
+- assumption: `net_size` is signed (a short is negative). The SDK's Position
+  has no side field, so its sign is the only way a short could show; neither
+  the seed nor the SDK shows a short position. A flat product is not listed.
 """
 from __future__ import annotations
 
@@ -318,6 +329,25 @@ class Book(msgspec.Struct):
     asks: list[tuple[str, str]] = []
 
 
+# the account's positions: GET /portfolio/detail (see the module's docstring)
+
+PORTFOLIO_PATH = "/portfolio/detail"
+
+
+class PortfolioPosition(msgspec.Struct):
+    """One of GET /portfolio/detail's positions: what the drift check reads of the SDK's Position."""
+    product_index: int | str | None = None  # the SDK reads it with int(); a string is accepted too
+    product_id: str | None = None  # "ETH-PERP"
+    net_size: str = "0"  # signed decimal (see above); the SDK's default when absent
+    avg_entry_price: str = "0"
+    mark_price: str | None = None
+
+
+class Portfolio(msgspec.Struct):
+    account: str
+    positions: list[PortfolioPosition] = []  # the SDK reads a missing list as none
+
+
 order_decoder = msgspec.json.Decoder(Order)
 orders_decoder = msgspec.json.Decoder(list[Order])
 cancel_result_decoder = msgspec.json.Decoder(CancelResult)
@@ -335,4 +365,5 @@ cancel_orders_decoder = msgspec.json.Decoder(CancelOrders)
 batch_decoder = msgspec.json.Decoder(Batch)
 products_decoder = msgspec.json.Decoder(Products)
 book_decoder = msgspec.json.Decoder(Book)
+portfolio_decoder = msgspec.json.Decoder(Portfolio)
 encoder = msgspec.json.Encoder()

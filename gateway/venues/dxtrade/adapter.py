@@ -7,7 +7,8 @@ groups, cancel, modify) and their replies; the rest lives beside it:
   resend on a 401, the ping that says whether the venue is there;
 - events.py: the venue's order views (the polled list, a look-up's answer)
   applied in account `version` order;
-- queries.py: one order by its orderCode (look-up, ETag), the order list;
+- queries.py: one order by its orderCode (look-up, ETag), the order list, the
+  account's open positions (account.py reads them, for the drift check);
 - amend.py: modify, a conditional PUT with its 412 handling;
 - wire.py: amounts, statuses, error bodies, the order request.
 
@@ -98,6 +99,10 @@ class DxtradeAdapter(VenueAdapter):
 
     async def apply_listing(self, orders: list[Order]) -> set[str]:
         return await self.events.apply_listing(orders)
+
+    async def fetch_account_positions(self) -> dict[str, int]:
+        return await self.queries.positions({str(inst.product_id): symbol
+                                             for symbol, inst in self.instruments.items()})
 
     async def lookup(self, order: Order) -> str:
         """The order by its orderCode (our id): 404 is the venue saying it does not know it."""

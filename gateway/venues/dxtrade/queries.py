@@ -1,6 +1,7 @@
 """DXtrade REST queries: one order by its orderCode (the look-up, the ETag conditional
-requests need), and the account's order list (the poll, the reconcile). Off the
-trading limit: they go on the session's query client."""
+requests need), the account's order list (the poll, the reconcile) and its open
+positions (the drift check). Off the trading limit: they go on the session's query
+client."""
 from __future__ import annotations
 
 from typing import Protocol
@@ -11,6 +12,7 @@ from gateway.metrics import Metrics
 from gateway.net.http import Response
 from gateway.orders.model import Order
 from gateway.venues.dxtrade import schemas
+from gateway.venues.dxtrade.account import positions_of
 from gateway.venues.dxtrade.config import DxtradeConfig
 from gateway.venues.dxtrade.session import DxtradeSession
 from gateway.venues.dxtrade.venue_data import DxtradeVenueData
@@ -32,6 +34,7 @@ class OrderQueries:
     def __init__(self, venue: QueryingVenue):
         self.venue = venue
         self.orders_path = f"{P}/accounts/{quote(venue.config.account, safe='')}/orders"
+        self.positions_path = f"{P}/accounts/{quote(venue.config.account, safe='')}/positions"
 
     def order_path(self, order: Order) -> str:
         return f"{self.orders_path}/{quote(order.order_id, safe='')}"
@@ -48,6 +51,14 @@ class OrderQueries:
             venue.metrics.venue_error(venue.name, "bad_message")
             raise VenueError("venue_error", f"unreadable order list: {exc}") from None
         return listed.orders if isinstance(listed, schemas.OrderList) else listed
+
+    async def positions(self, symbols: dict[str, str]) -> dict[str, int]:
+        """What the account holds: our symbol -> net e18 (account.py; symbols: instrument -> ours)."""
+        venue = self.venue
+        response = await venue.session.request("GET", self.positions_path, trading=False)
+        if response.status != 200:
+            raise VenueError("venue_error", f"positions: {venue.error_text(response)}")
+        return positions_of(response.body, symbols)
 
     async def get(self, order: Order) -> schemas.Order | None:
         """The order by its orderCode (our id), and its ETag; None: the venue says it does not

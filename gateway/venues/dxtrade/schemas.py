@@ -20,6 +20,24 @@ official client:
   the platform's market-data push (`/dxsca-web/md`) is not in the excerpts. A
   quote carries no mark: the reference is the mid.
 Both need the session (`Authorization: DXAPI <token>`), as every call does.
+
+The account's positions (gateway/venues/dxtrade/account.py, the positions' drift
+check). The seed shows NO positions call: it names positions only as the order
+legs' `positionEffect` (OPEN/CLOSE) and `positionCode` (the orderId of the order
+that opened the position). Not checked against an official client (none is among
+our dependencies):
+- from the platform's published REST specification (the seed's own host's,
+  api.swaycharts.io `dxsca-web`, "GET List Open Positions" and its "Position"
+  type): `GET /dxsca-web/accounts/{account code}/positions`, with the session;
+  each Position has account, version, positionCode, symbol (the instrument),
+  quantity ("in units (not in lots); unsigned"), quantityNotional, side (BUY
+  long, SELL short), openTime, openPrice, lastUpdateTime.
+- assumption: the reply wraps them as `{"positions": [...]}` (the specification
+  says only "a list of open positions"); a bare list is read too, as the order
+  list is.
+- assumption: an account may hold several positions in one instrument (the
+  positionCode of each opening order, a hedging account): they are summed,
+  BUY +, SELL -. The simulator nets (one position per instrument).
 """
 from __future__ import annotations
 
@@ -180,6 +198,25 @@ class MarketData(msgspec.Struct):
     events: list[QuoteEvent] = []
 
 
+# the account's positions (see the module's docstring)
+
+class Position(msgspec.Struct):
+    symbol: str  # the instrument, as orders name it ("ETH/USD")
+    quantity: Decimal  # unsigned, in units
+    side: Literal["BUY", "SELL"]
+    positionCode: str | None = None
+    account: str | None = None
+    version: int | None = None
+    quantityNotional: Decimal | None = None
+    openTime: str | None = None
+    openPrice: Decimal | None = None
+    lastUpdateTime: str | None = None
+
+
+class PositionList(msgspec.Struct):
+    positions: list[Position]
+
+
 encoder = msgspec.json.Encoder()
 instruments_decoder = msgspec.json.Decoder(InstrumentList)
 market_data_decoder = msgspec.json.Decoder(MarketData)
@@ -190,3 +227,5 @@ error_decoder = msgspec.json.Decoder(Error)
 order_decoder = msgspec.json.Decoder(Order)
 # the list endpoint: {"orders": [...]}, or a bare list as the seed prints it
 orders_decoder = msgspec.json.Decoder(Union[OrderList, list[Order]])
+# the positions: {"positions": [...]} (assumed), or a bare list
+positions_decoder = msgspec.json.Decoder(Union[PositionList, list[Position]])
