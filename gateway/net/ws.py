@@ -78,9 +78,20 @@ class ReconnectingStream:
             raise ConnectionError(f"{self.name} stream is not connected")
         self._transport.send(picows.WSMsgType.TEXT, payload)
 
+    @property
+    def connected(self) -> bool:
+        return self._transport is not None
+
+    def drop(self) -> None:
+        """Close the current connection (one that went silent): it is reconnected, with the backoff."""
+        if self._transport is not None:
+            self._transport.disconnect()
+
     async def start(self, timeout_s: float = 10) -> None:
+        """Connect, and wait until up; timeout_s 0: return at once (the owner watches `up`)."""
         self._task = asyncio.create_task(self._run(), name=f"{self.name}-ws")
-        await asyncio.wait_for(self.up.wait(), timeout_s)
+        if timeout_s:
+            await asyncio.wait_for(self.up.wait(), timeout_s)
 
     async def _pinger(self) -> None:
         while True:

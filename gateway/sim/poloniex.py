@@ -25,7 +25,9 @@ a JSON body, never 401. The markets are the simulator's own catalogue
 wrong config meets a venue that disagrees; the tickers are its own book (best
 bid and ask, markPrice the mid), which its market maker and every trade move.
 Test hooks change the catalogue at run time (halt, resume, delist, set_sizes)
-and break the market data (markets_fault, prices_fault). Request fields
+and break the market data (markets_fault, prices_fault). The public WebSocket
+(/ws/public: book_lv2 and ticker, pushed on every change of the book) is
+poloniex_public.py, with its own hooks (sim.public). Request fields
 the venue's documented models (the ones ccxt passes through) do not have are
 accepted and counted in unknown_fields.
 """
@@ -51,6 +53,7 @@ from gateway.sim.base import Refused, SimServer, scaled
 from gateway.sim.engine import (EngineError, MatchingEngine, Order, OrderType, Reason, Side, Status, Stp,
                                 TimeInForce, Trade, Update)
 from gateway.sim.market_maker import MarketMaker
+from gateway.sim.poloniex_public import PublicMarketData
 from gateway.venues.poloniex import schemas as s
 
 log = logging.getLogger("gateway.sim.poloniex")
@@ -180,6 +183,9 @@ class PoloniexSim(SimServer):
         self.markets_fault: str | None = None
         self._prices_fault: str | None = None
         self._prices_back = asyncio.Event()
+        # the public WebSocket (/ws/public): book_lv2 and ticker from the book, its own test hooks
+        self.public = PublicMarketData(self)
+        self.ticker_requests = 0  # GET .../ticker24h answered (public: not in requests)
 
     def register(self, api_key: str, api_secret: str) -> None:
         self.keys[api_key] = api_secret
@@ -193,7 +199,8 @@ class PoloniexSim(SimServer):
             status = request.match_info.http_exception.status
             return web.json_response({"code": status, "message": f"{request.method} {request.path}: not found"
                                       if status == 404 else "method not allowed"}, status=status)
-        if request.path in PUBLIC or request.path.startswith(PUBLIC_PREFIX) or request.path == self.ws_path \
+        if request.path in PUBLIC or request.path.startswith(PUBLIC_PREFIX) \
+                or request.path in (self.ws_path, s.PUBLIC_WS_PATH) \
                 or request.path.startswith("/_sim"):
             return await handler(request)
         self.count_request(request)
@@ -270,6 +277,7 @@ class PoloniexSim(SimServer):
             web.delete("/smartorders/{ref}", self._cancel_smart),
             web.put("/smartorders/{ref}", partial(self._cancel_replace, smart=True)),
             web.get(self.ws_path, self._ws),
+            web.get(s.PUBLIC_WS_PATH, self.public.handle),
         ])
         return app
 
@@ -488,6 +496,7 @@ class PoloniexSim(SimServer):
             events = self._events(update)
             if events:
                 await self.deliver(account, [_encoder.encode({"channel": s.ORDERS_CHANNEL, "data": events}).decode()])
+        await self.public.on_change()
 
     async def _respond(self, reply: dict, updates: list[Update]) -> web.Response:
         return await self.reply_and_push(reply, self._publish(updates))
@@ -545,13 +554,18 @@ class PoloniexSim(SimServer):
         bid, bid_qty = bids[0] if bids else (0, 0)
         ask, ask_qty = asks[0] if asks else (0, 0)
         last = self.engine.last_price(product) or 0
-        mark = (bid + ask) // 2 if bid and ask else last
+        mark = self.mark_price(product)
         now = _now_ms()
         return {"symbol": product, "open": _dec(last), "low": _dec(last), "high": _dec(last), "close": _dec(last),
                 "quantity": "0", "amount": "0", "tradeCount": "0", "startTime": str(now - 86_400_000),
                 "closeTime": str(now), "displayName": product.replace("_", "/"), "dailyChange": "0",
                 "bid": _dec(bid), "bidQuantity": _dec(bid_qty), "ask": _dec(ask), "askQuantity": _dec(ask_qty),
                 "ts": str(now), "markPrice": _dec(mark)}
+
+    def mark_price(self, product: str) -> int:
+        """The market's markPrice: the mid, else the last trade, else 0."""
+        bid, ask = self.engine.best_bid(product), self.engine.best_ask(product)
+        return (bid + ask) // 2 if bid and ask else (self.engine.last_price(product) or 0)
 
     async def _prices_answer(self) -> web.Response | None:
         if self._prices_fault == "silent":
@@ -561,6 +575,7 @@ class PoloniexSim(SimServer):
         return None
 
     async def _ticker(self, request: web.Request) -> web.Response:
+        self.ticker_requests += 1
         symbol = request.match_info["symbol"]
         broken = await self._prices_answer()
         if broken is not None:
@@ -570,6 +585,7 @@ class PoloniexSim(SimServer):
         return web.json_response(self._ticker_wire(symbol))
 
     async def _tickers(self, request: web.Request) -> web.Response:
+        self.ticker_requests += 1
         broken = await self._prices_answer()
         return broken or web.json_response([self._ticker_wire(p) for p in self.products])
 
@@ -830,6 +846,16 @@ class PoloniexSim(SimServer):
     async def stop(self) -> None:
         self._prices_back.set()  # a ticker held by the "silent" fault answers, and the server can stop
         await super().stop()
+
+    @property
+    def public_ws_url(self) -> str:
+        """The public WebSocket (market data, no auth), beside the private one."""
+        return self.ws_url.removesuffix(self.ws_path) + s.PUBLIC_WS_PATH
+
+    async def drop_streams(self) -> None:
+        """Fault: close every WebSocket, the public ones too, as a venue restart would."""
+        await super().drop_streams()
+        await self.public.drop()
 
     # WebSocket
 

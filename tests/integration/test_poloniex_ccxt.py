@@ -50,7 +50,7 @@ async def ccxt_client(sim, pro: bool = False):
     exchange = module.poloniex({"apiKey": KEY, "secret": SECRET, "enableRateLimit": False})
     # only the hosts change: every path, header and signature is ccxt's own
     exchange.urls["api"] = {**exchange.urls["api"], "spot": sim.rest_url, "swap": sim.rest_url,
-                            "ws": {"public": sim.ws_url, "private": sim.ws_url}}
+                            "ws": {"public": sim.public_ws_url, "private": sim.ws_url}}
     try:
         yield exchange
     finally:

@@ -1,9 +1,10 @@
 """Poloniex reference data against the simulator over real sockets: the venue's markets
 checked against the config (and filling a symbols-only one), refreshed (halts, delistings,
-tick changes), the reference prices polled from its tickers, and each fault of the market
-data a log line and a count, never a crash. ccxt, the client Poloniex users run, is the
-oracle: its load_markets and fetch_ticker read the same simulator, and must agree with
-what the adapter reads."""
+tick changes), the reference prices (streamed, and polled from its tickers when no stream is
+configured), and each fault of the market list and the tickers a log line and a count, never a
+crash (the public stream's own faults: test_poloniex_market_data.py). ccxt, the client
+Poloniex users run, is the oracle: its load_markets and fetch_ticker read the same simulator,
+and must agree with what the adapter reads."""
 from __future__ import annotations
 
 import asyncio
@@ -42,6 +43,8 @@ market_maker_levels = 3
 market_maker_quantity = "1"
 """
 SYMBOLS_ONLY = VENUE + 'symbols = ["ETH-PERP", "BTC-PERP"]\n' + SIM
+# no public stream: the tickers polled (what also runs while the stream is down)
+POLLED = VENUE + 'public_ws_url = ""\nsymbols = ["ETH-PERP", "BTC-PERP"]\n' + SIM
 
 
 def blocks(eth: str = 'product_id = "ETH_USDT"\ntick_size = "0.01"\nlot_size = "0.0001"\nmin_quantity = "0.0001"'):
@@ -280,8 +283,10 @@ def test_a_market_without_readable_sizes_is_left_out_not_guessed():
 
 # prices
 
-def test_the_reference_price_appears_and_moves_with_the_book(tmp_path):
+@pytest.mark.parametrize("streamed", [True, False], ids=["stream", "polled"])
+def test_the_reference_price_appears_and_moves_with_the_book(tmp_path, streamed):
     async def scenario(gw):
+        assert (gw.venues[V].public_feed is not None) is streamed
         quote = await fresh_quote(gw)
         assert (quote.bid, quote.ask, quote.mark) == (scaled("2997"), scaled("3003"), scaled("3000"))
         assert gw.parts.risk.reference.price(V, "ETH-PERP") == scaled("3000")
@@ -294,11 +299,13 @@ def test_the_reference_price_appears_and_moves_with_the_book(tmp_path):
         btc = await fresh_quote(gw, "BTC-PERP")
         assert btc.mark == scaled("65000") and btc.bid < btc.mark < btc.ask
 
-    run(tmp_path, SYMBOLS_ONLY, scenario)
+    run(tmp_path, SYMBOLS_ONLY if streamed else POLLED, scenario)
 
+
+# the polled tickers' faults (the stream's: test_poloniex_market_data.py)
 
 @pytest.mark.parametrize("fault", ["garbage", "silent"])
-def test_a_price_feed_sending_garbage_or_nothing_is_counted_and_recovers(tmp_path, caplog, fault):
+def test_polled_tickers_answering_garbage_or_nothing_are_counted_and_recover(tmp_path, caplog, fault):
     async def scenario(gw):
         sim, reference = gw.sims[V], gw.references[V]
         first = await fresh_quote(gw)
@@ -314,4 +321,4 @@ def test_a_price_feed_sending_garbage_or_nothing_is_counted_and_recovers(tmp_pat
         again = await fresh_quote(gw, after_ns=stale.received_ns)
         assert again.received_ns > first.received_ns and again.mark == scaled("3000")
 
-    run(tmp_path, SYMBOLS_ONLY, scenario)
+    run(tmp_path, POLLED, scenario)

@@ -12,7 +12,8 @@ replies to its requests say. It owns the rest:
 - replace.py: cancel-and-replace and settling its outcome;
 - states.py: the venue's states as statuses, smart or regular, e18 amounts;
 - reference.py: the public markets (checked against the config by gateway/reference/)
-  and the tickers polled for reference prices.
+  and the tickers polled for reference prices;
+- market_data.py: the public WebSocket's book and ticker followed for reference prices.
 
 Ids. The venue's clientOrderId is the gateway's order_id (unique across
 strategies, at most 64 characters), so every event, including that of the
@@ -40,7 +41,7 @@ from gateway.orders.tracker import Tracker
 from gateway.signer import fingerprint
 from gateway.venues.base import Capabilities, VenueAdapter, VenueError
 from gateway.venues.requests import Cancel, Place, VenueRequest
-from gateway.venues.poloniex import reference
+from gateway.venues.poloniex import market_data, reference
 from gateway.venues.poloniex import schemas as s
 from gateway.venues.poloniex.cancels import PoloniexCancels
 from gateway.venues.poloniex.config import PoloniexConfig
@@ -68,6 +69,7 @@ class PoloniexAdapter(VenueAdapter):
     max_batch = s.BATCH_MAX
     # the venue lists a base against several quotes (ETH_USDT, ETH_BTC, ...): "ETH-PERP" is ETH_USDT
     default_quote = "USDT"
+    public_feed: market_data.PublicFeed | None = None  # the reference prices' stream, once started
 
     def __init__(self, config: PoloniexConfig, tracker: Tracker, metrics=None, *,
                  credentials: Credentials | None = None):
@@ -143,6 +145,15 @@ class PoloniexAdapter(VenueAdapter):
 
     async def fetch_quotes(self, listings):
         return await reference.fetch_quotes(self, listings)
+
+    def price_feed(self, sink):
+        """The public WebSocket (market_data.py), polling the tickers while it is down; None
+        (polled only) when public_ws_url is ""."""
+        url = self.config.market_data_ws_url()
+        if not url:
+            return None
+        self.public_feed = market_data.PublicFeed(self, sink, url)
+        return self.public_feed.run()
 
     # what the resolver and reconcile ask (queries.py)
 

@@ -3,10 +3,10 @@ bid, ask and mark of our symbols (GET /markets/{symbol}/ticker24h), both as ccxt
 (load_markets, fetch_ticker; tests/integration/test_poloniex_ccxt.py runs ccxt against the
 simulator and compares).
 
-Prices are polled, not streamed. The venue has a public WebSocket (/ws/public), but its
-`ticker` channel carries no bid or ask (ccxt.pro's handle_ticker: markPrice and the day's
-prices only); the top of the book would need its `book` channel as well. One REST ticker a
-symbol a second (the default poll) gives all three in one answer.
+Prices follow the venue's public WebSocket (market_data.py: its book_lv2 channel for the bid
+and ask, its ticker channel, which has no bid or ask, for markPrice). The REST tickers here
+are what runs while that stream is down, or when none is configured (public_ws_url = ""):
+one answer gives all three.
 
 A market's sizes are decimals: priceScale 2 is a tick of 0.01, quantityScale 4 a lot of
 0.0001 (ccxt's parse_precision); minQuantity is the least quantity. The state NORMAL
@@ -63,7 +63,7 @@ async def list_instruments(adapter) -> list[Listing]:
     return listings
 
 
-def _price(text: str) -> int | None:
+def ticker_price(text: str) -> int | None:
     """A ticker's price, e18; None for an empty side ("0", "" or absent)."""
     if not text:
         return None
@@ -88,7 +88,7 @@ async def fetch_quotes(adapter, listings: dict[str, Listing]) -> dict[str, Price
         ticker = s.ticker_decoder.decode(response.body)
         if ticker.symbol != str(listings[symbol].product_id):
             raise ValueError(f"asked for {listings[symbol].product_id}'s ticker, the venue answered {ticker.symbol}'s")
-        quotes[symbol] = (_price(ticker.bid), _price(ticker.ask), _price(ticker.markPrice))
+        quotes[symbol] = (ticker_price(ticker.bid), ticker_price(ticker.ask), ticker_price(ticker.markPrice))
     if refused and not quotes:
         raise VenueError("venue_error", "GET /markets/{symbol}/ticker24h: " + "; ".join(refused))
     return quotes

@@ -28,7 +28,19 @@ our simulator in tests/integration/test_poloniex_ccxt.py):
   ccxt against the simulator and compares with what the adapter reads): GET /markets
   as load_markets reads it (tick = 10^-priceScale, lot = 10^-quantityScale, min =
   minQuantity, state NORMAL = active); GET /markets/{symbol}/ticker24h as fetch_ticker
-  reads it (bid, ask, markPrice); GET /timestamp (fetch_time), public.
+  reads it (bid, ask, markPrice); GET /timestamp (fetch_time), public;
+- the public WebSocket (market_data.py; ccxt.pro's urls.api.ws.public is
+  wss://ws.poloniex.com/ws/public, and tests/integration/test_poloniex_market_data.py runs
+  its watch_order_book and watch_ticker against the simulator and compares with what the
+  adapter reads): the subscribe message {"event":"subscribe","channel":[name],
+  "symbols":[market ids]} (ccxt.pro's subscribe); the `book_lv2` channel (watch_order_book's
+  default; its `book` alternative is not followed: ccxt.pro's handle_order_book only
+  applies frames with an action and files them under book_lv2) with its frames
+  {"channel":"book_lv2","action":"snapshot"|"update","data":[{"symbol","asks","bids",
+  "lastId","id","ts","createTime"}]}, levels [price, quantity] as decimal strings, quantity 0
+  removing the level, a snapshot replacing the book; the `ticker` channel's frames
+  {"channel":"ticker","data":[{"symbol",...,"markPrice",...}]} with no bid or ask (ccxt.pro's
+  handle_ticker); the ping {"event":"ping"} (ccxt.pro's ping) and the pong {"event":"pong"}.
 
 Our assumption (the simulator follows it):
 
@@ -37,8 +49,14 @@ Our assumption (the simulator follows it):
   the book that is empty reads "0" in the ticker;
 - the spot ticker's markPrice is the venue's mark (ccxt passes it through as
   markPrice; the simulator gives the mid): the price risk checks against;
-- prices are polled: the public WS `ticker` channel has no bid or ask (ccxt.pro's
-  handle_ticker), so following it would need its `book` channel too (not done);
+- the public WS (the venue's docs as we read them, not ccxt.pro, which checks none of it):
+  an update whose lastId is not the id of the frame before it means frames were lost, and
+  the symbol is re-subscribed (unsubscribe, subscribe) for a new snapshot; the book_lv2
+  channel sends a snapshot on every subscribe; frames and pongs of one connection come in
+  the order the venue sent them, so a pong says the book and mark held are still the
+  venue's (the price's age restarts on it); the ticker channel pushes when markPrice
+  changes; the acks {"event":"subscribe"|"unsubscribe","channel":name,"symbols":[...]};
+  the simulator's book_lv2 carries its top 20 levels a side (the docs' depth);
 
 - WS pong `{"event":"pong"}` (the path /ws/private is ccxt.pro's);
 - error codes CODE_BAD_REQUEST and CODE_POST_ONLY (the others are ccxt's);
@@ -59,6 +77,10 @@ from decimal import Decimal, InvalidOperation
 import msgspec
 
 WS_PATH = "/ws/private"
+PUBLIC_WS_PATH = "/ws/public"  # market data, no auth (ccxt.pro: wss://ws.poloniex.com/ws/public)
+BOOK_CHANNEL = "book_lv2"  # ccxt.pro's watch_order_book default: a snapshot, then updates
+TICKER_CHANNEL = "ticker"  # carries markPrice; no bid or ask
+SNAPSHOT, UPDATE = "snapshot", "update"  # a book_lv2 frame's action
 ORDERS_CHANNEL = "orders"
 AUTH_CHANNEL = "auth"
 CID_PREFIX = "cid:"
@@ -316,6 +338,37 @@ class WsMessage(msgspec.Struct):
     message: str = ""
 
 
+# the public WebSocket (market_data.py)
+
+class BookData(msgspec.Struct):
+    """One entry of a book_lv2 frame's data: levels [price, quantity] as decimal strings
+    (quantity 0: the level is gone); id numbers the frame, lastId the one before it."""
+    symbol: str
+    id: int
+    lastId: int = -1
+    asks: list[tuple[str, str]] = []
+    bids: list[tuple[str, str]] = []
+    ts: int = 0
+    createTime: int = 0
+
+
+class WsTicker(msgspec.Struct):
+    """One entry of a ticker frame's data: the day's prices and markPrice; no bid or ask."""
+    symbol: str
+    markPrice: str = ""
+    ts: int = 0
+
+
+class PublicMessage(msgspec.Struct):
+    """A public stream frame: channel data (channel, action, data), or an event (subscribe,
+    unsubscribe, pong, error) with its message."""
+    channel: str | list[str] | None = None
+    event: str | None = None
+    action: str | None = None
+    data: msgspec.Raw = msgspec.Raw(b"null")
+    message: str = ""
+
+
 ack_decoder = msgspec.json.Decoder(Ack)
 cancel_result_decoder = msgspec.json.Decoder(CancelResult)
 cancel_results_decoder = msgspec.json.Decoder(list[CancelResult])
@@ -331,4 +384,7 @@ ticker_decoder = msgspec.json.Decoder(Ticker24h)
 ws_decoder = msgspec.json.Decoder(WsMessage)
 order_events_decoder = msgspec.json.Decoder(list[OrderEvent])
 auth_decoder = msgspec.json.Decoder(AuthData)
+public_decoder = msgspec.json.Decoder(PublicMessage)
+book_data_decoder = msgspec.json.Decoder(list[BookData])
+ws_tickers_decoder = msgspec.json.Decoder(list[WsTicker])
 encoder = msgspec.json.Encoder()
