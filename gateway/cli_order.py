@@ -382,6 +382,38 @@ ACTIONS = {
 }
 
 
+# what the gateway answers when it cannot be reached, or went away mid-request
+UNREACHABLE_CODES = ("unreachable", "disconnected", "bad_frame")
+
+
+class Unanswered(Exception):
+    """The gateway refused or could not be asked; said once on stderr. code: the exit status."""
+
+    def __init__(self, code: int):
+        super().__init__(code)
+        self.code = code
+
+
+def observe(socket_path, call, refused: dict[str, int] | None = None):
+    """call(client) on a connection that says no hello (an observer's or an operator's view,
+    `gateway status`, `positions`, `instruments`, `risk`): its answer, or Unanswered with the exit
+    status: 5 unreachable, else 1 refused (refused maps other error codes to their own)."""
+    from gateway.ipc.client import GatewayClient, GatewayError
+
+    async def main():
+        async with GatewayClient(socket_path, strategy=None) as gw:
+            return await call(gw)
+
+    try:
+        return asyncio.run(main())
+    except GatewayError as exc:
+        print(f"gateway: {exc}", file=sys.stderr)
+        code = UNREACHABLE if exc.code in UNREACHABLE_CODES else (refused or {}).get(exc.code, REFUSED)
+        raise Unanswered(code) from None
+    except asyncio.TimeoutError:
+        print("gateway: no reply from the gateway in time", file=sys.stderr)
+        raise Unanswered(UNREACHABLE) from None
+
 def full_json(st) -> dict:
     """A reply with every field, every time (null where unknown, 0 and [] as they
     are): the wire frame leaves out its defaults, a JSON reader should not have to know them."""
@@ -416,7 +448,7 @@ def run(args: argparse.Namespace, socket_path: str) -> int:
         return asyncio.run(main())
     except GatewayError as exc:
         print(f"gateway: {exc}", file=sys.stderr)
-        return UNREACHABLE if exc.code in ("unreachable", "disconnected", "bad_frame") else REFUSED
+        return UNREACHABLE if exc.code in UNREACHABLE_CODES else REFUSED
     except asyncio.TimeoutError:
         print("gateway: no reply from the gateway in time", file=sys.stderr)
         return UNREACHABLE

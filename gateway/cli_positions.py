@@ -3,28 +3,16 @@ observer: no hello, so it works while the strategy itself is connected."""
 from __future__ import annotations
 
 import argparse
-import asyncio
-import sys
 from decimal import Decimal
-
-UNREACHABLE = 5
 
 
 def run(args: argparse.Namespace, socket_path: str) -> int:
-    from gateway.ipc.client import GatewayClient, GatewayError
-
-    async def main():
-        async with GatewayClient(socket_path, strategy=None) as gw:
-            return await gw.positions(args.strategy)
+    from gateway.cli_order import Unanswered, observe
 
     try:
-        positions = asyncio.run(main())
-    except GatewayError as exc:
-        print(f"gateway: {exc}", file=sys.stderr)
-        return UNREACHABLE if exc.code in ("unreachable", "disconnected", "bad_frame") else 1
-    except asyncio.TimeoutError:
-        print("gateway: no reply from the gateway in time", file=sys.stderr)
-        return UNREACHABLE
+        positions = observe(socket_path, lambda gw: gw.positions(args.strategy))
+    except Unanswered as exc:
+        return exc.code
     if args.json:
         import msgspec
 

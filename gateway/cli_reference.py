@@ -8,8 +8,6 @@ gateway cannot be reached."""
 from __future__ import annotations
 
 import argparse
-import asyncio
-import sys
 
 NOT_ALL_TRADING = 3
 
@@ -25,21 +23,12 @@ def add_parser(sub, with_config) -> None:
 
 
 def run(args: argparse.Namespace, socket_path: str) -> int:
-    from gateway.cli_order import UNREACHABLE, full_json
-    from gateway.ipc.client import GatewayClient, GatewayError
-
-    async def main():
-        async with GatewayClient(socket_path, strategy=None) as gw:
-            return await gw.instruments(args.venue)
+    from gateway.cli_order import Unanswered, full_json, observe
 
     try:
-        reply = asyncio.run(main())
-    except GatewayError as exc:
-        print(f"gateway: {exc.message}", file=sys.stderr)
-        return 2 if exc.code == "unknown_venue" else UNREACHABLE
-    except (OSError, asyncio.TimeoutError) as exc:
-        print(f"gateway: {exc or 'no reply in time'}", file=sys.stderr)
-        return UNREACHABLE
+        reply = observe(socket_path, lambda gw: gw.instruments(args.venue), refused={"unknown_venue": 2})
+    except Unanswered as exc:
+        return exc.code
     ours_ok = all(not v.unchecked and all(i.unavailable is None for i in v.instruments if i.symbol is not None)
                   for v in reply.venues)
     code = 0 if ours_ok else NOT_ALL_TRADING

@@ -7,7 +7,6 @@ invalid config file, nothing changed); 2 bad usage or config; 5 the gateway cann
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 
 import msgspec
@@ -40,27 +39,12 @@ def add_parsers(sub, with_socket) -> None:
     p.set_defaults(func=run_reload)
 
 
-def _call(socket_path: str, ask):
-    from gateway.ipc.client import GatewayClient
-
-    async def main():
-        async with GatewayClient(socket_path, strategy=None) as gw:
-            return await ask(gw)
-
-    return asyncio.run(main())
-
-
-def _unreachable(exc: Exception) -> int:
-    print(f"gateway: {str(exc) or 'no reply from the gateway in time'}", file=sys.stderr)
-    return UNREACHABLE
-
-
 def run_risk(args: argparse.Namespace, socket_path: str) -> int:
-    from gateway.ipc.client import GatewayError
+    from gateway.cli_order import Unanswered, observe
 
     try:
         if args.risk_action == "set-state":
-            ack = _call(socket_path, lambda gw: gw.set_risk_state(args.strategy, args.state, args.reason))
+            ack = observe(socket_path, lambda gw: gw.set_risk_state(args.strategy, args.state, args.reason))
             if args.json:
                 print(_json.encode(ack).decode())
             if not ack.ok:
@@ -69,14 +53,9 @@ def run_risk(args: argparse.Namespace, socket_path: str) -> int:
             if not args.json:
                 print(f"strategy {args.strategy}: {args.state}")
             return OK
-        reply, views = _call(socket_path, lambda gw: _risk_and_states(gw, args.strategy))
-    except GatewayError as exc:
-        if exc.code in ("unreachable", "disconnected", "bad_frame"):
-            return _unreachable(exc)
-        print(f"gateway: {exc}", file=sys.stderr)
-        return REFUSED
-    except asyncio.TimeoutError as exc:
-        return _unreachable(exc)
+        reply, views = observe(socket_path, lambda gw: _risk_and_states(gw, args.strategy))
+    except Unanswered as exc:
+        return exc.code
     if args.json:
         from gateway.cli_order import full_json
 
@@ -128,12 +107,12 @@ def _print_limits(reply) -> None:
 
 
 def run_reload(args: argparse.Namespace, socket_path: str) -> int:
-    from gateway.ipc.client import GatewayError
+    from gateway.cli_order import Unanswered, observe
 
     try:
-        reply = _call(socket_path, lambda gw: gw.reload())
-    except (GatewayError, asyncio.TimeoutError) as exc:
-        return _unreachable(exc)
+        reply = observe(socket_path, lambda gw: gw.reload())
+    except Unanswered as exc:
+        return exc.code
     if args.json:
         print(_json.encode(reply).decode())
     if not reply.ok:

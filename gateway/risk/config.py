@@ -70,14 +70,9 @@ class SymbolRisk(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         _check_decimals(self)
 
 
-class StrategyRisk(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """[risk.strategies.NAME]: the strategy's own limits over [risk], and its own symbols'."""
-    max_order_quantity: str | None = None
-    max_order_notional: str | None = None
-    max_position: str | None = None
-    price_band_pct: str | None = None
-    require_reference_price: bool | None = None
-    reference_max_age_secs: Annotated[float, msgspec.Meta(gt=0)] | None = None
+class StrategyRisk(SymbolRisk, frozen=True, forbid_unknown_fields=True):
+    """[risk.strategies.NAME]: the strategy's own limits over [risk] (a symbol table's, and
+    the strategy-wide ones), and its own symbols'."""
     max_open_notional: str | None = None
     max_open_orders: Annotated[int, msgspec.Meta(ge=1)] | None = None
     max_orders_per_sec: Annotated[float, msgspec.Meta(ge=0)] | None = None
@@ -87,7 +82,7 @@ class StrategyRisk(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     symbols: dict[str, SymbolRisk] = {}
 
     def __post_init__(self) -> None:
-        _check_decimals(self)
+        super().__post_init__()
         _check_max_loss(self.max_loss)
 
 

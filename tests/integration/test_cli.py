@@ -23,8 +23,8 @@ def daemon(tmp_path_factory):
     yield from _daemon(tmp, CONFIG.format(tmp=tmp) + DXTRADE_CONFIG.replace("{tmp}", str(tmp)) + RISK)
 
 
-# the simulators publish no prices the gateway reads yet: t5's stop-market orders go without a
-# reference price; the rest keep the default (refused without one)
+# t5's stop-market orders go without a reference price (the venues' prices come a poll after
+# the start); the rest keep the default (refused without one)
 RISK = """
 [risk.strategies.t5]
 require_reference_price = false
@@ -368,3 +368,31 @@ def test_risk_shows_each_limit_its_source_and_use(daemon):
     one = _run(daemon, "risk", "--strategy", "rk")
     assert one.returncode == 0 and "strategy rk (active): 1 open orders, open notional 725" in one.stdout
     assert "t5" not in one.stdout
+
+
+def test_instruments_shows_what_each_venue_lists_and_how_our_symbols_map(daemon):
+    r = _run(daemon, "instruments", "--json")
+    assert r.returncode == 0, r.stderr  # every configured symbol confirmed and trading
+    reply = json.loads(r.stdout)
+    assert reply["op"] == "instruments"
+    venues = {v["venue"]: v for v in reply["venues"]}
+    assert set(venues) == {"citrex", "dxtrade"}
+    citrex = venues["citrex"]
+    assert citrex["listed"] >= 2 and citrex["unchecked"] == [] and citrex["list_age_s"] is not None
+    [eth] = [i for i in citrex["instruments"] if i["symbol"] == "ETH-PERP"]
+    assert (eth["product_id"], eth["venue_symbol"], eth["tick_size"], eth["status"]) == ("1002", "ethperp", "0.1",
+                                                                                         "trading")
+    assert eth["differences"] == [] and eth["from_venue"] is False and eth["unavailable"] is None
+    # the venue's others are listed too, with no symbol of ours
+    assert any(i["symbol"] is None and i["venue_symbol"] == "btcperp" for i in citrex["instruments"])
+    table = _run(daemon, "instruments", "citrex")
+    assert table.returncode == 0 and "ETH-PERP" in table.stdout and "ethperp" in table.stdout
+    assert "btcperp" not in table.stdout and "--all" in table.stdout  # the venue's others only with --all
+    assert "btcperp" in _run(daemon, "instruments", "citrex", "--all").stdout
+    nosuch = _run(daemon, "instruments", "nosuch")
+    assert nosuch.returncode == 2 and "unknown_venue" in nosuch.stderr
+
+
+def test_instruments_exits_5_when_the_gateway_cannot_be_reached(tmp_path):
+    r = _run(tmp_path / "none.sock", "instruments")
+    assert r.returncode == 5 and r.stdout == "" and "cannot connect" in r.stderr
