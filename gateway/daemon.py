@@ -79,7 +79,9 @@ async def start_simulator(venue):
     module = importlib.import_module(VENUE_KINDS[type(venue)][1])
     sim = await module.start_for(venue)
     log.info("simulated venue %s on %s", venue.name, sim.rest_url)
-    return sim, msgspec.structs.replace(venue, rest_url=sim.rest_url, ws_url=sim.ws_url)
+    # a simulator serving more than these two (Bluefin's public market stream) names the other fields
+    urls = getattr(sim, "config_urls", dict)()
+    return sim, msgspec.structs.replace(venue, rest_url=sim.rest_url, ws_url=sim.ws_url, **urls)
 
 
 def make_adapter(venue, parts: Parts) -> VenueAdapter:

@@ -27,13 +27,22 @@ the SDK's TickerResponse from the engine's book (mark: the mid, else the last tr
 halt() / resume() / set_status(), delist(), set_steps(); list_fault and prices_fault
 ("garbage": a body that is no JSON, "empty": nothing listed) break them.
 
+The public market-data stream, no auth: /ws/market (market_ws_url) takes the SDK's
+MarketSubscriptionMessage; each market's Ticker is answered {success, message}, then pushed
+as {"event": "TickerUpdate", "payload": <the SDK's TickerUpdate>} at once, whenever the book's
+best bid, best ask or last trade changes, and every ticker_push_secs. Hooks: market_fault
+"garbage" (every push a frame that is no JSON) or "silent" (no push; pings still answered),
+drop_market_streams() (drop_streams() closes these too, as a venue restart would).
+
 Faults besides the shared ones: expire_access_tokens() / expire_refresh_tokens()
 end sessions early; access_token_secs / refresh_token_secs set their lives.
 """
 from __future__ import annotations
 
+import asyncio
 import collections
 import functools
+import contextlib
 import itertools
 import logging
 import secrets
@@ -116,6 +125,14 @@ class BluefinSim(SimServer):
         self.list_fault: str | None = None
         self.prices_fault: str | None = None
         self.public_requests: collections.Counter[str] = collections.Counter()  # path -> reads (no auth)
+        # the market-data stream: its faults (None, "garbage", "silent"), its sockets -> markets
+        # subscribed, the book state last pushed per market, the periodic push
+        self.market_fault: str | None = None
+        self.ticker_push_secs = 1.0
+        self.market_sockets: dict[web.WebSocketResponse, set[str]] = {}
+        self.market_ws_url = ""
+        self._pushed: dict[str, tuple] = {}
+        self._ticker_task: asyncio.Task | None = None
         self.ids_id = ids_id
         self.eds_id = "0x" + blake2b256(b"eds" + ids_id.encode()).hex()
         self.contract_address = "0x" + blake2b256(b"contract" + ids_id.encode()).hex()
@@ -159,6 +176,7 @@ class BluefinSim(SimServer):
             web.get(schemas.ACCOUNT_TRADES_PATH, self._account_trades),
             web.get(ACCOUNT_PATH, functools.partial(account, self)),
             web.get(self.ws_path, self._ws),
+            web.get(schemas.MARKET_WS_PATH, self._market_ws),
         ])
         self.not_found_as_json(app)
         return app
@@ -324,6 +342,108 @@ class BluefinSim(SimServer):
         if self.prices_fault == "empty":
             return web.json_response([])
         return web.json_response([self._ticker_of(m) for m in self.markets.values()])
+
+    # the public market-data stream
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        await super().start(host, port)
+        self.market_ws_url = self.ws_url.removesuffix(self.ws_path) + schemas.MARKET_WS_PATH
+        self._ticker_task = asyncio.ensure_future(self._ticker_loop())
+
+    async def stop(self) -> None:
+        if self._ticker_task is not None:
+            self._ticker_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker_task
+        await super().stop()
+
+    def config_urls(self) -> dict[str, str]:
+        """The config fields besides rest_url and ws_url that point at this simulator."""
+        return {"market_ws_url": self.market_ws_url}
+
+    async def drop_streams(self) -> None:
+        await super().drop_streams()
+        await self.drop_market_streams()
+
+    async def drop_market_streams(self) -> None:
+        """Fault: close every market-data socket."""
+        for ws in list(self.market_sockets):
+            await ws.close()
+
+    async def _market_ws(self, request: web.Request) -> web.StreamResponse:
+        self.public_requests[request.path] += 1  # connections: public, no token asked
+        async with self.websocket(request) as ws:
+            subscribed = self.market_sockets[ws] = set()
+            try:
+                async for text in self.texts(ws):
+                    ok, message, method, markets = self._market_subscription(text)
+                    await ws.send_str(msgspec.json.encode({"success": ok, "message": message}).decode())
+                    if not ok:
+                        continue
+                    if method == "Unsubscribe":
+                        subscribed.difference_update(markets)
+                        continue
+                    subscribed.update(markets)
+                    await self._push_tickers(markets, only=ws)  # the current ticker at once
+            finally:
+                self.market_sockets.pop(ws, None)
+        return ws
+
+    def _market_subscription(self, text: str) -> tuple[bool, str, str, set[str]]:
+        """(ok, the reply's message, method, markets): strict as the SDK's model; a market this
+        simulator does not list, or a stream other than Ticker, is refused (our assumption of
+        the venue's answer)."""
+        try:
+            sub = self.decode(text, schemas.market_subscribe_decoder, "market subscribe",
+                              {"": schemas.MARKET_SUBSCRIBE_FIELDS, "dataStreams[]": schemas.MARKET_STREAMS_FIELDS})
+        except Refused as exc:
+            return False, str(exc), "", set()
+        unknown = sorted(f"{d.symbol} {stream}" for d in sub.dataStreams for stream in d.streams
+                         if d.symbol not in self.markets or stream != schemas.TICKER_STREAM)
+        if sub.method not in ("Subscribe", "Unsubscribe") or unknown:
+            return False, f"unknown method, market or stream: {sub.method} {unknown}", "", set()
+        markets = {d.symbol for d in sub.dataStreams}
+        return True, f"{sub.method}d to {', '.join(sorted(markets))}", sub.method, markets
+
+    def _ticker_update(self, m: Market) -> str:
+        """The SDK's TickerUpdate: the REST ticker's fields but estimatedFundingRateE9."""
+        payload = self._ticker_of(m)
+        del payload["estimatedFundingRateE9"]
+        return msgspec.json.encode({"event": schemas.TICKER_UPDATE, "payload": payload}).decode()
+
+    def _book_state(self, symbol: str) -> tuple:
+        return self.engine.best_bid(symbol), self.engine.best_ask(symbol), self.engine.last_price(symbol)
+
+    async def _push_tickers(self, markets: set[str] | None = None, *,
+                            only: web.WebSocketResponse | None = None) -> None:
+        """Each subscriber's markets (those of `markets` only, when given) as TickerUpdates."""
+        if self.market_fault == "silent":
+            return
+        for ws, subscribed in list(self.market_sockets.items()):
+            if only is not None and ws is not only:
+                continue
+            for symbol in sorted(subscribed if markets is None else subscribed & markets):
+                market = self.markets.get(symbol)
+                if market is None:  # delisted: no ticker any more
+                    continue
+                self._pushed[symbol] = self._book_state(symbol)
+                frame = "<html>502 Bad Gateway</html>" if self.market_fault == "garbage" else self._ticker_update(market)
+                await self._send(ws, frame)
+
+    async def _push_book_changes(self) -> None:
+        if not self.market_sockets:
+            return
+        changed = {s for s in self.markets if self._book_state(s) != self._pushed.get(s)}
+        if changed:
+            await self._push_tickers(changed)
+
+    async def _ticker_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.ticker_push_secs)
+            try:
+                await self._push_tickers()
+            except Exception:  # noqa: BLE001 - a socket closing mid-push: the next round goes on
+                log.exception("ticker push failed")
 
     # test hooks: the venue changes its list
 
@@ -539,6 +659,7 @@ class BluefinSim(SimServer):
                 by_account.setdefault(update.order.account, []).extend(self._order_frames(update))
         for account, frames in by_account.items():
             await self._send_frames(account, frames)
+        await self._push_book_changes()
 
     async def _send_frames(self, account: str, frames: list[tuple[str, str]]) -> None:
         for event, frame in frames:

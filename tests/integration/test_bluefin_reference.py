@@ -1,6 +1,7 @@
 """Bluefin Pro's reference data against the simulator over real sockets: the public market
 list (GET /v1/exchange/info) checked against the config, refreshed, broken; the prices
-(GET /v1/exchange/tickers) followed, broken, recovered.
+followed on the public market-data stream (/ws/market, each market's Ticker) or, without
+`market_ws_url`, polled (GET /v1/exchange/tickers); broken, dropped, silenced, recovered.
 
 The official models as oracle. The current official SDK (Bluefin's pro-sdk, package
 `bluefin_pro_sdk`, its models in `openapi_client.models`) is not on the package index, and the
@@ -10,8 +11,11 @@ times are `...AtUtcMillis`, its ticker has no `symbol`): parsing our simulator w
 check against an API that is gone. So the current models' required fields and strict types
 (pydantic StrictStr / StrictInt / StrictBool, enums, no nulls) are written down here, from
 openapi_client/models/exchange_info_response.py, asset1.py (= asset_config.py), market.py,
-market_status.py, contracts_config.py, operators.py and ticker_response.py, and every payload
-the simulator serves is held to them. A test shows the check fails what those models fail
+market_status.py, contracts_config.py, operators.py and ticker_response.py, and the market
+stream's from resources/websocket-api.yaml with models/ticker_update.py,
+market_subscription_message.py and market_subscription_streams.py (SubscriptionResponseMessage
+and MarketStreamMessage as the yaml has them), and every payload the simulator serves is held
+to them. A test shows the check fails what those models fail
 (the null assetType and weight the simulator used to send)."""
 from __future__ import annotations
 
@@ -29,11 +33,14 @@ from gateway.reference.instruments import DELISTED, HALTED, TRADING, InstrumentM
 from gateway.reference.sync import ReferenceUnavailable
 from gateway.sim.bluefin import CATALOGUE, BluefinSim
 from gateway.venues.bluefin import schemas
+from gateway.venues.bluefin.reference import BluefinReference
+from gateway.venues.bluefin.ws import ticker_subscription
 from tests.contract.suite import SERVER, VenueContract
 
 VENUE = "bluefin"
 E18 = 10**18
 INFO_ROUTE, TICKERS_ROUTE = schemas.EXCHANGE_INFO_PATH, schemas.TICKERS_PATH
+MARKET_ROUTE = schemas.MARKET_WS_PATH
 
 
 # the official SDK's models, field by field (see the module's docstring)
@@ -79,6 +86,14 @@ TICKER_RESPONSE = {
     "count24hr": str, "priceChange24hrE9": str, "priceChangePercent24hrE9": str, "updatedAtMillis": int,
     "estimatedFundingRateE9": str,
 }
+# the stream's TickerUpdate: the same fields but estimatedFundingRateE9, all required
+TICKER_UPDATE = {name: spec for name, spec in TICKER_RESPONSE.items() if name != "estimatedFundingRateE9"}
+SUBSCRIPTION_RESPONSE = {"success": bool, "message": str}
+MARKET_STREAM_MESSAGE = {"event": frozenset({"RecentTradesUpdates", "TickerUpdate", "TickerAllUpdate",
+                                             "OraclePriceUpdate", "MarkPriceUpdate", "MarketPriceUpdate",
+                                             "CandlestickUpdate", "OrderbookDiffDepthUpdate",
+                                             "OrderbookPartialDepthUpdate"}),
+                         "payload": dict}
 
 
 def model_errors(spec, value, where: str = "$") -> list[str]:
@@ -182,6 +197,87 @@ def test_tickers_parse_with_the_sdk_models_and_are_the_book():
         assert one["lastPriceE9"] == str(3003 * 10**9) and model_errors(TICKER_RESPONSE, one) == []
 
     bare(scenario)
+
+
+async def next_json(ws):
+    return json.loads((await ws.receive_str()))
+
+
+def test_the_market_stream_is_public_and_its_tickers_parse_with_the_sdk_models():
+    async def scenario(sim, http):
+        sim.ticker_push_secs = 3600  # only the answer at once and the book's changes
+        assert sim.market_ws_url.endswith(MARKET_ROUTE)
+        async with http.ws_connect(sim.market_ws_url) as ws:  # no token
+            # what the SDK's Rust ticker example sends
+            await ws.send_str(ticker_subscription(["ETH-PERP"]).decode())
+            reply = await next_json(ws)
+            assert model_errors(SUBSCRIPTION_RESPONSE, reply) == [] and reply["success"] is True
+            first = await next_json(ws)
+            assert model_errors(MARKET_STREAM_MESSAGE, first) == [] and first["event"] == "TickerUpdate"
+            ticker = first["payload"]
+            assert model_errors(TICKER_UPDATE, ticker) == [] and set(ticker) == set(TICKER_UPDATE)
+            assert (ticker["symbol"], ticker["bestBidPriceE9"], ticker["bestAskPriceE9"], ticker["markPriceE9"]) == (
+                "ETH-PERP", str(2997 * 10**9), str(3003 * 10**9), str(3000 * 10**9))
+            # the book moves: the ticker comes unasked, for the subscribed market only
+            assert await sim.outside_trade("BTC-PERP", "buy", "65065", "1") == 1
+            assert await sim.outside_trade("ETH-PERP", "buy", "3003", "1") == 1
+            moved = (await next_json(ws))["payload"]
+            assert moved["symbol"] == "ETH-PERP" and moved["lastPriceE9"] == str(3003 * 10**9)
+            assert model_errors(TICKER_UPDATE, moved) == []
+            # what the simulator does not serve is refused in the SDK's reply shape
+            await ws.send_str(json.dumps({"method": "Subscribe", "dataStreams": [
+                {"symbol": "DOGE-PERP", "streams": ["Ticker"]}, {"symbol": "ETH-PERP", "streams": ["Mark_Price"]}]}))
+            refused = await next_json(ws)
+            assert refused["success"] is False and "DOGE-PERP Ticker" in refused["message"]
+            await ws.send_str("{}")
+            assert (await next_json(ws))["success"] is False
+        assert sim.public_requests[MARKET_ROUTE] == 1 and not sim.unknown_fields
+
+    bare(scenario)
+
+
+def test_the_subscription_is_the_sdks():
+    assert ticker_subscription(["ETH-PERP", "BTC-PERP"]) == (
+        b'{"method":"Subscribe","dataStreams":[{"symbol":"BTC-PERP","streams":["Ticker"]},'
+        b'{"symbol":"ETH-PERP","streams":["Ticker"]}]}')
+
+
+class _Sink:
+    """What the reference data gives a feed: its listings, and where quotes and bad frames go."""
+
+    def __init__(self):
+        self.listings = {"ETH-PERP": Listing("ETH-PERP", "ETH-PERP", "ETH", "USDC", 10**16, 10**16, 10**16, TRADING)}
+        self.quotes, self.bad = [], []
+
+    def on_quote(self, symbol, bid, ask, mark):
+        self.quotes.append((symbol, bid, ask, mark))
+
+    def on_bad_message(self, exc):
+        self.bad.append(exc)
+
+
+def test_market_frames_are_read_or_counted_and_dropped():
+    from types import SimpleNamespace
+
+    from gateway.metrics import Metrics
+
+    metrics = Metrics()
+    ref = BluefinReference(SimpleNamespace(name=VENUE, metrics=metrics, log=logging.getLogger("t")))
+    sink = _Sink()
+    ticker = {"symbol": "ETH-PERP", "bestBidPriceE9": "2997000000000", "bestAskPriceE9": "0",
+              "markPriceE9": "3000000000000"}
+    frame = lambda payload, event="TickerUpdate": json.dumps({"event": event, "payload": payload}).encode()  # noqa: E731
+    ref.on_market_message(sink, frame(ticker))
+    ref.on_market_message(sink, frame({**ticker, "symbol": "SUI-PERP"}))  # not ours: not read
+    ref.on_market_message(sink, frame({"symbol": "ETH-PERP", "priceE9": "1"}, "MarkPriceUpdate"))  # not asked for
+    ref.on_market_message(sink, b'{"success": true, "message": "Subscribed"}')
+    assert sink.quotes == [("ETH-PERP", 2997 * E18, None, 3000 * E18)] and sink.bad == []
+    for garbage in (b"<html>", b"[]", b"{}", frame({"symbol": "ETH-PERP"}), frame({**ticker, "markPriceE9": "3000.5"}),
+                    frame({**ticker, "bestBidPriceE9": 2997})):
+        ref.on_market_message(sink, garbage)
+    assert len(sink.bad) == 6 and len(sink.quotes) == 1
+    ref.on_market_message(sink, b'{"success": false, "message": "no such market"}')
+    assert metrics.venue_errors[(VENUE, "market_data")] == 1 and len(sink.bad) == 6
 
 
 # the gateway against the simulator
@@ -396,9 +492,20 @@ def test_a_list_that_does_not_parse_or_lacks_our_symbol_is_a_line_and_a_metric(t
         "venue bluefin: symbol ETH-PERP: product_id 'ETH-PERP' is not listed by the venue"]
 
 
-def test_the_reference_price_appears_and_moves(tmp_path):
+@pytest.fixture
+def polling(monkeypatch):
+    """A Bluefin venue without market_ws_url: the simulator leaves it empty, so the tickers are polled."""
+    monkeypatch.setattr(BluefinSim, "config_urls", lambda self: {})
+
+
+@pytest.mark.parametrize("feed", ["stream", "poll"])
+def test_the_reference_price_appears_and_moves(tmp_path, monkeypatch, feed):
+    if feed == "poll":
+        monkeypatch.setattr(BluefinSim, "config_urls", lambda self: {})
+
     async def scenario(gw):
-        prices = gw.parts.reference
+        sim, prices = gw.sims[VENUE], gw.parts.reference
+        assert gw.venues[VENUE].config.market_ws_url == ("" if feed == "poll" else sim.market_ws_url)
         await until(lambda: prices.quote(VENUE, "ETH-PERP") is not None and prices.quote(VENUE, "BTC-PERP"))
         eth = prices.quote(VENUE, "ETH-PERP")
         assert (eth.bid, eth.ask, eth.mark) == (2997 * E18, 3003 * E18, 3000 * E18)
@@ -409,11 +516,16 @@ def test_the_reference_price_appears_and_moves(tmp_path):
             await until(lambda: prices.quote(VENUE, "ETH-PERP").bid == 2999 * E18)
         assert prices.quote(VENUE, "ETH-PERP").mark == 3001 * E18
         assert venue_errors(gw, "market_data") == 0
+        # one feed or the other, never both
+        if feed == "poll":
+            assert sim.public_requests[TICKERS_ROUTE] > 0 and sim.public_requests[MARKET_ROUTE] == 0
+        else:
+            assert sim.public_requests[TICKERS_ROUTE] == 0 and sim.public_requests[MARKET_ROUTE] == 1
 
     run(tmp_path, scenario)
 
 
-def test_garbage_prices_are_a_line_and_a_metric_and_the_feed_recovers(tmp_path, caplog):
+def test_garbage_prices_are_a_line_and_a_metric_and_the_feed_recovers(tmp_path, caplog, polling):
     async def scenario(gw):
         sim, ref, prices = gw.sims[VENUE], gw.references[VENUE], gw.parts.reference
         await until(lambda: prices.quote(VENUE, "ETH-PERP") is not None)
@@ -430,7 +542,7 @@ def test_garbage_prices_are_a_line_and_a_metric_and_the_feed_recovers(tmp_path, 
     assert any(r.getMessage().startswith("venue bluefin: prices not read: DecodeError") for r in caplog.records)
 
 
-def test_no_prices_keep_the_last_ageing_with_a_line_and_a_metric(tmp_path, caplog):
+def test_no_prices_keep_the_last_ageing_with_a_line_and_a_metric(tmp_path, caplog, polling):
     async def scenario(gw):
         sim, prices = gw.sims[VENUE], gw.parts.reference
         await until(lambda: prices.quote(VENUE, "ETH-PERP") is not None)
@@ -449,6 +561,101 @@ def test_no_prices_keep_the_last_ageing_with_a_line_and_a_metric(tmp_path, caplo
     lines = [r.getMessage() for r in caplog.records if "/v1/exchange/tickers" in r.getMessage()]
     assert lines == ["bluefin GET /v1/exchange/tickers: no ticker for BTC-PERP, ETH-PERP: their reference prices age",
                      "bluefin GET /v1/exchange/tickers: tickers again for BTC-PERP, ETH-PERP"]
+
+
+# the market-data stream, as the gateway follows it
+
+def polls(sim) -> int:
+    return sim.public_requests[TICKERS_ROUTE] + sim.public_requests[schemas.TICKER_PATH]
+
+
+def test_prices_follow_the_book_on_the_stream_with_no_polls(tmp_path):
+    async def scenario(gw):
+        sim, ref, prices = gw.sims[VENUE], gw.references[VENUE], gw.parts.reference
+        sim.ticker_push_secs = 3600  # nothing periodic: only the answer at once and the book's changes
+        gw.venues[VENUE].reference.silent_after_s = 3600  # so a slow machine's quiet book is not "silent"
+        await until(lambda: prices.quote(VENUE, "ETH-PERP") is not None and prices.quote(VENUE, "BTC-PERP"))
+        assert prices.quote(VENUE, "BTC-PERP")[:3] == (64935 * E18, 65065 * E18, 65000 * E18)
+        async with _Gw().strategy(gw, "alpha") as s:
+            assert (await s.place(VENUE, "ETH-PERP", "sell", "0.1", "3001", client_order_id="ask")).ok
+            await until(lambda: prices.quote(VENUE, "ETH-PERP").ask == 3001 * E18)
+            assert prices.quote(VENUE, "ETH-PERP").mark == 2999 * E18  # (2997 + 3001) / 2
+            assert (await s.cancel("ask")).ok
+            await until(lambda: prices.quote(VENUE, "ETH-PERP").ask == 3003 * E18)
+        # a trade elsewhere (the market maker quotes the level again): the last trade moved, a ticker comes
+        quiet = prices.quote(VENUE, "ETH-PERP")
+        assert await sim.outside_trade("ETH-PERP", "sell", "2997", "1") == 1
+        await until(lambda: prices.quote(VENUE, "ETH-PERP").received_ns > quiet.received_ns)
+        assert polls(sim) == 0 and sim.public_requests[MARKET_ROUTE] == 1
+        assert ref.feed_errors == 0 and venue_errors(gw, "market_data") == 0
+
+    run(tmp_path, scenario)
+
+
+def test_garbage_on_the_stream_is_counted_and_dropped(tmp_path, caplog):
+    async def scenario(gw):
+        sim, ref, prices = gw.sims[VENUE], gw.references[VENUE], gw.parts.reference
+        await until(lambda: prices.quote(VENUE, "ETH-PERP") is not None)
+        sim.ticker_push_secs = 0.05
+        sim.market_fault = "garbage"
+        stale = prices.quote(VENUE, "ETH-PERP")
+        await until(lambda: ref.feed_errors >= 4)
+        assert venue_errors(gw, "market_data") >= 4 and prices.bad_messages[VENUE] >= 4
+        assert prices.quote(VENUE, "ETH-PERP") == stale  # dropped: nothing half-read
+        sim.market_fault = None
+        await until(lambda: prices.quote(VENUE, "ETH-PERP").received_ns > stale.received_ns)
+        assert prices.quote(VENUE, "ETH-PERP")[:3] == (2997 * E18, 3003 * E18, 3000 * E18)
+        # the same connection throughout, and no poll behind its back
+        assert sim.public_requests[MARKET_ROUTE] == 1 and polls(sim) == 0
+
+    with caplog.at_level(logging.WARNING, logger="gateway.reference"):
+        run(tmp_path, scenario)
+    assert any(r.getMessage().startswith("venue bluefin: unreadable price message dropped: JSON is malformed")
+               for r in caplog.records)
+
+
+def test_a_dropped_stream_reconnects_and_prices_resume(tmp_path):
+    async def scenario(gw):
+        sim, ref, prices = gw.sims[VENUE], gw.references[VENUE], gw.parts.reference
+        sim.ticker_push_secs = 3600  # a price after the drop is the new subscription's answer
+        gw.venues[VENUE].reference.silent_after_s = 3600
+        await until(lambda: prices.quote(VENUE, "ETH-PERP") is not None)
+        stale = prices.quote(VENUE, "ETH-PERP")
+        await sim.drop_market_streams()
+        # the project's stream reconnects with its backoff and subscribes anew: the answer at once
+        await until(lambda: sim.public_requests[MARKET_ROUTE] == 2
+                    and prices.quote(VENUE, "ETH-PERP").received_ns > stale.received_ns)
+        assert ref.adapter.reference.market_stream.reconnects >= 1
+        async with _Gw().strategy(gw, "alpha") as s:  # and the new subscription follows the book
+            assert (await s.place(VENUE, "ETH-PERP", "sell", "0.1", "3001", client_order_id="ask")).ok
+            await until(lambda: prices.quote(VENUE, "ETH-PERP").ask == 3001 * E18)
+        assert polls(sim) == 0 and ref.feed_errors == 0
+
+    run(tmp_path, scenario)
+
+
+def test_a_silent_stream_ages_the_price_with_a_line_and_a_metric(tmp_path, caplog):
+    async def scenario(gw):
+        sim, ad, prices = gw.sims[VENUE], gw.venues[VENUE], gw.parts.reference
+        ad.reference.silent_after_s = 0.5
+        await until(lambda: prices.quote(VENUE, "ETH-PERP") is not None and prices.quote(VENUE, "BTC-PERP"))
+        sim.market_fault = "silent"
+        stale = prices.quote(VENUE, "ETH-PERP")
+        await until(lambda: venue_errors(gw, "market_data") >= 2)
+        first = prices.age_s(VENUE, "ETH-PERP")
+        await until(lambda: prices.age_s(VENUE, "ETH-PERP") > first + 0.5)  # it ages, nothing crashes
+        assert prices.quote(VENUE, "ETH-PERP") == stale and polls(sim) == 0
+        assert sim.public_requests[MARKET_ROUTE] == 1  # the connection lives: pings are answered
+        assert ad.reference.silent == {"ETH-PERP", "BTC-PERP"}
+        sim.market_fault = None
+        await until(lambda: prices.quote(VENUE, "ETH-PERP").received_ns > stale.received_ns)
+        await until(lambda: not ad.reference.silent)  # the next check says so
+
+    with caplog.at_level(logging.INFO, logger="gateway.venue.bluefin"):
+        run(tmp_path, scenario)
+    lines = [r.getMessage() for r in caplog.records if MARKET_ROUTE in r.getMessage()]
+    assert lines == ["bluefin /ws/market: no ticker for BTC-PERP, ETH-PERP for 0.5s: their reference prices age",
+                     "bluefin /ws/market: tickers again for BTC-PERP, ETH-PERP"]
 
 
 def test_list_parsing_maps_statuses_and_leaves_out_unsignable_markets():

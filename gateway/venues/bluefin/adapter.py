@@ -114,7 +114,8 @@ class BluefinAdapter(VenueAdapter):
         for client in {self.auth_http, self.api_http} - {self.http, None}:
             await client.close()
 
-    # reference data (reference.py): exchange/info and the tickers are on the api host
+    # reference data (reference.py): exchange/info and the tickers are on the api host, the
+    # public market stream at market_ws_url
 
     def market_data_url(self) -> str:
         return self.config.api_url or self.config.rest_url
@@ -124,6 +125,10 @@ class BluefinAdapter(VenueAdapter):
 
     async def fetch_quotes(self, listings):
         return await self.reference.fetch_quotes(listings)
+
+    def price_feed(self, sink):
+        # the public stream where it is configured; else None: the tickers are polled
+        return self.reference.follow_prices(sink) if self.config.market_ws_url else None
 
     def apply_instruments(self, instruments) -> None:
         # a market name goes into every signed payload: one it cannot carry is refused here,

@@ -12,12 +12,19 @@ class BluefinConfig(VenueConfig, tag="bluefin", frozen=True, forbid_unknown_fiel
     The venue splits hosts by role: `auth_url` (/auth/...) and `api_url`
     (/v1/exchange/...) default to `rest_url` (the trade host). The IDS id the
     orders are signed for comes from GET /v1/exchange/info; `ids_id` is only
-    the fallback when `fetch_exchange_info` is off."""
+    the fallback when `fetch_exchange_info` is off.
+
+    `market_ws_url`: the venue's public market-data stream (the official SDK's
+    `wss://stream.api.sui-prod.bluefin.io/ws/market`; no login). Set, the
+    reference prices follow each market's Ticker on it; empty, GET
+    /v1/exchange/tickers is polled every `reference_poll_secs`. The simulator
+    fills it with its own."""
     key_file: str = ""
     key_env: str = ""
     generate_key: bool = False  # simulators only: a throwaway key made on first run
     auth_url: str = ""
     api_url: str = ""
+    market_ws_url: str = ""
     fetch_exchange_info: bool = True
     ids_id: str = ""
     leverage: str = "1"  # signed into every order (leverageE9)

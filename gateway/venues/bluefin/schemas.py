@@ -28,8 +28,36 @@ the simulator's payloads against them):
   GET /v1/exchange/ticker?symbol= (one): bestBidPriceE9, bestAskPriceE9, markPriceE9, ...
 Our assumptions there: a market's quote is USDC (the Market model names none); a side with
 no order, or no mark yet, is "0"; BETA and MAINTENANCE take no orders from the gateway.
-Prices are polled every reference_poll_secs, not streamed: the market-data WebSocket's
-subscription and host were not checked against the SDK, and the simulator serves none.
+
+The public market-data stream (reference.py follows it where `market_ws_url` is set; else the
+tickers are polled every reference_poll_secs). Read in the official SDK's repository,
+fireflyprotocol/pro-sdk:
+- the path `/ws/market`, public: resources/websocket-api.yaml gives /ws/market no security
+  and no Authorization header (/ws/account has bearerAuth), and rust/examples/ws-ticker-stream.rs
+  connects with the bare URL; the host `wss://stream.api.{env}.bluefin.io/ws/market`
+  (python/sdk/src/bluefin_pro_sdk.py, market_data_stream_url). The Python SDK's listener
+  (python/sdk/src/websocket/listener.py) does send its Bearer token there too: the venue
+  takes one, it does not need one;
+- the subscription MarketSubscriptionMessage {method: Subscribe|Unsubscribe, dataStreams:
+  [MarketSubscriptionStreams {symbol, streams: [MarketDataStreamName]}]}, both required, the
+  stream per symbol `Ticker` (resources/websocket-api.yaml; python/sdk/src/openapi_client/
+  models/market_subscription_message.py, market_subscription_streams.py,
+  market_data_stream_name.py; sent exactly so by rust/examples/ws-ticker-stream.rs);
+- the reply SubscriptionResponseMessage {success, message}, both required
+  (resources/websocket-api.yaml; read by listener.py's subscribe);
+- every event MarketStreamMessage {event, payload}, both required, no `reason` (the account
+  stream has one); event `TickerUpdate` (MarketEventType) carries a TickerUpdate: the
+  TickerResponse's fields without estimatedFundingRateE9, every one required, E9 values as
+  strings, times as integers (resources/websocket-api.yaml; models/ticker_update.py and
+  market_event_type.py at the generation whose times are `...AtMillis`, as the Rust crate
+  bluefin_api 1.13.0 on docs.rs has them; an older generation named them `...AtUtcMillis`);
+- the server pings and the client answers (ws-ticker-stream.rs answers Ping with Pong;
+  listener.py pings every 10 s itself): the stream's own WebSocket pings keep it honest.
+OUR ASSUMPTIONS there (the sources do not say; the simulator follows them): a Ticker
+subscription is answered at once with the current ticker and then on every change and at
+least every few seconds (ws-ticker-stream.rs gives up after 5 s without a message: its own
+choice); a symbol or stream the venue does not serve is answered {success: false}; a
+side with no order, or no mark yet, is "0", as in the REST ticker.
 
 Our assumption (the excerpts leave it open; the simulator follows it):
 - a bulk cancel answers with one cancellation payload per order it closed,
@@ -173,6 +201,37 @@ SETTLEMENT_ASSET = "USDC"
 TICKER_PATH = "/v1/exchange/ticker"  # ?symbol=: one market (the SDK's get_market_ticker)
 TICKERS_PATH = "/v1/exchange/tickers"  # every market (the SDK's get_all_market_ticker)
 
+# the public market-data stream (see the module's docstring for where each name is from)
+MARKET_WS_PATH = "/ws/market"
+TICKER_STREAM = "Ticker"  # MarketDataStreamName, one subscription per symbol
+TICKER_UPDATE = "TickerUpdate"  # MarketEventType of its events
+
+
+class MarketStreams(msgspec.Struct):
+    """MarketSubscriptionStreams: one market's streams."""
+    symbol: str
+    streams: list[str]
+
+
+class MarketSubscribe(msgspec.Struct):
+    """MarketSubscriptionMessage: no authToken here, unlike the account stream's."""
+    method: str  # Subscribe | Unsubscribe
+    dataStreams: list[MarketStreams]
+
+
+class MarketFrame(msgspec.Struct):
+    """A MarketStreamMessage {event, payload}, or the subscription reply {success, message}
+    (no event). The payload is decoded by event: a TickerUpdate is read as a Ticker (the
+    same field names)."""
+    event: str = ""
+    payload: msgspec.Raw = msgspec.Raw(b"null")
+    success: bool | None = None
+    message: str | None = None
+
+
+MARKET_SUBSCRIBE_FIELDS = frozenset(MarketSubscribe.__struct_fields__)
+MARKET_STREAMS_FIELDS = frozenset(MarketStreams.__struct_fields__)
+
 
 # orders (field order is the SDK's)
 
@@ -307,6 +366,9 @@ refresh_decoder = msgspec.json.Decoder(Refresh)
 exchange_info_decoder = msgspec.json.Decoder(ExchangeInfo)
 markets_decoder = msgspec.json.Decoder(list[MarketInfo])
 tickers_decoder = msgspec.json.Decoder(list[Ticker])
+ticker_decoder = msgspec.json.Decoder(Ticker)
+market_frame_decoder = msgspec.json.Decoder(MarketFrame)
+market_subscribe_decoder = msgspec.json.Decoder(MarketSubscribe)
 create_decoder = msgspec.json.Decoder(CreateOrder)
 ack_decoder = msgspec.json.Decoder(OrderAck)
 cancel_decoder = msgspec.json.Decoder(CancelOrders)
