@@ -353,13 +353,14 @@ def test_connections_that_never_say_hello_are_closed_with_the_reason(tmp_path):
         for closed, _ in held:
             err = await asyncio.wait_for(closed, 10)
             assert isinstance(err, f.ProtocolError) and err.code == "hello_timeout", err
-            assert "no hello within 300 ms" in err.message and "hello_timeout_ms" in err.message
+            assert "no hello within 2000 ms" in err.message and "hello_timeout_ms" in err.message
         assert [c.strategy for c in gw.parts.sessions.open] == ["prompt"]
         await send_raw(writer, msgspec.msgpack.encode({"op": "ping", "req_id": 2}))
         assert (await read_reply(reader)).req_id == 2  # past the timeout, still served
         writer.close()
 
-    run_gateway(tmp_path, scenario, edit=server_option("max_frame_bytes = 65536\nhello_timeout_ms = 300"))
+    # well above held_and_refused's 0.3 s look (at 300 ms a loaded machine closed some before it)
+    run_gateway(tmp_path, scenario, edit=server_option("max_frame_bytes = 65536\nhello_timeout_ms = 2000"))
 
 
 def test_a_flood_of_connections_without_hello_locks_no_strategy_out(tmp_path, caplog):
