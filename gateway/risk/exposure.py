@@ -61,6 +61,11 @@ class OpenExposure:
         self._set(order)
 
     def order_changed(self, order: Order, new_fills: int) -> None:
+        # most changes are a status (PENDING_NEW -> OPEN): the order's part stays as it was
+        entry = self._parts.get(order.order_id)
+        if (entry is not None and not new_fills and not order.is_closed
+                and entry[2] == order.quantity - order.filled and entry[4] == (order.price or entry[4])):
+            return
         self._set(order)
 
     def cancel_rejected(self, order: Order, reason: str) -> None:
