@@ -49,6 +49,8 @@ class Parts:
     def swap_risk(self, risk: RiskLimits) -> None:
         """A reloaded RiskLimits in the old one's place, everywhere it is held, in one step
         (nothing on the loop runs in between: no order is checked half by each)."""
+        # the open orders' sums are kept only while a limit reads them: the new tables decide
+        risk.exposure.keep(risk.config.reads_open_orders(), self.tracker.open_orders)
         self.risk = self.entry.risk = self.entry.validator.risk = self.health.risk = risk
 
     def add_venue(self, adapter: VenueAdapter) -> None:

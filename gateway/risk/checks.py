@@ -47,6 +47,7 @@ class RiskLimits:
         self.positions = None
         # the strategies' open orders as running sums; a tracker listener (gateway/assembly.py)
         self.exposure = OpenExposure(lambda venue, symbol: self.reference.price(venue, symbol))
+        self.exposure.active = config.reads_open_orders()
 
     def adopt(self, old: RiskLimits) -> None:
         """Take over the live state of the limits this replaces (a reload): the rate buckets,

@@ -45,6 +45,11 @@ def _check_decimals(table: msgspec.Struct) -> None:
             raise ValueError(f"{key} must be above zero (it would refuse every order)")
 
 
+def _set(text: str | None) -> bool:
+    """A limit given and not "0" (no limit)."""
+    return text is not None and parse_scaled(text, SCALE) != 0
+
+
 def _check_max_loss(text: str | None) -> None:
     if text is None:
         return
@@ -118,6 +123,14 @@ class RiskConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             if not _STRATEGY_NAME.match(name):
                 raise ValueError(f'strategies["{name}"]: not a strategy name a hello accepts '
                                  "(1-64 of A-Z a-z 0-9 _ . : -)")
+
+    def reads_open_orders(self) -> bool:
+        """Whether a table sets max_position or max_open_notional (the limits that read the open
+        orders' sums)."""
+        tables = [self, *self.symbols.values()]
+        for own in self.strategies.values():
+            tables += [own, *own.symbols.values()]
+        return any(_set(getattr(t, key, None)) for t in tables for key in ("max_position", "max_open_notional"))
 
     def max_loss_of(self, strategy: str) -> tuple[str | None, str, str]:
         """(max_loss, on_max_loss, the table max_loss came from) in force for a strategy."""

@@ -24,6 +24,9 @@ class OpenExposure:
         self._parts: dict[str, tuple[str, tuple, int, int, int]] = {}
         self._notional: dict[str, int] = {}  # strategy -> sum of its open orders' notional
         self._quantity: dict[tuple, int] = {}  # (strategy, venue, symbol, side) -> open remaining quantity
+        # kept only while a limit reads the sums (max_position, max_open_notional): the order path
+        # pays nothing for them otherwise; `gateway risk` then sums the open orders when asked
+        self.active = True
 
     # read by the checks
 
@@ -58,9 +61,12 @@ class OpenExposure:
     # told by order entry and the tracker
 
     def opened(self, order: Order) -> None:
-        self._set(order)
+        if self.active:
+            self._set(order)
 
     def order_changed(self, order: Order, new_fills: int) -> None:
+        if not self.active:
+            return
         # most changes are a status (PENDING_NEW -> OPEN): the order's part stays as it was
         entry = self._parts.get(order.order_id)
         if (entry is not None and not new_fills and not order.is_closed
@@ -73,12 +79,26 @@ class OpenExposure:
 
     def rebuild(self, orders: Iterable[Order]) -> None:
         """After the journal's replay: the open orders it restored (the tracker tells no
-        listener of them)."""
+        listener of them); and when a reload makes a limit read the sums again."""
         self._parts.clear()
         self._notional.clear()
         self._quantity.clear()
-        for order in orders:
-            self._set(order)
+        if self.active:
+            for order in orders:
+                self._set(order)
+
+    def keep(self, active: bool, open_orders: Callable[[], Iterable[Order]]) -> None:
+        """Keep the sums (from the open orders as they are now) or stop keeping them."""
+        if active != self.active:
+            self.active = active
+            self.rebuild(open_orders() if active else ())
+
+    @classmethod
+    def of(cls, orders: Iterable[Order], reference_price: Callable[[str, str], int | None]) -> OpenExposure:
+        """The sums of these orders, made when asked (a view while no limit keeps them)."""
+        exposure = cls(reference_price)
+        exposure.rebuild(orders)
+        return exposure
 
     def _set(self, order: Order) -> None:
         old = self._parts.pop(order.order_id, None)

@@ -10,6 +10,7 @@ from gateway.orders.model import Side
 from gateway.risk.checks import RiskLimits, fmt
 from gateway.risk.config import LIMIT_KEYS, SYMBOL_KEYS
 from gateway.risk.effective import Limits
+from gateway.risk.exposure import OpenExposure
 
 
 def _spell(value: object) -> str:
@@ -33,10 +34,12 @@ def venue_symbols(venues: Mapping[str, object]) -> dict[str, set[str]]:
     return out
 
 
-def strategies(risk: RiskLimits, tracker, connected: Iterable[str] = ()) -> list[str]:
+def strategies(risk: RiskLimits, tracker, connected: Iterable[str] = (),
+               exposure: OpenExposure | None = None) -> list[str]:
     """Strategies worth showing: those a table names, those with open orders or a position,
     and those connected."""
-    names = set(risk.config.strategies) | set(risk.exposure.strategies()) | set(connected)
+    exposure = exposure or _exposure(risk, tracker)
+    names = set(risk.config.strategies) | set(exposure.strategies()) | set(connected)
     names |= {o.strategy for o in tracker.open_orders()} if tracker is not None else set()
     positions = risk.positions
     if positions is not None and hasattr(positions, "strategies"):
@@ -44,9 +47,16 @@ def strategies(risk: RiskLimits, tracker, connected: Iterable[str] = ()) -> list
     return sorted(names)
 
 
-def _symbols(risk: RiskLimits, strategy: str, symbols_of: dict[str, set[str]]) -> list[tuple[str, str]]:
+def _exposure(risk: RiskLimits, tracker):
+    """The open orders' sums: the limits' own while a limit keeps them, else made now."""
+    if risk.exposure.active or tracker is None:
+        return risk.exposure
+    return OpenExposure.of(tracker.open_orders(), lambda venue, symbol: risk.reference.price(venue, symbol))
+
+
+def _symbols(risk: RiskLimits, exposure, strategy: str, symbols_of: dict[str, set[str]]) -> list[tuple[str, str]]:
     """(venue, symbol) the strategy trades now or a table names for it or for every strategy."""
-    found = set(risk.exposure.symbols(strategy))
+    found = set(exposure.symbols(strategy))
     positions = risk.positions
     if positions is not None and hasattr(positions, "of"):
         found |= set(positions.of(strategy))
@@ -64,15 +74,15 @@ def _symbols(risk: RiskLimits, strategy: str, symbols_of: dict[str, set[str]]) -
 
 
 def strategy_view(risk: RiskLimits, strategy: str, open_orders: int,
-                  symbols_of: dict[str, set[str]]) -> f.StrategyRiskView:
-    exposure = risk.exposure
+                  symbols_of: dict[str, set[str]], exposure: OpenExposure | None = None) -> f.StrategyRiskView:
+    exposure = exposure or risk.exposure
     wide = risk.tables.strategy_wide(strategy)
     open_notional = exposure.notional(strategy)
     usage: dict[str, float] = {"max_open_orders": open_orders / wide.max_open_orders}
     if wide.max_open_notional:
         usage["max_open_notional"] = open_notional / wide.max_open_notional
     views = []
-    for venue, symbol in _symbols(risk, strategy, symbols_of):
+    for venue, symbol in _symbols(risk, exposure, strategy, symbols_of):
         lim = risk.limits(strategy, venue, symbol)
         buy = exposure.quantity(strategy, venue, symbol, Side.BUY)
         sell = exposure.quantity(strategy, venue, symbol, Side.SELL)
@@ -98,17 +108,19 @@ def strategy_view(risk: RiskLimits, strategy: str, open_orders: int,
 def risk_reply(req_id: int, risk: RiskLimits, tracker, venues: Mapping[str, object], connected: Iterable[str],
                only: str | None = None) -> f.RiskReply:
     symbols_of = venue_symbols(venues)
-    names = [only] if only is not None else strategies(risk, tracker, connected)
+    exposure = _exposure(risk, tracker)
+    names = [only] if only is not None else strategies(risk, tracker, connected, exposure)
     return f.RiskReply(req_id=req_id, strategies=[
-        strategy_view(risk, name, tracker.open_count(name), symbols_of) for name in names])
+        strategy_view(risk, name, tracker.open_count(name), symbols_of, exposure) for name in names])
 
 
 def usage_ratios(risk: RiskLimits, tracker, venues: Mapping[str, object],
                  connected: Iterable[str]) -> list[tuple[str, str, float]]:
     """(strategy, limit, ratio) for /metrics' gateway_risk_limit_usage_ratio."""
     symbols_of = venue_symbols(venues)
+    exposure = _exposure(risk, tracker)
     out = []
-    for name in strategies(risk, tracker, connected):
-        view = strategy_view(risk, name, tracker.open_count(name), symbols_of)
+    for name in strategies(risk, tracker, connected, exposure):
+        view = strategy_view(risk, name, tracker.open_count(name), symbols_of, exposure)
         out += [(name, limit, ratio) for limit, ratio in sorted(view.usage.items())]
     return out

@@ -318,12 +318,30 @@ def test_limits_resolve_from_a_plain_dict_too():
 
 
 def test_after_a_restart_the_sums_are_rebuilt_from_the_restored_open_orders():
-    risk = RiskLimits(RiskConfig())
+    risk = RiskLimits(RiskConfig(max_position="1000"))
     tracker = Tracker(risk.exposure)
     a = booked(risk, tracker, order("s", Side.BUY, 4 * ONE, 100 * ONE, "a"))
     booked(risk, tracker, order("s", Side.SELL, 2 * ONE, 200 * ONE, "b"))
     tracker.apply(a, Status.PARTIALLY_FILLED, [Fill("t1", 100 * ONE, ONE, 1)])
-    fresh = RiskLimits(RiskConfig())  # the restarted daemon's: the tracker restores without telling it
+    # the restarted daemon's: the tracker restores without telling it
+    fresh = RiskLimits(RiskConfig(max_position="1000"))
     fresh.exposure.rebuild(tracker.open_orders())
     assert fresh.exposure.notional("s") == risk.exposure.notional("s") == 700 * ONE
     assert fresh.exposure.quantity("s", "v", "X", Side.BUY) == 3 * ONE
+
+
+def test_the_sums_are_kept_only_while_a_limit_reads_them():
+    """The defaults set neither max_position nor max_open_notional: the order path keeps no
+    sums; a table that sets one (a reload) starts them from the open orders as they are."""
+    assert not RiskConfig().reads_open_orders()
+    assert msgspec.convert({"strategies": {"s": {"symbols": {"X": {"max_position": "1"}}}}}, RiskConfig).reads_open_orders()
+    risk = RiskLimits(RiskConfig())
+    tracker = Tracker(risk.exposure)
+    booked(risk, tracker, order("s", Side.BUY, 4 * ONE, 100 * ONE, "a"))
+    assert not risk.exposure.active and risk.exposure.notional("s") == 0  # nothing kept
+    risk.exposure.keep(True, tracker.open_orders)
+    assert risk.exposure.notional("s") == 400 * ONE and risk.exposure.quantity("s", "v", "X", Side.BUY) == 4 * ONE
+    booked(risk, tracker, order("s", Side.BUY, ONE, 100 * ONE, "b"))
+    assert risk.exposure.notional("s") == 500 * ONE  # kept from here on
+    risk.exposure.keep(False, tracker.open_orders)
+    assert risk.exposure.notional("s") == 0
