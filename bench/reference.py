@@ -25,10 +25,11 @@ ROOT = Path(__file__).resolve().parents[1]
 CHECKED = re.compile(r"venue (\S+): (\d+) instruments listed, (\d+) traded, checked in ([\d.]+) ms")
 
 
-def _config(tmp: Path) -> Path:
-    """The embedded default, its relative paths (../run/...) landing in tmp, metrics off."""
+def _config(tmp: Path, root: Path = ROOT) -> Path:
+    """The embedded default (root's checkout's own), its relative paths (../run/...) landing in
+    tmp, metrics off."""
     (tmp / "config").mkdir()
-    text = (ROOT / "config" / "gateway.toml").read_text()
+    text = (root / "config" / "gateway.toml").read_text()
     text = re.sub(r"(?ms)^\[metrics\]\n.*?(?=^\[|\Z)", "[metrics]\nenabled = false\n\n", text)
     path = tmp / "config" / "gateway.toml"
     path.write_text(text)
@@ -38,7 +39,7 @@ def _config(tmp: Path) -> Path:
 def start(code_dir: str | None) -> tuple[subprocess.Popen, float, dict[str, float], Path]:
     """A gateway on the embedded default: (process, seconds to its socket, venue -> check ms, tmp)."""
     tmp = Path(tempfile.mkdtemp(prefix="bench-reference-"))
-    config = _config(tmp)
+    config = _config(tmp, Path(code_dir) if code_dir else ROOT)
     env, cwd = code_env(code_dir)
     t0 = time.monotonic()
     proc = subprocess.Popen([sys.executable, "-m", "gateway", "run", "-c", str(config)], env=env, cwd=cwd,
