@@ -27,9 +27,12 @@ def examples(n: int) -> int:
 # README "Strategy protocol": the ack error codes and the codes of the closing `error` frame
 ACK_CODES = frozenset("""hello_required already_hello strategy_in_use unknown_op missing_field bad_field
 bad_decimal bad_price bad_quantity unknown_venue unknown_symbol duplicate_client_order_id risk_limit
-unknown_order not_your_order order_closed order_pending unsupported venue_unavailable internal""".split())
+unknown_order not_your_order order_closed order_pending unsupported venue_unavailable internal
+instrument_unavailable strategy_halted strategy_reducing operator_only""".split())
 CLOSE_CODES = frozenset({"bad_frame", "bad_msgpack", "bad_request", "peer_refused"})
-ANSWERS = (f.Ack, f.Pong, f.OrdersReply, f.StatusReply, f.RiskReply)  # one of these per request frame
+# one of these per request frame
+ANSWERS = (f.Ack, f.Pong, f.OrdersReply, f.StatusReply, f.RiskReply, f.RiskStatesReply, f.ReloadReply,
+           f.InstrumentsReply, f.PositionsReply)
 
 
 class FakeSocket:

@@ -223,7 +223,7 @@ def check_outcome(out, transport, wanted, *, strict: bool, oversize: bool = Fals
     answers = [m for m in out if isinstance(m, ANSWERS)]
     errors = [m for m in out if isinstance(m, f.ProtocolError)]
     for m in out:
-        assert isinstance(m, (*ANSWERS, f.ProtocolError, f.OrderUpdate, f.CancelReject)), m
+        assert isinstance(m, (*ANSWERS, f.ProtocolError, f.OrderUpdate, f.CancelReject, f.RiskState)), m
         if isinstance(m, f.Ack):
             assert m.ok == (m.error is None)
             if m.error is not None:
