@@ -70,8 +70,13 @@ class Parts:
     def restore_gateway_state(self, records: list[Record]) -> None:
         """After a restart, once the venues are up (a switch past due cancels at once)."""
         self.gate.restore(r for r in records if r.k == HALT)
-        self.states.restore(r for r in records if r.k == RISK_STATE)
         self.sessions.switches.restore(r for r in records if r.k == SWITCH)
+
+    def restore_states(self, records: list[Record]) -> None:
+        """Strategies' states, right after the journal's replay and before any venue starts: a
+        fill the reconcile finds meets the state in force (an operator's halt is not loosened by a
+        max_loss breach that arrives before it is restored)."""
+        self.states.restore(r for r in records if r.k == RISK_STATE)
 
 
 def assemble(risk: RiskLimits, *, closed_ttl_ns: int, max_closed: int = 100_000, metrics: Metrics | None = None,

@@ -155,13 +155,15 @@ class Gateway:
         parts.states.configure(config.risk)
         tracker = parts.tracker
         drop_copy = None
-        gateway_state: list = []  # the journal's switch and halt records, restored once venues are up
+        # the journal's switch, halt and state records: states restored at once, the rest once venues are up
+        gateway_state: list = []
         if journal is not None:
             n = tracker.restore(replay(iter(records), gateway_state, parts.positions))
             unsent = tracker.close_unsent()
             if unsent:
                 log.warning("journal: %d acked orders were never sent before the restart: CANCELED", unsent)
             parts.risk.exposure.rebuild(tracker.open_orders())  # the restored orders, as risk counts them
+            parts.restore_states(gateway_state)
             snapshot, extra = list(tracker.orders.values()), ()
             if config.drop_copy is not None:
                 from gateway.dropcopy.publisher import DropCopy

@@ -50,6 +50,7 @@ class PositionBook(Protocol):
 
     def get(self, strategy: str, venue: str, symbol: str) -> Position | None: ...
     def pnl(self, strategy: str) -> tuple[int, int]: ...  # (realized, unrealized), e18 quote units
+    def strategies(self) -> list[str]: ...  # every strategy with a position, flat ones too
 
 
 class StateCounters(Protocol):
@@ -268,6 +269,9 @@ class StrategyStates:
             log.warning("strategy %s is still %s after the restart (%s: %s)", strategy, entry.state, entry.source,
                         entry.reason or "no reason given")
         self._seen.update(o.strategy for o in self._tracker.orders.values() if o.filled)
+        # and those whose fills are in the book only now (their orders purged, the journal compacted)
+        if self.positions is not None:
+            self._seen.update(self.positions.strategies())
 
     def views(self) -> dict[str, StrategyState]:
         return dict(self.limited)

@@ -180,13 +180,15 @@ class RiskLimits:
                         open_before: int, open_after: int) -> None:
         """The worst case: the position if every open order of the order's side filled. Over
         the limit is refused only when the order makes it worse: an order that brings the worst
-        case closer to flat passes (a position over a lowered limit can be reduced)."""
+        case closer to flat on its side passes (a position over a lowered limit can be reduced)."""
         if not lim.max_position:
             return
         position = self._position(strategy, venue, symbol)
         sign = 1 if side is Side.BUY else -1
         before, after = position + sign * open_before, position + sign * open_after
-        if abs(after) > lim.max_position and abs(after) > abs(before):
+        # over the limit, only a move towards flat on the same side passes: not a flip past zero
+        # to the other side (-90 from +100 is no reduction of a limit of 10), not a larger one
+        if abs(after) > lim.max_position and (abs(after) > abs(before) or (after > 0) != (before > 0)):
             raise RiskError(
                 f"position {fmt(position)} with this strategy's open {side.value} orders and this one "
                 f"would be {fmt(after)}: over max_position {fmt(lim.max_position)}", "max_position")

@@ -231,6 +231,10 @@ def test_max_position_holds_the_worst_case_and_lets_a_reducing_order_through():
     risk.check(5 * ONE, 100 * ONE, 2, strategy="s", venue="v", symbol="Y", side=Side.SELL)  # closer to flat
     with pytest.raises(RiskError, match="max_position"):
         risk.check(ONE, 100 * ONE, 2, strategy="s", venue="v", symbol="Y", side=Side.BUY)
+    # nor past flat to an over-limit position on the other side: +30 - 45 = -15, over 10
+    with pytest.raises(RiskError, match="would be -15: over max_position 10"):
+        risk.check(45 * ONE, 100 * ONE, 2, strategy="s", venue="v", symbol="Y", side=Side.SELL)
+    risk.check(38 * ONE, 100 * ONE, 2, strategy="s", venue="v", symbol="Y", side=Side.SELL)  # -8: within
 
 
 def test_open_notional_is_a_running_sum_of_the_open_orders_remaining():

@@ -35,8 +35,11 @@ class FakePositions:
         net = self.nets.get((strategy, venue, symbol))
         return None if net is None else FakePosition(net)
 
-    def pnl(self, strategy):
+    def pnl(self, strategy, max_age_ns=None):
         return self.pnls.get(strategy, (0, 0))
+
+    def strategies(self):
+        return sorted({k[0] for k in self.nets} | set(self.pnls))
 
 
 class Sent:
@@ -207,6 +210,7 @@ def test_states_halt_and_switches_survive_a_compaction_and_a_restart(tmp_path):
         journal.close()
         state = _state(tmp_path / "j")
         restored = _parts()
+        restored.restore_states(state)  # at once, as the daemon does after the replay
         restored.restore_gateway_state(state)  # a switch is armed on the loop
         armed = set(restored.sessions.switches.armed)
         restored.sessions.switches.disarm("sw")
@@ -247,3 +251,16 @@ def test_a_client_skips_an_event_op_it_does_not_know():
     assert client._events.get_nowait() == f.RiskState(strategy="s", state="halted", reason="r")
     with pytest.raises(msgspec.ValidationError):  # a known op with a bad field is still an error
         proto.data_received(encode_frame(msgspec.msgpack.encode({"op": "risk_state", "strategy": 1})))
+
+
+def test_a_position_restored_without_its_orders_is_watched_for_max_loss_at_once():
+    """After a restart whose journal kept a strategy's position but not its filled orders (purged,
+    compacted): no new fill is needed for its max_loss to be watched."""
+    parts = _parts()
+    states = parts.states
+    states.configure(RiskConfig(max_loss="100"))
+    states.positions.nets[("old", "citrex", "ETH-PERP")] = 10 * ONE
+    states.positions.pnls["old"] = (0, -500 * ONE)  # the reference fell: -500 unrealized
+    states.restore([])
+    states.check_max_loss()
+    assert states.state("old") == "reducing" and "old" in states.breached
