@@ -192,7 +192,11 @@ class Gateway:
                 reference = gw.references[venue.name] = VenueReference(
                     adapter, parts.reference, refresh_s=venue.instruments_refresh_secs,
                     poll_s=venue.reference_poll_secs)
-                await reference.load()  # a configured instrument that is not the venue's: no start
+                try:
+                    await reference.load()  # a configured instrument that is not the venue's: no start
+                except BaseException:
+                    await adapter.stop()  # not yet among the venues gw.stop() closes
+                    raise
                 parts.add_venue(adapter)
                 await adapter.reconcile(tracker.open_orders(venue=venue.name))
                 _resend_cancels(adapter)

@@ -145,6 +145,13 @@ def resolve(venue: str, configured: dict[str, InstrumentConfig], symbols: list[s
             continue
         found[symbol] = listing = find_for_symbol(venue, symbol, listings, default_quote)
         instruments[symbol] = from_listing(listing)
+    taken: dict[str, str] = {}
+    for symbol, listing in found.items():
+        # two of our symbols on one product would split its per-symbol limits (max_position) in two
+        other = taken.setdefault(str(listing.product_id), symbol)
+        if other != symbol:
+            raise InstrumentMismatch(f"venue {venue}: symbols {other} and {symbol} are both product_id "
+                                     f"{listing.product_id!r} ({listing.venue_symbol}): trade it under one symbol")
     return Resolved(instruments, found, stricter)
 
 

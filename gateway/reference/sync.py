@@ -33,7 +33,8 @@ class VenueReference:
         self.prices = prices
         self.refresh_s = refresh_s
         self.poll_s = poll_s
-        self.listings: dict[str, Listing] = {}  # symbol -> the venue's listing, once checked
+        self.listings: dict[str, Listing] = {}  # symbol -> the venue's listing, once checked: what feeds follow
+        self.delisted: dict[str, Listing] = {}  # symbol -> its last listing, gone from the venue's list
         self.venue_list: list[Listing] = []  # everything the venue lists, for `gateway instruments`
         self.checked_ns: int | None = None  # wall clock of the last good list
         self.stricter: list[str] = []
@@ -87,17 +88,36 @@ class VenueReference:
                 log.info("%s (allowed)", line)
         self.stricter = resolved.stricter
         instruments = dict(resolved.instruments)
+        listings_by_symbol = dict(resolved.listings)
         unavailable: dict[str, str] = {}
         for symbol, listing in resolved.listings.items():
             if listing.status != TRADING:
                 unavailable[symbol] = f"{self.venue} lists {listing.venue_symbol} as {listing.status}"
             old = self.listings.get(symbol)
             if not at_start and old is not None and symbol not in config.instruments:
+                moved = self._moved(symbol, old, listing)
+                if moved is not None:  # keep trading nothing there: the old product stays, refused
+                    unavailable[symbol], listings_by_symbol[symbol] = moved, old
+                    instruments[symbol] = self.adapter.instruments.get(symbol, instruments[symbol])
+                    continue
                 self._log_changes(symbol, old, listing)
-        self.listings = resolved.listings
+        self.listings = listings_by_symbol
+        self.delisted = {}
         self.venue_list = listings
         self.checked_ns = time.time_ns()
         self._set(instruments, unavailable)
+
+    def _moved(self, symbol: str, old: Listing, new: Listing) -> str | None:
+        """A symbol given alone that the venue's list now maps to another product: its open orders
+        and queued requests name the old one, so nothing new goes until a restart takes the new one."""
+        if str(old.product_id) == str(new.product_id):
+            return None
+        why = (f"venue {self.venue}: symbol {symbol}: the venue's list now maps it to product_id {new.product_id!r} "
+               f"({new.venue_symbol}), not {old.product_id!r}: new orders refused until a restart")
+        if self.adapter.unavailable.get(symbol) != why:
+            log.error("%s", why)
+            self.adapter.metrics.venue_error(self.venue, "instrument_list")
+        return why
 
     def _log_changes(self, symbol: str, old: Listing, new: Listing) -> None:
         for field in ("tick", "lot", "min_quantity"):
@@ -135,6 +155,7 @@ class VenueReference:
         instruments: dict[str, object] = {}
         unavailable: dict[str, str] = {}
         listings_by_symbol: dict[str, Listing] = {}
+        delisted: dict[str, Listing] = {}
         for symbol in [*config.instruments, *self._symbols_alone()]:
             one = {symbol: config.instruments[symbol]} if symbol in config.instruments else {}
             try:
@@ -144,19 +165,28 @@ class VenueReference:
                 unavailable[symbol] = str(exc)
                 if symbol in self.adapter.instruments:
                     instruments[symbol] = self.adapter.instruments[symbol]
-                old = self.listings.get(symbol)
+                old = self.listings.get(symbol) or self.delisted.get(symbol)
                 if old is not None:
-                    listings_by_symbol[symbol] = old._replace(status=DELISTED)
+                    # shown (gateway instruments), never followed: a price feed asking the venue for a
+                    # market it no longer has could take the venue's other prices down with it
+                    delisted[symbol] = old._replace(status=DELISTED)
                 continue
-            instruments.update(r.instruments)
-            listings_by_symbol.update(r.listings)
             old = self.listings.get(symbol)
             if old is not None and symbol not in config.instruments:
+                moved = self._moved(symbol, old, r.listings[symbol])
+                if moved is not None:
+                    unavailable[symbol], listings_by_symbol[symbol] = moved, old
+                    if symbol in self.adapter.instruments:
+                        instruments[symbol] = self.adapter.instruments[symbol]
+                    continue
                 self._log_changes(symbol, old, r.listings[symbol])  # as the whole list's path does
+            instruments.update(r.instruments)
+            listings_by_symbol.update(r.listings)
             if r.listings[symbol].status != TRADING:
                 unavailable[symbol] = f"{self.venue} lists {r.listings[symbol].venue_symbol} as " \
                                       f"{r.listings[symbol].status}"
         self.listings = listings_by_symbol
+        self.delisted = delisted
         self.venue_list = listings
         self.checked_ns = time.time_ns()
         self._set(instruments, unavailable)
@@ -169,6 +199,10 @@ class VenueReference:
             except ReferenceUnavailable as exc:
                 self.errors += 1
                 log.warning("venue %s: instrument list not refreshed: %s", self.venue, exc)
+            except Exception:  # noqa: BLE001 - a bug must not end the refreshes: said, counted, next time
+                self.errors += 1
+                self.adapter.metrics.venue_error(self.venue, "instrument_list")
+                log.exception("venue %s: instrument list refresh failed", self.venue)
 
     # prices
 

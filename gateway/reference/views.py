@@ -57,8 +57,9 @@ def venue_instruments(venue, reference, prices: ReferencePrices) -> f.VenueInstr
     views, unchecked = [], []
     ours = [*config.instruments, *(s for s in config.symbols if s not in config.instruments)]
     listings = reference.listings if reference is not None else {}
+    delisted = reference.delisted if reference is not None else {}
     for symbol in ours:
-        listing = listings.get(symbol)
+        listing = listings.get(symbol) or delisted.get(symbol)
         if listing is None:
             unchecked.append(symbol)
             continue

@@ -429,7 +429,7 @@ def test_halted_and_delisted_markets_refuse_new_orders_and_pass_cancels(tmp_path
             sim.halt("ETH-PERP")
             sim.delist("BTC-PERP")
             await ref.refresh()
-            assert ref.listings["ETH-PERP"].status == HALTED and ref.listings["BTC-PERP"].status == DELISTED
+            assert ref.listings["ETH-PERP"].status == HALTED and ref.delisted["BTC-PERP"].status == DELISTED
             for symbol in ("ETH-PERP", "BTC-PERP"):
                 refused = await s.place(VENUE, symbol, "buy", "0.1", "2990", client_order_id=f"new-{symbol}")
                 assert not refused.ok and refused.error.code == "instrument_unavailable", refused
@@ -675,3 +675,22 @@ def test_list_parsing_maps_statuses_and_leaves_out_unsignable_markets():
                                                                "tickSizeE9": "0.01"}]).encode()):
         with pytest.raises(ValueError):
             listings_of(broken)
+
+
+def test_a_delisted_market_is_not_subscribed_again_after_a_reconnect(tmp_path):
+    """One market gone from the venue's list: a reconnection's subscription names only the
+    markets it still lists (the venue refusing the whole message used to stop every price)."""
+    async def scenario(gw):
+        sim, ref, prices = gw.sims[VENUE], gw.references[VENUE], gw.parts.reference
+        sim.ticker_push_secs = 3600  # a price after the drop is the new subscription's answer
+        gw.venues[VENUE].reference.silent_after_s = 3600
+        await until(lambda: prices.quote(VENUE, "ETH-PERP") is not None)
+        sim.delist("BTC-PERP")
+        await ref.refresh()
+        assert "BTC-PERP" not in ref.listings and "BTC-PERP" in gw.venues[VENUE].unavailable
+        stale = prices.quote(VENUE, "ETH-PERP")
+        await sim.drop_market_streams()
+        await until(lambda: prices.quote(VENUE, "ETH-PERP").received_ns > stale.received_ns)
+        assert polls(sim) == 0
+
+    run(tmp_path, scenario)

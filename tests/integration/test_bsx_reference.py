@@ -246,7 +246,7 @@ def test_halt_delist_and_tick_change_on_refresh(tmp_path, caplog):
             await ref.refresh()
             gone = await s.place("bsx", "BTC-PERP", "buy", "0.001", "64000", client_order_id="h5")
             assert not gone.ok and gone.error.code == "instrument_unavailable"
-            assert ref.listings["BTC-PERP"].status == DELISTED
+            assert ref.delisted["BTC-PERP"].status == DELISTED and "BTC-PERP" not in ref.listings  # not followed
             assert (await s.cancel("h2")).ok
             await s.wait_status("h2", "CANCELED")
 

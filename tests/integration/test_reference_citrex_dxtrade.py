@@ -276,3 +276,21 @@ def test_a_price_feed_sending_garbage_or_nothing_is_counted_and_recovers(tmp_pat
     with caplog.at_level(logging.WARNING, logger="gateway.reference"):
         run_gateway(tmp_path, scenario, edit=venue.edit(tmp_path))
     assert any(f"venue {venue.name}: prices not read" in r.getMessage() for r in caplog.records)
+
+
+def test_a_delisted_symbol_takes_none_of_the_venues_other_prices_down(tmp_path):
+    """The venue stops listing one of our symbols: it is refused, and no poll asks the venue for
+    it again (its book answering 404 used to fail every poll, the venue's other prices with it)."""
+    async def scenario(gw):
+        sim, ref, prices = gw.sims["citrex"], gw.references["citrex"], gw.parts.reference
+        await until(lambda: prices.quote("citrex", "ETH-PERP") is not None)
+        sim.delist("BTC-PERP")
+        await ref.refresh()
+        assert "BTC-PERP" in gw.venues["citrex"].unavailable and "BTC-PERP" not in ref.listings
+        errors = ref.feed_errors
+        for _ in range(2):  # two polls after the delisting, each with ETH-PERP's price
+            seen = prices.quote("citrex", "ETH-PERP").received_ns
+            await until(lambda: prices.quote("citrex", "ETH-PERP").received_ns > seen)
+        assert ref.feed_errors == errors
+
+    run_gateway(tmp_path, scenario, edit=CITREX.edit(tmp_path, symbols='["ETH-PERP", "BTC-PERP"]'))

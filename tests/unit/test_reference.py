@@ -127,7 +127,8 @@ def test_refresh_makes_a_halted_or_delisted_symbol_unavailable_and_applies_a_new
     venue.listings = [ETH]  # BTC delisted
     asyncio.run(ref.refresh())
     assert "lists no such market" in venue.unavailable["BTC-PERP"]
-    assert "ETH-PERP" not in venue.unavailable and ref.listings["BTC-PERP"].status == "delisted"
+    assert "ETH-PERP" not in venue.unavailable and ref.delisted["BTC-PERP"].status == "delisted"
+    assert "BTC-PERP" not in ref.listings  # no feed follows a market the venue no longer has
     venue.listings = [BTC, ETH]  # back
     asyncio.run(ref.refresh())
     assert venue.unavailable == {}
@@ -192,3 +193,20 @@ def test_the_same_mismatch_is_said_once_at_error(caplog):
     said = [r for r in caplog.records if "BTC-PERP" in r.getMessage() and "not listed" in r.getMessage()]
     assert [r.levelno for r in said].count(logging.ERROR) == 1 and len(said) >= 3
     assert venue.metrics.venue_errors[("v", "instrument_list")] == 3  # each refresh still counted
+
+
+def test_two_symbols_on_one_product_are_refused():
+    with pytest.raises(InstrumentMismatch, match="symbols ETH-PERP and ETH-USD are both product_id 1002"):
+        resolve("citrex", {"ETH-PERP": block(1002)}, ["ETH-USD"], [BTC, ETH])
+
+
+def test_a_symbol_alone_the_list_moves_to_another_product_is_refused_not_moved(caplog):
+    venue = FakeVenue(symbols=["ETH-PERP"], listings=[BTC, ETH])
+    ref = load(venue)
+    eth2 = ETH._replace(product_id=1009, venue_symbol="eth2perp")
+    venue.listings = [BTC, eth2]  # the venue's ETH market is now another product
+    with caplog.at_level(logging.ERROR, "gateway.reference"):
+        asyncio.run(ref.refresh())
+    assert "now maps it to product_id 1009" in venue.unavailable["ETH-PERP"]
+    assert venue.instruments["ETH-PERP"].product_id == 1002  # open orders and cancels keep the old product
+    assert ref.listings["ETH-PERP"].product_id == 1002 and "product_id 1009" in caplog.text

@@ -53,6 +53,8 @@ from gateway.venues.bluefin.ws import account_stream
 
 
 class BluefinAdapter(VenueAdapter):
+    # the quote a unified symbol without one names: its perpetuals settle in USDC
+    default_quote = "USDC"
     capabilities = Capabilities(reduce_only=True, cancel_all=True, batch_cancel=True, post_only=True,
                                 market_orders=True, stop_orders=True, cancel_replace=False, modify=False)
     venue_data_type = BluefinVenueData

@@ -56,6 +56,8 @@ _BATCH = "POST /orders/batch"
 
 
 class BsxAdapter(VenueAdapter):
+    # the quote a unified symbol without one names: its perpetuals settle in USDC
+    default_quote = "USDC"
     capabilities = Capabilities(stop_orders=True, reduce_only=True, cancel_all=True, batch_cancel=True,
                                 cancel_replace=False, modify=False)
     venue_data_type = BsxVenueData

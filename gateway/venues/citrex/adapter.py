@@ -41,6 +41,8 @@ CANCEL_FAILED_PREFIX = "idToCancel:"
 
 
 class CitrexAdapter(VenueAdapter):
+    # the quote a unified symbol without one names: its perpetuals settle in USDC (the SDK's products' quoteAsset)
+    default_quote = "USDC"
     capabilities = Capabilities(cancel_replace=True, cancel_all=True, batch_cancel=False)
     venue_data_type = CitrexVenueData
 

@@ -66,7 +66,12 @@ async def fetch_quotes(http: HttpClient, listings: dict[str, Listing]):
     tickers, *books = await asyncio.gather(
         _get(http, TICKERS_PATH),
         *(_get(http, f"{DEPTH_PATH}?symbol={quote(x.venue_symbol)}&limit={DEPTH_LEVELS}")
-          for x in listings.values()))
+          for x in listings.values()), return_exceptions=True)
+    if isinstance(tickers, BaseException):
+        raise tickers
+    failed = [(s, b) for s, b in zip(listings, books) if isinstance(b, BaseException)]
+    if failed and len(failed) == len(books):
+        raise failed[0][1]  # nothing read: the poll failed (said and counted by its caller)
     marks: dict[str, int | None] = {}
     for ticker in schemas.tickers_decoder.decode(tickers):
         symbol = ours.get(str(ticker.productId))
@@ -74,6 +79,8 @@ async def fetch_quotes(http: HttpClient, listings: dict[str, Listing]):
             marks[symbol] = None if ticker.markPrice is None else (_e18(ticker.markPrice) or None)
     quotes = {}
     for symbol, raw in zip(listings, books):
+        if isinstance(raw, BaseException):
+            continue  # one market's book not read: the others' still are (its price ages, the mark stays)
         depth = schemas.depth_decoder.decode(raw)
         bid, ask, mark = _best(depth.bids), _best(depth.asks), marks.get(symbol)
         if bid or ask or mark:

@@ -44,6 +44,8 @@ from gateway.venues.resolver import FOUND, NOT_FOUND
 
 
 class DxtradeAdapter(VenueAdapter):
+    # the quote a unified symbol without one names: a symbol without a quote (ETH-PERP) means the base against USD, not any currency it is listed in
+    default_quote = "USD"
     capabilities = Capabilities(stop_orders=True, modify=True, order_groups=True, post_only=False,
                                 market_orders=True)
     venue_data_type = DxtradeVenueData
