@@ -33,6 +33,11 @@ class ServerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     # peers allowed on the socket (SO_PEERCRED); both empty: only the gateway's own uid
     allowed_uids: list[int] = []
     allowed_gids: list[int] = []
+    # who may send an operator's requests (`gateway risk set-state`, `gateway reload`): root, the
+    # gateway's own user, and these. Run strategies as other users (allowed_uids) so that none
+    # can lift its own halt
+    operator_uids: list[int] = []
+    operator_gids: list[int] = []
     # no frame either way is larger (an `orders` reply above it comes in pages)
     max_frame_bytes: int = 1 << 20
     # a strategy holding more than this unread must keep getting it below its lowest within

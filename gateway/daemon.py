@@ -31,6 +31,7 @@ from gateway.orders.model import Status
 from gateway.orders.tracker import Tracker
 from gateway.orders.records import HALT, RISK_STATE, SWITCH
 from gateway.reference.sync import VenueReference
+from gateway.router import operators
 from gateway.risk import RiskLimits
 from gateway.strategy_states import in_force
 from gateway.venues.base import VenueAdapter
@@ -153,6 +154,7 @@ class Gateway:
         parts = assemble(RiskLimits(config.risk), closed_ttl_ns=config.orders.closed_order_ttl_secs * 10**9,
                          max_closed=config.orders.max_closed_orders, metrics=Metrics(), journal=journal)
         parts.states.configure(config.risk)
+        parts.router.may_operate = operators(config.server.operator_uids, config.server.operator_gids)
         tracker = parts.tracker
         drop_copy = None
         # the journal's switch, halt and state records: states restored at once, the rest once venues are up

@@ -71,6 +71,8 @@ class Router:
         if positions is not None:
             self._handlers[f.Positions] = lambda link, req, *_: positions(_whose_positions(link, req), req)
         self._risk = risk
+        # whether a connection's peer may send an operator's request (the daemon's: operators())
+        self.may_operate: Callable[[StrategyLink], bool] = lambda link: True
 
     def _risk_view(self, link: StrategyLink, req: f.RiskRequest) -> f.RiskReply:
         """A strategy sees its own limits only; an observer (no hello) every strategy's."""
@@ -91,6 +93,10 @@ class Router:
             if link.strategy is None:
                 if not isinstance(request, _BEFORE_HELLO):
                     raise RequestError("hello_required", "send hello before any other request")
+                if isinstance(request, _OPERATOR) and not self.may_operate(link):
+                    raise RequestError("operator_only", f"{request.__struct_config__.tag} is an operator's request; "
+                                       f"uid {link.peer_uid} is not an operator ([server] operator_uids, "
+                                       "operator_gids; root and the gateway's own user always are)")
             elif isinstance(request, _OPERATOR):
                 raise RequestError("operator_only", f"{request.__struct_config__.tag} is an operator's request: "
                                    "send it on a connection that has not said hello (`gateway risk set-state`, "
@@ -139,6 +145,15 @@ class Router:
         if self.reload is None:
             raise RequestError("unsupported", "this gateway was not started from a config file: nothing to re-read")
         return self.reload(req.req_id)
+
+def operators(uids: list[int], gids: list[int]) -> Callable[[StrategyLink], bool]:
+    """Root, the gateway's own user, and [server] operator_uids / operator_gids (SO_PEERCRED)."""
+    import os
+
+    allowed = {0, os.getuid(), *uids}
+    groups = set(gids)
+    return lambda link: getattr(link, "peer_uid", -1) in allowed or getattr(link, "peer_gid", -1) in groups
+
 
 def _whose_positions(link: StrategyLink, req: f.Positions) -> str | None:
     """A strategy reads its own; an observer (no hello) the one it names, or every one (None)."""
