@@ -162,7 +162,8 @@ class StrategyStates:
             raise RequestError("strategy_reducing", f"{why}: a {side.value} adds to its "
                                                     f"{'long' if net > 0 else 'short'} position {_q(net)} "
                                                     f"in {venue} {symbol}")
-        working = sum(o.remaining for o in self._tracker.open_orders(strategy=strategy, venue=venue)
+        # their remaining quantity, and what they filled that the book has not booked yet
+        working = sum(o.at_risk for o in self._tracker.open_orders(strategy=strategy, venue=venue)
                       if o.symbol == symbol and o.side is side and o is not exclude)
         if working + quantity > abs(net):
             raise RequestError("strategy_reducing",

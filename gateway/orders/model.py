@@ -124,6 +124,14 @@ class Order(msgspec.Struct, gc=False):
         return self.notional // self.filled if self.filled else None
 
     @property
+    def at_risk(self) -> int:
+        """What may still move the position beyond what the positions book holds: the remaining
+        quantity while open, and what the venue reported filled whose trades (which book it) have
+        not come yet; risk counts both (a total without its trades is real, just unbooked)."""
+        unbooked = self.filled - sum(f.quantity for f in self.fills) if self.filled else 0
+        return (0 if self.status in TERMINAL else self.quantity - self.filled) + max(0, unbooked)
+
+    @property
     def is_closed(self) -> bool:
         return self.status in TERMINAL
 

@@ -70,7 +70,7 @@ class OpenExposure:
         # most changes are a status (PENDING_NEW -> OPEN): the order's part stays as it was
         entry = self._parts.get(order.order_id)
         if (entry is not None and not new_fills and not order.is_closed
-                and entry[2] == order.quantity - order.filled and entry[4] == (order.price or entry[4])):
+                and entry[2] == order.at_risk and entry[4] == (order.price or entry[4])):
             return
         self._set(order)
 
@@ -110,14 +110,17 @@ class OpenExposure:
                 del self._notional[strategy]
             if not self._quantity[key]:
                 del self._quantity[key]
-        if order.is_closed:
-            return
-        remaining = order.quantity - order.filled
+        # open, or closed with fills the venue reported whose trades have not booked them yet
+        remaining = order.at_risk
         if remaining <= 0:
             return
-        price = order.price
+        # a stop-market order at its stop price; a market order at the reference price when it was
+        # accepted, kept (a value of 0: none was known then, e.g. orders restored before the venues'
+        # prices came; valued again at each change until one is)
+        price = order.price if order.price is not None else order.stop_price
         if price is None:
-            price = old[4] if old is not None else (self._reference_price(order.venue, order.symbol) or 0)
+            price = (old[4] if old is not None and old[4] else
+                     self._reference_price(order.venue, order.symbol) or 0)
         strategy = order.strategy
         key = (strategy, order.venue, order.symbol, order.side)
         notional = remaining * price // _ONE

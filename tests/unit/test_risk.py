@@ -349,3 +349,20 @@ def test_the_sums_are_kept_only_while_a_limit_reads_them():
     assert risk.exposure.notional("s") == 500 * ONE  # kept from here on
     risk.exposure.keep(False, tracker.open_orders)
     assert risk.exposure.notional("s") == 0
+
+
+def test_a_fill_reported_as_a_total_without_its_trades_still_counts_until_they_book_it():
+    """A venue's cumulative filled with no trade yet: the book has not moved, so the order's
+    whole quantity stays in the sums (remaining + unbooked) until the trades come."""
+    risk = RiskLimits(RiskConfig(max_position="10"))
+    risk.positions = FakePositions({})
+    tracker = Tracker(risk.exposure)
+    a = booked(risk, tracker, order("s", Side.BUY, 10 * ONE, 100 * ONE, "a"))
+    tracker.apply(a, Status.PARTIALLY_FILLED, [], filled=6 * ONE)  # 6 filled, no trade records yet
+    assert risk.exposure.quantity("s", "v", "X", Side.BUY) == 10 * ONE  # 4 open + 6 unbooked
+    with pytest.raises(RiskError, match="max_position"):
+        risk.check(6 * ONE, 100 * ONE, 1, strategy="s", venue="v", symbol="X", side=Side.BUY)
+    tracker.apply(a, Status.FILLED, [], filled=10 * ONE)  # closed by its total: still unbooked
+    assert risk.exposure.quantity("s", "v", "X", Side.BUY) == 10 * ONE
+    tracker.apply(a, Status.FILLED, [Fill("t1", 100 * ONE, 10 * ONE, 1)])  # the trade books it
+    assert risk.exposure.quantity("s", "v", "X", Side.BUY) == 0
