@@ -33,7 +33,8 @@ class OrderEntry:
         self.validator = OrderValidator(risk, tracker)
         self.states: StrategyStates | None = None  # the strategies' states, set when composed
         # tells the strategy of a modify its venue never saw (the sessions', set when composed)
-        self.modify_rejected: Callable[[Order, str, str], None] = lambda order, code, reason: None
+        # tells the strategy its modify was not done (the sessions', set when composed)
+        self.tell_modify_rejected: Callable[[Order, str, str], None] = lambda order, code, reason: None
 
     def add_venue(self, adapter: VenueAdapter) -> None:
         self.venues[adapter.name] = adapter
@@ -167,8 +168,18 @@ class OrderEntry:
             raise RequestError(exc.code, exc.message) from None
         _admit(venue)
         self.risk.spend(strategy)
+        if quantity is not None:
+            order.amending = quantity  # counted at the larger size by risk until the venue answers
+            self.risk.exposure.order_changed(order, 0)
         venue.outbound.submit(Modify(order, price, quantity))
         return f.Ack(req_id=req.req_id, ok=True, order_id=order.order_id)
+
+    def modify_rejected(self, order: Order, code: str, reason: str) -> None:
+        """The venue (or its line) did not take a modify: the order counts at its own size again."""
+        if order.amending:
+            order.amending = 0
+            self.risk.exposure.order_changed(order, 0)
+        self.tell_modify_rejected(order, code, reason)
 
     # cancels: never refused for limits or the gate
 

@@ -108,6 +108,9 @@ class Order(msgspec.Struct, gc=False):
     # `filled` to its total, and records arriving later count toward that same total, not on top
     booked: int = 0
     booked_notional: int = 0
+    # a modify's new quantity while it is on its way to the venue (0: none): risk counts the
+    # larger of it and the quantity until the venue takes it or refuses it (not journaled)
+    amending: int = 0
     # closed without the venue's word (not found by a look-up, or unknown after a restart):
     # a later report from the venue reopens it
     guessed: bool = False
@@ -128,8 +131,11 @@ class Order(msgspec.Struct, gc=False):
         """What may still move the position beyond what the positions book holds: the remaining
         quantity while open, and what the venue reported filled whose trades (which book it) have
         not come yet; risk counts both (a total without its trades is real, just unbooked)."""
-        unbooked = self.filled - sum(f.quantity for f in self.fills) if self.filled else 0
-        return (0 if self.status in TERMINAL else self.quantity - self.filled) + max(0, unbooked)
+        if self.status in TERMINAL:
+            return max(0, self.filled - self.booked)
+        # a modify on its way counts at the larger of the two quantities until the venue answers
+        quantity = self.quantity if self.amending <= self.quantity else self.amending
+        return quantity - self.filled + max(0, self.filled - self.booked)
 
     @property
     def is_closed(self) -> bool:

@@ -250,6 +250,7 @@ class Tracker:
 
     def amended(self, order: Order) -> None:
         """The venue took a new price or quantity for the order (modify): journal it, tell the strategy."""
+        order.amending = 0
         order.updated_ns = self._now_ns()
         if self.journal is not None:
             self.journal.add(amend_record(order))

@@ -366,3 +366,24 @@ def test_a_fill_reported_as_a_total_without_its_trades_still_counts_until_they_b
     assert risk.exposure.quantity("s", "v", "X", Side.BUY) == 10 * ONE
     tracker.apply(a, Status.FILLED, [Fill("t1", 100 * ONE, 10 * ONE, 1)])  # the trade books it
     assert risk.exposure.quantity("s", "v", "X", Side.BUY) == 0
+
+
+def test_a_modify_on_its_way_counts_at_the_larger_size_until_the_venue_answers():
+    from gateway.assembly import assemble
+
+    parts = assemble(RiskLimits(RiskConfig(max_position="10")), closed_ttl_ns=10**12)
+    risk, tracker = parts.risk, parts.tracker
+    risk.positions = FakePositions({})
+    a = booked(risk, tracker, order("s", Side.BUY, 5 * ONE, 100 * ONE, "a"))
+    a.amending = 10 * ONE  # as order entry marks an accepted modify to 10
+    risk.exposure.order_changed(a, 0)
+    assert risk.exposure.quantity("s", "v", "X", Side.BUY) == 10 * ONE
+    with pytest.raises(RiskError, match="max_position"):  # 10 on its way + 1 > 10
+        risk.check(ONE, 100 * ONE, 1, strategy="s", venue="v", symbol="X", side=Side.BUY)
+    parts.entry.modify_rejected(a, "venue_refused", "no")  # the venue refused it: 5 again
+    assert a.amending == 0 and risk.exposure.quantity("s", "v", "X", Side.BUY) == 5 * ONE
+    a.amending = 8 * ONE
+    risk.exposure.order_changed(a, 0)
+    a.quantity = 8 * ONE  # the venue took it
+    tracker.amended(a)
+    assert a.amending == 0 and risk.exposure.quantity("s", "v", "X", Side.BUY) == 8 * ONE
