@@ -127,11 +127,14 @@ class Router:
 
     def _risk_states(self, link: StrategyLink, req: f.RiskStatesRequest) -> f.RiskStatesReply:
         states = self.states
-        names = set(states.limited) | states.breached
-        if link.strategy is not None:
-            names.add(link.strategy)
-        if req.strategy is not None:
+        if link.strategy is not None:  # a strategy sees its own state only, as it sees its own risk
+            if req.strategy is not None and req.strategy != link.strategy:
+                raise RequestError("not_your_order", "a strategy sees only its own state: ask without hello")
+            names = {link.strategy}
+        elif req.strategy is not None:
             names = {req.strategy}
+        else:
+            names = set(states.limited) | states.breached
         views = []
         for name in sorted(names):
             entry = states.limited.get(name)

@@ -11,8 +11,10 @@ import os
 import sys
 from dataclasses import dataclass
 
+import pytest
+
 from gateway.ipc import frames as f
-from gateway.ipc.client import GatewayClient
+from gateway.ipc.client import GatewayClient, GatewayError
 from gateway.orders.model import ONE
 from tests.integration.harness import run_gateway, strategy
 
@@ -73,7 +75,10 @@ def test_an_operator_halts_one_strategy_and_lets_it_go_again(tmp_path):
             (view,) = await op.risk_states()
             assert (view.strategy, view.state, view.source, view.reason) == \
                 ("algo", "halted", "operator", "fat finger on the desk")
-            assert [v.state for v in await o.risk_states()] == ["halted", "active"]  # algo's, and its own
+            # a strategy sees its own state only, not another's
+            assert [(v.strategy, v.state) for v in await o.risk_states()] == [("other", "active")]
+            with pytest.raises(GatewayError, match="not_your_order"):
+                await o.risk_states("algo")
             text = gw.metrics.render().decode()
             assert 'gateway_strategy_state{state="halted",strategy="algo"} 1.0' in text
             assert 'gateway_strategy_state{state="active",strategy="other"} 1.0' in text
