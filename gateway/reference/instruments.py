@@ -7,7 +7,9 @@ tick or lot that is a multiple of the venue's, a larger minimum) is allowed and 
 symbol given without its block (`symbols = [...]`) is filled from the listing."""
 from __future__ import annotations
 
-from typing import NamedTuple
+import logging
+from collections.abc import Callable, Iterable
+from typing import NamedTuple, TypeVar
 
 from gateway._core.fixedpoint import format_scaled, parse_scaled
 from gateway.venues.config import InstrumentConfig
@@ -173,3 +175,20 @@ def scale_step(scale: int) -> int:
     if not 0 <= scale <= SCALE:
         raise ValueError(f"scale {scale} out of range")
     return 10 ** (SCALE - scale)
+
+
+_T = TypeVar("_T")
+_log = logging.getLogger("gateway.reference")
+
+
+def readable(venue: str, items: Iterable[_T], make: Callable[[_T], Listing]) -> list[Listing]:
+    """Each item of a venue's list made a Listing; one that cannot be read (sizes missing or not
+    numbers) is left out with a warning, never guessed, and never takes the rest of the list with
+    it (a symbol of ours left out this way is then refused as not listed, naming the venue)."""
+    out = []
+    for item in items:
+        try:
+            out.append(make(item))
+        except (ValueError, TypeError, ArithmeticError) as exc:
+            _log.warning("venue %s: an instrument of its list left out, unreadable: %s", venue, exc)
+    return out

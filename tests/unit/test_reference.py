@@ -210,3 +210,16 @@ def test_a_symbol_alone_the_list_moves_to_another_product_is_refused_not_moved(c
     assert "now maps it to product_id 1009" in venue.unavailable["ETH-PERP"]
     assert venue.instruments["ETH-PERP"].product_id == 1002  # open orders and cancels keep the old product
     assert ref.listings["ETH-PERP"].product_id == 1002 and "product_id 1009" in caplog.text
+
+
+def test_one_unreadable_instrument_leaves_the_rest_of_the_list(caplog):
+    from gateway.reference.instruments import readable
+
+    def make(item):
+        if item == "bad":
+            raise ValueError("increment and minQuantity must be positive")
+        return ETH if item == "eth" else BTC
+
+    with caplog.at_level(logging.WARNING, "gateway.reference"):
+        assert readable("citrex", ["btc", "bad", "eth"], make) == [BTC, ETH]
+    assert "left out, unreadable: increment and minQuantity must be positive" in caplog.text

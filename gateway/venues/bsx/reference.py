@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from gateway.net.http import HttpClient, Response
-from gateway.reference.instruments import HALTED, TRADING, Listing, parse_size
+from gateway.reference.instruments import HALTED, TRADING, Listing, parse_size, readable
 from gateway.venues.bsx import schemas
 from gateway.venues.bsx.wire import JSON
 from gateway.venues.reference_hooks import Prices
@@ -65,7 +65,7 @@ class BsxReference:
         return schemas.products_decoder.decode(await self._get("/products")).products
 
     async def list_instruments(self) -> list[Listing]:
-        return [listing(p) for p in await self.products()]
+        return readable(self.adapter.name, await self.products(), listing)
 
     async def fetch_quotes(self, listings: dict[str, Listing]) -> dict[str, Prices]:
         marks = {p.product_id: _price(p.mark_price) for p in await self.products()}

@@ -96,7 +96,7 @@ class CitrexAdapter(VenueAdapter):
     # reference data: public calls, polled (reference.py)
 
     async def list_instruments(self):
-        return await reference.list_instruments(self.market_data_http)
+        return await reference.list_instruments(self.market_data_http, self.name)
 
     async def fetch_quotes(self, listings):
         return await reference.fetch_quotes(self.market_data_http, listings)

@@ -10,7 +10,7 @@ import asyncio
 from urllib.parse import quote
 
 from gateway.net.http import HttpClient
-from gateway.reference.instruments import HALTED, TRADING, Listing, parse_size
+from gateway.reference.instruments import HALTED, TRADING, Listing, parse_size, readable
 from gateway.venues.citrex import schemas
 from gateway.venues.errors import VenueError
 
@@ -48,8 +48,8 @@ async def _get(http: HttpClient, path: str) -> bytes:
     return response.body
 
 
-async def list_instruments(http: HttpClient) -> list[Listing]:
-    return [listing(p) for p in schemas.products_decoder.decode(await _get(http, PRODUCTS_PATH))]
+async def list_instruments(http: HttpClient, venue: str = "citrex") -> list[Listing]:
+    return readable(venue, schemas.products_decoder.decode(await _get(http, PRODUCTS_PATH)), listing)
 
 
 def _best(rows: list[list[str | int]]) -> int | None:

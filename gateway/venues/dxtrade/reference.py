@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from gateway.reference.instruments import HALTED, TRADING, Listing
+from gateway.reference.instruments import HALTED, TRADING, Listing, readable
 from gateway.venues.dxtrade import schemas
 from gateway.venues.dxtrade.wire import P, e18
 from gateway.venues.errors import VenueError
@@ -47,7 +47,7 @@ async def _request(adapter, method: str, path: str, body: bytes = b"") -> bytes:
 
 async def list_instruments(adapter) -> list[Listing]:
     reply = schemas.instruments_decoder.decode(await _request(adapter, "GET", INSTRUMENTS_PATH))
-    return [listing(i) for i in reply.instruments]
+    return readable(adapter.name, reply.instruments, listing)
 
 
 async def fetch_quotes(adapter, listings: dict[str, Listing]):
