@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable
 
 import picows
@@ -42,6 +43,10 @@ class _Listener(picows.WSListener):
     def on_ws_disconnected(self, transport: picows.WSTransport) -> None:
         self._stream._transport = None
         self._stream.up.clear()
+
+
+# a connection up this long counts as good: the next reconnect starts from the shortest backoff
+STABLE_S = 5.0
 
 
 class ReconnectingStream:
@@ -120,8 +125,12 @@ class ReconnectingStream:
                     await self._on_up()
                 if self._up_on_open:
                     self.up.set()
-                delay = 0.1
+                opened = time.monotonic()
                 await transport.wait_disconnected()
+                # the backoff starts over only after a connection that held: one the venue accepts
+                # and closes at once (a refused subscription, an overloaded server) keeps backing off
+                if time.monotonic() - opened >= STABLE_S:
+                    delay = 0.1
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - any failure means: back off and retry
