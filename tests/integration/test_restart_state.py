@@ -123,6 +123,9 @@ def test_strategy_states_survive_kill_9(tmp_path):
                 ack = await s.place("citrex", "ETH-PERP", "buy", "0.001", "2900")
                 assert not ack.ok and ack.error.code == "strategy_halted"
                 views = {v.strategy: (v.state, v.reason) for v in await s.risk_states()}
+                assert views == {"stopped": ("halted", "blew a limit")}  # a strategy reads its own
+            async with GatewayClient(tmp_path / "gw.sock", strategy=None, timeout_s=5) as op:  # an operator all
+                views = {v.strategy: (v.state, v.reason) for v in await op.risk_states()}
                 assert views == {"stopped": ("halted", "blew a limit"), "winding": ("reducing", "end of quarter")}
             async with GatewayClient(tmp_path / "gw.sock", strategy="back", timeout_s=5) as b:
                 assert (await b.place("citrex", "ETH-PERP", "buy", "0.001", "2900")).ok
