@@ -124,7 +124,7 @@ def todays(tmp_path):
     parts.entry.validator = OrderValidator(before, parts.tracker)
     # and none of the open orders' upkeep the scoped limits brought
     parts.tracker.listeners.remove(risk.exposure)
-    risk.opened = lambda order: None
+    risk.count = lambda order: None
     yield parts
     journal.close()
     adapter.nonces.close()

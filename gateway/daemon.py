@@ -31,7 +31,6 @@ from gateway.orders.model import Status
 from gateway.orders.tracker import Tracker
 from gateway.orders.records import HALT, RISK_STATE, SWITCH
 from gateway.reference.sync import VenueReference
-from gateway.router import operators
 from gateway.risk import RiskLimits
 from gateway.strategy_states import in_force
 from gateway.venues.base import VenueAdapter
@@ -154,7 +153,6 @@ class Gateway:
         parts = assemble(RiskLimits(config.risk), closed_ttl_ns=config.orders.closed_order_ttl_secs * 10**9,
                          max_closed=config.orders.max_closed_orders, metrics=Metrics(), journal=journal)
         parts.states.configure(config.risk)
-        parts.router.may_operate = operators(config.server.operator_uids, config.server.operator_gids)
         tracker = parts.tracker
         drop_copy = None
         # the journal's switch, halt and state records: states restored at once, the rest once venues are up
@@ -180,6 +178,7 @@ class Gateway:
             # from here on: what start-up changed is in the journal, which the catch-up reads first
             parts.add_listener(drop_copy)
         server = StrategyServer(config.server, parts.router, parts.sessions, parts.metrics, journal)
+        parts.router.may_operate = server.admittance.is_operator
         gw = cls(config, parts, server)
         try:
             if drop_copy is not None:

@@ -54,13 +54,11 @@ class OrderEntry:
         order = self.validator.new_order(strategy, venue, req.client_order_id, req.symbol, req.side, req.type,
                                          req.tif, req.price, req.quantity, req.post_only, req.reduce_only,
                                          req.stop_price)
-        states = self.states
-        if states is not None and states.limited:
-            states.check_orders(strategy, [order])
+        self._check_state(strategy, [order])
         _admit(venue)
         self._track(venue, order, t_in_ns)
         risk = self.risk
-        risk.opened(order)
+        risk.count(order)
         risk.spend(strategy)
         venue.outbound.submit(Place(order))
         stages = venue.stages
@@ -83,14 +81,12 @@ class OrderEntry:
             orders.append(self.validator.new_order(strategy, venue, leg.client_order_id, leg.symbol, leg.side,
                                                    leg.type, leg.tif, leg.price, leg.quantity, leg.post_only,
                                                    leg.reduce_only, leg.stop_price, earlier=orders))
-        states = self.states
-        if states is not None and states.limited:
-            states.check_orders(strategy, orders)
+        self._check_state(strategy, orders)
         _admit(venue)
         for order in orders:
             self.tracker.track(order)
             order.received_ns = t_in_ns
-            self.risk.opened(order)
+            self.risk.count(order)
         self.risk.spend(strategy, len(orders))
         venue.outbound.submit(Group(orders, req.contingency))
         return f.Ack(req_id=req.req_id, ok=True, order_id=orders[0].order_id,
@@ -140,13 +136,11 @@ class OrderEntry:
         new = self.validator.new_order(strategy, venue, req.new_client_order_id, old.symbol, old.side.value,
                                        old.type.value, old.tif.value, req.price, req.quantity, old.post_only,
                                        old.reduce_only, None, replaces=None if req.proceed_on_failure else old)
-        states = self.states
-        if states is not None and states.limited:
-            # the new order takes the old one's place, unless both may work (proceed_on_failure)
-            states.check_orders(strategy, [new], None if req.proceed_on_failure else old)
+        # the new order takes the old one's place, unless both may work (proceed_on_failure)
+        self._check_state(strategy, [new], None if req.proceed_on_failure else old)
         _admit(venue, Replace.weight)
         self._track(venue, new, t_in_ns)
-        self.risk.opened(new)
+        self.risk.count(new)
         self.risk.spend(strategy)
         new.replaces, old.replaced_by = old.order_id, new.order_id
         self.tracker.mark_pending(old, Status.PENDING_REPLACE)
@@ -170,15 +164,21 @@ class OrderEntry:
         self.risk.spend(strategy)
         if quantity is not None:
             order.amending = quantity  # counted at the larger size by risk until the venue answers
-            self.risk.exposure.order_changed(order, 0)
+            self.risk.count(order)
         venue.outbound.submit(Modify(order, price, quantity))
         return f.Ack(req_id=req.req_id, ok=True, order_id=order.order_id)
+
+    def _check_state(self, strategy: str, orders: list[Order], replacing: Order | None = None) -> None:
+        """A reducing strategy's new orders (a halted one's were refused by the admission gate)."""
+        states = self.states
+        if states is not None and states.limited:
+            states.check_orders(strategy, orders, replacing)
 
     def modify_rejected(self, order: Order, code: str, reason: str) -> None:
         """The venue (or its line) did not take a modify: the order counts at its own size again."""
         if order.amending:
             order.amending = 0
-            self.risk.exposure.order_changed(order, 0)
+            self.risk.count(order)
         self.tell_modify_rejected(order, code, reason)
 
     # cancels: never refused for limits or the gate

@@ -187,26 +187,13 @@ class _Collector:
             for op, n in sorted(counts.items()):
                 fam.add_metric([op, outcome], n)
         yield fam
-        fam = CounterMetricFamily("gateway_rejects", "Refused strategy requests by error code.", labels=["reason"])
-        for reason, n in sorted(m.rejects.items()):
-            fam.add_metric([reason], n)
-        yield fam
-        fam = CounterMetricFamily("gateway_risk_refusals", "Requests refused risk_limit, by the limit that refused.",
-                                  labels=["limit"])
-        for limit, n in sorted(m.risk_refusals.items()):
-            fam.add_metric([limit], n)
-        yield fam
-        fam = CounterMetricFamily("gateway_venue_errors", "Errors returned or caused by a venue.",
-                                  labels=["venue", "code"])
-        for (venue, code), n in sorted(m.venue_errors.items()):
-            fam.add_metric([venue, code], n)
-        yield fam
-        fam = CounterMetricFamily("gateway_cancel_all_after_fired",
-                                  "Dead man's switches (cancel_all_after) that fired, by strategy.",
-                                  labels=["strategy"])
-        for strategy, n in sorted(m.switches_fired.items()):
-            fam.add_metric([strategy], n)
-        yield fam
+        yield _counted("gateway_rejects", "Refused strategy requests by error code.", ["reason"], m.rejects)
+        yield _counted("gateway_risk_refusals", "Requests refused risk_limit, by the limit that refused.", ["limit"],
+                       m.risk_refusals)
+        yield _counted("gateway_venue_errors", "Errors returned or caused by a venue.", ["venue", "code"],
+                       m.venue_errors)
+        yield _counted("gateway_cancel_all_after_fired", "Dead man's switches (cancel_all_after) that fired, by "
+                       "strategy.", ["strategy"], m.switches_fired)
         yield from _risk_state_counters(m)
 
         source = m.source
@@ -325,23 +312,20 @@ def _reference_families(source):
 def _risk_state_counters(m: Metrics):
     """Strategy states changed, max_loss breaches, config reloads (gateway/strategy_states.py,
     gateway/reload.py)."""
-    fam = CounterMetricFamily("gateway_strategy_state_changes",
-                              "Strategy state changes, by the state entered and who set it "
-                              "(operator, fleet_control, max_loss).", labels=["strategy", "state", "source"])
-    for (strategy, state, source), n in sorted(m.state_changes.items()):
-        fam.add_metric([strategy, state, source], n)
-    yield fam
-    fam = CounterMetricFamily("gateway_max_loss_breaches",
-                              "Strategies whose PnL fell below -max_loss (each breach once).", labels=["strategy"])
-    for strategy, n in sorted(m.max_loss_breaches.items()):
-        fam.add_metric([strategy], n)
-    yield fam
-    fam = CounterMetricFamily("gateway_config_reloads",
-                              "Config reloads (SIGHUP, `gateway reload`): ok, or invalid (nothing changed).",
-                              labels=["result"])
-    for result, n in sorted(m.config_reloads.items()):
-        fam.add_metric([result], n)
-    yield fam
+    yield _counted("gateway_strategy_state_changes", "Strategy state changes, by the state entered and who set it "
+                   "(operator, fleet_control, max_loss).", ["strategy", "state", "source"], m.state_changes)
+    yield _counted("gateway_max_loss_breaches", "Strategies whose PnL fell below -max_loss (each breach once).",
+                   ["strategy"], m.max_loss_breaches)
+    yield _counted("gateway_config_reloads", "Config reloads (SIGHUP, `gateway reload`): ok, or invalid (nothing "
+                   "changed).", ["result"], m.config_reloads)
+
+
+def _counted(name: str, text: str, labels: list[str], counts: dict) -> CounterMetricFamily:
+    """A counter family from a dict: its label values (a tuple, or one value) -> the count."""
+    fam = CounterMetricFamily(name, text, labels=labels)
+    for key, n in sorted(counts.items()):
+        fam.add_metric(list(key) if isinstance(key, tuple) else [key], n)
+    return fam
 
 
 def _strategy_state_family(source):

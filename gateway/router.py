@@ -69,9 +69,10 @@ class Router:
             f.RiskRequest: lambda link, req, *_: self._risk_view(link, req),
         }
         if positions is not None:
-            self._handlers[f.Positions] = lambda link, req, *_: positions(_whose_positions(link, req), req)
+            self._handlers[f.Positions] = lambda link, req, *_: positions(
+                _whose(link, req.strategy, "positions", "bad_field"), req)
         self._risk = risk
-        # whether a connection's peer may send an operator's request (the daemon's: operators())
+        # whether a connection's peer may send an operator's request (the server's admittance's)
         self.may_operate: Callable[[StrategyLink], bool] = lambda link: True
 
     def _risk_view(self, link: StrategyLink, req: f.RiskRequest) -> f.RiskReply:
@@ -80,11 +81,7 @@ class Router:
             raise RequestError("unsupported", "this gateway shows no risk view")
         if req.strategy is not None and not STRATEGY_NAME.match(req.strategy):
             raise RequestError("bad_field", "strategy: 1-64 of A-Z a-z 0-9 _ . : -")
-        if link.strategy is not None:
-            if req.strategy is not None and req.strategy != link.strategy:
-                raise RequestError("not_your_order", "a strategy sees only its own risk: ask without hello")
-            return self._risk(req.req_id, link.strategy)
-        return self._risk(req.req_id, req.strategy)
+        return self._risk(req.req_id, _whose(link, req.strategy, "risk"))
 
     def handle(self, link: StrategyLink, request, t_in_ns: int, decode_ns: int = 0):
         """One request, handled to its reply without waiting (None: the handler sent it)."""
@@ -126,43 +123,19 @@ class Router:
         return f.Ack(req_id=req.req_id, ok=True)
 
     def _risk_states(self, link: StrategyLink, req: f.RiskStatesRequest) -> f.RiskStatesReply:
-        states = self.states
-        if link.strategy is not None:  # a strategy sees its own state only, as it sees its own risk
-            if req.strategy is not None and req.strategy != link.strategy:
-                raise RequestError("not_your_order", "a strategy sees only its own state: ask without hello")
-            names = {link.strategy}
-        elif req.strategy is not None:
-            names = {req.strategy}
-        else:
-            names = set(states.limited) | states.breached
-        views = []
-        for name in sorted(names):
-            entry = states.limited.get(name)
-            views.append(f.StrategyStateView(
-                strategy=name, state=states.state(name), reason=entry.reason if entry else None,
-                source=entry.source if entry else None, since_ns=entry.since_ns if entry else 0,
-                max_loss_breached=name in states.breached))
-        return f.RiskStatesReply(req_id=req.req_id, strategies=views)
+        return self.states.reply(req.req_id, _whose(link, req.strategy, "state"), link.strategy is None)
 
     def _reload(self, req: f.Reload) -> f.ReloadReply:
         if self.reload is None:
             raise RequestError("unsupported", "this gateway was not started from a config file: nothing to re-read")
         return self.reload(req.req_id)
 
-def operators(uids: list[int], gids: list[int]) -> Callable[[StrategyLink], bool]:
-    """Root, the gateway's own user, and [server] operator_uids / operator_gids (SO_PEERCRED)."""
-    import os
-
-    allowed = {0, os.getuid(), *uids}
-    groups = set(gids)
-    return lambda link: getattr(link, "peer_uid", -1) in allowed or getattr(link, "peer_gid", -1) in groups
-
-
-def _whose_positions(link: StrategyLink, req: f.Positions) -> str | None:
-    """A strategy reads its own; an observer (no hello) the one it names, or every one (None)."""
+def _whose(link: StrategyLink, asked: str | None, what: str, code: str = "not_your_order") -> str | None:
+    """Whose `what` a request reads: a strategy its own (another's is refused with code); an
+    observer (no hello) the one it names, or every strategy's (None)."""
     if link.strategy is None:
-        return req.strategy
-    if req.strategy is not None and req.strategy != link.strategy:
-        raise RequestError("bad_field", f"this connection is strategy {link.strategy!r}: it reads its own positions "
-                                        "only (another's are read without hello, as `gateway positions` does)")
+        return asked
+    if asked is not None and asked != link.strategy:
+        raise RequestError(code, f"this connection is strategy {link.strategy!r}: it reads its own {what} only "
+                                 "(another's are read without hello, as the `gateway` commands do)")
     return link.strategy

@@ -25,6 +25,7 @@ from typing import Protocol
 
 from gateway._core.fixedpoint import format_scaled, parse_scaled
 from gateway.config import RiskConfig
+from gateway.ipc import frames as f
 from gateway.metrics import STRATEGY_STATES
 from gateway.orders.journal import Journal
 from gateway.orders.model import SCALE, Order, Side
@@ -274,8 +275,17 @@ class StrategyStates:
         if self.positions is not None:
             self._seen.update(self.positions.strategies())
 
-    def views(self) -> dict[str, StrategyState]:
-        return dict(self.limited)
+    def reply(self, req_id: int, strategy: str | None, every: bool) -> f.RiskStatesReply:
+        """The `risk_states` reply: that strategy's state, or (every) each one not plainly active."""
+        names = {strategy} if strategy is not None else (set(self.limited) | self.breached if every else set())
+        views = []
+        for name in sorted(names):
+            entry = self.limited.get(name)
+            views.append(f.StrategyStateView(
+                strategy=name, state=self.state(name), reason=entry.reason if entry else None,
+                source=entry.source if entry else None, since_ns=entry.since_ns if entry else 0,
+                max_loss_breached=name in self.breached))
+        return f.RiskStatesReply(req_id=req_id, strategies=views)
 
 
 def in_force(records: Iterable[RiskStateRecord]) -> list[RiskStateRecord]:

@@ -1,7 +1,8 @@
 """Who may hold a connection to the strategy socket, and how many.
 
 A peer (SO_PEERCRED) must be the gateway's own user or one of `allowed_uids` /
-`allowed_gids`. One peer holds at most `max_connections_per_peer`: another user's
+`allowed_gids`; an operator's requests (set_risk_state, reload) need root, the gateway's own
+user or one of `operator_uids` / `operator_gids`. One peer holds at most `max_connections_per_peer`: another user's
 processes all together, the gateway's own user's (every strategy, by default)
 per process. At `max_connections` a new connection takes the slot of the
 oldest one that has not said hello, so a flood of silent connections cannot
@@ -11,6 +12,8 @@ from __future__ import annotations
 
 import logging
 import os
+
+from collections.abc import Callable
 
 from gateway.config import ServerConfig
 from gateway.ipc.sessions import Sessions, StrategyLink
@@ -25,6 +28,7 @@ class Admittance:
         self._own_uid = os.getuid()
         self._uids = set(config.allowed_uids) | {self._own_uid}
         self._gids = set(config.allowed_gids)
+        self.is_operator = operators(config.operator_uids, config.operator_gids)
 
     def peer_allowed(self, uid: int, gid: int) -> bool:
         return uid in self._uids or gid in self._gids
@@ -63,3 +67,10 @@ class Admittance:
 
 def peer_name(peer: tuple[str, int]) -> str:
     return f"process {peer[1]}" if peer[0] == "pid" else f"uid {peer[1]}"
+
+
+def operators(uids: list[int], gids: list[int]) -> Callable[[StrategyLink], bool]:
+    """Whether a connection's peer is an operator: root, the gateway's own user, or one of these."""
+    allowed = {0, os.getuid(), *uids}
+    groups = set(gids)
+    return lambda link: link.peer_uid in allowed or link.peer_gid in groups

@@ -125,9 +125,10 @@ class RiskLimits:
                 self._check_open_notional(lim, now, now - part[1] + remaining * value // _ONE)
         self._check_rate(lim, strategy, 1)
 
-    def opened(self, order: Order) -> None:
-        """An order was accepted and tracked: its part in the open orders' sums."""
-        self.exposure.opened(order)
+    def count(self, order: Order) -> None:
+        """The order's part in the open orders' sums, as it is now: just accepted, or with a modify
+        of it on its way (or no longer on its way)."""
+        self.exposure.count(order)
 
     def spend(self, strategy: str, n: int = 1) -> None:
         """The strategy's order (or n of them, a group's legs) was accepted: its rate tokens go.

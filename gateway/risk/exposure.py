@@ -4,7 +4,7 @@ quantity x price) and the open quantity per (strategy, venue, symbol, side).
 
 A tracker listener: told of every change of an order, it replaces the order's part in the
 sums by its new one (nothing when closed). A new order is told by order entry the moment it
-is tracked (opened), before the venue says anything of it. A market order has no price: it
+is tracked (count), before the venue says anything of it. A market order has no price: it
 is valued at the reference price when it was accepted, and keeps that value, so the sums
 never drift with the market."""
 from __future__ import annotations
@@ -60,7 +60,7 @@ class OpenExposure:
 
     # told by order entry and the tracker
 
-    def opened(self, order: Order) -> None:
+    def count(self, order: Order) -> None:
         if self.active:
             self._set(order)
 

@@ -10,7 +10,7 @@ from gateway.assembly import assemble
 from gateway.config import RiskConfig
 from gateway.ipc import frames as f
 from gateway.risk import RiskLimits
-from gateway.router import operators
+from gateway.ipc.admittance import operators
 
 
 class Peer:

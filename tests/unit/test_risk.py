@@ -208,7 +208,7 @@ def order(strategy, side, quantity, price, cid, symbol="X"):
 
 def booked(risk: RiskLimits, tracker: Tracker, o: Order) -> Order:
     tracker.track(o)
-    risk.opened(o)
+    risk.count(o)
     return o
 
 
