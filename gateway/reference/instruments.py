@@ -147,14 +147,18 @@ def resolve(venue: str, configured: dict[str, InstrumentConfig], symbols: list[s
             continue
         found[symbol] = listing = find_for_symbol(venue, symbol, listings, default_quote)
         instruments[symbol] = from_listing(listing)
+    check_unique(venue, found)
+    return Resolved(instruments, found, stricter)
+
+
+def check_unique(venue: str, found: dict[str, Listing]) -> None:
+    """Two of our symbols on one product would split its per-symbol limits (max_position) in two."""
     taken: dict[str, str] = {}
     for symbol, listing in found.items():
-        # two of our symbols on one product would split its per-symbol limits (max_position) in two
         other = taken.setdefault(str(listing.product_id), symbol)
         if other != symbol:
             raise InstrumentMismatch(f"venue {venue}: symbols {other} and {symbol} are both product_id "
                                      f"{listing.product_id!r} ({listing.venue_symbol}): trade it under one symbol")
-    return Resolved(instruments, found, stricter)
 
 
 def parse_size(text: str | int | float, *, scale_in: int | None = None) -> int:

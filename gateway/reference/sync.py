@@ -11,7 +11,8 @@ import logging
 import time
 
 from gateway._core.fixedpoint import format_scaled
-from gateway.reference.instruments import DELISTED, SCALE, TRADING, InstrumentMismatch, Listing, resolve
+from gateway.reference.instruments import (DELISTED, SCALE, TRADING, InstrumentMismatch, Listing, check_unique,
+                                           resolve)
 from gateway.reference.prices import ReferencePrices
 
 log = logging.getLogger("gateway.reference")
@@ -40,7 +41,7 @@ class VenueReference:
         self.stricter: list[str] = []
         self.errors = 0  # lists that could not be read or checked
         self.feed_errors = 0
-        self._last_mismatch: str | None = None
+        self._said: dict[str, str] = {}  # symbol -> the mismatch last said of it
         self._tasks: list[asyncio.Task] = []
 
     # the instrument list
@@ -80,44 +81,69 @@ class VenueReference:
         return listings
 
     def _apply(self, listings: list[Listing], *, at_start: bool) -> None:
-        config = self.adapter.config
-        resolved = resolve(self.venue, dict(config.instruments), list(config.symbols), listings,
-                           getattr(self.adapter, "default_quote", ""))
-        for line in resolved.stricter:
-            if line not in self.stricter:
-                log.info("%s (allowed)", line)
-        self.stricter = resolved.stricter
-        instruments = dict(resolved.instruments)
-        listings_by_symbol = dict(resolved.listings)
-        unavailable: dict[str, str] = {}
-        for symbol, listing in resolved.listings.items():
+        """Every symbol we trade held to the venue's list, one by one. At start a mismatch refuses
+        the start (InstrumentMismatch); after it, the symbol it concerns is made unavailable,
+        loudly, and the others go on."""
+        config, quote = self.adapter.config, self.adapter.default_quote
+        instruments, found, unavailable, delisted, stricter = {}, {}, {}, {}, []
+        mismatched = False
+        for symbol in [*config.instruments, *self._symbols_alone()]:
+            block = config.instruments.get(symbol)
+            old = self.listings.get(symbol)
+            try:
+                r = resolve(self.venue, {symbol: block} if block else {}, [] if block else [symbol], listings, quote)
+                listing = r.listings[symbol]
+                why = None if at_start or old is None or block else self._moved(symbol, old, listing)
+            except InstrumentMismatch as exc:
+                if at_start:
+                    raise
+                listing, why = None, str(exc)
+                old = old or self.delisted.get(symbol)
+                if old is not None:
+                    # shown (gateway instruments), never followed: a price feed asking the venue for a
+                    # market it no longer has could take the venue's other prices down with it
+                    delisted[symbol] = old._replace(status=DELISTED)
+                    old = None
+            if why is not None:  # not the venue's, or moved: nothing new goes; what was traded stays
+                mismatched, unavailable[symbol] = True, why
+                self._say_once(symbol, why)
+                if symbol in self.adapter.instruments:
+                    instruments[symbol] = self.adapter.instruments[symbol]
+                if old is not None:
+                    found[symbol] = old
+                continue
+            if old is not None and not block:
+                self._log_changes(symbol, old, listing)
+            instruments.update(r.instruments)
+            found[symbol] = listing
+            stricter += r.stricter
             if listing.status != TRADING:
                 unavailable[symbol] = f"{self.venue} lists {listing.venue_symbol} as {listing.status}"
-            old = self.listings.get(symbol)
-            if not at_start and old is not None and symbol not in config.instruments:
-                moved = self._moved(symbol, old, listing)
-                if moved is not None:  # keep trading nothing there: the old product stays, refused
-                    unavailable[symbol], listings_by_symbol[symbol] = moved, old
-                    instruments[symbol] = self.adapter.instruments.get(symbol, instruments[symbol])
-                    continue
-                self._log_changes(symbol, old, listing)
-        self.listings = listings_by_symbol
-        self.delisted = {}
-        self.venue_list = listings
+        check_unique(self.venue, found)
+        if mismatched:
+            self.errors += 1
+            self.adapter.metrics.venue_error(self.venue, "instrument_list")  # a list without our symbol counts
+        for line in stricter:
+            if line not in self.stricter:
+                log.info("%s (allowed)", line)
+        self.stricter = stricter
+        self.listings, self.delisted, self.venue_list = found, delisted, listings
         self.checked_ns = time.time_ns()
         self._set(instruments, unavailable)
+
+    def _say_once(self, symbol: str, why: str) -> None:
+        """A symbol's mismatch at error once; the same again at every refresh only at debug."""
+        level = logging.DEBUG if self._said.get(symbol) == why else logging.ERROR
+        self._said[symbol] = why
+        log.log(level, "%s", why)
 
     def _moved(self, symbol: str, old: Listing, new: Listing) -> str | None:
         """A symbol given alone that the venue's list now maps to another product: its open orders
         and queued requests name the old one, so nothing new goes until a restart takes the new one."""
         if str(old.product_id) == str(new.product_id):
             return None
-        why = (f"venue {self.venue}: symbol {symbol}: the venue's list now maps it to product_id {new.product_id!r} "
-               f"({new.venue_symbol}), not {old.product_id!r}: new orders refused until a restart")
-        if self.adapter.unavailable.get(symbol) != why:
-            log.error("%s", why)
-            self.adapter.metrics.venue_error(self.venue, "instrument_list")
-        return why
+        return (f"venue {self.venue}: symbol {symbol}: the venue's list now maps it to product_id "
+                f"{new.product_id!r} ({new.venue_symbol}), not {old.product_id!r}: new orders refused until a restart")
 
     def _log_changes(self, symbol: str, old: Listing, new: Listing) -> None:
         for field in ("tick", "lot", "min_quantity"):
@@ -136,60 +162,8 @@ class VenueReference:
         self.adapter.unavailable = unavailable
 
     async def refresh(self) -> None:
-        """Read the list again. After start a mismatch cannot refuse the start: the symbols it
-        concerns are made unavailable, loudly, and the rest goes on. A listed symbol that is
-        gone from the list is delisted."""
-        listings = await self._fetch()
-        config = self.adapter.config
-        try:
-            self._apply(listings, at_start=False)
-            self._last_mismatch = None
-            return
-        except InstrumentMismatch as exc:
-            self.errors += 1
-            self.adapter.metrics.venue_error(self.venue, "instrument_list")  # a list without our symbol counts
-            # said at error once; the same again at every refresh only at debug (the metric counts)
-            log.log(logging.DEBUG if str(exc) == self._last_mismatch else logging.ERROR, "%s", exc)
-            self._last_mismatch = str(exc)
-        # check symbol by symbol, so one bad instrument does not take the others down
-        instruments: dict[str, object] = {}
-        unavailable: dict[str, str] = {}
-        listings_by_symbol: dict[str, Listing] = {}
-        delisted: dict[str, Listing] = {}
-        for symbol in [*config.instruments, *self._symbols_alone()]:
-            one = {symbol: config.instruments[symbol]} if symbol in config.instruments else {}
-            try:
-                r = resolve(self.venue, one, [] if one else [symbol], listings,
-                            getattr(self.adapter, "default_quote", ""))
-            except InstrumentMismatch as exc:
-                unavailable[symbol] = str(exc)
-                if symbol in self.adapter.instruments:
-                    instruments[symbol] = self.adapter.instruments[symbol]
-                old = self.listings.get(symbol) or self.delisted.get(symbol)
-                if old is not None:
-                    # shown (gateway instruments), never followed: a price feed asking the venue for a
-                    # market it no longer has could take the venue's other prices down with it
-                    delisted[symbol] = old._replace(status=DELISTED)
-                continue
-            old = self.listings.get(symbol)
-            if old is not None and symbol not in config.instruments:
-                moved = self._moved(symbol, old, r.listings[symbol])
-                if moved is not None:
-                    unavailable[symbol], listings_by_symbol[symbol] = moved, old
-                    if symbol in self.adapter.instruments:
-                        instruments[symbol] = self.adapter.instruments[symbol]
-                    continue
-                self._log_changes(symbol, old, r.listings[symbol])  # as the whole list's path does
-            instruments.update(r.instruments)
-            listings_by_symbol.update(r.listings)
-            if r.listings[symbol].status != TRADING:
-                unavailable[symbol] = f"{self.venue} lists {r.listings[symbol].venue_symbol} as " \
-                                      f"{r.listings[symbol].status}"
-        self.listings = listings_by_symbol
-        self.delisted = delisted
-        self.venue_list = listings
-        self.checked_ns = time.time_ns()
-        self._set(instruments, unavailable)
+        """Read the list again and hold every symbol to it (a halt, a delisting, a size change)."""
+        self._apply(await self._fetch(), at_start=False)
 
     async def _refresh_loop(self) -> None:
         while True:
