@@ -85,7 +85,6 @@ class StrategyStates:
         self.positions: PositionBook | None = None  # the positions book, assigned once composed
         # tells the strategy of its new state (the sessions', set when composed)
         self.notify: Callable[[str, str, str | None], None] = lambda strategy, state, reason: None
-        self._seen: set[str] = set()  # strategies with fills: whose PnL max_loss watches
         self.max_loss: int | None = None  # [risk]'s; a strategy's own: loss_limit()
         self.on_max_loss = REDUCING
         self.any_max_loss = False
@@ -199,10 +198,8 @@ class StrategyStates:
 
     def order_changed(self, order: Order, new_fills: int) -> None:
         """A tracker listener, after the positions book: a fill may breach max_loss."""
-        if new_fills:
-            self._seen.add(order.strategy)
-            if self.any_max_loss:
-                self.check_max_loss((order.strategy,))
+        if new_fills and self.any_max_loss:
+            self.check_max_loss((order.strategy,))
 
     def cancel_rejected(self, order: Order, reason: str) -> None:
         pass
@@ -213,7 +210,8 @@ class StrategyStates:
         positions = self.positions
         if not self.any_max_loss or positions is None:
             return
-        for strategy in (self._seen | self.breached if strategies is None else strategies):
+        # every strategy with fills (the book's), and those breached (told when they recover)
+        for strategy in ({*positions.strategies(), *self.breached} if strategies is None else strategies):
             limit, target = self.loss_limit(strategy)
             if limit is None:
                 continue
@@ -270,10 +268,6 @@ class StrategyStates:
         for strategy, entry in sorted(self.limited.items()):
             log.warning("strategy %s is still %s after the restart (%s: %s)", strategy, entry.state, entry.source,
                         entry.reason or "no reason given")
-        self._seen.update(o.strategy for o in self._tracker.orders.values() if o.filled)
-        # and those whose fills are in the book only now (their orders purged, the journal compacted)
-        if self.positions is not None:
-            self._seen.update(self.positions.strategies())
 
     def reply(self, req_id: int, strategy: str | None, every: bool) -> f.RiskStatesReply:
         """The `risk_states` reply: that strategy's state, or (every) each one not plainly active."""

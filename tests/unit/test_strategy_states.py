@@ -137,7 +137,6 @@ def test_max_loss_moves_a_strategy_once_never_to_a_looser_state():
     states, sent = parts.states, parts.states.notify
     states.configure(RiskConfig(max_loss="500"))
     pnls = states.positions.pnls
-    states._seen.update({"loser", "winner", "stopped"})
     pnls["loser"] = (-400 * ONE, -100 * ONE)  # exactly -500: not below
     pnls["winner"] = (900 * ONE, -1000 * ONE)  # -100
     states.check_max_loss()
