@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from gateway.assembly import Parts
@@ -42,23 +41,6 @@ class ReloadResult:
                              applied=self.applied, needs_restart=self.needs_restart)
 
 
-def build_risk(config: Config) -> RiskLimits:
-    """The risk limits a config asks for (ValueError when they cannot be built)."""
-    return RiskLimits(config.risk)
-
-
-def carry_over(new: RiskLimits, old: RiskLimits) -> None:
-    """The old limits' live state into the new: what the venues' prices fed, and each
-    strategy's spent rate (while the rate is the same: a changed one starts afresh)."""
-    adopt = getattr(new, "adopt", None)
-    if adopt is not None:
-        adopt(old)
-        return
-    new.reference = old.reference
-    if new.max_rate == old.max_rate:
-        new._buckets = old._buckets
-
-
 def _log_level(level: str) -> int:
     value = logging.getLevelName(level.upper())
     if not isinstance(value, int):
@@ -67,12 +49,10 @@ def _log_level(level: str) -> int:
 
 
 class Reloader:
-    def __init__(self, path: str | os.PathLike[str], config: Config, parts: Parts,
-                 build: Callable[[Config], RiskLimits] = build_risk):
+    def __init__(self, path: str | os.PathLike[str], config: Config, parts: Parts):
         self.path = path
         self.config = config  # what is in force: the start's, with each reload's [risk] and log_level
         self._parts = parts
-        self._build = build
 
     def reload(self) -> ReloadResult:
         """Re-read, validate, apply; never raises for a bad file (the result says why)."""
@@ -80,7 +60,7 @@ class Reloader:
         try:
             new = load_config(self.path)
             level = _log_level(os.environ.get("GATEWAY_LOG_LEVEL", new.log_level))
-            risk = self._build(new)
+            risk = RiskLimits(new.risk)
         except (ConfigError, ValueError, TypeError, OSError) as exc:
             metrics.config_reloaded("invalid")
             log.error("config reload: %s is invalid, nothing changed: %s", self.path, exc)
@@ -92,7 +72,7 @@ class Reloader:
         # one step from here: nothing awaits, so no order sees half of it
         if "risk" in applied:
             parts = self._parts
-            carry_over(risk, parts.risk)
+            risk.adopt(parts.risk)  # the live state: rate buckets, prices, positions, open orders' sums
             parts.swap_risk(risk)
             parts.states.configure(new.risk)
         if "log_level" in applied:

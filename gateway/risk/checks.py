@@ -46,7 +46,7 @@ class RiskLimits:
         # with .net (e18, signed); None: no positions known (every position counts as flat)
         self.positions = None
         # the strategies' open orders as running sums; a tracker listener (gateway/assembly.py)
-        self.exposure = OpenExposure(lambda venue, symbol: self.reference.price(venue, symbol))
+        self.exposure = OpenExposure(self.reference.price)
         self.exposure.active = config.reads_open_orders()
 
     def adopt(self, old: RiskLimits) -> None:
@@ -56,8 +56,7 @@ class RiskLimits:
         self._buckets = old._buckets
         self.reference = old.reference
         self.positions = old.positions
-        self.exposure = old.exposure
-        self.exposure._reference_price = lambda venue, symbol: self.reference.price(venue, symbol)
+        self.exposure = old.exposure  # valued at the same prices: the reference is the old one's
 
     def limits(self, strategy: str, venue: str, symbol: str) -> Limits:
         return self.tables.get(strategy, venue, symbol)
